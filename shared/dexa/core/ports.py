@@ -99,6 +99,10 @@ class MessageStore(Protocol):
         """Rewind: hide (never delete) every message after `message_id` (all when None)."""
         ...
 
+    async def hide_messages(self, session_id: str, message_ids: Sequence[str]) -> int:
+        """Compaction: hide the given messages (they stay in the store for audit and rewind)."""
+        ...
+
 
 class ToolRecordStore(Protocol):
     async def put_tool_record(self, record: ToolRecord) -> bool:
@@ -262,6 +266,14 @@ class HookOutcome:
 
 class HookRunner(Protocol):
     async def run(self, event: str, payload: Mapping[str, Any], *, match: str | None = None) -> HookOutcome: ...
+
+
+class Checkpointer(Protocol):
+    async def checkpoint(
+        self, session_id: str, *, reason: str, message_id: str | None, tool_use_id: str | None = None
+    ) -> str | None:
+        """Snapshot the workspace and conversation position; returns the checkpoint id (None when disabled)."""
+        ...
 
 
 class Clock(Protocol):

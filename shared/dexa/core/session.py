@@ -23,6 +23,8 @@ class TurnState:
     step: TurnStep
     prompt_message_id: str = ""
     model_calls: int = 0
+    stop_hook_active: bool = False
+    started_at: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -30,6 +32,8 @@ class TurnState:
             "step": self.step,
             "prompt_message_id": self.prompt_message_id,
             "model_calls": self.model_calls,
+            "stop_hook_active": self.stop_hook_active,
+            "started_at": self.started_at,
         }
 
     @staticmethod
@@ -39,6 +43,8 @@ class TurnState:
             step=data["step"],
             prompt_message_id=str(data.get("prompt_message_id", "")),
             model_calls=int(data.get("model_calls", 0)),
+            stop_hook_active=bool(data.get("stop_hook_active", False)),
+            started_at=float(data.get("started_at", 0.0)),
         )
 
 

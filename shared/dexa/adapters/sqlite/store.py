@@ -1,0 +1,348 @@
+"""SQLite (WAL) implementation of the Store port.
+
+One connection guarded by a lock: SQLite calls here take microseconds, so running them inline on the event loop
+is cheaper than a thread hop. Several processes (CLI and server) may share the file; WAL plus BEGIN IMMEDIATE
+keeps sequence numbers contiguous across them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from dexa.core.codec import (
+    approval_from_dict,
+    approval_to_dict,
+    session_from_dict,
+    session_to_dict,
+    tool_record_from_dict,
+    tool_record_to_dict,
+)
+from dexa.core.errors import ConflictError, NotFoundError, StorageError
+from dexa.core.events import Event
+from dexa.core.messages import Message, message_from_dict, message_to_dict
+from dexa.core.session import Approval, Session, ToolRecord
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, org_id TEXT NOT NULL, cwd TEXT NOT NULL, updated_at REAL NOT NULL,
+    version INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS sessions_org ON sessions(org_id, updated_at);
+CREATE TABLE IF NOT EXISTS events (
+    session_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, ts REAL NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (session_id, seq));
+CREATE TABLE IF NOT EXISTS messages (
+    session_id TEXT NOT NULL, pos INTEGER NOT NULL, id TEXT NOT NULL, hidden INTEGER NOT NULL DEFAULT 0,
+    data TEXT NOT NULL, PRIMARY KEY (session_id, id));
+CREATE INDEX IF NOT EXISTS messages_pos ON messages(session_id, pos);
+CREATE TABLE IF NOT EXISTS tool_records (
+    session_id TEXT NOT NULL, tool_use_id TEXT NOT NULL, turn INTEGER NOT NULL, status TEXT NOT NULL,
+    created REAL NOT NULL, data TEXT NOT NULL, PRIMARY KEY (session_id, tool_use_id));
+CREATE TABLE IF NOT EXISTS approvals (
+    session_id TEXT NOT NULL, id TEXT NOT NULL, status TEXT NOT NULL, created REAL NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (session_id, id));
+CREATE TABLE IF NOT EXISTS kv (
+    org_id TEXT NOT NULL, namespace TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (org_id, namespace, key));
+"""
+
+
+class SqliteStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA busy_timeout=30000")
+        self._conn.executescript(SCHEMA)
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _tx(self, fn: Any) -> Any:
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    out = fn(self._conn)
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+                return out
+            except sqlite3.Error as exc:
+                raise StorageError(f"sqlite {self.path}: {exc}") from exc
+
+    def _q(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise StorageError(f"sqlite {self.path}: {exc}") from exc
+
+    # ------------------------------------------------------------ sessions
+
+    async def create_session(self, session: Session) -> Session:
+        data = session_to_dict(session)
+
+        def run(c: sqlite3.Connection) -> None:
+            try:
+                c.execute(
+                    "INSERT INTO sessions(id, org_id, cwd, updated_at, version, data) VALUES (?,?,?,?,?,?)",
+                    (session.id, session.org_id, session.cwd, session.updated_at, session.version, json.dumps(data)),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise ConflictError(f"session {session.id} already exists") from exc
+
+        self._tx(run)
+        return session
+
+    async def get_session(self, session_id: str, *, org_id: str | None = None) -> Session:
+        rows = self._q("SELECT org_id, data FROM sessions WHERE id=?", (session_id,))
+        if not rows or (org_id is not None and rows[0][0] != org_id):
+            raise NotFoundError(f"session {session_id} not found")
+        return session_from_dict(json.loads(rows[0][1]))
+
+    async def update_session(self, session: Session, *, expect_version: int | None = None) -> Session:
+        from dataclasses import replace
+
+        def run(c: sqlite3.Connection) -> Session:
+            row = c.execute("SELECT version FROM sessions WHERE id=?", (session.id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"session {session.id} not found")
+            if expect_version is not None and row[0] != expect_version:
+                raise ConflictError(f"session {session.id} changed (version {row[0]} != {expect_version})")
+            new = replace(session, version=row[0] + 1, updated_at=time.time())
+            c.execute(
+                "UPDATE sessions SET data=?, version=?, updated_at=?, cwd=? WHERE id=?",
+                (json.dumps(session_to_dict(new)), new.version, new.updated_at, new.cwd, new.id),
+            )
+            return new
+
+        return self._tx(run)
+
+    async def list_sessions(self, *, org_id: str, limit: int = 50, cwd: str | None = None) -> list[Session]:
+        if cwd is None:
+            rows = self._q(
+                "SELECT data FROM sessions WHERE org_id=? ORDER BY updated_at DESC LIMIT ?", (org_id, limit)
+            )
+        else:
+            rows = self._q(
+                "SELECT data FROM sessions WHERE org_id=? AND cwd=? ORDER BY updated_at DESC LIMIT ?",
+                (org_id, cwd, limit),
+            )
+        return [session_from_dict(json.loads(r[0])) for r in rows]
+
+    # ------------------------------------------------------------ events
+
+    async def append_event(self, session_id: str, type: str, data: Mapping[str, Any]) -> Event:
+        ts = time.time()
+        payload = json.dumps(dict(data), default=str)
+
+        def run(c: sqlite3.Connection) -> int:
+            row = c.execute("SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id=?", (session_id,)).fetchone()
+            seq = int(row[0]) + 1
+            c.execute(
+                "INSERT INTO events(session_id, seq, type, ts, data) VALUES (?,?,?,?,?)",
+                (session_id, seq, type, ts, payload),
+            )
+            return seq
+
+        seq = self._tx(run)
+        return Event(session_id=session_id, seq=seq, type=type, data=json.loads(payload), ts=ts)
+
+    async def read_events(self, session_id: str, *, after: int = 0, limit: int = 1000) -> list[Event]:
+        rows = self._q(
+            "SELECT seq, type, ts, data FROM events WHERE session_id=? AND seq>? ORDER BY seq LIMIT ?",
+            (session_id, after, limit),
+        )
+        return [Event(session_id=session_id, seq=r[0], type=r[1], ts=r[2], data=json.loads(r[3])) for r in rows]
+
+    async def last_seq(self, session_id: str) -> int:
+        rows = self._q("SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id=?", (session_id,))
+        return int(rows[0][0])
+
+    # ------------------------------------------------------------ messages
+
+    async def put_message(self, session_id: str, message: Message) -> bool:
+        data = json.dumps(message_to_dict(message))
+
+        def run(c: sqlite3.Connection) -> bool:
+            if c.execute("SELECT 1 FROM messages WHERE session_id=? AND id=?", (session_id, message.id)).fetchone():
+                return False
+            row = c.execute("SELECT COALESCE(MAX(pos), 0) FROM messages WHERE session_id=?", (session_id,)).fetchone()
+            c.execute(
+                "INSERT INTO messages(session_id, pos, id, hidden, data) VALUES (?,?,?,0,?)",
+                (session_id, int(row[0]) + 1, message.id, data),
+            )
+            return True
+
+        return self._tx(run)
+
+    async def list_messages(self, session_id: str, *, include_hidden: bool = False) -> list[Message]:
+        sql = "SELECT data FROM messages WHERE session_id=?" + ("" if include_hidden else " AND hidden=0")
+        rows = self._q(sql + " ORDER BY pos", (session_id,))
+        return [message_from_dict(json.loads(r[0])) for r in rows]
+
+    async def hide_messages_after(self, session_id: str, message_id: str | None) -> int:
+        def run(c: sqlite3.Connection) -> int:
+            pos = 0
+            if message_id is not None:
+                row = c.execute(
+                    "SELECT pos FROM messages WHERE session_id=? AND id=?", (session_id, message_id)
+                ).fetchone()
+                if row is None:
+                    raise NotFoundError(f"message {message_id} not found in session {session_id}")
+                pos = int(row[0])
+            cur = c.execute(
+                "UPDATE messages SET hidden=1 WHERE session_id=? AND pos>? AND hidden=0", (session_id, pos)
+            )
+            return cur.rowcount
+
+        return self._tx(run)
+
+    async def hide_messages(self, session_id: str, message_ids: Sequence[str]) -> int:
+        def run(c: sqlite3.Connection) -> int:
+            n = 0
+            for mid in message_ids:
+                n += c.execute("UPDATE messages SET hidden=1 WHERE session_id=? AND id=?", (session_id, mid)).rowcount
+            return n
+
+        return self._tx(run)
+
+    # ------------------------------------------------------------ tool records
+
+    async def put_tool_record(self, record: ToolRecord) -> bool:
+        def run(c: sqlite3.Connection) -> bool:
+            try:
+                c.execute(
+                    "INSERT INTO tool_records(session_id, tool_use_id, turn, status, created, data) VALUES (?,?,?,?,?,?)",
+                    (
+                        record.session_id,
+                        record.tool_use_id,
+                        record.turn,
+                        record.status,
+                        time.time(),
+                        json.dumps(tool_record_to_dict(record), default=str),
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                return False
+            return True
+
+        return self._tx(run)
+
+    async def get_tool_record(self, session_id: str, tool_use_id: str) -> ToolRecord | None:
+        rows = self._q(
+            "SELECT data FROM tool_records WHERE session_id=? AND tool_use_id=?", (session_id, tool_use_id)
+        )
+        return tool_record_from_dict(json.loads(rows[0][0])) if rows else None
+
+    async def transition_tool(
+        self, session_id: str, tool_use_id: str, *, from_status: Sequence[str], to: ToolRecord
+    ) -> bool:
+        marks = ",".join("?" for _ in from_status)
+
+        def run(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                f"UPDATE tool_records SET status=?, data=? WHERE session_id=? AND tool_use_id=? AND status IN ({marks})",
+                (to.status, json.dumps(tool_record_to_dict(to), default=str), session_id, tool_use_id, *from_status),
+            )
+            return cur.rowcount == 1
+
+        return self._tx(run)
+
+    async def list_tool_records(self, session_id: str, *, turn: int | None = None) -> list[ToolRecord]:
+        if turn is None:
+            rows = self._q("SELECT data FROM tool_records WHERE session_id=? ORDER BY created", (session_id,))
+        else:
+            rows = self._q(
+                "SELECT data FROM tool_records WHERE session_id=? AND turn=? ORDER BY created", (session_id, turn)
+            )
+        return [tool_record_from_dict(json.loads(r[0])) for r in rows]
+
+    # ------------------------------------------------------------ approvals
+
+    async def put_approval(self, approval: Approval) -> None:
+        def run(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT OR REPLACE INTO approvals(session_id, id, status, created, data) VALUES (?,?,?,?,?)",
+                (
+                    approval.session_id,
+                    approval.id,
+                    approval.status,
+                    approval.created_at,
+                    json.dumps(approval_to_dict(approval)),
+                ),
+            )
+
+        self._tx(run)
+
+    async def get_approval(self, session_id: str, approval_id: str) -> Approval | None:
+        rows = self._q("SELECT data FROM approvals WHERE session_id=? AND id=?", (session_id, approval_id))
+        return approval_from_dict(json.loads(rows[0][0])) if rows else None
+
+    async def resolve_approval(self, approval: Approval) -> bool:
+        def run(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                "UPDATE approvals SET status=?, data=? WHERE session_id=? AND id=? AND status='pending'",
+                (approval.status, json.dumps(approval_to_dict(approval)), approval.session_id, approval.id),
+            )
+            return cur.rowcount == 1
+
+        return self._tx(run)
+
+    async def list_approvals(self, session_id: str, *, status: str | None = None) -> list[Approval]:
+        if status is None:
+            rows = self._q("SELECT data FROM approvals WHERE session_id=? ORDER BY created", (session_id,))
+        else:
+            rows = self._q(
+                "SELECT data FROM approvals WHERE session_id=? AND status=? ORDER BY created", (session_id, status)
+            )
+        return [approval_from_dict(json.loads(r[0])) for r in rows]
+
+    # ------------------------------------------------------------ key-value documents
+
+    async def kv_put(self, namespace: str, key: str, value: Mapping[str, Any], *, org_id: str = "") -> None:
+        self._tx(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO kv(org_id, namespace, key, data) VALUES (?,?,?,?)",
+                (org_id, namespace, key, json.dumps(dict(value), default=str)),
+            )
+        )
+
+    async def kv_put_if_absent(self, namespace: str, key: str, value: Mapping[str, Any], *, org_id: str = "") -> bool:
+        def run(c: sqlite3.Connection) -> bool:
+            try:
+                c.execute(
+                    "INSERT INTO kv(org_id, namespace, key, data) VALUES (?,?,?,?)",
+                    (org_id, namespace, key, json.dumps(dict(value), default=str)),
+                )
+            except sqlite3.IntegrityError:
+                return False
+            return True
+
+        return self._tx(run)
+
+    async def kv_get(self, namespace: str, key: str, *, org_id: str = "") -> dict[str, Any] | None:
+        rows = self._q("SELECT data FROM kv WHERE org_id=? AND namespace=? AND key=?", (org_id, namespace, key))
+        return json.loads(rows[0][0]) if rows else None
+
+    async def kv_list(self, namespace: str, *, prefix: str = "", org_id: str = "") -> list[dict[str, Any]]:
+        rows = self._q(
+            "SELECT data FROM kv WHERE org_id=? AND namespace=? AND key >= ? AND key < ? ORDER BY key",
+            (org_id, namespace, prefix, prefix + "\uffff"),
+        )
+        return [json.loads(r[0]) for r in rows]
+
+    async def kv_delete(self, namespace: str, key: str, *, org_id: str = "") -> None:
+        self._tx(lambda c: c.execute("DELETE FROM kv WHERE org_id=? AND namespace=? AND key=?", (org_id, namespace, key)))

@@ -1,0 +1,143 @@
+"""`dexa run -p`: one headless run in-process, printing Claude Code's text / json / stream-json shapes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, TextIO
+
+from dexa.cli.wire import event_to_wire, init_message, result_message
+from dexa.core.errors import ConfigError, NotFoundError
+from dexa.core.events import EventType
+from dexa.core.session import Session, SessionConfig
+from dexa.wiring import LOCAL_ORG, Runtime, check_model_credentials
+
+FINAL_EVENTS = (EventType.TURN_COMPLETED, EventType.TURN_FAILED, EventType.TURN_CANCELLED)
+
+
+@dataclass(slots=True, kw_only=True)
+class RunOptions:
+    prompt: str | None
+    cwd: str
+    output_format: str = "text"
+    input_format: str = "text"
+    verbose: bool = False
+    resume: str | None = None
+    continue_: bool = False
+    model: str | None = None
+    permission_mode: str | None = None
+    config: SessionConfig = field(default_factory=SessionConfig)
+
+
+def _write(out: TextIO, obj: dict[str, Any]) -> None:
+    out.write(json.dumps(obj) + "\n")
+    out.flush()
+
+
+async def _open_session(rt: Runtime, opts: RunOptions, env: dict[str, str]) -> Session:
+    store = rt.store
+    if opts.resume:
+        session = await store.get_session(opts.resume)
+    elif opts.continue_:
+        recent = await store.list_sessions(org_id=LOCAL_ORG, limit=1, cwd=opts.cwd)
+        if not recent:
+            raise NotFoundError(f"no previous session in {opts.cwd} to continue")
+        session = recent[0]
+    else:
+        model = opts.model or rt.settings.default_model
+        check_model_credentials(model, env)
+        return await rt.create_session(
+            cwd=opts.cwd, model=model, permission_mode=opts.permission_mode or "default",
+            config=replace(opts.config, headless=True), title=(opts.prompt or "")[:80],
+        )
+    # A resumed session keeps its model unless --model is given (Claude Code's rule), and is headless here.
+    changes: dict[str, Any] = {"config": replace(session.config, headless=True)}
+    if opts.model:
+        changes["model"] = opts.model
+    if opts.permission_mode:
+        changes["permission_mode"] = opts.permission_mode
+    return await store.update_session(replace(session, **changes))
+
+
+async def _drive_and_stream(rt: Runtime, session_id: str, after: int, sink: Callable[[dict[str, Any]], None],
+                            ) -> tuple[int, dict[str, Any] | None]:
+    """Drive the session to idle while translating new events; returns (cursor, final turn outcome)."""
+    task = asyncio.create_task(rt.driver.run(session_id, wait_for_approvals=False))
+    outcome: dict[str, Any] | None = None
+    cursor = after
+    while True:
+        events = await rt.store.read_events(session_id, after=cursor)
+        for ev in events:
+            cursor = ev.seq
+            wire = event_to_wire(ev, session_id)
+            if wire is not None:
+                sink(wire)
+            if ev.type in FINAL_EVENTS:
+                outcome = {**ev.data, "subtype": ev.data.get("subtype") or (
+                    "error_during_execution" if ev.type != EventType.TURN_COMPLETED else "success")}
+        if task.done() and not events:
+            break
+        if not events:
+            await rt.engine.notifier.wait(f"events:{session_id}", 0.2)
+    await task
+    return cursor, outcome
+
+
+def _stdin_prompts(stream: TextIO) -> Iterator[str]:
+    for line in stream:
+        line = line.strip()
+        if not line:
+            continue
+        msg = json.loads(line)
+        content = msg.get("message", {}).get("content", "")
+        if isinstance(content, list):
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        yield str(content)
+
+
+async def run_headless(rt: Runtime, opts: RunOptions, env: dict[str, str], out: TextIO = sys.stdout) -> int:
+    started = time.time()
+    session = await _open_session(rt, opts, env)
+    messages: list[dict[str, Any]] = []
+    streaming = opts.output_format == "stream-json"
+
+    def sink(obj: dict[str, Any]) -> None:
+        if streaming:
+            _write(out, obj)
+        elif opts.verbose and opts.output_format == "json":
+            messages.append(obj)
+
+    envobj = await rt.envs.env_for(session)
+    sink(init_message(session, tools=envobj.tools.names(),
+                      api_key_source="ANTHROPIC_API_KEY" if env.get("ANTHROPIC_API_KEY") else "none"))
+    cursor = await rt.store.last_seq(session.id)
+    outcome: dict[str, Any] | None = None
+    if session.turn_state is not None:  # an unfinished turn (crash, outage): finish it first
+        cursor, outcome = await _drive_and_stream(rt, session.id, cursor, sink)
+    prompts: list[str] | Iterator[str]
+    if opts.input_format == "stream-json":
+        prompts = _stdin_prompts(sys.stdin)
+    else:
+        prompts = [opts.prompt] if opts.prompt else []
+    for prompt in prompts:
+        await rt.engine.submit(session.id, prompt)
+        cursor, outcome = await _drive_and_stream(rt, session.id, cursor, sink)
+    if outcome is None and not opts.prompt and session.turn_state is None:
+        raise ConfigError("nothing to do: give a prompt with -p (or resume a session with an unfinished turn)")
+    session = await rt.store.get_session(session.id)
+    result = result_message(session, outcome, duration_ms=int((time.time() - started) * 1000))
+    if opts.output_format == "text":
+        text = result.get("result") if not result["is_error"] else "Error: " + "; ".join(result.get("errors", []))
+        (sys.stderr if result["is_error"] else out).write(f"{text}\n")
+    elif streaming:
+        _write(out, result)
+    elif opts.verbose:
+        out.write(json.dumps([*messages, result]) + "\n")
+    else:
+        out.write(json.dumps(result) + "\n")
+    out.flush()
+    return 1 if result["is_error"] else 0

@@ -1,0 +1,100 @@
+"""Claude Code's headless wire shapes (stream-json messages and the result object), built from Dexa events."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from dexa.core.events import Event, EventType
+from dexa.core.session import Session
+
+TOOL_RESULT_KEYS = ("type", "tool_use_id", "content", "is_error")
+
+
+def init_message(session: Session, *, tools: list[str], mcp_servers: list[dict[str, Any]] | None = None,
+                 api_key_source: str = "none", slash_commands: list[str] | None = None,
+                 skills: list[str] | None = None, agents: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "type": "system",
+        "subtype": "init",
+        "uuid": str(uuid.uuid4()),
+        "session_id": session.id,
+        "cwd": session.cwd,
+        "model": session.model,
+        "permissionMode": session.permission_mode,
+        "tools": tools,
+        "mcp_servers": mcp_servers or [],
+        "slash_commands": slash_commands or [],
+        "skills": skills or [],
+        "agents": agents or [],
+        "plugins": [],
+        "apiKeySource": api_key_source,
+        "claude_code_version": "dexa-0.1.0",
+        "output_style": "default",
+    }
+
+
+def event_to_wire(event: Event, session_id: str) -> dict[str, Any] | None:
+    """Translate one Dexa event to a stream-json line, or None for events Claude Code does not emit."""
+    data = event.data
+    if event.type == EventType.MESSAGE_ASSISTANT:
+        msg = dict(data["message"])
+        return {
+            "type": "assistant",
+            "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{session_id}/{event.seq}")),
+            "session_id": session_id,
+            "parent_tool_use_id": data.get("parent_tool_use_id"),
+            "message": {
+                "id": msg.get("id"),
+                "type": "message",
+                "role": "assistant",
+                "model": msg.get("model"),
+                "content": msg.get("content", []),
+                "stop_reason": msg.get("stop_reason"),
+                "stop_sequence": None,
+                "usage": msg.get("usage", {}),
+            },
+        }
+    if event.type == EventType.MESSAGE_USER and data.get("tool_results"):
+        content = [{k: b[k] for k in TOOL_RESULT_KEYS if k in b} for b in data["message"]["content"]]
+        return {
+            "type": "user",
+            "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{session_id}/{event.seq}")),
+            "session_id": session_id,
+            "parent_tool_use_id": data.get("parent_tool_use_id"),
+            "message": {"role": "user", "content": content},
+        }
+    if event.type == EventType.MODEL_RETRY:
+        return {"type": "system", "subtype": "api_retry", "session_id": session_id, **data}
+    if event.type == EventType.COMPACTED:
+        return {"type": "system", "subtype": "compact_boundary", "session_id": session_id,
+                "compact_metadata": {"trigger": data.get("trigger"), "pre_tokens": None}}
+    return None
+
+
+def result_message(session: Session, outcome: dict[str, Any] | None, *, duration_ms: int,
+                   duration_api_ms: int = 0) -> dict[str, Any]:
+    """The final `result` object; `outcome` is the data of the turn.completed / turn.failed event."""
+    outcome = outcome or {}
+    subtype = str(outcome.get("subtype") or ("success" if not session.error else "error_during_execution"))
+    is_error = subtype != "success"
+    out: dict[str, Any] = {
+        "type": "result",
+        "subtype": subtype,
+        "uuid": str(uuid.uuid4()),
+        "session_id": session.id,
+        "duration_ms": duration_ms,
+        "duration_api_ms": duration_api_ms,
+        "is_error": is_error,
+        "num_turns": int(outcome.get("num_turns", 0)),
+        "stop_reason": "end_turn" if not is_error else None,
+        "total_cost_usd": round(session.cost_usd, 6),
+        "usage": session.usage.to_dict(),
+        "modelUsage": {session.model: session.usage.to_dict()},
+        "permission_denials": outcome.get("permission_denials", []),
+    }
+    if is_error:
+        out["errors"] = [str(outcome.get("error") or session.error or subtype)]
+    else:
+        out["result"] = str(outcome.get("result", ""))
+    return out

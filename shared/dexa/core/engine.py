@@ -1,0 +1,306 @@
+"""The durable agent turn, written as steps over persisted state.
+
+    begin_turn -> call_model -> (decide_tools -> [await_approval] -> run_tools -> call_model)* -> end_turn
+
+Each step reads what it needs from the store, does its work idempotently, and persists the next step. The same
+`step()` runs under the in-process driver and as a Step Functions task, and a crash anywhere resumes from the last
+persisted step: messages have deterministic ids, tool calls have execution records, so nothing runs twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, Literal
+
+from .bus import Notifier
+from .environment import EnvFactory, SessionEnv
+from .errors import ConflictError, NotFoundError
+from .events import Event, EventType
+from .messages import Message, TextBlock, ToolResultBlock, message_to_dict, user_text
+from .ports import Store
+from .redact import Redactor
+from .session import Approval, Session, TurnState
+from .steps_base import StepHost, StepResult
+from .steps_model import ModelSteps
+from .steps_tools import ToolSteps
+
+logger = logging.getLogger(__name__)
+
+
+
+
+class TurnEngine(ModelSteps, ToolSteps, StepHost):
+    def __init__(
+        self,
+        store: Store,
+        envs: EnvFactory,
+        *,
+        notifier: Notifier | None = None,
+        redactor: Redactor | None = None,
+    ) -> None:
+        self.store = store
+        self.envs = envs
+        self.notifier = notifier or Notifier()
+        self.redactor = redactor or Redactor()
+
+    # ------------------------------------------------------------ events
+
+    async def emit(self, session_id: str, type: str, data: Mapping[str, Any]) -> Event:
+        event = await self.store.append_event(session_id, type, self.redactor.scrub(dict(data)))
+        self.notifier.notify(f"events:{session_id}")
+        return event
+
+    # ------------------------------------------------------------ entry points
+
+    async def submit(self, session_id: str, prompt: str) -> TurnState:
+        """Queue a user prompt as a new turn. Raises ConflictError when a turn is already in flight."""
+        session = await self.store.get_session(session_id)
+        if session.turn_state is not None and session.status in ("running", "waiting", "paused"):
+            raise ConflictError(f"session {session_id} is busy with turn {session.turn_state.turn}")
+        turn = (session.turn_state.turn if session.turn_state else session.turns_completed) + 1
+        await self.store.kv_put("prompts", f"{session_id}:{turn}", {"prompt": prompt})
+        state = TurnState(turn=turn, step="begin_turn", prompt_message_id=f"t{turn}u", started_at=time.time())
+        session = replace(session, turn_state=state, status="running", cancel_requested=False, error="")
+        await self.store.update_session(session)
+        await self.emit(session_id, EventType.TURN_STARTED, {"turn": turn, "prompt": prompt})
+        return state
+
+    async def step(self, session_id: str) -> StepResult:
+        """Run the session's current step once and persist the next one."""
+        session = await self.store.get_session(session_id)
+        state = session.turn_state
+        if state is None:
+            return "done"
+        env = await self.envs.env_for(session)
+        await self._startup_events(session, env)
+        if session.cancel_requested and state.step != "end_turn":
+            await self.finish_cancelled(session_id)
+            return "done"
+        handler = {
+            "begin_turn": self.begin_turn,
+            "call_model": self.call_model,
+            "decide_tools": self.decide_tools,
+            "await_approval": self.await_approval,
+            "run_tools": self.run_tools,
+            "end_turn": self.end_turn,
+        }[state.step]
+        return await handler(session, state, env)
+
+    async def advance(self, session: Session, state: TurnState | None, **changes: Any) -> Session:
+        fresh = await self.store.get_session(session.id)
+        return await self.store.update_session(replace(fresh, turn_state=state, **changes))
+
+    async def _startup_events(self, session: Session, env: SessionEnv) -> None:
+        if not env.startup_events:
+            return
+        pending, env.startup_events = env.startup_events, []
+        for type_, data in pending:
+            await self.emit(session.id, type_, data)
+
+    # ------------------------------------------------------------ begin / end
+
+    async def begin_turn(self, session: Session, state: TurnState, env: SessionEnv) -> StepResult:
+        doc = await self.store.kv_get("prompts", f"{session.id}:{state.turn}") or {}
+        prompt = str(doc.get("prompt", ""))
+        await self._repair_history(session.id)
+        if env.hooks is not None:
+            outcome = await env.hooks.run(
+                "UserPromptSubmit", self.hook_payload(session, env, "UserPromptSubmit", prompt=prompt)
+            )
+            if outcome.blocked or outcome.stop:
+                reason = outcome.reason or outcome.stop_reason or "blocked by a UserPromptSubmit hook"
+                await self.emit(session.id, EventType.HOOK, {"event": "UserPromptSubmit", "blocked": True, "reason": reason})
+                return await self._finish(session, state, env, result=reason, subtype="error_during_execution")
+            if outcome.additional_context:
+                prompt = f"{prompt}\n\n<user-prompt-submit-hook>\n{outcome.additional_context}\n</user-prompt-submit-hook>"
+        existing = await self.store.list_messages(session.id)
+        if env.checkpointer is not None:
+            await env.checkpointer.checkpoint(
+                session.id, reason="prompt", message_id=existing[-1].id if existing else None
+            )
+        message = user_text(state.prompt_message_id, prompt)
+        if await self.store.put_message(session.id, message):
+            await self.emit(session.id, EventType.MESSAGE_USER, {"turn": state.turn, "message": message_to_dict(message)})
+        await self.advance(session, replace(state, step="call_model"))
+        return "next"
+
+    async def end_turn(self, session: Session, state: TurnState, env: SessionEnv) -> StepResult:
+        if env.hooks is not None and not state.stop_hook_active:
+            outcome = await env.hooks.run(
+                "Stop", self.hook_payload(session, env, "Stop", stop_hook_active=state.stop_hook_active)
+            )
+            if outcome.blocked and outcome.reason:
+                # A Stop hook that blocks sends the agent back to work with its reason, once per turn.
+                msg = Message(
+                    id=f"t{state.turn}s{state.model_calls}",
+                    role="user",
+                    content=(TextBlock(text=f"Stop hook feedback:\n{outcome.reason}"),),
+                    synthetic=True,
+                )
+                await self.store.put_message(session.id, msg)
+                await self.emit(session.id, EventType.HOOK, {"event": "Stop", "blocked": True, "reason": outcome.reason})
+                await self.advance(session, replace(state, step="call_model", stop_hook_active=True))
+                return "next"
+        messages = await self.store.list_messages(session.id)
+        result = next((m.text for m in reversed(messages) if m.role == "assistant" and m.text), "")
+        if env.checkpointer is not None:
+            await env.checkpointer.checkpoint(
+                session.id, reason="turn_end", message_id=messages[-1].id if messages else None
+            )
+        return await self._finish(session, state, env, result=result, subtype="success")
+
+    async def _finish(
+        self, session: Session, state: TurnState, env: SessionEnv, *, result: str, subtype: str, error: str = ""
+    ) -> StepResult:
+        denials = await self.store.kv_get("permission_denials", f"{session.id}:{state.turn}") or {}
+        fresh = await self.store.get_session(session.id)
+        status = "idle" if subtype == "success" else "failed"
+        await self.advance(
+            fresh,
+            None,
+            status=status,
+            turns_completed=state.turn,
+            result=result,
+            error=error,
+            cancel_requested=False,
+        )
+        fresh = await self.store.get_session(session.id)
+        await self.emit(
+            session.id,
+            EventType.TURN_COMPLETED if subtype == "success" else EventType.TURN_FAILED,
+            {
+                "turn": state.turn,
+                "subtype": subtype,
+                "is_error": subtype != "success",
+                "result": result,
+                "error": error,
+                "num_turns": state.model_calls,
+                "duration_ms": int((time.time() - state.started_at) * 1000) if state.started_at else 0,
+                "usage": fresh.usage.to_dict(),
+                "total_cost_usd": round(fresh.cost_usd, 6),
+                "permission_denials": denials.get("items", []),
+            },
+        )
+        await self.emit(session.id, EventType.SESSION_IDLE, {"status": status})
+        return "done"
+
+    async def fail_turn(self, session_id: str, *, subtype: str, error: str) -> StepResult:
+        session = await self.store.get_session(session_id)
+        state = session.turn_state
+        if state is None:
+            return "done"
+        env = await self.envs.env_for(session)
+        await self.emit(session_id, EventType.ERROR, {"code": subtype, "message": error})
+        return await self._finish(session, state, env, result="", subtype=subtype, error=error)
+
+    async def finish_cancelled(self, session_id: str) -> None:
+        session = await self.store.get_session(session_id)
+        state = session.turn_state
+        if state is None:
+            return
+        await self.interrupt_running_tools(session_id)
+        await self._repair_history(session_id)
+        await self.advance(session, None, status="idle", turns_completed=state.turn, cancel_requested=False)
+        await self.emit(session_id, EventType.TURN_CANCELLED, {"turn": state.turn})
+        await self.emit(session_id, EventType.SESSION_IDLE, {"status": "idle"})
+
+    async def request_cancel(self, session_id: str) -> None:
+        session = await self.store.get_session(session_id)
+        await self.store.update_session(replace(session, cancel_requested=True))
+        self.notifier.notify(f"approval:{session_id}")
+
+    async def set_mode(self, session_id: str, mode: str) -> Session:
+        session = await self.store.get_session(session_id)
+        updated = await self.store.update_session(replace(session, permission_mode=mode))
+        await self.emit(session_id, EventType.PERMISSION_MODE_CHANGED, {"from": session.permission_mode, "to": mode})
+        return updated
+
+    async def _repair_history(self, session_id: str) -> None:
+        """Give every dangling tool_use a result so the history stays valid for the API after an interruption."""
+        messages = await self.store.list_messages(session_id)
+        if not messages or messages[-1].role != "assistant" or not messages[-1].tool_uses:
+            return
+        last = messages[-1]
+        blocks: list[ToolResultBlock] = []
+        for use in last.tool_uses:
+            record = await self.store.get_tool_record(session_id, use.id)
+            if record is not None and record.result is not None:
+                blocks.append(
+                    ToolResultBlock(
+                        tool_use_id=use.id,
+                        content=str(record.result.get("content", "")),
+                        is_error=bool(record.result.get("is_error", False)),
+                    )
+                )
+            else:
+                blocks.append(ToolResultBlock(tool_use_id=use.id, content="Interrupted by user", is_error=True))
+        await self.store.put_message(
+            session_id, Message(id=f"{last.id}-repair", role="user", content=tuple(blocks), synthetic=True)
+        )
+
+    # ------------------------------------------------------------ approvals
+
+    async def resolve_approval(
+        self,
+        session_id: str,
+        approval_id: str,
+        *,
+        allow: bool,
+        scope: str = "once",
+        by: str = "",
+        message: str = "",
+        updated_input: Mapping[str, Any] | None = None,
+    ) -> tuple[Approval, bool]:
+        """Decide a pending approval exactly once. Returns (approval, won): won is False when it was already decided."""
+        approval = await self.store.get_approval(session_id, approval_id)
+        if approval is None:
+            raise NotFoundError(f"approval {approval_id} not found in session {session_id}")
+        decided = replace(
+            approval,
+            status="allowed" if allow else "denied",
+            scope=scope if allow else "once",
+            decided_by=by,
+            message=message,
+            decided_at=time.time(),
+            input=dict(updated_input) if updated_input is not None else approval.input,
+        )
+        won = await self.store.resolve_approval(decided)
+        if not won:
+            current = await self.store.get_approval(session_id, approval_id)
+            return (current or approval), False
+        if allow and scope == "always" and approval.kind == "tool":
+            session = await self.store.get_session(session_id)
+            env = await self.envs.env_for(session)
+            if env.on_always_allow is not None:
+                await env.on_always_allow(approval.tool_name, approval.input, list(approval.suggestions))
+        await self.emit(
+            session_id,
+            EventType.PERMISSION_RESOLVED,
+            {
+                "approval_id": approval_id,
+                "tool_use_id": approval.tool_use_id,
+                "tool_name": approval.tool_name,
+                "kind": approval.kind,
+                "decision": decided.status,
+                "scope": decided.scope,
+                "by": by,
+                "message": message,
+            },
+        )
+        self.notifier.notify(f"approval:{session_id}")
+        return decided, True
+
+    # ------------------------------------------------------------ hooks
+
+    def hook_payload(self, session: Session, env: SessionEnv, event: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "session_id": session.id,
+            "transcript_path": env.transcript_path,
+            "cwd": session.cwd,
+            "permission_mode": session.permission_mode,
+            "hook_event_name": event,
+            **extra,
+        }

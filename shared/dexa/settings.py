@@ -1,0 +1,41 @@
+"""Deployment settings (DEXA_* environment). Read once by entry points; core never reads the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DexaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DEXA_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".dexa")
+    store: str = "sqlite"  # sqlite | dynamo
+    sandbox: str = "bwrap"  # bwrap | modal
+    # Run Bash without bubblewrap. Only ever an explicit opt-in; the CLI warns loudly.
+    unsandboxed: bool = False
+    hosted: bool = False
+    default_model: str = "sonnet"
+    loop_threshold: int = 5
+    managed_settings_path: Path = Path("/etc/claude-code/managed-settings.json")
+    log_payloads: bool = False
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "dexa.db"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.home / "blobs"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / "state"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> DexaSettings:
+    return DexaSettings()

@@ -1,0 +1,209 @@
+"""build_runtime(settings): the only place that chooses adapters."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dexa.core.bus import Notifier
+from dexa.core.driver import InProcessDriver
+from dexa.core.engine import TurnEngine
+from dexa.core.environment import SessionEnv
+from dexa.core.errors import ConfigError
+from dexa.core.events import EventType
+from dexa.core.models import context_window, is_scripted, resolve_model
+from dexa.core.ports import BlobStore, Store
+from dexa.core.redact import Redactor
+from dexa.core.session import Session, SessionConfig
+from dexa.runtime.prompt import build_system_prompt
+from dexa.settings import DexaSettings
+
+logger = logging.getLogger(__name__)
+
+LOCAL_ORG = "org_local"
+LOCAL_USER = "usr_local"
+SECRET_ENV_KEYS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "GH_TOKEN")
+
+
+def new_session_id() -> str:
+    return "ses_" + uuid.uuid4().hex[:20]
+
+
+@dataclass(slots=True, kw_only=True)
+class LocalEnvFactory:
+    """Builds each session's environment from its settings files, on first use, and caches it."""
+
+    settings: DexaSettings
+    store: Store
+    blobs: BlobStore
+    env: Mapping[str, str]
+    org_policy: Mapping[str, Any] | None = None
+    home: Path = field(default_factory=Path.home)
+    _cache: dict[str, SessionEnv] = field(default_factory=dict)
+
+    async def env_for(self, session: Session) -> SessionEnv:
+        env = self._cache.get(session.id)
+        if env is None:
+            env = await self._build(session)
+            self._cache[session.id] = env
+        return env
+
+    async def release(self, session_id: str) -> None:
+        env = self._cache.pop(session_id, None)
+        if env is not None:
+            await env.workspace.close()
+            closer = env.services.get("close")
+            if closer is not None:
+                await closer()
+
+    async def aclose(self) -> None:
+        for sid in list(self._cache):
+            await self.release(sid)
+
+    async def _build(self, session: Session) -> SessionEnv:
+        from dexa.adapters.anthropic import make_model
+        from dexa.adapters.local_sandbox import LocalSandbox
+        from dexa.runtime.assemble import load_session_config
+        from dexa.tools.registry import default_registry
+
+        cfg = session.config
+        loaded = load_session_config(session, home=self.home, org_policy=self.org_policy,
+                                     managed_path=self.settings.managed_settings_path,
+                                     hosted=self.settings.hosted)
+        model = make_model(resolve_model(session.model, self.env), self.env)
+        workspace = LocalSandbox(
+            session.cwd,
+            extra_roots=loaded.additional_dirs,
+            network=cfg.network or loaded.network_enabled,
+            unsandboxed=cfg.unsandboxed or self.settings.unsandboxed,
+            state_dir=self.settings.state_dir / session.id,
+        )
+        tools = default_registry(list(cfg.tools) if cfg.tools is not None else None)
+        for name in cfg.disallowed_tools:
+            if "(" not in name:  # a bare name removes the tool entirely, as in Claude Code
+                tools.remove(name)
+        services: dict[str, Any] = {}
+        web_search = getattr(model, "web_search", None)
+        if web_search is not None:
+            services["web_search"] = web_search
+        startup: list[tuple[str, dict[str, Any]]] = [
+            (EventType.CONFIG_ERROR, {"file": p.file, "key": p.key, "message": p.message}) for p in loaded.problems
+        ]
+        if getattr(workspace, "warning", ""):
+            startup.append((EventType.WARNING, {"message": workspace.warning}))
+        return SessionEnv(
+            model=model,
+            tools=tools,
+            policy=loaded.policy,
+            workspace=workspace,
+            system_prompt=build_system_prompt(
+                cwd=session.cwd,
+                extra_dirs=loaded.additional_dirs,
+                memory=loaded.memory,
+                append=cfg.append_system_prompt,
+                replace=cfg.system_prompt,
+            ),
+            hooks=loaded.hooks,
+            context_window=context_window(resolve_model(session.model, self.env)),
+            can_prompt=not cfg.headless,
+            budget_usd=loaded.budget_usd,
+            loop_threshold=loaded.loop_threshold or self.settings.loop_threshold,
+            network=cfg.network or loaded.network_enabled,
+            hosted=self.settings.hosted,
+            combine=loaded.combine,
+            on_always_allow=loaded.on_always_allow,
+            services=services,
+            startup_events=startup,
+        )
+
+
+@dataclass(slots=True, kw_only=True)
+class Runtime:
+    settings: DexaSettings
+    store: Store
+    blobs: BlobStore
+    engine: TurnEngine
+    driver: InProcessDriver
+    envs: LocalEnvFactory
+
+    async def create_session(
+        self,
+        *,
+        cwd: str,
+        model: str | None = None,
+        org_id: str = LOCAL_ORG,
+        user_id: str = LOCAL_USER,
+        permission_mode: str = "default",
+        config: SessionConfig | None = None,
+        title: str = "",
+        session_id: str | None = None,
+        parent_id: str | None = None,
+    ) -> Session:
+        cwd = str(Path(cwd).resolve())
+        if not Path(cwd).is_dir():
+            raise ConfigError(f"working directory does not exist: {cwd}")
+        now = time.time()
+        session = Session(
+            id=session_id or new_session_id(),
+            org_id=org_id,
+            user_id=user_id,
+            cwd=cwd,
+            model=model or self.settings.default_model,
+            permission_mode=permission_mode,
+            title=title,
+            created_at=now,
+            updated_at=now,
+            config=config or SessionConfig(),
+            parent_id=parent_id,
+        )
+        await self.store.create_session(session)
+        await self.engine.emit(
+            session.id,
+            EventType.SESSION_CREATED,
+            {"cwd": cwd, "model": session.model, "permission_mode": permission_mode, "parent_id": parent_id},
+        )
+        return session
+
+    async def aclose(self) -> None:
+        await self.driver.aclose()
+        await self.envs.aclose()
+        close = getattr(self.store, "close", None)
+        if close is not None:
+            close()
+
+
+def check_model_credentials(model: str, env: Mapping[str, str]) -> None:
+    """Fail before a session starts when no model can possibly answer, with the fix in the message."""
+    if is_scripted(model):
+        return
+    if env.get("CLAUDE_CODE_USE_BEDROCK") in ("1", "true"):
+        return
+    if env.get("ANTHROPIC_API_KEY") or env.get("ANTHROPIC_AUTH_TOKEN"):
+        return
+    raise ConfigError(
+        "No model credentials: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN, or CLAUDE_CODE_USE_BEDROCK=1 with AWS "
+        "credentials), or run offline with a script: --model scripted:PATH/TO/script.json (see `dexa demo`)."
+    )
+
+
+def build_runtime(settings: DexaSettings, *, env: Mapping[str, str] | None = None,
+                  org_policy: Mapping[str, Any] | None = None) -> Runtime:
+    env = dict(os.environ if env is None else env)
+    if settings.store != "sqlite":
+        raise ConfigError(f"DEXA_STORE={settings.store!r} is not available in the embedded runtime (use sqlite)")
+    from dexa.adapters.sqlite import FileBlobStore, SqliteStore
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    store = SqliteStore(settings.db_path)
+    blobs = FileBlobStore(settings.blob_dir)
+    redactor = Redactor(env[k] for k in SECRET_ENV_KEYS if env.get(k))
+    envs = LocalEnvFactory(settings=settings, store=store, blobs=blobs, env=env, org_policy=org_policy)
+    engine = TurnEngine(store, envs, notifier=Notifier(), redactor=redactor)
+    return Runtime(settings=settings, store=store, blobs=blobs, engine=engine, driver=InProcessDriver(engine),
+                   envs=envs)
