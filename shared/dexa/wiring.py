@@ -139,7 +139,7 @@ class Runtime:
         model: str | None = None,
         org_id: str = LOCAL_ORG,
         user_id: str = LOCAL_USER,
-        permission_mode: str = "default",
+        permission_mode: str | None = None,
         config: SessionConfig | None = None,
         title: str = "",
         session_id: str | None = None,
@@ -148,6 +148,12 @@ class Runtime:
         cwd = str(Path(cwd).resolve())
         if not Path(cwd).is_dir():
             raise ConfigError(f"working directory does not exist: {cwd}")
+        from dexa.runtime.assemble import initial_mode, read_settings
+
+        config = config or SessionConfig()
+        settings, _ = read_settings(cwd, config, home=self.envs.home, org_policy=self.envs.org_policy,
+                                    managed_path=self.settings.managed_settings_path, hosted=self.settings.hosted)
+        permission_mode = initial_mode(permission_mode, settings)
         now = time.time()
         session = Session(
             id=session_id or new_session_id(),
@@ -159,7 +165,7 @@ class Runtime:
             title=title,
             created_at=now,
             updated_at=now,
-            config=config or SessionConfig(),
+            config=config,
             parent_id=parent_id,
         )
         await self.store.create_session(session)

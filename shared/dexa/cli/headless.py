@@ -30,6 +30,7 @@ class RunOptions:
     continue_: bool = False
     model: str | None = None
     permission_mode: str | None = None
+    session_id: str | None = None
     config: SessionConfig = field(default_factory=SessionConfig)
 
 
@@ -40,6 +41,13 @@ def _write(out: TextIO, obj: dict[str, Any]) -> None:
 
 async def _open_session(rt: Runtime, opts: RunOptions, env: dict[str, str]) -> Session:
     store = rt.store
+    if opts.session_id and not opts.resume:
+        try:
+            await store.get_session(opts.session_id)
+        except NotFoundError:
+            pass
+        else:
+            raise ConfigError(f"session id {opts.session_id} is already in use (resume it with --resume)")
     if opts.resume:
         session = await store.get_session(opts.resume)
     elif opts.continue_:
@@ -51,8 +59,9 @@ async def _open_session(rt: Runtime, opts: RunOptions, env: dict[str, str]) -> S
         model = opts.model or rt.settings.default_model
         check_model_credentials(model, env)
         return await rt.create_session(
-            cwd=opts.cwd, model=model, permission_mode=opts.permission_mode or "default",
+            cwd=opts.cwd, model=model, permission_mode=opts.permission_mode,
             config=replace(opts.config, headless=True), title=(opts.prompt or "")[:80],
+            session_id=opts.session_id,
         )
     # A resumed session keeps its model unless --model is given (Claude Code's rule), and is headless here.
     changes: dict[str, Any] = {"config": replace(session.config, headless=True)}

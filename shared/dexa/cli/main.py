@@ -72,6 +72,7 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose")] = False,
     resume: Annotated[str | None, typer.Option("--resume", "-r", help="Session id to resume")] = None,
     continue_: Annotated[bool, typer.Option("--continue", "-c", help="Continue the latest session here")] = False,
+    session_id: Annotated[str | None, typer.Option("--session-id", help="Id for the new session")] = None,
     model: Annotated[str | None, typer.Option("--model", help="sonnet|opus|haiku|<id>|scripted:FILE")] = None,
     max_turns: Annotated[int | None, typer.Option("--max-turns")] = None,
     max_budget_usd: Annotated[float | None, typer.Option("--max-budget-usd")] = None,
@@ -117,7 +118,7 @@ def run(
                   "anything this user can.")
     opts = RunOptions(prompt=prompt, cwd=str((cwd or Path.cwd()).resolve()), output_format=output_format,
                       input_format=input_format, verbose=verbose, resume=resume, continue_=continue_, model=model,
-                      permission_mode=permission_mode, config=config)
+                      permission_mode=permission_mode, session_id=session_id, config=config)
     if server:
         from dexa.cli.remote import run_remote
 

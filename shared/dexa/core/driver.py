@@ -34,6 +34,12 @@ class InProcessDriver:
                     logger.exception("step failed for session %s", session_id)
                     await self.engine.fail_turn(session_id, subtype="error_during_execution", error=str(exc))
                     break
+                except Exception as exc:  # a bug in a step must end the turn visibly, not kill the driver
+                    logger.exception("step crashed for session %s", session_id)
+                    await self.engine.fail_turn(
+                        session_id, subtype="error_during_execution", error=f"internal error: {type(exc).__name__}: {exc}"
+                    )
+                    break
                 if result == "done":
                     break
                 if result == "wait":

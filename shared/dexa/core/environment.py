@@ -10,10 +10,10 @@ from .ports import Checkpointer, HookOutcome, HookRunner, Model, PermissionDecis
 from .session import Session
 from .tools import ToolRegistry
 
-CombineFn = Callable[[HookOutcome | None, PermissionDecision], PermissionDecision]
+CombineFn = Callable[[HookOutcome | None, PermissionDecision, str], PermissionDecision]
 
 
-def default_combine(hook: HookOutcome | None, decision: PermissionDecision) -> PermissionDecision:
+def default_combine(hook: HookOutcome | None, decision: PermissionDecision, mode: str = "default") -> PermissionDecision:
     """Claude Code precedence: a hook may tighten a decision, and may only loosen it when no deny rule matched."""
     if hook is None or hook.permission_decision is None:
         return decision

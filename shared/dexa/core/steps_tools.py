@@ -106,7 +106,7 @@ class ToolSteps(StepHost):
                 if hook.blocked and hook.permission_decision is None:
                     hook = replace(hook, permission_decision="deny")
             decision = env.policy.decide(tool.spec.name, tool_input, mode=session.permission_mode, cwd=session.cwd)
-            decision = env.combine(hook, decision)
+            decision = env.combine(hook, decision, session.permission_mode)
             if decision.behavior == "allow" and tool.spec.name not in POLLING_TOOLS and await self._is_loop(
                 session.id, tool.spec.name, tool_input, env.loop_threshold
             ):

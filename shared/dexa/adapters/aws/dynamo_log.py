@@ -1,0 +1,230 @@
+"""The append-only parts of DynamoStore: the event log (gapless seq) and the message list (idempotent by id).
+
+Event seq: a per-session counter item and the event item change in ONE transaction
+    [Update SEQ: last = n IF last = n-1 ; Put EVT#n IF attribute_not_exists]
+so a seq is never skipped (the counter moves only with an event) nor shared (the put is conditional). A loser
+re-reads the counter and retries with jittered backoff. The counter never expires, so TTL on old events can not
+make numbers restart.
+
+Messages: [Put MSGID#{id} IF absent ; Put MSG#{pos} IF absent] in one transaction: the first guard makes
+put_message idempotent by id, the second keeps insertion order without a counter (messages never expire).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from dexa.core.errors import ConflictError, NotFoundError, StorageError
+from dexa.core.events import Event
+from dexa.core.messages import Message, message_from_dict, message_to_dict
+from dexa.core.ports import BlobStore
+
+from . import schema
+from ._ddb import TX_CANCELLED, Item, Table, backoff, cancellation_codes, error_code, n, num, s, text
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 200
+_SEQ_SK = "SEQ"
+_EVT_END = "EVT#999999999999"
+_MSG_END = "MSG#99999999"
+
+
+class Payloads:
+    """JSON bodies inline in the item, or in the blob store when they would crowd the 400 KB item limit."""
+
+    def __init__(self, overflow: BlobStore | None, limit: int = schema.INLINE_LIMIT_BYTES) -> None:
+        self.overflow = overflow
+        self.limit = limit
+
+    async def pack(self, body: str) -> Item:
+        raw = body.encode()
+        if len(raw) <= self.limit or self.overflow is None:
+            return {"data": s(body)}
+        return {"blob": s(await self.overflow.put_blob(raw))}
+
+    async def unpack(self, item: Item) -> str:
+        if "data" in item:
+            return text(item, "data")
+        digest = text(item, "blob")
+        if not digest or self.overflow is None:
+            raise StorageError(f"item {text(item, 'PK')}/{text(item, 'SK')} has no payload")
+        return (await self.overflow.get_blob(digest)).decode()
+
+
+class LogMixin:
+    _t: Table
+    _payloads: Payloads
+    _clock: Callable[[], float]
+    _event_ttl_s: float | None
+    _seq_hint: dict[str, int]
+
+    def _live(self) -> tuple[str, dict[str, Any]]:
+        """A filter that hides items whose TTL passed but which DynamoDB has not deleted yet."""
+        return "attribute_not_exists(expires_at) OR expires_at > :now", {":now": n(int(self._clock()))}
+
+    # ------------------------------------------------------------ events
+
+    def _counter(self, pk: str) -> int:
+        item = self._t.get(pk, _SEQ_SK)
+        return int(num(item, "last")) if item else 0
+
+    def _append(self, session_id: str, event_item: Item) -> int:
+        pk = schema.session_pk(session_id)
+        last = self._seq_hint.get(session_id)
+        for attempt in range(MAX_ATTEMPTS):
+            if last is None:
+                last = self._counter(pk)
+            seq = last + 1
+            counter: dict[str, Any] = {
+                "TableName": self._t.name,
+                "Key": {schema.PK: s(pk), schema.SK: s(_SEQ_SK)},
+                "UpdateExpression": "SET #last = :n",
+                "ExpressionAttributeNames": {"#last": "last"},
+                "ExpressionAttributeValues": {":n": n(seq)},
+            }
+            if last == 0:
+                counter["ConditionExpression"] = "attribute_not_exists(#last)"
+            else:
+                counter["ConditionExpression"] = "#last = :e"
+                counter["ExpressionAttributeValues"][":e"] = n(last)
+            put = {
+                "TableName": self._t.name,
+                "Item": {schema.PK: s(pk), schema.SK: s(schema.event_sk(seq)), "seq": n(seq), **event_item},
+                "ConditionExpression": "attribute_not_exists(SK)",
+            }
+            try:
+                self._t.call("transact_write_items", TransactItems=[{"Update": counter}, {"Put": put}])
+            except Exception as exc:
+                if error_code(exc) != TX_CANCELLED:
+                    raise
+                codes = cancellation_codes(exc)
+                if codes and not any(c in ("ConditionalCheckFailed", "TransactionConflict") for c in codes):
+                    raise StorageError(f"event append for {session_id} cancelled: {codes}") from exc
+                last = None
+                backoff(attempt)
+                continue
+            self._seq_hint[session_id] = seq
+            return seq
+        raise ConflictError(f"could not append to the event log of {session_id} after {MAX_ATTEMPTS} attempts")
+
+    async def append_event(self, session_id: str, type: str, data: Mapping[str, Any]) -> Event:
+        ts = self._clock()
+        payload = json.dumps(dict(data), default=str)
+        item: Item = {"type": s(type), "ts": n(ts), **await self._payloads.pack(payload)}
+        if self._event_ttl_s:
+            item[schema.TTL_ATTRIBUTE] = n(int(ts + self._event_ttl_s))
+        seq = await self._t.run(lambda: self._append(session_id, item))
+        return Event(session_id=session_id, seq=seq, type=type, data=json.loads(payload), ts=ts)
+
+    async def read_events(self, session_id: str, *, after: int = 0, limit: int = 1000) -> list[Event]:
+        if limit <= 0:
+            return []
+        live, values = self._live()
+
+        def run() -> list[Item]:
+            return list(self._t.query(
+                limit=limit,
+                KeyConditionExpression="PK = :pk AND SK BETWEEN :lo AND :hi",
+                FilterExpression=live,
+                ExpressionAttributeValues={":pk": s(schema.session_pk(session_id)),
+                                           ":lo": s(schema.event_sk(max(after, 0) + 1)), ":hi": s(_EVT_END), **values},
+                ConsistentRead=True,
+            ))
+
+        events: list[Event] = []
+        for item in await self._t.run(run):
+            body = await self._payloads.unpack(item)
+            events.append(Event(session_id=session_id, seq=int(num(item, "seq")), type=text(item, "type"),
+                                data=json.loads(body), ts=num(item, "ts")))
+        return events
+
+    async def last_seq(self, session_id: str) -> int:
+        return await self._t.run(lambda: self._counter(schema.session_pk(session_id)))
+
+    # ------------------------------------------------------------ messages
+
+    def _insert_message(self, session_id: str, message_id: str, body: Item) -> bool:
+        pk = schema.session_pk(session_id)
+        for attempt in range(MAX_ATTEMPTS):
+            newest = list(self._t.query_partition(pk, "MSG#", limit=1, descending=True))
+            pos = int(num(newest[0], "pos")) + 1 if newest else 1
+            guard = {"TableName": self._t.name,
+                     "Item": {schema.PK: s(pk), schema.SK: s(f"MSGID#{message_id}"), "pos": n(pos)},
+                     "ConditionExpression": "attribute_not_exists(SK)"}
+            put = {"TableName": self._t.name,
+                   "Item": {schema.PK: s(pk), schema.SK: s(schema.message_sk(pos)), "pos": n(pos),
+                            "id": s(message_id), "hidden": {"BOOL": False}, **body},
+                   "ConditionExpression": "attribute_not_exists(SK)"}
+            try:
+                self._t.call("transact_write_items", TransactItems=[{"Put": guard}, {"Put": put}])
+            except Exception as exc:
+                if error_code(exc) != TX_CANCELLED:
+                    raise
+                codes = cancellation_codes(exc)
+                if codes and codes[0] == "ConditionalCheckFailed":
+                    return False  # that id is stored already
+                backoff(attempt)
+                continue
+            return True
+        raise ConflictError(f"could not store message {message_id} in {session_id} after {MAX_ATTEMPTS} attempts")
+
+    async def put_message(self, session_id: str, message: Message) -> bool:
+        pk = schema.session_pk(session_id)
+        if await self._t.run(lambda: self._t.get(pk, f"MSGID#{message.id}")) is not None:
+            return False
+        body = await self._payloads.pack(json.dumps(message_to_dict(message)))
+        return await self._t.run(lambda: self._insert_message(session_id, message.id, body))
+
+    async def list_messages(self, session_id: str, *, include_hidden: bool = False) -> list[Message]:
+        pk = schema.session_pk(session_id)
+        items = await self._t.run(lambda: list(self._t.query_partition(pk, "MSG#")))
+        out: list[Message] = []
+        for item in items:
+            if include_hidden or not item.get("hidden", {}).get("BOOL", False):
+                out.append(message_from_dict(json.loads(await self._payloads.unpack(item))))
+        return out
+
+    def _hide(self, pk: str, pos: int, *, only_visible: bool) -> bool:
+        key = {schema.PK: s(pk), schema.SK: s(schema.message_sk(pos))}
+        condition = "attribute_exists(SK)" + (" AND hidden = :f" if only_visible else "")
+        values: dict[str, Any] = {":t": {"BOOL": True}}
+        if only_visible:
+            values[":f"] = {"BOOL": False}
+        return self._t.update_if(key, "SET hidden = :t", condition, values)
+
+    async def hide_messages_after(self, session_id: str, message_id: str | None) -> int:
+        pk = schema.session_pk(session_id)
+
+        def run() -> int:
+            pos = 0
+            if message_id is not None:
+                guard = self._t.get(pk, f"MSGID#{message_id}")
+                if guard is None:
+                    raise NotFoundError(f"message {message_id} not found in session {session_id}")
+                pos = int(num(guard, "pos"))
+            later = self._t.query(
+                KeyConditionExpression="PK = :pk AND SK BETWEEN :lo AND :hi",
+                ExpressionAttributeValues={":pk": s(pk), ":lo": s(schema.message_sk(pos + 1)), ":hi": s(_MSG_END)},
+                ConsistentRead=True,
+            )
+            return sum(self._hide(pk, int(num(i, "pos")), only_visible=True) for i in later
+                       if not i.get("hidden", {}).get("BOOL", False))
+
+        return await self._t.run(run)
+
+    async def hide_messages(self, session_id: str, message_ids: Sequence[str]) -> int:
+        pk = schema.session_pk(session_id)
+
+        def run() -> int:
+            hidden = 0
+            for mid in message_ids:
+                guard = self._t.get(pk, f"MSGID#{mid}")
+                if guard is not None and self._hide(pk, int(num(guard, "pos")), only_visible=False):
+                    hidden += 1
+            return hidden
+
+        return await self._t.run(run)

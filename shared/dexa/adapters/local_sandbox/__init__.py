@@ -1,0 +1,6 @@
+"""The local Workspace: bubblewrap isolation, journaled exactly-once commands, confined file access."""
+
+from .bwrap import probe_bwrap
+from .workspace import UNSANDBOXED_WARNING, LocalSandbox
+
+__all__ = ["UNSANDBOXED_WARNING", "LocalSandbox", "probe_bwrap"]

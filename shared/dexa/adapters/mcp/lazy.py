@@ -1,0 +1,96 @@
+"""Lazy tool loading: the model sees a compact list of sources, then loads the schemas of the ones it needs.
+
+Eagerly sending every schema of six business sources costs thousands of tokens per request; the two meta tools
+cost a few hundred, and only the chosen sources' schemas are added to the registry afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from dexa.core.ports import ToolSpec
+from dexa.core.tools import ToolContext, ToolOutput
+
+if TYPE_CHECKING:
+    from .manager import McpManager
+
+LOADED_NAMESPACE = "mcp_loaded"
+
+
+class ListSourcesTool:
+    read_only = True
+
+    def __init__(self, manager: McpManager) -> None:
+        self.manager = manager
+        self.spec = ToolSpec(
+            name="ListSources",
+            description="List the data sources (calendar, CRM, email, chat, tickets, code, databases...) this "
+                        "session can use, with their tools, and integrations that are not connected yet.",
+            input_schema={"type": "object", "properties": {}},
+        )
+
+    async def run(self, tool_input: dict[str, Any], ctx: ToolContext) -> ToolOutput:
+        self.manager.bind_emit(ctx.emit)
+        sources = await self.manager.describe_sources(connect=True)
+        lines: list[str] = []
+        for src in sources:
+            state = "loaded" if src["loaded"] else src["status"]
+            line = f"- {src['name']} [{state}]"
+            if src.get("description"):
+                line += f": {src['description']}"
+            if src.get("tools"):
+                line += f"\n  tools: {', '.join(src['tools'])}"
+            if src.get("error"):
+                line += f"\n  error: {src['error']}"
+            lines.append(line)
+        missing = await self.manager.unconnected_sources()
+        if missing:
+            lines.append("\nNot connected (tell the user how to connect them if the task needs one):")
+            lines += [f"- {m['name']}: {m.get('description', '')} — connect with: {m['connect']}" for m in missing]
+        if not lines:
+            lines = ["No sources are connected."]
+        lines.append("\nCall LoadSourceTools with the source names you need before using their tools.")
+        return ToolOutput(content="\n".join(lines), data={"sources": sources, "not_connected": missing})
+
+
+class LoadSourceToolsTool:
+    # It changes the tool registry, not the workspace: safe to run alongside other read-only tools.
+    read_only = True
+
+    def __init__(self, manager: McpManager, names: list[str], summaries: dict[str, str]) -> None:
+        self.manager = manager
+        catalogue = "; ".join(f"{n} ({summaries[n]})" if summaries.get(n) else n for n in names)
+        self.spec = ToolSpec(
+            name="LoadSourceTools",
+            description="Load the tools of one or more connected sources so you can call them "
+                        f"(named mcp__<source>__<tool>). Sources: {catalogue}.",
+            input_schema={"type": "object", "properties": {
+                "sources": {"type": "array", "items": {"type": "string"}, "description": "Source names"},
+            }, "required": ["sources"]},
+        )
+
+    async def run(self, tool_input: dict[str, Any], ctx: ToolContext) -> ToolOutput:
+        self.manager.bind_emit(ctx.emit)
+        raw = tool_input.get("sources")
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, list) or not raw:
+            return ToolOutput(content="sources must be a non-empty list of source names", is_error=True)
+        wanted = [str(s) for s in raw]  # pyright: ignore[reportUnknownVariableType]
+        unknown = [s for s in wanted if not self.manager.has_server(s)]
+        if unknown:
+            return ToolOutput(is_error=True, content=f"Unknown source(s): {', '.join(unknown)}. "
+                              f"Connected sources: {', '.join(self.manager.names())}.")
+        loaded = await self.manager.load_sources(wanted)
+        doc = await ctx.kv.kv_get(LOADED_NAMESPACE, ctx.session_id, org_id=ctx.org_id) or {"sources": []}
+        doc["sources"] = sorted(set(doc["sources"]) | {s for s, r in loaded.items() if r.get("tools")})
+        await ctx.kv.kv_put(LOADED_NAMESPACE, ctx.session_id, doc, org_id=ctx.org_id)
+        lines: list[str] = []
+        failed = False
+        for name, result in loaded.items():
+            if result.get("error"):
+                failed = True
+                lines.append(f"{name}: could not load ({result['error']})")
+            else:
+                lines.append(f"{name}: {len(result['tools'])} tools available: {', '.join(result['tools'])}")
+        return ToolOutput(content="\n".join(lines), is_error=failed and len(loaded) == 1, data={"loaded": loaded})

@@ -1,0 +1,120 @@
+"""Request dependencies: the app context, the authenticated caller (with rate limit) and scope checks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+
+from dexa.auth.models import Principal
+from dexa.auth.service import AuthService, unauthenticated
+from dexa.core.errors import DexaError
+from dexa.core.session import Session
+
+from .audit import AuditLog
+from .ports import ApiRuntime, IntegrationRegistry, OutputQueue, PermissionChecker, Rewinder
+from .problems import Problem, forbidden
+from .ratelimit import RateLimiter
+from .sse import EventHub, StreamConfig
+
+COOKIE_NAME = "dexa_token"
+
+
+@dataclass(slots=True, kw_only=True)
+class ApiContext:
+    runtime: ApiRuntime
+    auth: AuthService
+    audit: AuditLog
+    hub: EventHub
+    limiter: RateLimiter
+    stream: StreamConfig
+    outputs: OutputQueue
+    integrations: IntegrationRegistry
+    rewinder: Rewinder | None = None
+    permission_check: PermissionChecker | None = None
+    default_cwd: str = "."
+    version: str = "0"
+    # Serialises submit per session inside this process (the engine's busy check is read-then-write).
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def lock(self, session_id: str) -> asyncio.Lock:
+        return self.locks.setdefault(session_id, asyncio.Lock())
+
+    async def session(self, who: Principal, session_id: str) -> Session:
+        """The caller's session; another org's id raises NotFoundError exactly like a missing one."""
+        return await self.runtime.store.get_session(session_id, org_id=who.org_id)
+
+
+def get_ctx(request: Request) -> ApiContext:
+    return request.app.state.dexa
+
+
+Ctx = Annotated[ApiContext, Depends(get_ctx)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer dexa_...`")
+_cookie = APIKeyCookie(name=COOKIE_NAME, auto_error=False, description="The same key as a cookie (web UI)")
+
+
+async def get_principal(
+    request: Request,
+    ctx: Ctx,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    cookie: Annotated[str | None, Security(_cookie)],
+) -> Principal:
+    token = bearer.credentials if bearer is not None else cookie
+    if not token:
+        raise unauthenticated("missing API key: send `Authorization: Bearer <token>`")
+    who = await ctx.auth.authenticate(token)
+    wait = ctx.limiter.take(who.org_id)
+    if wait:
+        request.state.retry_after = wait
+        raise DexaError(f"rate limit exceeded for org {who.org_id}; retry in {wait}s", code="rate_limited")
+    return who
+
+
+def require(scope: str) -> Callable[..., Awaitable[Principal]]:
+    async def check(who: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if not who.can(scope):
+            raise forbidden(f"this key (role {who.role}) lacks the {scope!r} scope")
+        return who
+
+    return check
+
+
+Reader = Annotated[Principal, Depends(require("sessions:read"))]
+Writer = Annotated[Principal, Depends(require("sessions:write"))]
+Approver = Annotated[Principal, Depends(require("approvals:write"))]
+OutputReviewer = Annotated[Principal, Depends(require("outputs:write"))]
+IntegrationReader = Annotated[Principal, Depends(require("integrations:read"))]
+IntegrationWriter = Annotated[Principal, Depends(require("integrations:write"))]
+PermissionTester = Annotated[Principal, Depends(require("permissions:check"))]
+Auditor = Annotated[Principal, Depends(require("audit:read"))]
+KeyAdmin = Annotated[Principal, Depends(require("keys:write"))]
+Authenticated = Annotated[Principal, Depends(get_principal)]
+
+_DESCRIPTIONS = {
+    400: "The request is well formed but cannot be honoured (e.g. the working directory does not exist)",
+    401: "Missing, malformed, revoked or unknown API key",
+    403: "The key's role or scopes do not allow this",
+    404: "No such resource in the caller's org",
+    409: "Conflict: the session is busy, or the decision was already made",
+    422: "The request does not match the schema",
+    429: "The org's rate limit is exhausted; see Retry-After",
+    501: "This server has no implementation configured for the feature",
+}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for error statuses; every authenticated route gets 401/403/422/429."""
+    codes = sorted({401, 403, 422, 429, *statuses})
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        entry: dict[str, Any] = {"model": Problem, "description": _DESCRIPTIONS[code]}
+        if code == 429:
+            entry["headers"] = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+        out[code] = entry
+    return out

@@ -1,0 +1,171 @@
+"""What the API needs from the rest of Dexa. Other modules implement these; the routers stay thin over them.
+
+    ApiRuntime          dexa.wiring.Runtime satisfies it (store, engine, driver, create_session)
+    Driver              dexa.core.driver.InProcessDriver locally; a Step Functions starter in the cloud
+    Rewinder            checkpoints (another module); absent -> 501
+    OutputQueue         staged outputs; dexa.api.outputs.KvOutputQueue is the default
+    IntegrationRegistry dexa.api.integrations.KvIntegrationRegistry is the default
+    PermissionChecker   the permission engine's "test a tool call"; absent -> 501
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from dexa.core.engine import TurnEngine
+from dexa.core.ports import PermissionDecision, Store
+from dexa.core.session import Session, SessionConfig
+
+RewindMode = Literal["conversation", "code", "both"]
+OnConflict = Literal["ask", "overwrite", "keep_copy"]
+OutputStatus = Literal["pending", "approved", "rejected", "executed", "failed"]
+IntegrationState = Literal["configured", "connected", "disconnected", "error"]
+
+
+class Driver(Protocol):
+    def start(self, session_id: str) -> object:
+        """Drive the session's current turn in the background; idempotent while one is running."""
+        ...
+
+    async def cancel(self, session_id: str) -> None: ...
+
+    def is_running(self, session_id: str) -> bool: ...
+
+
+class ApiRuntime(Protocol):
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def engine(self) -> TurnEngine: ...
+
+    @property
+    def driver(self) -> Driver: ...
+
+    async def create_session(
+        self,
+        *,
+        cwd: str,
+        model: str | None = None,
+        org_id: str = ...,
+        user_id: str = ...,
+        permission_mode: str = "default",
+        config: SessionConfig | None = None,
+        title: str = "",
+        session_id: str | None = None,
+        parent_id: str | None = None,
+    ) -> Session: ...
+
+
+class Rewinder(Protocol):
+    async def list_checkpoints(self, session_id: str) -> list[dict[str, Any]]:
+        """Newest first. Each dict has at least `id`; `created_at`, `reason`, `message_id` when known."""
+        ...
+
+    async def rewind(
+        self, session_id: str, *, checkpoint_id: str, mode: RewindMode, on_conflict: OnConflict
+    ) -> dict[str, Any]:
+        """Raises CheckpointNotFoundError (404) or ConflictError (409, e.g. files changed and on_conflict='ask')."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PendingOutput:
+    """A staged side effect (email, invite, CRM update...) waiting for a reviewer."""
+
+    id: str
+    org_id: str
+    session_id: str
+    kind: str
+    tool: str
+    arguments: dict[str, Any]
+    integration: str = ""
+    summary: str = ""
+    context: dict[str, Any] = field(default_factory=dict)
+    status: OutputStatus = "pending"
+    created_at: float = 0.0
+    decided_by: str | None = None
+    decided_at: float | None = None
+    edited: bool = False
+    result: dict[str, Any] | None = None
+    error: str = ""
+
+
+class OutputQueue(Protocol):
+    async def stage(
+        self,
+        *,
+        org_id: str,
+        session_id: str,
+        kind: str,
+        tool: str,
+        arguments: Mapping[str, Any],
+        integration: str = "",
+        summary: str = "",
+        context: Mapping[str, Any] | None = None,
+    ) -> PendingOutput: ...
+
+    async def list(self, org_id: str, session_id: str) -> list[PendingOutput]: ...
+
+    async def get(self, org_id: str, session_id: str, output_id: str) -> PendingOutput:
+        """Raises NotFoundError (also for another org's or session's output)."""
+        ...
+
+    async def approve(
+        self, org_id: str, session_id: str, output_id: str, *, by: str, arguments: Mapping[str, Any] | None = None
+    ) -> PendingOutput:
+        """Approve (optionally with edited arguments) and execute exactly once.
+
+        Raises:
+            ConflictError: code "already_decided" for every caller but the one that won.
+        """
+        ...
+
+    async def reject(self, org_id: str, session_id: str, output_id: str, *, by: str, reason: str = "") -> PendingOutput:
+        """Raises ConflictError(code="already_decided") when someone decided first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Integration:
+    id: str
+    org_id: str
+    kind: str
+    name: str
+    config: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    created_by: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntegrationStatus:
+    id: str
+    state: IntegrationState
+    detail: str = ""
+    checked_at: float = 0.0
+
+
+class IntegrationRegistry(Protocol):
+    async def list(self, org_id: str) -> list[Integration]: ...
+
+    async def create(self, org_id: str, *, kind: str, name: str, config: Mapping[str, Any], by: str) -> Integration:
+        """Raises ConfigError for an unknown kind or bad config."""
+        ...
+
+    async def delete(self, org_id: str, integration_id: str) -> None:
+        """Raises NotFoundError (also for another org's integration)."""
+        ...
+
+    async def status(self, org_id: str, integration_id: str) -> IntegrationStatus:
+        """Raises NotFoundError (also for another org's integration)."""
+        ...
+
+
+class PermissionChecker(Protocol):
+    async def __call__(
+        self, *, org_id: str, tool: str, tool_input: Mapping[str, Any], cwd: str, mode: str
+    ) -> PermissionDecision:
+        """What the permission engine would decide for this call (rules, mode, org policy); no side effects."""
+        ...

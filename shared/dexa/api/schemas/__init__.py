@@ -1,0 +1,1 @@
+"""Pydantic request/response models (XCreate / XPublic / XsPublic). Imports pydantic only, never FastAPI."""

@@ -1,0 +1,129 @@
+"""Session events as server-sent events: `id:` is the seq, so Last-Event-ID resumes exactly.
+
+The store is the truth. The hub only shortens the wait: one watcher per watched session turns the engine's
+notifications into wake-ups for every connected reader, and readers re-read the store on every wake-up, so a lost
+notification costs at most `poll_s` of latency (which is also how appends from other processes are picked up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from sse_starlette.event import ServerSentEvent
+
+from dexa.core.bus import Notifier
+from dexa.core.events import Event
+from dexa.core.ports import EventLog
+
+logger = logging.getLogger(__name__)
+
+BATCH = 500
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamConfig:
+    heartbeat_s: float = 15.0
+    # Close a live stream after this long (Lambda Web Adapter must end before its timeout); None = never.
+    max_s: float | None = None
+    poll_s: float = 1.0
+    retry_ms: int = 1000
+    # Buffered hosts (Mangum) cannot stream: every request answers in poll mode.
+    buffered: bool = False
+
+
+class EventHub:
+    def __init__(self, notifier: Notifier) -> None:
+        self.notifier = notifier
+        self._subscribers: dict[str, set[asyncio.Event]] = {}
+        self._watchers: dict[str, asyncio.Task[None]] = {}
+
+    async def _watch(self, session_id: str) -> None:
+        key = f"events:{session_id}"
+        while True:
+            await self.notifier.wait(key, 30.0)
+            # set() and the next wait() registration run without an await in between, so no notify is lost
+            # between two waits: anything notified meanwhile finds the readers' events already set.
+            for ev in self._subscribers.get(session_id, ()):
+                ev.set()
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, session_id: str) -> AsyncIterator[asyncio.Event]:
+        wake = asyncio.Event()
+        subs = self._subscribers.setdefault(session_id, set())
+        subs.add(wake)
+        if session_id not in self._watchers:
+            self._watchers[session_id] = asyncio.create_task(self._watch(session_id), name=f"dexa-sse-{session_id}")
+            # Let the watcher register with the notifier before the reader's first store read.
+            await asyncio.sleep(0)
+        try:
+            yield wake
+        finally:
+            subs.discard(wake)
+            if not subs:
+                self._subscribers.pop(session_id, None)
+                task = self._watchers.pop(session_id, None)
+                if task is not None:
+                    # Not awaited: this runs while the reader itself may be cancelled (client gone).
+                    task.cancel()
+
+    async def aclose(self) -> None:
+        for task in list(self._watchers.values()):
+            task.cancel()
+        await asyncio.gather(*self._watchers.values(), return_exceptions=True)
+        self._watchers.clear()
+
+
+def frame(event: Event) -> ServerSentEvent:
+    return ServerSentEvent(data=json.dumps(event.to_dict(), separators=(",", ":")), event=event.type,
+                           id=str(event.seq))
+
+
+async def _wait(wake: asyncio.Event, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wake.wait(), timeout)
+
+
+async def live_frames(log: EventLog, hub: EventHub, session_id: str, after: int,
+                      cfg: StreamConfig) -> AsyncIterator[ServerSentEvent]:
+    """Every event after `after`, then new ones as they are appended; ends with `retry:` after cfg.max_s."""
+    loop = asyncio.get_running_loop()
+    deadline = None if cfg.max_s is None else loop.time() + cfg.max_s
+    yield ServerSentEvent(retry=cfg.retry_ms)
+    async with hub.subscribe(session_id) as wake:
+        cursor = after
+        while True:
+            wake.clear()
+            events = await log.read_events(session_id, after=cursor, limit=BATCH)
+            for ev in events:
+                cursor = ev.seq
+                yield frame(ev)
+            if len(events) == BATCH:
+                continue
+            remaining = cfg.poll_s if deadline is None else min(cfg.poll_s, deadline - loop.time())
+            if remaining <= 0:
+                yield ServerSentEvent(retry=cfg.retry_ms)
+                return
+            await _wait(wake, remaining)
+
+
+async def poll_body(log: EventLog, hub: EventHub, session_id: str, after: int, *, wait_s: float,
+                    cfg: StreamConfig, limit: int = 1000) -> bytes:
+    """What is available now (long-polling up to wait_s when nothing is), then `retry:`; the client reconnects."""
+    events = await log.read_events(session_id, after=after, limit=limit)
+    if not events and wait_s > 0:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        async with hub.subscribe(session_id) as wake:
+            while not events and (left := deadline - loop.time()) > 0:
+                wake.clear()
+                events = await log.read_events(session_id, after=after, limit=limit)
+                if not events:
+                    await _wait(wake, min(cfg.poll_s, left))
+    parts = [ServerSentEvent(retry=cfg.retry_ms).encode()]
+    parts.extend(frame(ev).encode() for ev in events)
+    return b"".join(parts)

@@ -1,0 +1,102 @@
+"""Turn a session's settings files into its permission policy, hooks and limits."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dexa.config.loader import load_settings
+from dexa.config.settings import EffectiveSettings, SettingsProblem
+from dexa.core.environment import CombineFn
+from dexa.core.errors import ConfigError
+from dexa.core.ports import HookOutcome, HookRunner, PermissionDecision
+from dexa.core.session import Session, SessionConfig
+from dexa.hooks.runner import SettingsHookRunner
+from dexa.permissions.engine import PermissionEngine, combine
+from dexa.permissions.persist import persist_allow_rule, persistence_scope
+
+logger = logging.getLogger(__name__)
+
+MODES = ("default", "acceptEdits", "plan", "bypassPermissions", "dontAsk")
+
+
+@dataclass(slots=True, kw_only=True)
+class LoadedConfig:
+    settings: EffectiveSettings
+    policy: PermissionEngine
+    hooks: HookRunner | None
+    problems: list[SettingsProblem]
+    additional_dirs: tuple[str, ...]
+    network_enabled: bool
+    budget_usd: float | None
+    loop_threshold: int | None
+    combine: CombineFn
+    on_always_allow: Any
+    memory: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def cli_layer(config: SessionConfig) -> dict[str, Any]:
+    return {
+        "allowedTools": list(config.allowed_tools),
+        "disallowedTools": list(config.disallowed_tools),
+        "addDir": list(config.add_dirs),
+        "settings": list(config.settings_files),
+    }
+
+
+def read_settings(cwd: str, config: SessionConfig, *, home: Path, org_policy: Mapping[str, Any] | None,
+                  managed_path: Path, hosted: bool) -> tuple[EffectiveSettings, list[SettingsProblem]]:
+    return load_settings(cwd, home=str(home), cli=cli_layer(config), org_policy=org_policy,
+                         managed_path=str(managed_path), hosted=hosted)
+
+
+def initial_mode(requested: str | None, settings: EffectiveSettings) -> str:
+    """--permission-mode wins over defaultMode; bypass is refused when policy disables it (Claude Code's rule)."""
+    mode = requested or settings.default_mode or "default"
+    if mode not in MODES:
+        raise ConfigError(f"unknown permission mode {mode!r}; expected one of {', '.join(MODES)}")
+    if mode == "bypassPermissions" and not settings.bypass_allowed:
+        raise ConfigError("bypassPermissions mode is disabled by policy (permissions.disableBypassPermissionsMode)")
+    return mode
+
+
+def combine_hook_and_rules(hook: HookOutcome | None, decision: PermissionDecision, mode: str) -> PermissionDecision:
+    return combine(hook, decision, mode=mode)
+
+
+def load_session_config(session: Session, *, home: Path, org_policy: Mapping[str, Any] | None, managed_path: Path,
+                        hosted: bool) -> LoadedConfig:
+    settings, problems = read_settings(session.cwd, session.config, home=home, org_policy=org_policy,
+                                       managed_path=managed_path, hosted=hosted)
+    policy = PermissionEngine(settings, cwd=session.cwd, additional_dirs=session.config.add_dirs, home=str(home))
+    hooks = SettingsHookRunner(settings.hooks, project_dir=session.cwd, session_id=session.id,
+                               permission_mode=session.permission_mode, hosted=hosted,
+                               settings_env=settings.env, home=str(home))
+    extra_dirs = tuple(d for d in settings.working_dirs(session.config.add_dirs) if d != session.cwd)
+
+    async def on_always_allow(tool_name: str, tool_input: Mapping[str, Any], suggestions: list[str]) -> None:
+        rules = suggestions or [tool_name]
+        for rule in rules:
+            policy.add_session_rule(rule)
+            if persistence_scope(rule) == "local":
+                try:
+                    persist_allow_rule(session.cwd, rule, home=str(home))
+                except ConfigError:
+                    logger.warning("could not persist %s to settings.local.json", rule, exc_info=True)
+
+    return LoadedConfig(
+        settings=settings,
+        policy=policy,
+        hooks=hooks,
+        problems=problems,
+        additional_dirs=extra_dirs,
+        network_enabled=settings.dexa.network.enabled,
+        budget_usd=settings.dexa.budget_usd,
+        loop_threshold=settings.dexa.loop_detection_threshold,
+        combine=combine_hook_and_rules,
+        on_always_allow=on_always_allow,
+    )
