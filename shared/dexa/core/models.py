@@ -14,11 +14,12 @@ LONG_CONTEXT_SUFFIX = "[1m]"
 SCRIPTED_PREFIX = "scripted:"
 
 # What each alias means on the Anthropic API today; ANTHROPIC_DEFAULT_<ALIAS>_MODEL overrides it.
+# Observed, not guessed: Claude Code 2.1.331 run against the loopback fake sent exactly these ids.
 ALIAS_IDS: dict[str, str] = {
-    "sonnet": "claude-sonnet-5",
-    "opus": "claude-opus-5",
-    "haiku": "claude-haiku-4-5",
-    "fable": "claude-fable-5",
+    "sonnet": "claude-sonnet-5-5",
+    "opus": "claude-opus-5-5",
+    "haiku": "claude-haiku-5-5",
+    "fable": "claude-fable-5-2",
 }
 DEFAULT_ALIAS = "sonnet"
 

@@ -95,14 +95,12 @@ def render_message(
 def sse_events(message: Json, turn: Turn, error: ScriptedError | None = None) -> Iterator[tuple[str, Json, bool]]:
     """(event name, data, pause_before) in the exact order the API streams them.
 
-    With `error` (a mid-stream failure) the stream stops after message_start with an `error` event.
+    With `error` (a mid-stream failure) the stream breaks off after the first content block with an `error`
+    event, so a client has already shown partial output when it fails.
     """
     usage: Json = message["usage"]
     start: Json = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
     yield "message_start", {"type": "message_start", "message": start}, False
-    if error is not None:
-        yield "error", scripted_error_body(error), False
-        return
     pinged = False
     for index, block in enumerate(message["content"]):
         for event in _block_events(index, block, turn):
@@ -111,6 +109,9 @@ def sse_events(message: Json, turn: Turn, error: ScriptedError | None = None) ->
                 # The API pings once, right after the first content_block_start.
                 pinged = True
                 yield "ping", {"type": "ping"}, False
+        if error is not None:
+            yield "error", scripted_error_body(error), False
+            return
     delta = {"stop_reason": message["stop_reason"], "stop_sequence": None}
     yield "message_delta", {"type": "message_delta", "delta": delta, "usage": usage}, False
     yield "message_stop", {"type": "message_stop"}, False

@@ -12,7 +12,7 @@ A turn may carry `text`, `thinking`, `tool_uses` (each `{"name", "input", "id"?}
 each streamed chunk), `stop_reason`, and `server_blocks` (raw API blocks such as `server_tool_use` and
 `web_search_tool_result`, sent before the text). An `{"error": {...}}` entry (or an `error` key inside a turn) is
 served before the next turn: `status` (required), `times` (default 1), `type`, `message`, `retry_after`,
-`mid_stream` (the fake sends it as an SSE `error` event after `message_start`).
+`mid_stream` (the fake sends it as an SSE `error` event after the first content block).
 
 Turn selection is stateless: a request with N assistant messages in its history gets turn N. A process
 killed mid-run and resumed with the same history therefore gets the same next turn. Only error counters
@@ -58,7 +58,7 @@ class ScriptedError:
     type: str = ""
     message: str = ""
     retry_after: float | None = None
-    # Served as an SSE `error` event after message_start instead of an HTTP error status.
+    # Served as an SSE `error` event after the first content block instead of an HTTP error status.
     mid_stream: bool = False
 
     @property

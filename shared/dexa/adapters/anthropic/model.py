@@ -27,7 +27,6 @@ from .stream import StreamAccumulator
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_TOKENS = 32_000
 LONG_CONTEXT_BETA = "context-1m-2025-08-07"
 WEB_SEARCH_TOOL = "web_search_20250305"
 WEB_SEARCH_SYSTEM = (
@@ -153,8 +152,10 @@ class AnthropicModel:
     ) -> StreamAccumulator:
         attempt = 0
         while True:
+            acc = StreamAccumulator()
             try:
-                return await self._stream_once(params, headers, on_delta)
+                await self._stream_once(acc, params, headers, on_delta)
+                return acc
             except (anthropic.APIError, TransportError) as exc:
                 failure = classify(exc)
                 if failure is None:  # e.g. a response that failed validation: a bug, not weather
@@ -168,13 +169,12 @@ class AnthropicModel:
                     "model call failed (%s %s); retry %s in %.2fs", failure.status, failure.error_type, attempt, delay
                 )
                 if on_delta is not None:
-                    await on_delta(self._retry_delta(failure, attempt, delay))
+                    await on_delta(self._retry_delta(failure, attempt, delay, partial=acc.emitted))
                 await anyio.sleep(delay)
 
     async def _stream_once(
-        self, params: Json, headers: dict[str, str], on_delta: DeltaSink | None
-    ) -> StreamAccumulator:
-        acc = StreamAccumulator()
+        self, acc: StreamAccumulator, params: Json, headers: dict[str, str], on_delta: DeltaSink | None
+    ) -> None:
         stream = await self._client.messages.create(**params, stream=True, extra_headers=headers or None)
         async with stream:
             async for event in stream:
@@ -186,14 +186,13 @@ class AnthropicModel:
             raise anthropic.APIConnectionError(
                 message="stream ended before message_stop", request=stream.response.request
             )
-        return acc
 
     def _delay(self, failure: Failure, attempt: int) -> float:
         if failure.retry_after_s is not None:
             return failure.retry_after_s
         return backoff_s(attempt, base_delay=self.base_delay, max_delay=self.max_delay, rng=self._rng)
 
-    def _retry_delta(self, failure: Failure, attempt: int, delay: float) -> StreamDelta:
+    def _retry_delta(self, failure: Failure, attempt: int, delay: float, *, partial: bool) -> StreamDelta:
         return StreamDelta(
             kind="retry",
             text=failure.message,
@@ -205,5 +204,7 @@ class AnthropicModel:
                 "error": failure.category,
                 "error_type": failure.error_type,
                 "message": failure.message,
+                # Deltas already streamed for the failed attempt are void; the retry streams the reply anew.
+                "discard_partial": partial,
             },
         )

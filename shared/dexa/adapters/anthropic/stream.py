@@ -28,6 +28,8 @@ class StreamAccumulator:
         self.model: str = ""
         self.stop_reason: str | None = None
         self.stopped = False
+        # True once any delta was produced: a retry after that must tell clients to drop what they showed.
+        self.emitted = False
 
     @property
     def blocks(self) -> list[Json]:
@@ -38,6 +40,12 @@ class StreamAccumulator:
         return usage_from_api(self._start_usage, self._delta_usage)
 
     def feed(self, event: Json) -> StreamDelta | None:
+        delta = self._feed(event)
+        if delta is not None:
+            self.emitted = True
+        return delta
+
+    def _feed(self, event: Json) -> StreamDelta | None:
         kind = event.get("type")
         if kind == "message_start":
             message: Json = event.get("message") or {}

@@ -132,6 +132,7 @@ async def test_overloaded_529_is_retried_and_reported_as_a_retry_delta(fake: Fak
     assert first["max_retries"] == 4
     assert first["error_status"] == 529
     assert first["error"] == "overloaded"
+    assert first["discard_partial"] is False
     assert isinstance(first["retry_delay_ms"], int)
     assert sink.deltas.index(retries[-1]) < sink.deltas.index(sink.of("text")[0])
     assert len(server.message_requests()) == 3
@@ -147,11 +148,16 @@ async def test_rate_limit_retry_waits_for_retry_after(fake: Fake, model_for: Mod
 
 
 async def test_mid_stream_overloaded_error_event_is_retried(fake: Fake, model_for: ModelFor) -> None:
-    server = fake({"turns": [{"error": {"status": 529, "mid_stream": True}}, {"text": "recovered"}]})
+    server = fake({"turns": [{"error": {"status": 529, "mid_stream": True}}, {"text": "recovered in full"}]})
     sink = Sink()
     response = await model_for(server).complete(request(user_text("u1", "hi")), sink)
-    assert response.message.text == "recovered"
-    assert sink.of("retry")[0].data["error_status"] == 529
+    assert response.message.text == "recovered in full"
+    [retry] = sink.of("retry")
+    assert retry.data["error_status"] == 529
+    # The failed attempt had streamed text already: clients are told to drop it.
+    assert retry.data["discard_partial"] is True
+    after = sink.deltas[sink.deltas.index(retry) + 1 :]
+    assert "".join(d.text for d in after if d.kind == "text") == "recovered in full"
 
 
 async def test_retries_give_up_with_model_unavailable_error(fake: Fake, model_for: ModelFor) -> None:
@@ -232,17 +238,17 @@ async def test_usage_comes_from_message_start_and_delta_and_prices_the_call(fake
         usage.input_tokens * 3 + usage.cache_creation_input_tokens * 3.75 + usage.output_tokens * 15
     ) / 1_000_000
     assert cost_usd(response.model, usage) == pytest.approx(expected)
-    assert response.model == "claude-sonnet-5"
-    assert server.message_requests()[0]["model"] == "claude-sonnet-5"
+    assert response.model == "claude-sonnet-5-5"
+    assert server.message_requests()[0]["model"] == "claude-sonnet-5-5"
 
 
 async def test_one_million_context_alias_strips_suffix_and_sends_the_beta(fake: Fake, model_for: ModelFor) -> None:
     server = fake({"turns": [{"text": "big"}]})
     model = model_for(server, "opus[1m]")
     response = await model.complete(request(user_text("u1", "hi")))
-    assert response.model == "claude-opus-5[1m]"
+    assert response.model == "claude-opus-5-5[1m]"
     [recorded] = [r for r in server.requests if r["path"].startswith("/v1/messages")]
-    assert recorded["body"]["model"] == "claude-opus-5"
+    assert recorded["body"]["model"] == "claude-opus-5-5"
     assert "context-1m" in recorded["headers"]["anthropic-beta"]
 
 
@@ -321,7 +327,7 @@ async def test_anthropic_base_url_env_alone_routes_the_sdk_to_the_fake(
     # This SDK generation sends the key as a bearer token; older ones used x-api-key.
     headers = recorded["headers"]
     assert "sk-env-key" in headers.get("x-api-key", "") + headers.get("authorization", "")
-    assert recorded["body"]["model"] == "claude-haiku-4-5"
+    assert recorded["body"]["model"] == "claude-haiku-5-5"
     await model.aclose()
 
 

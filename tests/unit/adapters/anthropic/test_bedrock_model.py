@@ -22,8 +22,8 @@ BASH = ToolSpec(name="Bash", description="Run", input_schema={"type": "object", 
 
 
 def test_model_names_map_to_cross_region_inference_profiles() -> None:
-    assert bedrock_model_id("claude-sonnet-5", "us-east-1") == "us.anthropic.claude-sonnet-5-v1:0"
-    assert bedrock_model_id("claude-opus-5[1m]", "eu-west-1") == "eu.anthropic.claude-opus-5-v1:0"
+    assert bedrock_model_id("claude-sonnet-5-5", "us-east-1") == "us.anthropic.claude-sonnet-5-5-v1:0"
+    assert bedrock_model_id("claude-opus-5-5[1m]", "eu-west-1") == "eu.anthropic.claude-opus-5-5-v1:0"
     assert bedrock_model_id("claude-haiku-4-5", "ap-northeast-1") == "apac.anthropic.claude-haiku-4-5-20251001-v1:0"
     assert bedrock_model_id("global.anthropic.claude-x-v1:0", "us-east-1") == "global.anthropic.claude-x-v1:0"
     arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc"
@@ -52,7 +52,7 @@ async def test_bedrock_request_is_signed_streams_and_names_the_model_in_the_path
     assert response.message.tool_uses[0].input == {"a": 1}
     assert "".join(d.text for d in deltas if d.kind == "text") == "hello from bedrock"
     [recorded] = server.requests
-    assert recorded["path"] == "/model/eu.anthropic.claude-sonnet-5-v1:0/invoke-with-response-stream"
+    assert recorded["path"] == "/model/eu.anthropic.claude-sonnet-5-5-v1:0/invoke-with-response-stream"
     assert recorded["headers"]["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIAFAKEFAKEFAKE/")
     assert "/eu-west-1/bedrock/aws4_request" in recorded["headers"]["authorization"]
     body = recorded["body"]
@@ -80,5 +80,5 @@ async def test_make_model_picks_bedrock_from_env_and_errors_translate(
         await model.complete(ModelRequest(model="", system="", messages=(user_text("u1", "hi"),)))
     await model.aclose()
     assert (
-        server.requests[0]["path"] == "/model/us.anthropic.claude-haiku-4-5-20251001-v1:0/invoke-with-response-stream"
+        server.requests[0]["path"] == "/model/us.anthropic.claude-haiku-5-5-v1:0/invoke-with-response-stream"
     )

@@ -1,0 +1,3 @@
+from dexa.cli.main import main
+
+main()
