@@ -45,6 +45,7 @@ class LocalEnvFactory:
     env: Mapping[str, str]
     org_policy: Mapping[str, Any] | None = None
     home: Path = field(default_factory=Path.home)
+    emit: Any = None
     _cache: dict[str, SessionEnv] = field(default_factory=dict)
 
     async def env_for(self, session: Session) -> SessionEnv:
@@ -69,21 +70,24 @@ class LocalEnvFactory:
     async def _build(self, session: Session) -> SessionEnv:
         from dexa.adapters.anthropic import make_model
         from dexa.adapters.local_sandbox import LocalSandbox
-        from dexa.runtime.assemble import load_session_config
+        from dexa.runtime.assemble import load_session_config, read_settings
         from dexa.tools.registry import default_registry
 
         cfg = session.config
-        loaded = load_session_config(session, home=self.home, org_policy=self.org_policy,
-                                     managed_path=self.settings.managed_settings_path,
-                                     hosted=self.settings.hosted)
-        model = make_model(resolve_model(session.model, self.env), self.env)
+        settings, _ = read_settings(session.cwd, cfg, home=self.home, org_policy=self.org_policy,
+                                    managed_path=self.settings.managed_settings_path, hosted=self.settings.hosted)
+        extra_roots = tuple(d for d in settings.working_dirs(cfg.add_dirs) if d != session.cwd)
         workspace = LocalSandbox(
             session.cwd,
-            extra_roots=loaded.additional_dirs,
-            network=cfg.network or loaded.network_enabled,
+            extra_roots=extra_roots,
+            network=cfg.network or settings.dexa.network.enabled,
             unsandboxed=cfg.unsandboxed or self.settings.unsandboxed,
             state_dir=self.settings.state_dir / session.id,
         )
+        loaded = load_session_config(session, home=self.home, org_policy=self.org_policy,
+                                     managed_path=self.settings.managed_settings_path,
+                                     hosted=self.settings.hosted, emit=self.emit, workspace=workspace)
+        model = make_model(resolve_model(session.model, self.env), self.env)
         tools = default_registry(list(cfg.tools) if cfg.tools is not None else None)
         for name in cfg.disallowed_tools:
             if "(" not in name:  # a bare name removes the tool entirely, as in Claude Code
@@ -211,5 +215,6 @@ def build_runtime(settings: DexaSettings, *, env: Mapping[str, str] | None = Non
     redactor = Redactor(env[k] for k in SECRET_ENV_KEYS if env.get(k))
     envs = LocalEnvFactory(settings=settings, store=store, blobs=blobs, env=env, org_policy=org_policy)
     engine = TurnEngine(store, envs, notifier=Notifier(), redactor=redactor)
+    envs.emit = engine.emit
     return Runtime(settings=settings, store=store, blobs=blobs, engine=engine, driver=InProcessDriver(engine),
                    envs=envs)

@@ -38,11 +38,61 @@ USER_INTERACTION_TOOLS = frozenset({"AskUserQuestion"})
 _PATH_KEYS = {"NotebookEdit": "notebook_path", "Glob": "path", "Grep": "path", "LS": "path"}
 
 
-@dataclass(frozen=True, slots=True)
+_MEMO_LIMIT = 20_000
+
+
 class ToolRules:
-    deny: tuple[CompiledRule, ...]
-    ask: tuple[CompiledRule, ...]
-    allow: tuple[CompiledRule, ...]
+    """The rules that can speak about one tool, with memoised text/path matching.
+
+    Matching a text or a path against the rules is a pure function of the two, so the answers are kept:
+    a session asks about the same commands and files over and over.
+    """
+
+    __slots__ = ("_memo", "allow", "ask", "deny")
+
+    def __init__(self, deny: tuple[CompiledRule, ...], ask: tuple[CompiledRule, ...], allow: tuple[CompiledRule, ...]):
+        self.deny, self.ask, self.allow = deny, ask, allow
+        self._memo: dict[tuple[Any, ...], CompiledRule | None] = {}
+
+    def _rules(self, behavior: str) -> tuple[CompiledRule, ...]:
+        return self.deny if behavior == "deny" else self.ask if behavior == "ask" else self.allow
+
+    def _remember(self, key: tuple[Any, ...], value: CompiledRule | None) -> CompiledRule | None:
+        if len(self._memo) >= _MEMO_LIMIT:
+            self._memo.clear()
+        self._memo[key] = value
+        return value
+
+    def command(self, behavior: str, texts: tuple[str, ...], *, exact_only: bool = False) -> CompiledRule | None:
+        """First Bash rule of `behavior` matching any of `texts`."""
+        key = ("c", behavior, texts, exact_only)
+        if key in self._memo:
+            return self._memo[key]
+        hit = next(
+            (
+                r
+                for r in self._rules(behavior)
+                if r.kind == "bash" and (r.exact or not exact_only) and any(r.match_command(t) for t in texts)
+            ),
+            None,
+        )
+        return self._remember(key, hit)
+
+    def path(self, behavior: str, paths: tuple[str, ...], *, every: bool, is_dir: bool = False) -> CompiledRule | None:
+        """First path rule of `behavior` matching any (or, for allow, every) of `paths`."""
+        key = ("p", behavior, paths, every, is_dir)
+        if key in self._memo:
+            return self._memo[key]
+        hit = None
+        if paths:
+            for rule in self._rules(behavior):
+                if rule.kind != "path":
+                    continue
+                hits = (rule.match_path(p, is_dir=is_dir) for p in paths)
+                if all(hits) if every else any(hits):
+                    hit = rule
+                    break
+        return self._remember(key, hit)
 
 
 class RuleIndex:
@@ -103,18 +153,6 @@ def whole_or_param(rules: Sequence[CompiledRule], tool_input: Mapping[str, Any])
     return None
 
 
-def _path_rule(
-    rules: Sequence[CompiledRule], paths: Sequence[str], *, every: bool, is_dir: bool
-) -> CompiledRule | None:
-    for rule in rules:
-        if rule.kind != "path":
-            continue
-        hits = [rule.match_path(p, is_dir=is_dir) for p in paths]
-        if (all(hits) if every else any(hits)) and hits:
-            return rule
-    return None
-
-
 def analyze_file(tool: str, tool_input: Mapping[str, Any], ctx: Context, *, mode: str, cwd: str) -> Facts:
     is_edit = tool in EDIT_FAMILY
     is_dir = tool in ("Glob", "Grep", "LS")
@@ -132,12 +170,13 @@ def analyze_file(tool: str, tool_input: Mapping[str, Any], ctx: Context, *, mode
         paths.extend(link_candidates(normalize(literal, cwd=paths[0], home=ctx.home)))
     facts = Facts(subject=f"{tool} of {paths[0]}", mutates=is_edit)
     rules = ctx.rules.for_tool(tool)
-    facts.deny = whole_or_param(rules.deny, tool_input) or _path_rule(rules.deny, paths, every=False, is_dir=is_dir)
-    facts.ask = whole_or_param(rules.ask, tool_input) or _path_rule(rules.ask, paths, every=False, is_dir=is_dir)
+    candidates = tuple(paths)
+    facts.deny = whole_or_param(rules.deny, tool_input) or rules.path("deny", candidates, every=False, is_dir=is_dir)
+    facts.ask = whole_or_param(rules.ask, tool_input) or rules.path("ask", candidates, every=False, is_dir=is_dir)
     if is_edit and any(is_protected(p) for p in paths):
         facts.safety = ("builtin:protected-path", f"{paths[0]} is a protected path (.git, .claude, shell rc...)")
-    allow = next((r for r in rules.allow if r.whole_tool), None) or _path_rule(
-        rules.allow, paths, every=True, is_dir=is_dir
+    allow = next((r for r in rules.allow if r.whole_tool), None) or rules.path(
+        "allow", candidates, every=True, is_dir=is_dir
     )
     in_wd = all(inside_any(p, ctx.working_dirs) for p in paths)
     if allow is not None:

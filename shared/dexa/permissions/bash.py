@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -113,6 +113,34 @@ class SubCommand:
     redirects: tuple[Redirect, ...]
     # Runs in a subshell, a pipeline stage or a substitution, so a `cd` here does not move later parts.
     nested: bool
+    # Derived once at parse time (parses are cached, so every later decision reuses them).
+    core_text: str = field(init=False, compare=False)
+    safe_env_only: bool = field(init=False, compare=False)
+    prefix_rules_blocked: bool = field(init=False, compare=False)
+    _allow_text: str = field(init=False, compare=False, repr=False)
+    _deny_texts: tuple[str, ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        core_words = self.words[self.core :]
+        # The command as rules see it: wrappers and env assignments stripped, redirects removed.
+        core_text = " ".join(w.raw for w in core_words)
+        safe = all(_is_safe_assignment(a) for a in self.assignments)
+        program = core_words[0].value if core_words else ""
+        blocked = program in EXEC_WRAPPERS or (
+            program == "find" and any(a.value in _FIND_EXEC_FLAGS for a in core_words[1:])
+        )
+        # An allow rule may look past safe env assignments only.
+        allow_text = core_text if safe else " ".join(w.raw for w in (*self.assignments, *core_words))
+        unstripped = " ".join(w.raw for w in (*self.assignments, *self.words))
+        texts = [core_text, " ".join(w.raw for w in self.words), unstripped]
+        inner = _strip_exec_wrappers(core_words)
+        if inner:
+            texts.append(" ".join(w.raw for w in inner))
+        object.__setattr__(self, "core_text", core_text)
+        object.__setattr__(self, "safe_env_only", safe)
+        object.__setattr__(self, "prefix_rules_blocked", blocked)
+        object.__setattr__(self, "_allow_text", allow_text)
+        object.__setattr__(self, "_deny_texts", tuple(dict.fromkeys(t for t in texts if t)))
 
     @property
     def program(self) -> str:
@@ -122,44 +150,19 @@ class SubCommand:
     def args(self) -> tuple[Word, ...]:
         return self.words[self.core + 1 :]
 
-    @property
-    def core_text(self) -> str:
-        """The command as rules see it: wrappers and env assignments stripped, redirects removed."""
-        return " ".join(w.raw for w in self.words[self.core :])
-
-    @property
-    def unstripped_text(self) -> str:
-        return " ".join(w.raw for w in (*self.assignments, *self.words))
-
-    @property
-    def safe_env_only(self) -> bool:
-        for a in self.assignments:
-            m = _ASSIGNMENT.match(a.raw)
-            name = m.group(1) if m else ""
-            if a.expands or not (name in SAFE_ENV_VARS or name.startswith("LC_")):
-                return False
-        return True
-
     def allow_text(self) -> str:
         """What an allow rule must match: it may look past safe env assignments only."""
-        if self.safe_env_only:
-            return self.core_text
-        return " ".join(w.raw for w in (*self.assignments, *self.words[self.core :]))
+        return self._allow_text
 
     def deny_texts(self) -> tuple[str, ...]:
         """Every reading a deny/ask rule is tried against (looks past any assignment and wrapper)."""
-        texts = [self.core_text, " ".join(w.raw for w in self.words), self.unstripped_text]
-        inner = _strip_exec_wrappers(self.words[self.core :])
-        if inner:
-            texts.append(" ".join(w.raw for w in inner))
-        return tuple(dict.fromkeys(t for t in texts if t))
+        return self._deny_texts
 
-    @property
-    def prefix_rules_blocked(self) -> bool:
-        """Exec wrappers and `find -exec/-delete` need an exact rule (reference §2.3)."""
-        if self.program in EXEC_WRAPPERS:
-            return True
-        return self.program == "find" and any(a.value in _FIND_EXEC_FLAGS for a in self.args)
+
+def _is_safe_assignment(word: Word) -> bool:
+    m = _ASSIGNMENT.match(word.raw)
+    name = m.group(1) if m else ""
+    return not word.expands and (name in SAFE_ENV_VARS or name.startswith("LC_"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os.path
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .bash import SubCommand, Word
 
@@ -127,11 +128,14 @@ def _positionals(args: tuple[Word, ...]) -> list[Word]:
         if not after_dashdash and a.value == "--":
             after_dashdash = True
             continue
+        if a.raw.startswith(("<(", ">(")) and a.raw.endswith(")"):
+            continue  # process substitution: a pipe, not a file (its command is checked on its own)
         if after_dashdash or not a.value.startswith("-") or a.value == "-":
             out.append(a)
     return out
 
 
+@lru_cache(maxsize=4096)
 def effects(sub: SubCommand) -> Effects:
     """Best-effort file effects of the recognised file commands (others: only their redirects)."""
     prog, args = sub.program, sub.args
@@ -172,6 +176,7 @@ def _sed_in_place(args: tuple[Word, ...]) -> bool:
     return False
 
 
+@lru_cache(maxsize=4096)
 def is_read_only(sub: SubCommand) -> bool:
     """The command's shape is in the built-in read-only set. Paths are checked by the caller."""
     prog, args = sub.program, sub.args

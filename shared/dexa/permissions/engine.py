@@ -16,11 +16,13 @@ A hook deny or exit-2 block always denies; a rule deny always denies; a hook "as
 "allow" only removes the mode's own prompt, never an ask rule, a safety check or a deny.
 
 Cases where the docs were unclear and Dexa decided (keep this list current):
+Permissions
   - Plan mode: Claude Code prompts for non-read-only commands; Dexa *denies* every write/execute call in plan
     mode (edits, non-read-only Bash, PowerShell), even one an allow rule matches, with a reason telling the
-    model it is planning. MCP tools, Skill, WebFetch and unknown tools keep their normal flow (usually ask).
-  - Read-only Bash commands are auto-allowed only when every path argument resolves inside the working
-    directories (Claude Code lets `cat /etc/hosts` run); outside paths ask.
+    model it is planning. MCP tools, Skill, WebFetch, reads outside the working dirs and unknown tools keep
+    their normal flow (usually ask).
+  - Read-only Bash commands are auto-allowed only when every path they read (link and target) is inside the
+    working directories or covered by a Read allow rule (Claude Code lets `cat /etc/hosts` run); else ask.
   - A write redirect (`>`, `>>`, `&>`, `>|`) is accepted without a prompt when an Edit allow rule covers the
     target, or when the target is inside the working directories and either an explicit Bash allow rule
     approved the command or the mode is acceptEdits/bypass. A read-only command alone (`ls > out.txt`) asks in
@@ -35,17 +37,40 @@ Cases where the docs were unclear and Dexa decided (keep this list current):
     splitting makes them the same command. Redirections are not part of the matched text.
   - Control flow (if/for/while/case/functions) and unparsable commands are never auto-approved by prefix
     rules: they ask (an exact rule equal to the whole string still allows), but deny/ask rules are still
-    checked against every part the parser could find.
+    checked against every part the parser could find. bypassPermissions allows them.
   - Critical-path rm also covers a glob directly under the working directory (`rm -rf *`), not only globs
     under additional directories; `$HOME` in a target is treated as the home directory.
   - A bare `Read` rule covers Read, Glob, Grep, LS and NotebookRead; a bare `Edit` rule covers Edit, Write,
     MultiEdit and NotebookEdit. A `Read` path deny also blocks Edit/Write/MultiEdit on that path.
   - `Tool(name:value)` is a parameter rule only when `name` is an input field of that tool (so
     `Agent(plugin:reviewer)` stays a subagent name and `Bash(ls:*)` a prefix rule).
+  - Suggestions use the space form Claude Code's dialog writes today (`Bash(npm run test *)`), one per
+    subcommand that needed approval, at most 5.
   - A hook "allow" does not override a protected-path or unparsable-command prompt (only the mode's prompt).
   - No preapproved WebFetch documentation domains: Dexa's network policy is the place for that.
   - `auto` mode does not exist in Dexa (no classifier); asking for it is a ConfigError, and deciding with
-    bypassPermissions while policy disables it degrades to default with the reason saying so.
+    bypassPermissions while policy disables it degrades to default with the reason saying so. The Shift+Tab
+    cycle leaves dontAsk for default.
+Settings (config/loader.py, config/merge.py)
+  - The injected org-policy dict and the managed file are two managed sources: the first that delivers any
+    key wins, without merging (reference §1.3), org policy first. `/path` rules from the managed file anchor
+    at its directory; from the org-policy dict, at the session's start directory.
+  - `--permission-mode` beats a managed `defaultMode` (the docs' start-mode order); every other managed
+    scalar beats the command line.
+  - Dexa's numeric knobs (budgetUsd, maxTurns, loopDetection.threshold) take the highest non-managed value
+    capped by the org value: a user can lower an org limit but not raise it. An org `network.allowedDomains`
+    list is authoritative; otherwise the lists pool.
+  - Cloud semantics (`hosted=True`) ignore bypassPermissions/dontAsk from settings files (`--settings`
+    files included); workspace trust (`trusted=False`) holds the shared project file's allow rules and
+    additionalDirectories.
+Hooks (hooks/runner.py, hooks/protocol.py)
+  - Default timeouts follow current Claude Code: 600 s for command/http, 30 s for UserPromptSubmit, a shared
+    1.5 s budget (up to the largest configured timeout, max 60 s) for SessionEnd. Older docs said 60 s.
+  - `hookSpecificOutput` without the right `hookEventName` is ignored and reported.
+  - `permissionDecision: "defer"` becomes "ask" (Dexa has no deferred tool calls).
+  - With several hooks, `updatedInput` comes from the last hook whose decision matches the winning one.
+  - Hook commands get PATH/HOME/LANG/LC_ALL/TERM/TMPDIR/USER from the host, the settings `env`, and the hook
+    variables; nothing else from the host environment.
 """
 
 from __future__ import annotations

@@ -75,11 +75,40 @@ def normalize(path: str, *, cwd: str, home: str) -> str:
 
 def link_candidates(path: str) -> tuple[str, ...]:
     """The path and, when it differs, what it resolves to (allow needs both, deny either: reference §2.4)."""
-    try:
-        real = os.path.realpath(path)
-    except (OSError, ValueError):
-        return (path,)
+    real = resolve_links(path)
     return (path,) if real == path else (path, real)
+
+
+_PROC_FD = "/proc/self/fd"
+_HAS_PROC = os.path.isdir(_PROC_FD) and hasattr(os, "O_PATH")
+
+
+def resolve_links(path: str) -> str:
+    """`os.path.realpath`, but let the kernel walk the path when it can (3 syscalls instead of one per component).
+
+    Never cached: a symlink the model creates between two calls must be seen by the second one.
+    """
+    if _HAS_PROC:
+        head, tail = path, ""
+        for _ in range(2):  # the path itself, else its directory (a file about to be created)
+            try:
+                fd = os.open(head, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                if tail or os.path.islink(head):
+                    break  # a dangling link or a missing directory: let realpath work it out
+                head, tail = os.path.split(head)
+                continue
+            try:
+                resolved = os.readlink(f"{_PROC_FD}/{fd}")
+            except OSError:
+                break
+            finally:
+                os.close(fd)
+            return os.path.join(resolved, tail) if tail else resolved
+    try:
+        return os.path.realpath(path)
+    except (OSError, ValueError):
+        return path
 
 
 def inside(path: str, directory: str) -> bool:

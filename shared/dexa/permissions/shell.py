@@ -12,7 +12,7 @@ import os.path
 from collections.abc import Mapping
 from typing import Any
 
-from .analysis import Context, Facts, whole_or_param
+from .analysis import Context, Facts, ToolRules, whole_or_param
 from .bash import ParsedCommand, SubCommand, Word, parse_command
 from .commands import ACCEPT_EDITS_PROGRAMS, critical_removal, effects, git_dir_flag, is_read_only
 from .paths import inside_any, is_protected, link_candidates, normalize
@@ -35,6 +35,14 @@ class _Paths:
         self.start = cwd
         self.home = home
         self.cwds: set[str] | None = {cwd}  # None once a `cd` target is unknowable
+        self._links: dict[str, tuple[str, ...]] = {}
+
+    def links(self, path: str) -> tuple[str, ...]:
+        """`link_candidates`, asked of the filesystem once per path per decision."""
+        hit = self._links.get(path)
+        if hit is None:
+            hit = self._links[path] = link_candidates(path)
+        return hit
 
     def resolve(self, word: Word) -> list[str] | None:
         """Every absolute path `word` may name, or None when it cannot be known statically."""
@@ -72,10 +80,11 @@ def analyze_bash(command: str, tool_input: Mapping[str, Any], ctx: Context, *, m
     facts.deny = whole_or_param(bash.deny, tool_input)
     facts.ask = whole_or_param(bash.ask, tool_input)
     whole_allow = next((r for r in bash.allow if r.whole_tool), None)
-    exact_allow = next((r for r in bash.allow if r.kind == "bash" and r.match_command(command.strip())), None)
+    whole = (command.strip(),)
+    exact_allow = bash.command("allow", whole, exact_only=True)
     # The whole string is tried too, so a rule containing an operator can still deny/ask.
-    facts.deny = facts.deny or next((r for r in bash.deny if r.match_command(command.strip())), None)
-    facts.ask = facts.ask or next((r for r in bash.ask if r.match_command(command.strip())), None)
+    facts.deny = facts.deny or bash.command("deny", whole)
+    facts.ask = facts.ask or bash.command("ask", whole)
     parsed = parse_command(command)
     if not parsed.ok or parsed.opaque:
         why = (
@@ -112,19 +121,18 @@ def _scan_parts(
             facts.safety = ("builtin:critical-path", f"`{_short(sub.core_text)}` removes the critical path {critical}")
             facts.safety_bypassable = False
         known_writes = [p for p in (write_paths or []) if p is not None]
-        if facts.safety is None and any(is_protected(c) for p in known_writes for c in link_candidates(p)):
+        if facts.safety is None and any(is_protected(c) for p in known_writes for c in paths.links(p)):
             facts.safety = ("builtin:protected-path", f"`{_short(sub.core_text)}` writes to a protected path")
         writes_known = write_paths is not None and None not in write_paths
-        writes_inside = writes_known and all(inside_any(p, ctx.working_dirs) for p in known_writes)
-        reads_inside = (
-            read_paths is not None
-            and None not in read_paths
-            and all(inside_any(p, ctx.working_dirs) for p in read_paths if p is not None)
+        writes_inside = writes_known and all(
+            inside_any(c, ctx.working_dirs) for p in known_writes for c in paths.links(p)
         )
-        rule = whole_allow or _allow_rule(bash.allow, sub)
+        reads_inside = _reads_allowed(read_paths, ctx, paths)
+        rule = whole_allow or _allow_rule(bash, sub)
         redirect_writes = [r for r in sub.redirects if r.writes and r.target is not None]
         redirects_ok = _redirects_ok(sub, paths, ctx, mode=mode, by_rule=rule is not None)
-        read_only = is_read_only(sub) and reads_inside and _git_ok(sub, paths, cwd)
+        shape_read_only = is_read_only(sub)
+        read_only = shape_read_only and reads_inside and _git_ok(sub, paths, cwd)
         if sub.program == "cd":
             landed = paths.cd(sub)
             read_only = read_only and landed is not None and all(inside_any(p, ctx.working_dirs) for p in landed)
@@ -147,7 +155,8 @@ def _scan_parts(
             facts.builtin = "mode:acceptEdits"
         else:
             part_ok = False
-        all_read_only = all_read_only and read_only and not redirect_writes
+        # Plan mode refuses what writes or executes; a read outside the working dirs only asks.
+        all_read_only = all_read_only and shape_read_only and not redirect_writes
         if not part_ok:
             all_ok = False
             targets = ", ".join(r.target.raw for r in redirect_writes if r.target is not None)
@@ -167,49 +176,39 @@ def _restrictions(
     """Record the first deny/ask rule this part hits (its text, or the files it reads/writes)."""
     bash = ctx.rules.for_tool("Bash")
     texts = sub.deny_texts()
-    if facts.deny is None and (hit := _match_texts(bash.deny, texts)):
+    if facts.deny is None and (hit := bash.command("deny", texts)):
         facts.deny, facts.detail = hit, sub.core_text
-    if facts.ask is None and (hit := _match_texts(bash.ask, texts)):
+    if facts.ask is None and (hit := bash.command("ask", texts)):
         facts.ask, facts.detail = hit, sub.core_text
     eff = effects(sub)
     write_paths = _resolve_all(paths, eff.writes, skip_devices=True)
     read_paths = _resolve_all(paths, eff.reads, skip_devices=True)
     checks = ((ctx.rules.for_tool("Edit"), write_paths, "write"), (ctx.rules.for_tool("Read"), read_paths, "read"))
     for rules, targets, kind in checks:
-        resolved = [c for p in (targets or []) if p is not None for c in link_candidates(p)]
+        resolved = tuple(c for p in (targets or []) if p is not None for c in paths.links(p))
         if not resolved:
             continue
-        where = f"{kind} of {resolved[0]} by `{_short(sub.core_text)}`"
-        if facts.deny is None and (hit := _match_paths(rules.deny, resolved)):
-            facts.deny, facts.detail = hit, where
-        if facts.ask is None and (hit := _match_paths(rules.ask, resolved)):
-            facts.ask, facts.detail = hit, where
+        if facts.deny is None and (hit := rules.path("deny", resolved, every=False)):
+            facts.deny, facts.detail = hit, f"{kind} of {resolved[0]} by `{_short(sub.core_text)}`"
+        if facts.ask is None and (hit := rules.path("ask", resolved, every=False)):
+            facts.ask, facts.detail = hit, f"{kind} of {resolved[0]} by `{_short(sub.core_text)}`"
     return write_paths, read_paths
 
 
-def _match_paths(rules: tuple[CompiledRule, ...], resolved: list[str]) -> CompiledRule | None:
-    for rule in rules:
-        if rule.kind == "path" and any(rule.match_path(p) for p in resolved):
-            return rule
-    return None
+def _allow_rule(rules: ToolRules, sub: SubCommand) -> CompiledRule | None:
+    """Exec wrappers and `find -exec/-delete` can only be approved by an exact rule (reference §2.3)."""
+    return rules.command("allow", (sub.allow_text(),), exact_only=sub.prefix_rules_blocked)
 
 
-def _match_texts(rules: tuple[CompiledRule, ...], texts: tuple[str, ...]) -> CompiledRule | None:
-    for rule in rules:
-        if rule.kind == "bash" and any(rule.match_command(t) for t in texts):
-            return rule
-    return None
-
-
-def _allow_rule(rules: tuple[CompiledRule, ...], sub: SubCommand) -> CompiledRule | None:
-    text = sub.allow_text()
-    for rule in rules:
-        if rule.kind != "bash" or not rule.match_command(text):
-            continue
-        if sub.prefix_rules_blocked and not rule.exact:
-            continue
-        return rule
-    return None
+def _reads_allowed(read_paths: list[str | None] | None, ctx: Context, paths: _Paths) -> bool:
+    """Every path a read-only command reads is inside the working directories or under a Read allow rule."""
+    if read_paths is None or None in read_paths:
+        return False
+    candidates = [c for p in read_paths if p is not None for c in paths.links(p)]
+    outside = tuple(c for c in candidates if not inside_any(c, ctx.working_dirs))
+    if not outside:
+        return True
+    return ctx.rules.for_tool("Read").path("allow", outside, every=True) is not None
 
 
 def _resolve_all(paths: _Paths, words: tuple[Word, ...], *, skip_devices: bool) -> list[str | None] | None:
@@ -229,7 +228,8 @@ def _resolve_all(paths: _Paths, words: tuple[Word, ...], *, skip_devices: bool) 
 def _redirects_ok(sub: SubCommand, paths: _Paths, ctx: Context, *, mode: str, by_rule: bool) -> bool:
     """A write redirect is fine when an Edit allow rule covers it, or it stays inside the working
     directories and either the mode accepts edits or an explicit allow rule approved the command."""
-    edit_allow = ctx.rules.for_tool("Edit").allow
+    edit = ctx.rules.for_tool("Edit")
+    whole_edit = any(r.whole_tool for r in edit.allow)
     for redirect in sub.redirects:
         if not redirect.writes or redirect.target is None or redirect.target.value in _DEVICE_SINKS:
             continue
@@ -239,10 +239,10 @@ def _redirects_ok(sub: SubCommand, paths: _Paths, ctx: Context, *, mode: str, by
         resolved = paths.resolve(target)
         if resolved is None:
             return False
-        candidates = [c for p in resolved for c in link_candidates(p)]
+        candidates = tuple(c for p in resolved for c in paths.links(p))
         if any(is_protected(c) for c in candidates):
             return False
-        if any(r.whole_tool or all(r.match_path(c) for c in candidates) for r in edit_allow):
+        if whole_edit or edit.path("allow", candidates, every=True):
             continue
         inside = all(inside_any(c, ctx.working_dirs) for c in candidates)
         if not (inside and (by_rule or mode in ("acceptEdits", "bypassPermissions"))):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,12 +14,17 @@ from dexa.core.environment import CombineFn
 from dexa.core.errors import ConfigError
 from dexa.core.ports import HookOutcome, HookRunner, PermissionDecision
 from dexa.core.session import Session, SessionConfig
-from dexa.hooks.runner import SettingsHookRunner
+from dexa.core.events import EventType
+from dexa.core.ports import Workspace
+from dexa.hooks.protocol import HookResult
+from dexa.hooks.runner import SettingsHookRunner, workspace_executor
 from dexa.permissions.engine import PermissionEngine, combine
+from dexa.permissions.modes import check_mode
 from dexa.permissions.persist import persist_allow_rule, persistence_scope
 
 logger = logging.getLogger(__name__)
 
+EmitFn = Callable[[str, str, Mapping[str, Any]], Awaitable[Any]]
 MODES = ("default", "acceptEdits", "plan", "bypassPermissions", "dontAsk")
 
 
@@ -59,9 +64,7 @@ def initial_mode(requested: str | None, settings: EffectiveSettings) -> str:
     mode = requested or settings.default_mode or "default"
     if mode not in MODES:
         raise ConfigError(f"unknown permission mode {mode!r}; expected one of {', '.join(MODES)}")
-    if mode == "bypassPermissions" and not settings.bypass_allowed:
-        raise ConfigError("bypassPermissions mode is disabled by policy (permissions.disableBypassPermissionsMode)")
-    return mode
+    return check_mode(mode, settings)
 
 
 def combine_hook_and_rules(hook: HookOutcome | None, decision: PermissionDecision, mode: str) -> PermissionDecision:
@@ -69,13 +72,21 @@ def combine_hook_and_rules(hook: HookOutcome | None, decision: PermissionDecisio
 
 
 def load_session_config(session: Session, *, home: Path, org_policy: Mapping[str, Any] | None, managed_path: Path,
-                        hosted: bool) -> LoadedConfig:
+                        hosted: bool, emit: EmitFn | None = None, workspace: Workspace | None = None) -> LoadedConfig:
     settings, problems = read_settings(session.cwd, session.config, home=home, org_policy=org_policy,
                                        managed_path=managed_path, hosted=hosted)
     policy = PermissionEngine(settings, cwd=session.cwd, additional_dirs=session.config.add_dirs, home=str(home))
-    hooks = SettingsHookRunner(settings.hooks, project_dir=session.cwd, session_id=session.id,
-                               permission_mode=session.permission_mode, hosted=hosted,
-                               settings_env=settings.env, home=str(home))
+
+    async def report(result: HookResult) -> None:
+        if emit is not None:
+            await emit(session.id, EventType.HOOK, result.to_event())
+
+    hooks = SettingsHookRunner.from_settings(
+        settings, project_dir=session.cwd, session_id=session.id, permission_mode=session.permission_mode,
+        hosted=hosted, home=str(home), on_result=report,
+        # Hosted, hooks run inside the workspace like the agent's own commands; locally they run as the user.
+        executor=workspace_executor(workspace) if hosted and workspace is not None else None,
+    )
     extra_dirs = tuple(d for d in settings.working_dirs(session.config.add_dirs) if d != session.cwd)
 
     async def on_always_allow(tool_name: str, tool_input: Mapping[str, Any], suggestions: list[str]) -> None:
