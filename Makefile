@@ -19,16 +19,24 @@ $(UV):
 
 $(BIN)/dexa: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --quiet --compile-bytecode
+	@$(BIN)/python -m compileall -q shared >/dev/null || true
 	@touch $@
 
-system-deps: ## install OS packages the sandbox needs (bubblewrap), when we can
-	@if ! command -v bwrap >/dev/null 2>&1; then \
+APT_PKGS := bubblewrap
+TEST_APT_PKGS := chromium
+
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing bubblewrap (the local sandbox)"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null; \
-	  else echo "WARNING: bubblewrap (bwrap) is missing and cannot be installed here; Bash will refuse to run" \
-	    "unless you opt into --dangerously-run-unsandboxed"; fi; \
+	    echo "installing$$missing with apt"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing) >/dev/null; \
+	  else echo "WARNING: missing OS packages:$$missing (install them with apt); dependent features/tests are skipped"; fi; \
 	fi
+endef
+
+system-deps: ## install OS packages the sandbox needs (bubblewrap), when we can
+	$(call apt_install,$(APT_PKGS))
 	@for d in tools/mcp tools/ts; do \
 	  if [ -f $$d/package-lock.json ] && [ ! -d $$d/node_modules ]; then (cd $$d && npm ci --silent --no-audit --no-fund); fi; \
 	done
@@ -41,7 +49,10 @@ demo: sync ## the offline demo: an agent fixes a bug in a small repo until its t
 business-demo: sync ## the business demo: follow-ups across calendar, CRM and email, staged for review
 	$(BIN)/python -m dexa.cli.business_demo
 
-test: sync ## run the test suite
+test-deps: sync
+	$(call apt_install,$(TEST_APT_PKGS))
+
+test: test-deps ## run the test suite
 	$(BIN)/pytest -q -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: sync
