@@ -46,6 +46,7 @@ class LocalEnvFactory:
     org_policy: Mapping[str, Any] | None = None
     home: Path = field(default_factory=Path.home)
     emit: Any = None
+    engine: Any = None
     _cache: dict[str, SessionEnv] = field(default_factory=dict)
 
     async def env_for(self, session: Session) -> SessionEnv:
@@ -70,6 +71,7 @@ class LocalEnvFactory:
     async def _build(self, session: Session) -> SessionEnv:
         from dexa.adapters.anthropic import make_model
         from dexa.adapters.local_sandbox import LocalSandbox
+        from dexa.agents.extensions import load_extensions, plan_model_for
         from dexa.runtime.assemble import load_session_config, read_settings
         from dexa.tools.registry import default_registry
 
@@ -88,6 +90,8 @@ class LocalEnvFactory:
                                      managed_path=self.settings.managed_settings_path,
                                      hosted=self.settings.hosted, emit=self.emit, workspace=workspace)
         model = make_model(resolve_model(session.model, self.env), self.env)
+        ext = load_extensions(session.cwd, home=self.home, managed=self.org_policy,
+                              subagent_model=self.env.get("CLAUDE_CODE_SUBAGENT_MODEL"))
         tools = default_registry(list(cfg.tools) if cfg.tools is not None else None)
         for name in cfg.disallowed_tools:
             if "(" not in name:  # a bare name removes the tool entirely, as in Claude Code
@@ -97,11 +101,12 @@ class LocalEnvFactory:
         if web_search is not None:
             services["web_search"] = web_search
         startup: list[tuple[str, dict[str, Any]]] = [
-            (EventType.CONFIG_ERROR, {"file": p.file, "key": p.key, "message": p.message}) for p in loaded.problems
+            (EventType.CONFIG_ERROR, {"file": p.file, "key": p.key, "message": p.message})
+            for p in (*loaded.problems, *ext.problems)
         ]
         if getattr(workspace, "warning", ""):
             startup.append((EventType.WARNING, {"message": workspace.warning}))
-        return SessionEnv(
+        env = SessionEnv(
             model=model,
             tools=tools,
             policy=loaded.policy,
@@ -109,7 +114,7 @@ class LocalEnvFactory:
             system_prompt=build_system_prompt(
                 cwd=session.cwd,
                 extra_dirs=loaded.additional_dirs,
-                memory=loaded.memory,
+                memory=ext.memory_text,
                 append=cfg.append_system_prompt,
                 replace=cfg.system_prompt,
             ),
@@ -125,6 +130,13 @@ class LocalEnvFactory:
             services=services,
             startup_events=startup,
         )
+        plan = plan_model_for(session.model, self.env)
+        if plan:
+            env.plan_model = make_model(plan, self.env)
+        env = ext.customize_env(env, session)
+        if self.engine is not None:
+            ext.bind(self.engine, self, self.store)
+        return env
 
 
 @dataclass(slots=True, kw_only=True)
@@ -214,7 +226,11 @@ def build_runtime(settings: DexaSettings, *, env: Mapping[str, str] | None = Non
     blobs = FileBlobStore(settings.blob_dir)
     redactor = Redactor(env[k] for k in SECRET_ENV_KEYS if env.get(k))
     envs = LocalEnvFactory(settings=settings, store=store, blobs=blobs, env=env, org_policy=org_policy)
-    engine = TurnEngine(store, envs, notifier=Notifier(), redactor=redactor)
+    from dexa.agents.child_env import SubagentEnvs
+
+    # Child (subagent) sessions get a derived, restricted environment; every other session the base one.
+    engine = TurnEngine(store, SubagentEnvs(envs), notifier=Notifier(), redactor=redactor)
     envs.emit = engine.emit
+    envs.engine = engine
     return Runtime(settings=settings, store=store, blobs=blobs, engine=engine, driver=InProcessDriver(engine),
                    envs=envs)

@@ -14,6 +14,7 @@ from dexa.cli.wire import event_to_wire, init_message, result_message
 from dexa.core.errors import ConfigError, NotFoundError
 from dexa.core.events import EventType
 from dexa.core.session import Session, SessionConfig
+from dexa.runtime.prompts import prepare_prompt
 from dexa.wiring import LOCAL_ORG, Runtime, check_model_credentials
 
 FINAL_EVENTS = (EventType.TURN_COMPLETED, EventType.TURN_FAILED, EventType.TURN_CANCELLED)
@@ -51,7 +52,7 @@ async def _open_session(rt: Runtime, opts: RunOptions, env: dict[str, str]) -> S
     if opts.resume:
         session = await store.get_session(opts.resume)
     elif opts.continue_:
-        recent = await store.list_sessions(org_id=LOCAL_ORG, limit=1, cwd=opts.cwd)
+        recent = [s for s in await store.list_sessions(org_id=LOCAL_ORG, limit=20, cwd=opts.cwd) if not s.parent_id]
         if not recent:
             raise NotFoundError(f"no previous session in {opts.cwd} to continue")
         session = recent[0]
@@ -133,7 +134,15 @@ async def run_headless(rt: Runtime, opts: RunOptions, env: dict[str, str], out: 
     else:
         prompts = [opts.prompt] if opts.prompt else []
     for prompt in prompts:
-        await rt.engine.submit(session.id, prompt)
+        prepared = await prepare_prompt(prompt, session, envobj)
+        if prepared.text is None:
+            cmd = prepared.command
+            if cmd is not None and cmd.kind == "builtin" and cmd.name == "compact":
+                await rt.engine.compact(await rt.store.get_session(session.id), envobj, trigger="manual")
+                continue
+            raise ConfigError(cmd.message if cmd and cmd.message else f"/{cmd.name if cmd else '?'} is only "
+                              "available in the interactive CLI")
+        await rt.engine.submit(session.id, prepared.text)
         cursor, outcome = await _drive_and_stream(rt, session.id, cursor, sink)
     if outcome is None and not opts.prompt and session.turn_state is None:
         raise ConfigError("nothing to do: give a prompt with -p (or resume a session with an unfinished turn)")

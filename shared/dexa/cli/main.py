@@ -150,7 +150,8 @@ def sessions(
     async def main() -> list[dict[str, object]]:
         rt = _runtime()
         try:
-            rows = await rt.store.list_sessions(org_id=LOCAL_ORG, limit=limit)
+            rows = [s for s in await rt.store.list_sessions(org_id=LOCAL_ORG, limit=limit * 3) if not s.parent_id]
+            rows = rows[:limit]
             return [{"id": s.id, "status": s.status, "model": s.model, "turns": s.turns_completed,
                      "cost_usd": round(s.cost_usd, 4), "cwd": s.cwd, "title": s.title,
                      "updated_at": s.updated_at} for s in rows]
@@ -194,6 +195,7 @@ def _mount_optional() -> None:
         ("dexa.cli.integrations_cmd", "integrations"),
         ("dexa.cli.server_cmd", None),
         ("dexa.cli.plugins_cmd", "plugins"),
+        ("dexa.cli.plugins_cmd", "plugin"),
         ("dexa.cli.schedule_cmd", "schedules"),
     ):
         try:
@@ -202,6 +204,8 @@ def _mount_optional() -> None:
             if exc.name != module:
                 raise
             continue
+        if name == "plugins" and isinstance(getattr(mod, "marketplace_app", None), typer.Typer):
+            app.add_typer(mod.marketplace_app, name="marketplace")
         if name is None:
             mod.register(app)
         elif isinstance(getattr(mod, "app", None), typer.Typer):

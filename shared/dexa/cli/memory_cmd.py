@@ -13,8 +13,14 @@ from rich.table import Table
 from dexa.memory import MemoryConfig, MemoryIndex
 from dexa.memory.loader import MANAGED_DIR
 
-app = typer.Typer(help="Inspect memory files (CLAUDE.md, CLAUDE.local.md, .claude/rules, @imports).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Inspect memory files (CLAUDE.md, CLAUDE.local.md, .claude/rules, @imports).", no_args_is_help=True
+)
+
+
+@app.callback()
+def memory() -> None:
+    """Inspect memory files."""
 
 
 @app.command()
@@ -29,14 +35,18 @@ def show(
     if not directory.is_dir():
         Console(stderr=True).print(f"[red]error:[/] not a directory: {directory}")
         raise typer.Exit(2)
-    index = MemoryIndex.load(MemoryConfig(cwd=str(directory), home=str((home or Path.home()).resolve()),
-                                          managed_dir=str(managed_dir)))
+    index = MemoryIndex.load(
+        MemoryConfig(cwd=str(directory), home=str((home or Path.home()).resolve()), managed_dir=str(managed_dir))
+    )
     files = [f.to_dict() for f in index.files]
     pending = [{"path": r.path, "scope": r.scope, "paths": list(r.globs)} for r in index.startup.pending_rules]
     problems = [p.to_event() for p in index.startup.problems]
     if as_json:
-        typer.echo(json.dumps({"cwd": str(directory), "files": files, "conditional_rules": pending,
-                               "problems": problems}, indent=2))
+        typer.echo(
+            json.dumps(
+                {"cwd": str(directory), "files": files, "conditional_rules": pending, "problems": problems}, indent=2
+            )
+        )
         return
     table = Table("#", "scope", "kind", "path", "imported from")
     for i, f in enumerate(files, 1):

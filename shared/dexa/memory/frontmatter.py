@@ -169,7 +169,7 @@ def parse_list(value: object) -> tuple[str, ...] | None:
         for item in value:  # pyright: ignore[reportUnknownVariableType]
             if not isinstance(item, str):
                 return None
-            out.extend(split_items(item) if "(" not in item else [item.strip()])
+            out.extend(split_items(item) if "(" not in item and "{" not in item else [item.strip()])
         return tuple(x for x in out if x)
     return None
 
@@ -178,9 +178,9 @@ def split_items(value: str) -> list[str]:
     out: list[str] = []
     depth, cur = 0, ""
     for ch in value:
-        if ch == "(":
+        if ch in "({":
             depth += 1
-        elif ch == ")":
+        elif ch in ")}":
             depth = max(0, depth - 1)
         if ch in ", \t\n" and depth == 0:
             if cur.strip():

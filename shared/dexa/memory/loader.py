@@ -106,23 +106,47 @@ class MemoryReader:
             if doc.has_frontmatter and problem is None:
                 body = doc.body
         content = strip_html_comments(body).strip("\n")
-        out = [MemoryFile(path=abspath, scope=scope, content=content, kind=kind, imported_from=parent, depth=depth,
-                          reason=reason)]
+        out = [
+            MemoryFile(
+                path=abspath, scope=scope, content=content, kind=kind, imported_from=parent, depth=depth, reason=reason
+            )
+        ]
         for target in find_imports(content):
             resolved = self._resolve(target, os.path.dirname(abspath))
             if resolved is None:
                 continue
             if depth + 1 > self.config.max_import_depth:
-                self.problems.append(SettingsProblem(abspath, f"@{target}", (
-                    f"not imported: the import chain is deeper than {self.config.max_import_depth} hops")))
+                self.problems.append(
+                    SettingsProblem(
+                        abspath,
+                        f"@{target}",
+                        (f"not imported: the import chain is deeper than {self.config.max_import_depth} hops"),
+                    )
+                )
                 continue
             if not self._import_allowed(resolved, scope, root_dir):
-                self.problems.append(SettingsProblem(abspath, f"@{target}", (
-                    f"not imported: {resolved} is outside the working directory; project memory may only import "
-                    "from outside it after the import is approved")))
+                self.problems.append(
+                    SettingsProblem(
+                        abspath,
+                        f"@{target}",
+                        (
+                            f"not imported: {resolved} is outside the working directory; project memory may only "
+                            "import from outside it after the import is approved"
+                        ),
+                    )
+                )
                 continue
-            out.extend(self.load(resolved, scope=scope, kind="import", reason="include", root_dir=root_dir,
-                                 depth=depth + 1, parent=abspath))
+            out.extend(
+                self.load(
+                    resolved,
+                    scope=scope,
+                    kind="import",
+                    reason="include",
+                    root_dir=root_dir,
+                    depth=depth + 1,
+                    parent=abspath,
+                )
+            )
         return out
 
     def _read(self, path: str) -> str | None:
@@ -171,8 +195,9 @@ class MemoryReader:
         agents = directory / "AGENTS.md"
         if self.config.agents_md_fallback and not any(p.is_file() for p in claude_md) and agents.is_file():
             out += self.load(agents, scope="project", kind="agents_md", reason=reason, root_dir=d)
-        out += self.load_rules(directory / ".claude" / "rules", scope="project", base_dir=d, reason=reason,
-                               pending=pending)
+        out += self.load_rules(
+            directory / ".claude" / "rules", scope="project", base_dir=d, reason=reason, pending=pending
+        )
         out += self.load(directory / "CLAUDE.local.md", scope="local", kind="claude_md", reason=reason, root_dir=d)
         return out
 
@@ -205,8 +230,15 @@ class MemoryReader:
         files = self.load(rule.path, scope=rule.scope, kind="rule", reason="path_glob_match", root_dir=rule.base_dir)
         if files:
             first = files[0]
-            files[0] = MemoryFile(path=first.path, scope=first.scope, content=first.content, kind="rule",
-                                  reason="path_glob_match", globs=rule.globs, base_dir=rule.base_dir)
+            files[0] = MemoryFile(
+                path=first.path,
+                scope=first.scope,
+                content=first.content,
+                kind="rule",
+                reason="path_glob_match",
+                globs=rule.globs,
+                base_dir=rule.base_dir,
+            )
         return files
 
 
@@ -234,17 +266,39 @@ def load_memory(config: MemoryConfig, reader: MemoryReader | None = None) -> Mem
     home = Path(config.home)
     if config.managed_dir:
         managed = Path(config.managed_dir)
-        result.files += reader.load(managed / "CLAUDE.md", scope="managed", kind="claude_md",
-                                    reason="session_start", root_dir=str(managed))
-        result.files += reader.load_rules(managed / ".claude" / "rules", scope="managed", base_dir=config.cwd,
-                                          reason="session_start", pending=result.pending_rules)
+        result.files += reader.load(
+            managed / "CLAUDE.md", scope="managed", kind="claude_md", reason="session_start", root_dir=str(managed)
+        )
+        result.files += reader.load_rules(
+            managed / ".claude" / "rules",
+            scope="managed",
+            base_dir=config.cwd,
+            reason="session_start",
+            pending=result.pending_rules,
+        )
     if config.managed_text.strip():
-        result.files.append(MemoryFile(path="(managed settings: claudeMd)", scope="managed",
-                                       content=config.managed_text.strip("\n"), kind="inline"))
-    result.files += reader.load(home / ".claude" / "CLAUDE.md", scope="user", kind="claude_md",
-                                reason="session_start", root_dir=str(home / ".claude"))
-    result.files += reader.load_rules(home / ".claude" / "rules", scope="user", base_dir=config.cwd,
-                                      reason="session_start", pending=result.pending_rules)
+        result.files.append(
+            MemoryFile(
+                path="(managed settings: claudeMd)",
+                scope="managed",
+                content=config.managed_text.strip("\n"),
+                kind="inline",
+            )
+        )
+    result.files += reader.load(
+        home / ".claude" / "CLAUDE.md",
+        scope="user",
+        kind="claude_md",
+        reason="session_start",
+        root_dir=str(home / ".claude"),
+    )
+    result.files += reader.load_rules(
+        home / ".claude" / "rules",
+        scope="user",
+        base_dir=config.cwd,
+        reason="session_start",
+        pending=result.pending_rules,
+    )
     for directory in ancestors(config.cwd, config.stop_at):
         result.files += reader.load_dir(directory, reason="session_start", pending=result.pending_rules)
     result.problems = list(reader.problems)

@@ -27,7 +27,7 @@ def subtree_dirs(cwd: str, path: str) -> list[Path]:
     root = os.path.realpath(cwd)
     target = os.path.realpath(path)
     folder = target if os.path.isdir(target) else os.path.dirname(target)
-    if folder == root or not is_inside(folder, root) or root == "/" and folder == "/":
+    if folder == root or not is_inside(folder, root):
         return []
     rel = os.path.relpath(folder, root).split(os.sep)
     return [Path(root, *rel[: i + 1]) for i in range(len(rel))]
@@ -56,6 +56,17 @@ class MemoryIndex:
     def load(config: MemoryConfig) -> MemoryIndex:
         index = MemoryIndex(config)
         index.startup = load_memory(config, index.reader)
+        return index
+
+    def fork(self) -> MemoryIndex:
+        """A fresh per-session index over the same startup load (lazy loads are tracked per session)."""
+        index = MemoryIndex(self.config)
+        index.startup = MemoryLoad(
+            files=list(self.startup.files),
+            pending_rules=list(self.startup.pending_rules),
+            problems=list(self.startup.problems),
+        )
+        index.reader.seen.update(os.path.realpath(f.path) for f in self.startup.files if f.kind != "inline")
         return index
 
     @property
@@ -90,17 +101,24 @@ class MemoryIndex:
     # ------------------------------------------------------------ durable state
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seen": sorted(self.reader.seen), "pending": [
-            {"path": r.path, "scope": r.scope, "globs": list(r.globs), "base_dir": r.base_dir}
-            for r in self.startup.pending_rules]}
+        return {
+            "seen": sorted(self.reader.seen),
+            "pending": [
+                {"path": r.path, "scope": r.scope, "globs": list(r.globs), "base_dir": r.base_dir}
+                for r in self.startup.pending_rules
+            ],
+        }
 
     def restore(self, data: dict[str, Any]) -> None:
         self.reader.seen.update(str(p) for p in data.get("seen", ()))
         known = {r.path for r in self.startup.pending_rules}
         for raw in data.get("pending", ()):
             if raw["path"] not in known:
-                self.startup.pending_rules.append(PendingRule(path=raw["path"], scope=raw["scope"],
-                                                              globs=tuple(raw["globs"]), base_dir=raw["base_dir"]))
+                self.startup.pending_rules.append(
+                    PendingRule(
+                        path=raw["path"], scope=raw["scope"], globs=tuple(raw["globs"]), base_dir=raw["base_dir"]
+                    )
+                )
 
     async def reminder_for(self, path: str, kv: KeyValueStore, session_id: str) -> str:
         """Durable `on_file_access`: the `<system-reminder>` to append to the tool result ("" when nothing new)."""

@@ -20,8 +20,15 @@ from dexa.permissions.rules import CompiledRule, RuleSyntaxError
 
 logger = logging.getLogger(__name__)
 
-_PATH_FIELDS = {"Read": "file_path", "Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path",
-                "NotebookEdit": "notebook_path", "Glob": "path", "Grep": "path"}
+_PATH_FIELDS = {
+    "Read": "file_path",
+    "Write": "file_path",
+    "Edit": "file_path",
+    "MultiEdit": "file_path",
+    "NotebookEdit": "notebook_path",
+    "Glob": "path",
+    "Grep": "path",
+}
 # Loop detection and hooks asked for a reason a skill's pre-approval must not silence.
 _NEVER_UPGRADE = frozenset({"loop-detection", "hook"})
 
@@ -78,17 +85,26 @@ class SkillGrants:
     grants: list[Grant] = field(default_factory=list)
 
     def grant(
-        self, skill: str, allowed: tuple[str, ...], disallowed: tuple[str, ...] = (), *, survive_next_prompt: bool = False
+        self,
+        skill: str,
+        allowed: tuple[str, ...],
+        disallowed: tuple[str, ...] = (),
+        *,
+        survive_next_prompt: bool = False,
     ) -> None:
         if not allowed and not disallowed:
             return
-        self.grants.append(Grant(
-            skill=skill,
-            allowed=tuple(compile_rules(allowed, "allow", cwd=self.cwd, home=self.home, source=f"skill:{skill}")),
-            disallowed=tuple(compile_rules(disallowed, "deny", cwd=self.cwd, home=self.home, source=f"skill:{skill}")),
-            restrict=self.restrict and bool(allowed),
-            survive_next_prompt=survive_next_prompt,
-        ))
+        self.grants.append(
+            Grant(
+                skill=skill,
+                allowed=tuple(compile_rules(allowed, "allow", cwd=self.cwd, home=self.home, source=f"skill:{skill}")),
+                disallowed=tuple(
+                    compile_rules(disallowed, "deny", cwd=self.cwd, home=self.home, source=f"skill:{skill}")
+                ),
+                restrict=self.restrict and bool(allowed),
+                survive_next_prompt=survive_next_prompt,
+            )
+        )
 
     def on_user_prompt(self) -> None:
         kept = [g for g in self.grants if g.survive_next_prompt]
@@ -99,28 +115,40 @@ class SkillGrants:
     def clear(self) -> None:
         self.grants.clear()
 
-    def decide(self, base: PermissionDecision, tool: str, tool_input: Mapping[str, Any], *, cwd: str
-               ) -> PermissionDecision:
+    def decide(
+        self, base: PermissionDecision, tool: str, tool_input: Mapping[str, Any], *, cwd: str
+    ) -> PermissionDecision:
         if not self.grants or base.behavior == "deny":
             return base
         canonical = TOOL_ALIASES.get(tool, tool)
         for g in self.grants:
             for rule in g.disallowed:
                 if rule.covers_tool(canonical) and (rule.whole_tool or rule_covers(rule, tool, tool_input, cwd=cwd)):
-                    return PermissionDecision(behavior="deny", rule=rule.raw, source=f"skill:{g.skill}",
-                                              reason=f"{tool} is disallowed while the {g.skill} skill is active")
+                    return PermissionDecision(
+                        behavior="deny",
+                        rule=rule.raw,
+                        source=f"skill:{g.skill}",
+                        reason=f"{tool} is disallowed while the {g.skill} skill is active",
+                    )
         for g in self.grants:
             if any(rule_covers(rule, tool, tool_input, cwd=cwd) for rule in g.allowed):
                 if base.behavior == "ask" and base.rule not in _NEVER_UPGRADE:
-                    return PermissionDecision(behavior="allow", rule=next(
-                        r.raw for r in g.allowed if rule_covers(r, tool, tool_input, cwd=cwd)),
-                        source=f"skill:{g.skill}", reason=f"pre-approved by the {g.skill} skill's allowed-tools")
+                    return PermissionDecision(
+                        behavior="allow",
+                        rule=next(r.raw for r in g.allowed if rule_covers(r, tool, tool_input, cwd=cwd)),
+                        source=f"skill:{g.skill}",
+                        reason=f"pre-approved by the {g.skill} skill's allowed-tools",
+                    )
                 return base
         restricting = [g for g in self.grants if g.restrict]
         if restricting and canonical not in ("Skill",):
             names = ", ".join(g.skill for g in restricting)
-            return PermissionDecision(behavior="deny", rule=None, source=f"skill:{restricting[-1].skill}",
-                                      reason=f"{tool} is outside the allowed-tools of the active skill ({names})")
+            return PermissionDecision(
+                behavior="deny",
+                rule=None,
+                source=f"skill:{restricting[-1].skill}",
+                reason=f"{tool} is outside the allowed-tools of the active skill ({names})",
+            )
         return base
 
 
@@ -137,4 +165,6 @@ class GrantPolicy:
 
     def __getattr__(self, name: str) -> Any:
         # The permission layer may expose more than `decide` (session rules, explanations): pass it through.
+        if name in ("base", "grants"):
+            raise AttributeError(name)
         return getattr(self.base, name)

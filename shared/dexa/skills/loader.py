@@ -148,7 +148,8 @@ def discover_skills(
     if managed_dir:
         places.append((Path(managed_dir) / ".claude" / "skills", "managed"))
     places.append((Path(home) / ".claude" / "skills", "user"))
-    places += [(root / ".claude" / "skills", "project") for root in project_roots(cwd, stop_at)]
+    for root in project_roots(cwd, stop_at):
+        places.append((root / ".claude" / "skills", "project"))
     seen_dirs: set[str] = set()
     for directory, source in places:
         real = os.path.realpath(directory)
@@ -160,11 +161,14 @@ def discover_skills(
         problems += issues
     for plugin, dirs in plugins:
         for directory in dirs:
-            if (directory / SKILL_FILE).is_file() and not (directory / "skills").is_dir() and directory == Path(
-                plugin.root
+            if (
+                (directory / SKILL_FILE).is_file()
+                and not (directory / "skills").is_dir()
+                and directory == Path(plugin.root)
             ):
-                skill, issues = parse_skill(str(directory / SKILL_FILE), name=plugin.name, source="plugin",
-                                            plugin=plugin)
+                skill, issues = parse_skill(
+                    str(directory / SKILL_FILE), name=plugin.name, source="plugin", plugin=plugin
+                )
                 problems += issues
                 found += [skill] if skill else []
                 continue

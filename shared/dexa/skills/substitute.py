@@ -107,10 +107,11 @@ async def run_shell_blocks(text: str, ctx: RenderContext) -> str:
     cursor = 0
     for start, end, command in pieces:
         out.append(text[cursor:start])
-        if ctx.shell is None or not ctx.shell_enabled:
+        shell = ctx.shell
+        if shell is None or not ctx.shell_enabled:
             out.append(SHELL_DISABLED)
         else:
-            result = await ctx.shell(command)
+            result = await shell(command)
             out.append(result[:SHELL_OUTPUT_LIMIT].rstrip("\n"))
         cursor = end
     out.append(text[cursor:])
