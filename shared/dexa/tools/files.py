@@ -11,7 +11,7 @@ from dexa.core.tools import ToolContext, ToolOutput
 
 from . import fileio
 from .notebook import render_notebook
-from .validate import BaseTool
+from .validate import BaseTool, RerunOnRecover
 
 DEFAULT_READ_LINES = 2000
 
@@ -56,7 +56,7 @@ def unified_diff(path: str, before: str, after: str) -> str:
     return "".join(difflib.unified_diff(a, b, fromfile=f"a{path}", tofile=f"b{path}"))
 
 
-class Read(BaseTool):
+class Read(RerunOnRecover, BaseTool):
     read_only = True
     spec = ToolSpec(
         name="Read",
@@ -116,6 +116,12 @@ class Read(BaseTool):
                 f"\n\n(PARTIAL view: showing lines {start}-{end} of {total}. Use offset and limit to read other parts.)"
             )
         file_info["numLines"] = len(shown)
+        memory = ctx.services.get("memory")
+        if memory is not None:
+            # Subtree CLAUDE.md files and `paths:` rules load the first time the agent reads a file they cover.
+            reminder = await memory.reminder_for(path, ctx.kv, ctx.session_id)
+            if reminder:
+                body += "\n\n" + reminder
         return ToolOutput(content=body, data={"type": "text", "file": file_info})
 
 

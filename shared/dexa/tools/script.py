@@ -17,12 +17,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from dexa.core.errors import ToolError
+from dexa.core.errors import DexaError, ToolError
 from dexa.core.ports import ToolSpec, Workspace
 from dexa.core.tools import ToolContext, ToolOutput
 
 from .shell import DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, render_exec, session_cwd
-from .validate import BaseTool
+from .validate import BaseTool, check_input
 
 SCRIPTS_DIR = ".dexa/scripts"
 _ESM = re.compile(r"^\s*(import\s[^(]|import\s*['\"{*]|export\s)", re.MULTILINE)
@@ -166,4 +166,19 @@ class RunScript(BaseTool):
             await ws.remove(path)
         output = render_exec(result, command, timeout_ms, [note] if note else [])
         output.data.update(language=language, script_path=path)
+        return output
+
+    async def recover(self, tool_input: dict[str, Any], ctx: ToolContext) -> ToolOutput | None:
+        """After a crash: the journaled result of the script run, or None when it never started."""
+        if not ctx.tool_use_id or check_input(self.spec, tool_input) is not None:
+            return None
+        try:
+            timeout_ms = min(int(tool_input.get("timeout") or DEFAULT_TIMEOUT_MS), MAX_TIMEOUT_MS)
+            result = await ctx.workspace.recover(ctx.tool_use_id, wait_s=timeout_ms / 1000)
+        except (DexaError, OSError) as exc:
+            return ToolOutput(content=f"RunScript could not recover the result of its script: {exc}", is_error=True)
+        if result is None:
+            return None
+        output = render_exec(result, f"{tool_input['language']} script", timeout_ms, [])
+        output.data.update(language=tool_input["language"], recovered=True)
         return output

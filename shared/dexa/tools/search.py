@@ -14,7 +14,7 @@ from dexa.core.ports import ToolSpec, Workspace
 from dexa.core.tools import ToolContext, ToolOutput
 
 from . import fileio, globbing
-from .validate import BaseTool
+from .validate import BaseTool, RerunOnRecover
 
 GLOB_LIMIT = 100
 GREP_HEAD_LIMIT = 250
@@ -40,7 +40,7 @@ async def _by_mtime(ws: Workspace, paths: list[str]) -> list[str]:
     return [p for _, p in sorted(stamped)]
 
 
-class Glob(BaseTool):
+class Glob(RerunOnRecover, BaseTool):
     read_only = True
     spec = ToolSpec(
         name="Glob",
@@ -145,7 +145,7 @@ def _content_lines(prefix: str, lines: list[str], hits: dict[int, list[str]], q:
     return out
 
 
-class Grep(BaseTool):
+class Grep(RerunOnRecover, BaseTool):
     read_only = True
     spec = ToolSpec(
         name="Grep",

@@ -12,7 +12,7 @@ from dexa.core.errors import DexaError, ToolError
 from dexa.core.ports import BackgroundJob, ExecResult, ToolSpec, Workspace
 from dexa.core.tools import ToolContext, ToolOutput
 
-from .validate import BaseTool
+from .validate import BaseTool, RerunOnRecover, check_input
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def truncate_output(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
 
 
 def _normal(path: str) -> str:
-    return os.path.normpath(path)
+    return os.path.realpath(path)
 
 
 def _inside(ws: Workspace, path: str) -> bool:
@@ -112,7 +112,7 @@ class Bash(BaseTool):
         },
     )
 
-    async def call(self, tool_input: dict[str, Any], ctx: ToolContext) -> ToolOutput:
+    async def _prepare(self, tool_input: dict[str, Any], ctx: ToolContext) -> tuple[str, int, list[str], str]:
         command: str = tool_input["command"]
         if not command.strip():
             raise ToolError("`command` must not be empty")
@@ -128,10 +128,12 @@ class Bash(BaseTool):
         cwd, note = await session_cwd(ctx)
         if note:
             notes.append(note)
+        return command, timeout_ms, notes, cwd
+
+    def _finish(
+        self, ctx: ToolContext, result: ExecResult, command: str, timeout_ms: int, notes: list[str], cwd: str
+    ) -> ToolOutput:
         ws = ctx.workspace
-        if tool_input.get("run_in_background"):
-            return await self._background(ctx, command, cwd, notes)
-        result = await ws.exec(command, cwd=cwd, timeout_s=timeout_ms / 1000, job_id=ctx.tool_use_id or None)
         if result.cwd and result.cwd != cwd:
             new_cwd = _normal(result.cwd)
             if _inside(ws, new_cwd):
@@ -140,6 +142,29 @@ class Bash(BaseTool):
                 ctx.state.cwd = ws.root
                 notes.append(f"Shell cwd was reset to {ws.root}")
         return render_exec(result, command, timeout_ms, notes)
+
+    async def call(self, tool_input: dict[str, Any], ctx: ToolContext) -> ToolOutput:
+        command, timeout_ms, notes, cwd = await self._prepare(tool_input, ctx)
+        if tool_input.get("run_in_background"):
+            return await self._background(ctx, command, cwd, notes)
+        result = await ctx.workspace.exec(command, cwd=cwd, timeout_s=timeout_ms / 1000, job_id=ctx.tool_use_id or None)
+        return self._finish(ctx, result, command, timeout_ms, notes, cwd)
+
+    async def recover(self, tool_input: dict[str, Any], ctx: ToolContext) -> ToolOutput | None:
+        """After a crash: the journaled result of this call (waiting if it still runs), or None when the command
+        never started, so the engine may run it now. Starting a background job is idempotent by its id."""
+        if tool_input.get("run_in_background") or check_input(self.spec, tool_input) is not None:
+            return await self.run(tool_input, ctx)
+        if not ctx.tool_use_id:
+            return None
+        try:
+            command, timeout_ms, notes, cwd = await self._prepare(tool_input, ctx)
+            result = await ctx.workspace.recover(ctx.tool_use_id, wait_s=timeout_ms / 1000)
+        except (DexaError, OSError) as exc:
+            return ToolOutput(content=f"Bash could not recover the result of its command: {exc}", is_error=True)
+        if result is None:
+            return None
+        return self._finish(ctx, result, command, timeout_ms, notes, cwd)
 
     async def _background(self, ctx: ToolContext, command: str, cwd: str, notes: list[str]) -> ToolOutput:
         job_id = ctx.tool_use_id or f"bash_{uuid.uuid4().hex[:12]}"
@@ -191,7 +216,7 @@ async def _save_offset(ctx: ToolContext, job_id: str, offset: int) -> None:
         logger.warning("could not save output offset for %s", job_id, exc_info=True)
 
 
-class BashOutput(BaseTool):
+class BashOutput(RerunOnRecover, BaseTool):
     read_only = True
     spec = ToolSpec(
         name="BashOutput",
@@ -239,7 +264,7 @@ class BashOutput(BaseTool):
         )
 
 
-class KillShell(BaseTool):
+class KillShell(RerunOnRecover, BaseTool):
     spec = ToolSpec(
         name="KillShell",
         description=(

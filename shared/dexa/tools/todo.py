@@ -9,7 +9,7 @@ from dexa.core.errors import ToolError
 from dexa.core.ports import ToolSpec
 from dexa.core.tools import ToolContext, ToolOutput
 
-from .validate import BaseTool
+from .validate import BaseTool, RerunOnRecover
 
 _TODO_ITEM = {
     "type": "object",
@@ -29,7 +29,7 @@ def render_todos(todos: list[dict[str, Any]]) -> str:
     return "\n".join(f"{i}. {_MARK.get(t['status'], '[ ]')} {t['content']}" for i, t in enumerate(todos, 1))
 
 
-class TodoWrite(BaseTool):
+class TodoWrite(RerunOnRecover, BaseTool):
     spec = ToolSpec(
         name="TodoWrite",
         description=(
@@ -68,7 +68,7 @@ class TodoWrite(BaseTool):
         )
 
 
-class TodoRead(BaseTool):
+class TodoRead(RerunOnRecover, BaseTool):
     read_only = True
     spec = ToolSpec(
         name="TodoRead",

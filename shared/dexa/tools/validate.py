@@ -7,8 +7,6 @@ ToolOutput whose message tells the model what to change. Only cancellation propa
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
 import logging
 from typing import Any
 
@@ -36,9 +34,16 @@ def error(message: str, **data: Any) -> ToolOutput:
     return ToolOutput(content=message, is_error=True, data=dict(data))
 
 
-@functools.cache
-def _validator(schema_json: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads(schema_json))
+_validators: dict[int, tuple[ToolSpec, Draft202012Validator]] = {}
+
+
+def _validator(spec: ToolSpec) -> Draft202012Validator:
+    # Keyed by identity (specs hold dicts, so they are unhashable); the spec is kept so the id stays unique.
+    cached = _validators.get(id(spec))
+    if cached is None or cached[0] is not spec:
+        cached = (spec, Draft202012Validator(spec.input_schema))
+        _validators[id(spec)] = cached
+    return cached[1]
 
 
 def _describe(err: jsonschema.ValidationError, tool: str) -> str:
@@ -59,12 +64,23 @@ def check_input(spec: ToolSpec, tool_input: Any) -> ToolOutput | None:
     """None when `tool_input` fits the spec's JSON schema, else an is_error output naming the field."""
     if not isinstance(tool_input, dict):
         return error(f"{spec.name}: input must be a JSON object, got {type(tool_input).__name__}")
-    validator = _validator(json.dumps(spec.input_schema, sort_keys=True))
+    validator = _validator(spec)
     errors = sorted(validator.iter_errors(tool_input), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if not errors:
         return None
     messages = [_describe(e, spec.name) for e in errors[:3]]
     return error("InputValidationError: " + "; ".join(messages), validation_errors=messages)
+
+
+class RerunOnRecover:
+    """For idempotent tools: a call found `running` after a crash is simply run again.
+
+    The turn engine calls `recover(input, ctx)` for such a call when the tool has it; tools without it are
+    reported to the model as interrupted instead (the safe default for edits).
+    """
+
+    async def recover(self, tool_input: dict[str, Any], ctx: ToolContext) -> ToolOutput | None:
+        return await self.run(tool_input, ctx)  # type: ignore[attr-defined]
 
 
 class BaseTool:

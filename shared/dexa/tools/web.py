@@ -18,7 +18,7 @@ from dexa.core.errors import ToolError
 from dexa.core.ports import ToolSpec
 from dexa.core.tools import ToolContext, ToolOutput
 
-from .validate import BaseTool
+from .validate import BaseTool, RerunOnRecover
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
@@ -74,7 +74,7 @@ def _same_site(a: httpx.URL, b: httpx.URL) -> bool:
     return a.host.removeprefix("www.") == b.host.removeprefix("www.")
 
 
-class WebFetch(BaseTool):
+class WebFetch(RerunOnRecover, BaseTool):
     read_only = True
     spec = ToolSpec(
         name="WebFetch",
@@ -237,7 +237,7 @@ def _format_results(result: Any) -> str:
     return str(result)
 
 
-class WebSearch(BaseTool):
+class WebSearch(RerunOnRecover, BaseTool):
     read_only = True
     spec = ToolSpec(
         name="WebSearch",

@@ -22,14 +22,22 @@ KILLS = 20
 def _script(path: Path) -> None:
     turns = []
     for i in range(1, N_APPENDS + 1):
-        turns.append({"text": f"step {i}", "tool_uses": [{"name": "Bash", "input": {"command": f"echo {i} >> log.txt"}}]})
+        turns.append(
+            {"text": f"step {i}", "tool_uses": [{"name": "Bash", "input": {"command": f"echo {i} >> log.txt"}}]}
+        )
     turns.append({"text": "all appended"})
     path.write_text(json.dumps({"turns": turns}))
 
 
 def _dexa(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "dexa.cli", *args], env=env, cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "dexa.cli", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def _state(db: Path, sid: str) -> str:

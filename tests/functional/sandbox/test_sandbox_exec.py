@@ -56,7 +56,10 @@ async def test_exec_has_a_fresh_private_tmp(sandbox: LocalSandbox, root: Path, t
 
 
 async def test_timeout_kills_the_whole_process_tree(
-    sandbox: LocalSandbox, root: Path, processes_with: Callable[[str], list[int]], wait_until: Callable[..., Awaitable[bool]]
+    sandbox: LocalSandbox,
+    root: Path,
+    processes_with: Callable[[str], list[int]],
+    wait_until: Callable[..., Awaitable[bool]],
 ) -> None:
     result = await sandbox.exec("sleep 987.651 & sleep 987.652; echo never", cwd=str(root), timeout_s=0.5)
     assert result.timed_out and result.exit_code == 137 and "never" not in result.stdout
@@ -64,7 +67,10 @@ async def test_timeout_kills_the_whole_process_tree(
 
 
 async def test_cancellation_kills_the_command(
-    sandbox: LocalSandbox, root: Path, processes_with: Callable[[str], list[int]], wait_until: Callable[..., Awaitable[bool]]
+    sandbox: LocalSandbox,
+    root: Path,
+    processes_with: Callable[[str], list[int]],
+    wait_until: Callable[..., Awaitable[bool]],
 ) -> None:
     task = asyncio.create_task(sandbox.exec("sleep 987.653", cwd=str(root), timeout_s=60))
     assert await wait_until(lambda: bool(processes_with("987.653")))
@@ -118,3 +124,26 @@ async def test_unsandboxed_mode_still_hides_the_host_environment(
     box = LocalSandbox(str(root), unsandboxed=True, state_dir=state_dir)
     result = await box.exec("env", cwd=str(root))
     assert "sk-test-secret" not in result.stdout and "ANTHROPIC" not in result.stdout
+
+
+@pytest.mark.parametrize("bad_root", ["/", "/usr", "/etc"])
+async def test_system_directories_cannot_be_workspace_roots(bad_root: str, state_dir: str) -> None:
+    with pytest.raises(SandboxError, match="would expose the system"):
+        LocalSandbox(bad_root, state_dir=state_dir)
+
+
+async def test_state_dir_inside_the_workspace_is_refused(root: Path) -> None:
+    with pytest.raises(SandboxError, match="must be outside the workspace"):
+        LocalSandbox(str(root), state_dir=str(root / ".dexa" / "state"))
+
+
+@pytest.mark.parametrize("job_id", [None, "toolu_yes"])
+async def test_runaway_output_is_capped_and_the_command_killed(
+    sandbox: LocalSandbox, root: Path, monkeypatch: pytest.MonkeyPatch, job_id: str | None
+) -> None:
+    from dexa.adapters.local_sandbox import launch
+
+    monkeypatch.setattr(launch, "MAX_OUTPUT_BYTES", 1 << 20)
+    result = await sandbox.exec("yes", cwd=str(root), timeout_s=30, job_id=job_id)
+    assert result.exit_code == 137 and not result.timed_out
+    assert "and was killed" in result.stderr and "bytes omitted" in result.stdout

@@ -256,7 +256,13 @@ async def test_notebookedit_replaces_inserts_and_deletes_cells(ctx: ToolContext,
     cells = json.loads(path.read_text())["cells"]
     assert cells[1]["source"] == ["print(2)"] and cells[1]["outputs"] == []
     inserted = await NotebookEdit().run(
-        {"notebook_path": str(path), "cell_id": "c1", "new_source": "x = 1", "cell_type": "code", "edit_mode": "insert"},
+        {
+            "notebook_path": str(path),
+            "cell_id": "c1",
+            "new_source": "x = 1",
+            "cell_type": "code",
+            "edit_mode": "insert",
+        },
         ctx,
     )
     assert not inserted.is_error

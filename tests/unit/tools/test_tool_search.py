@@ -130,9 +130,7 @@ async def test_grep_head_limit_and_offset_page_the_output(ctx: ToolContext, root
 
 async def test_grep_only_matching_prints_the_matches(ctx: ToolContext, root: Path) -> None:
     (root / "f.txt").write_text("id=12 id=345\n")
-    out = await Grep().run(
-        {"pattern": r"\d+", "path": str(root / "f.txt"), "output_mode": "content", "-o": True}, ctx
-    )
+    out = await Grep().run({"pattern": r"\d+", "path": str(root / "f.txt"), "output_mode": "content", "-o": True}, ctx)
     assert out.content.splitlines() == ["1:12", "1:345"]
 
 

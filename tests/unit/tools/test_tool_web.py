@@ -28,7 +28,10 @@ async def fake_resolver(host: str, port: int) -> list[str]:
     raise OSError(f"unknown host {host}")
 
 
-PAGE = b"<html><head><style>p{}</style><script>alert(1)</script></head><body><h1>Title</h1><p>Hello <b>web</b></p></body></html>"
+PAGE = (
+    b"<html><head><style>p{}</style><script>alert(1)</script></head>"
+    b"<body><h1>Title</h1><p>Hello <b>web</b></p></body></html>"
+)
 
 
 def _handler(seen: list[httpx.Request]) -> httpx.MockTransport:

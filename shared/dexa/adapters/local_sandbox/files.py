@@ -112,11 +112,12 @@ class WorkspaceFiles:
     def _is_dir(self, path: str) -> bool:
         return os.path.isdir(self.resolve(path))
 
+    # A stat is microseconds: a thread hop would cost more than it saves (and these are on the Bash hot path).
     async def exists(self, path: str) -> bool:
-        return await asyncio.to_thread(self._exists, path)
+        return self._exists(path)
 
     async def is_dir(self, path: str) -> bool:
-        return await asyncio.to_thread(self._is_dir, path)
+        return self._is_dir(path)
 
     async def remove(self, path: str) -> None:
         await asyncio.to_thread(self._remove, path)
@@ -127,4 +128,4 @@ class WorkspaceFiles:
 
     async def mtime(self, path: str) -> float:
         """Modification time (an extension beyond the Workspace port; tools use it when present)."""
-        return await asyncio.to_thread(self._mtime, path)
+        return self._mtime(path)

@@ -1,12 +1,11 @@
-"""The on-disk journal of one command: state_dir/jobs/<job_id>/.
+"""The on-disk journal of one command, state_dir/jobs/<job_id>/, and the process helpers around it.
 
-Files (written by the wrapper shell in bwrap.py, or by Dexa where noted):
-    meta.json   command, cwd, start time                     (Dexa, before launch)
-    started     O_EXCL claim: the wrapper's or "abandoned"   (wrapper, or recover() when it never started)
-    pid         the wrapper's pid = its process group id      (wrapper)
-    stdout, stderr, cwd                                       (the command)
-    exit        exit status, one line                         (wrapper, or Dexa after a kill)
-    timed_out / killed                                        (Dexa, markers)
+Files (Dexa writes all but the command's own output, cwd and exit status):
+    meta.json   command, cwd, start time                         before launch
+    started     O_EXCL claim written right before the spawn: whoever creates it runs the job (exactly once)
+    pid         "<pid> <start time>" of the launched process (bwrap, or bash when unsandboxed)
+    stdout, stderr, cwd, exit                                    the command (bash's EXIT trap writes cwd, exit)
+    timed_out / killed / interrupted                             markers, written by Dexa
 
 The journal is plain files so a fresh Dexa process (after SIGKILL) can find out what happened.
 """
@@ -28,30 +27,28 @@ from dexa.core.ports import ExecResult
 # Per-stream cap on what is read back into memory; the Bash tool shows far less than this anyway.
 STREAM_CAP = 1 << 20
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-_ABANDONED = b"abandoned\n"
 
 
-def job_dir_name(job_id: str) -> str:
-    """A filesystem-safe, collision-free directory name for a job id."""
-    if _SAFE_ID.match(job_id) and job_id not in {".", ".."}:
-        return job_id
-    return "h-" + hashlib.sha256(job_id.encode()).hexdigest()[:40]
-
-
-def _read_capped(path: str, cap: int = STREAM_CAP) -> str:
+def read_fd_capped(fd: int, cap: int = STREAM_CAP) -> str:
     """Whole file when small; else head and tail around an omission notice (the end of a log matters)."""
-    try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size <= cap:
-                return fh.read().decode(errors="replace")
-            head = fh.read(cap // 2)
-            fh.seek(size - cap // 2)
-            tail = fh.read()
-    except FileNotFoundError:
-        return ""
+    size = os.fstat(fd).st_size
+    if size <= cap:
+        return os.pread(fd, size, 0).decode(errors="replace")
+    head = os.pread(fd, cap // 2, 0)
+    tail = os.pread(fd, cap // 2, size - cap // 2)
     omitted = size - len(head) - len(tail)
     return f"{head.decode(errors='replace')}\n... [{omitted} bytes omitted] ...\n{tail.decode(errors='replace')}"
+
+
+def _read_capped(path: str) -> str:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return ""
+    try:
+        return read_fd_capped(fd)
+    finally:
+        os.close(fd)
 
 
 def _complete_utf8(data: bytes) -> int:
@@ -66,6 +63,60 @@ def _complete_utf8(data: bytes) -> int:
     return i if len(data) - i < need else len(data)
 
 
+def _marked(marker: str) -> list[int]:
+    needle = b"\0--hostname\0" + marker.encode() + b"\0"
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                if needle in fh.read():
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def kill_marked(marker: str) -> int:
+    """SIGKILL every process whose command line carries `--hostname <marker>`; returns how many."""
+    killed = 0
+    for pid in _marked(marker):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+    return killed
+
+
+def kill_group(pgid: int | None, marker: str) -> None:
+    """SIGKILL a launched process group, then any sandbox outside it (bwrap's init has its own session)."""
+    if pgid is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    kill_marked(marker)
+
+
+def process_start(pid: int) -> str | None:
+    """The kernel's start time of `pid` (guards against pid reuse), or None when it is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] in (b"Z", b"X") else fields[19].decode()
+
+
+def marker_for(key: str) -> str:
+    return "dexa-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def job_dir_name(job_id: str) -> str:
+    """A filesystem-safe, collision-free directory name for a job id."""
+    if _SAFE_ID.match(job_id) and job_id not in {".", ".."}:
+        return job_id
+    return "h-" + hashlib.sha256(job_id.encode()).hexdigest()[:40]
+
+
 @dataclass(frozen=True, slots=True)
 class JobDir:
     path: str
@@ -76,12 +127,19 @@ class JobDir:
     def has(self, name: str) -> bool:
         return os.path.exists(self.file(name))
 
+    def exists(self) -> bool:
+        return os.path.isdir(self.path)
+
+    @property
+    def marker(self) -> str:
+        """The sandbox hostname for this job: unique, and visible in bwrap's command line on the host."""
+        return marker_for(self.path)
+
     def create(self, meta: dict[str, Any]) -> None:
+        # One short write; meta() treats a torn file as empty, so no temp-file-and-rename is needed.
         os.makedirs(self.path, exist_ok=True)
-        tmp = self.file("meta.json.tmp")
-        with open(tmp, "w") as fh:
-            json.dump(meta, fh)
-        os.replace(tmp, self.file("meta.json"))
+        with open(self.file("meta.json"), "w") as fh:
+            fh.write(json.dumps(meta))
 
     def meta(self) -> dict[str, Any]:
         try:
@@ -90,28 +148,49 @@ class JobDir:
         except (OSError, ValueError):
             return {}
 
-    def exists(self) -> bool:
-        return os.path.isdir(self.path)
+    def claim(self, content: str) -> bool:
+        """Atomically create `started`; False when another launch already did."""
+        try:
+            fd = os.open(self.file("started"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as fh:
+            fh.write(content)
+        return True
 
     def started(self) -> bool:
         return self.has("started")
 
-    def abandoned(self) -> bool:
-        try:
-            with open(self.file("started"), "rb") as fh:
-                return fh.read() == _ABANDONED
-        except OSError:
-            return False
+    def write_pid(self, pid: int) -> None:
+        with open(self.file("pid"), "w") as fh:
+            fh.write(f"{pid} {process_start(pid) or ''}\n")
 
-    def claim_abandoned(self) -> bool:
-        """Atomically mark a job that never started, so it never will. False when it did start."""
+    def pid(self) -> int | None:
         try:
-            fd = os.open(self.file("started"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(_ABANDONED)
-        return True
+            with open(self.file("pid")) as fh:
+                return int(fh.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def alive(self) -> bool:
+        """Is any process of this job left: the launched one (same start time), or its marked sandbox?"""
+        try:
+            with open(self.file("pid")) as fh:
+                pid_text, _, start = fh.read().strip().partition(" ")
+            if start and process_start(int(pid_text)) == start:
+                return True
+        except (OSError, ValueError):
+            pass
+        return bool(_marked(self.marker))
+
+    def kill(self) -> None:
+        """Kill a job this process did not launch (after a crash), then wait for it to be gone."""
+        pid = self.pid()
+        kill_group(pid if pid is not None and self.alive() else None, self.marker)
+        deadline = time.monotonic() + 2.0
+        while self.alive() and time.monotonic() < deadline:
+            kill_marked(self.marker)
+            time.sleep(0.005)
 
     def exit_code(self) -> int | None:
         """The recorded exit status, or None while the command runs (a half-written line does not count)."""
@@ -123,8 +202,8 @@ class JobDir:
         if not text.endswith("\n"):
             return None
         try:
-            return int(text.strip())
-        except ValueError:
+            return int(text.strip().splitlines()[-1])
+        except (ValueError, IndexError):
             return None
 
     def write_exit(self, code: int, *, marker: str | None = None) -> None:
@@ -135,34 +214,6 @@ class JobDir:
             with open(self.file("exit"), "w") as fh:
                 fh.write(f"{code}\n")
 
-    def pid(self) -> int | None:
-        try:
-            with open(self.file("pid")) as fh:
-                return int(fh.read().strip())
-        except (OSError, ValueError):
-            return None
-
-    def alive(self) -> bool:
-        """Is this job's wrapper still running? Guards against pid reuse by checking its command line."""
-        pid = self.pid()
-        if pid is None:
-            return False
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                state = fh.read().rsplit(b")", 1)[1].split()[0]
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                cmdline = fh.read()
-        except (OSError, IndexError):
-            return False
-        return state not in (b"Z", b"X") and self.path.encode() in cmdline
-
-    def kill(self) -> None:
-        """SIGKILL the wrapper's process group; bwrap's --die-with-parent takes the sandbox down with it."""
-        pid = self.pid()
-        if pid is not None and self.alive():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-
     def cwd(self) -> str:
         try:
             with open(self.file("cwd")) as fh:
@@ -170,6 +221,13 @@ class JobDir:
         except OSError:
             return ""
         return lines[-1] if lines else ""
+
+    def output_size(self) -> int:
+        size = 0
+        for name in ("stdout", "stderr"):
+            with contextlib.suppress(OSError):
+                size += os.path.getsize(self.file(name))
+        return size
 
     def read_stream(self, name: str) -> str:
         return _read_capped(self.file(name))
@@ -188,18 +246,16 @@ class JobDir:
         cut = len(data) if final else _complete_utf8(data)
         return data[:cut].decode(errors="replace"), offset + cut
 
-    def result(self, *, default_code: int = -1) -> ExecResult:
+    def result(self) -> ExecResult:
         code = self.exit_code()
         meta = self.meta()
         started_at = float(meta.get("started_at") or 0.0)
         finished_at = os.path.getmtime(self.file("exit")) if self.has("exit") else time.time()
         stderr = self.read_stream("stderr")
-        if self.abandoned():
-            stderr += "\n[dexa: the command never started; it was abandoned after a crash]"
-        elif code is None:
+        if code is None or self.has("interrupted"):
             stderr += "\n[dexa: the command was interrupted before it finished]"
         return ExecResult(
-            exit_code=default_code if code is None else code,
+            exit_code=137 if code is None else code,
             stdout=self.read_stream("stdout"),
             stderr=stderr,
             timed_out=self.has("timed_out"),

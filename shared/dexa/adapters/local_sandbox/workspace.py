@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
-import signal
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from dexa.core.errors import SandboxError
 from dexa.core.ports import BackgroundJob, ExecResult
 
-from . import bwrap
 from .files import WorkspaceFiles
-from .journal import JobDir, job_dir_name
+from .journal import JobDir, job_dir_name, marker_for, read_fd_capped
+from .launch import MAX_OUTPUT_BYTES, Launcher, Process, exit_status, open_job_files
 
 logger = logging.getLogger(__name__)
 
@@ -26,21 +26,25 @@ UNSANDBOXED_WARNING = (
     "files and network. Use this only for trusted tasks; install bubblewrap (`apt-get install bubblewrap`) to isolate."
 )
 _warned_unsandboxed = False
-# How long recover() waits for a launched job to reach its `started` claim before declaring it abandoned.
-_START_GRACE_S = 1.0
-
-
-def _exit_status(returncode: int | None) -> int:
-    if returncode is None:
-        return -1
-    return 128 - returncode if returncode < 0 else returncode
+# Binding any of these read-write would hand the host to the sandbox.
+_FORBIDDEN_ROOTS = frozenset(
+    {"/", "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/boot", "/proc", "/dev", "/sys", "/run", "/var"}
+)
+_STOP_NOTES = {
+    "output_limit": f"\n[dexa: the command printed more than {MAX_OUTPUT_BYTES >> 20} MiB and was killed]",
+}
+# Finished journals are kept this long (a resumed session may still ask for a result), then pruned on close().
+JOB_RETENTION_S = 7 * 24 * 3600
+# How long recover() waits for a journaled job's `started` claim, or a launched job's pid, before giving up.
+_START_GRACE_S = 0.5
 
 
 class LocalSandbox(WorkspaceFiles):
     """Runs commands under bwrap with only the workspace roots writable, no network unless granted, and a
     clean environment. File operations run on the host but refuse anything that resolves outside the roots.
 
-    Journaled runs (`job_id`) live in `state_dir/jobs/<job_id>/` and survive a SIGKILL of the Dexa process.
+    Journaled runs (`job_id`) and background jobs live in `state_dir/jobs/<job_id>/` and survive a SIGKILL
+    of the Dexa process; `recover()` (or `poll_background()`) in a new process picks them up.
     """
 
     def __init__(
@@ -52,21 +56,28 @@ class LocalSandbox(WorkspaceFiles):
         unsandboxed: bool = False,
         state_dir: str,
     ) -> None:
-        real_root = os.path.realpath(root)
-        if not os.path.isdir(real_root):
-            raise SandboxError(f"Workspace root {root!r} is not a directory")
-        for extra in extra_roots:
-            if not os.path.isdir(extra):
-                raise SandboxError(f"Extra workspace root {extra!r} is not a directory")
-        super().__init__(real_root, tuple(os.path.realpath(p) for p in extra_roots))
+        for path in (root, *extra_roots):
+            real = os.path.realpath(path)
+            if not os.path.isdir(real):
+                raise SandboxError(f"Workspace root {path!r} is not a directory")
+            if real in _FORBIDDEN_ROOTS:
+                raise SandboxError(f"Refusing to use {path!r} as a workspace root: it would expose the system")
+        super().__init__(os.path.realpath(root), tuple(os.path.realpath(p) for p in extra_roots))
         self.network = network
         self.unsandboxed = unsandboxed
         self._state_dir = os.path.realpath(state_dir)
+        if self.contains(self._state_dir):
+            # Commands could forge their own journal (exit codes, `started` claims) from inside.
+            raise SandboxError(f"state_dir {state_dir!r} must be outside the workspace roots {list(self.roots)}")
         os.makedirs(os.path.join(self._state_dir, "jobs"), exist_ok=True)
-        os.makedirs(os.path.join(self._state_dir, "tmp"), exist_ok=True)
-        self._live: dict[int, asyncio.subprocess.Process] = {}
-        self._background: dict[str, asyncio.subprocess.Process] = {}
-        self._etc_dir: str | None = None
+        self._launcher = Launcher(
+            roots=self.roots,
+            home=self.root,
+            network=network,
+            unsandboxed=unsandboxed,
+            etc_cache=os.path.join(self._state_dir, "etc"),
+        )
+        self._background: dict[str, Process] = {}
         self.warning: str | None = UNSANDBOXED_WARNING if unsandboxed else None
         if unsandboxed:
             global _warned_unsandboxed
@@ -82,17 +93,6 @@ class LocalSandbox(WorkspaceFiles):
     def sandboxed(self) -> bool:
         return not self.unsandboxed
 
-    # ------------------------------------------------------------ launching
-
-    def _check_ready(self) -> None:
-        if self.unsandboxed:
-            return
-        reason = bwrap.probe_bwrap()
-        if reason is not None:
-            raise SandboxError(bwrap.INSTALL_HINT.format(reason=reason))
-        if self._etc_dir is None:
-            self._etc_dir = bwrap.prepare_etc(os.path.join(self._state_dir, "etc"), network=self.network)
-
     def _check_cwd(self, cwd: str) -> str:
         real = os.path.realpath(cwd or self.root)
         if not self.contains(real):
@@ -103,62 +103,6 @@ class LocalSandbox(WorkspaceFiles):
 
     def _job(self, job_id: str) -> JobDir:
         return JobDir(os.path.join(self._state_dir, "jobs", job_dir_name(job_id)))
-
-    async def _spawn(
-        self, wrapper: str, job: JobDir, command: str, cwd: str, env: Mapping[str, str] | None
-    ) -> asyncio.subprocess.Process:
-        self._check_ready()
-        clean_env = bwrap.sandbox_env(self.root, env)
-        inner = bwrap.shell_argv(command)
-        if self.unsandboxed:
-            argv, popen_cwd = inner, cwd
-        else:
-            argv = bwrap.bwrap_argv(
-                bwrap.find_bwrap() or "bwrap",
-                roots=self.roots,
-                cwd=cwd,
-                env=clean_env,
-                network=self.network,
-                etc_dir=self._etc_dir or "/nonexistent",
-                command=inner,
-            )
-            popen_cwd = "/"
-        # bwrap itself gets the clean env too: inside the PID namespace /proc/1/environ is bwrap's own.
-        proc = await asyncio.create_subprocess_exec(
-            "/bin/sh",
-            "-c",
-            wrapper,
-            "dexa-job",
-            job.path,
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-            env=clean_env,
-            cwd=popen_cwd,
-            start_new_session=True,
-        )
-        self._live[proc.pid] = proc
-        return proc
-
-    async def _kill_proc(self, proc: asyncio.subprocess.Process) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        await proc.wait()
-
-    async def _wait(self, proc: asyncio.subprocess.Process, timeout_s: float) -> bool:
-        """Wait for the process; kill its group on timeout or cancellation. True when it timed out."""
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=max(0.001, timeout_s))
-            return False
-        except TimeoutError:
-            await self._kill_proc(proc)
-            return True
-        except asyncio.CancelledError:
-            await asyncio.shield(self._kill_proc(proc))
-            raise
-        finally:
-            self._live.pop(proc.pid, None)
 
     # ------------------------------------------------------------ exec
 
@@ -173,76 +117,121 @@ class LocalSandbox(WorkspaceFiles):
     ) -> ExecResult:
         """Run `command` with bash inside the sandbox.
 
+        With `job_id` the run is journaled and exactly-once: a second call with the same id returns the
+        first run's result (waiting for it if it still runs) instead of running the command again.
+
         Raises:
             SandboxError: bwrap is unusable and unsandboxed mode was not chosen, or cwd is outside the roots.
         """
         real_cwd = self._check_cwd(cwd)
+        self._launcher.check_ready()
         if job_id is not None:
             return await self._exec_journaled(command, real_cwd, timeout_s, env, job_id)
-        job = JobDir(os.path.join(self._state_dir, "tmp", uuid.uuid4().hex))
-        os.mkdir(job.path)
+        return await self._exec_direct(command, real_cwd, timeout_s, env)
+
+    async def _exec_direct(self, command: str, cwd: str, timeout_s: float, env: Mapping[str, str] | None) -> ExecResult:
+        """The fast path: output goes to memfds and nothing touches the disk."""
         started = time.monotonic()
+        marker = marker_for(uuid.uuid4().hex)
+        out, err, cwd_fd = (os.memfd_create(n, os.MFD_CLOEXEC) for n in ("dexa-stdout", "dexa-stderr", "dexa-cwd"))
         try:
-            proc = await self._spawn(bwrap.FOREGROUND_WRAPPER, job, command, real_cwd, env)
-            timed_out = await self._wait(proc, timeout_s)
+            proc = await self._launcher.launch(
+                command, cwd=cwd, env=env, marker=marker, stdout=out, stderr=err, cwd_fd=cwd_fd
+            )
+            stopped = await self._launcher.wait(
+                proc, marker, timeout_s, output_size=lambda: os.fstat(out).st_size + os.fstat(err).st_size
+            )
+            cwd_lines = [line for line in read_fd_capped(cwd_fd, 1 << 16).splitlines() if line.strip()]
             return ExecResult(
-                exit_code=_exit_status(proc.returncode),
-                stdout=job.read_stream("stdout"),
-                stderr=job.read_stream("stderr"),
-                timed_out=timed_out,
-                cwd=job.cwd(),
+                exit_code=137 if stopped else exit_status(proc.returncode),
+                stdout=read_fd_capped(out),
+                stderr=read_fd_capped(err) + _STOP_NOTES.get(stopped or "", ""),
+                timed_out=stopped == "timeout",
+                cwd=cwd_lines[-1] if cwd_lines else "",
                 duration_ms=int((time.monotonic() - started) * 1000),
             )
         finally:
-            shutil.rmtree(job.path, ignore_errors=True)
+            for fd in (out, err, cwd_fd):
+                os.close(fd)
+
+    async def _launch_job(
+        self, job: JobDir, command: str, cwd: str, env: Mapping[str, str] | None, *, merge_output: bool
+    ) -> Process | None:
+        """Journal and launch a detached job; None when its `started` claim was already taken."""
+        os.makedirs(job.path, exist_ok=True)
+        if not job.claim("launched\n"):
+            return None
+        job.create({"command": command, "cwd": cwd, "started_at": time.time()})
+        names = ("stdout", "cwd", "exit") if merge_output else ("stdout", "stderr", "cwd", "exit")
+        fds = open_job_files(job.path, names)
+        try:
+            out, err = (fds[0], fds[0]) if merge_output else (fds[0], fds[1])
+            proc = await self._launcher.launch(
+                command,
+                cwd=cwd,
+                env=env,
+                marker=job.marker,
+                stdout=out,
+                stderr=err,
+                cwd_fd=fds[-2],
+                exit_fd=fds[-1],
+                detached=True,
+            )
+        finally:
+            for fd in fds:
+                os.close(fd)
+        job.write_pid(proc.pid)
+        return proc
 
     async def _exec_journaled(
         self, command: str, cwd: str, timeout_s: float, env: Mapping[str, str] | None, job_id: str
     ) -> ExecResult:
         job = self._job(job_id)
-        if job.started() or job.exit_code() is not None:
-            # Exactly once: a second call with the same id reports the first run instead of repeating it.
+        proc = None
+        if not job.started():
+            proc = await self._launch_job(job, command, cwd, env, merge_output=False)
+        if proc is None:
             return await self._await_job(job, timeout_s)
-        job.create({"command": command, "cwd": cwd, "started_at": time.time(), "timeout_s": timeout_s})
-        proc = await self._spawn(bwrap.JOURNALED_WRAPPER, job, command, cwd, env)
         try:
-            timed_out = await self._wait(proc, timeout_s)
+            stopped = await self._launcher.wait(proc, job.marker, timeout_s, output_size=lambda: job.output_size())
         except asyncio.CancelledError:
             job.write_exit(137, marker="killed")
             raise
-        if timed_out:
-            job.write_exit(137, marker="timed_out")
-        return job.result(default_code=_exit_status(proc.returncode))
+        # bash's trap normally wrote the status; `exec` in the command or a kill bypasses it.
+        marker = {"timeout": "timed_out", "output_limit": "killed"}.get(stopped or "")
+        job.write_exit(137 if stopped else exit_status(proc.returncode), marker=marker)
+        result = job.result()
+        if stopped == "output_limit":
+            result = dataclasses.replace(result, stderr=result.stderr + _STOP_NOTES[stopped])
+        return result
 
     async def recover(self, job_id: str, *, wait_s: float = 600.0) -> ExecResult | None:
-        """The result of a journaled run, waiting while it still runs; None when it never started."""
+        """The result of a journaled run, waiting while it still runs; None when it never started.
+
+        None is safe to act on: running the command again with the same job_id goes through the O_EXCL
+        `started` claim, so even a launch that was somehow still in flight cannot make it run twice.
+        """
         job = self._job(job_id)
         if not job.exists():
             return None
-        if job.exit_code() is None and not job.started():
-            deadline = time.monotonic() + _START_GRACE_S
-            # The job is another process's child (or nobody's): its journal files are all there is to watch.
-            while not job.started() and time.monotonic() < deadline:  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-            if job.claim_abandoned():
-                logger.info("job %s never started; marked abandoned", job_id)
-                return None
-        if job.abandoned():
+        deadline = time.monotonic() + _START_GRACE_S
+        # The job may belong to another process (or to nobody): its journal files are all there is to watch.
+        while not job.started() and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        if not job.started():
+            logger.info("job %s never started", job_id)
             return None
         return await self._await_job(job, wait_s)
 
     async def _await_job(self, job: JobDir, wait_s: float) -> ExecResult:
         """Poll a detached job's journal until it finishes, dies, or `wait_s` runs out (then kill it)."""
-        if job.abandoned():
-            return job.result()
         started = time.monotonic()
         delay = 0.002
         while job.exit_code() is None:
             elapsed = time.monotonic() - started
-            pid_known = job.pid() is not None
-            if (pid_known and not job.alive()) or (not pid_known and elapsed > _START_GRACE_S):
-                if job.exit_code() is None:  # it may have finished between the two checks
-                    job.write_exit(137, marker="killed")
+            # Until the pid is journaled (a launch may be in flight), only the marker scan can see the job.
+            if not job.alive() and (job.pid() is not None or elapsed > _START_GRACE_S):
+                job.write_exit(137, marker="interrupted")  # no-op if it finished between the two checks
                 break
             if elapsed >= wait_s:
                 job.kill()
@@ -256,22 +245,31 @@ class LocalSandbox(WorkspaceFiles):
 
     async def start_background(self, command: str, *, cwd: str, job_id: str) -> BackgroundJob:
         real_cwd = self._check_cwd(cwd)
+        self._launcher.check_ready()
         job = self._job(job_id)
-        if job.started() or job_id in self._background:
+        proc = None
+        if not job.started():
+            proc = await self._launch_job(job, command, real_cwd, None, merge_output=True)
+        if proc is None:
             return await self.poll_background(job_id)
-        job.create({"command": command, "cwd": real_cwd, "started_at": time.time(), "background": True})
-        proc = await self._spawn(bwrap.BACKGROUND_WRAPPER, job, command, real_cwd, None)
-        self._live.pop(proc.pid, None)  # tracked as a background job instead
+        self._launcher.live.pop(proc.pid, None)  # owned as a background job, not an in-flight command
         self._background[job_id] = proc
         return BackgroundJob(job_id=job_id, command=command, running=True, exit_code=None, output="")
 
     def _bg_running(self, job_id: str, job: JobDir) -> bool:
-        if job.exit_code() is not None or job.abandoned():
+        if job.exit_code() is not None:
             return False
         proc = self._background.get(job_id)
         if proc is not None:
             return proc.returncode is None
         return job.alive()
+
+    def _bg_finish(self, job_id: str, job: JobDir) -> None:
+        proc = self._background.get(job_id)
+        if proc is not None and proc.returncode is not None:
+            job.write_exit(exit_status(proc.returncode))
+        elif job.exit_code() is None:
+            job.write_exit(137, marker="killed")
 
     async def poll_background(self, job_id: str, *, since: int = 0, wait_s: float = 0.0) -> BackgroundJob:
         job = self._job(job_id)
@@ -287,8 +285,8 @@ class LocalSandbox(WorkspaceFiles):
                 while self._bg_running(job_id, job) and time.monotonic() < deadline:  # noqa: ASYNC110
                     await asyncio.sleep(0.05)
         running = self._bg_running(job_id, job)
-        if not running and job.exit_code() is None and not job.abandoned():
-            job.write_exit(137, marker="killed")
+        if not running:
+            self._bg_finish(job_id, job)
         output, offset = job.read_from("stdout", since, final=not running)
         return BackgroundJob(
             job_id=job_id,
@@ -303,23 +301,35 @@ class LocalSandbox(WorkspaceFiles):
         job = self._job(job_id)
         if not job.exists():
             raise SandboxError(f"No background job with id {job_id!r}")
-        proc = self._background.get(job_id)
         if self._bg_running(job_id, job):
+            proc = self._background.get(job_id)
             if proc is not None:
-                await self._kill_proc(proc)
+                await self._launcher.kill(proc, job.marker)
             else:
                 job.kill()
             job.write_exit(137, marker="killed")
         return await self.poll_background(job_id)
 
+    def prune_jobs(self, *, older_than_s: float = JOB_RETENTION_S) -> int:
+        """Delete the journals of jobs that finished more than `older_than_s` ago; returns how many."""
+        jobs = os.path.join(self._state_dir, "jobs")
+        cutoff = time.time() - older_than_s
+        pruned = 0
+        for name in os.listdir(jobs):
+            exit_file = os.path.join(jobs, name, "exit")
+            with contextlib.suppress(OSError):
+                if os.path.getmtime(exit_file) < cutoff and JobDir(os.path.join(jobs, name)).exit_code() is not None:
+                    shutil.rmtree(os.path.join(jobs, name))
+                    pruned += 1
+        return pruned
+
     async def close(self) -> None:
-        """Kill every background job and in-flight command this instance started."""
+        """Kill every background job and in-flight command this instance started; prune old journals."""
         for job_id, proc in list(self._background.items()):
             if proc.returncode is None:
-                await self._kill_proc(proc)
-                self._job(job_id).write_exit(137, marker="killed")
-        for proc in list(self._live.values()):
-            if proc.returncode is None:
-                await self._kill_proc(proc)
+                job = self._job(job_id)
+                await self._launcher.kill(proc, job.marker)
+                job.write_exit(137, marker="killed")
         self._background.clear()
-        self._live.clear()
+        await self._launcher.close()
+        await asyncio.to_thread(self.prune_jobs)
