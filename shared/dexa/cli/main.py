@@ -184,38 +184,52 @@ def demo(
     raise typer.Exit(code)
 
 
-def _mount_optional() -> None:
-    """Sub-commands owned by feature modules; a missing module must not break the rest of the CLI."""
+# Sub-commands owned by feature modules: (module, name it mounts as, the command words it provides).
+_SUBCOMMANDS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
+    ("dexa.cli.permissions_cmd", "permissions", ("permissions",)),
+    ("dexa.cli.memory_cmd", "memory", ("memory",)),
+    ("dexa.cli.rewind_cmd", "rewind", ("rewind",)),
+    ("dexa.cli.integrations_cmd", "integrations", ("integrations",)),
+    ("dexa.cli.server_cmd", None, ("serve", "attach", "continue", "chat")),
+    ("dexa.cli.plugins_cmd", "plugins", ("plugins", "plugin", "marketplace")),
+    ("dexa.cli.schedule_cmd", "schedules", ("schedules",)),
+    ("dexa.cli.business_demo", None, ("business-demo",)),
+)
+
+
+def _mount_optional(argv: list[str] | None = None) -> None:
+    """Mount feature sub-commands. With a command word given, only its module is imported: `dexa run -p`
+    must not pay for FastAPI, bashlex or the MCP SDK at start-up. A missing module never breaks the rest."""
     import importlib
 
-    for module, name in (
-        ("dexa.cli.permissions_cmd", "permissions"),
-        ("dexa.cli.memory_cmd", "memory"),
-        ("dexa.cli.rewind_cmd", "rewind"),
-        ("dexa.cli.integrations_cmd", "integrations"),
-        ("dexa.cli.server_cmd", None),
-        ("dexa.cli.plugins_cmd", "plugins"),
-        ("dexa.cli.plugins_cmd", "plugin"),
-        ("dexa.cli.schedule_cmd", "schedules"),
-    ):
+    word = next((a for a in (argv or []) if not a.startswith("-")), None)
+    known = {w for _, _, words in _SUBCOMMANDS for w in words}
+    for module, name, words in _SUBCOMMANDS:
+        if word in known and word not in words:
+            continue
+        if word is not None and word not in known and word in {c.name for c in app.registered_commands}:
+            continue
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
             if exc.name != module:
                 raise
             continue
-        if name == "plugins" and isinstance(getattr(mod, "marketplace_app", None), typer.Typer):
-            app.add_typer(mod.marketplace_app, name="marketplace")
         if name is None:
-            mod.register(app)
-        elif isinstance(getattr(mod, "app", None), typer.Typer):
+            register = getattr(mod, "register", None)
+            if register is not None:
+                register(app)
+            continue
+        if isinstance(getattr(mod, "app", None), typer.Typer):
             app.add_typer(mod.app, name=name)
+            if name == "plugins":
+                app.add_typer(mod.app, name="plugin")
+                if isinstance(getattr(mod, "marketplace_app", None), typer.Typer):
+                    app.add_typer(mod.marketplace_app, name="marketplace")
         else:
             mod.register(app)
 
 
-_mount_optional()
-
-
 def main() -> None:
+    _mount_optional(sys.argv[1:])
     app()
