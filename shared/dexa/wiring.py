@@ -47,6 +47,7 @@ class LocalEnvFactory:
     home: Path = field(default_factory=Path.home)
     emit: Any = None
     engine: Any = None
+    integrations_provider: Any = None  # () -> Integrations, built lazily: the MCP SDK is costly to import
     _cache: dict[str, SessionEnv] = field(default_factory=dict)
 
     async def env_for(self, session: Session) -> SessionEnv:
@@ -67,6 +68,44 @@ class LocalEnvFactory:
     async def aclose(self) -> None:
         for sid in list(self._cache):
             await self.release(sid)
+
+    async def _add_mcp(self, session: Session, env: SessionEnv, workspace: Any, extra_roots: tuple[str, ...]) -> None:
+        """MCP servers (org, --mcp-config, .mcp.json, connected integrations) become session tools."""
+        from dexa.adapters.mcp.config import OrgMcpPolicy, resolve_servers
+
+        cfg = session.config
+        org = OrgMcpPolicy(servers=dict((self.org_policy or {}).get("mcpServers") or {}))
+        resolved = resolve_servers(project_dir=session.cwd, config_files=cfg.mcp_config, strict=cfg.strict_mcp_config,
+                                   org=org, env=self.env, home=self.home)
+        connected = await self.store.kv_list("integrations", org_id=session.org_id)
+        if not resolved.servers and not resolved.problems and not connected:
+            return  # nothing configured: skip importing the MCP SDK at all
+        import sys
+
+        from dexa.adapters.mcp.lazy import SOURCE_SELECTION_PROMPT
+        from dexa.adapters.mcp.sandbox import bwrap_wrapper
+        from dexa.integrations.session_tools import mcp_tools_for_session
+
+        wrapper = None
+        if getattr(workspace, "sandboxed", False):
+            wrapper = bwrap_wrapper([session.cwd, *extra_roots], network=env.network,
+                                    read_only=sorted({sys.prefix, sys.base_prefix}))
+
+        async def emit(type_: str, data: Mapping[str, Any]) -> None:
+            if self.emit is not None:
+                await self.emit(session.id, type_, data)
+
+        integrations = self.integrations_provider() if self.integrations_provider is not None else None
+        tools, manager = await mcp_tools_for_session(
+            session, config_files=cfg.mcp_config, strict=cfg.strict_mcp_config, org_servers=org,
+            sandbox_wrapper=wrapper, emit=emit, integrations=integrations, kv=self.store, env=self.env,
+            home=self.home, registry=env.tools)
+        for tool in tools:
+            env.tools.add(tool)
+        manager.attach(env.tools)
+        env.services["close"] = manager.aclose
+        env.services["mcp"] = manager
+        env.system_prompt += "\n\n" + SOURCE_SELECTION_PROMPT
 
     async def _build(self, session: Session) -> SessionEnv:
         from dexa.adapters.anthropic import make_model
@@ -130,6 +169,7 @@ class LocalEnvFactory:
             services=services,
             startup_events=startup,
         )
+        await self._add_mcp(session, env, workspace, extra_roots)
         plan = plan_model_for(session.model, self.env)
         if plan:
             env.plan_model = make_model(plan, self.env)
@@ -147,6 +187,23 @@ class Runtime:
     engine: TurnEngine
     driver: InProcessDriver
     envs: LocalEnvFactory
+    base_url: str = "http://127.0.0.1:4096"
+    _integrations: Any = None
+
+    @property
+    def integrations(self) -> Any:
+        """The integration registry, OAuth, vault and staged-output queue (built on first use)."""
+        if self._integrations is None:
+            from dexa.integrations.session_tools import build_integrations
+            from dexa.integrations.vault import FileVault
+
+            vault = FileVault.open(self.settings.home)
+            self._integrations = build_integrations(
+                self.store, vault, emit=self.engine.emit, base_url=self.base_url,
+                redirect_uri=f"{self.base_url}/oauth/callback",
+                link_secret=vault_link_secret(self.settings.home),
+            )
+        return self._integrations
 
     async def create_session(
         self,
@@ -232,5 +289,16 @@ def build_runtime(settings: DexaSettings, *, env: Mapping[str, str] | None = Non
     engine = TurnEngine(store, SubagentEnvs(envs), notifier=Notifier(), redactor=redactor)
     envs.emit = engine.emit
     envs.engine = engine
-    return Runtime(settings=settings, store=store, blobs=blobs, engine=engine, driver=InProcessDriver(engine),
-                   envs=envs)
+    rt = Runtime(settings=settings, store=store, blobs=blobs, engine=engine, driver=InProcessDriver(engine),
+                 envs=envs)
+    envs.integrations_provider = lambda: rt.integrations
+    return rt
+
+
+def vault_link_secret(home: Path) -> bytes:
+    """The HMAC key for signed approval links: random per installation, kept beside the vault (mode 0600)."""
+    path = home / "link.key"
+    if not path.exists():
+        path.write_bytes(os.urandom(32))
+        path.chmod(0o600)
+    return path.read_bytes()

@@ -58,6 +58,7 @@ class EventType:
     USAGE: Final = "usage"
     COMPACTED: Final = "context.compacted"
     HOOK: Final = "hook"
+    MCP_NOTIFICATION: Final = "mcp.notification"
     CONFIG_ERROR: Final = "config.error"
     WARNING: Final = "warning"
     ERROR: Final = "error"

@@ -32,6 +32,11 @@ NO_PERMISSION_TOOLS = frozenset(
         "LSP",
         "SendMessage",
         "WaitForMcpServers",
+        # Dexa's lazy-loading meta tools: like ToolSearch they only reveal schemas; each source's tools still
+        # go through the rules.
+        "ListSources",
+        "LoadSourceTools",
+        "TodoRead",
     }
 )
 USER_INTERACTION_TOOLS = frozenset({"AskUserQuestion"})

@@ -71,9 +71,15 @@ class ServerConfig:
     def public(self) -> dict[str, Any]:
         """A description safe to show or store: no env values, no header values."""
         return {
-            "name": self.name, "transport": self.transport, "scope": self.scope, "command": self.command,
-            "url": self.url, "description": self.description, "integration_id": self.integration_id,
-            "kind": self.kind, "trusted": self.trusted,
+            "name": self.name,
+            "transport": self.transport,
+            "scope": self.scope,
+            "command": self.command,
+            "url": self.url,
+            "description": self.description,
+            "integration_id": self.integration_id,
+            "kind": self.kind,
+            "trusted": self.trusted,
         }
 
 
@@ -174,7 +180,7 @@ def _parse_entry(
     kind = entry.get("type")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
     if kind is None:
         if "url" in entry:
-            raise ValueError("url_missing_type: an entry with a url needs \"type\": \"http\" or \"sse\"")
+            raise ValueError('url_missing_type: an entry with a url needs "type": "http" or "sse"')
         kind = "stdio"
     if kind == "streamable-http":
         kind = "http"
@@ -187,7 +193,9 @@ def _parse_entry(
     if timeout is not None and not isinstance(timeout, int | float):
         raise ValueError("timeout must be a number of milliseconds")
     common: dict[str, Any] = {
-        "name": name, "scope": scope, "source": source,
+        "name": name,
+        "scope": scope,
+        "source": source,
         "description": str(entry.get("description", "")),  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
         "timeout_s": None if timeout is None else float(timeout) / 1000.0,
         "always_load": bool(entry.get("alwaysLoad", False)),  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
@@ -195,27 +203,36 @@ def _parse_entry(
     if kind == "stdio":
         command = entry.get("command")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
         if not isinstance(command, str) or not command:
-            raise ValueError("a stdio server needs a non-empty \"command\"")
+            raise ValueError('a stdio server needs a non-empty "command"')
         args = _strings(entry.get("args", []), "args")  # pyright: ignore[reportUnknownMemberType]
         server_env = _string_map(entry.get("env", {}), "env")  # pyright: ignore[reportUnknownMemberType]
         server = ServerConfig(
-            transport="stdio", command=expand(command, env, missing),
+            transport="stdio",
+            command=expand(command, env, missing),
             args=tuple(expand(a, env, missing) for a in args),
-            env={k: expand(v, env, missing) for k, v in server_env.items()}, **common,
+            env={k: expand(v, env, missing) for k, v in server_env.items()},
+            **common,
         )
     else:
         url = entry.get("url")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
         if not isinstance(url, str) or not url:
-            raise ValueError(f"a {kind} server needs a \"url\"")
+            raise ValueError(f'a {kind} server needs a "url"')
         headers = _string_map(entry.get("headers", {}), "headers")  # pyright: ignore[reportUnknownMemberType]
         server = ServerConfig(
-            transport=kind, url=expand(url, env, missing),  # pyright: ignore[reportArgumentType]
-            headers={k: expand(v, env, missing) for k, v in headers.items()}, **common,
+            transport=kind,
+            url=expand(url, env, missing),  # pyright: ignore[reportArgumentType]
+            headers={k: expand(v, env, missing) for k, v in headers.items()},
+            **common,
         )
     for var in dict.fromkeys(missing):
         hint = " (platform credentials are never expanded)" if is_platform_secret(var) else ""
-        problems.append(ConfigProblem(file=source, key=f"mcpServers.{name}",
-                                      message=f"${{{var}}} is not set and has no default; left as literal text{hint}"))
+        problems.append(
+            ConfigProblem(
+                file=source,
+                key=f"mcpServers.{name}",
+                message=f"${{{var}}} is not set and has no default; left as literal text{hint}",
+            )
+        )
     return server
 
 
@@ -268,8 +285,9 @@ def resolve_servers(
     org = org or OrgMcpPolicy()
     problems: list[ConfigProblem] = []
     layers: list[list[ServerConfig]] = []
-    org_servers, org_problems = parse_servers({"mcpServers": dict(org.servers)}, source="<org policy>",
-                                              scope="org", env=env)
+    org_servers, org_problems = parse_servers(
+        {"mcpServers": dict(org.servers)}, source="<org policy>", scope="org", env=env
+    )
     problems += org_problems
     layers.append(org_servers)
     if not org.exclusive:
@@ -292,8 +310,13 @@ def resolve_servers(
             if server.name in chosen:
                 continue
             if server.scope != "org" and not org.permits(server):
-                problems.append(ConfigProblem(file=server.source, key=f"mcpServers.{server.name}",
-                                              message="blocked by the organisation's MCP server policy"))
+                problems.append(
+                    ConfigProblem(
+                        file=server.source,
+                        key=f"mcpServers.{server.name}",
+                        message="blocked by the organisation's MCP server policy",
+                    )
+                )
                 continue
             if server.scope == "project" and server.name in disabled:
                 continue
@@ -325,14 +348,19 @@ def _file_layers(
             problems.append(ConfigProblem(file=str(claude_json), key="", message=f"unreadable: {exc}"))
             data = {}
         if isinstance(data, dict):
-            user, bad = parse_servers({"mcpServers": data.get("mcpServers", {})}, source=str(claude_json),  # pyright: ignore[reportUnknownMemberType]
-                                      scope="user", env=env)
+            user, bad = parse_servers(
+                {"mcpServers": data.get("mcpServers", {})},
+                source=str(claude_json),  # pyright: ignore[reportUnknownMemberType]
+                scope="user",
+                env=env,
+            )
             problems += bad
             projects = data.get("projects", {})  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
             entry = projects.get(project_dir, {}) if isinstance(projects, dict) and project_dir else {}  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
             if isinstance(entry, dict) and entry.get("mcpServers"):  # pyright: ignore[reportUnknownMemberType]
-                local, bad = parse_servers({"mcpServers": entry["mcpServers"]}, source=str(claude_json),
-                                           scope="local", env=env)
+                local, bad = parse_servers(
+                    {"mcpServers": entry["mcpServers"]}, source=str(claude_json), scope="local", env=env
+                )
                 problems += bad
     if project_dir:
         path = Path(project_dir) / ".mcp.json"

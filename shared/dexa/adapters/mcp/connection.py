@@ -33,14 +33,18 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 State = Literal["idle", "connecting", "connected", "failed", "closed"]
 SessionEmit = Callable[[str, Mapping[str, Any]], Awaitable[None]]
-ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+ProgressFn = Any  # the SDK's ProgressFnT: async (progress, total, message) -> None
 MCP_NOTIFICATION = "mcp.notification"
 CONNECTION_CLOSED = -32000
 REQUEST_TIMEOUT = -32001
 # Errors that mean the transport is gone, not that one request failed.
 _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
-    httpx2.TransportError, anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream,
-    ConnectionError, BrokenPipeError,
+    httpx2.TransportError,
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    anyio.EndOfStream,
+    ConnectionError,
+    BrokenPipeError,
 )
 
 
@@ -85,6 +89,8 @@ class McpConnection:
         self._lock = asyncio.Lock()
         self._errlog: IO[str] | None = None
         self.tools_cache: list[types.Tool] | None = None
+        # Called when the server announces a new tool list (the manager refreshes loaded sources).
+        self.on_tools_changed: Callable[[], None] | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -114,10 +120,14 @@ class McpConnection:
         self._stop = asyncio.Event()
         self._dead = asyncio.Event()
         ready: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
+        if self._errlog is not None:
+            self._errlog.close()
+            self._errlog = None
         if self.server.transport == "stdio":
-            self._errlog = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115
-        self._owner = asyncio.create_task(self._own(ready, self._stop, self._dead),
-                                          name=f"mcp:{self.server.name}:{self.generation}")
+            self._errlog = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
+        self._owner = asyncio.create_task(
+            self._own(ready, self._stop, self._dead), name=f"mcp:{self.server.name}:{self.generation}"
+        )
         try:
             client = await asyncio.wait_for(asyncio.shield(ready), self._startup_timeout)
         except TimeoutError:
@@ -133,18 +143,29 @@ class McpConnection:
         self.instructions = client.instructions or ""
         self.tools_cache = None
         if reconnect:
-            await self._event(EventType.WARNING, {"source": "mcp", "server": self.server.name,
-                                                  "message": f"MCP server {self.server.name} reconnected"})
+            await self._event(
+                EventType.WARNING,
+                {"source": "mcp", "server": self.server.name, "message": f"MCP server {self.server.name} reconnected"},
+            )
         return client
 
     async def _own(self, ready: asyncio.Future[Client], stop: asyncio.Event, dead: asyncio.Event) -> None:
         try:
             async with AsyncExitStack() as stack:
-                target = await open_transport(self.server, stack, wrapper=self._wrapper,
-                                              headers_provider=self._headers, errlog=self._errlog,
-                                              base_env=self._base_env, platform_secrets=self._secrets)
-                client = Client(target, message_handler=self._on_message,
-                                client_info=types.Implementation(name=self._client_name, version="1"))
+                target = await open_transport(
+                    self.server,
+                    stack,
+                    wrapper=self._wrapper,
+                    headers_provider=self._headers,
+                    errlog=self._errlog,
+                    base_env=self._base_env,
+                    platform_secrets=self._secrets,
+                )
+                client = Client(
+                    target,
+                    message_handler=self._on_message,
+                    client_info=types.Implementation(name=self._client_name, version="1"),
+                )
                 await stack.enter_async_context(client)
                 if not ready.done():
                     ready.set_result(client)
@@ -189,8 +210,14 @@ class McpConnection:
 
     # ------------------------------------------------------------ calls
 
-    async def call_tool(self, name: str, arguments: Mapping[str, Any], *, timeout_s: float | None = None,
-                        progress: ProgressFn | None = None) -> types.CallToolResult:
+    async def call_tool(
+        self,
+        name: str,
+        arguments: Mapping[str, Any],
+        *,
+        timeout_s: float | None = None,
+        progress: ProgressFn | None = None,
+    ) -> types.CallToolResult:
         """Call a tool; transport loss marks the server dead (next use reconnects).
 
         Raises:
@@ -225,8 +252,11 @@ class McpConnection:
         task = asyncio.ensure_future(fn(client))
         waiter = asyncio.ensure_future(dead.wait())
         try:
-            done, _ = await asyncio.wait({task, waiter}, timeout=None if timeout_s is None else timeout_s + 5.0,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {task, waiter},
+                timeout=None if timeout_s is None else timeout_s + 5.0,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
         except asyncio.CancelledError:
             task.cancel()
             raise
@@ -248,8 +278,10 @@ class McpConnection:
                 raise ToolTimeoutError(f"MCP server {self.server.name}: {what} timed out after {timeout_s}s") from exc
             raise ToolError(f"MCP server {self.server.name} rejected {what}: {exc.error.message}") from exc
         except ValidationError as exc:
-            raise ToolError(f"MCP server {self.server.name} sent a malformed result for {what}: "
-                            f"{exc.error_count()} validation error(s)") from exc
+            raise ToolError(
+                f"MCP server {self.server.name} sent a malformed result for {what}: "
+                f"{exc.error_count()} validation error(s)"
+            ) from exc
         except _TRANSPORT_ERRORS as exc:
             raise await self._crashed(generation, what, _describe(exc)) from exc
         except ConfigError:
@@ -258,19 +290,25 @@ class McpConnection:
             raise await self._crashed(generation, what, _describe(exc)) from exc
 
     async def _crashed(self, generation: int, what: str, detail: str) -> ServerUnavailableError:
-        if generation == self.generation and self.state == "connected":
-            self.crashes += 1
-            self.state = "failed"
-            self.last_error = detail
-            await self._reap()
-            message = (f"MCP server {self.server.name} stopped responding during {what} ({detail})."
-                       f"{self._stderr_tail()} It will be restarted on next use.")
-            await self._event(EventType.ERROR, {"source": "mcp", "server": self.server.name, "message": message})
-        return ServerUnavailableError(self.describe_failure())
+        if generation != self.generation or self.state != "connected":
+            return ServerUnavailableError(self.describe_failure())
+        self.crashes += 1
+        self.state = "failed"
+        self.last_error = detail
+        tail = self._stderr_tail()
+        await self._reap()
+        message = (
+            f"MCP server {self.server.name} stopped responding during {what} ({detail}).{tail} "
+            "Dexa will restart it on the next call."
+        )
+        await self._event(EventType.ERROR, {"source": "mcp", "server": self.server.name, "message": message})
+        return ServerUnavailableError(message)
 
     def describe_failure(self) -> str:
-        return (f"MCP server {self.server.name} is unavailable: {self.last_error or 'unknown error'}."
-                f"{self._stderr_tail()} Dexa will try to restart it on the next call.")
+        return (
+            f"MCP server {self.server.name} is unavailable: {self.last_error or 'unknown error'}."
+            f"{self._stderr_tail()} Dexa will try to restart it on the next call."
+        )
 
     def _stderr_tail(self, limit: int = 400) -> str:
         log = self._errlog
@@ -296,6 +334,8 @@ class McpConnection:
         elif isinstance(message, types.ToolListChangedNotification):
             self.tools_cache = None
             data |= {"kind": "tools_changed"}
+            if self.on_tools_changed is not None and self.state == "connected":
+                self.on_tools_changed()
         elif isinstance(message, types.ResourceUpdatedNotification):
             data |= {"kind": "resource_updated", "uri": message.params.uri}
         elif isinstance(message, types.ResourceListChangedNotification):

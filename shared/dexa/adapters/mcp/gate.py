@@ -47,8 +47,13 @@ class ToolHints:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"read_only": self.read_only, "destructive": self.destructive, "idempotent": self.idempotent,
-                "open_world": self.open_world, "requires_user_interaction": self.requires_user_interaction}
+        return {
+            "read_only": self.read_only,
+            "destructive": self.destructive,
+            "idempotent": self.idempotent,
+            "open_world": self.open_world,
+            "requires_user_interaction": self.requires_user_interaction,
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,6 +15,15 @@ if TYPE_CHECKING:
     from .manager import McpManager
 
 LOADED_NAMESPACE = "mcp_loaded"
+# For the system prompt of sessions that have lazily loaded sources.
+SOURCE_SELECTION_PROMPT = (
+    "Data sources (calendar, CRM, email, chat, tickets, code, databases) are reached through tools you load on "
+    "demand. When a task names no source, call ListSources, choose the connected source(s) that fit, and load "
+    "them with LoadSourceTools. If more than one connected source could be meant, ask the user which one. If the "
+    "task needs a source that is not connected, say which one and how to connect it (ListSources shows the "
+    "command) instead of guessing. Emails, invites, CRM updates and posts are staged for a human to approve; "
+    "mention staged items in your summary."
+)
 
 
 class ListSourcesTool:
@@ -25,7 +34,7 @@ class ListSourcesTool:
         self.spec = ToolSpec(
             name="ListSources",
             description="List the data sources (calendar, CRM, email, chat, tickets, code, databases...) this "
-                        "session can use, with their tools, and integrations that are not connected yet.",
+            "session can use, with their tools, and integrations that are not connected yet.",
             input_schema={"type": "object", "properties": {}},
         )
 
@@ -63,10 +72,14 @@ class LoadSourceToolsTool:
         self.spec = ToolSpec(
             name="LoadSourceTools",
             description="Load the tools of one or more connected sources so you can call them "
-                        f"(named mcp__<source>__<tool>). Sources: {catalogue}.",
-            input_schema={"type": "object", "properties": {
-                "sources": {"type": "array", "items": {"type": "string"}, "description": "Source names"},
-            }, "required": ["sources"]},
+            f"(named mcp__<source>__<tool>). Sources: {catalogue}.",
+            input_schema={
+                "type": "object",
+                "properties": {
+                    "sources": {"type": "array", "items": {"type": "string"}, "description": "Source names"},
+                },
+                "required": ["sources"],
+            },
         )
 
     async def run(self, tool_input: dict[str, Any], ctx: ToolContext) -> ToolOutput:
@@ -79,8 +92,11 @@ class LoadSourceToolsTool:
         wanted = [str(s) for s in raw]  # pyright: ignore[reportUnknownVariableType]
         unknown = [s for s in wanted if not self.manager.has_server(s)]
         if unknown:
-            return ToolOutput(is_error=True, content=f"Unknown source(s): {', '.join(unknown)}. "
-                              f"Connected sources: {', '.join(self.manager.names())}.")
+            return ToolOutput(
+                is_error=True,
+                content=f"Unknown source(s): {', '.join(unknown)}. "
+                f"Connected sources: {', '.join(self.manager.names())}.",
+            )
         loaded = await self.manager.load_sources(wanted)
         doc = await ctx.kv.kv_get(LOADED_NAMESPACE, ctx.session_id, org_id=ctx.org_id) or {"sources": []}
         doc["sources"] = sorted(set(doc["sources"]) | {s for s, r in loaded.items() if r.get("tools")})

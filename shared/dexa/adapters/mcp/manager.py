@@ -11,6 +11,7 @@ from typing import Any
 import mcp.types as types
 
 from dexa.core.errors import ConfigError, ToolError
+from dexa.core.events import EventType
 from dexa.core.tools import Emit, Tool, ToolRegistry
 
 from .config import ConfigProblem, ServerConfig
@@ -49,17 +50,27 @@ class McpManager:
         self.registry: ToolRegistry | None = None
         self.loaded: set[str] = set()
         self._unconnected = unconnected
+        # Called (sync) by aclose(); the integration layer unregisters the session's executor route here.
+        self.on_close: list[Callable[[], None]] = []
         self._taken: set[str] = set()
         self._tools: dict[str, list[McpTool]] = {}
+        self._refreshes: set[asyncio.Task[None]] = set()
         secrets = frozenset(s for s in platform_secrets if s)
         self._connections: dict[str, McpConnection] = {}
         for server in servers:
             if server.name in self._connections:
                 raise ConfigError(f"duplicate MCP server name {server.name!r}")
-            self._connections[server.name] = McpConnection(
-                server, emit=self._emit, wrapper=wrapper, headers_provider=headers_provider,
-                startup_timeout_s=self.limits.startup_timeout_s, base_env=base_env, platform_secrets=secrets,
+            self._connections[server.name] = conn = McpConnection(
+                server,
+                emit=self._emit,
+                wrapper=wrapper,
+                headers_provider=headers_provider,
+                startup_timeout_s=self.limits.startup_timeout_s,
+                base_env=base_env,
+                platform_secrets=secrets,
             )
+
+            conn.on_tools_changed = lambda name=server.name: self._tools_changed(name)
 
     # ------------------------------------------------------------ plumbing
 
@@ -78,6 +89,20 @@ class McpManager:
         for tools in self._tools.values():
             for tool in tools:
                 registry.add(tool)
+
+    def _tools_changed(self, name: str) -> None:
+        """A loaded source changed its tools: re-list in the background so the next request sees them."""
+        if name not in self.loaded:
+            return
+        task = asyncio.get_running_loop().create_task(self._refresh(name))
+        self._refreshes.add(task)
+        task.add_done_callback(self._refreshes.discard)
+
+    async def _refresh(self, name: str) -> None:
+        try:
+            await self.server_tools(name)
+        except ToolError as exc:
+            logger.info("could not refresh tools of %s: %s", name, exc)
 
     def names(self) -> list[str]:
         return list(self._connections)
@@ -138,7 +163,7 @@ class McpManager:
         loaded = await self.load_sources(eager) if eager else {}
         for name, result in loaded.items():
             if result.get("error"):
-                await self._emit("error", {"source": "mcp", "server": name, "message": result["error"]})
+                await self._emit(EventType.ERROR, {"source": "mcp", "server": name, "message": result["error"]})
             tools += self._tools.get(name, [])
         if lazy_names or self._unconnected is not None:
             summaries = {n: self._connections[n].server.description for n in lazy_names}
@@ -151,9 +176,14 @@ class McpManager:
 
     async def describe_sources(self, *, connect: bool = False, timeout_s: float = 10.0) -> list[dict[str, Any]]:
         async def one(name: str, conn: McpConnection) -> dict[str, Any]:
-            info: dict[str, Any] = {"name": name, "status": conn.state, "loaded": name in self.loaded,
-                                    "description": conn.server.description or _first_line(conn.instructions),
-                                    "transport": conn.server.transport, "scope": conn.server.scope}
+            info: dict[str, Any] = {
+                "name": name,
+                "status": conn.state,
+                "loaded": name in self.loaded,
+                "description": conn.server.description or _first_line(conn.instructions),
+                "transport": conn.server.transport,
+                "scope": conn.server.scope,
+            }
             if connect:
                 try:
                     listed = await asyncio.wait_for(conn.list_tools(), timeout_s)
@@ -194,10 +224,14 @@ class McpManager:
             except ToolError as exc:
                 errors.append(str(exc))
                 continue
-            out += [{"server": name, "uri": r.uri, "name": r.name, "mimeType": r.mime_type,
-                     "description": r.description} for r in listed.resources]
-            out += [{"server": name, "uriTemplate": t.uri_template, "name": t.name,
-                     "description": t.description} for t in templates.resource_templates]
+            out += [
+                {"server": name, "uri": r.uri, "name": r.name, "mimeType": r.mime_type, "description": r.description}
+                for r in listed.resources
+            ]
+            out += [
+                {"server": name, "uriTemplate": t.uri_template, "name": t.name, "description": t.description}
+                for t in templates.resource_templates
+            ]
         return out, errors
 
     async def list_prompts(self, server: str | None = None) -> list[dict[str, Any]]:
@@ -209,16 +243,25 @@ class McpManager:
             if client.server_capabilities.prompts is None:
                 continue
             listed = await conn.request("prompts/list", lambda c: c.list_prompts())
-            out += [{"server": name, "name": p.name, "command": f"/{tool_name(name, p.name)}",
-                     "description": p.description,
-                     "arguments": [{"name": a.name, "required": bool(a.required)} for a in p.arguments or []]}
-                    for p in listed.prompts]
+            out += [
+                {
+                    "server": name,
+                    "name": p.name,
+                    "command": f"/{tool_name(name, p.name)}",
+                    "description": p.description,
+                    "arguments": [{"name": a.name, "required": bool(a.required)} for a in p.arguments or []],
+                }
+                for p in listed.prompts
+            ]
         return out
 
-    async def get_prompt(self, server: str, name: str, arguments: Mapping[str, str] | None = None) -> list[dict[str, str]]:
+    async def get_prompt(
+        self, server: str, name: str, arguments: Mapping[str, str] | None = None
+    ) -> list[dict[str, str]]:
         conn = self.connection(server)
         result: types.GetPromptResult = await conn.request(
-            f"prompts/get {name}", lambda c: c.get_prompt(name, dict(arguments or {})))
+            f"prompts/get {name}", lambda c: c.get_prompt(name, dict(arguments or {}))
+        )
         return render_prompt(result)
 
     async def expand_prompt_command(self, text: str) -> str | None:
@@ -238,6 +281,11 @@ class McpManager:
     # ------------------------------------------------------------ lifecycle
 
     async def aclose(self) -> None:
+        for callback in self.on_close:
+            callback()
+        self.on_close.clear()
+        for task in list(self._refreshes):
+            task.cancel()
         await asyncio.gather(*(c.aclose() for c in self._connections.values()), return_exceptions=True)
 
 

@@ -55,8 +55,10 @@ def cap(text: str, *, max_tokens: int, max_chars: int | None = None) -> tuple[st
     if len(text) <= limit:
         return text, False
     dropped = estimate_tokens(text[limit:])
-    notice = (f"\n\n[output truncated: about {dropped} more tokens were dropped because the result exceeded the "
-              f"MCP output limit of {limit} characters; ask the tool for a smaller page or a narrower query]")
+    notice = (
+        f"\n\n[output truncated: about {dropped} more tokens were dropped because the result exceeded the "
+        f"MCP output limit of {limit} characters; ask the tool for a smaller page or a narrower query]"
+    )
     return text[:limit] + notice, True
 
 

@@ -51,8 +51,16 @@ def bwrap_wrapper(
             command = shutil.which(command, path=launch.env.get("PATH")) or command
         cwd = launch.cwd or resolved_roots[0]
         env = sandbox_env(launch.env.get("HOME", cwd), {k: v for k, v in launch.env.items() if k != "HOME"})
-        argv = bwrap_argv(bwrap, roots=resolved_roots, cwd=cwd, env=env, network=network,
-                          etc_dir=prepare_etc(etc_cache, network=network), command=[command, *launch.args])
+        argv = bwrap_argv(
+            bwrap,
+            roots=resolved_roots,
+            cwd=cwd,
+            env=env,
+            network=network,
+            etc_dir=prepare_etc(etc_cache, network=network),
+            hostname=f"dexa-mcp-{server.name}"[:63],
+            command=[command, *launch.args],
+        )
         split = argv.index("--chdir")
         extra: list[str] = []
         for path in read_only:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import mcp.types as types
 
-from dexa.core.errors import ToolError
+from dexa.core.errors import DexaError, ToolError
 from dexa.core.events import EventType
 from dexa.core.ports import ToolSpec
 from dexa.core.tools import ToolContext, ToolOutput
@@ -46,17 +46,42 @@ class McpTool:
         manager.bind_emit(ctx.emit)
         conn = manager.connection(self.server)
         config = conn.server
-        call = McpCall(server=self.server, tool=self.tool, exposed_name=self.spec.name, arguments=dict(tool_input),
-                       hints=self.hints, scope=config.scope, trusted=config.trusted,
-                       trusted_reads=config.trusted_reads, kind=config.kind, integration_id=config.integration_id)
-        gated = await manager.gate.check(call, ctx)
+        call = McpCall(
+            server=self.server,
+            tool=self.tool,
+            exposed_name=self.spec.name,
+            arguments=dict(tool_input),
+            hints=self.hints,
+            scope=config.scope,
+            trusted=config.trusted,
+            trusted_reads=config.trusted_reads,
+            kind=config.kind,
+            integration_id=config.integration_id,
+        )
+        try:
+            gated = await manager.gate.check(call, ctx)
+        except DexaError as exc:
+            # Fail closed: if the runtime cannot decide or stage, the call never reaches the server.
+            logger.exception("staging gate failed for %s", self.spec.name)
+            return ToolOutput(
+                is_error=True,
+                content=f"{self.spec.name} was not run: Dexa could not stage it for review ({exc}). Nothing was sent.",
+            )
         if gated is not None:
             return gated
 
         async def progress(value: float, total: float | None, message: str | None) -> None:
-            await ctx.emit(EventType.TOOL_OUTPUT, {"tool_use_id": ctx.tool_use_id, "kind": "progress",
-                                                   "server": self.server, "progress": value, "total": total,
-                                                   "message": message})
+            await ctx.emit(
+                EventType.TOOL_OUTPUT,
+                {
+                    "tool_use_id": ctx.tool_use_id,
+                    "kind": "progress",
+                    "server": self.server,
+                    "progress": value,
+                    "total": total,
+                    "message": message,
+                },
+            )
 
         timeout = config.timeout_s or manager.limits.tool_timeout_s
         try:
@@ -70,13 +95,21 @@ class McpTool:
             limit = min(limit, manager.limits.max_result_chars_ceiling)
         rendered = render_call(result, max_tokens=manager.limits.max_output_tokens, max_chars=limit)
         if rendered.tokens > manager.limits.warn_output_tokens:
-            await ctx.emit(EventType.WARNING, {
-                "source": "mcp", "server": self.server, "tool_use_id": ctx.tool_use_id,
-                "message": f"{self.spec.name} returned about {rendered.tokens} tokens"
-                           + (" (truncated)" if rendered.truncated else ""),
-            })
-        return ToolOutput(content=rendered.text, is_error=rendered.is_error,
-                          data={"server": self.server, "tool": self.tool, **rendered.data})
+            await ctx.emit(
+                EventType.WARNING,
+                {
+                    "source": "mcp",
+                    "server": self.server,
+                    "tool_use_id": ctx.tool_use_id,
+                    "message": f"{self.spec.name} returned about {rendered.tokens} tokens"
+                    + (" (truncated)" if rendered.truncated else ""),
+                },
+            )
+        return ToolOutput(
+            content=rendered.text,
+            is_error=rendered.is_error,
+            data={"server": self.server, "tool": self.tool, **rendered.data},
+        )
 
 
 _SERVER_PROP = {"type": "string", "description": "MCP server name (omit for all servers)"}
@@ -90,7 +123,7 @@ class ListMcpResourcesTool:
         self.spec = ToolSpec(
             name="ListMcpResourcesTool",
             description="List resources (documents, records, files) that connected MCP servers expose. "
-                        "Read one with ReadMcpResourceTool.",
+            "Read one with ReadMcpResourceTool.",
             input_schema={"type": "object", "properties": {"server": _SERVER_PROP}},
         )
 
@@ -98,8 +131,9 @@ class ListMcpResourcesTool:
         self.manager.bind_emit(ctx.emit)
         server = tool_input.get("server")
         if server is not None and not self.manager.has_server(str(server)):
-            return ToolOutput(content=f"No MCP server named {server!r}. Servers: {', '.join(self.manager.names())}",
-                              is_error=True)
+            return ToolOutput(
+                content=f"No MCP server named {server!r}. Servers: {', '.join(self.manager.names())}", is_error=True
+            )
         listing, errors = await self.manager.list_resources(None if server is None else str(server))
         text = json.dumps(listing, indent=1) if listing else "No resources found."
         if errors:
@@ -116,18 +150,23 @@ class ReadMcpResourceTool:
         self.spec = ToolSpec(
             name="ReadMcpResourceTool",
             description="Read one resource from an MCP server by its URI.",
-            input_schema={"type": "object", "properties": {
-                "server": {"type": "string", "description": "MCP server name"},
-                "uri": {"type": "string", "description": "Resource URI"},
-            }, "required": ["server", "uri"]},
+            input_schema={
+                "type": "object",
+                "properties": {
+                    "server": {"type": "string", "description": "MCP server name"},
+                    "uri": {"type": "string", "description": "Resource URI"},
+                },
+                "required": ["server", "uri"],
+            },
         )
 
     async def run(self, tool_input: dict[str, Any], ctx: ToolContext) -> ToolOutput:
         self.manager.bind_emit(ctx.emit)
         server, uri = str(tool_input.get("server", "")), str(tool_input.get("uri", ""))
         if not self.manager.has_server(server):
-            return ToolOutput(content=f"No MCP server named {server!r}. Servers: {', '.join(self.manager.names())}",
-                              is_error=True)
+            return ToolOutput(
+                content=f"No MCP server named {server!r}. Servers: {', '.join(self.manager.names())}", is_error=True
+            )
         conn = self.manager.connection(server)
         try:
             result = await conn.request(f"resources/read {uri}", lambda c: c.read_resource(uri))

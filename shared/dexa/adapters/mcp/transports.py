@@ -7,7 +7,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, TextIO, cast
 
 import httpx2
 from mcp import StdioServerParameters
@@ -40,23 +40,28 @@ CommandWrapper = Callable[[StdioLaunch, ServerConfig], StdioLaunch]
 HeadersProvider = Callable[[ServerConfig], Awaitable[Mapping[str, str]]]
 
 
-def server_env(server: ServerConfig, base: Mapping[str, str], platform_secrets: frozenset[str] = frozenset()) -> dict[str, str]:
+def server_env(
+    server: ServerConfig, base: Mapping[str, str], platform_secrets: frozenset[str] = frozenset()
+) -> dict[str, str]:
     """The server's environment: a few inherited basics plus its configured env, minus platform credentials."""
     env = {k: base[k] for k in INHERITED_ENV if k in base}
     for key, value in server.env.items():
         if is_platform_secret(key) or (value and value in platform_secrets):
-            logger.warning("MCP server %s: dropped env %s (platform credentials never reach MCP servers)",
-                           server.name, key)
+            logger.warning(
+                "MCP server %s: dropped env %s (platform credentials never reach MCP servers)", server.name, key
+            )
             continue
         env[key] = value
     return env
 
 
-def stdio_launch(server: ServerConfig, *, base_env: Mapping[str, str] | None = None,
-                 platform_secrets: frozenset[str] = frozenset()) -> StdioLaunch:
+def stdio_launch(
+    server: ServerConfig, *, base_env: Mapping[str, str] | None = None, platform_secrets: frozenset[str] = frozenset()
+) -> StdioLaunch:
     base = os.environ if base_env is None else base_env
-    return StdioLaunch(command=server.command, args=server.args, env=server_env(server, base, platform_secrets),
-                       cwd=server.cwd)
+    return StdioLaunch(
+        command=server.command, args=server.args, env=server_env(server, base, platform_secrets), cwd=server.cwd
+    )
 
 
 async def open_transport(
@@ -82,10 +87,9 @@ async def open_transport(
         launch = stdio_launch(server, base_env=base_env, platform_secrets=platform_secrets)
         if wrapper is not None:
             launch = wrapper(launch, server)
-        params = StdioServerParameters(command=launch.command, args=list(launch.args), env=launch.env,
-                                       cwd=launch.cwd)
+        params = StdioServerParameters(command=launch.command, args=list(launch.args), env=launch.env, cwd=launch.cwd)
         # The SDK merges its own small default env (PATH, HOME, ...) under ours; it carries no secrets.
-        return stdio_client(params, errlog=errlog) if errlog is not None else stdio_client(params)
+        return stdio_client(params, errlog=cast(TextIO, errlog)) if errlog is not None else stdio_client(params)
     headers = dict(server.headers)
     if headers_provider is not None:
         headers.update(await headers_provider(server))
@@ -97,5 +101,3 @@ async def open_transport(
     if server.transport == "sse":
         return sse_client(server.url, headers=headers, timeout=30.0, sse_read_timeout=300.0)
     raise ConfigError(f"MCP server {server.name}: unsupported transport {server.transport!r}")
-
-

@@ -1,0 +1,60 @@
+"""MCP client adapter on the `mcp` 2.x SDK: config, connections, tools, lazy loading, sandboxed stdio servers.
+
+Names are exported lazily so importing `dexa.adapters.mcp` does not import the SDK until something is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import OrgMcpPolicy, ServerConfig, resolve_servers
+    from .connection import McpConnection, ServerUnavailableError
+    from .gate import CallGate, McpCall, ToolHints
+    from .manager import McpManager
+    from .names import McpLimits, tool_name
+    from .sandbox import bwrap_wrapper
+    from .transports import CommandWrapper, StdioLaunch
+
+_EXPORTS: dict[str, str] = {
+    "OrgMcpPolicy": ".config",
+    "ServerConfig": ".config",
+    "resolve_servers": ".config",
+    "McpConnection": ".connection",
+    "ServerUnavailableError": ".connection",
+    "CallGate": ".gate",
+    "McpCall": ".gate",
+    "ToolHints": ".gate",
+    "McpManager": ".manager",
+    "McpLimits": ".names",
+    "tool_name": ".names",
+    "bwrap_wrapper": ".sandbox",
+    "CommandWrapper": ".transports",
+    "StdioLaunch": ".transports",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dexa.adapters.mcp' has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
+
+
+__all__ = [
+    "CallGate",
+    "CommandWrapper",
+    "McpCall",
+    "McpConnection",
+    "McpLimits",
+    "McpManager",
+    "OrgMcpPolicy",
+    "ServerConfig",
+    "ServerUnavailableError",
+    "StdioLaunch",
+    "ToolHints",
+    "bwrap_wrapper",
+    "resolve_servers",
+    "tool_name",
+]

@@ -1,0 +1,190 @@
+"""`dexa integrations`: connect, inspect and remove business sources (mounted by the main CLI)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dexa.core.errors import DexaError
+
+app = typer.Typer(
+    name="integrations",
+    help="Connect business sources (calendar, CRM, email, chat, tickets...).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+LOCAL_ORG = "org_local"
+LOCAL_USER = "usr_local"
+
+
+def _run(fn: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `fn(integrations)` against the local home (SQLite store + encrypted file vault)."""
+    from dexa.adapters.sqlite import SqliteStore
+    from dexa.integrations.session_tools import build_integrations
+    from dexa.integrations.vault import FileVault
+    from dexa.settings import DexaSettings
+
+    settings = DexaSettings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+
+    async def main() -> T:
+        store = SqliteStore(settings.db_path)
+        try:
+            return await fn(build_integrations(store, FileVault.open(settings.home)))
+        finally:
+            close = getattr(store, "close", None)
+            if close is not None:
+                close()
+
+    try:
+        return asyncio.run(main())
+    except DexaError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command("providers")
+def providers() -> None:
+    """List the providers an org can connect."""
+    from dexa.integrations.catalogue import CATALOGUE
+
+    table = Table("provider", "kind", "auth", "server", "how to connect")
+    for p in CATALOGUE.values():
+        server = "managed" if p.managed else ("vendor MCP" if p.remote_mcp else "-")
+        table.add_row(p.id, p.kind, p.auth, server, p.connect_hint())
+    out.print(table)
+
+
+@app.command("list")
+def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List connected integrations."""
+    rows = _run(lambda i: i.registry.list(LOCAL_ORG))
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    if not rows:
+        out.print("No integrations. See `dexa integrations providers`, then `dexa integrations add PROVIDER`.")
+        return
+    table = Table("id", "provider", "name", "mode", "status")
+    for r in rows:
+        table.add_row(r["id"], r["provider"], r["name"], r["mode"], r["status"])
+    out.print(table)
+
+
+@app.command("add")
+def add(
+    provider: Annotated[str, typer.Argument(help="Provider id, see `dexa integrations providers`")],
+    name: Annotated[str | None, typer.Option("--name", help="Server name (tools become mcp__<name>__*)")] = None,
+    mode: Annotated[str | None, typer.Option("--mode", help="managed (Dexa-hosted) or remote (vendor MCP)")] = None,
+    url: Annotated[str | None, typer.Option("--url", help="Custom MCP server URL (must be allowlisted)")] = None,
+    transport: Annotated[str, typer.Option("--transport", help="http or sse (custom servers)")] = "http",
+    api_key: Annotated[str | None, typer.Option("--api-key", help="Stored encrypted in the vault")] = None,
+    connection_string: Annotated[str | None, typer.Option("--connection-string")] = None,
+    config: Annotated[list[str] | None, typer.Option("--config", help="key=value (e.g. subdomain=acme)")] = None,
+) -> None:
+    """Add an integration (OAuth ones then need `connect`)."""
+    settings: dict[str, str] = {}
+    for item in config or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            err.print(f"[red]--config expects key=value, got {item!r}[/]")
+            raise typer.Exit(2)
+        settings[key] = value
+    spec = {
+        "provider": provider,
+        "name": name,
+        "mode": mode,
+        "url": url,
+        "transport": transport,
+        "api_key": api_key,
+        "connection_string": connection_string,
+        "config": settings,
+    }
+    record = _run(lambda i: i.registry.add(LOCAL_ORG, {k: v for k, v in spec.items() if v}))
+    out.print(f"added [bold]{record['id']}[/] ({record['provider']}, status {record['status']})")
+    if record["status"] == "needs_auth":
+        out.print(f"next: dexa integrations connect {record['id']}")
+
+
+@app.command("remove")
+def remove(integration_id: str) -> None:
+    """Remove an integration and its stored secrets."""
+    _run(lambda i: i.registry.remove(LOCAL_ORG, integration_id))
+    out.print(f"removed {integration_id}")
+
+
+@app.command("status")
+def status(
+    integration_id: str,
+    probe: Annotated[bool, typer.Option("--probe", help="Check health now")] = False,
+) -> None:
+    """Connection status, token expiry and health of one integration."""
+    info = _run(lambda i: i.registry.status(LOCAL_ORG, integration_id, probe=probe))
+    out.print_json(json.dumps(info, default=str))
+
+
+@app.command("allow")
+def allow(patterns: Annotated[list[str], typer.Argument(help="URL globs, e.g. 'https://mcp.corp.example/*'")]) -> None:
+    """Set the org allowlist for custom MCP servers."""
+    _run(lambda i: i.registry.set_allowlist(LOCAL_ORG, list(patterns)))
+    out.print(f"custom MCP allowlist: {', '.join(patterns)}")
+
+
+@app.command("client")
+def client(
+    issuer: str,
+    client_id: str,
+    secret: Annotated[str | None, typer.Option("--secret", help="Client secret (stored in the vault)")] = None,
+) -> None:
+    """Register Dexa's OAuth client for an authorization server (keyed by issuer)."""
+    from dexa.integrations.oauth import ClientRegistration
+
+    _run(
+        lambda i: i.oauth.register_client(ClientRegistration(issuer=issuer, client_id=client_id, client_secret=secret))
+    )
+    out.print(f"registered client {client_id} for {issuer}")
+
+
+def parse_callback(value: str) -> tuple[str, str, str | None]:
+    """(code, state, iss) from a pasted redirect URL or its query string."""
+    query = urlsplit(value).query if "://" in value else value.lstrip("?")
+    params = {k: v[0] for k, v in parse_qs(query).items()}
+    if "error" in params:
+        raise typer.BadParameter(f"the provider returned {params['error']}: {params.get('error_description', '')}")
+    if "code" not in params or "state" not in params:
+        raise typer.BadParameter("the callback must contain code and state")
+    return params["code"], params["state"], params.get("iss")
+
+
+@app.command("connect")
+def connect(
+    integration_id: str,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Prompt for the callback URL")] = True,
+) -> None:
+    """OAuth: print the authorize URL, then accept the callback (pasted now, or later with `callback`)."""
+    url = _run(lambda i: i.registry.begin_connect(LOCAL_ORG, integration_id, user_id=LOCAL_USER))
+    out.print("Open this URL and approve access:")
+    out.print(url, soft_wrap=True)
+    if not wait:
+        out.print("Then run: dexa integrations callback '<the URL you were redirected to>' (within 10 minutes)")
+        return
+    callback(typer.prompt("Paste the URL you were redirected to"))
+
+
+@app.command("callback")
+def callback(url: Annotated[str, typer.Argument(help="The redirect URL (or its query string)")]) -> None:
+    """Finish an OAuth connection with the redirect URL the provider sent you to."""
+    code, state, iss = parse_callback(url)
+    record = _run(lambda i: i.registry.complete_connect(state=state, code=code, iss=iss))
+    out.print(f"connected [bold]{record['id']}[/] ({record['provider']})")

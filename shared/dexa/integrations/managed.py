@@ -1,0 +1,234 @@
+"""An org's integrations as MCP servers: agent-mode servers for sessions, control-plane calls for approvals."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from mcp import Client, MCPError
+
+from dexa.adapters.mcp.config import ServerConfig
+from dexa.adapters.mcp.connection import McpConnection
+from dexa.core.errors import ConfigError, DexaError, ToolError
+
+from .catalogue import CATALOGUE
+from .oauth import OAuthService
+from .outputs.executor import CallFn, result_dict
+from .outputs.models import PendingOutput
+from .providers.demo import DemoCompany
+from .providers.google import CALENDAR_API, GMAIL_API, GmailProvider, GoogleCalendarProvider
+from .providers.http import RestClient, TokenFn
+from .providers.hubspot import HUBSPOT_API, HubSpotProvider
+from .providers.slack import SLACK_API, SlackProvider
+from .providers.zendesk import ZendeskProvider, zendesk_api
+from .registry import IntegrationRegistry
+from .servers import Mode, build_server
+
+logger = logging.getLogger(__name__)
+
+
+class ManagedServers:
+    def __init__(
+        self,
+        registry: IntegrationRegistry,
+        oauth: OAuthService | None = None,
+        *,
+        demo: DemoCompany | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.registry = registry
+        self.oauth = oauth
+        self.demo = demo
+        self.http = http
+        self._providers: dict[tuple[str, str], tuple[str, Any]] = {}
+        # Servers are stateless over their provider; building one costs ~40 ms of schema work, so reuse them.
+        self._servers: dict[tuple[str, str, str], Any] = {}
+
+    def server(self, org_id: str, name: str, kind: str, provider: Any, mode: Mode) -> Any:
+        key = (org_id, name, mode)
+        if key not in self._servers:
+            self._servers[key] = build_server(kind, provider, mode=mode)
+        return self._servers[key]
+
+    # ------------------------------------------------------------ providers
+
+    def _token(self, org_id: str, record: Mapping[str, Any]) -> TokenFn:
+        async def token() -> str:
+            if (record.get("auth") or CATALOGUE[record["provider"]].auth) == "oauth":
+                if self.oauth is None:
+                    raise ConfigError("OAuth is not configured")
+                return await self.oauth.access_token(org_id, record["id"])
+            key = await self.registry.secret(org_id, record["id"], "api_key")
+            if not key:
+                raise ConfigError(f"integration {record['name']} has no API key")
+            return key
+
+        return token
+
+    def _provider(self, org_id: str, record: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
+        """{server name: (server kind, provider)} for one managed integration."""
+        pid = record["provider"]
+        if pid == "demo":
+            if self.demo is None:
+                self.demo = DemoCompany()
+            demo = self.demo
+            return {k: (k, getattr(demo, k)) for k in CATALOGUE["demo"].kinds}
+        token = self._token(org_id, record)
+        rest: dict[str, tuple[str, Any]] = {
+            "google_calendar": (
+                "calendar",
+                lambda: GoogleCalendarProvider(
+                    RestClient(CALENDAR_API, token, vendor="Google Calendar", http=self.http)
+                ),
+            ),
+            "gmail": ("email", lambda: GmailProvider(RestClient(GMAIL_API, token, vendor="Gmail", http=self.http))),
+            "hubspot": (
+                "crm",
+                lambda: HubSpotProvider(RestClient(HUBSPOT_API, token, vendor="HubSpot", http=self.http)),
+            ),
+            "slack": ("chat", lambda: SlackProvider(RestClient(SLACK_API, token, vendor="Slack", http=self.http))),
+            "zendesk": (
+                "tickets",
+                lambda: ZendeskProvider(
+                    RestClient(
+                        zendesk_api(str(record["config"].get("subdomain", ""))), token, vendor="Zendesk", http=self.http
+                    )
+                ),
+            ),
+        }
+        if pid not in rest:
+            raise ConfigError(f"{pid} has no managed provider")
+        kind, make = rest[pid]
+        return {record["name"]: (kind, make())}
+
+    async def providers(self, org_id: str) -> dict[str, tuple[str, Any]]:
+        out: dict[str, tuple[str, Any]] = {}
+        for record in await self.registry.list(org_id):
+            if record["mode"] != "managed" or record["status"] not in ("connected", "needs_reauth"):
+                continue
+            for name, value in self._provider(org_id, record).items():
+                cached = self._providers.setdefault((org_id, name), value)
+                out[name] = cached
+        return out
+
+    # ------------------------------------------------------------ session side
+
+    async def session_servers(self, org_id: str) -> list[ServerConfig]:
+        """Every connected integration as a server for one session (managed ones in agent mode)."""
+        servers: list[ServerConfig] = []
+        records = {r["name"]: r for r in await self.registry.list(org_id)}
+        for name, (kind, provider) in (await self.providers(org_id)).items():
+            record = records.get(name) or next(r for r in records.values() if r["provider"] == "demo")
+            servers.append(
+                ServerConfig(
+                    name=name,
+                    transport="inproc",
+                    scope="managed",
+                    kind=kind,
+                    trusted=True,
+                    always_load=False,
+                    integration_id=record["id"],
+                    description=CATALOGUE[record["provider"]].description
+                    if record["provider"] != "demo"
+                    else f"{kind} (demo company)",
+                    server_object=self.server(org_id, name, kind, provider, "agent"),
+                )
+            )
+        for record in records.values():
+            if record["mode"] != "remote" or record["status"] not in ("connected", "needs_reauth"):
+                continue
+            info = CATALOGUE[record["provider"]]
+            servers.append(
+                ServerConfig(
+                    name=record["name"],
+                    transport=record.get("transport", "http"),
+                    url=record["url"],
+                    scope="integration",
+                    trusted=False,
+                    trusted_reads=bool(record.get("trusted_reads")),
+                    integration_id=record["id"],
+                    description=info.description,
+                    kind="",
+                )
+            )
+        return servers
+
+    async def headers(self, org_id: str, server: ServerConfig) -> dict[str, str]:
+        """Auth headers for a remote integration server, injected by the runtime (never given to a sandbox)."""
+        if server.integration_id is None:
+            return {}
+        record = await self.registry.record(org_id, server.integration_id)
+        info = CATALOGUE[record["provider"]]
+        headers: dict[str, str] = {}
+        raw = (
+            await self.registry.secret(org_id, record["id"], "headers")
+            if "headers" in record.get("secret_keys", [])
+            else None
+        )
+        if raw:
+            headers.update(json.loads(raw))
+        if (record.get("auth") or info.auth) == "oauth" and self.oauth is not None:
+            headers["Authorization"] = f"Bearer {await self.oauth.access_token(org_id, record['id'])}"
+        elif "api_key" in record.get("secret_keys", []):
+            headers["Authorization"] = f"Bearer {await self.registry.secret(org_id, record['id'], 'api_key')}"
+        return headers
+
+    # ------------------------------------------------------------ control plane side
+
+    async def control_call(self, org_id: str, server: str) -> CallFn | None:
+        """How the control plane performs an approved call on one of the org's servers."""
+        providers = await self.providers(org_id)
+        if server in providers:
+            kind, provider = providers[server]
+            return _inproc_call(kind, self.server(org_id, server, kind, provider, "control"))
+        for config in await self.session_servers(org_id):
+            if config.name == server and config.transport != "inproc":
+                return _remote_call(config, self, org_id)
+        return None
+
+    async def execute(self, output: PendingOutput, arguments: dict[str, Any]) -> dict[str, Any]:
+        """OutputExecutor for managed and integration servers."""
+        call = await self.control_call(output.org_id, output.server)
+        if call is None:
+            raise ToolError(f"the integration serving {output.server!r} is no longer connected in this org")
+        result = await call(output.tool, arguments)
+        if result.get("is_error"):
+            raise ToolError(f"{output.server}.{output.tool} failed: {result.get('content', '')}")
+        return result
+
+
+def _render(result: Any) -> dict[str, Any]:
+    texts = [getattr(b, "text", "") for b in result.content]
+    return result_dict(
+        "\n".join(t for t in texts if t), is_error=bool(result.is_error), structured=result.structured_content
+    )
+
+
+def _inproc_call(kind: str, server: Any) -> CallFn:
+    async def call(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        try:
+            async with Client(server) as client:
+                return _render(await client.call_tool(tool, arguments))
+        except MCPError as exc:
+            raise ToolError(f"{kind}.{tool}: {exc.error.message}") from exc
+
+    return call
+
+
+def _remote_call(config: ServerConfig, managed: ManagedServers, org_id: str) -> CallFn:
+    async def call(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        async def headers(server: ServerConfig) -> dict[str, str]:
+            return await managed.headers(org_id, server)
+
+        conn = McpConnection(config, headers_provider=headers)
+        try:
+            return _render(await conn.call_tool(tool, arguments, timeout_s=120.0))
+        except DexaError:
+            raise
+        finally:
+            await conn.aclose()
+
+    return call

@@ -1,0 +1,141 @@
+"""StagingGate: the CallGate that turns side-effecting MCP calls into PendingOutputs (or auto-applies them)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from dexa.adapters.mcp.gate import McpCall
+from dexa.core.errors import DexaError
+from dexa.core.events import EventType
+from dexa.core.tools import ToolContext, ToolOutput
+
+from .executor import OutputExecutor, RoutingExecutor
+from .kinds import shape
+from .policy import POLICY_NAMESPACE, OutputPolicy, PolicyDecision, decide
+from .queue import OutputQueue
+
+logger = logging.getLogger(__name__)
+
+# Reads extra context for a preview (e.g. the draft a send_draft call would send): (server, tool, args) -> data.
+LookupFn = Callable[[str, str, dict[str, Any]], Awaitable[Mapping[str, Any] | None]]
+_LOOKUPS: dict[tuple[str, str], tuple[str, str]] = {
+    ("email", "send_draft"): ("get_draft", "draft_id"),
+    ("tickets", "add_comment"): ("get_ticket", "ticket_id"),
+}
+
+
+class StagingGate:
+    def __init__(
+        self,
+        queue: OutputQueue | None = None,
+        *,
+        executor: OutputExecutor | None = None,
+        org_policy: OutputPolicy | None = None,
+        session_policy: OutputPolicy | None = None,
+        lookup: LookupFn | None = None,
+    ) -> None:
+        # Without a queue, outputs go to the session's own store (ctx.kv), executed through `executor`.
+        self.queue = queue
+        self.executor = executor or RoutingExecutor()
+        self.org_policy = org_policy
+        self.session_policy = session_policy
+        self.lookup = lookup
+
+    async def _policies(self, ctx: ToolContext) -> tuple[OutputPolicy, OutputPolicy | None]:
+        org = self.org_policy
+        if org is None:
+            org = OutputPolicy.from_dict(await ctx.kv.kv_get(POLICY_NAMESPACE, "org", org_id=ctx.org_id))
+        session = self.session_policy
+        if session is None:
+            doc = await ctx.kv.kv_get(POLICY_NAMESPACE, f"session:{ctx.session_id}", org_id=ctx.org_id)
+            session = OutputPolicy.from_dict(doc) if doc else None
+        return org, session
+
+    async def check(self, call: McpCall, ctx: ToolContext) -> ToolOutput | None:
+        try:
+            org, session = await self._policies(ctx)
+        except DexaError as exc:
+            # A broken policy document must fail closed: stage rather than run.
+            logger.warning("output policy for org %s is invalid (%s); staging", ctx.org_id, exc)
+            org, session = OutputPolicy(default="stage"), None
+        decision = decide(call, org=org, session=session)
+        if decision.decision == "direct":
+            return None
+        if decision.decision == "deny":
+            return ToolOutput(
+                is_error=True,
+                content=f"{call.exposed_name} is blocked by your organisation's output "
+                f"policy ({decision.rule}). Do not retry; tell the user.",
+            )
+        return await self._stage(call, ctx, decision)
+
+    async def _stage(self, call: McpCall, ctx: ToolContext, decision: PolicyDecision) -> ToolOutput:
+        extra = await self._lookup(call)
+        shaped = shape(decision.kind, call.tool, call.arguments, extra)
+        queue = self.queue or OutputQueue(ctx.kv, self.executor, emit=_session_emit(ctx))
+        output = await queue.stage(
+            org_id=ctx.org_id,
+            session_id=ctx.session_id,
+            tool_use_id=ctx.tool_use_id,
+            server=call.server,
+            tool=call.tool,
+            exposed_name=call.exposed_name,
+            kind=decision.kind,
+            arguments=call.arguments,
+            preview=shaped.preview,
+            target=shaped.target,
+            recipients=shaped.recipients,
+            integration_id=call.integration_id,
+            server_kind=call.kind,
+            policy=decision.rule,
+            auto=decision.decision == "auto",
+            context={"cwd": ctx.cwd, "lookup": dict(extra or {})},
+        )
+        if output.status == "pending":
+            await ctx.emit(EventType.OUTPUT_STAGED, {**output.summary(), "auto": output.auto, "policy": output.policy})
+        if decision.decision == "auto" and output.status == "pending":
+            try:
+                done = await queue.approve(ctx.org_id, output.id, by=f"policy:{decision.rule}")
+            except DexaError as exc:
+                return ToolOutput(
+                    is_error=True,
+                    content=f"{call.exposed_name} was auto-applied by org policy as {output.id} but failed: {exc}",
+                )
+            ok = done["status"] == "executed"
+            content = (done.get("result") or {}).get("content", "") if ok else done.get("error", "")
+            return ToolOutput(
+                is_error=not ok,
+                content=f"Applied automatically by org policy ({decision.rule}) as {output.id}: {content}",
+                data={"output_id": output.id},
+            )
+        return ToolOutput(
+            content=(
+                f"Staged as {output.id} for human review ({shaped.target}). It has NOT been "
+                "sent or applied; a reviewer will approve, edit or reject it. Do not retry this call; "
+                "continue with the rest of the task and mention the staged item in your summary."
+            ),
+            data={"output_id": output.id, "status": output.status, "kind": decision.kind},
+        )
+
+    async def _lookup(self, call: McpCall) -> Mapping[str, Any] | None:
+        spec = _LOOKUPS.get((call.kind, call.tool))
+        if spec is None or self.lookup is None:
+            return None
+        tool, key = spec
+        if key not in call.arguments:
+            return None
+        try:
+            return await self.lookup(call.server, tool, {key: call.arguments[key]})
+        except DexaError as exc:
+            logger.info("preview lookup %s.%s failed: %s", call.server, tool, exc)
+            return None
+
+
+def _session_emit(ctx: ToolContext) -> Callable[[str, str, Mapping[str, Any]], Awaitable[None]]:
+    async def emit(session_id: str, type_: str, data: Mapping[str, Any]) -> None:
+        if session_id == ctx.session_id:
+            await ctx.emit(type_, data)
+
+    return emit

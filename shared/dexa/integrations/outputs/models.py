@@ -1,0 +1,87 @@
+"""PendingOutput: a side-effecting business action the agent asked for, held for a human (or policy) to decide."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+OutputStatus = Literal["pending", "approved", "rejected", "executed", "failed"]
+TERMINAL_STATUSES = frozenset({"rejected", "executed", "failed"})
+NAMESPACE = "outputs"
+DECISIONS_NAMESPACE = "outputs_decisions"
+EXECUTIONS_NAMESPACE = "outputs_executions"
+LEDGER_NAMESPACE = "side_effects"
+
+
+def new_output_id() -> str:
+    return "out_" + secrets.token_hex(10)
+
+
+def args_hash(arguments: dict[str, Any]) -> str:
+    """Pins the exact arguments a reviewer saw; the executed call must match it."""
+    return hashlib.sha256(json.dumps(arguments, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PendingOutput:
+    id: str
+    org_id: str
+    session_id: str
+    tool_use_id: str
+    server: str
+    tool: str
+    exposed_name: str
+    # Output type: "email", "calendar_invite", "crm_update", "chat_message", "ticket_comment", "ticket", "mcp_call".
+    kind: str
+    arguments: dict[str, Any]
+    args_hash: str
+    preview: str
+    target: str = ""
+    recipients: tuple[str, ...] = ()
+    integration_id: str | None = None
+    server_kind: str = ""
+    status: OutputStatus = "pending"
+    # What decided to stage or auto-apply (the policy rule), for audit.
+    policy: str = ""
+    auto: bool = False
+    context: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    decided_by: str | None = None
+    decided_at: float | None = None
+    reason: str = ""
+    edited: bool = False
+    final_arguments: dict[str, Any] | None = None
+    final_hash: str | None = None
+    executed_at: float | None = None
+    result: dict[str, Any] | None = None
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["recipients"] = list(self.recipients)
+        return data
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> PendingOutput:
+        values = dict(data)
+        values["recipients"] = tuple(values.get("recipients") or ())
+        known = set(PendingOutput.__dataclass_fields__)
+        return PendingOutput(**{k: v for k, v in values.items() if k in known})
+
+    def summary(self) -> dict[str, Any]:
+        """What a review list shows: no full arguments."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "status": self.status,
+            "target": self.target,
+            "recipients": list(self.recipients),
+            "preview": self.preview,
+            "session_id": self.session_id,
+            "server": self.server,
+            "tool": self.tool,
+            "created_at": self.created_at,
+        }

@@ -1,0 +1,124 @@
+"""Who decides stage / auto-apply / direct / deny (mcp.md §5.3) and at which level."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from integrations_kit import ORG, demo_org
+
+from dexa.adapters.mcp.gate import McpCall, ToolHints
+from dexa.core.errors import ConfigError
+from dexa.integrations.outputs.policy import OutputPolicy, decide
+
+pytestmark = pytest.mark.anyio
+
+
+def _call(
+    tool: str,
+    *,
+    kind: str = "",
+    scope: str = "managed",
+    trusted: bool = True,
+    args=None,
+    hints: ToolHints | None = None,
+    trusted_reads: bool = False,
+    server: str = "srv",
+) -> McpCall:
+    return McpCall(
+        server=server,
+        tool=tool,
+        exposed_name=f"mcp__{server}__{tool}",
+        arguments=args or {},
+        hints=hints or ToolHints(),
+        scope=scope,
+        trusted=trusted,
+        kind=kind,
+        trusted_reads=trusted_reads,
+    )
+
+
+READ = ToolHints(read_only=True, destructive=False, open_world=False)
+PRIVATE = ToolHints(destructive=False, open_world=False)
+
+
+def test_business_outputs_are_staged_by_default_and_reads_run() -> None:
+    org = OutputPolicy()
+    assert decide(_call("send_draft", kind="email"), org=org).decision == "stage"
+    assert decide(_call("create_event", kind="calendar"), org=org).decision == "stage"
+    assert decide(_call("update_deal", kind="crm"), org=org).kind == "crm_update"
+    assert decide(_call("list_events", kind="calendar", hints=READ), org=org).decision == "direct"
+    assert decide(_call("create_draft", kind="email", hints=PRIVATE), org=org).decision == "direct"
+
+
+def test_org_levels_and_the_per_tool_override_that_always_wins() -> None:
+    org = OutputPolicy.from_dict(
+        {
+            "output_types": {"crm_update": "auto"},
+            "integrations": {"chat": "deny"},
+            "tools": {"crm/update_deal": "stage"},
+        }
+    )
+    assert decide(_call("create_task", kind="crm", server="crm"), org=org).decision == "auto"
+    assert decide(_call("update_deal", kind="crm", server="crm"), org=org).decision == "stage"
+    assert decide(_call("send_message", kind="chat", server="chat"), org=org).decision == "deny"
+
+
+def test_a_session_may_tighten_but_not_loosen_unless_the_org_allows() -> None:
+    org = OutputPolicy.from_dict({"output_types": {"crm_update": "auto"}})
+    tighter = OutputPolicy.from_dict({"default": "stage"})
+    looser = OutputPolicy.from_dict({"output_types": {"email": "auto"}})
+    assert decide(_call("create_task", kind="crm"), org=org, session=tighter).decision == "stage"
+    assert decide(_call("send_draft", kind="email"), org=org, session=looser).decision == "stage"
+    permissive = OutputPolicy.from_dict({"allow_session_auto": True})
+    assert decide(_call("send_draft", kind="email"), org=permissive, session=looser).decision == "auto"
+
+
+def test_direct_is_never_allowed_for_an_output_with_external_effects() -> None:
+    org = OutputPolicy.from_dict({"output_types": {"email": "direct"}})
+    assert decide(_call("send_draft", kind="email"), org=org).decision == "auto"
+
+
+def test_untrusted_servers_stage_everything_until_reads_are_trusted() -> None:
+    org = OutputPolicy()
+    custom = {"scope": "integration", "trusted": False}
+    assert decide(_call("list_issues", hints=READ, **custom), org=org).decision == "stage"
+    assert decide(_call("list_issues", hints=READ, trusted_reads=True, **custom), org=org).decision == "direct"
+    assert decide(_call("create_issue", hints=PRIVATE, trusted_reads=True, **custom), org=org).decision == "stage"
+
+
+def test_developer_configured_servers_are_left_to_the_permission_engine_except_forced_interaction() -> None:
+    org = OutputPolicy()
+    assert decide(_call("git_commit", scope="project", trusted=False), org=org).decision == "direct"
+    forced = ToolHints(requires_user_interaction=True)
+    assert decide(_call("deploy", scope="project", trusted=False, hints=forced), org=org).decision == "stage"
+
+
+def test_bad_policy_documents_name_the_field() -> None:
+    with pytest.raises(ConfigError, match=r"output_types\.email"):
+        OutputPolicy.from_dict({"output_types": {"email": "yolo"}})
+
+
+async def test_auto_apply_runs_through_the_control_plane_once_and_is_recorded(tmp_path: Path, store) -> None:
+    org = await demo_org(tmp_path, store)
+    try:
+        await store.kv_put("output_policy", "org", {"output_types": {"crm_update": "auto"}}, org_id=ORG)
+        out = await org.call("mcp__crm__create_task", {"contact_id": "c_acme", "subject": "Send pricing"})
+        assert not out.is_error and out.content.startswith("Applied automatically")
+        (record,) = await org.integrations.queue.list(ORG)
+        assert record["status"] == "executed" and record["auto"] and record["decided_by"].startswith("policy:")
+        assert [e["kind"] for e in await org.integrations.queue.ledger(ORG)] == ["crm_update"]
+        tasks = org.demo.rows("SELECT subject FROM tasks")
+        assert [t["subject"] for t in tasks] == ["Send pricing"]
+    finally:
+        await org.aclose()
+
+
+async def test_a_broken_org_policy_fails_closed(tmp_path: Path, store) -> None:
+    org = await demo_org(tmp_path, store)
+    try:
+        await store.kv_put("output_policy", "org", {"default": "whatever"}, org_id=ORG)
+        out = await org.call("mcp__chat__send_message", {"channel": "#sales", "text": "hi"})
+        assert out.content.startswith("Staged as")
+    finally:
+        await org.aclose()

@@ -1,0 +1,124 @@
+"""The staging guarantee on the real provider clients (recorded HTTP): the send endpoint is never hit before
+approval, and exactly once after 20 concurrent approvals. Gmail is connected through real OAuth (fake AS)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx2
+import pytest
+import respx
+from fake_oauth_server import FakeAuthServer
+from provider_fixtures import GMAIL_DRAFT, GMAIL_DRAFT_CREATED, GMAIL_SENT, ZENDESK_COMMENTS, ZENDESK_TICKET
+
+from dexa.core.session import Session
+from dexa.core.tools import SessionState, ToolContext, ToolRegistry
+from dexa.integrations.oauth import ClientRegistration
+from dexa.integrations.oauth_discovery import authorization_server
+from dexa.integrations.providers.google import GMAIL_API
+from dexa.integrations.providers.zendesk import zendesk_api
+from dexa.integrations.session_tools import build_integrations, mcp_tools_for_session
+from dexa.testing.fakes import DirWorkspace
+
+pytestmark = pytest.mark.anyio
+ORG = "org_rest"
+
+
+async def _session_tools(tmp_path: Path, store, integrations, sources: list[str]):
+    session = Session(id="ses_rest", org_id=ORG, user_id="u", cwd=str(tmp_path), model="scripted")
+    tools, manager = await mcp_tools_for_session(session, integrations=integrations, kv=store, env={})
+    registry = ToolRegistry(tools)
+    manager.attach(registry)
+    loaded = await manager.load_sources(sources)
+    assert all(not r.get("error") for r in loaded.values()), loaded
+    counter = iter(range(1, 1000))
+
+    def ctx() -> ToolContext:
+        async def emit(type_: str, data) -> None:
+            return None
+
+        return ToolContext(
+            session_id=session.id,
+            org_id=ORG,
+            tool_use_id=f"tu_{next(counter)}",
+            workspace=DirWorkspace(tmp_path),
+            state=SessionState(cwd=str(tmp_path)),
+            emit=emit,
+            kv=store,
+        )
+
+    return registry, manager, ctx
+
+
+async def _twenty_approvals(integrations, output_id: str) -> list:
+    return await asyncio.gather(
+        *(integrations.queue.approve(ORG, output_id, by=f"r{i}") for i in range(20)), return_exceptions=True
+    )
+
+
+async def test_gmail_send_is_never_called_before_approval_and_once_after(tmp_path: Path, store, vault) -> None:
+    fake = FakeAuthServer()
+    fake.add_client("dexa", "https://dexa.test/cb")
+    integrations = build_integrations(
+        store,
+        vault,
+        redirect_uri="https://dexa.test/cb",
+        oauth_http_options={"transport": httpx2.ASGITransport(app=fake.app())},
+    )
+    oauth = integrations.oauth
+    assert oauth is not None
+    await oauth.register_client(ClientRegistration(issuer=fake.issuer, client_id="dexa"))
+    record = await integrations.registry.add(ORG, {"provider": "gmail"})
+    async with oauth.http() as http:
+        server = await authorization_server(http, fake.issuer)
+        url = await oauth.begin(
+            org_id=ORG, user_id="u", integration_id=record["id"], server=server, scopes=["mcp:read"], resource=None
+        )
+        params = parse_qs(urlsplit((await http.get(url)).headers["location"]).query)
+    await integrations.registry.complete_connect(state=params["state"][0], code=params["code"][0], iss=params["iss"][0])
+    registry, manager, ctx = await _session_tools(tmp_path, store, integrations, ["email"])
+    try:
+        with respx.mock(base_url=GMAIL_API) as api:
+            create = api.post("/drafts").respond(200, json=GMAIL_DRAFT_CREATED)
+            api.get("/drafts/r-123").respond(200, json=GMAIL_DRAFT)
+            send = api.post("/drafts/send").respond(200, json=GMAIL_SENT)
+            draft = await registry.get("mcp__email__create_draft").run(
+                {"to": ["ana.silva@acme.example"], "subject": "Pricing", "body": "Hello Ana"}, ctx()
+            )
+            assert json.loads(draft.content)["id"] == "r-123" and create.call_count == 1
+            assert create.calls[0].request.headers["authorization"] == f"Bearer {fake.tokens[0].access_token}"
+            staged = await registry.get("mcp__email__send_draft").run({"draft_id": "r-123"}, ctx())
+            assert staged.content.startswith("Staged as") and send.call_count == 0
+            (pending,) = await integrations.queue.list(ORG, status="pending")
+            assert pending["recipients"] == ["ana.silva@acme.example"] and "Hello Ana" in pending["preview"]
+            results = await _twenty_approvals(integrations, pending["id"])
+            assert sum(isinstance(r, dict) for r in results) == 1
+            assert send.call_count == 1 and json.loads(send.calls[0].request.content) == {"id": "r-123"}
+    finally:
+        await manager.aclose()
+
+
+async def test_a_zendesk_public_comment_waits_for_approval(tmp_path: Path, store, vault) -> None:
+    integrations = build_integrations(store, vault)
+    await integrations.registry.add(
+        ORG, {"provider": "zendesk", "api_key": "zd-token", "config": {"subdomain": "acme"}}
+    )
+    registry, manager, ctx = await _session_tools(tmp_path, store, integrations, ["tickets"])
+    try:
+        with respx.mock(base_url=zendesk_api("acme")) as api:
+            api.get("/tickets/101.json").respond(200, json=ZENDESK_TICKET)
+            api.get("/tickets/101/comments.json").respond(200, json=ZENDESK_COMMENTS)
+            put = api.put("/tickets/101.json").respond(200, json=ZENDESK_TICKET)
+            staged = await registry.get("mcp__tickets__add_comment").run(
+                {"ticket_id": "101", "body": "Fixed in 4.2", "public": True}, ctx()
+            )
+            assert staged.content.startswith("Staged as") and put.call_count == 0
+            (pending,) = await integrations.queue.list(ORG)
+            results = await _twenty_approvals(integrations, pending["id"])
+            assert sum(isinstance(r, dict) for r in results) == 1 and put.call_count == 1
+            assert put.calls[0].request.headers["authorization"] == "Bearer zd-token"
+    finally:
+        await manager.aclose()
