@@ -48,6 +48,7 @@ class LocalEnvFactory:
     emit: Any = None
     engine: Any = None
     integrations_provider: Any = None  # () -> Integrations, built lazily: the MCP SDK is costly to import
+    checkpointer: Any = None
     _cache: dict[str, SessionEnv] = field(default_factory=dict)
 
     async def env_for(self, session: Session) -> SessionEnv:
@@ -158,6 +159,7 @@ class LocalEnvFactory:
                 replace=cfg.system_prompt,
             ),
             hooks=loaded.hooks,
+            checkpointer=None if self.env.get("CLAUDE_CODE_DISABLE_FILE_CHECKPOINTING") == "1" else self.checkpointer,
             context_window=context_window(resolve_model(session.model, self.env)),
             can_prompt=not cfg.headless,
             budget_usd=loaded.budget_usd,
@@ -188,6 +190,7 @@ class Runtime:
     driver: InProcessDriver
     envs: LocalEnvFactory
     base_url: str = "http://127.0.0.1:4096"
+    checkpoints: Any = None
     _integrations: Any = None
 
     @property
@@ -289,8 +292,12 @@ def build_runtime(settings: DexaSettings, *, env: Mapping[str, str] | None = Non
     engine = TurnEngine(store, SubagentEnvs(envs), notifier=Notifier(), redactor=redactor)
     envs.emit = engine.emit
     envs.engine = engine
+    from dexa.checkpoints import CheckpointService, env_workspace_resolver
+
+    checkpoints = CheckpointService(store, blobs, env_workspace_resolver(store, engine.envs), emit=engine.emit)
+    envs.checkpointer = checkpoints
     rt = Runtime(settings=settings, store=store, blobs=blobs, engine=engine, driver=InProcessDriver(engine),
-                 envs=envs)
+                 envs=envs, checkpoints=checkpoints)
     envs.integrations_provider = lambda: rt.integrations
     return rt
 

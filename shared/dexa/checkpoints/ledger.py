@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dexa.core.errors import ConflictError, DexaError, NotFoundError
+from dexa.core.ports import KeyValueStore
 
 from .manifest import HEAD_NS
 from .repository import ORG
@@ -35,8 +36,18 @@ logger = logging.getLogger(__name__)
 
 NS = "side_effects"
 # Known kinds and compensations; other strings are accepted so new integrations need no change here.
-KINDS = ("email_sent", "message_posted", "branch_pushed", "pr_created", "pr_merged", "invite_sent",
-         "crm_updated", "ticket_updated", "deployed", "other")
+KINDS = (
+    "email_sent",
+    "message_posted",
+    "branch_pushed",
+    "pr_created",
+    "pr_merged",
+    "invite_sent",
+    "crm_updated",
+    "ticket_updated",
+    "deployed",
+    "other",
+)
 ACTIONS = ("close_pr", "delete_branch", "revert_commit", "delete_message", "cancel_invite")
 
 Executor = Callable[[str, dict[str, Any]], Awaitable[Mapping[str, Any] | None]]
@@ -105,18 +116,25 @@ def _validate(kind: str, summary: str, compensation: Mapping[str, Any] | None) -
 
 
 class SideEffectLedger:
-    def __init__(self, kv: Any, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, kv: KeyValueStore, *, clock: Callable[[], float] = time.time) -> None:
         self.kv = kv
         self.clock = clock
 
-    async def record(self, session_id: str, *, kind: str, summary: str, data: Mapping[str, Any] | None = None,
-                     compensation: Mapping[str, Any] | None = None) -> SideEffect:
+    async def record(
+        self,
+        session_id: str,
+        *,
+        kind: str,
+        summary: str,
+        data: Mapping[str, Any] | None = None,
+        compensation: Mapping[str, Any] | None = None,
+    ) -> SideEffect:
         """Record an irreversible action. Raises DexaError(code='invalid_argument') for a bad kind or summary."""
         comp = _validate(kind, summary, compensation)
         head = await self.kv.kv_get(HEAD_NS, session_id, org_id=ORG) or {}
         now = self.clock()
         effect = SideEffect(
-            id=f"fx_{int(now * 1000):013d}_{uuid.uuid4().hex[:6]}",
+            id=f"fx_{int(now * 1_000_000):016d}_{uuid.uuid4().hex[:6]}",
             session_id=session_id,
             kind=kind,
             summary=summary,
@@ -132,7 +150,7 @@ class SideEffectLedger:
 
     async def list(self, session_id: str) -> list[SideEffect]:
         docs = await self.kv.kv_list(NS, prefix=f"{session_id}:fx_", org_id=ORG)
-        return [SideEffect.from_dict(d) for d in docs]
+        return sorted((SideEffect.from_dict(d) for d in docs), key=lambda e: (e.created_at, e.id))
 
     async def after(self, session_id: str, seq: int) -> list[SideEffect]:
         """Effects that happened after checkpoint `seq` was taken (the newest checkpoint then was `seq` or later)."""
@@ -168,21 +186,30 @@ class SideEffectLedger:
             return await self._save(replace(effect, compensated={"ok": False, "at": self.clock(), "error": str(exc)}))
         except Exception as exc:
             await self.kv.kv_delete(NS + "_claims", claim, org_id=ORG)
-            await self._save(replace(effect, compensated={"ok": False, "at": self.clock(),
-                                                          "error": f"{type(exc).__name__}: {exc}"}))
+            await self._save(
+                replace(effect, compensated={"ok": False, "at": self.clock(), "error": f"{type(exc).__name__}: {exc}"})
+            )
             raise
-        return await self._save(replace(effect, compensated={"ok": True, "at": self.clock(),
-                                                             "result": dict(result or {})}))
+        return await self._save(
+            replace(effect, compensated={"ok": True, "at": self.clock(), "result": dict(result or {})})
+        )
 
     async def _save(self, effect: SideEffect) -> SideEffect:
         await self.kv.kv_put(NS, f"{effect.session_id}:{effect.id}", effect.to_dict(), org_id=ORG)
         return effect
 
 
-async def record_side_effect(kv: Any, session_id: str, *, kind: str, summary: str,
-                             data: Mapping[str, Any] | None = None,
-                             compensation: Mapping[str, Any] | None = None) -> dict[str, Any]:
+async def record_side_effect(
+    kv: KeyValueStore,
+    session_id: str,
+    *,
+    kind: str,
+    summary: str,
+    data: Mapping[str, Any] | None = None,
+    compensation: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Record an action a rewind cannot undo; returns the stored entry. See the module docstring for an example."""
-    effect = await SideEffectLedger(kv).record(session_id, kind=kind, summary=summary, data=data,
-                                              compensation=compensation)
+    effect = await SideEffectLedger(kv).record(
+        session_id, kind=kind, summary=summary, data=data, compensation=compensation
+    )
     return effect.to_dict()

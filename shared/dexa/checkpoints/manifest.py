@@ -5,6 +5,9 @@ inode, mode], the cache that lets the next snapshot skip unchanged files) and `s
 symlink rule left out). Full checkpoints store the whole state; incremental ones store only the paths that changed
 since their base, with `None` meaning "absent". Both are JSON blobs in the BlobStore; a small index document in the
 key-value store points at the blob.
+
+The stat cache rides in the manifests instead of living in its own key-value documents: for 10,000 files it is about
+0.6 MB (over DynamoDB's 400 KB item limit), and stored as part of each delta it grows with the change, not the tree.
 """
 
 from __future__ import annotations
@@ -145,15 +148,22 @@ class Delta:
         return len(self.files)
 
 
-def diff(old: TreeState, new: TreeState) -> Delta:
-    """What turns `old` into `new`: changed/added paths with their hash, removed ones with None."""
+def diff(old: TreeState, new: TreeState, *, touched: set[str] | None = None) -> Delta:
+    """What turns `old` into `new`: changed/added paths with their hash, removed ones with None.
+
+    `touched` (from the snapshotter) limits the comparison to paths that may differ; removals are always found.
+    """
     delta = Delta()
-    for path, digest in new.files.items():
+    candidates = new.files.keys() if touched is None else touched & new.files.keys()
+    for path in candidates:
+        digest = new.files[path]
         if old.files.get(path) != digest:
             delta.files[path] = digest
     for path in old.files.keys() - new.files.keys():
         delta.files[path] = None
-    for path, st in new.stat.items():
+    stat_candidates = new.stat.keys() if touched is None else touched & new.stat.keys()
+    for path in stat_candidates:
+        st = new.stat[path]
         if old.stat.get(path) != st:
             delta.stat[path] = st
     for path in old.stat.keys() - new.stat.keys():
@@ -179,9 +189,11 @@ def apply(state: TreeState, delta: Delta, *, skipped: list[Skip], scan_ns: int) 
 
 def encode_manifest(*, session_id: str, seq: int, is_full: bool, state: TreeState, delta: Delta) -> bytes:
     files: dict[str, str | None] = dict(state.files) if is_full else delta.files
-    stat: dict[str, Any] = {p: list(s) for p, s in state.stat.items()} if is_full else {
-        p: (None if s is None else list(s)) for p, s in delta.stat.items()
-    }
+    stat: dict[str, Any] = (
+        {p: list(s) for p, s in state.stat.items()}
+        if is_full
+        else {p: (None if s is None else list(s)) for p, s in delta.stat.items()}
+    )
     doc = {
         "v": MANIFEST_VERSION,
         "session_id": session_id,

@@ -59,11 +59,13 @@ class CheckpointRepo:
 
     async def insert(self, ckpt: Checkpoint) -> bool:
         """Claim the checkpoint's sequence number; False when another writer already owns it."""
-        if not await self.kv.kv_put_if_absent(INDEX_NS, index_key(ckpt.session_id, ckpt.seq), ckpt.to_dict(),
-                                              org_id=ORG):
+        if not await self.kv.kv_put_if_absent(
+            INDEX_NS, index_key(ckpt.session_id, ckpt.seq), ckpt.to_dict(), org_id=ORG
+        ):
             return False
-        await self.kv.kv_put(HEAD_NS, ckpt.session_id, {"session_id": ckpt.session_id, "seq": ckpt.seq,
-                                                        "id": ckpt.id}, org_id=ORG)
+        await self.kv.kv_put(
+            HEAD_NS, ckpt.session_id, {"session_id": ckpt.session_id, "seq": ckpt.seq, "id": ckpt.id}, org_id=ORG
+        )
         return True
 
     async def delete(self, ckpt: Checkpoint) -> None:

@@ -53,8 +53,9 @@ def plan_restore(target: TreeState, current: TreeState) -> RestorePlan:
                 plan.deletes.append(path)  # the write must replace the link, not follow it
     for path in current.files.keys() - target.files.keys():
         if path in target_skipped:
-            plan.left_alone.append({"path": path, "reason": f"not captured at the checkpoint "
-                                                            f"({target_skipped[path].reason})"})
+            plan.left_alone.append(
+                {"path": path, "reason": f"not captured at the checkpoint ({target_skipped[path].reason})"}
+            )
         else:
             plan.deletes.append(path)
     for path, skip in current_skipped.items():
@@ -65,8 +66,9 @@ def plan_restore(target: TreeState, current: TreeState) -> RestorePlan:
     return plan
 
 
-async def find_conflicts(plan: RestorePlan, current: TreeState, latest: TreeState | None,
-                         known_states: KnownStates) -> list[str]:
+async def find_conflicts(
+    plan: RestorePlan, current: TreeState, latest: TreeState | None, known_states: KnownStates
+) -> list[str]:
     """Paths the restore would overwrite or delete whose current content Dexa never recorded (external edits).
 
     Content recorded by any checkpoint of the session is recoverable, so only unrecorded content is a conflict. The
@@ -116,16 +118,22 @@ async def fetch_blobs(blobs: BlobStore, writes: dict[str, str]) -> tuple[dict[st
                 failed.append({"path": path, "digest": digest, "error": f"content blob {digest} is missing"})
                 continue
             if hashlib.sha256(data).hexdigest() != digest:
-                failed.append({"path": path, "digest": digest,
-                               "error": f"content blob {digest} is corrupt (its bytes no longer match the hash)"})
+                failed.append(
+                    {
+                        "path": path,
+                        "digest": digest,
+                        "error": f"content blob {digest} is corrupt (its bytes no longer match the hash)",
+                    }
+                )
                 continue
             cache[digest] = data
         contents[path] = data
     return contents, failed
 
 
-async def apply_plan(workspace: Workspace, root: str, plan: RestorePlan, contents: dict[str, bytes],
-                     target: TreeState, *, host: bool) -> tuple[list[str], list[str], list[dict[str, str]]]:
+async def apply_plan(
+    workspace: Workspace, root: str, plan: RestorePlan, contents: dict[str, bytes], target: TreeState, *, host: bool
+) -> tuple[list[str], list[str], list[dict[str, str]]]:
     """Delete, then write. Returns (restored, deleted, failed)."""
     restored: list[str] = []
     deleted: list[str] = []
@@ -133,9 +141,8 @@ async def apply_plan(workspace: Workspace, root: str, plan: RestorePlan, content
     for path in plan.deletes:
         full = os.path.join(root, path)
         try:
-            if host and os.path.islink(full):
-                os.unlink(full)  # the port's remove resolves links; the link itself is what must go
-            else:
+            # The port's remove resolves links; when the path is a link, the link itself is what must go.
+            if not (host and _unlink_if_link(full)):
                 await workspace.remove(full)
             if path not in plan.writes:
                 deleted.append(path)
@@ -146,8 +153,8 @@ async def apply_plan(workspace: Workspace, root: str, plan: RestorePlan, content
     for path, data in sorted(contents.items()):
         full = os.path.join(root, path)
         try:
-            if host and os.path.isdir(full) and not os.path.islink(full):
-                os.rmdir(full)  # a directory now stands where the file was; its files were deleted above
+            if host:
+                _clear_empty_dir(full)
             await workspace.write_bytes(full, data)
             if host and path in target.stat:
                 _set_mode(root, full, target.stat[path][3])
@@ -155,6 +162,19 @@ async def apply_plan(workspace: Workspace, root: str, plan: RestorePlan, content
         except (OSError, DexaError) as exc:
             failed.append({"path": path, "error": f"could not write: {exc}"})
     return restored, deleted, failed
+
+
+def _unlink_if_link(full: str) -> bool:
+    if not os.path.islink(full):
+        return False
+    os.unlink(full)
+    return True
+
+
+def _clear_empty_dir(full: str) -> None:
+    """A directory may stand where the file was; its files were deleted above, so it is empty now."""
+    if os.path.isdir(full) and not os.path.islink(full):
+        os.rmdir(full)
 
 
 def _prune_empty_dirs(root: str, deleted: list[str], target: TreeState) -> None:

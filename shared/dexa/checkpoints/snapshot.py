@@ -12,17 +12,18 @@ Until a workspace offers that, `host_root` refuses it and the checkpointer repor
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
 import stat as stat_mod
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 
-from dexa.core.errors import SandboxError
+from dexa.core.errors import SandboxError, StorageError
 from dexa.core.ports import BlobStore, Workspace
 
 from .ignore import IgnoreRules
@@ -32,7 +33,10 @@ logger = logging.getLogger(__name__)
 
 # Mtime granularity we guard against (coarse kernel clocks tick every 1-10 ms; 100 ms leaves a wide margin).
 RACY_WINDOW_NS = 100_000_000
-BATCH_BYTES = 64 * 1024 * 1024
+# Small batches let reading the next one overlap storing the current one; memory stays bounded by two batches.
+BATCH_BYTES = 16 * 1024 * 1024
+BATCH_FILES = 512
+STORE_CONCURRENCY = 16
 
 
 def host_root(workspace: Workspace) -> str:
@@ -109,6 +113,9 @@ class Capture:
     state: TreeState
     hashed: int
     bytes_added: int
+    # Paths whose stat changed or that were re-hashed: the only ones that can differ from the previous state.
+    touched: set[str] = field(default_factory=set)
+    previous: TreeState | None = None  # the state `touched` is relative to
 
 
 class Snapshotter:
@@ -139,6 +146,7 @@ class Snapshotter:
         racy_cutoff = prev.scan_ns - RACY_WINDOW_NS
         total = 0
         to_hash: list[str] = []
+        touched: set[str] = set()
         for rel in sorted(stats):
             st = stats[rel]
             size = st[1]
@@ -151,31 +159,63 @@ class Snapshotter:
             total += size
             state.stat[rel] = st
             old, digest = prev.stat.get(rel), prev.files.get(rel)
+            if old != st:
+                touched.add(rel)
             if digest is not None and old is not None and old[:3] == st[:3] and old[0] < racy_cutoff:
                 state.files[rel] = digest
             else:
                 to_hash.append(rel)
+        touched.update(to_hash)
         hashed, added = await self._hash_and_store(root, to_hash, stats, state)
         state.skipped.sort(key=lambda s: s.path)
-        return Capture(state=state, hashed=hashed, bytes_added=added)
+        return Capture(state=state, hashed=hashed, bytes_added=added, touched=touched, previous=previous)
 
-    async def _hash_and_store(self, root: str, rels: list[str], stats: dict[str, Stat], state: TreeState) -> tuple[
-            int, int]:
+    async def _hash_and_store(
+        self, root: str, rels: list[str], stats: dict[str, Stat], state: TreeState
+    ) -> tuple[int, int]:
+        """Read and hash in a worker thread, one batch ahead of storing the previous batch's new blobs."""
+        batches = list(_batches(rels, stats))
         hashed = added = 0
-        for batch in _batches(rels, stats):
-            results = await anyio.to_thread.run_sync(self._read_batch, root, batch)
-            for rel, data, digest in results:
-                if data is None:
-                    # Vanished, replaced by a symlink or grew past the cap since the walk: not part of this state.
-                    state.stat.pop(rel, None)
-                    continue
-                hashed += 1
-                if not await self.blobs.has_blob(digest):
-                    digest = await self.blobs.put_blob(data)
-                    added += len(data)
-                state.files[rel] = digest
+        reading: asyncio.Task[list[tuple[str, bytes | None, str]]] | None = None
+        try:
+            for i, batch in enumerate(batches):
+                results = await (reading or self._read(root, batch))
+                reading = asyncio.create_task(self._read(root, batches[i + 1])) if i + 1 < len(batches) else None
+                fresh: dict[str, bytes] = {}
+                for rel, data, digest in results:
+                    if data is None:
+                        # Vanished, replaced by a symlink or grew past the cap since the walk: not in this state.
+                        state.stat.pop(rel, None)
+                        continue
+                    hashed += 1
+                    state.files[rel] = digest
+                    fresh.setdefault(digest, data)
+                added += await self._store(fresh)
+        finally:
+            if reading is not None:
+                reading.cancel()
         self.hash_calls += hashed
         return hashed, added
+
+    async def _read(self, root: str, batch: list[str]) -> list[tuple[str, bytes | None, str]]:
+        return await anyio.to_thread.run_sync(self._read_batch, root, batch)
+
+    async def _store(self, fresh: dict[str, bytes]) -> int:
+        """Put the blobs the store lacks, a few at a time so stores with real I/O concurrency can use it."""
+        items = list(fresh.items())
+        added = 0
+        for i in range(0, len(items), STORE_CONCURRENCY):
+            group = items[i : i + STORE_CONCURRENCY]
+            added += sum(await asyncio.gather(*(self._store_one(d, data) for d, data in group)))
+        return added
+
+    async def _store_one(self, digest: str, data: bytes) -> int:
+        if await self.blobs.has_blob(digest):
+            return 0
+        stored = await self.blobs.put_blob(data)
+        if stored != digest:
+            raise StorageError(f"blob store returned {stored} for content hashed as {digest}")
+        return len(data)
 
     def _read_batch(self, root: str, batch: list[str]) -> list[tuple[str, bytes | None, str]]:
         out: list[tuple[str, bytes | None, str]] = []
@@ -191,7 +231,7 @@ def _batches(rels: list[str], stats: dict[str, Stat]) -> Iterator[list[str]]:
     for rel in rels:
         batch.append(rel)
         size += stats[rel][1]
-        if size >= BATCH_BYTES or len(batch) >= 2048:
+        if size >= BATCH_BYTES or len(batch) >= BATCH_FILES:
             yield batch
             batch, size = [], 0
     if batch:

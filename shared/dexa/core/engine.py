@@ -237,8 +237,10 @@ class TurnEngine(ModelSteps, ToolSteps, StepHost):
                 )
             else:
                 blocks.append(ToolResultBlock(tool_use_id=use.id, content="Interrupted by user", is_error=True))
+        # Unique per repair: a conversation rewind can make the same assistant message dangling twice.
+        n = len(await self.store.list_messages(session_id, include_hidden=True))
         await self.store.put_message(
-            session_id, Message(id=f"{last.id}-repair", role="user", content=tuple(blocks), synthetic=True)
+            session_id, Message(id=f"{last.id}-repair{n}", role="user", content=tuple(blocks), synthetic=True)
         )
 
     # ------------------------------------------------------------ approvals
