@@ -31,7 +31,9 @@ def _session_with_checkpoints(ws: Path) -> str:
     async def main() -> str:
         runtime = build_runtime(get_settings())
         try:
-            session = await runtime.create_session(cwd=str(ws), model="scripted:none")
+            script = ws.parent / "script.json"
+            script.write_text('{"turns": [{"text": "ok"}]}')
+            session = await runtime.create_session(cwd=str(ws), model=f"scripted:{script}")
             service = service_for_runtime(runtime)
             (ws / "a.txt").write_text("one\n")
             await service.checkpoint(session.id, reason="prompt", message_id=None)
