@@ -49,6 +49,7 @@ class LocalEnvFactory:
     engine: Any = None
     integrations_provider: Any = None  # () -> Integrations, built lazily: the MCP SDK is costly to import
     checkpointer: Any = None
+    code_provider: Any = None  # () -> CodeWiring | None (None when no GitHub credentials are configured)
     _cache: dict[str, SessionEnv] = field(default_factory=dict)
 
     async def env_for(self, session: Session) -> SessionEnv:
@@ -69,6 +70,18 @@ class LocalEnvFactory:
     async def aclose(self) -> None:
         for sid in list(self._cache):
             await self.release(sid)
+
+    async def _add_code(self, session: Session, env: SessionEnv, workspace: Any) -> None:
+        """Git repos as sources: cloned through the credential proxy, linked PRs at the end."""
+        wiring = self.code_provider() if self.code_provider is not None else None
+        if wiring is None:
+            return
+        code = wiring.code
+        await code.attach(session, workspace)
+        for tool in code.tools():
+            env.tools.add(tool)
+        env.services["code"] = code
+        env.system_prompt += "\n\n" + await code.system_prompt(session.id, session.org_id)
 
     async def _add_mcp(self, session: Session, env: SessionEnv, workspace: Any, extra_roots: tuple[str, ...]) -> None:
         """MCP servers (org, --mcp-config, .mcp.json, connected integrations) become session tools."""
@@ -172,6 +185,7 @@ class LocalEnvFactory:
             startup_events=startup,
         )
         await self._add_mcp(session, env, workspace, extra_roots)
+        await self._add_code(session, env, workspace)
         plan = plan_model_for(session.model, self.env)
         if plan:
             env.plan_model = make_model(plan, self.env)
@@ -192,6 +206,28 @@ class Runtime:
     base_url: str = "http://127.0.0.1:4096"
     checkpoints: Any = None
     _integrations: Any = None
+    _code: Any = None
+    _code_checked: bool = False
+
+    @property
+    def code(self) -> Any:
+        """Repos, the git credential proxy and linked PRs; None until GitHub credentials are configured."""
+        if not self._code_checked:
+            self._code_checked = True
+            from dexa.code.setup import CodeSettings
+
+            env = dict(os.environ)
+            settings = CodeSettings.from_env(env)
+            if settings is not None:
+                import httpx
+
+                from dexa.checkpoints import record_side_effect
+                from dexa.code.setup import build_code
+
+                self._code = build_code(settings, kv=self.store, state_dir=self.settings.state_dir / "code",
+                                        http=httpx.AsyncClient(timeout=30), emit=self.engine.emit,
+                                        record_side_effect=record_side_effect)
+        return self._code
 
     @property
     def integrations(self) -> Any:
@@ -299,6 +335,7 @@ def build_runtime(settings: DexaSettings, *, env: Mapping[str, str] | None = Non
     rt = Runtime(settings=settings, store=store, blobs=blobs, engine=engine, driver=InProcessDriver(engine),
                  envs=envs, checkpoints=checkpoints)
     envs.integrations_provider = lambda: rt.integrations
+    envs.code_provider = lambda: rt.code
     return rt
 
 

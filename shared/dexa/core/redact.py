@@ -13,6 +13,7 @@ _PATTERNS = [
     re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
     re.compile(r"\bxox[abprs]-[A-Za-z0-9\-]{10,}"),
     re.compile(r"\bya29\.[A-Za-z0-9_\-]{20,}"),
+    re.compile(r"\bdxg1\.[A-Za-z0-9_.\-]{16,}"),  # git proxy session tokens
     re.compile(r"(?i)(authorization:\s*bearer\s+)[A-Za-z0-9._\-]{16,}"),
 ]
 MASK = "[REDACTED]"

@@ -1,0 +1,65 @@
+"""The default SessionStarter: a new headless session whose source is the triggering repo, driven in the background."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from dexa.core.session import Session, SessionConfig
+
+from .github import SessionStarter, StartedSession, TriggerTask
+
+
+class _Runtime(Protocol):
+    engine: Any
+    driver: Any
+
+    async def create_session(
+        self,
+        *,
+        cwd: str,
+        model: str | None = None,
+        org_id: str = ...,
+        user_id: str = ...,
+        permission_mode: str | None = None,
+        config: SessionConfig | None = None,
+        title: str = "",
+        session_id: str | None = None,
+        parent_id: str | None = None,
+    ) -> Session: ...
+
+
+def runtime_starter(
+    runtime: _Runtime,
+    *,
+    workspace_root: Path,
+    session_url: Callable[[str], str] = lambda _s: "",
+    permission_mode: str = "acceptEdits",
+    model: str | None = None,
+    user_id: str = "usr_github",
+) -> SessionStarter:
+    """Each trigger gets an empty workspace directory; the repo arrives through the session's `github:` source
+    (cloned through the git proxy when the env factory attaches the session's RepoSet)."""
+
+    async def start(task: TriggerTask) -> StartedSession:
+        session_id = "ses_" + uuid.uuid4().hex[:20]
+        cwd = workspace_root / session_id
+        cwd.mkdir(parents=True, exist_ok=False)
+        source = f"github:{task.repo}" + (f"@{task.base}" if task.base else "")
+        session = await runtime.create_session(
+            cwd=str(cwd),
+            model=model,
+            org_id=task.org_id,
+            user_id=user_id,
+            permission_mode=permission_mode,
+            config=SessionConfig(sources=(source,), headless=True),
+            title=f"{task.repo}#{task.number}: {task.title}"[:200],
+            session_id=session_id,
+        )
+        await runtime.engine.submit(session.id, task.prompt)
+        runtime.driver.start(session.id)
+        return StartedSession(session_id=session.id, url=session_url(session.id))
+
+    return start
