@@ -71,8 +71,11 @@ format: sync
 bench: sync ## print the benchmark figures
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-synth: sync ## synthesize the CDK app
+synth: sync ## synthesize the CDK app into cdk.out
 	$(BIN)/python app.py
+
+layer: sync ## build the Lambda layer into layers/dexa/python
+	bash layers/dexa/build.sh
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache cdk.out

@@ -310,16 +310,26 @@ def check_model_credentials(model: str, env: Mapping[str, str]) -> None:
     )
 
 
+def _storage(settings: DexaSettings, env: Mapping[str, str]) -> tuple[Store, BlobStore]:
+    """SQLite + files on one machine; DynamoDB + S3 in the cloud (DEXA_STORE=dynamo, DEXA_TABLE, DEXA_BUCKET)."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    if settings.store == "sqlite":
+        from dexa.adapters.sqlite import FileBlobStore, SqliteStore
+
+        return SqliteStore(settings.db_path), FileBlobStore(settings.blob_dir)
+    if settings.store == "dynamo":
+        from dexa.adapters.aws.dynamo_store import DynamoStore
+        from dexa.adapters.aws.s3_blobs import S3BlobStore
+
+        s3 = S3BlobStore.from_env(env)
+        return DynamoStore.from_env(env, overflow=s3), s3
+    raise ConfigError(f"DEXA_STORE must be sqlite or dynamo, not {settings.store!r}")
+
+
 def build_runtime(settings: DexaSettings, *, env: Mapping[str, str] | None = None,
                   org_policy: Mapping[str, Any] | None = None) -> Runtime:
     env = dict(os.environ if env is None else env)
-    if settings.store != "sqlite":
-        raise ConfigError(f"DEXA_STORE={settings.store!r} is not available in the embedded runtime (use sqlite)")
-    from dexa.adapters.sqlite import FileBlobStore, SqliteStore
-
-    settings.home.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore(settings.db_path)
-    blobs = FileBlobStore(settings.blob_dir)
+    store, blobs = _storage(settings, env)
     redactor = Redactor(env[k] for k in SECRET_ENV_KEYS if env.get(k))
     envs = LocalEnvFactory(settings=settings, store=store, blobs=blobs, env=env, org_policy=org_policy)
     from dexa.agents.child_env import SubagentEnvs

@@ -32,12 +32,21 @@ async def collect(log: EventLog, session_id: str) -> tuple[list[DiffArtifact], l
                 out = data.get("data") or {}
                 if isinstance(out, dict) and out.get("diff"):
                     path = out.get("filePath") or call_input.get("file_path") or call_input.get("notebook_path") or ""
-                    diffs.append(DiffArtifact(seq=ev.seq, tool_use_id=tool_use_id, tool=name, path=str(path),
-                                              diff=str(out["diff"])))
+                    diffs.append(
+                        DiffArtifact(
+                            seq=ev.seq, tool_use_id=tool_use_id, tool=name, path=str(path), diff=str(out["diff"])
+                        )
+                    )
                 if name in COMMAND_TOOLS:
-                    commands.append(CommandArtifact(
-                        seq=ev.seq, tool_use_id=tool_use_id, command=str(call_input.get("command", "")),
-                        output=str(data.get("content", "")), is_error=bool(data.get("is_error", False)),
-                        status=str(data.get("status", ""))))
+                    commands.append(
+                        CommandArtifact(
+                            seq=ev.seq,
+                            tool_use_id=tool_use_id,
+                            command=str(call_input.get("command", "")),
+                            output=str(data.get("content", "")),
+                            is_error=bool(data.get("is_error", False)),
+                            status=str(data.get("status", "")),
+                        )
+                    )
         if len(events) < PAGE:
             return diffs, commands

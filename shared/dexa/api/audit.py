@@ -39,13 +39,29 @@ class AuditLog:
         self._last_ns = ns
         return f"{ns:020d}-{secrets.token_hex(4)}"
 
-    async def append(self, who: Principal, action: str, target: str, detail: Mapping[str, Any] | None = None) -> AuditEntry:
+    async def append(
+        self, who: Principal, action: str, target: str, detail: Mapping[str, Any] | None = None
+    ) -> AuditEntry:
         while True:
             key = self._next_key()
-            entry = AuditEntry(id=key, ts=time.time(), actor=who.user_id, key_id=who.key_id, action=action,
-                               target=target, detail=dict(detail or {}))
-            doc = {"id": entry.id, "ts": entry.ts, "actor": entry.actor, "key_id": entry.key_id,
-                   "action": entry.action, "target": entry.target, "detail": entry.detail}
+            entry = AuditEntry(
+                id=key,
+                ts=time.time(),
+                actor=who.user_id,
+                key_id=who.key_id,
+                action=action,
+                target=target,
+                detail=dict(detail or {}),
+            )
+            doc = {
+                "id": entry.id,
+                "ts": entry.ts,
+                "actor": entry.actor,
+                "key_id": entry.key_id,
+                "action": entry.action,
+                "target": entry.target,
+                "detail": entry.detail,
+            }
             if await self.store.kv_put_if_absent(NAMESPACE, key, doc, org_id=who.org_id):
                 return entry
 
@@ -55,9 +71,17 @@ class AuditLog:
         for d in docs:
             if str(d["id"]) <= after:
                 continue
-            out.append(AuditEntry(id=str(d["id"]), ts=float(d["ts"]), actor=str(d.get("actor", "")),
-                                  key_id=str(d.get("key_id", "")), action=str(d["action"]),
-                                  target=str(d.get("target", "")), detail=dict(d.get("detail") or {})))
+            out.append(
+                AuditEntry(
+                    id=str(d["id"]),
+                    ts=float(d["ts"]),
+                    actor=str(d.get("actor", "")),
+                    key_id=str(d.get("key_id", "")),
+                    action=str(d["action"]),
+                    target=str(d.get("target", "")),
+                    detail=dict(d.get("detail") or {}),
+                )
+            )
             if len(out) >= limit:
                 break
         return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
@@ -20,6 +20,10 @@ from .ports import ApiRuntime, IntegrationRegistry, OutputQueue, PermissionCheck
 from .problems import Problem, forbidden
 from .ratelimit import RateLimiter
 from .sse import EventHub, StreamConfig
+from .worker import TurnWorker
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 COOKIE_NAME = "dexa_token"
 
@@ -38,11 +42,19 @@ class ApiContext:
     permission_check: PermissionChecker | None = None
     default_cwd: str = "."
     version: str = "0"
+    # When set, the engine and driver live on this loop thread; routes reach them through call().
+    worker: TurnWorker | None = None
     # Serialises submit per session inside this process (the engine's busy check is read-then-write).
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     def lock(self, session_id: str) -> asyncio.Lock:
         return self.locks.setdefault(session_id, asyncio.Lock())
+
+    async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run an engine/driver/runtime coroutine where the engine lives (the turn worker, if any)."""
+        if self.worker is None:
+            return await fn(*args, **kwargs)
+        return await self.worker.call(fn, *args, **kwargs)
 
     async def session(self, who: Principal, session_id: str) -> Session:
         """The caller's session; another org's id raises NotFoundError exactly like a missing one."""
@@ -97,7 +109,7 @@ KeyAdmin = Annotated[Principal, Depends(require("keys:write"))]
 Authenticated = Annotated[Principal, Depends(get_principal)]
 
 _DESCRIPTIONS = {
-    400: "The request is well formed but cannot be honoured (e.g. the working directory does not exist)",
+    400: "The body is not JSON, or the request cannot be honoured (e.g. the working directory does not exist)",
     401: "Missing, malformed, revoked or unknown API key",
     403: "The key's role or scopes do not allow this",
     404: "No such resource in the caller's org",
@@ -109,8 +121,9 @@ _DESCRIPTIONS = {
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for error statuses; every authenticated route gets 401/403/422/429."""
-    codes = sorted({401, 403, 422, 429, *statuses})
+    """OpenAPI `responses` entries for error statuses; every authenticated route gets 400/401/403/422/429
+    (400 also covers a body that is not JSON at all)."""
+    codes = sorted({400, 401, 403, 422, 429, *statuses})
     out: dict[int | str, dict[str, Any]] = {}
     for code in codes:
         entry: dict[str, Any] = {"model": Problem, "description": _DESCRIPTIONS[code]}

@@ -48,10 +48,19 @@ class KvIntegrationRegistry:
     async def create(self, org_id: str, *, kind: str, name: str, config: Mapping[str, Any], by: str) -> Integration:
         secrets = _secret_keys(dict(config))
         if secrets:
-            raise ConfigError(f"{', '.join(secrets)}: credentials must not be stored in integration config; "
-                              "put them in the vault and pass a reference (e.g. credentials_ref)")
-        item = Integration(id=f"int_{uuid.uuid4().hex[:20]}", org_id=org_id, kind=kind, name=name,
-                           config=dict(config), created_at=time.time(), created_by=by)
+            raise ConfigError(
+                f"{', '.join(secrets)}: credentials must not be stored in integration config; "
+                "put them in the vault and pass a reference (e.g. credentials_ref)"
+            )
+        item = Integration(
+            id=f"int_{uuid.uuid4().hex[:20]}",
+            org_id=org_id,
+            kind=kind,
+            name=name,
+            config=dict(config),
+            created_at=time.time(),
+            created_by=by,
+        )
         await self.store.kv_put(NAMESPACE, item.id, asdict(item), org_id=org_id)
         return item
 
@@ -67,5 +76,9 @@ class KvIntegrationRegistry:
 
     async def status(self, org_id: str, integration_id: str) -> IntegrationStatus:
         item = await self._get(org_id, integration_id)
-        return IntegrationStatus(id=item.id, state="configured", detail=f"{item.kind} integration recorded; "
-                                 "no live connection check is configured", checked_at=time.time())
+        return IntegrationStatus(
+            id=item.id,
+            state="configured",
+            detail=f"{item.kind} integration recorded; no live connection check is configured",
+            checked_at=time.time(),
+        )

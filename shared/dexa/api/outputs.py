@@ -32,11 +32,22 @@ OutputExecutor = Callable[[PendingOutput], Awaitable[Mapping[str, Any]]]
 
 def _from_doc(d: dict[str, Any]) -> PendingOutput:
     return PendingOutput(
-        id=str(d["id"]), org_id=str(d["org_id"]), session_id=str(d["session_id"]), kind=str(d["kind"]),
-        tool=str(d["tool"]), arguments=dict(d.get("arguments") or {}), integration=str(d.get("integration", "")),
-        summary=str(d.get("summary", "")), context=dict(d.get("context") or {}), status=d.get("status", "pending"),
-        created_at=float(d.get("created_at", 0.0)), decided_by=d.get("decided_by"), decided_at=d.get("decided_at"),
-        edited=bool(d.get("edited", False)), result=d.get("result"), error=str(d.get("error", "")),
+        id=str(d["id"]),
+        org_id=str(d["org_id"]),
+        session_id=str(d["session_id"]),
+        kind=str(d["kind"]),
+        tool=str(d["tool"]),
+        arguments=dict(d.get("arguments") or {}),
+        integration=str(d.get("integration", "")),
+        summary=str(d.get("summary", "")),
+        context=dict(d.get("context") or {}),
+        status=d.get("status", "pending"),
+        created_at=float(d.get("created_at", 0.0)),
+        decided_by=d.get("decided_by"),
+        decided_at=d.get("decided_at"),
+        edited=bool(d.get("edited", False)),
+        result=d.get("result"),
+        error=str(d.get("error", "")),
     )
 
 
@@ -53,15 +64,43 @@ class KvOutputQueue:
     async def _put(self, o: PendingOutput) -> None:
         await self.store.kv_put(NAMESPACE, f"{o.session_id}:{o.id}", asdict(o), org_id=o.org_id)
 
-    async def stage(self, *, org_id: str, session_id: str, kind: str, tool: str, arguments: Mapping[str, Any],
-                    integration: str = "", summary: str = "", context: Mapping[str, Any] | None = None) -> PendingOutput:
-        output = PendingOutput(id=f"out_{uuid.uuid4().hex[:20]}", org_id=org_id, session_id=session_id, kind=kind,
-                               tool=tool, arguments=dict(arguments), integration=integration, summary=summary,
-                               context=dict(context or {}), created_at=time.time())
+    async def stage(
+        self,
+        *,
+        org_id: str,
+        session_id: str,
+        kind: str,
+        tool: str,
+        arguments: Mapping[str, Any],
+        integration: str = "",
+        summary: str = "",
+        context: Mapping[str, Any] | None = None,
+    ) -> PendingOutput:
+        output = PendingOutput(
+            id=f"out_{uuid.uuid4().hex[:20]}",
+            org_id=org_id,
+            session_id=session_id,
+            kind=kind,
+            tool=tool,
+            arguments=dict(arguments),
+            integration=integration,
+            summary=summary,
+            context=dict(context or {}),
+            created_at=time.time(),
+        )
         await self._put(output)
-        await self.emit(session_id, EventType.OUTPUT_STAGED, {
-            "output_id": output.id, "kind": kind, "tool": tool, "integration": integration, "summary": summary,
-            "arguments": output.arguments})
+        await self.emit(
+            session_id,
+            EventType.OUTPUT_STAGED,
+            {
+                "output_id": output.id,
+                "kind": kind,
+                "tool": tool,
+                "integration": integration,
+                "summary": summary,
+                "arguments": output.arguments,
+            },
+        )
         return output
 
     async def list(self, org_id: str, session_id: str) -> list[PendingOutput]:
@@ -78,21 +117,34 @@ class KvOutputQueue:
         if output.status != "pending":
             raise already_decided(output.id)
         claimed = await self.store.kv_put_if_absent(
-            CLAIMS, f"{output.session_id}:{output.id}", {"decision": decision, "by": by, "at": time.time()},
-            org_id=output.org_id)
+            CLAIMS,
+            f"{output.session_id}:{output.id}",
+            {"decision": decision, "by": by, "at": time.time()},
+            org_id=output.org_id,
+        )
         if not claimed:
             raise already_decided(output.id)
 
-    async def approve(self, org_id: str, session_id: str, output_id: str, *, by: str,
-                      arguments: Mapping[str, Any] | None = None) -> PendingOutput:
+    async def approve(
+        self, org_id: str, session_id: str, output_id: str, *, by: str, arguments: Mapping[str, Any] | None = None
+    ) -> PendingOutput:
         output = await self.get(org_id, session_id, output_id)
         await self._claim(output, "approved", by)
         edited = arguments is not None and dict(arguments) != output.arguments
-        output = replace(output, status="approved", decided_by=by, decided_at=time.time(), edited=edited,
-                         arguments=dict(arguments) if arguments is not None else output.arguments)
+        output = replace(
+            output,
+            status="approved",
+            decided_by=by,
+            decided_at=time.time(),
+            edited=edited,
+            arguments=dict(arguments) if arguments is not None else output.arguments,
+        )
         await self._put(output)
-        await self.emit(session_id, EventType.OUTPUT_APPROVED, {
-            "output_id": output_id, "by": by, "edited": edited, "arguments": output.arguments})
+        await self.emit(
+            session_id,
+            EventType.OUTPUT_APPROVED,
+            {"output_id": output_id, "by": by, "edited": edited, "arguments": output.arguments},
+        )
         if self.executor is None:
             return output
         return await self._execute(output)
@@ -108,8 +160,11 @@ class KvOutputQueue:
         else:
             output = replace(output, status="executed", result=result)
         await self._put(output)
-        await self.emit(output.session_id, EventType.OUTPUT_EXECUTED, {
-            "output_id": output.id, "ok": output.status == "executed", "result": output.result, "error": output.error})
+        await self.emit(
+            output.session_id,
+            EventType.OUTPUT_EXECUTED,
+            {"output_id": output.id, "ok": output.status == "executed", "result": output.result, "error": output.error},
+        )
         return output
 
     async def reject(self, org_id: str, session_id: str, output_id: str, *, by: str, reason: str = "") -> PendingOutput:

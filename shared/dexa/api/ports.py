@@ -1,11 +1,11 @@
 """What the API needs from the rest of Dexa. Other modules implement these; the routers stay thin over them.
 
-    ApiRuntime          dexa.wiring.Runtime satisfies it (store, engine, driver, create_session)
-    Driver              dexa.core.driver.InProcessDriver locally; a Step Functions starter in the cloud
-    Rewinder            checkpoints (another module); absent -> 501
-    OutputQueue         staged outputs; dexa.api.outputs.KvOutputQueue is the default
-    IntegrationRegistry dexa.api.integrations.KvIntegrationRegistry is the default
-    PermissionChecker   the permission engine's "test a tool call"; absent -> 501
+ApiRuntime          dexa.wiring.Runtime satisfies it (store, engine, driver, create_session)
+Driver              dexa.core.driver.InProcessDriver locally; a Step Functions starter in the cloud
+Rewinder            checkpoints (another module); absent -> 501
+OutputQueue         staged outputs; dexa.api.outputs.KvOutputQueue is the default
+IntegrationRegistry dexa.api.integrations.KvIntegrationRegistry is the default
+PermissionChecker   the permission engine's "test a tool call"; absent -> 501
 """
 
 from __future__ import annotations

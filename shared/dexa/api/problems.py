@@ -89,20 +89,40 @@ def status_for(exc: DexaError) -> int:
     return 500
 
 
-def problem_response(status: int, code: str, detail: str, *, instance: str | None = None,
-                     errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    body = Problem(title=TITLES.get(status, "Error"), status=status, code=code, detail=detail, instance=instance,
-                   errors=errors, type=f"https://dexa.dev/problems/{code}")
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE,
-                        headers=headers)
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = Problem(
+        title=TITLES.get(status, "Error"),
+        status=status,
+        code=code,
+        detail=detail,
+        instance=instance,
+        errors=errors,
+        type=f"https://dexa.dev/problems/{code}",
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for err in exc.errors():
         # Input echoes may hold non-JSON values (bytes, NaN); location and message are what a client needs.
-        out.append({"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", "")),
-                    "type": str(err.get("type", ""))})
+        out.append(
+            {
+                "loc": [str(p) for p in err.get("loc", ())],
+                "msg": str(err.get("msg", "")),
+                "type": str(err.get("type", "")),
+            }
+        )
     return out
 
 
@@ -125,7 +145,9 @@ async def handle_exception(request: Request, exc: Exception) -> JSONResponse:
         detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
         return problem_response(422, "validation_error", detail, instance=instance, errors=errors)
     if isinstance(exc, StarletteHTTPException):
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, f"http_{exc.status_code}")
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, f"http_{exc.status_code}"
+        )
         headers = dict(exc.headers or {})
         return problem_response(exc.status_code, code, str(exc.detail), instance=instance, headers=headers)
     logger.exception("unhandled error on %s %s", request.method, instance)

@@ -79,8 +79,7 @@ class EventHub:
 
 
 def frame(event: Event) -> ServerSentEvent:
-    return ServerSentEvent(data=json.dumps(event.to_dict(), separators=(",", ":")), event=event.type,
-                           id=str(event.seq))
+    return ServerSentEvent(data=json.dumps(event.to_dict(), separators=(",", ":")), event=event.type, id=str(event.seq))
 
 
 async def _wait(wake: asyncio.Event, timeout: float) -> None:
@@ -88,8 +87,9 @@ async def _wait(wake: asyncio.Event, timeout: float) -> None:
         await asyncio.wait_for(wake.wait(), timeout)
 
 
-async def live_frames(log: EventLog, hub: EventHub, session_id: str, after: int,
-                      cfg: StreamConfig) -> AsyncIterator[ServerSentEvent]:
+async def live_frames(
+    log: EventLog, hub: EventHub, session_id: str, after: int, cfg: StreamConfig
+) -> AsyncIterator[ServerSentEvent]:
     """Every event after `after`, then new ones as they are appended; ends with `retry:` after cfg.max_s."""
     loop = asyncio.get_running_loop()
     deadline = None if cfg.max_s is None else loop.time() + cfg.max_s
@@ -111,8 +111,9 @@ async def live_frames(log: EventLog, hub: EventHub, session_id: str, after: int,
             await _wait(wake, remaining)
 
 
-async def poll_body(log: EventLog, hub: EventHub, session_id: str, after: int, *, wait_s: float,
-                    cfg: StreamConfig, limit: int = 1000) -> bytes:
+async def poll_body(
+    log: EventLog, hub: EventHub, session_id: str, after: int, *, wait_s: float, cfg: StreamConfig, limit: int = 1000
+) -> bytes:
     """What is available now (long-polling up to wait_s when nothing is), then `retry:`; the client reconnects."""
     events = await log.read_events(session_id, after=after, limit=limit)
     if not events and wait_s > 0:
@@ -124,6 +125,6 @@ async def poll_body(log: EventLog, hub: EventHub, session_id: str, after: int, *
                 events = await log.read_events(session_id, after=after, limit=limit)
                 if not events:
                     await _wait(wake, min(cfg.poll_s, left))
-    parts = [ServerSentEvent(retry=cfg.retry_ms).encode()]
-    parts.extend(frame(ev).encode() for ev in events)
+    parts = [frame(ev).encode() for ev in events]
+    parts.append(ServerSentEvent(retry=cfg.retry_ms).encode())
     return b"".join(parts)

@@ -59,6 +59,11 @@ async def bootstrap_local(auth: AuthService, home: Path) -> str:
         except ConflictError:
             pass
     _, token = await auth.create_key(LOCAL_ORG, LOCAL_USER, "local")
+    _write_token(home, token)
+    return token
+
+
+def _write_token(home: Path, token: str) -> None:
     path = token_path(home)
     home.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -67,4 +72,3 @@ async def bootstrap_local(auth: AuthService, home: Path) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(token + "\n")
     tmp.replace(path)
-    return token

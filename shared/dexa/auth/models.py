@@ -64,13 +64,25 @@ class User:
     disabled: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "org_id": self.org_id, "name": self.name, "role": self.role,
-                "created_at": self.created_at, "disabled": self.disabled}
+        return {
+            "id": self.id,
+            "org_id": self.org_id,
+            "name": self.name,
+            "role": self.role,
+            "created_at": self.created_at,
+            "disabled": self.disabled,
+        }
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> User:
-        return User(id=str(d["id"]), org_id=str(d["org_id"]), name=str(d.get("name", "")), role=d["role"],
-                    created_at=float(d.get("created_at", 0.0)), disabled=bool(d.get("disabled", False)))
+        return User(
+            id=str(d["id"]),
+            org_id=str(d["org_id"]),
+            name=str(d.get("name", "")),
+            role=d["role"],
+            created_at=float(d.get("created_at", 0.0)),
+            disabled=bool(d.get("disabled", False)),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,17 +104,32 @@ class ApiKey:
         return self.revoked_at is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "org_id": self.org_id, "user_id": self.user_id, "name": self.name,
-                "prefix": self.prefix, "hash": self.hash, "scopes": list(self.scopes),
-                "created_at": self.created_at, "revoked_at": self.revoked_at}
+        return {
+            "id": self.id,
+            "org_id": self.org_id,
+            "user_id": self.user_id,
+            "name": self.name,
+            "prefix": self.prefix,
+            "hash": self.hash,
+            "scopes": list(self.scopes),
+            "created_at": self.created_at,
+            "revoked_at": self.revoked_at,
+        }
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> ApiKey:
         revoked = d.get("revoked_at")
-        return ApiKey(id=str(d["id"]), org_id=str(d["org_id"]), user_id=str(d["user_id"]), name=str(d.get("name", "")),
-                      prefix=str(d["prefix"]), hash=str(d["hash"]), scopes=tuple(d.get("scopes") or ()),
-                      created_at=float(d.get("created_at", 0.0)),
-                      revoked_at=None if revoked is None else float(revoked))
+        return ApiKey(
+            id=str(d["id"]),
+            org_id=str(d["org_id"]),
+            user_id=str(d["user_id"]),
+            name=str(d.get("name", "")),
+            prefix=str(d["prefix"]),
+            hash=str(d["hash"]),
+            scopes=tuple(d.get("scopes") or ()),
+            created_at=float(d.get("created_at", 0.0)),
+            revoked_at=None if revoked is None else float(revoked),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -59,8 +59,13 @@ class AuthService:
         if role not in ROLES:
             raise ConfigError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         await self.get_org(org_id)
-        user = User(id=user_id or _id("usr"), org_id=org_id, name=name, role=role,  # type: ignore[arg-type]
-                    created_at=time.time())
+        user = User(
+            id=user_id or _id("usr"),
+            org_id=org_id,
+            name=name,
+            role=role,  # type: ignore[arg-type]
+            created_at=time.time(),
+        )
         if not await self.store.kv_put_if_absent(USERS, user.id, user.to_dict(), org_id=org_id):
             raise ConflictError(f"user {user.id} already exists")
         return user
@@ -76,8 +81,9 @@ class AuthService:
 
     # ------------------------------------------------------------ keys
 
-    async def create_key(self, org_id: str, user_id: str, name: str,
-                         scopes: Iterable[str] | None = None) -> tuple[ApiKey, str]:
+    async def create_key(
+        self, org_id: str, user_id: str, name: str, scopes: Iterable[str] | None = None
+    ) -> tuple[ApiKey, str]:
         """Mint a key for a user; returns (record, token). The token is never stored or shown again.
 
         Raises:
@@ -89,10 +95,20 @@ class AuthService:
         wanted = tuple(sorted(allowed if scopes is None else set(scopes)))
         extra = sorted(set(wanted) - allowed)
         if extra:
-            raise ConfigError(f"scopes {', '.join(extra)} exceed role {user.role!r} (allowed: {', '.join(sorted(allowed))})")
+            raise ConfigError(
+                f"scopes {', '.join(extra)} exceed role {user.role!r} (allowed: {', '.join(sorted(allowed))})"
+            )
         token, prefix = keys.new_token()
-        key = ApiKey(id=f"key_{prefix}", org_id=org_id, user_id=user_id, name=name, prefix=prefix,
-                     hash=keys.digest(token), scopes=wanted, created_at=time.time())
+        key = ApiKey(
+            id=f"key_{prefix}",
+            org_id=org_id,
+            user_id=user_id,
+            name=name,
+            prefix=prefix,
+            hash=keys.digest(token),
+            scopes=wanted,
+            created_at=time.time(),
+        )
         await self.store.kv_put(API_KEYS, key.id, key.to_dict(), org_id=org_id)
         if not await self.store.kv_put_if_absent(KEY_INDEX, prefix, {"org_id": org_id, "key_id": key.id}):
             raise ConflictError("key prefix collision; retry")

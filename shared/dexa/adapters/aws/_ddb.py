@@ -60,6 +60,13 @@ def cancellation_codes(exc: BaseException) -> list[str]:
     return [str(r.get("Code", "None")) for r in reasons]
 
 
+def cancellation_item(exc: BaseException, index: int) -> Item | None:
+    """The current item a cancelled transaction reported for request `index` (ReturnValuesOnConditionCheckFailure)."""
+    response = getattr(exc, "response", None) or {}
+    reasons = response.get("CancellationReasons") or []
+    return reasons[index].get("Item") if index < len(reasons) else None
+
+
 def backoff(attempt: int, *, base: float = 0.005, cap: float = 0.2) -> None:
     """Full-jitter sleep between optimistic-concurrency retries (runs in the worker thread)."""
     time.sleep(random.uniform(0, min(cap, base * (2**attempt))))
@@ -105,11 +112,15 @@ class Table:
             raise
         return True
 
-    def update_if(self, key: Item, update: str, condition: str, values: Mapping[str, Any],
-                  names: Mapping[str, str] | None = None) -> bool:
+    def update_if(
+        self, key: Item, update: str, condition: str, values: Mapping[str, Any], names: Mapping[str, str] | None = None
+    ) -> bool:
         """Conditional UpdateItem; False when the condition does not hold (including a missing item)."""
         kwargs: dict[str, Any] = {
-            "TableName": self.name, "Key": key, "UpdateExpression": update, "ConditionExpression": condition,
+            "TableName": self.name,
+            "Key": key,
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
             "ExpressionAttributeValues": dict(values),
         }
         if names:
@@ -140,8 +151,16 @@ class Table:
                 return
             kwargs["ExclusiveStartKey"] = last
 
-    def query_partition(self, pk: str, begins: str, *, limit: int | None = None, descending: bool = False,
-                        consistent: bool = True, **extra: Any) -> Iterator[Item]:
+    def query_partition(
+        self,
+        pk: str,
+        begins: str,
+        *,
+        limit: int | None = None,
+        descending: bool = False,
+        consistent: bool = True,
+        **extra: Any,
+    ) -> Iterator[Item]:
         return self.query(
             limit=limit,
             KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -23,7 +24,19 @@ from dexa.core.messages import Message, message_from_dict, message_to_dict
 from dexa.core.ports import BlobStore
 
 from . import schema
-from ._ddb import TX_CANCELLED, Item, Table, backoff, cancellation_codes, error_code, n, num, s, text
+from ._ddb import (
+    TX_CANCELLED,
+    Item,
+    Table,
+    backoff,
+    cancellation_codes,
+    cancellation_item,
+    error_code,
+    n,
+    num,
+    s,
+    text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +74,14 @@ class LogMixin:
     _clock: Callable[[], float]
     _event_ttl_s: float | None
     _seq_hint: dict[str, int]
+    _append_locks: list[threading.Lock]
 
     def _live(self) -> tuple[str, dict[str, Any]]:
         """A filter that hides items whose TTL passed but which DynamoDB has not deleted yet."""
-        return "attribute_not_exists(expires_at) OR expires_at > :now", {":now": n(int(self._clock()))}
+        return (
+            f"attribute_not_exists({schema.TTL_ATTRIBUTE}) OR {schema.TTL_ATTRIBUTE} > :now",
+            {":now": n(int(self._clock()))},
+        )
 
     # ------------------------------------------------------------ events
 
@@ -73,6 +90,11 @@ class LogMixin:
         return int(num(item, "last")) if item else 0
 
     def _append(self, session_id: str, event_item: Item) -> int:
+        # Appenders in this process take turns, so conditions only ever race other processes (other Lambdas).
+        with self._append_locks[hash(session_id) % len(self._append_locks)]:
+            return self._append_locked(session_id, event_item)
+
+    def _append_locked(self, session_id: str, event_item: Item) -> int:
         pk = schema.session_pk(session_id)
         last = self._seq_hint.get(session_id)
         for attempt in range(MAX_ATTEMPTS):
@@ -85,6 +107,8 @@ class LogMixin:
                 "UpdateExpression": "SET #last = :n",
                 "ExpressionAttributeNames": {"#last": "last"},
                 "ExpressionAttributeValues": {":n": n(seq)},
+                # A loser learns the winner's counter from the cancellation reason: no extra read to retry.
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
             if last == 0:
                 counter["ConditionExpression"] = "attribute_not_exists(#last)"
@@ -104,7 +128,8 @@ class LogMixin:
                 codes = cancellation_codes(exc)
                 if codes and not any(c in ("ConditionalCheckFailed", "TransactionConflict") for c in codes):
                     raise StorageError(f"event append for {session_id} cancelled: {codes}") from exc
-                last = None
+                current = cancellation_item(exc, 0)
+                last = int(num(current, "last")) if current and "last" in current else None
                 backoff(attempt)
                 continue
             self._seq_hint[session_id] = seq
@@ -126,20 +151,33 @@ class LogMixin:
         live, values = self._live()
 
         def run() -> list[Item]:
-            return list(self._t.query(
-                limit=limit,
-                KeyConditionExpression="PK = :pk AND SK BETWEEN :lo AND :hi",
-                FilterExpression=live,
-                ExpressionAttributeValues={":pk": s(schema.session_pk(session_id)),
-                                           ":lo": s(schema.event_sk(max(after, 0) + 1)), ":hi": s(_EVT_END), **values},
-                ConsistentRead=True,
-            ))
+            return list(
+                self._t.query(
+                    limit=limit,
+                    KeyConditionExpression="PK = :pk AND SK BETWEEN :lo AND :hi",
+                    FilterExpression=live,
+                    ExpressionAttributeValues={
+                        ":pk": s(schema.session_pk(session_id)),
+                        ":lo": s(schema.event_sk(max(after, 0) + 1)),
+                        ":hi": s(_EVT_END),
+                        **values,
+                    },
+                    ConsistentRead=True,
+                )
+            )
 
         events: list[Event] = []
         for item in await self._t.run(run):
             body = await self._payloads.unpack(item)
-            events.append(Event(session_id=session_id, seq=int(num(item, "seq")), type=text(item, "type"),
-                                data=json.loads(body), ts=num(item, "ts")))
+            events.append(
+                Event(
+                    session_id=session_id,
+                    seq=int(num(item, "seq")),
+                    type=text(item, "type"),
+                    data=json.loads(body),
+                    ts=num(item, "ts"),
+                )
+            )
         return events
 
     async def last_seq(self, session_id: str) -> int:
@@ -152,13 +190,23 @@ class LogMixin:
         for attempt in range(MAX_ATTEMPTS):
             newest = list(self._t.query_partition(pk, "MSG#", limit=1, descending=True))
             pos = int(num(newest[0], "pos")) + 1 if newest else 1
-            guard = {"TableName": self._t.name,
-                     "Item": {schema.PK: s(pk), schema.SK: s(f"MSGID#{message_id}"), "pos": n(pos)},
-                     "ConditionExpression": "attribute_not_exists(SK)"}
-            put = {"TableName": self._t.name,
-                   "Item": {schema.PK: s(pk), schema.SK: s(schema.message_sk(pos)), "pos": n(pos),
-                            "id": s(message_id), "hidden": {"BOOL": False}, **body},
-                   "ConditionExpression": "attribute_not_exists(SK)"}
+            guard = {
+                "TableName": self._t.name,
+                "Item": {schema.PK: s(pk), schema.SK: s(f"MSGID#{message_id}"), "pos": n(pos)},
+                "ConditionExpression": "attribute_not_exists(SK)",
+            }
+            put = {
+                "TableName": self._t.name,
+                "Item": {
+                    schema.PK: s(pk),
+                    schema.SK: s(schema.message_sk(pos)),
+                    "pos": n(pos),
+                    "id": s(message_id),
+                    "hidden": {"BOOL": False},
+                    **body,
+                },
+                "ConditionExpression": "attribute_not_exists(SK)",
+            }
             try:
                 self._t.call("transact_write_items", TransactItems=[{"Put": guard}, {"Put": put}])
             except Exception as exc:
@@ -190,11 +238,11 @@ class LogMixin:
 
     def _hide(self, pk: str, pos: int, *, only_visible: bool) -> bool:
         key = {schema.PK: s(pk), schema.SK: s(schema.message_sk(pos))}
-        condition = "attribute_exists(SK)" + (" AND hidden = :f" if only_visible else "")
+        condition = "attribute_exists(SK)" + (" AND #h = :f" if only_visible else "")
         values: dict[str, Any] = {":t": {"BOOL": True}}
         if only_visible:
             values[":f"] = {"BOOL": False}
-        return self._t.update_if(key, "SET hidden = :t", condition, values)
+        return self._t.update_if(key, "SET #h = :t", condition, values, {"#h": "hidden"})
 
     async def hide_messages_after(self, session_id: str, message_id: str | None) -> int:
         pk = schema.session_pk(session_id)
@@ -211,8 +259,11 @@ class LogMixin:
                 ExpressionAttributeValues={":pk": s(pk), ":lo": s(schema.message_sk(pos + 1)), ":hi": s(_MSG_END)},
                 ConsistentRead=True,
             )
-            return sum(self._hide(pk, int(num(i, "pos")), only_visible=True) for i in later
-                       if not i.get("hidden", {}).get("BOOL", False))
+            return sum(
+                self._hide(pk, int(num(i, "pos")), only_visible=True)
+                for i in later
+                if not i.get("hidden", {}).get("BOOL", False)
+            )
 
         return await self._t.run(run)
 

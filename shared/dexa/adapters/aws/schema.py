@@ -2,16 +2,17 @@
 
 Single table (aws-modal.md §3). Every key is a string; numbers that need ordering are zero-padded.
 
-    entity          PK                          SK                              notes
-    session         SESSION#{sid}               META                            GSI1PK=ORG#{org}#SESSIONS, GSI1SK={updated_at}#{sid}
-    event counter   SESSION#{sid}               SEQ                             `last`: highest seq handed out
-    event           SESSION#{sid}               EVT#{seq:012d}                  `expires_at` TTL on old events
-    message id      SESSION#{sid}               MSGID#{message_id}              uniqueness guard -> `pos`
-    message         SESSION#{sid}               MSG#{pos:08d}                   `hidden` flag
-    tool record     SESSION#{sid}               TOOL#{tool_use_id}              `status` for conditional transitions
-    approval        SESSION#{sid}               APPROVAL#{approval_id}          `status`, task token inside `data`
-    kv document     KV#{org}#{namespace}        {key}                           checkpoints, pending outputs, integrations,
-                                                                                orgs, keys, audit log, prompts ...
+    entity          PK                      SK                      notes
+    session         SESSION#{sid}           META                    GSI1PK=ORG#{org}#SESSIONS
+                                                                    GSI1SK={updated_at}#{sid}
+    event counter   SESSION#{sid}           SEQ                     `last`: highest seq handed out
+    event           SESSION#{sid}           EVT#{seq:012d}          `expires_at` TTL on old events
+    message id      SESSION#{sid}           MSGID#{message_id}      uniqueness guard -> `pos`
+    message         SESSION#{sid}           MSG#{pos:08d}           `hidden` flag
+    tool record     SESSION#{sid}           TOOL#{tool_use_id}      `status` for conditional transitions
+    approval        SESSION#{sid}           APPROVAL#{approval_id}  `status`, task token inside `data`
+    kv document     KV#{org}#{namespace}    K#{key}                 checkpoints (TTL), pending outputs, integrations,
+                                                                    orgs, keys, audit log, prompts ...
 
 Item payloads are JSON in the `data` attribute (or a blob digest in `blob` when too large for an item).
 """

@@ -9,8 +9,8 @@ from fastapi.responses import Response
 from sse_starlette import EventSourceResponse
 from sse_starlette.event import ServerSentEvent
 
-from ..deps import Ctx, Reader, problems
-from ..sse import live_frames, poll_body
+from dexa.api.deps import Ctx, Reader, problems
+from dexa.api.sse import live_frames, poll_body
 
 router = APIRouter(prefix="/sessions", tags=["events"])
 
@@ -40,8 +40,12 @@ async def events(
     after: Annotated[int | None, Query(ge=0, le=2**53, description="Replay events with seq > after")] = None,
     mode: Annotated[Literal["stream", "poll"], Query(description="poll: answer with what is available")] = "stream",
     wait: Annotated[float, Query(ge=0, le=25, description="poll mode: wait this long for a first event")] = 0,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", pattern=r"^[0-9]{1,16}$",
-                                                description="Resume after this seq (wins over ?after=)")] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID", pattern=r"^[0-9]{1,16}$", description="Resume after this seq (wins over ?after=)"
+        ),
+    ] = None,
 ) -> Response:
     """Stream the session's events: history after the cursor first, then live ones, with heartbeat comments.
 

@@ -11,14 +11,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import ValidationError
 
-from dexa.core.errors import ConfigError, ConflictError
-from dexa.core.events import EventType
-from dexa.core.session import Session
-
-from ..artifacts import collect
-from ..deps import ApiContext, Ctx, Reader, Writer, problems
-from ..schemas.approvals import OutputPublic
-from ..schemas.sessions import (
+from dexa.api.artifacts import collect
+from dexa.api.deps import ApiContext, Ctx, Reader, Writer, problems
+from dexa.api.schemas.approvals import OutputPublic
+from dexa.api.schemas.sessions import (
     ArtifactsPublic,
     ForkCreate,
     MessageCreate,
@@ -31,51 +27,72 @@ from ..schemas.sessions import (
     ToolsPublic,
     TurnAccepted,
 )
+from dexa.core.errors import ConfigError, ConflictError
+from dexa.core.events import EventType
+from dexa.core.session import Session
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 
 
 async def public(ctx: ApiContext, s: Session) -> SessionPublic:
-    return SessionPublic.of(s, running=ctx.runtime.driver.is_running(s.id),
-                            last_seq=await ctx.runtime.store.last_seq(s.id))
+    return SessionPublic.of(
+        s, running=ctx.runtime.driver.is_running(s.id), last_seq=await ctx.runtime.store.last_seq(s.id)
+    )
 
 
 def _resolve_cwd(ctx: ApiContext, cwd: str | None) -> str:
-    path = Path(cwd or ctx.default_cwd)
-    if "\x00" in str(path):
+    """An existing directory, checked here so a hostile path becomes a 400 rather than an OSError."""
+    raw = cwd or ctx.default_cwd
+    if "\x00" in raw:
         raise ConfigError("cwd: NUL bytes are not allowed in a path")
-    if not path.is_absolute():
-        path = Path(ctx.default_cwd) / path
+    path = Path(raw) if Path(raw).is_absolute() else Path(ctx.default_cwd) / raw
+    try:
+        path = path.resolve()
+        is_dir = path.is_dir()
+    except (OSError, RuntimeError) as exc:
+        raise ConfigError(f"cwd: {raw[:200]!r} is not a usable path ({exc.__class__.__name__})") from exc
+    if not is_dir:
+        raise ConfigError(f"cwd: working directory does not exist: {str(path)[:300]}")
     return str(path)
 
 
 def kick(ctx: ApiContext, session_id: str, *, was_running: bool) -> None:
-    """Start the driver. A driver that was already running may be finishing the previous turn and exit without
-    seeing the new one, so when it ends, start again (a no-op when nothing is pending)."""
+    """Start the driver (call on the engine's loop). A driver that was already running may be finishing the
+    previous turn and exit without seeing the new one, so when it ends, start again (a no-op when nothing is
+    pending)."""
     driver = ctx.runtime.driver
     task = driver.start(session_id)
     if was_running and isinstance(task, asyncio.Future):
         task.add_done_callback(lambda _t: driver.start(session_id))  # pyright: ignore[reportUnknownLambdaType]
 
 
+async def _submit_and_start(ctx: ApiContext, session_id: str, prompt: str) -> int:
+    was_running = ctx.runtime.driver.is_running(session_id)
+    try:
+        state = await ctx.runtime.engine.submit(session_id, prompt)
+    except ConflictError as exc:
+        raise ConflictError(str(exc), code="session_busy") from exc
+    kick(ctx, session_id, was_running=was_running)
+    return state.turn
+
+
 async def submit(ctx: ApiContext, session_id: str, prompt: str) -> int:
     async with ctx.lock(session_id):
-        was_running = ctx.runtime.driver.is_running(session_id)
-        try:
-            state = await ctx.runtime.engine.submit(session_id, prompt)
-        except ConflictError as exc:
-            raise ConflictError(str(exc), code="session_busy") from exc
-        kick(ctx, session_id, was_running=was_running)
-    return state.turn
+        return await ctx.call(_submit_and_start, ctx, session_id, prompt)
 
 
 @router.post("", status_code=201, response_model=SessionPublic, responses=problems(400))
 async def create_session(body: SessionCreate, ctx: Ctx, who: Writer) -> SessionPublic:
     """Create a session; with `prompt`, its first turn starts at once (follow it on /events)."""
-    session = await ctx.runtime.create_session(
-        cwd=_resolve_cwd(ctx, body.cwd), model=body.model, org_id=who.org_id, user_id=who.user_id,
-        permission_mode=body.permission_mode, config=body.to_config(),
+    session = await ctx.call(
+        ctx.runtime.create_session,
+        cwd=_resolve_cwd(ctx, body.cwd),
+        model=body.model,
+        org_id=who.org_id,
+        user_id=who.user_id,
+        permission_mode=body.permission_mode,
+        config=body.to_config(),
         title=body.title or (body.prompt or "")[:80],
     )
     if body.prompt:
@@ -86,7 +103,8 @@ async def create_session(body: SessionCreate, ctx: Ctx, who: Writer) -> SessionP
 
 @router.get("", response_model=SessionsPublic, responses=problems())
 async def list_sessions(
-    ctx: Ctx, who: Reader,
+    ctx: Ctx,
+    who: Reader,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cwd: Annotated[str | None, Query(min_length=1, max_length=4096)] = None,
 ) -> SessionsPublic:
@@ -114,7 +132,7 @@ async def abort(session_id: str, ctx: Ctx, who: Writer) -> SessionPublic:
     """Cancel the turn in flight (idempotent). Running tools are interrupted; history stays valid."""
     session = await ctx.session(who, session_id)
     if session.turn_state is not None or ctx.runtime.driver.is_running(session_id):
-        await ctx.runtime.driver.cancel(session_id)
+        await ctx.call(ctx.runtime.driver.cancel, session_id)
         await ctx.audit.append(who, "session.abort", session_id)
     return await public(ctx, await ctx.session(who, session_id))
 
@@ -122,7 +140,7 @@ async def abort(session_id: str, ctx: Ctx, who: Writer) -> SessionPublic:
 @router.post("/{session_id}/mode", response_model=SessionPublic, responses=problems(404))
 async def set_mode(session_id: str, body: ModeChange, ctx: Ctx, who: Writer) -> SessionPublic:
     session = await ctx.session(who, session_id)
-    updated = await ctx.runtime.engine.set_mode(session_id, body.mode)
+    updated = await ctx.call(ctx.runtime.engine.set_mode, session_id, body.mode)
     await ctx.audit.append(who, "session.mode", session_id, {"from": session.permission_mode, "to": body.mode})
     return await public(ctx, updated)
 
@@ -138,9 +156,15 @@ async def fork(session_id: str, body: ForkCreate, ctx: Ctx, who: Writer) -> Sess
         if body.message_id not in ids:
             raise ConfigError(f"message_id: {body.message_id} is not a visible message of session {session_id}")
         messages = messages[: ids.index(body.message_id) + 1]
-    child = await ctx.runtime.create_session(
-        cwd=parent.cwd, model=parent.model, org_id=who.org_id, user_id=who.user_id,
-        permission_mode=parent.permission_mode, config=parent.config, parent_id=parent.id,
+    child = await ctx.call(
+        ctx.runtime.create_session,
+        cwd=parent.cwd,
+        model=parent.model,
+        org_id=who.org_id,
+        user_id=who.user_id,
+        permission_mode=parent.permission_mode,
+        config=parent.config,
+        parent_id=parent.id,
         title=body.title if body.title is not None else f"fork of {parent.title or parent.id}"[:200],
     )
     for m in messages:
@@ -149,8 +173,9 @@ async def fork(session_id: str, body: ForkCreate, ctx: Ctx, who: Writer) -> Sess
     # collide with the copied ones.
     done = parent.turn_state.turn if parent.turn_state is not None else parent.turns_completed
     child = await store.update_session(replace(await store.get_session(child.id), turns_completed=done))
-    await ctx.runtime.engine.emit(session_id, EventType.SESSION_FORKED,
-                                  {"child_id": child.id, "messages": len(messages)})
+    await ctx.call(
+        ctx.runtime.engine.emit, session_id, EventType.SESSION_FORKED, {"child_id": child.id, "messages": len(messages)}
+    )
     return await public(ctx, child)
 
 
@@ -158,7 +183,7 @@ async def fork(session_id: str, body: ForkCreate, ctx: Ctx, who: Writer) -> Sess
 async def tools(session_id: str, ctx: Ctx, who: Reader) -> ToolsPublic:
     """The tool names this session's agent sees (built-ins after --tools/--disallowedTools, MCP tools)."""
     session = await ctx.session(who, session_id)
-    env = await ctx.runtime.engine.envs.env_for(session)
+    env = await ctx.call(ctx.runtime.engine.envs.env_for, session)
     return ToolsPublic(tools=env.tools.names())
 
 

@@ -13,9 +13,13 @@ from .common import Body, Mode
 
 
 class IntegrationCreate(Body):
-    kind: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$", description="calendar, email, crm, chat, tickets, mcp, git...")
+    kind: str = Field(
+        pattern=r"^[a-z][a-z0-9_-]{0,39}$", description="calendar, email, crm, chat, tickets, mcp, git..."
+    )
     name: str = Field(min_length=1, max_length=100)
-    config: dict[str, Any] = Field(default_factory=dict, description="Non-secret settings; credentials live in the vault")
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="Non-secret settings; credentials live in the vault"
+    )
 
 
 class IntegrationPublic(BaseModel):
@@ -28,8 +32,9 @@ class IntegrationPublic(BaseModel):
 
     @staticmethod
     def of(i: Integration) -> IntegrationPublic:
-        return IntegrationPublic(id=i.id, kind=i.kind, name=i.name, config=i.config, created_at=i.created_at,
-                                 created_by=i.created_by)
+        return IntegrationPublic(
+            id=i.id, kind=i.kind, name=i.name, config=i.config, created_at=i.created_at, created_by=i.created_by
+        )
 
 
 class IntegrationsPublic(BaseModel):
@@ -118,8 +123,15 @@ class KeyPublic(BaseModel):
 
     @staticmethod
     def of(k: ApiKey) -> KeyPublic:
-        return KeyPublic(id=k.id, user_id=k.user_id, name=k.name, prefix=k.prefix, scopes=list(k.scopes),
-                         created_at=k.created_at, revoked_at=k.revoked_at)
+        return KeyPublic(
+            id=k.id,
+            user_id=k.user_id,
+            name=k.name,
+            prefix=k.prefix,
+            scopes=list(k.scopes),
+            created_at=k.created_at,
+            revoked_at=k.revoked_at,
+        )
 
 
 class KeyCreated(KeyPublic):

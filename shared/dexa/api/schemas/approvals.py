@@ -40,9 +40,21 @@ class ApprovalPublic(BaseModel):
     @staticmethod
     def of(a: Approval) -> ApprovalPublic:
         return ApprovalPublic(
-            id=a.id, session_id=a.session_id, tool_use_id=a.tool_use_id, tool_name=a.tool_name, input=a.input,
-            reason=a.reason, rule=a.rule, source=a.source, kind=a.kind, status=a.status, scope=a.scope,
-            decided_by=a.decided_by, message=a.message, created_at=a.created_at, decided_at=a.decided_at,
+            id=a.id,
+            session_id=a.session_id,
+            tool_use_id=a.tool_use_id,
+            tool_name=a.tool_name,
+            input=a.input,
+            reason=a.reason,
+            rule=a.rule,
+            source=a.source,
+            kind=a.kind,
+            status=a.status,
+            scope=a.scope,
+            decided_by=a.decided_by,
+            message=a.message,
+            created_at=a.created_at,
+            decided_at=a.decided_at,
             suggestions=list(a.suggestions),
         )
 
@@ -80,9 +92,21 @@ class OutputPublic(BaseModel):
     @staticmethod
     def of(o: PendingOutput) -> OutputPublic:
         return OutputPublic(
-            id=o.id, session_id=o.session_id, kind=o.kind, integration=o.integration, tool=o.tool, summary=o.summary,
-            arguments=o.arguments, context=o.context, status=o.status, created_at=o.created_at,
-            decided_by=o.decided_by, decided_at=o.decided_at, edited=o.edited, result=o.result, error=o.error,
+            id=o.id,
+            session_id=o.session_id,
+            kind=o.kind,
+            integration=o.integration,
+            tool=o.tool,
+            summary=o.summary,
+            arguments=o.arguments,
+            context=o.context,
+            status=o.status,
+            created_at=o.created_at,
+            decided_by=o.decided_by,
+            decided_at=o.decided_at,
+            edited=o.edited,
+            result=o.result,
+            error=o.error,
         )
 
 

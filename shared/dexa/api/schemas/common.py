@@ -55,6 +55,5 @@ class SseFrame(BaseModel):
 
     id: str = Field(pattern=r"^[0-9]+$")
     event: str
-    data: str = Field(json_schema_extra={"contentMediaType": "application/json",
-                                         "contentSchema": {"$ref": "#/components/schemas/EventPublic"}})
+    data: str = Field(description="An EventPublic as JSON")
     retry: int | None = None

@@ -15,15 +15,23 @@ ToolRule = Field(min_length=1, max_length=500)
 
 
 class SessionCreate(Body):
-    prompt: str | None = Field(default=None, min_length=1, max_length=200_000,
-                               description="Starts the first turn right away when given")
-    cwd: str | None = Field(default=None, min_length=1, max_length=4096,
-                            description="Working directory on the server (default: the server's)")
+    prompt: str | None = Field(
+        default=None, min_length=1, max_length=200_000, description="Starts the first turn right away when given"
+    )
+    cwd: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
+        description="Working directory on the server (default: the server's)",
+    )
     model: str | None = Field(default=None, min_length=1, max_length=200)
     permission_mode: Mode = "default"
     title: str = Field(default="", max_length=200)
-    sources: list[str] = Field(default_factory=list, max_length=50,
-                               description="Integration ids the session may use; empty lets the agent choose")
+    sources: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Integration ids the session may use; empty lets the agent choose",
+    )
     allowed_tools: list[str] = Field(default_factory=list, max_length=200)
     disallowed_tools: list[str] = Field(default_factory=list, max_length=200)
     tools: list[str] | None = Field(default=None, max_length=200, description="Restrict the built-in tool set")
@@ -36,10 +44,16 @@ class SessionCreate(Body):
 
     def to_config(self) -> SessionConfig:
         return SessionConfig(
-            allowed_tools=tuple(self.allowed_tools), disallowed_tools=tuple(self.disallowed_tools),
-            tools=None if self.tools is None else tuple(self.tools), append_system_prompt=self.append_system_prompt,
-            system_prompt=self.system_prompt, max_turns=self.max_turns, max_budget_usd=self.max_budget_usd,
-            network=self.network, sources=tuple(self.sources), headless=self.headless,
+            allowed_tools=tuple(self.allowed_tools),
+            disallowed_tools=tuple(self.disallowed_tools),
+            tools=None if self.tools is None else tuple(self.tools),
+            append_system_prompt=self.append_system_prompt,
+            system_prompt=self.system_prompt,
+            max_turns=self.max_turns,
+            max_budget_usd=self.max_budget_usd,
+            network=self.network,
+            sources=tuple(self.sources),
+            headless=self.headless,
         )
 
 
@@ -82,16 +96,36 @@ class SessionPublic(BaseModel):
     def of(s: Session, *, running: bool, last_seq: int) -> SessionPublic:
         c = s.config
         return SessionPublic(
-            id=s.id, org_id=s.org_id, user_id=s.user_id, cwd=s.cwd, model=s.model, permission_mode=s.permission_mode,
-            title=s.title, status=s.status, created_at=s.created_at, updated_at=s.updated_at,
-            turn=s.turn_state.turn if s.turn_state else None, step=s.turn_state.step if s.turn_state else None,
-            turns_completed=s.turns_completed, usage=UsagePublic(**s.usage.to_dict()), cost_usd=s.cost_usd,
-            parent_id=s.parent_id, result=s.result, error=s.error, running=running, last_seq=last_seq,
+            id=s.id,
+            org_id=s.org_id,
+            user_id=s.user_id,
+            cwd=s.cwd,
+            model=s.model,
+            permission_mode=s.permission_mode,
+            title=s.title,
+            status=s.status,
+            created_at=s.created_at,
+            updated_at=s.updated_at,
+            turn=s.turn_state.turn if s.turn_state else None,
+            step=s.turn_state.step if s.turn_state else None,
+            turns_completed=s.turns_completed,
+            usage=UsagePublic(**s.usage.to_dict()),
+            cost_usd=s.cost_usd,
+            parent_id=s.parent_id,
+            result=s.result,
+            error=s.error,
+            running=running,
+            last_seq=last_seq,
             config=SessionConfigPublic(
-                allowed_tools=list(c.allowed_tools), disallowed_tools=list(c.disallowed_tools),
-                tools=None if c.tools is None else list(c.tools), sources=list(c.sources),
-                append_system_prompt=c.append_system_prompt, max_turns=c.max_turns,
-                max_budget_usd=c.max_budget_usd, network=c.network, headless=c.headless,
+                allowed_tools=list(c.allowed_tools),
+                disallowed_tools=list(c.disallowed_tools),
+                tools=None if c.tools is None else list(c.tools),
+                sources=list(c.sources),
+                append_system_prompt=c.append_system_prompt,
+                max_turns=c.max_turns,
+                max_budget_usd=c.max_budget_usd,
+                network=c.network,
+                headless=c.headless,
             ),
         )
 
@@ -116,8 +150,9 @@ class ModeChange(Body):
 
 class ForkCreate(Body):
     title: str | None = Field(default=None, max_length=200)
-    message_id: str | None = Field(default=None, pattern=ID_PATTERN,
-                                   description="Copy history up to and including this message (default: all)")
+    message_id: str | None = Field(
+        default=None, pattern=ID_PATTERN, description="Copy history up to and including this message (default: all)"
+    )
 
 
 class ToolsPublic(BaseModel):
@@ -131,7 +166,7 @@ class TodoItem(BaseModel):
 
     content: str
     status: str
-    activeForm: str | None = None  # noqa: N815 - Claude Code's wire name
+    activeForm: str | None = None
 
 
 class TodoPublic(BaseModel):

@@ -1,0 +1,36 @@
+"""The Modal app for session workspaces: `modal run sandbox_modal/app.py` builds the image and smoke-tests it.
+
+Sessions never run this file: the agent-step Lambda creates sandboxes from the same image definition through
+dexa.adapters.modal.ModalSandbox (one named sandbox per session in this app). Deploying is only needed to pre-build
+the image: `modal deploy sandbox_modal/app.py`.
+"""
+
+import asyncio
+
+import modal
+
+from dexa.adapters.modal import APP_NAME, WORKDIR, ModalSandbox, sandbox_image
+
+app = modal.App(APP_NAME)
+image = sandbox_image(modal)
+
+
+@app.local_entrypoint()
+def smoke(session_id: str = "smoke-test") -> None:
+    """Create a session sandbox the way the Lambdas do, check the toolchain and the network block, then end it."""
+
+    async def run() -> None:
+        workspace = ModalSandbox(session_id, image=image, idle_timeout_s=120, lifetime_s=600)
+        try:
+            tools = await workspace.exec(
+                "git --version && rg --version | head -1 && node --version && python3 -V", cwd=WORKDIR
+            )
+            print(tools.stdout)
+            net = await workspace.exec(
+                "curl -sS -m 5 https://example.com >/dev/null && echo online || echo offline", cwd=WORKDIR
+            )
+            print("network:", net.stdout.strip(), "(expected offline)")
+        finally:
+            await workspace.terminate()
+
+    asyncio.run(run())

@@ -1,0 +1,34 @@
+"""AWS adapters: DynamoDB store, S3 blobs, the Step Functions turn driver and its task bodies.
+
+Nothing is imported eagerly: `import dexa.adapters.aws` must not load boto3 (the CDK stacks import
+`dexa.adapters.aws.schema` and `dexa.adapters.aws.asl`, which are pure).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .dynamo_store import DynamoStore
+    from .s3_blobs import S3BlobStore
+    from .sfn import SfnApprovalNotifier, SfnTurnDriver
+    from .tasks import TaskRunner
+
+_EXPORTS = {
+    "DynamoStore": ".dynamo_store",
+    "S3BlobStore": ".s3_blobs",
+    "SfnApprovalNotifier": ".sfn",
+    "SfnTurnDriver": ".sfn",
+    "TaskRunner": ".tasks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dexa.adapters.aws' has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
+
+
+__all__ = ["DynamoStore", "S3BlobStore", "SfnApprovalNotifier", "SfnTurnDriver", "TaskRunner"]

@@ -1,0 +1,194 @@
+"""What functions/*/handler.py call: the runtime built once per cold start, Powertools, one handler per function.
+
+Import cost is the Lambda init phase: modules are imported here at load, but nothing talks to AWS or builds the
+runtime until the first invocation (the environment, secrets and network are only needed then).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import os
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+
+from dexa.core.errors import ConfigError
+
+from . import schema
+
+logger = logging.getLogger(__name__)
+LambdaHandler = Callable[[dict[str, Any], Any], Any]
+
+# Secrets Manager values copied into the environment the runtime reads (never logged, never sent to a sandbox).
+SECRET_ENV = {
+    "DEXA_ANTHROPIC_SECRET_ARN": {"": "ANTHROPIC_API_KEY"},
+    "DEXA_MODAL_SECRET_ARN": {"token_id": "MODAL_TOKEN_ID", "token_secret": "MODAL_TOKEN_SECRET"},
+}
+
+
+@functools.lru_cache(maxsize=1)
+def powertools() -> tuple[Logger, Any, Metrics]:
+    """Logger, Tracer (None without aws-xray-sdk: the `tracer` extra of Powertools) and Metrics."""
+    service = os.environ.get("POWERTOOLS_SERVICE_NAME", "dexa")
+    log = Logger(service=service)
+    # dexa modules log through the stdlib; give them the same JSON formatter and correlation keys.
+    copy_config_to_registered_loggers(source_logger=log)
+    try:
+        from aws_lambda_powertools import Tracer
+
+        tracer: Any = Tracer(service=service)
+    except ImportError:  # aws-xray-sdk missing: Lambda active tracing still records the invocation segment
+        tracer = None
+    metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Dexa"), service=service)
+    return log, tracer, metrics
+
+
+def load_secrets(env: MutableMapping[str, str] | None = None, *, client: Any = None) -> None:
+    """Copy the deployed secrets into os.environ once; values already present win (local runs, tests)."""
+    if env is None:
+        env = os.environ
+    for arn_var, mapping in SECRET_ENV.items():
+        arn = env.get(arn_var)
+        if not arn or all(env.get(target) for target in mapping.values()):
+            continue
+        if client is None:
+            import boto3
+
+            client = boto3.client("secretsmanager")
+        raw = client.get_secret_value(SecretId=arn).get("SecretString") or ""
+        for field, target in mapping.items():
+            if env.get(target):
+                continue
+            value = raw if not field else json.loads(raw or "{}").get(field, "")
+            if value:
+                env[target] = value
+
+
+@functools.lru_cache(maxsize=1)
+def cloud_runtime() -> Any:
+    """dexa.wiring.build_runtime under DEXA_STORE=dynamo, with the Step Functions driver when a machine is set."""
+    from dexa.settings import get_settings
+    from dexa.wiring import build_runtime
+
+    from .sfn import SfnTurnDriver
+
+    load_secrets()
+    runtime = build_runtime(get_settings())
+    if os.environ.get(schema.ENV_STATE_MACHINE_ARN) and not isinstance(runtime.driver, SfnTurnDriver):
+        # Duck-compatible with InProcessDriver where the API uses it (start, cancel, is_running).
+        runtime.driver = SfnTurnDriver.from_env(runtime.engine, os.environ)  # pyright: ignore[reportAttributeAccessIssue]
+    return runtime
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    # Mangum runs on the thread's current loop; the follow-up work below must use that same loop.
+    try:
+        return asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        return loop
+
+
+def observed(fn: LambdaHandler, *, correlation_id_path: str | None = None) -> LambdaHandler:
+    """Powertools around a handler: JSON logs with the Lambda context and a correlation id, X-Ray, metrics."""
+    log, tracer, metrics = powertools()
+
+    def counted(event: dict[str, Any], context: Any) -> Any:
+        metrics.add_metric(name="Invocations", unit=MetricUnit.Count, value=1)
+        return fn(event, context)
+
+    wrapped = tracer.capture_lambda_handler(counted) if tracer is not None else counted
+    wrapped = log.inject_lambda_context(wrapped, correlation_id_path=correlation_id_path, clear_state=True)
+    return metrics.log_metrics(wrapped, capture_cold_start_metric=True)
+
+
+def api_handler() -> LambdaHandler:
+    """FastAPI (dexa.api.create_app) through Mangum; SSE answers in buffered mode with retry + Last-Event-ID."""
+    from mangum import Mangum
+
+    state: dict[str, Any] = {}
+
+    def handle(event: dict[str, Any], context: Any) -> Any:
+        if "asgi" not in state:
+            try:
+                from dexa.api import create_app
+                from dexa.api.sse import StreamConfig
+            except ImportError as exc:
+                raise ConfigError(f"the API Lambda needs dexa.api.create_app: {exc}") from exc
+            runtime = cloud_runtime()
+            state["runtime"] = runtime
+            from dexa.wiring import Runtime
+
+            if isinstance(runtime, Runtime):
+                from dexa.runtime.server_app import build_app
+
+                app = build_app(runtime, stream=StreamConfig(buffered=True))
+            else:
+                app = create_app(runtime, stream=StreamConfig(buffered=True))
+            state["asgi"] = Mangum(app, lifespan="off")
+        _loop()  # Mangum runs on the thread's current loop; make sure there is one
+        response = state["asgi"](event, context)
+        drain = getattr(state["runtime"].driver, "drain", None)
+        if drain is not None:  # a StartExecution scheduled by this request must happen before Lambda freezes us
+            _loop().run_until_complete(drain())
+        return response
+
+    return observed(handle, correlation_id_path=correlation_paths.API_GATEWAY_REST)
+
+
+def step_handler() -> LambdaHandler:
+    """The agent-step task bodies (tasks.TaskRunner), with session/turn/tool correlation keys on every log line."""
+    from .sfn import SfnTurnDriver
+    from .tasks import TaskRunner
+
+    state: dict[str, TaskRunner] = {}
+    log, _, _ = powertools()
+
+    def handle(event: dict[str, Any], context: Any) -> Any:
+        runner = state.get("runner")
+        if runner is None:
+            runtime = cloud_runtime()
+            driver = runtime.driver if isinstance(runtime.driver, SfnTurnDriver) else None
+            runner = state["runner"] = TaskRunner(runtime.engine, driver=driver)
+        log.append_keys(
+            session_id=event.get("session_id"),
+            turn=event.get("turn"),
+            task=event.get("task"),
+            tool_use_id=event.get("tool_use_id") or None,
+        )
+        return runner.handle(event, context)
+
+    return observed(handle, correlation_id_path="session_id")
+
+
+def webhooks_handler() -> LambdaHandler:
+    from .webhooks import WebhookReceiver
+
+    state: dict[str, WebhookReceiver] = {}
+
+    def handle(event: dict[str, Any], context: Any) -> Any:
+        receiver = state.get("receiver")
+        if receiver is None:
+            runtime = cloud_runtime()
+            receiver = state["receiver"] = WebhookReceiver.from_env(runtime.engine, os.environ)
+        return _loop().run_until_complete(receiver.handle(event))
+
+    return observed(handle, correlation_id_path=correlation_paths.API_GATEWAY_REST)
+
+
+def scheduler_handler() -> LambdaHandler:
+    from .schedules import run_automation
+
+    def handle(event: dict[str, Any], context: Any) -> Any:
+        runtime = cloud_runtime()
+        return _loop().run_until_complete(run_automation(event, engine=runtime.engine, driver=runtime.driver))
+
+    return observed(handle, correlation_id_path="automation_id")

@@ -1,0 +1,286 @@
+"""Step Functions task bodies: one per state of the turn machine (asl.py), each a thin call into the engine.
+
+Every task takes the tiny state {task, session_id, turn, calls_base, ...} and returns {outcome, step, parallel,
+execution_calls}. A task that finds the turn already past its step (a retry after a crash, a duplicate delivery)
+does nothing and reports where the turn is, so the machine routes on. Errors propagate: their class name becomes
+the Lambda errorType that Retry/Catch match (dexa.core.errors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+from dexa.core.engine import TurnEngine
+from dexa.core.errors import ConfigError, ModelError, ModelRateLimitError, ModelUnavailableError
+from dexa.core.events import EventType
+from dexa.core.session import Session
+
+from .sfn import SfnApprovalNotifier, SfnTurnDriver
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_RETRYABLE_MODEL: dict[str, type[ModelError]] = {
+    ModelRateLimitError.code: ModelRateLimitError,
+    ModelUnavailableError.code: ModelUnavailableError,
+}
+_STEP_TASKS = ("begin_turn", "call_model", "decide_tools", "await_approval", "run_tools", "end_turn")
+_local = threading.local()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskEvent:
+    task: str
+    session_id: str
+    turn: int
+    tool_use_id: str = ""
+    token: str = ""
+    calls_base: int = 0
+    error: dict[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def parse(raw: Mapping[str, Any]) -> TaskEvent:
+        """Raises ConfigError naming the field when the state machine sent something malformed."""
+        missing = [k for k in ("task", "session_id", "turn") if raw.get(k) in (None, "")]
+        if missing:
+            raise ConfigError(f"agent-step event is missing {', '.join(missing)}: got keys {sorted(raw)}")
+        try:
+            turn = int(raw["turn"])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"agent-step event field 'turn' must be an integer, got {raw['turn']!r}") from exc
+        error = raw.get("error") or {}
+        return TaskEvent(
+            task=str(raw["task"]),
+            session_id=str(raw["session_id"]),
+            turn=turn,
+            tool_use_id=str(raw.get("tool_use_id") or ""),
+            token=str(raw.get("token") or ""),
+            calls_base=int(raw.get("calls_base") or 0),
+            error=dict(error) if isinstance(error, Mapping) else {"Error": str(error)},
+        )
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    """One loop per thread for the life of the container: clients bound to a loop survive across invocations."""
+    loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = asyncio.new_event_loop()
+        _local.loop = loop
+    return loop
+
+
+class TaskRunner:
+    """Dispatches agent-step events to the engine. `handle` is the synchronous Lambda entry point."""
+
+    def __init__(
+        self,
+        engine: TurnEngine,
+        *,
+        notifier: SfnApprovalNotifier | None = None,
+        driver: SfnTurnDriver | None = None,
+        cancel_poll_s: float = 1.0,
+    ) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.driver = driver
+        self.notifier = notifier or (driver.approvals if driver is not None else None)
+        self.cancel_poll_s = cancel_poll_s
+        self._tasks: dict[str, Callable[[TaskEvent], Awaitable[dict[str, Any]]]] = {
+            **{name: self._make_step(name) for name in _STEP_TASKS},
+            "plan_tools": self.plan_tools,
+            "run_tool": self.run_tool,
+            "await_decision": self.await_decision,
+            "expire_approvals": self.expire_approvals,
+            "record_failure": self.record_failure,
+            "continue_as_new": self.continue_as_new,
+        }
+
+    def handle(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+        return _loop().run_until_complete(self.dispatch(event))
+
+    async def dispatch(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        event = TaskEvent.parse(raw)
+        fn = self._tasks.get(event.task)
+        if fn is None:
+            raise ConfigError(f"unknown agent-step task {event.task!r}; expected one of {sorted(self._tasks)}")
+        logger.info("task %s session %s turn %s %s", event.task, event.session_id, event.turn, event.tool_use_id)
+        return await fn(event)
+
+    # ------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _result(
+        ev: TaskEvent, outcome: str, session: Session | None, parallel: list[str] | None = None
+    ) -> dict[str, Any]:
+        state = session.turn_state if session is not None else None
+        return {
+            "session_id": ev.session_id,
+            "turn": ev.turn,
+            "outcome": outcome,
+            "step": state.step if state is not None else "",
+            "parallel": parallel or [],
+            "execution_calls": state.model_calls - ev.calls_base if state is not None else 0,
+        }
+
+    async def _current(self, ev: TaskEvent) -> Session | None:
+        """The session while this execution's turn is in flight; None once the turn is over (stale task)."""
+        session = await self.store.get_session(ev.session_id)
+        state = session.turn_state
+        return session if state is not None and state.turn == ev.turn else None
+
+    async def _watch(self, session_id: str, work: Awaitable[T]) -> tuple[bool, T | None]:
+        """Run `work`, cancelling it if the session's cancel flag goes up. (cancelled, result)."""
+        task = asyncio.ensure_future(work)
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=self.cancel_poll_s)
+            if done:
+                return False, task.result()
+            if (await self.store.get_session(session_id)).cancel_requested:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                logger.info("cancel requested: stopped work for session %s", session_id)
+                return True, None
+
+    async def _model_failure(self, session: Session) -> str:
+        """The error code the engine recorded when call_model ended the turn as failed-but-resumable."""
+        last = await self.store.last_seq(session.id)
+        for event in reversed(await self.store.read_events(session.id, after=max(0, last - 20))):
+            if event.type == EventType.ERROR:
+                return str(event.data.get("code", ""))
+        return ""
+
+    async def _after_step(self, ev: TaskEvent, outcome: str) -> dict[str, Any]:
+        session = await self.store.get_session(ev.session_id)
+        state = session.turn_state
+        if outcome == "done" and state is not None and session.status == "failed" and state.step == "call_model":
+            code = await self._model_failure(session)
+            error = _RETRYABLE_MODEL.get(code)
+            if error is not None:
+                # Step Functions retries the step with backoff; the engine resumes at call_model.
+                raise error(session.error or code)
+            return self._result(ev, "failed", session)
+        return self._result(ev, outcome, session)
+
+    def _make_step(self, step: str) -> Callable[[TaskEvent], Awaitable[dict[str, Any]]]:
+        async def run(ev: TaskEvent) -> dict[str, Any]:
+            session = await self._current(ev)
+            if session is None:
+                return self._result(ev, "done", None)
+            assert session.turn_state is not None
+            if session.turn_state.step != step:
+                return self._result(ev, "next", session)  # already past this step: route on
+            cancelled, outcome = await self._watch(ev.session_id, self.engine.step(ev.session_id))
+            return await self._after_step(ev, "next" if cancelled else str(outcome))
+
+        run.__name__ = step
+        return run
+
+    # ------------------------------------------------------------ tools
+
+    async def plan_tools(self, ev: TaskEvent) -> dict[str, Any]:
+        """Which allowed calls are read-only, for the parallel Map (two or more; one runs in RunTools)."""
+        session = await self._current(ev)
+        if session is None:
+            return self._result(ev, "done", None)
+        assert session.turn_state is not None
+        if session.turn_state.step != "run_tools":
+            return self._result(ev, "next", session)
+        env = await self.engine.envs.env_for(session)
+        ids: list[str] = []
+        for record in await self.store.list_tool_records(ev.session_id, turn=ev.turn):
+            tool = env.tools.get(record.name)
+            if record.status == "allowed" and tool is not None and tool.read_only:
+                ids.append(record.tool_use_id)
+        return self._result(ev, "next", session, ids if len(ids) >= 2 else [])
+
+    async def run_tool(self, ev: TaskEvent) -> dict[str, Any]:
+        if not ev.tool_use_id:
+            raise ConfigError("run_tool event is missing tool_use_id")
+        session = await self._current(ev)
+        if session is not None:
+            await self._watch(ev.session_id, self.engine.run_tool(ev.session_id, ev.tool_use_id))
+        return self._result(ev, "next", session)
+
+    # ------------------------------------------------------------ approvals
+
+    async def await_decision(self, ev: TaskEvent) -> dict[str, Any]:
+        """Park the turn: store the task token on every pending approval; the API's decision sends it back."""
+        if not ev.token:
+            raise ConfigError("await_decision event is missing the task token ($$.Task.Token)")
+        if self.notifier is None:
+            raise ConfigError("await_decision needs Step Functions access (TaskRunner(notifier=...))")
+        attach = getattr(self.store, "attach_task_token", None)
+        for approval in await self.store.list_approvals(ev.session_id, status="pending"):
+            if attach is not None:
+                await attach(ev.session_id, approval.id, ev.token)
+            else:  # stores without a conditional attach: a decision racing this put could be overwritten
+                await self.store.put_approval(replace(approval, task_token=ev.token))
+        session = await self.store.get_session(ev.session_id)
+        pending = await self.store.list_approvals(ev.session_id, status="pending")
+        if session.cancel_requested:
+            await self.notifier.send_failure(ev.token, error="Cancelled", cause="cancelled while waiting")
+        elif not any(a.task_token == ev.token for a in pending):
+            # Everything was decided before the token existed, so no decision will ever send it: resume now.
+            await self.notifier.send_success(ev.token, {"decided_before_wait": True})
+        return self._result(ev, "wait", session)
+
+    async def expire_approvals(self, ev: TaskEvent) -> dict[str, Any]:
+        for approval in await self.store.list_approvals(ev.session_id, status="pending"):
+            await self.engine.resolve_approval(
+                ev.session_id,
+                approval.id,
+                allow=False,
+                by="timeout",
+                message="The approval request expired before anyone answered.",
+            )
+        return self._result(ev, "next", await self._current(ev))
+
+    # ------------------------------------------------------------ failure and continuation
+
+    async def record_failure(self, ev: TaskEvent) -> dict[str, Any]:
+        """The top-level Catch: append the failure to the event log and end the turn as failed."""
+        error = str(ev.error.get("Error", "States.Runtime"))
+        cause = str(ev.error.get("Cause", ""))
+        with contextlib.suppress(ValueError, TypeError):
+            parsed = json.loads(cause)
+            if isinstance(parsed, dict):
+                cause = str(parsed.get("errorMessage") or cause)  # pyright: ignore[reportUnknownMemberType]
+        session = await self.store.get_session(ev.session_id)
+        state = session.turn_state
+        if state is None or state.turn != ev.turn:
+            return self._result(ev, "done", None)
+        if session.status == "failed" and state.step == "call_model":
+            return self._result(ev, "failed", session)  # the engine recorded it; the turn stays resumable
+        message = f"{error}: {cause}" if cause else error
+        try:
+            await self.engine.fail_turn(ev.session_id, subtype="error_during_execution", error=message)
+        except Exception:  # the engine itself is what failed: write the record directly
+            logger.exception("fail_turn failed for %s; recording the failure directly", ev.session_id)
+            await self.store.append_event(ev.session_id, EventType.ERROR, {"code": error, "message": cause})
+            fresh = await self.store.get_session(ev.session_id)
+            await self.store.update_session(replace(fresh, turn_state=None, status="failed", error=message))
+            await self.store.append_event(
+                ev.session_id,
+                EventType.TURN_FAILED,
+                {"turn": ev.turn, "subtype": "error_during_execution", "error": message},
+            )
+        return self._result(ev, "failed", None)
+
+    async def continue_as_new(self, ev: TaskEvent) -> dict[str, Any]:
+        """Hand a long turn to a fresh execution so no history nears the 25,000-event limit."""
+        if self.driver is None:
+            raise ConfigError("continue_as_new needs the Step Functions driver (TaskRunner(driver=...))")
+        session = await self._current(ev)
+        if session is None or session.turn_state is None:
+            return self._result(ev, "done", None)
+        calls = session.turn_state.model_calls
+        await self.driver.start_turn(ev.session_id, suffix=f"-c{calls}", calls_base=calls)
+        return self._result(ev, "done", None)

@@ -1,0 +1,404 @@
+"""ModalSandbox: the Workspace port on a Modal Sandbox (modal 1.6), one named sandbox per session.
+
+- Named `dexa-<session>` in one app, so any Lambda reattaches with Sandbox.from_name; created on first use.
+- Network: blocked unless the session grants it; a CIDR allowlist when policy gives one (outbound only).
+- No secrets: no modal.Secret is attached and secret-looking environment variables are dropped.
+- Commands are detached jobs with a journal in the sandbox (runner.py), so a command outlives the Lambda that
+  started it and `recover(job_id)` in the next Lambda reports it instead of running it again.
+- Files go through the `sb.filesystem` API (Sandbox.open no longer exists in 1.6).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import posixpath
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+from dexa.core.errors import SandboxError
+from dexa.core.ports import BackgroundJob, ExecResult
+
+from .image import APP_NAME, STATE_DIR, WORKDIR, sandbox_image
+from .runner import RUNNER
+
+logger = logging.getLogger(__name__)
+
+OutputSink = Callable[[str], Awaitable[None]]
+STREAM_CAP = 1 << 20
+_SECRET_ENV = re.compile(r"^(AWS_|ANTHROPIC_|MODAL_)|(^|_)(TOKEN|SECRET|PASSWORD|API_KEY|PRIVATE_KEY)$", re.I)
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _job_dir_name(job_id: str) -> str:
+    safe = _SAFE.sub("_", job_id)
+    return (
+        safe
+        if safe == job_id and 0 < len(job_id) <= 100 and job_id not in (".", "..")
+        else ("h-" + uuid.uuid5(uuid.NAMESPACE_URL, job_id).hex)
+    )
+
+
+class ModalSandbox:
+    """A session's isolated workspace on Modal. Construct cheaply; the sandbox is found or created on first use.
+
+    Args:
+        session_id: names the sandbox (`dexa-<session_id>`), so every Lambda of the session shares it.
+        network: full outbound network. Otherwise blocked, unless `cidr_allowlist` names reachable ranges.
+        idle_timeout_s: Modal ends the sandbox after this long without an exec (its files go with it).
+        lifetime_s: hard cap on the sandbox's life (Modal's maximum is 24 h).
+        modal_module: the `modal` package, or a fake of its surface in tests.
+        on_output: called with stdout chunks of foreground commands as they arrive (streaming).
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        root: str = WORKDIR,
+        extra_roots: Sequence[str] = (),
+        app_name: str = APP_NAME,
+        network: bool = False,
+        cidr_allowlist: Sequence[str] = (),
+        idle_timeout_s: int = 900,
+        lifetime_s: int = 24 * 3600,
+        cpu: float | None = None,
+        memory_mb: int | None = None,
+        tags: Mapping[str, str] | None = None,
+        image: Any = None,
+        state_dir: str = STATE_DIR,
+        environment_name: str | None = None,
+        modal_module: Any = None,
+        on_output: OutputSink | None = None,
+    ) -> None:
+        for path in (root, *extra_roots, state_dir):
+            if not posixpath.isabs(path):
+                raise SandboxError(f"Modal workspace paths must be absolute, got {path!r}")
+        self.session_id = session_id
+        self.root = posixpath.normpath(root)
+        self._extra_roots = tuple(posixpath.normpath(p) for p in extra_roots)
+        self.app_name = app_name
+        self.network = network
+        self.cidr_allowlist = tuple(cidr_allowlist)
+        self.idle_timeout_s = idle_timeout_s
+        self.lifetime_s = lifetime_s
+        self.cpu, self.memory_mb = cpu, memory_mb
+        self.tags = {"app": "dexa", "session": session_id, **dict(tags or {})}
+        self.state_dir = posixpath.normpath(state_dir)
+        self.environment_name = environment_name
+        self.on_output = on_output
+        self._image = image
+        self._modal_module = modal_module
+        self._sb: Any = None
+
+    # ------------------------------------------------------------ the sandbox
+
+    @property
+    def extra_roots(self) -> tuple[str, ...]:
+        return self._extra_roots
+
+    @property
+    def roots(self) -> tuple[str, ...]:
+        return (self.root, *self._extra_roots)
+
+    @property
+    def sandbox_name(self) -> str:
+        return ("dexa-" + _SAFE.sub("-", self.session_id))[:64]
+
+    def _modal(self) -> Any:
+        if self._modal_module is None:
+            self._modal_module = importlib.import_module("modal")
+        return self._modal_module
+
+    def create_options(self) -> dict[str, Any]:
+        """Sandbox.create keyword arguments (besides app and image): isolation policy in one place."""
+        options: dict[str, Any] = {
+            "name": self.sandbox_name,
+            "tags": self.tags,
+            "timeout": self.lifetime_s,
+            "idle_timeout": self.idle_timeout_s,
+            "workdir": self.root,
+            "secrets": [],
+            "env": {},
+            "environment_name": self.environment_name,
+        }
+        if self.cpu is not None:
+            options["cpu"] = self.cpu
+        if self.memory_mb is not None:
+            options["memory"] = self.memory_mb
+        if not self.network:
+            if self.cidr_allowlist:
+                options["outbound_cidr_allowlist"] = list(self.cidr_allowlist)
+            else:
+                options["block_network"] = True
+        return options
+
+    async def sandbox(self) -> Any:
+        """Attach to the session's sandbox, creating it when there is none (a concurrent creator may win)."""
+        if self._sb is not None:
+            return self._sb
+        modal = self._modal()
+        errors = modal.exception
+        try:
+            self._sb = await modal.Sandbox.from_name.aio(
+                self.app_name, self.sandbox_name, environment_name=self.environment_name
+            )
+            return self._sb
+        except errors.NotFoundError:
+            pass
+        app = await modal.App.lookup.aio(self.app_name, create_if_missing=True, environment_name=self.environment_name)
+        image = self._image if self._image is not None else sandbox_image(modal)
+        try:
+            self._sb = await modal.Sandbox.create.aio(app=app, image=image, **self.create_options())
+            logger.info("created Modal sandbox %s for session %s", self.sandbox_name, self.session_id)
+        except errors.AlreadyExistsError:
+            self._sb = await modal.Sandbox.from_name.aio(
+                self.app_name, self.sandbox_name, environment_name=self.environment_name
+            )
+        return self._sb
+
+    async def _runner(
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        timeout_s: float | None = None,
+        sink: OutputSink | None = None,
+    ) -> str:
+        sb = await self.sandbox()
+        try:
+            proc = await sb.exec.aio(
+                "python3",
+                "-c",
+                RUNNER,
+                *args,
+                env=dict(env or {}),
+                timeout=None if timeout_s is None else max(1, int(timeout_s)),
+            )
+            chunks: list[str] = []
+            async for chunk in proc.stdout:
+                if sink is not None:
+                    await sink(chunk)
+                else:
+                    chunks.append(chunk)
+            err = await proc.stderr.read.aio()
+            code = await proc.wait.aio()
+        except self._modal().exception.Error as exc:
+            self._sb = None  # terminated or timed out: the next call attaches afresh
+            raise SandboxError(f"Modal sandbox {self.sandbox_name}: {type(exc).__name__}: {exc}") from exc
+        if code != 0:
+            raise SandboxError(f"sandbox job runner `{args[0]}` failed with {code}: {str(err)[-800:]}")
+        return "".join(chunks)
+
+    async def _json(self, *args: str, **kwargs: Any) -> dict[str, Any]:
+        return json.loads(await self._runner(*args, **kwargs) or "{}")
+
+    # ------------------------------------------------------------ paths and environment
+
+    def contains(self, path: str) -> bool:
+        return any(path == r or path.startswith(r.rstrip("/") + "/") for r in self.roots)
+
+    def resolve(self, path: str) -> str:
+        if not isinstance(path, str) or not path or "\x00" in path:
+            raise SandboxError(f"Invalid path {path!r}")
+        if not posixpath.isabs(path):
+            raise SandboxError(f"Path must be absolute, got {path!r} (the workspace is {self.root})")
+        normal = posixpath.normpath(path)
+        if not self.contains(normal):
+            raise SandboxError(f"Access denied: {path} is outside the workspace; allowed roots: {list(self.roots)}")
+        return normal
+
+    def _env(self, env: Mapping[str, str] | None) -> dict[str, str]:
+        out = {"HOME": self.root, "LANG": "C.UTF-8", "TERM": "dumb", "PATH": _DEFAULT_PATH}
+        for key, value in (env or {}).items():
+            if _SECRET_ENV.search(key):
+                logger.warning("not passing %s into the Modal sandbox: credentials never enter the workspace", key)
+                continue
+            out[str(key)] = str(value)
+        return out
+
+    def _job(self, job_id: str) -> str:
+        return posixpath.join(self.state_dir, _job_dir_name(job_id))
+
+    @staticmethod
+    def _result(doc: Mapping[str, Any]) -> ExecResult:
+        code = doc.get("exit_code")
+        stderr = str(doc.get("stderr", ""))
+        if doc.get("abandoned"):
+            stderr += "\n[dexa: the command never started; it was abandoned after a crash]"
+        elif code is None:
+            stderr += "\n[dexa: the command was interrupted before it finished]"
+        return ExecResult(
+            exit_code=-1 if code is None else int(code),
+            stdout=str(doc.get("stdout", "")),
+            stderr=stderr,
+            timed_out=bool(doc.get("timed_out")),
+            cwd=str(doc.get("cwd", "")),
+            duration_ms=int(doc.get("duration_ms", 0)),
+        )
+
+    # ------------------------------------------------------------ exec
+
+    async def exec(
+        self,
+        command: str,
+        *,
+        cwd: str,
+        timeout_s: float = 120.0,
+        env: Mapping[str, str] | None = None,
+        job_id: str | None = None,
+        on_output: OutputSink | None = None,
+    ) -> ExecResult:
+        """Run `command` with bash in the sandbox; stdout streams to `on_output` (or the instance's) as it comes.
+
+        Raises:
+            SandboxError: cwd outside the workspace, or the sandbox could not be reached.
+        """
+        real_cwd = self.resolve(cwd)
+        job = self._job(job_id or f"tmp-{uuid.uuid4().hex}")
+        await self._json("start", job, real_cwd, repr(float(timeout_s)), "0", command, env=self._env(env))
+        sink = on_output or self.on_output
+        # The supervisor in the sandbox enforces timeout_s; the wait gets a margin before it kills on its own.
+        await self._runner(
+            "wait", job, repr(timeout_s + 5.0), "1" if sink else "0", "1", timeout_s=timeout_s + 60, sink=sink
+        )
+        return self._result(await self._json("collect", job, str(STREAM_CAP), "0" if job_id else "1"))
+
+    async def recover(self, job_id: str, *, wait_s: float = 600.0) -> ExecResult | None:
+        job = self._job(job_id)
+        doc = await self._json("collect", job, str(STREAM_CAP), "0")
+        if not doc.get("exists") or doc.get("abandoned"):
+            return None
+        if not doc.get("started"):
+            if (await self._json("abandon", job)).get("claimed"):
+                return None
+        if doc.get("exit_code") is None:
+            await self._runner("wait", job, repr(float(wait_s)), "0", "1", timeout_s=wait_s + 60)
+            doc = await self._json("collect", job, str(STREAM_CAP), "0")
+        return self._result(doc)
+
+    # ------------------------------------------------------------ background jobs
+
+    def _background(self, job_id: str, doc: Mapping[str, Any]) -> BackgroundJob:
+        if not doc.get("exists"):
+            raise SandboxError(f"No background job with id {job_id!r}")
+        return BackgroundJob(
+            job_id=job_id,
+            command=str(doc.get("command", "")),
+            running=bool(doc.get("running")),
+            exit_code=doc.get("exit_code"),
+            output=str(doc.get("output", "")),
+            output_offset=int(doc.get("offset", 0)),
+        )
+
+    async def start_background(self, command: str, *, cwd: str, job_id: str) -> BackgroundJob:
+        job = self._job(job_id)
+        await self._json("start", job, self.resolve(cwd), "0", "1", command, env=self._env(None))
+        return await self.poll_background(job_id)
+
+    async def poll_background(self, job_id: str, *, since: int = 0, wait_s: float = 0.0) -> BackgroundJob:
+        job = self._job(job_id)
+        if wait_s > 0:
+            await self._runner("wait", job, repr(float(wait_s)), "0", "0", timeout_s=wait_s + 60)
+        return self._background(job_id, await self._json("poll", job, str(max(0, since)), str(STREAM_CAP)))
+
+    async def kill_background(self, job_id: str) -> BackgroundJob:
+        return self._background(job_id, await self._json("kill", self._job(job_id), str(STREAM_CAP)))
+
+    # ------------------------------------------------------------ files
+
+    def _fs_error(self, exc: BaseException, path: str) -> OSError | None:
+        name = type(exc).__name__
+        if name == "SandboxFilesystemNotFoundError":
+            return FileNotFoundError(2, "No such file or directory", path)
+        if name == "SandboxFilesystemIsADirectoryError":
+            return IsADirectoryError(21, "Is a directory", path)
+        if name == "SandboxFilesystemNotADirectoryError":
+            return NotADirectoryError(20, "Not a directory", path)
+        if name == "SandboxFilesystemPermissionError":
+            return PermissionError(13, "Permission denied", path)
+        return None
+
+    async def _fs(self, op: str, *args: Any, path: str, **kwargs: Any) -> Any:
+        sb = await self.sandbox()
+        try:
+            return await getattr(sb.filesystem, op).aio(*args, **kwargs)
+        except self._modal().exception.Error as exc:
+            mapped = self._fs_error(exc, path)
+            if mapped is not None:
+                raise mapped from exc
+            raise SandboxError(f"Modal filesystem {op} {path}: {type(exc).__name__}: {exc}") from exc
+
+    async def read_bytes(self, path: str) -> bytes:
+        real = self.resolve(path)
+        return bytes(await self._fs("read_bytes", real, path=real))
+
+    async def write_bytes(self, path: str, data: bytes) -> None:
+        real = self.resolve(path)
+        try:
+            await self._fs("write_bytes", data, real, path=real)
+        except FileNotFoundError:
+            await self._fs("make_directory", posixpath.dirname(real), path=real, create_parents=True)
+            await self._fs("write_bytes", data, real, path=real)
+
+    async def _stat(self, path: str) -> Any | None:
+        try:
+            return await self._fs("stat", path, path=path)
+        except FileNotFoundError:
+            return None
+
+    async def exists(self, path: str) -> bool:
+        return await self._stat(self.resolve(path)) is not None
+
+    async def is_dir(self, path: str) -> bool:
+        info = await self._stat(self.resolve(path))
+        return info is not None and getattr(info.type, "value", info.type) == "directory"
+
+    async def mtime(self, path: str) -> float:
+        """Modification time (an extension beyond the Workspace port; tools use it when present)."""
+        info = await self._stat(self.resolve(path))
+        if info is None:
+            raise FileNotFoundError(2, "No such file or directory", path)
+        return float(info.modified_time)
+
+    async def remove(self, path: str) -> None:
+        real = self.resolve(path)
+        if real in self.roots:
+            raise SandboxError(f"Refusing to remove the workspace root {path}")
+        info = await self._stat(real)
+        if info is None:
+            raise FileNotFoundError(2, "No such file or directory", path)
+        await self._fs("remove", real, path=real, recursive=getattr(info.type, "value", info.type) == "directory")
+
+    async def walk(self, root: str) -> list[str]:
+        real = self.resolve(root)
+        sb = await self.sandbox()
+        proc = await sb.exec.aio("find", real, "-type", "f", "-print0", timeout=120)
+        out = await proc.stdout.read.aio()
+        await proc.wait.aio()
+        return [p for p in str(out).split("\x00") if p and self.contains(p)]
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def close(self) -> None:
+        """Let go of the handle; the sandbox keeps running for the session's next Lambda (terminate ends it)."""
+        sb, self._sb = self._sb, None
+        detach = getattr(sb, "detach", None)
+        if detach is not None:
+            await detach.aio()
+
+    async def terminate(self) -> None:
+        """End the session's sandbox (session end). Idempotent."""
+        try:
+            sb = await self._modal().Sandbox.from_name.aio(
+                self.app_name, self.sandbox_name, environment_name=self.environment_name
+            )
+        except self._modal().exception.NotFoundError:
+            self._sb = None
+            return
+        await sb.terminate.aio()
+        self._sb = None
+        logger.info("terminated Modal sandbox %s", self.sandbox_name)

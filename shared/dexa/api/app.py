@@ -1,0 +1,186 @@
+"""create_app: the one FastAPI app, served by `dexa serve` (uvicorn) and, later, by Lambda via Mangum."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as pkg_version
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dexa.auth.service import AuthService
+from dexa.core.errors import DexaError
+from dexa.core.events import EventType
+
+from .audit import AuditLog
+from .deps import ApiContext
+from .integrations import KvIntegrationRegistry
+from .outputs import KvOutputQueue, OutputExecutor
+from .ports import ApiRuntime, IntegrationRegistry, OutputQueue, PermissionChecker, Rewinder
+from .problems import PROBLEM_MEDIA_TYPE, handle_exception
+from .ratelimit import RateLimit, RateLimiter
+from .routers import admin as admin_routes
+from .routers import approvals as approval_routes
+from .routers import events as event_routes
+from .routers import integrations as integration_routes
+from .routers import rewind as rewind_routes
+from .routers import sessions as session_routes
+from .schemas.common import EventPublic, SseFrame
+from .sse import EventHub, StreamConfig
+from .worker import ThreadSafeNotifier, TurnWorker
+
+DESCRIPTION = """Dexa's HTTP API: sessions, their event streams, approvals, staged outputs and integrations.
+
+Authenticate with `Authorization: Bearer <api key>`. Every resource belongs to the caller's org; another org's
+ids answer 404. Errors are `application/problem+json` with a stable `code`.
+
+Event types: """ + ", ".join(f"`{t}`" for t in EventType.all())
+
+
+def _version() -> str:
+    try:
+        return pkg_version("dexa")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app(
+    runtime: ApiRuntime,
+    *,
+    auth: AuthService | None = None,
+    rewinder: Rewinder | None = None,
+    outputs: OutputQueue | None = None,
+    output_executor: OutputExecutor | None = None,
+    integrations: IntegrationRegistry | None = None,
+    permission_check: PermissionChecker | None = None,
+    rate_limit: RateLimit | None = None,
+    stream: StreamConfig | None = None,
+    default_cwd: str | None = None,
+    turn_worker: bool = False,
+    owns_runtime: bool = False,
+    extra_routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    """Build the app over a runtime. Everything optional has a working default except `rewinder` and
+    `permission_check`, whose routes answer 501 until they are given.
+
+    Args:
+        runtime: dexa.wiring.Runtime (or anything with store, engine, driver and create_session).
+        auth: key/user/org service; default: AuthService over runtime.store.
+        rewinder: checkpoints + rewind.
+        outputs: staged-output queue; default: KvOutputQueue(runtime.store, runtime.engine.emit, output_executor).
+        output_executor: runs an approved output (only used by the default queue).
+        integrations: default: KvIntegrationRegistry(runtime.store).
+        permission_check: backs POST /permissions/check.
+        rate_limit: per-org token bucket (default 100 req/s, burst 400).
+        stream: SSE knobs (heartbeat, max stream length, buffered mode for Lambda).
+        default_cwd: working directory for sessions created without `cwd` (default: the process's).
+        turn_worker: run the engine and driver on their own loop thread (dexa.api.worker) so SSE delivery and
+            requests stay fast while many turns run. Installs a thread-safe notifier on runtime.engine.
+        owns_runtime: close the runtime (runtime.aclose, on the engine's loop) when the app shuts down.
+        extra_routers: more routers (web UI, webhooks) mounted on the same app and error handling.
+    """
+    store = runtime.store
+    worker: TurnWorker | None = None
+    if turn_worker:
+        # Before anything waits on it: waiters on both loops must be woken safely from either thread.
+        runtime.engine.notifier = ThreadSafeNotifier()
+        worker = TurnWorker()
+
+    async def emit(session_id: str, type_: str, data: Mapping[str, Any]) -> object:
+        if worker is None:
+            return await runtime.engine.emit(session_id, type_, data)
+        return await worker.call(runtime.engine.emit, session_id, type_, data)
+
+    ctx = ApiContext(
+        runtime=runtime,
+        auth=auth or AuthService(store),
+        audit=AuditLog(store),
+        hub=EventHub(runtime.engine.notifier),
+        limiter=RateLimiter(rate_limit or RateLimit()),
+        stream=stream or StreamConfig(),
+        outputs=outputs or KvOutputQueue(store, emit, output_executor),
+        integrations=integrations or KvIntegrationRegistry(store),
+        rewinder=rewinder,
+        permission_check=permission_check,
+        default_cwd=default_cwd or os.getcwd(),
+        version=_version(),
+        worker=worker,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await ctx.hub.aclose()
+        aclose = getattr(runtime, "aclose", None) if owns_runtime else None
+        if aclose is not None:
+            await ctx.call(aclose)
+        if worker is not None:
+            if aclose is None:
+                await ctx.call(_stop_driver, runtime)
+            worker.stop()
+
+    # operationId = the route function's name: stable, readable, and what the Python client's methods map to.
+    app = FastAPI(
+        title="Dexa API",
+        version=ctx.version,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=lambda route: route.name,
+    )
+    app.state.dexa = ctx
+    for exc_type in (DexaError, RequestValidationError, StarletteHTTPException, Exception):
+        app.add_exception_handler(exc_type, handle_exception)
+    for module in (admin_routes, session_routes, event_routes, approval_routes, rewind_routes, integration_routes):
+        app.include_router(module.router)
+    for extra in extra_routers:
+        app.include_router(extra)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = build_openapi(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+async def _stop_driver(runtime: ApiRuntime) -> None:
+    aclose = getattr(runtime.driver, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with errors as problem+json and the SSE frame schemas added."""
+    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    for model in (EventPublic, SseFrame):
+        schemas[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas["SseFrame"]["properties"]["data"].update(
+        contentMediaType="application/json", contentSchema={"$ref": "#/components/schemas/EventPublic"}
+    )
+    for item in doc.get("paths", {}).values():
+        for op in item.values():
+            for status, response in op.get("responses", {}).items():
+                content = response.get("content")
+                if not content:
+                    continue
+                if status.isdigit() and int(status) >= 400 and "application/json" in content:
+                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+                elif "text/event-stream" in content:
+                    content.pop("application/json", None)
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if not _referenced(doc, f"#/components/schemas/{unused}"):
+            schemas.pop(unused, None)
+    return doc
+
+
+def _referenced(doc: dict[str, Any], ref: str) -> bool:
+    return f'"{ref}"' in json.dumps(doc["paths"])

@@ -1,0 +1,6 @@
+"""Python client for the Dexa HTTP API, and the terminal clients built on it (attach, chat)."""
+
+from .api import DexaClient, error_from, operations
+from .connect import connect, default_server, resolve_token
+
+__all__ = ["DexaClient", "connect", "default_server", "error_from", "operations", "resolve_token"]

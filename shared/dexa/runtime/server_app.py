@@ -1,0 +1,169 @@
+"""The full app over a real runtime: the API's ports filled by checkpoints, integrations, outputs, permissions,
+code sources and the web UI. `dexa serve` and the API Lambda both build their app here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from dexa.api.ports import Integration, IntegrationStatus, PendingOutput
+from dexa.core.errors import ConflictError, NotFoundError
+from dexa.core.ports import PermissionDecision
+from dexa.core.session import SessionConfig
+from dexa.wiring import Runtime
+
+logger = logging.getLogger(__name__)
+
+_STATE = {"connected": "connected", "active": "connected", "healthy": "connected", "needs_auth": "disconnected",
+          "disconnected": "disconnected", "expired": "disconnected", "error": "error"}
+
+
+class IntegrationsPort:
+    """The API's IntegrationRegistry over the real registry (catalogue, OAuth, vault)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    @property
+    def registry(self) -> Any:
+        return self.runtime.integrations.registry
+
+    @staticmethod
+    def _public(record: Mapping[str, Any], by: str = "") -> Integration:
+        return Integration(id=str(record["id"]), org_id=str(record.get("org_id", "")),
+                           kind=str(record.get("provider") or record.get("kind", "")), name=str(record["name"]),
+                           config=dict(record.get("config") or {}), created_at=float(record.get("created_at", 0.0)),
+                           created_by=str(record.get("created_by", by)))
+
+    async def list(self, org_id: str) -> list[Integration]:
+        return [self._public(r) for r in await self.registry.list(org_id)]
+
+    async def create(self, org_id: str, *, kind: str, name: str, config: Mapping[str, Any], by: str) -> Integration:
+        spec = {"provider": kind, "name": name, **{k: v for k, v in config.items() if k in ("mode", "url",
+                                                                                              "transport")},
+                "config": {k: v for k, v in config.items() if k not in ("mode", "url", "transport")}}
+        return self._public(await self.registry.add(org_id, spec), by)
+
+    async def delete(self, org_id: str, integration_id: str) -> None:
+        await self.registry.remove(org_id, integration_id)
+
+    async def status(self, org_id: str, integration_id: str) -> IntegrationStatus:
+        st = await self.registry.status(org_id, integration_id)
+        health = st.get("health") or {}
+        return IntegrationStatus(id=integration_id, state=_STATE.get(str(st.get("status")), "configured"),  # type: ignore[arg-type]
+                                 detail=str(st.get("last_error") or health.get("detail") or st.get("status", "")),
+                                 checked_at=float(health.get("checked_at") or st.get("updated_at") or 0.0))
+
+
+class OutputsPort:
+    """The API's OutputQueue over the staged-output queue the MCP layer writes to."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    @property
+    def queue(self) -> Any:
+        return self.runtime.integrations.queue
+
+    @staticmethod
+    def _public(o: Any) -> PendingOutput:
+        d = o if isinstance(o, Mapping) else o.to_dict()
+        status = d.get("status", "pending")
+        return PendingOutput(
+            id=d["id"], org_id=d["org_id"], session_id=d["session_id"], kind=d.get("kind", ""),
+            tool=d.get("exposed_name") or d.get("tool", ""),
+            arguments=dict(d.get("final_arguments") or d.get("arguments") or {}),
+            integration=d.get("server", ""), summary=d.get("preview", ""),
+            context={**dict(d.get("context") or {}), "recipients": list(d.get("recipients") or ()),
+                     "target": d.get("target", ""), "tool_use_id": d.get("tool_use_id", "")},
+            status=status if status in ("pending", "approved", "rejected", "executed", "failed") else "pending",
+            created_at=float(d.get("created_at") or 0.0), decided_by=d.get("decided_by"),
+            decided_at=d.get("decided_at"), edited=bool(d.get("edited")), result=d.get("result"),
+            error=str(d.get("reason", "") if status == "failed" else ""),
+        )
+
+    async def stage(self, **kwargs: Any) -> PendingOutput:
+        raise ConflictError("outputs are staged by the MCP layer when the agent calls a side-effecting tool")
+
+    async def list(self, org_id: str, session_id: str) -> list[PendingOutput]:
+        return [self._public(o) for o in await self.queue.list(org_id, session_id=session_id)]
+
+    async def get(self, org_id: str, session_id: str, output_id: str) -> PendingOutput:
+        out = self._public(await self.queue.get(org_id, output_id))
+        if out.session_id != session_id:
+            raise NotFoundError(f"no output {output_id} in session {session_id}")
+        return out
+
+    async def approve(self, org_id: str, session_id: str, output_id: str, *, by: str,
+                      arguments: Mapping[str, Any] | None = None) -> PendingOutput:
+        await self.get(org_id, session_id, output_id)
+        try:
+            return self._public(await self.queue.approve(org_id, output_id, by=by, edited_args=arguments))
+        except ConflictError as exc:
+            raise ConflictError(str(exc), code="already_decided") from exc
+
+    async def reject(self, org_id: str, session_id: str, output_id: str, *, by: str, reason: str = "") -> PendingOutput:
+        await self.get(org_id, session_id, output_id)
+        try:
+            return self._public(await self.queue.reject(org_id, output_id, by=by, reason=reason))
+        except ConflictError as exc:
+            raise ConflictError(str(exc), code="already_decided") from exc
+
+
+class PermissionCheck:
+    """POST /permissions/check: what the engine would decide, from the same settings stack a session gets."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def __call__(self, *, org_id: str, tool: str, tool_input: Mapping[str, Any], cwd: str,
+                       mode: str) -> PermissionDecision:
+        from dexa.permissions.engine import PermissionEngine
+        from dexa.runtime.assemble import read_settings
+
+        envs = self.runtime.envs
+        settings, _ = read_settings(cwd, SessionConfig(), home=envs.home, org_policy=envs.org_policy,
+                                    managed_path=self.runtime.settings.managed_settings_path,
+                                    hosted=self.runtime.settings.hosted)
+        return PermissionEngine(settings, cwd=cwd, home=str(envs.home)).decide(tool, tool_input, mode=mode, cwd=cwd)
+
+
+def extra_routers(runtime: Runtime, *, local: bool) -> Sequence[APIRouter]:
+    routers: list[APIRouter] = []
+    code = runtime.code
+    if code is not None:
+        async def workspace_for(session: Any) -> Any:
+            return (await runtime.envs.env_for(session)).workspace
+
+        routers.extend(code.routers(workspace_for=workspace_for))
+    try:
+        from dexa.web import create_web_router
+    except ImportError:
+        logger.info("web UI not available")
+    else:
+        if local:
+            from dexa.auth.bootstrap import read_local_token
+
+            home = runtime.settings.home
+            # Loopback-only hand-off of the local key to the browser (checked inside the router).
+            routers.append(create_web_router(local_token=lambda: read_local_token(home)))
+        else:
+            routers.append(create_web_router())
+    return routers
+
+
+def build_app(runtime: Runtime, *, local: bool = False, **kwargs: Any) -> FastAPI:
+    from dexa.api.app import create_app
+
+    return create_app(
+        runtime,
+        rewinder=runtime.checkpoints,
+        outputs=OutputsPort(runtime),
+        integrations=IntegrationsPort(runtime),
+        permission_check=PermissionCheck(runtime),
+        extra_routers=extra_routers(runtime, local=local),
+        **kwargs,
+    )

@@ -1,0 +1,56 @@
+// Client-side routing over the History API: every UI URL is also a server route serving the same shell,
+// so reloads and shared links land on the same page.
+
+const routes = [];
+let current = null;
+let root = null;
+let onChange = () => {};
+
+export function route(pattern, load) {
+  routes.push({ pattern, load });
+}
+
+export function start(mainEl, changed) {
+  root = mainEl;
+  onChange = changed || onChange;
+  window.addEventListener('popstate', () => render());
+  document.addEventListener('click', (e) => {
+    const a = e.target.closest && e.target.closest('a[data-link]');
+    if (!a || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+    const url = new URL(a.href, location.href);
+    if (url.origin !== location.origin) return;
+    e.preventDefault();
+    navigate(url.pathname + url.search + url.hash);
+  });
+  return render();
+}
+
+export function navigate(path, { replace = false } = {}) {
+  if (replace) history.replaceState(null, '', path);
+  else history.pushState(null, '', path);
+  return render();
+}
+
+export function currentPage() {
+  return current;
+}
+
+async function render() {
+  const path = location.pathname.replace(/\/+$/, '') || '/';
+  const query = new URLSearchParams(location.search);
+  if (current && current.unmount) current.unmount();
+  current = null;
+  for (const r of routes) {
+    const m = path.match(r.pattern);
+    if (!m) continue;
+    const mod = await r.load();
+    root.replaceChildren();
+    current = (await mod.mount(root, m.groups || {}, query)) || {};
+    current.name = mod.name || r.pattern.source;
+    onChange(path);
+    return current;
+  }
+  root.replaceChildren(Object.assign(document.createElement('p'), { textContent: `No page at ${path}.` }));
+  onChange(path);
+  return null;
+}

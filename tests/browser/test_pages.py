@@ -1,0 +1,146 @@
+"""Every page: an accessibility audit (light and dark, desktop and phone width) with screenshots, keyboard
+navigation, the permission tester, and pages whose endpoint the server lacks degrading with a message."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web_harness import Live, api, run_main_session, wait_until
+
+pytestmark = pytest.mark.browser
+
+AUDIT = (Path(__file__).parent / "a11y_check.js").read_text()
+WIDTHS = {"desktop": {"width": 1280, "height": 860}, "phone": {"width": 390, "height": 844}}
+
+
+def _audit(page: Any, where: str) -> list[dict[str, str]]:
+    found = page.evaluate(AUDIT)
+    return [dict(v, where=where) for v in found if v["impact"] in ("serious", "critical")]
+
+
+@pytest.fixture(scope="module")
+def waiting_session(live: Live) -> str:
+    """A session parked on its Bash approval (the state approvals are made in, often on a phone)."""
+    s = api(live, "POST", "/sessions", {"prompt": "[main] wait for me"})
+    wait_until(lambda: api(live, "GET", f"/sessions/{s['id']}/approvals?status=pending")["data"], 15, "approval")
+    return str(s["id"])
+
+
+def test_every_page_passes_the_accessibility_audit_at_both_widths_in_light_and_dark(
+    page: Any, live: Live, waiting_session: str, shots: Path
+) -> None:
+    done = run_main_session(live, "[main] audit me")
+    api(live, "POST", "/integrations", {"kind": "email", "name": "Team Gmail", "config": {"provider": "gmail"}})
+    pages = {
+        "home": ("/", "text=Recent sessions"),
+        "run-waiting": (f"/ui/sessions/{waiting_session}", ".approval.pending"),
+        "run-done": (f"/ui/sessions/{done}", "text=All done"),
+        "review": ("/ui/review", "article.output"),
+        "checkpoints": (f"/ui/sessions/{done}/checkpoints", "input[name=checkpoint]"),
+        "integrations": ("/ui/integrations", "text=Team Gmail"),
+        "config": ("/ui/config/permissions", "text=Test a tool call"),
+        "login": ("/ui/login", "text=Sign in to Dexa"),
+    }
+    problems: list[dict[str, str]] = []
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        for width, size in WIDTHS.items():
+            page.set_viewport_size(size)
+            for name, (path, ready) in pages.items():
+                page.goto(live.url + path)
+                page.wait_for_selector(ready)
+                if name == "run-done":  # open the Write card so the diff is audited too
+                    page.locator(".item.tool summary", has_text="hello_audit_me.py").click()
+                    page.wait_for_selector(".diff")
+                page.wait_for_timeout(50)
+                problems += _audit(page, f"{name} {width} {scheme}")
+                # Nothing may force sideways scrolling of the whole page (phones included).
+                overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+                assert overflow <= 1, f"{name} at {width} ({scheme}) overflows sideways by {overflow}px"
+                if scheme == "light" or name.startswith("run"):
+                    out = shots / f"{name}-{width}-{scheme}.png"
+                    # Run views as a person sees them (the viewport); the other pages whole.
+                    page.screenshot(path=str(out), full_page=not name.startswith("run"))
+                    assert out.stat().st_size > 5_000  # a real picture, not a blank page
+    assert not problems, json.dumps(problems[:20], indent=1)
+    print(f"\naccessibility: {len(pages) * 4} page audits clean; screenshots in {shots}")
+
+
+def test_keyboard_shortcuts_move_focus_open_help_and_navigate(page: Any, live: Live, waiting_session: str) -> None:
+    page.goto(live.url + "/")
+    page.wait_for_selector(".session-link")
+    page.keyboard.press("j")
+    first = page.evaluate("document.activeElement.dataset.sessionId")
+    page.keyboard.press("j")
+    second = page.evaluate("document.activeElement.dataset.sessionId")
+    page.keyboard.press("k")
+    assert first and second and first != second
+    assert page.evaluate("document.activeElement.dataset.sessionId") == first
+    page.keyboard.press("?")
+    assert page.locator("#shortcuts").is_visible()
+    page.keyboard.press("Escape")
+    page.keyboard.press("g")
+    page.keyboard.press("r")
+    page.wait_for_url("**/ui/review")
+    # `d` on a focused approval denies it (the run view's shortcut), with the permission engine's reason shown.
+    page.goto(f"{live.url}/ui/sessions/{waiting_session}")
+    page.locator(".approval.pending button[data-decision=deny]").focus()
+    page.keyboard.press("d")
+    page.get_by_text("Denied", exact=True).wait_for()
+    approvals = api(live, "GET", f"/sessions/{waiting_session}/approvals")["data"]
+    assert approvals[0]["status"] == "denied"
+
+
+def test_the_permission_tester_answers_and_missing_endpoints_degrade_with_a_message(page: Any, live: Live) -> None:
+    page.goto(live.url + "/ui/config/permissions")
+    page.get_by_label("Tool", exact=True).fill("Bash")
+    page.get_by_role("button", name="Check").click()
+    result = page.locator("[data-check-result]")
+    result.get_by_text("ask", exact=True).wait_for()
+    assert "ask by test rule Bash" in result.inner_text()
+    # This server has no settings endpoint: the editor says so and still exports what was drafted.
+    page.get_by_text("Reading the org’s rules is not available on this server").wait_for()
+    page.get_by_label("Deny").fill("Bash(rm -rf:*)")
+    page.get_by_role("button", name="Show as settings.json").click()
+    assert json.loads(page.locator("pre.code").last.inner_text()) == {
+        "permissions": {"allow": [], "ask": [], "deny": ["Bash(rm -rf:*)"]}
+    }
+    for section, text in (
+        ("schedules", "Schedules is not available"),
+        ("memory", "The memory editor is not available"),
+        ("extensions", "Subagents is not available"),
+        ("policies", "Output approval policies is not available"),
+    ):
+        page.goto(f"{live.url}/ui/config/{section}")
+        page.get_by_text(text).wait_for()
+    page.goto(live.url + "/ui/config/audit")
+    page.get_by_role("cell", name="approval.decide").first.wait_for()
+
+
+def test_the_audit_flags_the_violations_it_checks_for(page: Any, live: Live) -> None:
+    """The audit can fail: a page with known problems yields exactly those rules."""
+    page.goto(live.url + "/ui/login")
+    page.wait_for_selector("text=Sign in to Dexa")
+    page.evaluate("""() => {
+      const m = document.querySelector('main');
+      m.insertAdjacentHTML('beforeend', '<input id="bad-input"><button id="bad-btn"></button>' +
+        '<p id="bad-contrast">faint</p><img src="/ui/static/icon.svg">' +
+        '<a href="/x" id="bad-link"></a><div aria-labelledby="nope" id="bad-ref">x</div>' +
+        '<span id="bad-input">dup</span>');
+      const p = document.getElementById('bad-contrast');  // CSSOM: the page's CSP refuses inline style attributes
+      p.style.color = '#bbb';
+      p.style.background = '#fff';
+    }""")
+    rules = {v["rule"] for v in page.evaluate(AUDIT)}
+    assert {
+        "label",
+        "button-name",
+        "color-contrast",
+        "image-alt",
+        "link-name",
+        "aria-valid-attr-value",
+        "duplicate-id",
+    } <= rules

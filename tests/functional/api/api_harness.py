@@ -1,0 +1,138 @@
+"""Test harness: an API over an offline runtime, two orgs (a, b) and a key per role in each."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from dexa.api.app import create_app
+from dexa.api.fake_runtime import FakeRuntime, fake_runtime, tool_loop_model
+from dexa.api.ratelimit import RateLimit
+from dexa.api.sse import StreamConfig
+from dexa.auth.service import AuthService
+from dexa.core.ports import Model, PermissionPolicy, Store
+from dexa.core.tools import Tool
+
+ROLES = ("admin", "member", "reviewer")
+
+
+@dataclass
+class Api:
+    app: FastAPI
+    runtime: FakeRuntime
+    auth: AuthService
+    tokens: dict[str, str] = field(default_factory=dict)
+    users: dict[str, str] = field(default_factory=dict)
+
+    def h(self, who: str = "a_admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+
+async def add_org(auth: AuthService, tag: str, api: Api) -> None:
+    org = await auth.create_org(f"org {tag}", org_id=f"org_{tag}")
+    for role in ROLES:
+        user = await auth.create_user(org.id, f"{tag}-{role}", role, user_id=f"usr_{tag}_{role}")
+        _, token = await auth.create_key(org.id, user.id, f"{tag}-{role}")
+        api.tokens[f"{tag}_{role}"] = token
+        api.users[f"{tag}_{role}"] = user.id
+
+
+def make_api(
+    tmp_path: Path,
+    *,
+    model: Model | None = None,
+    policy: PermissionPolicy | None = None,
+    tools: Sequence[Tool] | None = None,
+    store: Store | None = None,
+    **app_kwargs: Any,
+) -> Api:
+    runtime = fake_runtime(
+        tmp_path / "home",
+        model=model or tool_loop_model(tool_calls=1, delay_s=0),
+        policy=policy,
+        workspace=tmp_path / "ws",
+        tools=tools,
+        store=store,
+    )
+    auth = AuthService(runtime.store)
+    app_kwargs.setdefault("rate_limit", RateLimit(rate=10_000, burst=10_000))
+    app_kwargs.setdefault("stream", StreamConfig(heartbeat_s=15, max_s=0.5, poll_s=0.05))
+    app = create_app(runtime, auth=auth, default_cwd=str(tmp_path / "ws"), **app_kwargs)
+    api = Api(app=app, runtime=runtime, auth=auth)
+
+    async def setup() -> None:
+        await add_org(auth, "a", api)
+        await add_org(auth, "b", api)
+
+    asyncio.run(setup())
+    return api
+
+
+def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.01) -> Any:
+    """Poll a condition with a deadline (HTTP-side state has no notification to wait on)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+class MemoryRewinder:
+    """A Rewinder double: two checkpoints per session; an unknown id is CheckpointNotFoundError."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, str, str]] = []
+
+    async def list_checkpoints(self, session_id: str) -> list[dict[str, Any]]:
+        return [
+            {"id": "cp_2", "created_at": 2.0, "reason": "tool"},
+            {"id": "cp_1", "created_at": 1.0, "reason": "prompt"},
+        ]
+
+    async def rewind(self, session_id: str, *, checkpoint_id: str, mode: str, on_conflict: str) -> dict[str, Any]:
+        from dexa.core.errors import CheckpointNotFoundError
+
+        if checkpoint_id not in ("cp_1", "cp_2"):
+            raise CheckpointNotFoundError(f"checkpoint {checkpoint_id} not found")
+        self.calls.append((session_id, checkpoint_id, mode, on_conflict))
+        return {"restored_files": 1, "hidden_messages": 2}
+
+
+async def rule_check(*, org_id: str, tool: str, tool_input: Any, cwd: str, mode: str) -> Any:
+    from dexa.testing.fakes import RulePolicy
+
+    return RulePolicy(ask={"Bash"}, deny={"Delete"}).decide(tool, tool_input, mode=mode, cwd=cwd)
+
+
+class YieldingStore:
+    """Wraps a store so every call yields to the event loop first, like a networked store (DynamoDB) would.
+
+    Appending an event of type `slow_type` takes `slow_s` (a slow write at a chosen moment).
+    """
+
+    def __init__(self, inner: Any, *, slow_type: str = "", slow_s: float = 0.0) -> None:
+        self._inner = inner
+        self._slow_type = slow_type
+        self._slow_s = slow_s
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not asyncio.iscoroutinefunction(attr):
+            return attr
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            slow = name == "append_event" and len(args) > 1 and args[1] == self._slow_type
+            await asyncio.sleep(self._slow_s if slow else 0)
+            return await attr(*args, **kwargs)
+
+        return call

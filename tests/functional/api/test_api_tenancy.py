@@ -1,0 +1,170 @@
+"""Every route, called by another org with org A's ids: 404 (never 403), never A's data, never a side effect."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_harness import Api, MemoryRewinder, make_api, rule_check, wait_for
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from dexa.testing.fakes import RulePolicy
+from dexa.testing.scripted import FunctionModel, text, tool_use
+
+SECRET_PROMPT = "org-a-confidential-prompt"
+
+
+def _ask_then_done(request: Any) -> Any:
+    return text("done") if request.messages[-1].tool_results else tool_use("Append", {"path": "a.txt", "line": "1"})
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    tmp = tmp_path_factory.mktemp("tenancy")
+    api = make_api(
+        tmp,
+        model=FunctionModel(_ask_then_done),
+        policy=RulePolicy(ask={"Append"}),
+        rewinder=MemoryRewinder(),
+        permission_check=rule_check,
+    )
+    with TestClient(api.app) as client:
+        sid = client.post("/sessions", json={"prompt": SECRET_PROMPT}, headers=api.h("a_member")).json()["id"]
+        wait_for(
+            lambda: (
+                client.get(f"/sessions/{sid}/approvals", params={"status": "pending"}, headers=api.h()).json()["count"]
+                == 1
+            )
+        )
+        approval = client.get(f"/sessions/{sid}/approvals", headers=api.h()).json()["data"][0]["id"]
+        ctx = api.app.state.dexa
+        out = client.portal.call(
+            lambda: ctx.outputs.stage(  # type: ignore[union-attr]
+                org_id="org_a", session_id=sid, kind="email", tool="send_email", arguments={"to": "a@example.com"}
+            )
+        )
+        integ = client.post("/integrations", json={"kind": "calendar", "name": "a-cal"}, headers=api.h()).json()["id"]
+        key = next(
+            k["id"] for k in client.get("/keys", headers=api.h()).json()["data"] if k["user_id"] == "usr_a_reviewer"
+        )
+        ids = {"session_id": sid, "output_id": out.id, "integration_id": integ, "key_id": key, "approval_id": approval}
+        yield api, client, ids
+
+
+# Path params name A's resources; bodies are valid so the request reaches the ownership check, not the validator.
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/sessions"): {"title": "b's own"},
+    ("POST", "/sessions/{session_id}/messages"): {"prompt": "hijack"},
+    ("POST", "/sessions/{session_id}/approve"): {"approval_id": "{approval_id}", "decision": "once"},
+    ("POST", "/sessions/{session_id}/mode"): {"mode": "bypassPermissions"},
+    ("POST", "/sessions/{session_id}/rewind"): {"checkpoint_id": "cp_1"},
+    ("POST", "/sessions/{session_id}/fork"): {},
+    ("POST", "/sessions/{session_id}/abort"): {},
+    ("POST", "/sessions/{session_id}/pending-outputs/{output_id}/approve"): {},
+    ("POST", "/sessions/{session_id}/pending-outputs/{output_id}/reject"): {"reason": "no"},
+    ("POST", "/integrations"): {"kind": "crm", "name": "b-crm"},
+    ("POST", "/permissions/check"): {"tool": "Bash", "input": {"command": "ls"}},
+    ("POST", "/users"): {"name": "b-new", "role": "member"},
+    ("POST", "/keys"): {"user_id": "usr_a_member", "name": "steal"},
+}
+# Routes without an org resource in the path: B gets its own (empty or B-only) view, never A's.
+COLLECTIONS = {
+    ("GET", "/health"),
+    ("GET", "/me"),
+    ("GET", "/sessions"),
+    ("POST", "/sessions"),
+    ("GET", "/integrations"),
+    ("POST", "/integrations"),
+    ("POST", "/permissions/check"),
+    ("GET", "/audit"),
+    ("GET", "/users"),
+    ("POST", "/users"),
+    ("GET", "/keys"),
+}
+# A's user id in the body (not the path) must still be invisible to B.
+BODY_REFERENCES = {("POST", "/keys")}
+
+
+def _routes(api: Api) -> list[tuple[str, str]]:
+    """Every operation, from the app's own OpenAPI document (the contract clients see)."""
+    doc = api.app.openapi()
+    return sorted((m.upper(), p) for p, item in doc["paths"].items() for m in item)
+
+
+def _router_routes() -> set[tuple[str, str]]:
+    """Every route the API's routers define, including any a developer hid from the schema."""
+    from dexa.api.routers import admin, approvals, events, integrations, rewind, sessions
+
+    out: set[tuple[str, str]] = set()
+    for module in (admin, approvals, events, integrations, rewind, sessions):
+        for route in module.router.routes:
+            if isinstance(route, APIRoute):
+                out.update((m, route.path) for m in route.methods)
+    return out
+
+
+_TMPDIR = tempfile.TemporaryDirectory(prefix="dexa-tenancy-")
+ALL_ROUTES = _routes(make_api(Path(_TMPDIR.name), rewinder=MemoryRewinder()))
+
+
+def test_every_route_is_covered_by_the_cross_tenant_cases() -> None:
+    assert set(ALL_ROUTES) == _router_routes(), "a route is missing from the OpenAPI document"
+    path_routes = {r for r in ALL_ROUTES if "{" in r[1]}
+    assert set(ALL_ROUTES) == path_routes | COLLECTIONS | BODY_REFERENCES
+    needs_body = {(m, p) for m, p in ALL_ROUTES if m == "POST"}
+    assert needs_body <= set(BODIES), f"no valid body for {sorted(needs_body - set(BODIES))}"
+
+
+def _fill(value: Any, ids: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        for k, v in ids.items():
+            value = value.replace("{" + k + "}", v)
+        return value
+    if isinstance(value, dict):
+        return {k: _fill(v, ids) for k, v in value.items()}
+    return value
+
+
+@pytest.mark.parametrize(("method", "path"), ALL_ROUTES, ids=[f"{m} {p}" for m, p in ALL_ROUTES])
+def test_another_orgs_ids_answer_404_and_leak_nothing(world: Any, method: str, path: str) -> None:
+    api, client, ids = world
+    url = _fill(path, ids)
+    body = _fill(BODIES.get((method, path)), ids)
+    resp = client.request(method, url, json=body, headers=api.h("b_admin"))
+    text_ = resp.text
+    for echoed in [*url.split("/"), *(str(v) for v in (body or {}).values())]:  # the caller's own input
+        if echoed:
+            text_ = text_.replace(echoed, "")
+    for secret in (SECRET_PROMPT, "a@example.com", "a-cal", "usr_a_"):
+        assert secret not in text_, f"{method} {path} leaked {secret!r}: {text_[:300]}"
+    if (method, path) in COLLECTIONS:
+        assert resp.status_code < 400, resp.text
+        assert ids["session_id"] not in text_ and ids["integration_id"] not in text_ and ids["key_id"] not in text_
+    else:
+        assert resp.status_code == 404, f"{method} {path} -> {resp.status_code} {text_[:300]}"
+        assert resp.headers["content-type"].startswith("application/problem+json")
+        assert resp.json()["code"] in ("not_found", "checkpoint_not_found")
+
+
+def test_cross_tenant_calls_changed_nothing_in_org_a(world: Any) -> None:
+    api, client, ids = world
+    for method, path in ALL_ROUTES:
+        client.request(method, _fill(path, ids), json=_fill(BODIES.get((method, path)), ids), headers=api.h("b_admin"))
+    h = api.h()
+    session = client.get(f"/sessions/{ids['session_id']}", headers=h).json()
+    assert session["permission_mode"] == "default" and session["status"] == "waiting"
+    assert (
+        client.get(f"/sessions/{ids['session_id']}/approvals", params={"status": "pending"}, headers=h).json()["count"]
+        == 1
+    )
+    outputs = client.get(f"/sessions/{ids['session_id']}/pending-outputs", headers=h).json()["data"]
+    assert [o["status"] for o in outputs] == ["pending"]
+    assert client.get(f"/integrations/{ids['integration_id']}/status", headers=h).status_code == 200
+    keys = {k["id"]: k for k in client.get("/keys", headers=h).json()["data"]}
+    assert keys[ids["key_id"]]["revoked_at"] is None
+    assert not any(e["actor"].startswith("usr_b") for e in client.get("/audit", headers=h).json()["data"])
+    assert asyncio.run(api.runtime.store.list_sessions(org_id="org_a")).__len__() == 1

@@ -1,0 +1,10 @@
+"""Integration fixtures for the API: real uvicorn servers on loopback ports."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
