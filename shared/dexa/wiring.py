@@ -89,8 +89,14 @@ class LocalEnvFactory:
 
         cfg = session.config
         org = OrgMcpPolicy(servers=dict((self.org_policy or {}).get("mcpServers") or {}))
-        resolved = resolve_servers(project_dir=session.cwd, config_files=cfg.mcp_config, strict=cfg.strict_mcp_config,
-                                   org=org, env=self.env, home=self.home)
+        resolved = resolve_servers(
+            project_dir=session.cwd,
+            config_files=cfg.mcp_config,
+            strict=cfg.strict_mcp_config,
+            org=org,
+            env=self.env,
+            home=self.home,
+        )
         connected = await self.store.kv_list("integrations", org_id=session.org_id)
         if not resolved.servers and not resolved.problems and not connected:
             return  # nothing configured: skip importing the MCP SDK at all
@@ -102,8 +108,9 @@ class LocalEnvFactory:
 
         wrapper = None
         if getattr(workspace, "sandboxed", False):
-            wrapper = bwrap_wrapper([session.cwd, *extra_roots], network=env.network,
-                                    read_only=sorted({sys.prefix, sys.base_prefix}))
+            wrapper = bwrap_wrapper(
+                [session.cwd, *extra_roots], network=env.network, read_only=sorted({sys.prefix, sys.base_prefix})
+            )
 
         async def emit(type_: str, data: Mapping[str, Any]) -> None:
             if self.emit is not None:
@@ -111,9 +118,18 @@ class LocalEnvFactory:
 
         integrations = self.integrations_provider() if self.integrations_provider is not None else None
         tools, manager = await mcp_tools_for_session(
-            session, config_files=cfg.mcp_config, strict=cfg.strict_mcp_config, org_servers=org,
-            sandbox_wrapper=wrapper, emit=emit, integrations=integrations, kv=self.store, env=self.env,
-            home=self.home, registry=env.tools)
+            session,
+            config_files=cfg.mcp_config,
+            strict=cfg.strict_mcp_config,
+            org_servers=org,
+            sandbox_wrapper=wrapper,
+            emit=emit,
+            integrations=integrations,
+            kv=self.store,
+            env=self.env,
+            home=self.home,
+            registry=env.tools,
+        )
         for tool in tools:
             env.tools.add(tool)
         manager.attach(env.tools)
@@ -129,22 +145,38 @@ class LocalEnvFactory:
         from dexa.tools.registry import default_registry
 
         cfg = session.config
-        settings, _ = read_settings(session.cwd, cfg, home=self.home, org_policy=self.org_policy,
-                                    managed_path=self.settings.managed_settings_path, hosted=self.settings.hosted)
+        settings, _ = read_settings(
+            session.cwd,
+            cfg,
+            home=self.home,
+            org_policy=self.org_policy,
+            managed_path=self.settings.managed_settings_path,
+            hosted=self.settings.hosted,
+        )
         extra_roots = tuple(d for d in settings.working_dirs(cfg.add_dirs) if d != session.cwd)
         workspace = LocalSandbox(
             session.cwd,
             extra_roots=extra_roots,
             network=cfg.network or settings.dexa.network.enabled,
             unsandboxed=cfg.unsandboxed or self.settings.unsandboxed,
-            state_dir=self.settings.state_dir / session.id,
+            state_dir=str(self.settings.state_dir / session.id),
         )
-        loaded = load_session_config(session, home=self.home, org_policy=self.org_policy,
-                                     managed_path=self.settings.managed_settings_path,
-                                     hosted=self.settings.hosted, emit=self.emit, workspace=workspace)
+        loaded = load_session_config(
+            session,
+            home=self.home,
+            org_policy=self.org_policy,
+            managed_path=self.settings.managed_settings_path,
+            hosted=self.settings.hosted,
+            emit=self.emit,
+            workspace=workspace,
+        )
         model = make_model(resolve_model(session.model, self.env), self.env)
-        ext = load_extensions(session.cwd, home=self.home, managed=self.org_policy,
-                              subagent_model=self.env.get("CLAUDE_CODE_SUBAGENT_MODEL"))
+        ext = load_extensions(
+            session.cwd,
+            home=self.home,
+            managed=self.org_policy,
+            subagent_model=self.env.get("CLAUDE_CODE_SUBAGENT_MODEL"),
+        )
         tools = default_registry(list(cfg.tools) if cfg.tools is not None else None)
         for name in cfg.disallowed_tools:
             if "(" not in name:  # a bare name removes the tool entirely, as in Claude Code
@@ -224,9 +256,14 @@ class Runtime:
                 from dexa.checkpoints import record_side_effect
                 from dexa.code.setup import build_code
 
-                self._code = build_code(settings, kv=self.store, state_dir=self.settings.state_dir / "code",
-                                        http=httpx.AsyncClient(timeout=30), emit=self.engine.emit,
-                                        record_side_effect=record_side_effect)
+                self._code = build_code(
+                    settings,
+                    kv=self.store,
+                    state_dir=self.settings.state_dir / "code",
+                    http=httpx.AsyncClient(timeout=30),
+                    emit=self.engine.emit,
+                    record_side_effect=record_side_effect,
+                )
         return self._code
 
     @property
@@ -237,8 +274,16 @@ class Runtime:
             from dexa.integrations.vault import FileVault
 
             vault = FileVault.open(self.settings.home)
+            engine = self.engine
+
+            async def emit(session_id: str, type_: str, data: Mapping[str, Any]) -> None:
+                await engine.emit(session_id, type_, data)
+
             self._integrations = build_integrations(
-                self.store, vault, emit=self.engine.emit, base_url=self.base_url,
+                self.store,
+                vault,
+                emit=emit,
+                base_url=self.base_url,
                 redirect_uri=f"{self.base_url}/oauth/callback",
                 link_secret=vault_link_secret(self.settings.home),
             )
@@ -263,8 +308,14 @@ class Runtime:
         from dexa.runtime.assemble import initial_mode, read_settings
 
         config = config or SessionConfig()
-        settings, _ = read_settings(cwd, config, home=self.envs.home, org_policy=self.envs.org_policy,
-                                    managed_path=self.settings.managed_settings_path, hosted=self.settings.hosted)
+        settings, _ = read_settings(
+            cwd,
+            config,
+            home=self.envs.home,
+            org_policy=self.envs.org_policy,
+            managed_path=self.settings.managed_settings_path,
+            hosted=self.settings.hosted,
+        )
         permission_mode = initial_mode(permission_mode, settings)
         now = time.time()
         session = Session(
@@ -326,8 +377,9 @@ def _storage(settings: DexaSettings, env: Mapping[str, str]) -> tuple[Store, Blo
     raise ConfigError(f"DEXA_STORE must be sqlite or dynamo, not {settings.store!r}")
 
 
-def build_runtime(settings: DexaSettings, *, env: Mapping[str, str] | None = None,
-                  org_policy: Mapping[str, Any] | None = None) -> Runtime:
+def build_runtime(
+    settings: DexaSettings, *, env: Mapping[str, str] | None = None, org_policy: Mapping[str, Any] | None = None
+) -> Runtime:
     env = dict(os.environ if env is None else env)
     store, blobs = _storage(settings, env)
     redactor = Redactor(env[k] for k in SECRET_ENV_KEYS if env.get(k))
@@ -342,8 +394,15 @@ def build_runtime(settings: DexaSettings, *, env: Mapping[str, str] | None = Non
 
     checkpoints = CheckpointService(store, blobs, env_workspace_resolver(store, engine.envs), emit=engine.emit)
     envs.checkpointer = checkpoints
-    rt = Runtime(settings=settings, store=store, blobs=blobs, engine=engine, driver=InProcessDriver(engine),
-                 envs=envs, checkpoints=checkpoints)
+    rt = Runtime(
+        settings=settings,
+        store=store,
+        blobs=blobs,
+        engine=engine,
+        driver=InProcessDriver(engine),
+        envs=envs,
+        checkpoints=checkpoints,
+    )
     envs.integrations_provider = lambda: rt.integrations
     envs.code_provider = lambda: rt.code
     return rt

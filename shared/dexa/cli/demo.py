@@ -31,23 +31,49 @@ TEST_CMD = "python3 -m unittest -q"
 def demo_script(root: str) -> dict[str, Any]:
     """What the scripted agent does: explore, reproduce, read, fix, verify, summarise."""
     totals = f"{root}/invoice/totals.py"
-    return {"turns": [
-        {"text": "I'll start by looking at the project layout and running the tests.",
-         "tool_uses": [{"name": "Bash", "input": {"command": "ls -R invoice tests && " + TEST_CMD,
-                                                   "description": "List files and run the tests"}}]},
-        {"text": "Two tests fail around discounts. Let me read the implementation.",
-         "tool_uses": [{"name": "Read", "input": {"file_path": totals}}]},
-        {"text": "`discount_pct` is a percentage (10 means 10 %), but the code multiplies by it as a fraction. "
-                 "Fixing that:",
-         "tool_uses": [{"name": "Edit", "input": {"file_path": totals,
-                                                   "old_string": "    discount = gross * discount_pct\n",
-                                                   "new_string": "    discount = gross * discount_pct / 100\n"}}]},
-        {"text": "Now re-running the tests.",
-         "tool_uses": [{"name": "Bash", "input": {"command": TEST_CMD, "description": "Run the tests"}}]},
-        {"text": "All 3 tests pass.\n\n**Fix:** `line_total` treated `discount_pct` as a fraction; it is a "
-                 "percentage, so the discount is now `gross * discount_pct / 100`. The invoice total test passed "
-                 "too, since tax is applied to the corrected subtotal."},
-    ]}
+    return {
+        "turns": [
+            {
+                "text": "I'll start by looking at the project layout and running the tests.",
+                "tool_uses": [
+                    {
+                        "name": "Bash",
+                        "input": {
+                            "command": "ls -R invoice tests && " + TEST_CMD,
+                            "description": "List files and run the tests",
+                        },
+                    }
+                ],
+            },
+            {
+                "text": "Two tests fail around discounts. Let me read the implementation.",
+                "tool_uses": [{"name": "Read", "input": {"file_path": totals}}],
+            },
+            {
+                "text": "`discount_pct` is a percentage (10 means 10 %), but the code multiplies by it as a fraction. "
+                "Fixing that:",
+                "tool_uses": [
+                    {
+                        "name": "Edit",
+                        "input": {
+                            "file_path": totals,
+                            "old_string": "    discount = gross * discount_pct\n",
+                            "new_string": "    discount = gross * discount_pct / 100\n",
+                        },
+                    }
+                ],
+            },
+            {
+                "text": "Now re-running the tests.",
+                "tool_uses": [{"name": "Bash", "input": {"command": TEST_CMD, "description": "Run the tests"}}],
+            },
+            {
+                "text": "All 3 tests pass.\n\n**Fix:** `line_total` treated `discount_pct` as a fraction; it is a "
+                "percentage, so the discount is now `gross * discount_pct / 100`. The invoice total test passed "
+                "too, since tax is applied to the corrected subtotal."
+            },
+        ]
+    }
 
 
 def _prepare_repo() -> Path:
@@ -71,8 +97,13 @@ async def _run(repo: Path, env: dict[str, str], model: str, console: Console) ->
     renderer = EventRenderer(console)
     try:
         config = SessionConfig(allowed_tools=(f"Bash({TEST_CMD})", "Bash(ls:*)"), headless=True)
-        session = await rt.create_session(cwd=str(repo), model=model, permission_mode="acceptEdits", config=config,
-                                          title="demo: fix the failing invoice tests")
+        session = await rt.create_session(
+            cwd=str(repo),
+            model=model,
+            permission_mode="acceptEdits",
+            config=config,
+            title="demo: fix the failing invoice tests",
+        )
         envobj = await rt.envs.env_for(session)
         for _, data in envobj.startup_events:
             if data.get("message"):
@@ -91,8 +122,12 @@ async def _run(repo: Path, env: dict[str, str], model: str, console: Console) ->
                 await rt.engine.notifier.wait(f"events:{session.id}", 0.2)
         final = await task
         tools = await rt.store.list_tool_records(session.id)
-        return {"session": final, "tool_calls": len(tools), "events": cursor,
-                "denied": sum(1 for t in tools if t.status == "denied")}
+        return {
+            "session": final,
+            "tool_calls": len(tools),
+            "events": cursor,
+            "denied": sum(1 for t in tools if t.status == "denied"),
+        }
     finally:
         await rt.aclose()
 
@@ -116,8 +151,10 @@ def run_demo(*, keep: bool = False) -> int:
         os.environ["ANTHROPIC_BASE_URL"] = env["ANTHROPIC_BASE_URL"] = server.url
         os.environ["ANTHROPIC_API_KEY"] = env["ANTHROPIC_API_KEY"] = "loopback-demo-key"
         model = "sonnet"
-        console.print(f"[dim]No ANTHROPIC_API_KEY: a scripted agent drives the real Anthropic SDK through the "
-                      f"loopback Messages API at {server.url}.[/]")
+        console.print(
+            f"[dim]No ANTHROPIC_API_KEY: a scripted agent drives the real Anthropic SDK through the "
+            f"loopback Messages API at {server.url}.[/]"
+        )
     console.print(Panel(TASK, title=f"task · {repo}", border_style="cyan"))
     started = time.time()
     try:

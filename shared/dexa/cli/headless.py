@@ -60,8 +60,11 @@ async def _open_session(rt: Runtime, opts: RunOptions, env: dict[str, str]) -> S
         model = opts.model or rt.settings.default_model
         check_model_credentials(model, env)
         return await rt.create_session(
-            cwd=opts.cwd, model=model, permission_mode=opts.permission_mode,
-            config=replace(opts.config, headless=True), title=(opts.prompt or "")[:80],
+            cwd=opts.cwd,
+            model=model,
+            permission_mode=opts.permission_mode,
+            config=replace(opts.config, headless=True),
+            title=(opts.prompt or "")[:80],
             session_id=opts.session_id,
         )
     # A resumed session keeps its model unless --model is given (Claude Code's rule), and is headless here.
@@ -73,8 +76,12 @@ async def _open_session(rt: Runtime, opts: RunOptions, env: dict[str, str]) -> S
     return await store.update_session(replace(session, **changes))
 
 
-async def _drive_and_stream(rt: Runtime, session_id: str, after: int, sink: Callable[[dict[str, Any]], None],
-                            ) -> tuple[int, dict[str, Any] | None]:
+async def _drive_and_stream(
+    rt: Runtime,
+    session_id: str,
+    after: int,
+    sink: Callable[[dict[str, Any]], None],
+) -> tuple[int, dict[str, Any] | None]:
     """Drive the session to idle while translating new events; returns (cursor, final turn outcome)."""
     task = asyncio.create_task(rt.driver.run(session_id, wait_for_approvals=False))
     outcome: dict[str, Any] | None = None
@@ -87,8 +94,11 @@ async def _drive_and_stream(rt: Runtime, session_id: str, after: int, sink: Call
             if wire is not None:
                 sink(wire)
             if ev.type in FINAL_EVENTS:
-                outcome = {**ev.data, "subtype": ev.data.get("subtype") or (
-                    "error_during_execution" if ev.type != EventType.TURN_COMPLETED else "success")}
+                outcome = {
+                    **ev.data,
+                    "subtype": ev.data.get("subtype")
+                    or ("error_during_execution" if ev.type != EventType.TURN_COMPLETED else "success"),
+                }
         if task.done() and not events:
             break
         if not events:
@@ -122,8 +132,13 @@ async def run_headless(rt: Runtime, opts: RunOptions, env: dict[str, str], out: 
             messages.append(obj)
 
     envobj = await rt.envs.env_for(session)
-    sink(init_message(session, tools=envobj.tools.names(),
-                      api_key_source="ANTHROPIC_API_KEY" if env.get("ANTHROPIC_API_KEY") else "none"))
+    sink(
+        init_message(
+            session,
+            tools=envobj.tools.names(),
+            api_key_source="ANTHROPIC_API_KEY" if env.get("ANTHROPIC_API_KEY") else "none",
+        )
+    )
     cursor = await rt.store.last_seq(session.id)
     outcome: dict[str, Any] | None = None
     if session.turn_state is not None:  # an unfinished turn (crash, outage): finish it first
@@ -140,8 +155,11 @@ async def run_headless(rt: Runtime, opts: RunOptions, env: dict[str, str], out: 
             if cmd is not None and cmd.kind == "builtin" and cmd.name == "compact":
                 await rt.engine.compact(await rt.store.get_session(session.id), envobj, trigger="manual")
                 continue
-            raise ConfigError(cmd.message if cmd and cmd.message else f"/{cmd.name if cmd else '?'} is only "
-                              "available in the interactive CLI")
+            raise ConfigError(
+                cmd.message
+                if cmd and cmd.message
+                else f"/{cmd.name if cmd else '?'} is only available in the interactive CLI"
+            )
         await rt.engine.submit(session.id, prepared.text)
         cursor, outcome = await _drive_and_stream(rt, session.id, cursor, sink)
     if outcome is None and not opts.prompt and session.turn_state is None:

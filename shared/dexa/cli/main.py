@@ -16,8 +16,13 @@ from rich.table import Table
 from dexa.core.errors import DexaError
 from dexa.core.session import SessionConfig
 
-app = typer.Typer(name="dexa", help="Dexa: a durable, hosted Claude agent runtime.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    name="dexa",
+    help="Dexa: a durable, hosted Claude agent runtime.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 err = Console(stderr=True)
 
 
@@ -42,7 +47,7 @@ def _split_rules(values: list[str] | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _runtime():  # noqa: ANN202 - imported lazily so `dexa --help` stays fast
+def _runtime():
     from dexa.settings import get_settings
     from dexa.wiring import build_runtime
 
@@ -54,14 +59,19 @@ def _fail(exc: DexaError) -> None:
     raise typer.Exit(2)
 
 
-AllowedTools = Annotated[list[str] | None, typer.Option("--allowedTools", "--allowed-tools",
-                                                         help="Allow rules, e.g. \"Bash(npm test:*),Read\"")]
-DisallowedTools = Annotated[list[str] | None, typer.Option("--disallowedTools", "--disallowed-tools",
-                                                            help="Deny rules; bare names remove tools")]
+AllowedTools = Annotated[
+    list[str] | None,
+    typer.Option("--allowedTools", "--allowed-tools", help='Allow rules, e.g. "Bash(npm test:*),Read"'),
+]
+DisallowedTools = Annotated[
+    list[str] | None,
+    typer.Option("--disallowedTools", "--disallowed-tools", help="Deny rules; bare names remove tools"),
+]
 AddDir = Annotated[list[str] | None, typer.Option("--add-dir", help="Additional working directory")]
 SettingsFile = Annotated[list[str] | None, typer.Option("--settings", help="Extra settings JSON file")]
-PermissionMode = Annotated[str | None, typer.Option("--permission-mode",
-                                                    help="default|acceptEdits|plan|bypassPermissions|dontAsk")]
+PermissionMode = Annotated[
+    str | None, typer.Option("--permission-mode", help="default|acceptEdits|plan|bypassPermissions|dontAsk")
+]
 
 
 @app.command()
@@ -81,22 +91,24 @@ def run(
     append_system_prompt: Annotated[str, typer.Option("--append-system-prompt")] = "",
     allowed_tools: AllowedTools = None,
     disallowed_tools: DisallowedTools = None,
-    tools: Annotated[str | None, typer.Option("--tools", help="Restrict built-in tools, e.g. \"Bash,Read\"")] = None,
+    tools: Annotated[str | None, typer.Option("--tools", help='Restrict built-in tools, e.g. "Bash,Read"')] = None,
     permission_mode: PermissionMode = None,
     add_dir: AddDir = None,
     settings: SettingsFile = None,
     mcp_config: Annotated[list[str] | None, typer.Option("--mcp-config")] = None,
     strict_mcp_config: Annotated[bool, typer.Option("--strict-mcp-config")] = False,
     network: Annotated[bool, typer.Option("--network", help="Let the sandbox reach the network")] = False,
-    unsandboxed: Annotated[bool, typer.Option("--dangerously-run-unsandboxed",
-                                              help="Run Bash without bubblewrap (NOT isolated)")] = False,
+    unsandboxed: Annotated[
+        bool, typer.Option("--dangerously-run-unsandboxed", help="Run Bash without bubblewrap (NOT isolated)")
+    ] = False,
     server: Annotated[str | None, typer.Option("--server", help="Run on a Dexa server instead of in-process")] = None,
 ) -> None:
     """Run a prompt headlessly (Claude Code's `-p` contract)."""
     from dexa.cli.headless import RunOptions, run_headless
 
-    if prompt == "-" or (prompt is None and input_format == "text" and not resume and not continue_
-                         and not sys.stdin.isatty()):
+    if prompt == "-" or (
+        prompt is None and input_format == "text" and not resume and not continue_ and not sys.stdin.isatty()
+    ):
         prompt = sys.stdin.read()
     if output_format not in ("text", "json", "stream-json"):
         err.print(f"[red]--output-format must be text, json or stream-json, not {output_format!r}[/]")
@@ -105,20 +117,38 @@ def run(
         err.print("[red]--input-format stream-json requires --output-format stream-json[/]")
         raise typer.Exit(2)
     config = SessionConfig(
-        allowed_tools=_split_rules(allowed_tools), disallowed_tools=_split_rules(disallowed_tools),
+        allowed_tools=_split_rules(allowed_tools),
+        disallowed_tools=_split_rules(disallowed_tools),
         tools=None if tools is None else tuple(t for t in _split_rules([tools]) if t != "default"),
         add_dirs=tuple(str(Path(d).resolve()) for d in add_dir or []),
         settings_files=tuple(str(Path(s).resolve()) for s in settings or []),
-        append_system_prompt=append_system_prompt, system_prompt=system_prompt, max_turns=max_turns,
-        max_budget_usd=max_budget_usd, network=network, unsandboxed=unsandboxed,
-        mcp_config=tuple(str(Path(m).resolve()) for m in mcp_config or []), strict_mcp_config=strict_mcp_config,
+        append_system_prompt=append_system_prompt,
+        system_prompt=system_prompt,
+        max_turns=max_turns,
+        max_budget_usd=max_budget_usd,
+        network=network,
+        unsandboxed=unsandboxed,
+        mcp_config=tuple(str(Path(m).resolve()) for m in mcp_config or []),
+        strict_mcp_config=strict_mcp_config,
     )
     if unsandboxed:
-        err.print("[bold yellow on red] WARNING [/] Bash runs WITHOUT a sandbox: commands can read and change "
-                  "anything this user can.")
-    opts = RunOptions(prompt=prompt, cwd=str((cwd or Path.cwd()).resolve()), output_format=output_format,
-                      input_format=input_format, verbose=verbose, resume=resume, continue_=continue_, model=model,
-                      permission_mode=permission_mode, session_id=session_id, config=config)
+        err.print(
+            "[bold yellow on red] WARNING [/] Bash runs WITHOUT a sandbox: commands can read and change "
+            "anything this user can."
+        )
+    opts = RunOptions(
+        prompt=prompt,
+        cwd=str((cwd or Path.cwd()).resolve()),
+        output_format=output_format,
+        input_format=input_format,
+        verbose=verbose,
+        resume=resume,
+        continue_=continue_,
+        model=model,
+        permission_mode=permission_mode,
+        session_id=session_id,
+        config=config,
+    )
     if server:
         from dexa.cli.remote import run_remote
 
@@ -152,9 +182,19 @@ def sessions(
         try:
             rows = [s for s in await rt.store.list_sessions(org_id=LOCAL_ORG, limit=limit * 3) if not s.parent_id]
             rows = rows[:limit]
-            return [{"id": s.id, "status": s.status, "model": s.model, "turns": s.turns_completed,
-                     "cost_usd": round(s.cost_usd, 4), "cwd": s.cwd, "title": s.title,
-                     "updated_at": s.updated_at} for s in rows]
+            return [
+                {
+                    "id": s.id,
+                    "status": s.status,
+                    "model": s.model,
+                    "turns": s.turns_completed,
+                    "cost_usd": round(s.cost_usd, 4),
+                    "cwd": s.cwd,
+                    "title": s.title,
+                    "updated_at": s.updated_at,
+                }
+                for s in rows
+            ]
         finally:
             await rt.aclose()
 
@@ -164,8 +204,9 @@ def sessions(
         return
     table = Table("id", "status", "turns", "cost", "title", "cwd")
     for r in rows:
-        table.add_row(str(r["id"]), str(r["status"]), str(r["turns"]), f"${r['cost_usd']}", str(r["title"])[:40],
-                      str(r["cwd"]))
+        table.add_row(
+            str(r["id"]), str(r["status"]), str(r["turns"]), f"${r['cost_usd']}", str(r["title"])[:40], str(r["cwd"])
+        )
     Console().print(table)
 
 

@@ -43,8 +43,9 @@ class EventRenderer:
         elif t == EventType.TOOL_COMPLETED:
             self._tool_done(data)
         elif t == EventType.PERMISSION_REQUIRED:
-            self.console.print(f"[bold yellow]? permission[/] {data.get('tool_name') or data.get('kind')}: "
-                               f"{data.get('reason', '')}")
+            self.console.print(
+                f"[bold yellow]? permission[/] {data.get('tool_name') or data.get('kind')}: {data.get('reason', '')}"
+            )
         elif t == EventType.PERMISSION_RESOLVED:
             self.console.print(f"[yellow]  → {data.get('decision')} ({data.get('scope')}) by {data.get('by')}[/]")
         elif t in (EventType.ERROR, EventType.CONFIG_ERROR, EventType.WARNING):

@@ -11,9 +11,16 @@ from dexa.core.session import Session
 TOOL_RESULT_KEYS = ("type", "tool_use_id", "content", "is_error")
 
 
-def init_message(session: Session, *, tools: list[str], mcp_servers: list[dict[str, Any]] | None = None,
-                 api_key_source: str = "none", slash_commands: list[str] | None = None,
-                 skills: list[str] | None = None, agents: list[str] | None = None) -> dict[str, Any]:
+def init_message(
+    session: Session,
+    *,
+    tools: list[str],
+    mcp_servers: list[dict[str, Any]] | None = None,
+    api_key_source: str = "none",
+    slash_commands: list[str] | None = None,
+    skills: list[str] | None = None,
+    agents: list[str] | None = None,
+) -> dict[str, Any]:
     return {
         "type": "system",
         "subtype": "init",
@@ -67,13 +74,18 @@ def event_to_wire(event: Event, session_id: str) -> dict[str, Any] | None:
     if event.type == EventType.MODEL_RETRY:
         return {"type": "system", "subtype": "api_retry", "session_id": session_id, **data}
     if event.type == EventType.COMPACTED:
-        return {"type": "system", "subtype": "compact_boundary", "session_id": session_id,
-                "compact_metadata": {"trigger": data.get("trigger"), "pre_tokens": None}}
+        return {
+            "type": "system",
+            "subtype": "compact_boundary",
+            "session_id": session_id,
+            "compact_metadata": {"trigger": data.get("trigger"), "pre_tokens": None},
+        }
     return None
 
 
-def result_message(session: Session, outcome: dict[str, Any] | None, *, duration_ms: int,
-                   duration_api_ms: int = 0) -> dict[str, Any]:
+def result_message(
+    session: Session, outcome: dict[str, Any] | None, *, duration_ms: int, duration_api_ms: int = 0
+) -> dict[str, Any]:
     """The final `result` object; `outcome` is the data of the turn.completed / turn.failed event."""
     outcome = outcome or {}
     subtype = str(outcome.get("subtype") or ("success" if not session.error else "error_during_execution"))

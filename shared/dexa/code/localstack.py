@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi import FastAPI  # noqa: TID251 - serves the proxy router, as dexa.api would
+from fastapi import FastAPI
 
 from dexa.adapters.github import GitHubAppCredentials, GitHubProvider
 from dexa.adapters.github.fake import FakeGitHub, new_app_key

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter  # noqa: TID251 - an HTTP router, mounted by dexa.api
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from dexa.api.deps import Ctx, Reader, Writer, problems

@@ -37,7 +37,9 @@ class InProcessDriver:
                 except Exception as exc:  # a bug in a step must end the turn visibly, not kill the driver
                     logger.exception("step crashed for session %s", session_id)
                     await self.engine.fail_turn(
-                        session_id, subtype="error_during_execution", error=f"internal error: {type(exc).__name__}: {exc}"
+                        session_id,
+                        subtype="error_during_execution",
+                        error=f"internal error: {type(exc).__name__}: {exc}",
                     )
                     break
                 if result == "done":
@@ -55,7 +57,9 @@ class InProcessDriver:
             return task
         task = asyncio.create_task(self.run(session_id), name=f"dexa-turn-{session_id}")
         self._tasks[session_id] = task
-        task.add_done_callback(lambda t: self._tasks.pop(session_id, None) if self._tasks.get(session_id) is t else None)
+        task.add_done_callback(
+            lambda t: self._tasks.pop(session_id, None) if self._tasks.get(session_id) is t else None
+        )
         return task
 
     def is_running(self, session_id: str) -> bool:

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any
 
 from .bus import Notifier
 from .environment import EnvFactory, SessionEnv
@@ -28,8 +28,6 @@ from .steps_model import ModelSteps
 from .steps_tools import ToolSteps
 
 logger = logging.getLogger(__name__)
-
-
 
 
 class TurnEngine(ModelSteps, ToolSteps, StepHost):
@@ -112,10 +110,14 @@ class TurnEngine(ModelSteps, ToolSteps, StepHost):
             )
             if outcome.blocked or outcome.stop:
                 reason = outcome.reason or outcome.stop_reason or "blocked by a UserPromptSubmit hook"
-                await self.emit(session.id, EventType.HOOK, {"event": "UserPromptSubmit", "blocked": True, "reason": reason})
+                await self.emit(
+                    session.id, EventType.HOOK, {"event": "UserPromptSubmit", "blocked": True, "reason": reason}
+                )
                 return await self._finish(session, state, env, result=reason, subtype="error_during_execution")
             if outcome.additional_context:
-                prompt = f"{prompt}\n\n<user-prompt-submit-hook>\n{outcome.additional_context}\n</user-prompt-submit-hook>"
+                prompt = (
+                    f"{prompt}\n\n<user-prompt-submit-hook>\n{outcome.additional_context}\n</user-prompt-submit-hook>"
+                )
         existing = await self.store.list_messages(session.id)
         if env.checkpointer is not None:
             await env.checkpointer.checkpoint(
@@ -123,7 +125,9 @@ class TurnEngine(ModelSteps, ToolSteps, StepHost):
             )
         message = user_text(state.prompt_message_id, prompt)
         if await self.store.put_message(session.id, message):
-            await self.emit(session.id, EventType.MESSAGE_USER, {"turn": state.turn, "message": message_to_dict(message)})
+            await self.emit(
+                session.id, EventType.MESSAGE_USER, {"turn": state.turn, "message": message_to_dict(message)}
+            )
         await self.advance(session, replace(state, step="call_model"))
         return "next"
 
@@ -141,7 +145,9 @@ class TurnEngine(ModelSteps, ToolSteps, StepHost):
                     synthetic=True,
                 )
                 await self.store.put_message(session.id, msg)
-                await self.emit(session.id, EventType.HOOK, {"event": "Stop", "blocked": True, "reason": outcome.reason})
+                await self.emit(
+                    session.id, EventType.HOOK, {"event": "Stop", "blocked": True, "reason": outcome.reason}
+                )
                 await self.advance(session, replace(state, step="call_model", stop_hook_active=True))
                 return "next"
         messages = await self.store.list_messages(session.id)

@@ -13,7 +13,9 @@ from .tools import ToolRegistry
 CombineFn = Callable[[HookOutcome | None, PermissionDecision, str], PermissionDecision]
 
 
-def default_combine(hook: HookOutcome | None, decision: PermissionDecision, mode: str = "default") -> PermissionDecision:
+def default_combine(
+    hook: HookOutcome | None, decision: PermissionDecision, mode: str = "default"
+) -> PermissionDecision:
     """Claude Code precedence: a hook may tighten a decision, and may only loosen it when no deny rule matched."""
     if hook is None or hook.permission_decision is None:
         return decision
@@ -51,8 +53,8 @@ class SessionEnv:
     combine: CombineFn = default_combine
     # Called with rules an "always allow" added; the permission layer decides where they persist.
     on_always_allow: Callable[[str, Mapping[str, Any], list[str]], Awaitable[None]] | None = None
-    services: dict[str, Any] = field(default_factory=dict)
-    startup_events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    services: dict[str, Any] = field(default_factory=dict[str, Any])
+    startup_events: list[tuple[str, dict[str, Any]]] = field(default_factory=list[tuple[str, dict[str, Any]]])
 
     def model_for(self, permission_mode: str) -> Model:
         if permission_mode == "plan" and self.plan_model is not None:

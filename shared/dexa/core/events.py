@@ -14,7 +14,7 @@ class Event:
     session_id: str
     seq: int
     type: str
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict[str, Any])
     ts: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:

@@ -39,7 +39,7 @@ class StreamDelta:
     kind: Literal["text", "thinking", "tool_input", "retry"]
     text: str = ""
     index: int = 0
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict[str, Any])
 
 
 DeltaSink = Callable[[StreamDelta], Awaitable[None]]
@@ -143,8 +143,9 @@ class KeyValueStore(Protocol):
 
     async def kv_delete(self, namespace: str, key: str, *, org_id: str = "") -> None: ...
 
-    async def kv_put_if_absent(self, namespace: str, key: str, value: Mapping[str, Any], *, org_id: str = "") -> bool:
-        ...
+    async def kv_put_if_absent(
+        self, namespace: str, key: str, value: Mapping[str, Any], *, org_id: str = ""
+    ) -> bool: ...
 
 
 class Store(SessionStore, EventLog, MessageStore, ToolRecordStore, ApprovalStore, KeyValueStore, Protocol):

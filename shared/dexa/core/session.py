@@ -67,7 +67,7 @@ class SessionConfig:
     mcp_config: tuple[str, ...] = ()
     strict_mcp_config: bool = False
     headless: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict[str, Any])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -147,7 +147,7 @@ class ToolRecord:
     input: dict[str, Any]
     turn: int
     status: ToolStatus = "requested"
-    decision: dict[str, Any] = field(default_factory=dict)
+    decision: dict[str, Any] = field(default_factory=dict[str, Any])
     result: dict[str, Any] | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
@@ -171,4 +171,4 @@ class Approval:
     created_at: float = 0.0
     decided_at: float | None = None
     task_token: str | None = None
-    suggestions: list[str] = field(default_factory=list)
+    suggestions: list[str] = field(default_factory=list[str])

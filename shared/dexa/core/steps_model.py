@@ -69,7 +69,12 @@ class ModelSteps(StepHost):
         limits = session.config
         if limits.max_turns is not None and state.model_calls >= limits.max_turns:
             return await self._finish(
-                session, state, env, result="", subtype="error_max_turns", error=f"Reached max turns ({limits.max_turns})"
+                session,
+                state,
+                env,
+                result="",
+                subtype="error_max_turns",
+                error=f"Reached max turns ({limits.max_turns})",
             )
         budget = limits.max_budget_usd if limits.max_budget_usd is not None else env.budget_usd
         if budget is not None and session.cost_usd >= budget:
@@ -87,10 +92,14 @@ class ModelSteps(StepHost):
                     {"code": exc.code, "status": getattr(exc, "status", None), "message": exc.message or str(exc)},
                 )
                 await self.advance(session, state, status="failed", error=str(exc))
-                await self.emit(session.id, EventType.TURN_FAILED, {"turn": state.turn, "error": str(exc), "retryable": True})
+                await self.emit(
+                    session.id, EventType.TURN_FAILED, {"turn": state.turn, "error": str(exc), "retryable": True}
+                )
                 return "done"
         else:
-            message = next(m for m in await self.store.list_messages(session.id, include_hidden=True) if m.id == response_id)
+            message = next(
+                m for m in await self.store.list_messages(session.id, include_hidden=True) if m.id == response_id
+            )
         nxt = "decide_tools" if message.tool_uses else "end_turn"
         await self.advance(session, replace(state, step=nxt, model_calls=state.model_calls + 1))
         return "next"
@@ -147,16 +156,25 @@ class ModelSteps(StepHost):
             fresh = await self.store.get_session(session.id)
             await self.store.update_session(replace(fresh, config=cfg))
             return "next"
-        if existing is not None and existing.status == "denied" or not env.can_prompt:
+        if (existing is not None and existing.status == "denied") or not env.can_prompt:
             return await self._finish(
-                session, state, env, result="", subtype="error_max_budget_usd",
+                session,
+                state,
+                env,
+                result="",
+                subtype="error_max_budget_usd",
                 error=f"Reached the session budget of ${budget:.2f} (spent ${session.cost_usd:.4f})",
             )
         if existing is None:
             await self.store.put_approval(
                 Approval(
-                    id=approval_id, session_id=session.id, tool_use_id="", tool_name="", input={},
-                    kind="budget", reason=f"Spent ${session.cost_usd:.4f} of a ${budget:.2f} budget. Continue?",
+                    id=approval_id,
+                    session_id=session.id,
+                    tool_use_id="",
+                    tool_name="",
+                    input={},
+                    kind="budget",
+                    reason=f"Spent ${session.cost_usd:.4f} of a ${budget:.2f} budget. Continue?",
                     created_at=time.time(),
                 )
             )
@@ -164,8 +182,12 @@ class ModelSteps(StepHost):
             await self.emit(
                 session.id,
                 EventType.PERMISSION_REQUIRED,
-                {"approval_id": approval_id, "kind": "budget", "reason": f"Budget of ${budget:.2f} reached",
-                 "cost_usd": session.cost_usd},
+                {
+                    "approval_id": approval_id,
+                    "kind": "budget",
+                    "reason": f"Budget of ${budget:.2f} reached",
+                    "cost_usd": session.cost_usd,
+                },
             )
             await self.emit(session.id, EventType.TURN_PAUSED, {"turn": state.turn, "reason": "budget"})
         return "wait"
@@ -181,7 +203,9 @@ class ModelSteps(StepHost):
         if cut <= 0:
             return messages
         if env.hooks is not None:
-            await env.hooks.run("PreCompact", self.hook_payload(session, env, "PreCompact", trigger=trigger), match=trigger)
+            await env.hooks.run(
+                "PreCompact", self.hook_payload(session, env, "PreCompact", trigger=trigger), match=trigger
+            )
         older, kept = messages[:cut], messages[cut:]
         request = ModelRequest(
             model=env.model.name,
@@ -194,8 +218,14 @@ class ModelSteps(StepHost):
         n = len(await self.store.list_messages(session.id, include_hidden=True))
         tag = f"c{n}"
         summary = Message(
-            id=f"{tag}-summary", role="user", synthetic=True,
-            content=(TextBlock(text=f"This session continues from an earlier conversation. Summary:\n{response.message.text}"),),
+            id=f"{tag}-summary",
+            role="user",
+            synthetic=True,
+            content=(
+                TextBlock(
+                    text=f"This session continues from an earlier conversation. Summary:\n{response.message.text}"
+                ),
+            ),
         )
         ack = Message(id=f"{tag}-ack", role="assistant", synthetic=True, content=(TextBlock(text="Understood."),))
         await self.store.hide_messages(session.id, [m.id for m in messages])

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from .ports import KeyValueStore, ToolSpec, Workspace
 
-Emit = Callable[[str, Mapping[str, Any]], Awaitable[None]]
+Emit = Callable[[str, Mapping[str, Any]], Awaitable[object]]
 
 # Newer Claude Code names map onto the canonical ones so rules and hooks written for either keep working.
 TOOL_ALIASES: dict[str, str] = {
@@ -24,7 +24,7 @@ class ToolOutput:
     content: str
     is_error: bool = False
     # Structured result for hooks (`tool_response`), clients and artifacts; never sent to the model.
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict[str, Any])
 
 
 @dataclass(slots=True, kw_only=True)
@@ -32,9 +32,9 @@ class SessionState:
     """Mutable per-session tool state that survives across turns (persisted by the runtime as a document)."""
 
     cwd: str
-    todos: list[dict[str, Any]] = field(default_factory=list)
-    read_files: dict[str, float] = field(default_factory=dict)
-    background_jobs: list[str] = field(default_factory=list)
+    todos: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
+    read_files: dict[str, float] = field(default_factory=dict[str, float])
+    background_jobs: list[str] = field(default_factory=list[str])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,7 +66,7 @@ class ToolContext:
     network: bool = False
     allow_private_network: bool = False
     # Late-bound capabilities (subagent runner, MCP manager, web search model...), keyed by name.
-    services: dict[str, Any] = field(default_factory=dict)
+    services: dict[str, Any] = field(default_factory=dict[str, Any])
 
     @property
     def cwd(self) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 
 import httpx
-from fastapi import APIRouter, Request  # noqa: TID251 - the proxy is an HTTP entry point mounted by dexa.api
+from fastapi import APIRouter, Request
 from starlette.responses import PlainTextResponse, Response
 
 from dexa.code.naming import parse_repo

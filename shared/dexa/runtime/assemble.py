@@ -12,10 +12,9 @@ from dexa.config.loader import load_settings
 from dexa.config.settings import EffectiveSettings, SettingsProblem
 from dexa.core.environment import CombineFn
 from dexa.core.errors import ConfigError
-from dexa.core.ports import HookOutcome, HookRunner, PermissionDecision
-from dexa.core.session import Session, SessionConfig
 from dexa.core.events import EventType
-from dexa.core.ports import Workspace
+from dexa.core.ports import HookOutcome, HookRunner, PermissionDecision, Workspace
+from dexa.core.session import Session, SessionConfig
 from dexa.hooks.protocol import HookResult
 from dexa.hooks.runner import SettingsHookRunner, workspace_executor
 from dexa.permissions.engine import PermissionEngine, combine
@@ -53,10 +52,18 @@ def cli_layer(config: SessionConfig) -> dict[str, Any]:
     }
 
 
-def read_settings(cwd: str, config: SessionConfig, *, home: Path, org_policy: Mapping[str, Any] | None,
-                  managed_path: Path, hosted: bool) -> tuple[EffectiveSettings, list[SettingsProblem]]:
-    return load_settings(cwd, home=str(home), cli=cli_layer(config), org_policy=org_policy,
-                         managed_path=str(managed_path), hosted=hosted)
+def read_settings(
+    cwd: str,
+    config: SessionConfig,
+    *,
+    home: Path,
+    org_policy: Mapping[str, Any] | None,
+    managed_path: Path,
+    hosted: bool,
+) -> tuple[EffectiveSettings, list[SettingsProblem]]:
+    return load_settings(
+        cwd, home=str(home), cli=cli_layer(config), org_policy=org_policy, managed_path=str(managed_path), hosted=hosted
+    )
 
 
 def initial_mode(requested: str | None, settings: EffectiveSettings) -> str:
@@ -71,10 +78,19 @@ def combine_hook_and_rules(hook: HookOutcome | None, decision: PermissionDecisio
     return combine(hook, decision, mode=mode)
 
 
-def load_session_config(session: Session, *, home: Path, org_policy: Mapping[str, Any] | None, managed_path: Path,
-                        hosted: bool, emit: EmitFn | None = None, workspace: Workspace | None = None) -> LoadedConfig:
-    settings, problems = read_settings(session.cwd, session.config, home=home, org_policy=org_policy,
-                                       managed_path=managed_path, hosted=hosted)
+def load_session_config(
+    session: Session,
+    *,
+    home: Path,
+    org_policy: Mapping[str, Any] | None,
+    managed_path: Path,
+    hosted: bool,
+    emit: EmitFn | None = None,
+    workspace: Workspace | None = None,
+) -> LoadedConfig:
+    settings, problems = read_settings(
+        session.cwd, session.config, home=home, org_policy=org_policy, managed_path=managed_path, hosted=hosted
+    )
     policy = PermissionEngine(settings, cwd=session.cwd, additional_dirs=session.config.add_dirs, home=str(home))
 
     async def report(result: HookResult) -> None:
@@ -82,8 +98,13 @@ def load_session_config(session: Session, *, home: Path, org_policy: Mapping[str
             await emit(session.id, EventType.HOOK, result.to_event())
 
     hooks = SettingsHookRunner.from_settings(
-        settings, project_dir=session.cwd, session_id=session.id, permission_mode=session.permission_mode,
-        hosted=hosted, home=str(home), on_result=report,
+        settings,
+        project_dir=session.cwd,
+        session_id=session.id,
+        permission_mode=session.permission_mode,
+        hosted=hosted,
+        home=str(home),
+        on_result=report,
         # Hosted, hooks run inside the workspace like the agent's own commands; locally they run as the user.
         executor=workspace_executor(workspace) if hosted and workspace is not None else None,
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dexa.commands.expand import CommandResult, ExpandContext, expand_prompt
+from dexa.commands.builtins import CommandResult
+from dexa.commands.expand import ExpandContext, expand_prompt
 from dexa.core.environment import SessionEnv
 from dexa.core.session import Session
 
@@ -19,8 +20,13 @@ async def prepare_prompt(text: str, session: Session, env: SessionEnv) -> Prepar
     registry = env.services.get("skills")
     if registry is None:
         return PreparedPrompt(text)
-    ctx = ExpandContext(registry=registry, cwd=session.cwd, session_id=session.id, workspace=env.workspace,
-                        grants=env.services.get("skill_grants"))
+    ctx = ExpandContext(
+        registry=registry,
+        cwd=session.cwd,
+        session_id=session.id,
+        workspace=env.workspace,
+        grants=env.services.get("skill_grants"),
+    )
     out = await expand_prompt(text, ctx)
     if isinstance(out, CommandResult):
         return PreparedPrompt(None, out)

@@ -17,8 +17,15 @@ from dexa.wiring import Runtime
 
 logger = logging.getLogger(__name__)
 
-_STATE = {"connected": "connected", "active": "connected", "healthy": "connected", "needs_auth": "disconnected",
-          "disconnected": "disconnected", "expired": "disconnected", "error": "error"}
+_STATE = {
+    "connected": "connected",
+    "active": "connected",
+    "healthy": "connected",
+    "needs_auth": "disconnected",
+    "disconnected": "disconnected",
+    "expired": "disconnected",
+    "error": "error",
+}
 
 
 class IntegrationsPort:
@@ -33,18 +40,26 @@ class IntegrationsPort:
 
     @staticmethod
     def _public(record: Mapping[str, Any], by: str = "") -> Integration:
-        return Integration(id=str(record["id"]), org_id=str(record.get("org_id", "")),
-                           kind=str(record.get("provider") or record.get("kind", "")), name=str(record["name"]),
-                           config=dict(record.get("config") or {}), created_at=float(record.get("created_at", 0.0)),
-                           created_by=str(record.get("created_by", by)))
+        return Integration(
+            id=str(record["id"]),
+            org_id=str(record.get("org_id", "")),
+            kind=str(record.get("provider") or record.get("kind", "")),
+            name=str(record["name"]),
+            config=dict(record.get("config") or {}),
+            created_at=float(record.get("created_at", 0.0)),
+            created_by=str(record.get("created_by", by)),
+        )
 
     async def list(self, org_id: str) -> list[Integration]:
         return [self._public(r) for r in await self.registry.list(org_id)]
 
     async def create(self, org_id: str, *, kind: str, name: str, config: Mapping[str, Any], by: str) -> Integration:
-        spec = {"provider": kind, "name": name, **{k: v for k, v in config.items() if k in ("mode", "url",
-                                                                                              "transport")},
-                "config": {k: v for k, v in config.items() if k not in ("mode", "url", "transport")}}
+        spec = {
+            "provider": kind,
+            "name": name,
+            **{k: v for k, v in config.items() if k in ("mode", "url", "transport")},
+            "config": {k: v for k, v in config.items() if k not in ("mode", "url", "transport")},
+        }
         return self._public(await self.registry.add(org_id, spec), by)
 
     async def delete(self, org_id: str, integration_id: str) -> None:
@@ -53,9 +68,12 @@ class IntegrationsPort:
     async def status(self, org_id: str, integration_id: str) -> IntegrationStatus:
         st = await self.registry.status(org_id, integration_id)
         health = st.get("health") or {}
-        return IntegrationStatus(id=integration_id, state=_STATE.get(str(st.get("status")), "configured"),  # type: ignore[arg-type]
-                                 detail=str(st.get("last_error") or health.get("detail") or st.get("status", "")),
-                                 checked_at=float(health.get("checked_at") or st.get("updated_at") or 0.0))
+        return IntegrationStatus(
+            id=integration_id,
+            state=_STATE.get(str(st.get("status")), "configured"),  # type: ignore[arg-type]
+            detail=str(st.get("last_error") or health.get("detail") or st.get("status", "")),
+            checked_at=float(health.get("checked_at") or st.get("updated_at") or 0.0),
+        )
 
 
 class OutputsPort:
@@ -73,15 +91,26 @@ class OutputsPort:
         d = o if isinstance(o, Mapping) else o.to_dict()
         status = d.get("status", "pending")
         return PendingOutput(
-            id=d["id"], org_id=d["org_id"], session_id=d["session_id"], kind=d.get("kind", ""),
+            id=d["id"],
+            org_id=d["org_id"],
+            session_id=d["session_id"],
+            kind=d.get("kind", ""),
             tool=d.get("exposed_name") or d.get("tool", ""),
             arguments=dict(d.get("final_arguments") or d.get("arguments") or {}),
-            integration=d.get("server", ""), summary=d.get("preview", ""),
-            context={**dict(d.get("context") or {}), "recipients": list(d.get("recipients") or ()),
-                     "target": d.get("target", ""), "tool_use_id": d.get("tool_use_id", "")},
+            integration=d.get("server", ""),
+            summary=d.get("preview", ""),
+            context={
+                **dict(d.get("context") or {}),
+                "recipients": list(d.get("recipients") or ()),
+                "target": d.get("target", ""),
+                "tool_use_id": d.get("tool_use_id", ""),
+            },
             status=status if status in ("pending", "approved", "rejected", "executed", "failed") else "pending",
-            created_at=float(d.get("created_at") or 0.0), decided_by=d.get("decided_by"),
-            decided_at=d.get("decided_at"), edited=bool(d.get("edited")), result=d.get("result"),
+            created_at=float(d.get("created_at") or 0.0),
+            decided_by=d.get("decided_by"),
+            decided_at=d.get("decided_at"),
+            edited=bool(d.get("edited")),
+            result=d.get("result"),
             error=str(d.get("reason", "") if status == "failed" else ""),
         )
 
@@ -97,8 +126,9 @@ class OutputsPort:
             raise NotFoundError(f"no output {output_id} in session {session_id}")
         return out
 
-    async def approve(self, org_id: str, session_id: str, output_id: str, *, by: str,
-                      arguments: Mapping[str, Any] | None = None) -> PendingOutput:
+    async def approve(
+        self, org_id: str, session_id: str, output_id: str, *, by: str, arguments: Mapping[str, Any] | None = None
+    ) -> PendingOutput:
         await self.get(org_id, session_id, output_id)
         try:
             return self._public(await self.queue.approve(org_id, output_id, by=by, edited_args=arguments))
@@ -119,15 +149,21 @@ class PermissionCheck:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    async def __call__(self, *, org_id: str, tool: str, tool_input: Mapping[str, Any], cwd: str,
-                       mode: str) -> PermissionDecision:
+    async def __call__(
+        self, *, org_id: str, tool: str, tool_input: Mapping[str, Any], cwd: str, mode: str
+    ) -> PermissionDecision:
         from dexa.permissions.engine import PermissionEngine
         from dexa.runtime.assemble import read_settings
 
         envs = self.runtime.envs
-        settings, _ = read_settings(cwd, SessionConfig(), home=envs.home, org_policy=envs.org_policy,
-                                    managed_path=self.runtime.settings.managed_settings_path,
-                                    hosted=self.runtime.settings.hosted)
+        settings, _ = read_settings(
+            cwd,
+            SessionConfig(),
+            home=envs.home,
+            org_policy=envs.org_policy,
+            managed_path=self.runtime.settings.managed_settings_path,
+            hosted=self.runtime.settings.hosted,
+        )
         return PermissionEngine(settings, cwd=cwd, home=str(envs.home)).decide(tool, tool_input, mode=mode, cwd=cwd)
 
 
@@ -135,6 +171,7 @@ def extra_routers(runtime: Runtime, *, local: bool) -> Sequence[APIRouter]:
     routers: list[APIRouter] = []
     code = runtime.code
     if code is not None:
+
         async def workspace_for(session: Any) -> Any:
             return (await runtime.envs.env_for(session)).workspace
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import logging
 
-from fastapi import APIRouter, Request  # noqa: TID251 - webhook routes are HTTP entry points mounted by dexa.api
-from fastapi.responses import JSONResponse  # noqa: TID251
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from dexa.adapters.github.webhooks import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, verify_signature
 from dexa.core.errors import ConfigError

@@ -23,12 +23,26 @@ def _setup(tmp_path: Path, steps, *, policy=None, can_prompt=True, config=None, 
     store = SqliteStore(tmp_path / "db.sqlite")
     tool = AppendTool()
     model = ScriptedModel(steps)
-    env = SessionEnv(model=model, tools=ToolRegistry([tool]), policy=policy or RulePolicy(),
-                     workspace=DirWorkspace(tmp_path), system_prompt="sys", can_prompt=can_prompt,
-                     context_window=window, loop_threshold=loop)
+    env = SessionEnv(
+        model=model,
+        tools=ToolRegistry([tool]),
+        policy=policy or RulePolicy(),
+        workspace=DirWorkspace(tmp_path),
+        system_prompt="sys",
+        can_prompt=can_prompt,
+        context_window=window,
+        loop_threshold=loop,
+    )
     engine = TurnEngine(store, StaticEnvs(env))
-    session = Session(id="s1", org_id="o", user_id="u", cwd=str(tmp_path), model="scripted",
-                      config=config or SessionConfig(), created_at=time.time())
+    session = Session(
+        id="s1",
+        org_id="o",
+        user_id="u",
+        cwd=str(tmp_path),
+        model="scripted",
+        config=config or SessionConfig(),
+        created_at=time.time(),
+    )
     asyncio.run(store.create_session(session))
     return store, engine, tool, model
 
@@ -54,7 +68,7 @@ def test_text_turn_completes_with_contiguous_events(tmp_path: Path) -> None:
 
 
 def test_allowed_tool_runs_once_and_result_reaches_model(tmp_path: Path) -> None:
-    store, engine, tool, model = _setup(tmp_path, [tool_use("Append", {"path": "log.txt", "line": "1"}), text("ok")])
+    _store, engine, tool, model = _setup(tmp_path, [tool_use("Append", {"path": "log.txt", "line": "1"}), text("ok")])
     asyncio.run(_turn(engine))
     assert tool.runs == 1
     assert (tmp_path / "log.txt").read_text() == "1\n"
@@ -63,9 +77,11 @@ def test_allowed_tool_runs_once_and_result_reaches_model(tmp_path: Path) -> None
 
 
 def test_denied_tool_is_never_executed(tmp_path: Path) -> None:
-    store, engine, tool, model = _setup(
-        tmp_path, [tool_use("Append", {"path": "x", "line": "rm -rf /"}), text("done")],
-        policy=RulePolicy(deny={"Append"}))
+    _store, engine, tool, model = _setup(
+        tmp_path,
+        [tool_use("Append", {"path": "x", "line": "rm -rf /"}), text("done")],
+        policy=RulePolicy(deny={"Append"}),
+    )
     asyncio.run(_turn(engine))
     assert tool.runs == 0
     result = model.calls[1].messages[-1].tool_results[0]
@@ -73,17 +89,22 @@ def test_denied_tool_is_never_executed(tmp_path: Path) -> None:
 
 
 def test_headless_ask_becomes_reported_denial(tmp_path: Path) -> None:
-    store, engine, tool, _ = _setup(tmp_path, [tool_use("Append", {"path": "x", "line": "y"}), text("done")],
-                                    policy=RulePolicy(ask={"Append"}), can_prompt=False)
+    store, engine, tool, _ = _setup(
+        tmp_path,
+        [tool_use("Append", {"path": "x", "line": "y"}), text("done")],
+        policy=RulePolicy(ask={"Append"}),
+        can_prompt=False,
+    )
     asyncio.run(_turn(engine))
     assert tool.runs == 0
-    done = [e for e in asyncio.run(store.read_events("s1")) if e.type == "turn.completed"][0]
+    done = next(e for e in asyncio.run(store.read_events("s1")) if e.type == "turn.completed")
     assert done.data["permission_denials"][0]["tool_name"] == "Append"
 
 
 def test_ask_waits_then_runs_after_approval(tmp_path: Path) -> None:
-    store, engine, tool, _ = _setup(tmp_path, [tool_use("Append", {"path": "a", "line": "z"}), text("done")],
-                                    policy=RulePolicy(ask={"Append"}))
+    store, engine, tool, _ = _setup(
+        tmp_path, [tool_use("Append", {"path": "a", "line": "z"}), text("done")], policy=RulePolicy(ask={"Append"})
+    )
 
     async def main() -> Session:
         await engine.submit("s1", "go")
@@ -103,16 +124,16 @@ def test_ask_waits_then_runs_after_approval(tmp_path: Path) -> None:
 
 
 def test_fifty_concurrent_approvals_execute_once(tmp_path: Path) -> None:
-    store, engine, tool, _ = _setup(tmp_path, [tool_use("Append", {"path": "a", "line": "z"}), text("done")],
-                                    policy=RulePolicy(ask={"Append"}))
+    store, engine, tool, _ = _setup(
+        tmp_path, [tool_use("Append", {"path": "a", "line": "z"}), text("done")], policy=RulePolicy(ask={"Append"})
+    )
 
     async def main() -> list[bool]:
         await engine.submit("s1", "go")
         driver = InProcessDriver(engine)
         await driver.run("s1", wait_for_approvals=False)
         (ap,) = await store.list_approvals("s1", status="pending")
-        wins = await asyncio.gather(*(engine.resolve_approval("s1", ap.id, allow=True, by=f"u{i}")
-                                      for i in range(50)))
+        wins = await asyncio.gather(*(engine.resolve_approval("s1", ap.id, allow=True, by=f"u{i}") for i in range(50)))
         await driver.run("s1")
         return [w for _, w in wins]
 
@@ -131,6 +152,7 @@ def test_tool_found_running_after_crash_is_reported_interrupted_not_rerun(tmp_pa
         assert session.turn_state is not None and session.turn_state.step == "run_tools"
         (rec,) = await store.list_tool_records("s1")
         from dataclasses import replace
+
         await store.transition_tool("s1", rec.tool_use_id, from_status=["allowed"], to=replace(rec, status="running"))
         await InProcessDriver(engine).run("s1")
 
@@ -144,12 +166,12 @@ def test_max_turns_ends_with_error_subtype(tmp_path: Path) -> None:
     steps = [tool_use("Append", {"path": "a", "line": str(i)}) for i in range(5)]
     store, engine, tool, _ = _setup(tmp_path, steps, config=SessionConfig(max_turns=2))
     asyncio.run(_turn(engine))
-    failed = [e for e in asyncio.run(store.read_events("s1")) if e.type == "turn.failed"][0]
+    failed = next(e for e in asyncio.run(store.read_events("s1")) if e.type == "turn.failed")
     assert failed.data["subtype"] == "error_max_turns" and tool.runs == 2
 
 
 def test_model_outage_fails_turn_but_session_survives_and_resumes(tmp_path: Path) -> None:
-    store, engine, _, _ = _setup(tmp_path, [ModelUnavailableError("overloaded", status=529), text("back")])
+    _store, engine, _, _ = _setup(tmp_path, [ModelUnavailableError("overloaded", status=529), text("back")])
 
     async def main() -> Session:
         session = await _turn(engine)
@@ -163,7 +185,7 @@ def test_model_outage_fails_turn_but_session_survives_and_resumes(tmp_path: Path
 def test_loop_detection_asks_instead_of_repeating_forever(tmp_path: Path) -> None:
     steps = [tool_use("Append", {"path": "a", "line": "same"}) for _ in range(4)] + [text("done")]
 
-    store, engine, tool, _ = _setup(tmp_path, steps, loop=3, can_prompt=False)
+    store, engine, _tool, _ = _setup(tmp_path, steps, loop=3, can_prompt=False)
     # Identical output every time, so the third identical call is a loop, not polling; it is asked (here:
     # headless, so denied). The denial changes the result, so a later call is judged afresh.
     asyncio.run(_turn(engine))
@@ -176,14 +198,14 @@ def test_budget_reached_in_headless_run_ends_with_budget_error(tmp_path: Path) -
     steps = [tool_use("Append", {"path": "a", "line": str(i)}) for i in range(3)] + [text("done")]
     store, engine, _, _ = _setup(tmp_path, steps, config=SessionConfig(max_budget_usd=1e-9), can_prompt=False)
     asyncio.run(_turn(engine))
-    failed = [e for e in asyncio.run(store.read_events("s1")) if e.type == "turn.failed"][0]
+    failed = next(e for e in asyncio.run(store.read_events("s1")) if e.type == "turn.failed")
     assert failed.data["subtype"] == "error_max_budget_usd"
 
 
 def test_compaction_summarizes_old_history_and_keeps_recent_prompts(tmp_path: Path) -> None:
     long = "x" * 4000
     steps = [text(long), text(long), text(long), text("SUMMARY"), text("after")]
-    store, engine, _, model = _setup(tmp_path, steps, window=3000)
+    store, engine, _, _model = _setup(tmp_path, steps, window=3000)
 
     async def main() -> None:
         for i in range(4):
@@ -197,8 +219,9 @@ def test_compaction_summarizes_old_history_and_keeps_recent_prompts(tmp_path: Pa
 
 
 def test_cancel_interrupts_turn_and_history_stays_valid(tmp_path: Path) -> None:
-    store, engine, _, _ = _setup(tmp_path, [reply("", tool_use("Append", {"path": "a", "line": "b"}),
-                                                  delay_ms=2000), text("later")])
+    store, engine, _, _ = _setup(
+        tmp_path, [reply("", tool_use("Append", {"path": "a", "line": "b"}), delay_ms=2000), text("later")]
+    )
 
     async def main() -> Session:
         await engine.submit("s1", "go")

@@ -132,9 +132,7 @@ class SqliteStore:
 
     async def list_sessions(self, *, org_id: str, limit: int = 50, cwd: str | None = None) -> list[Session]:
         if cwd is None:
-            rows = self._q(
-                "SELECT data FROM sessions WHERE org_id=? ORDER BY updated_at DESC LIMIT ?", (org_id, limit)
-            )
+            rows = self._q("SELECT data FROM sessions WHERE org_id=? ORDER BY updated_at DESC LIMIT ?", (org_id, limit))
         else:
             rows = self._q(
                 "SELECT data FROM sessions WHERE org_id=? AND cwd=? ORDER BY updated_at DESC LIMIT ?",
@@ -203,9 +201,7 @@ class SqliteStore:
                 if row is None:
                     raise NotFoundError(f"message {message_id} not found in session {session_id}")
                 pos = int(row[0])
-            cur = c.execute(
-                "UPDATE messages SET hidden=1 WHERE session_id=? AND pos>? AND hidden=0", (session_id, pos)
-            )
+            cur = c.execute("UPDATE messages SET hidden=1 WHERE session_id=? AND pos>? AND hidden=0", (session_id, pos))
             return cur.rowcount
 
         return self._tx(run)
@@ -225,7 +221,8 @@ class SqliteStore:
         def run(c: sqlite3.Connection) -> bool:
             try:
                 c.execute(
-                    "INSERT INTO tool_records(session_id, tool_use_id, turn, status, created, data) VALUES (?,?,?,?,?,?)",
+                    "INSERT INTO tool_records(session_id, tool_use_id, turn, status, created, data) "
+                    "VALUES (?,?,?,?,?,?)",
                     (
                         record.session_id,
                         record.tool_use_id,
@@ -242,9 +239,7 @@ class SqliteStore:
         return self._tx(run)
 
     async def get_tool_record(self, session_id: str, tool_use_id: str) -> ToolRecord | None:
-        rows = self._q(
-            "SELECT data FROM tool_records WHERE session_id=? AND tool_use_id=?", (session_id, tool_use_id)
-        )
+        rows = self._q("SELECT data FROM tool_records WHERE session_id=? AND tool_use_id=?", (session_id, tool_use_id))
         return tool_record_from_dict(json.loads(rows[0][0])) if rows else None
 
     async def transition_tool(
@@ -254,7 +249,8 @@ class SqliteStore:
 
         def run(c: sqlite3.Connection) -> bool:
             cur = c.execute(
-                f"UPDATE tool_records SET status=?, data=? WHERE session_id=? AND tool_use_id=? AND status IN ({marks})",
+                "UPDATE tool_records SET status=?, data=? "
+                f"WHERE session_id=? AND tool_use_id=? AND status IN ({marks})",
                 (to.status, json.dumps(tool_record_to_dict(to), default=str), session_id, tool_use_id, *from_status),
             )
             return cur.rowcount == 1
@@ -345,4 +341,6 @@ class SqliteStore:
         return [json.loads(r[0]) for r in rows]
 
     async def kv_delete(self, namespace: str, key: str, *, org_id: str = "") -> None:
-        self._tx(lambda c: c.execute("DELETE FROM kv WHERE org_id=? AND namespace=? AND key=?", (org_id, namespace, key)))
+        self._tx(
+            lambda c: c.execute("DELETE FROM kv WHERE org_id=? AND namespace=? AND key=?", (org_id, namespace, key))
+        )
