@@ -246,9 +246,11 @@ class Runtime:
         """Repos, the git credential proxy and linked PRs; None until GitHub credentials are configured."""
         if not self._code_checked:
             self._code_checked = True
+            env = dict(os.environ)
+            if not (env.get("GITHUB_TOKEN") or env.get("DEXA_GITHUB_APP_ID")):
+                return None  # no credentials: skip importing the git/GitHub stack
             from dexa.code.setup import CodeSettings
 
-            env = dict(os.environ)
             settings = CodeSettings.from_env(env)
             if settings is not None:
                 import httpx

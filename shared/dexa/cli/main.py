@@ -248,7 +248,8 @@ def _mount_optional(argv: list[str] | None = None) -> None:
     for module, name, words in _SUBCOMMANDS:
         if word in known and word not in words:
             continue
-        if word is not None and word not in known and word in {c.name for c in app.registered_commands}:
+        builtin = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+        if word is not None and word not in known and word in builtin:
             continue
         try:
             mod = importlib.import_module(module)

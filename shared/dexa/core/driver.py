@@ -43,6 +43,11 @@ class InProcessDriver:
                     )
                     break
                 if result == "done":
+                    # A prompt submitted while this task was finishing would otherwise find start() returning
+                    # this very task and never run: pick up any turn queued in the meantime.
+                    fresh = await self.engine.store.get_session(session_id)
+                    if fresh.turn_state is not None and fresh.status == "running":
+                        continue
                     break
                 if result == "wait":
                     if not wait_for_approvals:

@@ -62,7 +62,8 @@ class TurnEngine(ModelSteps, ToolSteps, StepHost):
         await self.store.kv_put("prompts", f"{session_id}:{turn}", {"prompt": prompt})
         state = TurnState(turn=turn, step="begin_turn", prompt_message_id=f"t{turn}u", started_at=time.time())
         session = replace(session, turn_state=state, status="running", cancel_requested=False, error="")
-        await self.store.update_session(session)
+        # Conditional on the version read above: two clients submitting at once cannot both start a turn.
+        await self.store.update_session(session, expect_version=session.version)
         await self.emit(session_id, EventType.TURN_STARTED, {"turn": turn, "prompt": prompt})
         return state
 
