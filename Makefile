@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help demo test check lint typecheck format sync system-deps business-demo bench synth layer clean
+.PHONY: help demo test test-deps check lint typecheck format sync system-deps business-demo code-demo bench synth layer clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -47,7 +47,10 @@ demo: sync ## the offline demo: an agent fixes a bug in a small repo until its t
 	$(BIN)/dexa demo
 
 business-demo: sync ## the business demo: follow-ups across calendar, CRM and email, staged for review
-	$(BIN)/python -m dexa.cli.business_demo
+	$(BIN)/dexa business-demo
+
+code-demo: sync ## the code demo: two repos changed through the git proxy, linked PRs (GitHub fake)
+	$(BIN)/python -m dexa.code.demo
 
 test-deps: sync
 	$(call apt_install,$(TEST_APT_PKGS))
