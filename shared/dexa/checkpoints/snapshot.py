@@ -18,8 +18,9 @@ import logging
 import os
 import stat as stat_mod
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import anyio
 
@@ -37,6 +38,16 @@ RACY_WINDOW_NS = 100_000_000
 BATCH_BYTES = 16 * 1024 * 1024
 BATCH_FILES = 512
 STORE_CONCURRENCY = 16
+# Batches in flight at once: two keep both cores busy (hashing and file I/O release the GIL) on small machines.
+PIPELINES = 2
+_PROC_FD = os.path.isdir("/proc/self/fd")
+
+
+@runtime_checkable
+class BatchBlobStore(Protocol):
+    """Optional BlobStore extension: store many blobs in one call, returning (digest, newly stored) per blob."""
+
+    async def put_blobs(self, blobs: Sequence[bytes]) -> list[tuple[str, bool]]: ...
 
 
 def host_root(workspace: Workspace) -> str:
@@ -100,11 +111,17 @@ def read_confined(root: str, rel: str, limit: int) -> bytes | None:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as fh:
-        real = os.readlink(f"/proc/self/fd/{fd}") if os.path.exists("/proc/self/fd") else os.path.realpath(path)
-        if not real.startswith(root.rstrip("/") + "/") or not stat_mod.S_ISREG(os.fstat(fd).st_mode):
+    try:
+        real = os.readlink(f"/proc/self/fd/{fd}") if _PROC_FD else os.path.realpath(path)
+        st = os.fstat(fd)
+        if not real.startswith(root.rstrip("/") + "/") or not stat_mod.S_ISREG(st.st_mode) or st.st_size > limit:
             return None
-        data = fh.read(limit + 1)
+        # Sized from fstat: a buffered read(limit + 1) would allocate the whole cap for every small file.
+        data = os.read(fd, st.st_size + 1)
+        if len(data) > st.st_size:  # grew since fstat: read on up to one byte past the cap
+            data += os.read(fd, limit + 1 - len(data))
+    finally:
+        os.close(fd)
     return None if len(data) > limit else data
 
 
@@ -173,27 +190,46 @@ class Snapshotter:
     async def _hash_and_store(
         self, root: str, rels: list[str], stats: dict[str, Stat], state: TreeState
     ) -> tuple[int, int]:
-        """Read and hash in a worker thread, one batch ahead of storing the previous batch's new blobs."""
+        """Read, hash and store batches in worker threads, PIPELINES batches in flight so both cores work.
+
+        Each pipeline takes the next batch, reads and hashes it in one thread hop and stores its new blobs in one
+        more (`put_blobs`, when the store has it). Results are applied in batch order, so the state is the same
+        whichever pipeline finishes first.
+        """
         batches = list(_batches(rels, stats))
-        hashed = added = 0
-        reading: asyncio.Task[list[tuple[str, bytes | None, str]]] | None = None
-        try:
-            for i, batch in enumerate(batches):
-                results = await (reading or self._read(root, batch))
-                reading = asyncio.create_task(self._read(root, batches[i + 1])) if i + 1 < len(batches) else None
+        digests: list[list[tuple[str, str | None]]] = [[] for _ in batches]
+        queue = iter(range(len(batches)))
+        sent: set[str] = set()  # content already handed to the store by this capture
+        added = 0
+
+        async def pipeline() -> None:
+            nonlocal added
+            for i in queue:
                 fresh: dict[str, bytes] = {}
-                for rel, data, digest in results:
-                    if data is None:
-                        # Vanished, replaced by a symlink or grew past the cap since the walk: not in this state.
-                        state.stat.pop(rel, None)
-                        continue
+                for rel, data, digest in await self._read(root, batches[i]):
+                    # None: vanished, replaced by a symlink or grew past the cap since the walk.
+                    digests[i].append((rel, None if data is None else digest))
+                    if data is not None and digest not in sent:
+                        sent.add(digest)
+                        fresh[digest] = data
+                stored = await self._store(fresh)
+                added += stored  # not `added += await ...`: that reads `added` before the await and loses updates
+
+        tasks = [asyncio.ensure_future(pipeline()) for _ in range(min(PIPELINES, len(batches)))]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        hashed = 0
+        for results in digests:
+            for rel, digest in results:
+                if digest is None:
+                    state.stat.pop(rel, None)
+                else:
                     hashed += 1
                     state.files[rel] = digest
-                    fresh.setdefault(digest, data)
-                added += await self._store(fresh)
-        finally:
-            if reading is not None:
-                reading.cancel()
         self.hash_calls += hashed
         return hashed, added
 
@@ -201,7 +237,18 @@ class Snapshotter:
         return await anyio.to_thread.run_sync(self._read_batch, root, batch)
 
     async def _store(self, fresh: dict[str, bytes]) -> int:
-        """Put the blobs the store lacks, a few at a time so stores with real I/O concurrency can use it."""
+        """Put the blobs the store lacks: one batch call when the store has `put_blobs`, else a few at a time."""
+        if not fresh:
+            return 0
+        if isinstance(self.blobs, BatchBlobStore):
+            items = list(fresh.items())
+            stored = await self.blobs.put_blobs([data for _, data in items])
+            added = 0
+            for (digest, data), (got, new) in zip(items, stored, strict=True):
+                if got != digest:
+                    raise StorageError(f"blob store returned {got} for content hashed as {digest}")
+                added += len(data) if new else 0
+            return added
         items = list(fresh.items())
         added = 0
         for i in range(0, len(items), STORE_CONCURRENCY):
