@@ -109,10 +109,8 @@ def test_the_permission_tester_answers_and_missing_endpoints_degrade_with_a_mess
         "permissions": {"allow": [], "ask": [], "deny": ["Bash(rm -rf:*)"]}
     }
     for section, text in (
-        ("schedules", "Schedules is not available"),
         ("memory", "The memory editor is not available"),
         ("extensions", "Subagents is not available"),
-        ("policies", "Output approval policies is not available"),
     ):
         page.goto(f"{live.url}/ui/config/{section}")
         page.get_by_text(text).wait_for()
@@ -144,3 +142,61 @@ def test_the_audit_flags_the_violations_it_checks_for(page: Any, live: Live) -> 
         "aria-valid-attr-value",
         "duplicate-id",
     } <= rules
+
+
+def test_schedules_and_the_output_policy_are_edited_from_the_config_pages(page: Any, live: Live) -> None:
+    page.goto(live.url + "/ui/config/schedules")
+    page.get_by_text("No schedules.").wait_for()
+    page.get_by_label("When (cron: minute hour day month weekday)").fill("0 9 * * 1-5")
+    page.get_by_label("Prompt").fill("Summarise yesterday's PRs")
+    page.get_by_role("button", name="Add schedule").click()
+    page.get_by_role("cell", name="Summarise yesterday's PRs").wait_for()
+    assert [s["cron"] for s in api(live, "GET", "/schedules")["data"]] == ["0 9 * * 1-5"]
+    page.get_by_label("When (cron: minute hour day month weekday)").fill("61 * * * *")
+    page.get_by_label("Prompt").fill("never")
+    page.get_by_role("button", name="Add schedule").click()
+    page.get_by_text("Not added").wait_for()
+    page.get_by_role("button", name="Delete schedule 0 9 * * 1-5").click()
+    page.get_by_text("No schedules.").wait_for()
+
+    page.goto(live.url + "/ui/config/policies")
+    page.get_by_label("Default").select_option("stage")
+    page.get_by_label("Output types").fill("email = deny")
+    page.get_by_role("button", name="Save policy").click()
+    page.get_by_text("Policy saved").wait_for()
+    assert api(live, "GET", "/output-policies")["output_types"] == {"email": "deny"}
+
+
+def test_settings_memory_and_extensions_pages_read_and_write_the_workspace(
+    page: Any, live: Live, tmp_path: Path
+) -> None:
+    ctx = live.app.state.dexa
+    ctx.config_home = str(tmp_path)  # the harness serves no config home; give it one for this test only
+    (live.workspace / "CLAUDE.md").write_text("# Project\nUse tabs.\n")
+    try:
+        page.goto(live.url + "/ui/config/permissions")
+        page.get_by_text("does not exist yet").wait_for()
+        page.get_by_label("Deny").fill("Bash(rm -rf:*)")
+        page.get_by_role("button", name="Save rules").click()
+        page.get_by_text("Rules saved").wait_for()
+        written = json.loads((live.workspace / ".claude" / "settings.json").read_text())
+        assert written["permissions"]["deny"] == ["Bash(rm -rf:*)"]
+        page.get_by_label("Allow").fill("Bash(unclosed")
+        page.get_by_role("button", name="Save rules").click()
+        page.get_by_text("permissions.allow[0]").wait_for()
+
+        page.goto(live.url + "/ui/config/memory")
+        box = page.get_by_label(f"{live.workspace / 'CLAUDE.md'} (project)")
+        box.wait_for()
+        box.fill("# Project\nUse spaces.\n")
+        page.get_by_role("button", name="Save", exact=True).first.click()
+        page.get_by_text("Saved").first.wait_for()
+        assert "Use spaces." in (live.workspace / "CLAUDE.md").read_text()
+
+        page.goto(live.url + "/ui/config/extensions")
+        page.get_by_role("cell", name="general-purpose", exact=True).wait_for()
+        page.get_by_text("No plugins enabled.").wait_for()
+    finally:
+        ctx.config_home = None
+        (live.workspace / "CLAUDE.md").unlink(missing_ok=True)
+        (live.workspace / ".claude" / "settings.json").unlink(missing_ok=True)

@@ -88,6 +88,8 @@ def test_rewinding_from_the_timeline_restores_files_and_shows_the_ledger_first(p
     page.goto(f"{live.url}/ui/sessions/{sid}")
     page.get_by_role("link", name="Checkpoints").click()
     page.wait_for_url(f"**/ui/sessions/{sid}/checkpoints")
+    # The timeline itself shows the ledger entry next to the checkpoint that was current when it happened.
+    assert "was executed" in page.locator("[data-timeline-effects]").first.inner_text()
     page.locator(f"input[value='{oldest['id']}']").check()
     ledger = page.locator("[data-ledger=list]")
     ledger.wait_for()
@@ -103,3 +105,23 @@ def test_rewinding_from_the_timeline_restores_files_and_shows_the_ledger_first(p
     assert not written.exists()  # the file the agent wrote after the checkpoint is gone again
     page.get_by_role("link", name="← Back to the run").click()
     page.get_by_text(f"Rewound both to {oldest['id']}").wait_for()
+
+
+def test_a_verified_approval_link_is_redeemed_once_from_the_review_page(page: Any, live: Live) -> None:
+    from dexa.integrations.outputs.links import ApprovalLinks
+
+    sid = run_main_session(live, "[main] link")
+    target = next(o for o in api(live, "GET", f"/sessions/{sid}/pending-outputs")["data"] if o["tool"] == "PostSlack")
+    ctx = live.app.state.dexa
+    ctx.links = ApprovalLinks(b"browser-test-secret-0123456789", base_url=live.url, kv=live.runtime.store)
+    try:
+        page.goto(ctx.links.url("org_local", target["id"], "approve"))
+        page.wait_for_url("**/ui/review?token=*")
+        page.get_by_role("button", name="Approve via this link").click()
+        page.get_by_text("Done: executed.").wait_for()
+        done = next(o for o in api(live, "GET", f"/sessions/{sid}/pending-outputs")["data"] if o["id"] == target["id"])
+        assert done["status"] == "executed"
+        page.reload()
+        page.get_by_text("Already executed.").wait_for()
+    finally:
+        ctx.links = None

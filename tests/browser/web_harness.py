@@ -28,7 +28,7 @@ from dexa.api.ratelimit import RateLimit
 from dexa.api.sse import StreamConfig
 from dexa.auth.bootstrap import bootstrap_local, read_local_token
 from dexa.auth.service import AuthService
-from dexa.checkpoints import CheckpointService
+from dexa.checkpoints import CheckpointService, record_side_effect
 from dexa.core.events import EventType
 from dexa.core.ports import ModelRequest, ToolSpec, Workspace
 from dexa.core.tools import ToolContext, ToolOutput
@@ -156,6 +156,7 @@ class Live:
     workspace: Path
     loop: asyncio.AbstractEventLoop
     executed: list[PendingOutput] = field(default_factory=list)
+    app: Any = None
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -207,6 +208,14 @@ def start_server(tmp: Path) -> tuple[Live, Callable[[], None]]:
 
     async def execute(output: PendingOutput) -> dict[str, Any]:
         executed.append(output)
+        # As the control plane does: every executed business output lands in the side-effect ledger.
+        await record_side_effect(
+            runtime.store,
+            output.session_id,
+            kind="email_sent" if output.kind == "email" else "message_posted",
+            summary=f"{output.tool} output {output.id} was executed",
+            data={"output_id": output.id},
+        )
         return {"delivered": True, "id": f"msg_{len(executed)}"}
 
     holder["q"] = KvOutputQueue(runtime.store, runtime.engine.emit, execute)
@@ -261,6 +270,7 @@ def start_server(tmp: Path) -> tuple[Live, Callable[[], None]]:
         workspace=ws,
         loop=box["loop"],
         executed=executed,
+        app=app,
     )
 
     def stop() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as pkg_version
 from typing import Any
@@ -23,20 +23,32 @@ from .audit import AuditLog
 from .deps import ApiContext
 from .integrations import KvIntegrationRegistry
 from .outputs import KvOutputQueue, OutputExecutor
-from .ports import ApiRuntime, IntegrationRegistry, OutputQueue, PermissionChecker, Rewinder
+from .ports import (
+    ApiRuntime,
+    IntegrationRegistry,
+    OAuthConnector,
+    OutputQueue,
+    PermissionChecker,
+    Rewinder,
+    SignedLinks,
+)
 from .problems import PROBLEM_MEDIA_TYPE, handle_exception
 from .ratelimit import RateLimit, RateLimiter
 from .routers import admin as admin_routes
 from .routers import approvals as approval_routes
+from .routers import catalog as catalog_routes
+from .routers import config as config_routes
 from .routers import events as event_routes
 from .routers import integrations as integration_routes
+from .routers import outputs as output_routes
 from .routers import rewind as rewind_routes
 from .routers import sessions as session_routes
 from .schemas.common import EventPublic, SseFrame
 from .sse import EventHub, StreamConfig
 from .worker import ThreadSafeNotifier, TurnWorker
 
-DESCRIPTION = """Dexa's HTTP API: sessions, their event streams, approvals, staged outputs and integrations.
+DESCRIPTION = """Dexa's HTTP API: sessions, their event streams, approvals, staged outputs, integrations and
+org / workspace configuration (settings, output policy, memory, extensions, schedules).
 
 Authenticate with `Authorization: Bearer <api key>`. Every resource belongs to the caller's org; another org's
 ids answer 404. Errors are `application/problem+json` with a stable `code`.
@@ -60,15 +72,19 @@ def create_app(
     output_executor: OutputExecutor | None = None,
     integrations: IntegrationRegistry | None = None,
     permission_check: PermissionChecker | None = None,
+    oauth: OAuthConnector | None = None,
+    approval_links: SignedLinks | None = None,
+    config_home: str | os.PathLike[str] | None = None,
     rate_limit: RateLimit | None = None,
     stream: StreamConfig | None = None,
     default_cwd: str | None = None,
     turn_worker: bool = False,
     owns_runtime: bool = False,
     extra_routers: Sequence[APIRouter] = (),
+    on_start: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
-    """Build the app over a runtime. Everything optional has a working default except `rewinder` and
-    `permission_check`, whose routes answer 501 until they are given.
+    """Build the app over a runtime. Everything optional has a working default except `rewinder`,
+    `permission_check`, `oauth`, `approval_links` and `config_home`, whose routes answer 501 until they are given.
 
     Args:
         runtime: dexa.wiring.Runtime (or anything with store, engine, driver and create_session).
@@ -78,6 +94,9 @@ def create_app(
         output_executor: runs an approved output (only used by the default queue).
         integrations: default: KvIntegrationRegistry(runtime.store).
         permission_check: backs POST /permissions/check.
+        oauth: OAuth sign-in for integrations (POST /integrations/{id}/oauth/start, GET /oauth/callback).
+        approval_links: verifies and spends signed approval links (POST /approval-links/peek|redeem).
+        config_home: the home whose ~/.claude the settings, memory and extension listings read (and write).
         rate_limit: per-org token bucket (default 100 req/s, burst 400).
         stream: SSE knobs (heartbeat, max stream length, buffered mode for Lambda).
         default_cwd: working directory for sessions created without `cwd` (default: the process's).
@@ -109,6 +128,9 @@ def create_app(
         integrations=integrations or KvIntegrationRegistry(store),
         rewinder=rewinder,
         permission_check=permission_check,
+        oauth=oauth,
+        links=approval_links,
+        config_home=None if config_home is None else os.fspath(config_home),
         default_cwd=default_cwd or os.getcwd(),
         version=_version(),
         worker=worker,
@@ -116,6 +138,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if on_start is not None:
+            await ctx.call(on_start)
         yield
         await ctx.hub.aclose()
         aclose = getattr(runtime, "aclose", None) if owns_runtime else None
@@ -137,8 +161,19 @@ def create_app(
     app.state.dexa = ctx
     for exc_type in (DexaError, RequestValidationError, StarletteHTTPException, Exception):
         app.add_exception_handler(exc_type, handle_exception)
-    for module in (admin_routes, session_routes, event_routes, approval_routes, rewind_routes, integration_routes):
+    for module in (
+        admin_routes,
+        session_routes,
+        event_routes,
+        approval_routes,
+        output_routes,
+        rewind_routes,
+        integration_routes,
+        config_routes,
+        catalog_routes,
+    ):
         app.include_router(module.router)
+    app.include_router(integration_routes.callback_router)
     for extra in extra_routers:
         app.include_router(extra)
 

@@ -16,8 +16,16 @@ from dexa.core.errors import DexaError
 from dexa.core.session import Session
 
 from .audit import AuditLog
-from .ports import ApiRuntime, IntegrationRegistry, OutputQueue, PermissionChecker, Rewinder
-from .problems import Problem, forbidden
+from .ports import (
+    ApiRuntime,
+    IntegrationRegistry,
+    OAuthConnector,
+    OutputQueue,
+    PermissionChecker,
+    Rewinder,
+    SignedLinks,
+)
+from .problems import Problem, forbidden, not_implemented
 from .ratelimit import RateLimiter
 from .sse import EventHub, StreamConfig
 from .worker import TurnWorker
@@ -40,6 +48,10 @@ class ApiContext:
     integrations: IntegrationRegistry
     rewinder: Rewinder | None = None
     permission_check: PermissionChecker | None = None
+    oauth: OAuthConnector | None = None
+    links: SignedLinks | None = None
+    # The home whose ~/.claude the settings, memory and extension routes read; None -> those routes answer 501.
+    config_home: str | None = None
     default_cwd: str = "."
     version: str = "0"
     # When set, the engine and driver live on this loop thread; routes reach them through call().
@@ -55,6 +67,11 @@ class ApiContext:
         if self.worker is None:
             return await fn(*args, **kwargs)
         return await self.worker.call(fn, *args, **kwargs)
+
+    def home(self) -> str:
+        if self.config_home is None:
+            raise not_implemented("settings and extensions (no config home)")
+        return self.config_home
 
     async def session(self, who: Principal, session_id: str) -> Session:
         """The caller's session; another org's id raises NotFoundError exactly like a missing one."""
@@ -97,6 +114,18 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     return check
 
 
+def require_admin() -> Callable[..., Awaitable[Principal]]:
+    """Org configuration (settings, policies, schedules, memory): the admin role with an un-narrowed key
+    (keys:write is the scope only admins hold, so a key narrowed below admin cannot change org configuration)."""
+
+    async def check(who: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if who.role != "admin" or not who.can("keys:write"):
+            raise forbidden(f"this key (role {who.role}) cannot change org configuration; an admin key can")
+        return who
+
+    return check
+
+
 Reader = Annotated[Principal, Depends(require("sessions:read"))]
 Writer = Annotated[Principal, Depends(require("sessions:write"))]
 Approver = Annotated[Principal, Depends(require("approvals:write"))]
@@ -106,6 +135,7 @@ IntegrationWriter = Annotated[Principal, Depends(require("integrations:write"))]
 PermissionTester = Annotated[Principal, Depends(require("permissions:check"))]
 Auditor = Annotated[Principal, Depends(require("audit:read"))]
 KeyAdmin = Annotated[Principal, Depends(require("keys:write"))]
+ConfigAdmin = Annotated[Principal, Depends(require_admin())]
 Authenticated = Annotated[Principal, Depends(get_principal)]
 
 _DESCRIPTIONS = {

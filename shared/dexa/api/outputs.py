@@ -107,6 +107,10 @@ class KvOutputQueue:
         docs = await self.store.kv_list(NAMESPACE, prefix=f"{session_id}:", org_id=org_id)
         return sorted((_from_doc(d) for d in docs), key=lambda o: o.created_at)
 
+    async def list_org(self, org_id: str) -> list[PendingOutput]:
+        docs = await self.store.kv_list(NAMESPACE, org_id=org_id)
+        return sorted((_from_doc(d) for d in docs), key=lambda o: (o.created_at, o.id))
+
     async def get(self, org_id: str, session_id: str, output_id: str) -> PendingOutput:
         doc = await self.store.kv_get(NAMESPACE, f"{session_id}:{output_id}", org_id=org_id)
         if doc is None:

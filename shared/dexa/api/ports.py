@@ -6,6 +6,9 @@ Rewinder            checkpoints (another module); absent -> 501
 OutputQueue         staged outputs; dexa.api.outputs.KvOutputQueue is the default
 IntegrationRegistry dexa.api.integrations.KvIntegrationRegistry is the default
 PermissionChecker   the permission engine's "test a tool call"; absent -> 501
+OAuthConnector      OAuth sign-in for integrations (the real registry); absent -> 501
+SignedLinks         signed approval links (dexa.integrations.outputs.links.ApprovalLinks); absent -> 501
+config_home         (a path, not a protocol) the home whose ~/.claude the settings routes read; absent -> 501
 """
 
 from __future__ import annotations
@@ -109,6 +112,10 @@ class OutputQueue(Protocol):
 
     async def list(self, org_id: str, session_id: str) -> list[PendingOutput]: ...
 
+    async def list_org(self, org_id: str) -> list[PendingOutput]:
+        """Every output of the org, across sessions, oldest first (the review queue)."""
+        ...
+
     async def get(self, org_id: str, session_id: str, output_id: str) -> PendingOutput:
         """Raises NotFoundError (also for another org's or session's output)."""
         ...
@@ -145,6 +152,8 @@ class IntegrationStatus:
     state: IntegrationState
     detail: str = ""
     checked_at: float = 0.0
+    # When data last flowed (a successful connection, health check or token refresh); None: never.
+    last_sync: float | None = None
 
 
 class IntegrationRegistry(Protocol):
@@ -168,4 +177,47 @@ class PermissionChecker(Protocol):
         self, *, org_id: str, tool: str, tool_input: Mapping[str, Any], cwd: str, mode: str
     ) -> PermissionDecision:
         """What the permission engine would decide for this call (rules, mode, org policy); no side effects."""
+        ...
+
+
+class OAuthConnector(Protocol):
+    async def begin_connect(self, org_id: str, integration_id: str, *, user_id: str) -> str:
+        """The provider's authorize URL. Raises NotFoundError (also for another org's id) or ConfigError."""
+        ...
+
+    async def complete_connect(self, org_id: str, *, state: str, code: str, iss: str | None = None) -> Integration:
+        """Finish the flow the caller's org started. Raises NotFoundError for an unknown state or another org's,
+        PermissionDeniedError for an expired or mixed-up one."""
+        ...
+
+
+class LinkClaims(Protocol):
+    @property
+    def org_id(self) -> str: ...
+
+    @property
+    def output_id(self) -> str: ...
+
+    @property
+    def action(self) -> str: ...
+
+    @property
+    def expires_at(self) -> float: ...
+
+
+class LinkQueue(Protocol):
+    """What SignedLinks.redeem acts through (org + output id; the API maps it onto its OutputQueue)."""
+
+    async def approve(self, org_id: str, output_id: str, *, by: str) -> Any: ...
+
+    async def reject(self, org_id: str, output_id: str, *, by: str, reason: str = "") -> Any: ...
+
+
+class SignedLinks(Protocol):
+    def peek(self, token: str) -> LinkClaims:
+        """Verify without spending. Raises PermissionDeniedError for a tampered, malformed or expired link."""
+        ...
+
+    async def redeem(self, token: str, queue: LinkQueue, *, by: str = "link", reason: str = "") -> Any:
+        """Spend once and act. Raises ConflictError when already used."""
         ...

@@ -41,6 +41,7 @@ from dexa.api.schemas.sessions import (
 )
 from dexa.core.errors import ConfigError, ConflictError, DexaError, NotFoundError, PermissionDeniedError
 
+from .config_api import ConfigOperations
 from .sse import parse
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def error_from(response: httpx.Response) -> DexaError:
     return DexaError(f"{status} {detail}", code=code)
 
 
-class DexaClient:
+class DexaClient(ConfigOperations):
     def __init__(
         self,
         base_url: str,

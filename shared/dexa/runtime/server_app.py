@@ -68,12 +68,32 @@ class IntegrationsPort:
     async def status(self, org_id: str, integration_id: str) -> IntegrationStatus:
         st = await self.registry.status(org_id, integration_id)
         health = st.get("health") or {}
+        state = _STATE.get(str(st.get("status")), "configured")
+        # Last sync: the last health check that succeeded, else when a connected record last changed.
+        synced = health.get("checked_at") if health.get("ok") else None
+        if synced is None and state == "connected":
+            synced = st.get("updated_at")
         return IntegrationStatus(
             id=integration_id,
-            state=_STATE.get(str(st.get("status")), "configured"),  # type: ignore[arg-type]
+            state=state,  # type: ignore[arg-type]
             detail=str(st.get("last_error") or health.get("detail") or st.get("status", "")),
             checked_at=float(health.get("checked_at") or st.get("updated_at") or 0.0),
+            last_sync=float(synced) if synced else None,
         )
+
+    async def begin_connect(self, org_id: str, integration_id: str, *, user_id: str) -> str:
+        return await self.registry.begin_connect(org_id, integration_id, user_id=user_id)
+
+    async def complete_connect(self, org_id: str, *, state: str, code: str, iss: str | None = None) -> Integration:
+        # The state names the org that started the flow; another org's (or an unknown) state is 404, and is
+        # checked before completing so a wrong caller cannot spend someone else's sign-in.
+        from dexa.integrations.oauth import PENDING_NAMESPACE
+
+        oauth = self.registry.oauth
+        pending = None if oauth is None else await oauth.kv.kv_get(PENDING_NAMESPACE, state)
+        if pending is None or pending.get("org_id") != org_id:
+            raise NotFoundError("unknown or already used OAuth state; start the connection again")
+        return self._public(await self.registry.complete_connect(state=state, code=code, iss=iss))
 
 
 class OutputsPort:
@@ -120,6 +140,10 @@ class OutputsPort:
     async def list(self, org_id: str, session_id: str) -> list[PendingOutput]:
         return [self._public(o) for o in await self.queue.list(org_id, session_id=session_id)]
 
+    async def list_org(self, org_id: str) -> list[PendingOutput]:
+        rows = [self._public(o) for o in await self.queue.list(org_id)]
+        return sorted(rows, key=lambda o: (o.created_at, o.id))
+
     async def get(self, org_id: str, session_id: str, output_id: str) -> PendingOutput:
         out = self._public(await self.queue.get(org_id, output_id))
         if out.session_id != session_id:
@@ -141,6 +165,28 @@ class OutputsPort:
             return self._public(await self.queue.reject(org_id, output_id, by=by, reason=reason))
         except ConflictError as exc:
             raise ConflictError(str(exc), code="already_decided") from exc
+
+
+class LinksPort:
+    """Signed approval links, from the runtime's integrations (built on first use, like the other ports)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    @property
+    def links(self) -> Any:
+        links = self.runtime.integrations.links
+        if links is None:
+            from dexa.api.problems import not_implemented
+
+            raise not_implemented("approval links (no link secret)")
+        return links
+
+    def peek(self, token: str) -> Any:
+        return self.links.peek(token)
+
+    async def redeem(self, token: str, queue: Any, *, by: str = "link", reason: str = "") -> Any:
+        return await self.links.redeem(token, queue, by=by, reason=reason)
 
 
 class PermissionCheck:
@@ -165,6 +211,12 @@ class PermissionCheck:
             hosted=self.runtime.settings.hosted,
         )
         return PermissionEngine(settings, cwd=cwd, home=str(envs.home)).decide(tool, tool_input, mode=mode, cwd=cwd)
+
+
+async def _resume_local(runtime: Runtime) -> None:
+    from dexa.wiring import LOCAL_ORG
+
+    await resume_unfinished_turns(runtime, [LOCAL_ORG])
 
 
 def extra_routers(runtime: Runtime, *, local: bool) -> Sequence[APIRouter]:
@@ -192,15 +244,32 @@ def extra_routers(runtime: Runtime, *, local: bool) -> Sequence[APIRouter]:
     return routers
 
 
+async def resume_unfinished_turns(runtime: Runtime, org_ids: Sequence[str]) -> int:
+    """Turns left mid-way by a restart carry on: their steps are durable, so driving them again is safe."""
+    resumed = 0
+    for org_id in org_ids:
+        for session in await runtime.store.list_sessions(org_id=org_id, limit=500):
+            if session.turn_state is not None and session.status in ("running", "waiting", "paused"):
+                runtime.driver.start(session.id)
+                resumed += 1
+    if resumed:
+        logger.info("resumed %d unfinished turn(s)", resumed)
+    return resumed
+
+
 def build_app(runtime: Runtime, *, local: bool = False, **kwargs: Any) -> FastAPI:
     from dexa.api.app import create_app
 
-    return create_app(
-        runtime,
-        rewinder=runtime.checkpoints,
-        outputs=OutputsPort(runtime),
-        integrations=IntegrationsPort(runtime),
-        permission_check=PermissionCheck(runtime),
-        extra_routers=extra_routers(runtime, local=local),
-        **kwargs,
-    )
+    integrations = IntegrationsPort(runtime)
+    ports: dict[str, Any] = {
+        "rewinder": runtime.checkpoints,
+        "outputs": OutputsPort(runtime),
+        "integrations": integrations,
+        "permission_check": PermissionCheck(runtime),
+        # OAuth needs a redirect URI / client registrations; links need the installation's link secret.
+        "oauth": integrations,
+        "approval_links": LinksPort(runtime),
+        "config_home": runtime.envs.home,
+        "extra_routers": extra_routers(runtime, local=local),
+    }
+    return create_app(runtime, **{**ports, **kwargs})

@@ -136,3 +136,48 @@ class YieldingStore:
             return await attr(*args, **kwargs)
 
         return call
+
+
+class MemoryOAuth:
+    """An OAuthConnector double: begin hands out a state bound to the org; complete spends it once.
+
+    Another org's state (or an unknown one) is NotFoundError, as the real port answers.
+    """
+
+    def __init__(self, integrations: Any) -> None:
+        self.integrations = integrations
+        self.pending: dict[str, tuple[str, str]] = {}
+
+    async def begin_connect(self, org_id: str, integration_id: str, *, user_id: str) -> str:
+        import secrets
+
+        state = secrets.token_urlsafe(16)
+        self.pending[state] = (org_id, integration_id)
+        return f"https://auth.example.com/authorize?state={state}&client_id=dexa"
+
+    async def complete_connect(self, org_id: str, *, state: str, code: str, iss: str | None = None) -> Any:
+        from dexa.core.errors import NotFoundError
+
+        found = self.pending.get(state)
+        if found is None or found[0] != org_id:
+            raise NotFoundError("unknown or already used OAuth state")
+        del self.pending[state]
+        return next(i for i in await self.integrations.list(org_id) if i.id == found[1])
+
+
+def link_signer(store: Any) -> Any:
+    """The real ApprovalLinks over the test store (a fixed secret; links point at the local web UI)."""
+    from dexa.integrations.outputs.links import ApprovalLinks
+
+    return ApprovalLinks(b"test-secret-0123456789abcdef", base_url="http://testserver", kv=store)
+
+
+def make_config_api(tmp_path: Path, **app_kwargs: Any) -> Api:
+    """An API with every optional port the config routes need: config home, OAuth double, approval links."""
+    home = tmp_path / "cfg-home"
+    home.mkdir(parents=True, exist_ok=True)
+    api = make_api(tmp_path, config_home=home, **app_kwargs)
+    ctx = api.app.state.dexa
+    ctx.oauth = MemoryOAuth(ctx.integrations)
+    ctx.links = link_signer(api.runtime.store)
+    return api

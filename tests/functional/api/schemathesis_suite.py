@@ -12,12 +12,12 @@ import os
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import hypothesis
 import pytest
 import schemathesis
-from api_harness import MemoryRewinder, make_api, rule_check
+from api_harness import MemoryRewinder, make_config_api, rule_check
 from hypothesis import HealthCheck
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
@@ -42,7 +42,7 @@ CHECKS = [
 
 _TMPDIR = tempfile.TemporaryDirectory(prefix="dexa-schemathesis-")  # removed at interpreter exit
 _tmp = Path(_TMPDIR.name)
-API = make_api(_tmp, rewinder=MemoryRewinder(), permission_check=rule_check)
+API = make_config_api(_tmp, rewinder=MemoryRewinder(), permission_check=rule_check)
 HEADERS = API.h("a_admin")
 REAL: dict[str, list[str]] = {}
 STATUS: Counter[str] = Counter()
@@ -67,6 +67,22 @@ async def _seed() -> None:
     integ = await ctx.integrations.create("org_a", kind="calendar", name="cal", config={}, by="usr_a_admin")
     REAL["integration_id"] = [integ.id]
     REAL["key_id"] = [k.id for k in await API.auth.list_keys("org_a") if k.user_id != "usr_a_admin"]
+    await rt.store.kv_put(
+        "schedules",
+        "sch_seeded",
+        {
+            "id": "sch_seeded",
+            "cron": "* * * * *",
+            "prompt": "p",
+            "cwd": None,
+            "model": None,
+            "enabled": True,
+            "created_at": 1.0,
+            "created_by": "usr_a_admin",
+        },
+        org_id="org_a",
+    )
+    REAL["schedule_id"] = ["sch_seeded"]
 
 
 asyncio.run(_seed())
@@ -88,7 +104,9 @@ def _real_ids(ctx: Any, path_parameters: dict[str, Any] | None) -> Any:
 
 
 @schema.parametrize()
-@hypothesis.settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@hypothesis.settings(
+    deadline=None, suppress_health_check=cast("list[HealthCheck]", list(HealthCheck)), derandomize=True
+)
 def test_every_operation_conforms_to_the_openapi_document(case: Any) -> None:
     response = case.call_and_validate(headers=HEADERS, checks=CHECKS)
     STATUS[f"{case.operation.label} {response.status_code}"] += 1

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_harness import Api, MemoryRewinder, make_api, rule_check, wait_for
+from api_harness import Api, MemoryRewinder, make_config_api, rule_check, wait_for
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
@@ -25,7 +25,7 @@ def _ask_then_done(request: Any) -> Any:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
     tmp = tmp_path_factory.mktemp("tenancy")
-    api = make_api(
+    api = make_config_api(
         tmp,
         model=FunctionModel(_ask_then_done),
         policy=RulePolicy(ask={"Append"}),
@@ -42,6 +42,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
         )
         approval = client.get(f"/sessions/{sid}/approvals", headers=api.h()).json()["data"][0]["id"]
         ctx = api.app.state.dexa
+        assert client.portal is not None
         out = client.portal.call(
             lambda: ctx.outputs.stage(  # type: ignore[union-attr]
                 org_id="org_a", session_id=sid, kind="email", tool="send_email", arguments={"to": "a@example.com"}
@@ -51,7 +52,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
         key = next(
             k["id"] for k in client.get("/keys", headers=api.h()).json()["data"] if k["user_id"] == "usr_a_reviewer"
         )
-        ids = {"session_id": sid, "output_id": out.id, "integration_id": integ, "key_id": key, "approval_id": approval}
+        schedule = client.post("/schedules", json={"cron": "0 9 * * *", "prompt": SECRET_PROMPT}, headers=api.h())
+        start = client.post(f"/integrations/{integ}/oauth/start", headers=api.h()).json()["authorize_url"]
+        ids = {
+            "session_id": sid,
+            "output_id": out.id,
+            "integration_id": integ,
+            "key_id": key,
+            "approval_id": approval,
+            "schedule_id": schedule.json()["id"],
+            "link_token": ctx.links.token("org_a", out.id, "approve"),  # type: ignore[union-attr]
+            "oauth_state": start.split("state=")[1].split("&")[0],
+        }
         yield api, client, ids
 
 
@@ -70,6 +82,16 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/permissions/check"): {"tool": "Bash", "input": {"command": "ls"}},
     ("POST", "/users"): {"name": "b-new", "role": "member"},
     ("POST", "/keys"): {"user_id": "usr_a_member", "name": "steal"},
+    ("POST", "/integrations/{integration_id}/oauth/start"): {},
+    ("POST", "/approval-links/peek"): {"token": "{link_token}"},
+    ("POST", "/approval-links/redeem"): {"token": "{link_token}"},
+    ("POST", "/schedules"): {"cron": "* * * * *", "prompt": "b's own"},
+    ("PUT", "/settings/permissions"): {"permissions": {"deny": ["WebFetch"]}},
+    ("PUT", "/output-policies"): {"default": "deny"},
+    ("PUT", "/memory"): {"path": "b-notes.md", "content": "b's own"},
+}
+QUERIES: dict[tuple[str, str], dict[str, str]] = {
+    ("GET", "/oauth/callback"): {"state": "{oauth_state}", "code": "stolen"},
 }
 # Routes without an org resource in the path: B gets its own (empty or B-only) view, never A's.
 COLLECTIONS = {
@@ -84,9 +106,27 @@ COLLECTIONS = {
     ("GET", "/users"),
     ("POST", "/users"),
     ("GET", "/keys"),
+    ("GET", "/outputs"),
+    ("GET", "/settings/permissions"),
+    ("PUT", "/settings/permissions"),
+    ("GET", "/output-policies"),
+    ("PUT", "/output-policies"),
+    ("GET", "/memory"),
+    ("PUT", "/memory"),
+    ("GET", "/agents"),
+    ("GET", "/skills"),
+    ("GET", "/plugins"),
+    ("GET", "/marketplaces"),
+    ("GET", "/schedules"),
+    ("POST", "/schedules"),
 }
-# A's user id in the body (not the path) must still be invisible to B.
-BODY_REFERENCES = {("POST", "/keys")}
+# A's resource named in the body or query (not the path) must still be invisible to B.
+BODY_REFERENCES = {
+    ("POST", "/keys"),
+    ("POST", "/approval-links/peek"),
+    ("POST", "/approval-links/redeem"),
+    ("GET", "/oauth/callback"),
+}
 
 
 def _routes(api: Api) -> list[tuple[str, str]]:
@@ -97,25 +137,26 @@ def _routes(api: Api) -> list[tuple[str, str]]:
 
 def _router_routes() -> set[tuple[str, str]]:
     """Every route the API's routers define, including any a developer hid from the schema."""
-    from dexa.api.routers import admin, approvals, events, integrations, rewind, sessions
+    from dexa.api.routers import admin, approvals, catalog, config, events, integrations, outputs, rewind, sessions
 
     out: set[tuple[str, str]] = set()
-    for module in (admin, approvals, events, integrations, rewind, sessions):
-        for route in module.router.routes:
+    routers = [m.router for m in (admin, approvals, catalog, config, events, integrations, outputs, rewind, sessions)]
+    for router in [*routers, integrations.callback_router]:
+        for route in router.routes:
             if isinstance(route, APIRoute):
-                out.update((m, route.path) for m in route.methods)
+                out.update((m, route.path) for m in route.methods or ())
     return out
 
 
 _TMPDIR = tempfile.TemporaryDirectory(prefix="dexa-tenancy-")
-ALL_ROUTES = _routes(make_api(Path(_TMPDIR.name), rewinder=MemoryRewinder()))
+ALL_ROUTES = _routes(make_config_api(Path(_TMPDIR.name), rewinder=MemoryRewinder()))
 
 
 def test_every_route_is_covered_by_the_cross_tenant_cases() -> None:
     assert set(ALL_ROUTES) == _router_routes(), "a route is missing from the OpenAPI document"
     path_routes = {r for r in ALL_ROUTES if "{" in r[1]}
     assert set(ALL_ROUTES) == path_routes | COLLECTIONS | BODY_REFERENCES
-    needs_body = {(m, p) for m, p in ALL_ROUTES if m == "POST"}
+    needs_body = {(m, p) for m, p in ALL_ROUTES if m in ("POST", "PUT")}
     assert needs_body <= set(BODIES), f"no valid body for {sorted(needs_body - set(BODIES))}"
 
 
@@ -134,9 +175,11 @@ def test_another_orgs_ids_answer_404_and_leak_nothing(world: Any, method: str, p
     api, client, ids = world
     url = _fill(path, ids)
     body = _fill(BODIES.get((method, path)), ids)
-    resp = client.request(method, url, json=body, headers=api.h("b_admin"))
+    query = _fill(QUERIES.get((method, path)), ids)
+    resp = client.request(method, url, json=body, params=query, headers=api.h("b_admin"))
     text_ = resp.text
-    for echoed in [*url.split("/"), *(str(v) for v in (body or {}).values())]:  # the caller's own input
+    inputs = [*(body or {}).values(), *(query or {}).values()]
+    for echoed in [*url.split("/"), *(str(v) for v in inputs)]:  # the caller's own input
         if echoed:
             text_ = text_.replace(echoed, "")
     for secret in (SECRET_PROMPT, "a@example.com", "a-cal", "usr_a_"):
@@ -153,7 +196,13 @@ def test_another_orgs_ids_answer_404_and_leak_nothing(world: Any, method: str, p
 def test_cross_tenant_calls_changed_nothing_in_org_a(world: Any) -> None:
     api, client, ids = world
     for method, path in ALL_ROUTES:
-        client.request(method, _fill(path, ids), json=_fill(BODIES.get((method, path)), ids), headers=api.h("b_admin"))
+        client.request(
+            method,
+            _fill(path, ids),
+            json=_fill(BODIES.get((method, path)), ids),
+            params=_fill(QUERIES.get((method, path)), ids),
+            headers=api.h("b_admin"),
+        )
     h = api.h()
     session = client.get(f"/sessions/{ids['session_id']}", headers=h).json()
     assert session["permission_mode"] == "default" and session["status"] == "waiting"
@@ -168,3 +217,7 @@ def test_cross_tenant_calls_changed_nothing_in_org_a(world: Any) -> None:
     assert keys[ids["key_id"]]["revoked_at"] is None
     assert not any(e["actor"].startswith("usr_b") for e in client.get("/audit", headers=h).json()["data"])
     assert asyncio.run(api.runtime.store.list_sessions(org_id="org_a")).__len__() == 1
+    assert [s["id"] for s in client.get("/schedules", headers=h).json()["data"]] == [ids["schedule_id"]]
+    assert client.get("/output-policies", headers=h).json()["default"] is None
+    assert ids["oauth_state"] in api.app.state.dexa.oauth.pending  # B's callback did not spend A's sign-in
+    assert api.app.state.dexa.links.peek(ids["link_token"]).output_id == ids["output_id"]

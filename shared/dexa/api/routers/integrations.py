@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import RedirectResponse
 
-from dexa.api.deps import Ctx, IntegrationReader, IntegrationWriter, problems
+from dexa.api.deps import ApiContext, Ctx, IntegrationReader, IntegrationWriter, problems
+from dexa.api.ports import OAuthConnector
+from dexa.api.problems import not_implemented
 from dexa.api.schemas.admin import IntegrationCreate, IntegrationPublic, IntegrationsPublic, IntegrationStatusPublic
 from dexa.api.schemas.common import ID_PATTERN
+from dexa.api.schemas.config import OAuthStartPublic
+from dexa.core.errors import DexaError
 
 router = APIRouter(prefix="/integrations", tags=["integrations"])
+# The provider redirects the browser here; the path is the redirect URI registered with it.
+callback_router = APIRouter(tags=["integrations"])
 
 IntegrationId = Annotated[str, Path(pattern=ID_PATTERN)]
 
@@ -40,3 +48,51 @@ async def integration_status(
     integration_id: IntegrationId, ctx: Ctx, who: IntegrationReader
 ) -> IntegrationStatusPublic:
     return IntegrationStatusPublic.of(await ctx.integrations.status(who.org_id, integration_id))
+
+
+def _oauth(ctx: ApiContext) -> OAuthConnector:
+    if ctx.oauth is None:
+        raise not_implemented("OAuth sign-in for integrations")
+    return ctx.oauth
+
+
+@router.post("/{integration_id}/oauth/start", response_model=OAuthStartPublic, responses=problems(404, 501))
+async def start_oauth(integration_id: IntegrationId, ctx: Ctx, who: IntegrationWriter) -> OAuthStartPublic:
+    """Begin OAuth sign-in: open `authorize_url` in the browser; the provider returns to /oauth/callback."""
+    await ctx.integrations.status(who.org_id, integration_id)  # another org's id: 404 before anything else
+    url = await _oauth(ctx).begin_connect(who.org_id, integration_id, user_id=who.user_id)
+    await ctx.audit.append(who, "integration.oauth.start", integration_id)
+    return OAuthStartPublic(authorize_url=url)
+
+
+@callback_router.get(
+    "/oauth/callback",
+    response_model=IntegrationPublic,
+    responses={
+        303: {"description": "A browser (Accept: text/html) goes back to the integrations page"},
+        **problems(404, 501),
+    },
+)
+async def oauth_callback(
+    request: Request,
+    ctx: Ctx,
+    who: IntegrationWriter,
+    code: Annotated[str, Query(min_length=1, max_length=4096)],
+    state: Annotated[str, Query(min_length=1, max_length=512)],
+    iss: Annotated[str | None, Query(min_length=1, max_length=2048)] = None,
+) -> Any:
+    """Finish a sign-in the caller's org started (the browser's cookie authenticates). Another org's state: 404.
+
+    A browser is sent back to /ui/integrations with `connected=<id>` (and `error=` when it failed)."""
+    browser = "text/html" in request.headers.get("accept", "")
+    try:
+        item = await _oauth(ctx).complete_connect(who.org_id, state=state, code=code, iss=iss)
+    except DexaError as exc:
+        if not browser:
+            raise
+        query = urlencode({"connected": "", "error": exc.message or str(exc)})
+        return RedirectResponse(f"/ui/integrations?{query}", status_code=303)
+    await ctx.audit.append(who, "integration.oauth.connect", item.id, {"kind": item.kind})
+    if browser:
+        return RedirectResponse(f"/ui/integrations?{urlencode({'connected': item.id})}", status_code=303)
+    return IntegrationPublic.of(item)

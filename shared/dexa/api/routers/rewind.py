@@ -1,4 +1,4 @@
-"""Checkpoints and rewind, delegated to the configured Rewinder (501 when there is none)."""
+"""Checkpoints and rewind (delegated to the configured Rewinder; 501 when there is none), and the side-effect ledger."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from fastapi import APIRouter
 from dexa.api.deps import ApiContext, Ctx, Reader, Writer, problems
 from dexa.api.ports import Rewinder
 from dexa.api.problems import not_implemented
+from dexa.api.schemas.config import SideEffectPublic, SideEffectsPublic
 from dexa.api.schemas.sessions import CheckpointPublic, CheckpointsPublic, RewindCreate, RewindPublic
+from dexa.checkpoints.ledger import SideEffectLedger
 from dexa.core.errors import ConflictError
 
 router = APIRouter(prefix="/sessions", tags=["rewind"])
@@ -48,3 +50,13 @@ async def rewind(session_id: str, body: RewindCreate, ctx: Ctx, who: Writer) -> 
     return RewindPublic(
         checkpoint_id=body.checkpoint_id, mode=body.mode, on_conflict=body.on_conflict, details=dict(result)
     )
+
+
+@router.get("/{session_id}/side-effects", response_model=SideEffectsPublic, responses=problems(404))
+async def side_effects(session_id: str, ctx: Ctx, who: Reader) -> SideEffectsPublic:
+    """Actions a rewind cannot undo (emails sent, PRs opened...), oldest first, each with the checkpoint that was
+    current when it happened and its compensating action, if any."""
+    await ctx.session(who, session_id)
+    rows = await SideEffectLedger(ctx.runtime.store).list(session_id)
+    data = [SideEffectPublic.model_validate(e.to_dict()) for e in rows]
+    return SideEffectsPublic(data=data, count=len(data))

@@ -47,10 +47,13 @@ class IntegrationStatusPublic(BaseModel):
     state: Literal["configured", "connected", "disconnected", "error"]
     detail: str
     checked_at: float
+    last_sync: float | None = Field(default=None, description="When the integration last synced; null: never")
 
     @staticmethod
     def of(s: IntegrationStatus) -> IntegrationStatusPublic:
-        return IntegrationStatusPublic(id=s.id, state=s.state, detail=s.detail, checked_at=s.checked_at)
+        return IntegrationStatusPublic(
+            id=s.id, state=s.state, detail=s.detail, checked_at=s.checked_at, last_sync=s.last_sync
+        )
 
 
 class PermissionCheckCreate(Body):

@@ -33,7 +33,7 @@ async function effectsFromEvents(sessionId, cp) {
 }
 
 async function ledgerFor(sessionId, cp) {
-  // GAP: the API has no ledger read (GET /sessions/{id}/side-effects); derive from the event log when absent.
+  // GET /sessions/{id}/side-effects; a server without the ledger read gets it derived from the event log.
   try {
     const res = await api.get(`/sessions/${enc(sessionId)}/side-effects`);
     return { effects: (res.data || []).filter((e) => (e.checkpoint_seq ?? 0) >= (cp.seq ?? 0)), derived: false };
@@ -148,6 +148,14 @@ export function mount(root, params, query) {
       clear(side);
       return;
     }
+    // The ledger on the timeline: each checkpoint shows what happened outside the workspace while it was current.
+    let effects = [];
+    try { effects = (await api.get(`/sessions/${enc(sessionId)}/side-effects`)).data || []; } catch { /* optional */ }
+    const byCheckpoint = new Map();
+    for (const e of effects) {
+      const key = e.checkpoint_id || '';
+      byCheckpoint.set(key, [...(byCheckpoint.get(key) || []), e]);
+    }
     clear(list);
     if (!state.cps.length) list.append(h('li', { class: 'empty' }, 'No checkpoints yet: one is taken at every prompt and before edits.'));
     const want = query.get('select');
@@ -157,7 +165,9 @@ export function mount(root, params, query) {
       input.addEventListener('change', () => { state.selected = cp; renderSide(); });
       list.append(h('li', null, h('label', { class: 'ckpt', for: id, dataset: { navItem: '' }, tabindex: '-1' }, input,
         h('span', null, h('span', { class: 'what' }, `${cp.id} · ${cp.reason || 'checkpoint'}`), h('br'),
-          h('span', { class: 'small muted' }, `${fmtTime(cp.created_at)}${cp.changed != null ? ` · ${cp.changed} changed` : ''}${cp.files != null ? ` · ${cp.files} file(s)` : ''}${cp.message_id ? ` · after ${cp.message_id}` : ''}`)))));
+          h('span', { class: 'small muted' }, `${fmtTime(cp.created_at)}${cp.changed != null ? ` · ${cp.changed} changed` : ''}${cp.files != null ? ` · ${cp.files} file(s)` : ''}${cp.message_id ? ` · after ${cp.message_id}` : ''}`),
+          (byCheckpoint.get(cp.id) || []).length ? h('span', { class: 'small', dataset: { timelineEffects: cp.id } }, byCheckpoint.get(cp.id).map((e) => [h('br'),
+            badge(e.reversible ? 'compensable' : 'irreversible', e.reversible ? 'warn' : 'bad'), ` ${e.summary || e.kind}`])) : null))));
     }
     if (!state.selected && want) state.selected = state.cps.find((c) => c.id === want) || null;
     renderSide();

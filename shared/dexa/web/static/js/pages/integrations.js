@@ -1,5 +1,5 @@
-// /ui/integrations: connected sources with health and last check, which sessions used each, connect (OAuth
-// redirect where the provider uses it) and disconnect.
+// /ui/integrations: connected sources with health, last sync and last check, which sessions used each, connect
+// (OAuth redirect where the provider uses it, and sign in again when disconnected) and disconnect.
 
 import { api, enc } from '../api.js';
 import { badge, clear, field, fmtAgo, h, statusKind, toast, unavailable, fill } from '../dom.js';
@@ -27,7 +27,14 @@ async function card(i, sessions, reload) {
       },
     }, 'Disconnect')));
   api.get(`/integrations/${enc(i.id)}/status`).then((st) => {
-    fill(statusEl, badge(st.state, statusKind(st.state)), ` ${st.detail || ''} · last checked ${fmtAgo(st.checked_at)}`);
+    const synced = st.last_sync ? `last sync ${fmtAgo(st.last_sync)}` : 'never synced';
+    const signIn = st.state === 'disconnected' || st.state === 'error' ? h('button', {
+      type: 'button', class: 'btn small', onclick: async () => {
+        const p = (config.providers || []).find((x) => x.id === (i.config || {}).provider || x.kind === i.kind);
+        try { await startOAuth(i, p); } catch (e) { toast(`Sign-in not started: ${e.message}`, { bad: true }); }
+      },
+    }, 'Sign in') : null;
+    fill(statusEl, badge(st.state, statusKind(st.state)), ` ${st.detail || ''} · ${synced} · last checked ${fmtAgo(st.checked_at)} `, signIn);
   }).catch((e) => fill(statusEl, unavailable('Health', e)));
   return el;
 }
@@ -80,16 +87,17 @@ function connectForm(reload) {
   return form;
 }
 
+// POST /integrations/{id}/oauth/start answers the provider's authorize URL; the provider sends the browser back to
+// /oauth/callback, which returns it here with ?connected=<id> (and &error= when sign-in failed).
 async function startOAuth(created, p) {
-  // GAP: the API has no OAuth start route yet; this is the shape the UI expects.
-  const redirect = `${location.origin}/ui/integrations?connected=${enc(created.id)}`;
   try {
-    const res = await api.post(`/integrations/${enc(created.id)}/oauth/start`, { redirect_uri: redirect });
+    const res = await api.post(`/integrations/${enc(created.id)}/oauth/start`);
     if (res && res.authorize_url) { location.assign(res.authorize_url); return; }
   } catch (e) {
     if (!e.unavailable) throw e;
   }
-  toast(`${created.name} is recorded. Sign-in from the browser is not available on this server: run “${p.hint}”.`, { ms: 9000 });
+  const hint = p && p.hint ? `: run “${p.hint}”` : '';
+  toast(`${created.name} is recorded. Sign-in from the browser is not available on this server${hint}.`, { ms: 9000 });
 }
 
 export function mount(root, _params, query) {

@@ -10,7 +10,7 @@ const LONG_KEYS = /^(body|text|content|message|description|notes|html|comment)$/
 const DONE = new Set(['executed', 'rejected', 'failed', 'approved']);
 
 // An approval link's token is `<base64url claims>.<signature>`; the claims name the output and the action. The
-// page only reads them to find the output: the server checks the signature when the link is redeemed.
+// page reads them to find the output at once; POST /approval-links/peek verifies them and /redeem spends the link.
 export function linkClaims(token) {
   try {
     const body = token.split('.')[0].replace(/-/g, '+').replace(/_/g, '/');
@@ -206,6 +206,41 @@ export function mount(root, _params, query) {
     claims ? `It asks you to ${claims.action} output ${claims.output}` : `Output ${query.get('output')}`,
     claims && claims.expires ? ` (valid until ${new Date(claims.expires * 1000).toLocaleString()})` : '',
     '. Check the fields below before you decide.') : null;
+  const linkBox = h('div', { class: 'row', 'aria-live': 'polite' });
+  if (banner) banner.append(linkBox);
+
+  // The server checks the signature and expiry (peek does not spend the link); redeeming acts once, as you.
+  async function verifyLink() {
+    let peek;
+    try {
+      peek = await api.post('/approval-links/peek', { token });
+    } catch (e) {
+      fill(linkBox, h('p', { class: 'small' }, e.unavailable
+        ? 'This server cannot verify approval links; decide with the buttons on the output.'
+        : `This link cannot be used: ${e.message} Decide with the buttons on the output instead.`));
+      return;
+    }
+    if (peek.action === 'review' || peek.output.status !== 'pending') {
+      fill(linkBox, h('p', { class: 'small' }, peek.output.status !== 'pending' ? `Already ${peek.output.status}.` : 'A review link: decide below.'));
+      return;
+    }
+    const act = h('button', { type: 'button', class: `btn solid ${peek.action === 'approve' ? 'ok' : 'bad'}`, dataset: { linkAction: peek.action } },
+      peek.action === 'approve' ? 'Approve via this link' : 'Reject via this link');
+    act.addEventListener('click', async () => {
+      act.disabled = true;
+      try {
+        const done = await api.post('/approval-links/redeem', { token });
+        toast(`${peek.action === 'approve' ? 'Approved' : 'Rejected'} via the link: ${done.output.status}`);
+        fill(linkBox, h('p', { class: 'small' }, `Done: ${done.output.status}.`));
+        load();
+      } catch (e) {
+        toast(e.status === 409 ? 'This link was already used or the output decided.' : `Not done: ${e.message}`, { bad: true });
+        act.disabled = false;
+      }
+    });
+    fill(linkBox, h('span', { class: 'small' }, `Verified, valid until ${new Date(peek.expires_at * 1000).toLocaleString()}. `), act);
+  }
+  if (token) verifyLink();
 
   fill(root,
     h('div', { class: 'page-head' }, h('h1', null, 'Review queue'),
@@ -247,25 +282,41 @@ export function mount(root, _params, query) {
     applyFilter();
   }
 
+  // The org-wide queue (GET /outputs); a server without it is gathered session by session.
+  async function gather() {
+    if (onlySession) {
+      const s = await api.get(`/sessions/${enc(onlySession)}`);
+      return { rows: (await api.get(`/sessions/${enc(s.id)}/pending-outputs`)).data.map((o) => [o, s]), sessions: 1 };
+    }
+    let outputs = null;
+    try { outputs = (await api.get('/outputs')).data; } catch (e) { if (!e.unavailable) throw e; }
+    let sessions = [];
+    try { sessions = (await api.get('/sessions?limit=200')).data; } catch (e) { if (outputs === null) throw e; }
+    if (outputs !== null) {
+      const byId = new Map(sessions.map((s) => [s.id, s]));
+      return { rows: outputs.map((o) => [o, byId.get(o.session_id) || null]), sessions: new Set(outputs.map((o) => o.session_id)).size };
+    }
+    const lists = await pool(sessions, 6, async (s) => {
+      try { return (await api.get(`/sessions/${enc(s.id)}/pending-outputs`)).data.map((o) => [o, s]); } catch { return []; }
+    });
+    return { rows: lists.flat(), sessions: sessions.length };
+  }
+
   async function load() {
     info.textContent = 'Loading…';
-    let sessions;
+    let found;
     try {
-      sessions = onlySession ? [await api.get(`/sessions/${enc(onlySession)}`)] : (await api.get('/sessions?limit=200')).data;
+      found = await gather();
     } catch (e) {
       fill(list, unavailable('The review queue', e));
       info.textContent = '';
       return;
     }
-    // GAP: the API has no cross-session queue (GET /outputs); gather it session by session.
-    const lists = await pool(sessions, 6, async (s) => {
-      try { return (await api.get(`/sessions/${enc(s.id)}/pending-outputs`)).data.map((o) => [o, s]); } catch { return []; }
-    });
-    const rows = lists.flat()
+    const rows = found.rows
       .sort((a, b) => (b[0].status === 'pending') - (a[0].status === 'pending') || b[0].created_at - a[0].created_at);
     page.cards = rows.map(([o, s]) => new OutputCard(o, s, page));
     fill(list, ...page.cards.map((c) => c.el));
-    info.textContent = `${rows.length} output(s) from ${sessions.length} session(s)`;
+    info.textContent = `${rows.length} output(s) from ${found.sessions} session(s)`;
     applyFilter();
     page.updateBatch();
     page.updateCount();

@@ -1,0 +1,299 @@
+"""Org and workspace configuration: settings permissions, output policies, memory, extensions, schedules,
+the side-effect ledger, approval links and OAuth."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .approvals import OutputPublic
+from .common import Mode
+
+Decision = Literal["direct", "stage", "auto", "deny"]
+SettingsScope = Literal["project", "local"]
+
+
+class Body(BaseModel):
+    """Strict bodies: unknown fields are refused and nothing is coerced ("false" is not a boolean)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+Cwd = Field(
+    default=None,
+    min_length=1,
+    max_length=4096,
+    description="Workspace directory (absolute, or relative to the server's default); default: the server's",
+)
+Rule = Field(min_length=1, max_length=1000)
+
+
+# ------------------------------------------------------------------ settings permissions
+
+
+class PermissionsDoc(BaseModel):
+    """The `permissions` object of a Claude Code settings file (unknown keys are refused)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    allow: list[str] = Field(default_factory=list, max_length=500)
+    ask: list[str] = Field(default_factory=list, max_length=500)
+    deny: list[str] = Field(default_factory=list, max_length=500)
+    defaultMode: Mode | None = None  # the settings file's own camelCase key
+    additionalDirectories: list[str] = Field(default_factory=list, max_length=100)
+    disableBypassPermissionsMode: Literal["disable"] | None = None
+
+    @field_validator("allow", "ask", "deny", "additionalDirectories")
+    @classmethod
+    def _non_empty(cls, values: list[str]) -> list[str]:
+        for i, v in enumerate(values):
+            if not v.strip() or len(v) > 1000:
+                raise ValueError(f"entry {i} must be a non-empty string of at most 1000 characters")
+        return values
+
+
+class PermissionsUpdate(Body):
+    cwd: str | None = Cwd
+    scope: SettingsScope = Field(
+        default="project", description="project: .claude/settings.json; local: .claude/settings.local.json"
+    )
+    permissions: PermissionsDoc
+
+
+class SettingsProblemPublic(BaseModel):
+    file: str
+    key: str
+    message: str
+
+
+class SettingsFilePublic(BaseModel):
+    scope: SettingsScope
+    path: str
+    exists: bool
+    permissions: dict[str, Any] = Field(description="The file's `permissions` object as written")
+
+
+class EffectivePermissionsPublic(BaseModel):
+    allow: list[str]
+    ask: list[str]
+    deny: list[str]
+    default_mode: str | None
+    files: list[str] = Field(description="Every settings layer that was read, highest priority first")
+
+
+class PermissionsSettingsPublic(BaseModel):
+    cwd: str
+    files: list[SettingsFilePublic]
+    effective: EffectivePermissionsPublic
+    problems: list[SettingsProblemPublic]
+
+
+# ------------------------------------------------------------------ output policy
+
+
+class OutputPolicyDoc(BaseModel):
+    """The org's stage / auto-apply / direct / deny policy for MCP calls (most specific level wins)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    default: Decision | None = None
+    output_types: dict[str, Decision] = Field(default_factory=dict, max_length=200)
+    integrations: dict[str, Decision] = Field(default_factory=dict, max_length=200)
+    tools: dict[str, Decision] = Field(default_factory=dict, max_length=500, description='"server/tool" keys')
+    allow_session_auto: bool = False
+
+    @field_validator("output_types", "integrations", "tools")
+    @classmethod
+    def _keys(cls, values: dict[str, Decision]) -> dict[str, Decision]:
+        for key in values:
+            if not key.strip() or len(key) > 200:
+                raise ValueError(f"key {key[:40]!r} must be a non-empty name of at most 200 characters")
+        return values
+
+
+# ------------------------------------------------------------------ memory
+
+
+class MemoryFilePublic(BaseModel):
+    path: str
+    scope: str
+    kind: str
+    content: str
+    imported_from: str | None
+    editable: bool = Field(description="Within the workspace or ~/.claude, so PUT /memory may change it")
+
+
+class MemoryPublic(BaseModel):
+    cwd: str
+    files: list[MemoryFilePublic]
+    problems: list[SettingsProblemPublic]
+
+
+class MemoryUpdate(Body):
+    cwd: str | None = Cwd
+    path: str = Field(
+        min_length=1, max_length=4096, description="A .md file in the workspace or ~/.claude (absolute or cwd-relative)"
+    )
+    content: str = Field(max_length=1_000_000)
+
+
+class MemoryWritten(BaseModel):
+    path: str
+    bytes: int
+
+
+# ------------------------------------------------------------------ extensions (read-only)
+
+
+class AgentPublic(BaseModel):
+    name: str
+    description: str
+    source: str
+    path: str
+    model: str | None
+    tools: list[str] | None
+
+
+class AgentsPublic(BaseModel):
+    data: list[AgentPublic]
+    count: int
+
+
+class SkillPublic(BaseModel):
+    name: str
+    description: str
+    kind: str
+    source: str
+    path: str
+
+
+class SkillsPublic(BaseModel):
+    data: list[SkillPublic]
+    count: int
+
+
+class PluginPublic(BaseModel):
+    name: str
+    ref: str
+    version: str
+    description: str
+    runs_code: list[str]
+
+
+class PluginsPublic(BaseModel):
+    data: list[PluginPublic]
+    count: int
+
+
+class MarketplacePublic(BaseModel):
+    name: str
+    source: dict[str, Any]
+    install_location: str
+    known: bool = Field(description="Added to this home (false: only suggested by extraKnownMarketplaces)")
+
+
+class MarketplacesPublic(BaseModel):
+    data: list[MarketplacePublic]
+    count: int
+
+
+# ------------------------------------------------------------------ schedules
+
+_CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_CRON_PART = re.compile(r"^(\*|\d{1,2}(-\d{1,2})?)(/\d{1,2})?$")
+
+
+def check_cron(expr: str) -> str:
+    """Five numeric fields (minute hour day-of-month month day-of-week) with `*`, ranges, lists and steps."""
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"expected 5 space-separated fields (minute hour dom month dow), got {len(fields)}")
+    names = ("minute", "hour", "day-of-month", "month", "day-of-week")
+    for value, (lo, hi), name in zip(fields, _CRON_RANGES, names, strict=True):
+        for part in value.split(","):
+            m = _CRON_PART.match(part)
+            if m is None:
+                raise ValueError(f"{name} field {value!r}: {part!r} is not *, N, N-M or one of those with /STEP")
+            base, step = m.group(1), m.group(3)
+            nums = [] if base == "*" else [int(n) for n in base.split("-")]
+            if any(n < lo or n > hi for n in nums) or (len(nums) == 2 and nums[0] > nums[1]):
+                raise ValueError(f"{name} field {value!r}: values must be within {lo}-{hi}")
+            if step is not None and int(step[1:]) == 0:
+                raise ValueError(f"{name} field {value!r}: step must be at least 1")
+    return " ".join(fields)
+
+
+class ScheduleCreate(Body):
+    cron: str = Field(min_length=9, max_length=200, examples=["0 9 * * 1-5"])
+    prompt: str = Field(min_length=1, max_length=20_000)
+    cwd: str | None = Cwd
+    model: str | None = Field(default=None, min_length=1, max_length=200)
+    enabled: bool = True
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return check_cron(value)
+
+
+class SchedulePublic(BaseModel):
+    id: str
+    cron: str
+    prompt: str
+    cwd: str | None
+    model: str | None
+    enabled: bool
+    created_at: float
+    created_by: str
+
+
+class SchedulesPublic(BaseModel):
+    data: list[SchedulePublic]
+    count: int
+
+
+# ------------------------------------------------------------------ side-effect ledger
+
+
+class SideEffectPublic(BaseModel):
+    id: str
+    kind: str
+    summary: str
+    data: dict[str, Any]
+    compensation: dict[str, Any] | None
+    reversible: bool
+    checkpoint_id: str | None
+    checkpoint_seq: int
+    created_at: float
+    compensated: dict[str, Any] | None
+
+
+class SideEffectsPublic(BaseModel):
+    data: list[SideEffectPublic]
+    count: int
+
+
+# ------------------------------------------------------------------ approval links and OAuth
+
+Token = Field(min_length=3, max_length=4096, pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+
+
+class LinkPeek(Body):
+    token: str = Token
+
+
+class LinkRedeem(Body):
+    token: str = Token
+    reason: str = Field(default="", max_length=2000)
+
+
+class LinkPublic(BaseModel):
+    action: Literal["approve", "reject", "review"]
+    expires_at: float
+    output: OutputPublic
+
+
+class OAuthStartPublic(BaseModel):
+    authorize_url: str

@@ -1,0 +1,137 @@
+"""Workspace configuration on disk: which cwd a caller may touch, its settings files, memory files and extensions.
+
+A cwd is usable when it is the server's default workspace (or inside it) or the cwd of one of the caller's org's
+sessions; anything else answers 404 like another org's resource, so a key cannot read or write arbitrary folders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from dexa.auth.models import Principal
+from dexa.config.loader import load_settings, read_json_file
+from dexa.config.locations import local_settings_dir
+from dexa.config.settings import SettingsProblem
+from dexa.core.errors import ConfigError, DexaError, NotFoundError
+
+from .deps import ApiContext
+
+SETTINGS_FILES = {"project": "settings.json", "local": "settings.local.json"}
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _resolve(base: str, cwd: str | None) -> tuple[Path, bool, bool]:
+    """(resolved path, inside the default workspace, is a directory)."""
+    root = Path(base).resolve()
+    path = (root / cwd if cwd else root).resolve()  # an absolute cwd replaces the base
+    return path, _inside(path, root), path.is_dir()
+
+
+async def workspace(ctx: ApiContext, who: Principal, cwd: str | None) -> str:
+    """The caller's workspace directory, resolved; NotFoundError when it is not one of the org's."""
+    missing = NotFoundError(f"no workspace {cwd!r} in this org (use the default workspace or a session's cwd)")
+    try:
+        path, inside, is_dir = await anyio.to_thread.run_sync(_resolve, ctx.default_cwd, cwd)
+    except (OSError, ValueError) as exc:  # too long, NUL byte, unreadable
+        raise missing from exc
+    known = inside or bool(await ctx.runtime.store.list_sessions(org_id=who.org_id, limit=1, cwd=str(path)))
+    if not known or not is_dir:
+        raise missing
+    return str(path)
+
+
+def settings_path(cwd: str, home: str, scope: str) -> Path:
+    root = local_settings_dir(cwd, home) if scope == "local" else cwd
+    return Path(root) / ".claude" / SETTINGS_FILES[scope]
+
+
+def read_settings_file(path: Path) -> tuple[dict[str, Any] | None, list[SettingsProblem]]:
+    problems: list[SettingsProblem] = []
+    return read_json_file(str(path), problems), problems
+
+
+def effective(cwd: str, home: str) -> tuple[Any, list[SettingsProblem]]:
+    return load_settings(cwd, home=home, managed_path=None, env={})
+
+
+def validate_permissions(cwd: str, home: str, permissions: Mapping[str, Any]) -> None:
+    """Run the document through Claude Code's settings loader; any problem it reports is a 422 naming the key."""
+    text = json.dumps({"permissions": dict(permissions)})
+    _, problems = load_settings(cwd, home=home, cli={"settings": text}, managed_path=None, env={}, setting_sources=())
+    mine = [p for p in problems if p.file == "cli:--settings"]
+    if mine:
+        detail = "; ".join(f"{p.key or 'permissions'}: {p.message}" for p in mine[:5])
+        raise DexaError(f"invalid permissions: {detail}", code="validation_error")
+
+
+def write_json(path: Path, doc: Mapping[str, Any]) -> None:
+    """Atomic replace, so a reader (a starting session) never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=2)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_permissions(path: Path, permissions: Mapping[str, Any]) -> None:
+    """Replace the file's `permissions` object, keeping its other keys. A file that is not valid JSON is refused
+    rather than overwritten (it may hold hand-written settings)."""
+    problems: list[SettingsProblem] = []
+    current = read_json_file(str(path), problems)
+    if problems:
+        raise ConfigError(f"{path}: {problems[0].message}; fix or remove the file first")
+    doc = dict(current or {})
+    doc["permissions"] = dict(permissions)
+    try:
+        write_json(path, doc)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def editable_memory(cwd: str, home: str, path: str) -> Path:
+    """The memory file `path` names, if it is a Markdown file within the workspace or ~/.claude."""
+    roots = (Path(cwd).resolve(), (Path(home) / ".claude").resolve())
+    refused = ConfigError(f"path {path[:200]!r}: memory files must be .md files within {roots[0]} or {roots[1]}")
+    try:
+        target = (Path(cwd) / path).resolve()  # an absolute path replaces cwd
+    except (OSError, ValueError) as exc:
+        raise refused from exc
+    if target.suffix.lower() != ".md" or not any(_inside(target, r) for r in roots):
+        raise refused
+    return target
+
+
+def write_text(path: Path, content: str) -> int:
+    data = content.encode("utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return len(data)
+
+
+def is_editable(cwd: str, home: str, path: str) -> bool:
+    try:
+        editable_memory(cwd, home, path)
+    except ConfigError:
+        return False
+    return True

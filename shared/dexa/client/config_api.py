@@ -1,0 +1,156 @@
+"""DexaClient's review-queue and configuration operations (a mixin, so api.py stays one concept per module):
+the org-wide output queue, approval links, the side-effect ledger, OAuth, settings, policy, memory, extensions
+and schedules. Tagged like every other operation, so the OpenAPI drift test covers them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel
+
+from dexa.api.schemas.admin import IntegrationPublic
+from dexa.api.schemas.approvals import OutputsPublic
+from dexa.api.schemas.config import (
+    AgentsPublic,
+    LinkPublic,
+    MarketplacesPublic,
+    MemoryPublic,
+    MemoryWritten,
+    OAuthStartPublic,
+    OutputPolicyDoc,
+    PermissionsSettingsPublic,
+    PluginsPublic,
+    SchedulePublic,
+    SchedulesPublic,
+    SideEffectsPublic,
+    SkillsPublic,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+M = TypeVar("M", bound=BaseModel)
+OutputStatus = Literal["pending", "approved", "rejected", "executed", "failed"]
+
+
+def operation(method: str, path: str) -> Callable[[F], F]:
+    def tag(fn: F) -> F:
+        fn.__dexa_operation__ = (method, path)  # type: ignore[attr-defined]
+        return fn
+
+    return tag
+
+
+def _some(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+class ConfigOperations:
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        model: type[M] | None,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        raise NotImplementedError  # DexaClient provides it
+
+    # ------------------------------------------------------------ review queue, links, ledger
+
+    @operation("GET", "/outputs")
+    async def list_org_outputs(self, *, status: OutputStatus | None = None, limit: int = 500) -> OutputsPublic:
+        return await self._call("GET", "/outputs", OutputsPublic, params={"status": status, "limit": limit})
+
+    @operation("POST", "/approval-links/peek")
+    async def peek_approval_link(self, token: str) -> LinkPublic:
+        return await self._call("POST", "/approval-links/peek", LinkPublic, json_body={"token": token})
+
+    @operation("POST", "/approval-links/redeem")
+    async def redeem_approval_link(self, token: str, *, reason: str = "") -> LinkPublic:
+        body = {"token": token, "reason": reason}
+        return await self._call("POST", "/approval-links/redeem", LinkPublic, json_body=body)
+
+    @operation("GET", "/sessions/{session_id}/side-effects")
+    async def side_effects(self, session_id: str) -> SideEffectsPublic:
+        return await self._call("GET", f"/sessions/{session_id}/side-effects", SideEffectsPublic)
+
+    # ------------------------------------------------------------ OAuth
+
+    @operation("POST", "/integrations/{integration_id}/oauth/start")
+    async def start_oauth(self, integration_id: str) -> OAuthStartPublic:
+        return await self._call("POST", f"/integrations/{integration_id}/oauth/start", OAuthStartPublic)
+
+    @operation("GET", "/oauth/callback")
+    async def oauth_callback(self, code: str, state: str, *, iss: str | None = None) -> IntegrationPublic:
+        params = _some(code=code, state=state, iss=iss)
+        return await self._call("GET", "/oauth/callback", IntegrationPublic, params=params)
+
+    # ------------------------------------------------------------ settings, policy, memory
+
+    @operation("GET", "/settings/permissions")
+    async def get_permission_settings(self, *, cwd: str | None = None) -> PermissionsSettingsPublic:
+        return await self._call("GET", "/settings/permissions", PermissionsSettingsPublic, params={"cwd": cwd})
+
+    @operation("PUT", "/settings/permissions")
+    async def put_permission_settings(
+        self,
+        permissions: Mapping[str, Any],
+        *,
+        scope: Literal["project", "local"] = "project",
+        cwd: str | None = None,
+    ) -> PermissionsSettingsPublic:
+        body = _some(permissions=dict(permissions), scope=scope, cwd=cwd)
+        return await self._call("PUT", "/settings/permissions", PermissionsSettingsPublic, json_body=body)
+
+    @operation("GET", "/output-policies")
+    async def get_output_policy(self) -> OutputPolicyDoc:
+        return await self._call("GET", "/output-policies", OutputPolicyDoc)
+
+    @operation("PUT", "/output-policies")
+    async def put_output_policy(self, policy: Mapping[str, Any]) -> OutputPolicyDoc:
+        return await self._call("PUT", "/output-policies", OutputPolicyDoc, json_body=dict(policy))
+
+    @operation("GET", "/memory")
+    async def get_memory(self, *, cwd: str | None = None) -> MemoryPublic:
+        return await self._call("GET", "/memory", MemoryPublic, params={"cwd": cwd})
+
+    @operation("PUT", "/memory")
+    async def put_memory(self, path: str, content: str, *, cwd: str | None = None) -> MemoryWritten:
+        body = _some(path=path, content=content, cwd=cwd)
+        return await self._call("PUT", "/memory", MemoryWritten, json_body=body)
+
+    # ------------------------------------------------------------ extensions
+
+    @operation("GET", "/agents")
+    async def list_agents(self, *, cwd: str | None = None) -> AgentsPublic:
+        return await self._call("GET", "/agents", AgentsPublic, params={"cwd": cwd})
+
+    @operation("GET", "/skills")
+    async def list_skills(self, *, cwd: str | None = None) -> SkillsPublic:
+        return await self._call("GET", "/skills", SkillsPublic, params={"cwd": cwd})
+
+    @operation("GET", "/plugins")
+    async def list_plugins(self, *, cwd: str | None = None) -> PluginsPublic:
+        return await self._call("GET", "/plugins", PluginsPublic, params={"cwd": cwd})
+
+    @operation("GET", "/marketplaces")
+    async def list_marketplaces(self, *, cwd: str | None = None) -> MarketplacesPublic:
+        return await self._call("GET", "/marketplaces", MarketplacesPublic, params={"cwd": cwd})
+
+    # ------------------------------------------------------------ schedules
+
+    @operation("GET", "/schedules")
+    async def list_schedules(self) -> SchedulesPublic:
+        return await self._call("GET", "/schedules", SchedulesPublic)
+
+    @operation("POST", "/schedules")
+    async def create_schedule(
+        self, cron: str, prompt: str, *, cwd: str | None = None, model: str | None = None, enabled: bool = True
+    ) -> SchedulePublic:
+        body = _some(cron=cron, prompt=prompt, cwd=cwd, model=model, enabled=enabled)
+        return await self._call("POST", "/schedules", SchedulePublic, json_body=body)
+
+    @operation("DELETE", "/schedules/{schedule_id}")
+    async def delete_schedule(self, schedule_id: str) -> None:
+        await self._call("DELETE", f"/schedules/{schedule_id}", None)
