@@ -90,6 +90,10 @@ async def _drive_and_stream(
         events = await rt.store.read_events(session_id, after=cursor)
         for ev in events:
             cursor = ev.seq
+            if ev.type in (EventType.CONFIG_ERROR, EventType.WARNING):
+                # Settings problems never stop a run, but a headless user must still see them.
+                where = ": ".join(str(ev.data[k]) for k in ("file", "key") if ev.data.get(k))
+                sys.stderr.write(f"dexa: {ev.type}: {where + ': ' if where else ''}{ev.data.get('message', '')}\n")
             wire = event_to_wire(ev, session_id)
             if wire is not None:
                 sink(wire)
