@@ -54,6 +54,10 @@ code-demo: sync ## the code demo: two repos changed through the git proxy, linke
 
 test-deps: sync
 	$(call apt_install,$(TEST_APT_PKGS))
+	@# The real Claude Code CLI, pinned: parity tests run Dexa and it on the same scripted sessions.
+	@if [ -f tools/claude-code/package-lock.json ] && [ ! -d tools/claude-code/node_modules ]; then \
+	  (cd tools/claude-code && npm ci --silent --no-audit --no-fund) || echo "WARNING: Claude Code parity tests will skip"; \
+	fi
 
 test: test-deps ## run the test suite
 	$(BIN)/pytest -q -n 2 --dist loadfile $(PYTEST_ARGS)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
-from dexa.cli.wire import event_to_wire, init_message, result_message
+from dexa.cli.wire import init_message, result_message, wire_messages
 from dexa.core.errors import ConfigError, NotFoundError
 from dexa.core.events import EventType
 from dexa.core.session import Session, SessionConfig
@@ -94,8 +94,7 @@ async def _drive_and_stream(
                 # Settings problems never stop a run, but a headless user must still see them.
                 where = ": ".join(str(ev.data[k]) for k in ("file", "key") if ev.data.get(k))
                 sys.stderr.write(f"dexa: {ev.type}: {where + ': ' if where else ''}{ev.data.get('message', '')}\n")
-            wire = event_to_wire(ev, session_id)
-            if wire is not None:
+            for wire in wire_messages(ev, session_id):
                 sink(wire)
             if ev.type in FINAL_EVENTS:
                 outcome = {

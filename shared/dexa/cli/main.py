@@ -272,6 +272,27 @@ def _mount_optional(argv: list[str] | None = None) -> None:
             mod.register(app)
 
 
+# Claude Code's list flags are variadic (`--allowedTools "Bash(git *)" Read`); click options take one value, so the
+# extra values are rewritten as repeated flags before parsing.
+VARIADIC_FLAGS = frozenset({"--allowedTools", "--allowed-tools", "--disallowedTools", "--disallowed-tools", "--add-dir",
+                            "--mcp-config", "--settings"})
+
+
+def expand_variadic(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    flag: str | None = None
+    for arg in argv:
+        if arg.startswith("-"):
+            flag = arg if arg in VARIADIC_FLAGS else None
+            out.append(arg)
+            continue
+        if flag is not None and out[-1] != flag:
+            out.append(flag)
+        out.append(arg)
+    return out
+
+
 def main() -> None:
-    _mount_optional(sys.argv[1:])
-    app()
+    argv = expand_variadic(sys.argv[1:])
+    _mount_optional(argv)
+    app(args=argv)

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 from dexa.api.schemas.common import EventPublic
 from dexa.api.schemas.sessions import SessionPublic
 from dexa.cli.headless import RunOptions
-from dexa.cli.wire import event_to_wire, init_message, result_message
+from dexa.cli.wire import init_message, result_message, wire_messages
 from dexa.client.api import DexaClient
 from dexa.client.connect import resolve_token
 from dexa.core.errors import ConfigError, DexaError, NotFoundError
@@ -134,8 +134,7 @@ async def _follow(
     async for ev in client.events(session_id, after=cursor):
         cursor = ev.seq
         core = Event(session_id=ev.session_id, seq=ev.seq, type=ev.type, data=ev.data, ts=ev.ts)
-        wire = event_to_wire(core, session_id)
-        if wire is not None:
+        for wire in wire_messages(core, session_id):
             sink(wire)
         if ev.type == EventType.PERMISSION_REQUIRED:
             await _deny(client, session_id, ev, denials)

@@ -110,3 +110,19 @@ def result_message(
     else:
         out["result"] = str(outcome.get("result", ""))
     return out
+
+
+def wire_messages(event: Event, session_id: str) -> list[dict[str, Any]]:
+    """The stream-json lines for one event. Like Claude Code (observed with 2.1.331), an assistant message with
+    several content blocks is emitted as one `assistant` line per block, sharing the message id."""
+    wire = event_to_wire(event, session_id)
+    if wire is None:
+        return []
+    if wire["type"] != "assistant" or len(wire["message"]["content"]) <= 1:
+        return [wire]
+    out: list[dict[str, Any]] = []
+    for i, block in enumerate(wire["message"]["content"]):
+        line = {**wire, "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{session_id}/{event.seq}/{i}")),
+                "message": {**wire["message"], "content": [block]}}
+        out.append(line)
+    return out

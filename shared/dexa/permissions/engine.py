@@ -24,8 +24,10 @@ Permissions
   - Read-only Bash commands are auto-allowed only when every path they read (link and target) is inside the
     working directories or covered by a Read allow rule (Claude Code lets `cat /etc/hosts` run); else ask.
   - A write redirect (`>`, `>>`, `&>`, `>|`) is accepted without a prompt when an Edit allow rule covers the
-    target, or when the target is inside the working directories and either an explicit Bash allow rule
-    approved the command or the mode is acceptEdits/bypass. A read-only command alone (`ls > out.txt`) asks in
+    target, or when the target is inside the working directories and the mode is acceptEdits/bypass or a bare
+    `Bash` allow rule is in force. A specific Bash rule does not cover the write (observed: Claude Code 2.1.331
+    asks for `echo x > f` under `Bash(echo *)` and `Bash(echo:*)`, runs it under bare `Bash`; checked by
+    tests/integration/parity). A read-only command alone (`ls > out.txt`) asks in
     default mode, like any file write.
   - `tee`, `ln`, `chmod`, `truncate`... targets are checked against Edit deny/ask rules and protected paths,
     but acceptEdits auto-approves only Claude Code's list (mkdir, touch, rm, rmdir, mv, cp, sed).

@@ -130,7 +130,7 @@ def _scan_parts(
         reads_inside = _reads_allowed(read_paths, ctx, paths)
         rule = whole_allow or _allow_rule(bash, sub)
         redirect_writes = [r for r in sub.redirects if r.writes and r.target is not None]
-        redirects_ok = _redirects_ok(sub, paths, ctx, mode=mode, by_rule=rule is not None)
+        redirects_ok = _redirects_ok(sub, paths, ctx, mode=mode, by_rule=whole_allow is not None)
         shape_read_only = is_read_only(sub)
         read_only = shape_read_only and reads_inside and _git_ok(sub, paths, cwd)
         if sub.program == "cd":
@@ -227,7 +227,9 @@ def _resolve_all(paths: _Paths, words: tuple[Word, ...], *, skip_devices: bool) 
 
 def _redirects_ok(sub: SubCommand, paths: _Paths, ctx: Context, *, mode: str, by_rule: bool) -> bool:
     """A write redirect is fine when an Edit allow rule covers it, or it stays inside the working
-    directories and either the mode accepts edits or an explicit allow rule approved the command."""
+    directories and the mode accepts edits or a bare `Bash` allow rule approved the command. A specific Bash rule
+    does not approve the write: observed with Claude Code 2.1.331 (`Bash(echo *)` / `Bash(echo:*)` + `echo x > f`
+    inside cwd → "Output redirection ... needs approval"; bare `Bash` → runs)."""
     edit = ctx.rules.for_tool("Edit")
     whole_edit = any(r.whole_tool for r in edit.allow)
     for redirect in sub.redirects:

@@ -211,7 +211,9 @@ REDIRECTS = [
         mode="acceptEdits",
         source="mode:acceptEdits",
     ),
-    bash("dexa-redirect-in-wd-with-allow-rule", "npm test > out.log", "allow", allow=NPM_TEST),
+    # Observed with Claude Code 2.1.331 (tests/integration/parity): a specific Bash rule does not approve the write.
+    bash("cc-redirect-in-wd-with-specific-rule-asks", "npm test > out.log", "ask", allow=NPM_TEST),
+    bash("cc-redirect-in-wd-with-bare-bash-allowed", "npm test > out.log", "allow", allow=("Bash",)),
     bash("docs-redirect-outside-wd-asks-despite-rule", "npm test > {outside}/log", "ask", allow=NPM_TEST),
     bash(
         "redirect-outside-covered-by-edit-allow",
@@ -223,7 +225,7 @@ REDIRECTS = [
     bash("fd-duplication-is-not-a-write", "npm test 2>&1", "allow", allow=NPM_TEST),
     bash("append-redirect-asks-in-default", "echo x >> notes.txt", "ask"),
     bash("append-redirect-in-acceptEdits", "echo x >> notes.txt", "allow", mode="acceptEdits"),
-    bash("ampersand-redirect-with-rule", "npm test &> out.log", "allow", allow=NPM_TEST),
+    bash("cc-ampersand-redirect-with-specific-rule-asks", "npm test &> out.log", "ask", allow=NPM_TEST),
     bash(
         "docs-edit-deny-covers-redirect-target",
         "echo x > secrets/a.txt",

@@ -16,11 +16,12 @@ import pytest
 from dexa.testing.messages_api import serve
 from dexa.testing.script import Script
 
-CLAUDE = os.environ.get("DEXA_CLAUDE_BIN", "")
+PINNED = Path(__file__).resolve().parents[3] / "tools" / "claude-code" / "node_modules" / ".bin" / "claude"
+CLAUDE = os.environ.get("DEXA_CLAUDE_BIN", "") or (str(PINNED) if PINNED.exists() else "")
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not CLAUDE or not Path(CLAUDE).exists(), reason="set DEXA_CLAUDE_BIN to run Claude Code"),
+    pytest.mark.skipif(not CLAUDE or not Path(CLAUDE).exists(), reason="Claude Code not installed: make test-deps (tools/claude-code) or set DEXA_CLAUDE_BIN"),
 ]
 
 
