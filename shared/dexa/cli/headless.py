@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
-from dexa.cli.wire import init_message, result_message, wire_messages
+from dexa.cli.wire import init_message, print_result, result_message, wire_messages
 from dexa.core.errors import ConfigError, NotFoundError
 from dexa.core.events import EventType
 from dexa.core.session import Session, SessionConfig
@@ -169,14 +169,5 @@ async def run_headless(rt: Runtime, opts: RunOptions, env: dict[str, str], out: 
         raise ConfigError("nothing to do: give a prompt with -p (or resume a session with an unfinished turn)")
     session = await rt.store.get_session(session.id)
     result = result_message(session, outcome, duration_ms=int((time.time() - started) * 1000))
-    if opts.output_format == "text":
-        text = result.get("result") if not result["is_error"] else "Error: " + "; ".join(result.get("errors", []))
-        (sys.stderr if result["is_error"] else out).write(f"{text}\n")
-    elif streaming:
-        _write(out, result)
-    elif opts.verbose:
-        out.write(json.dumps([*messages, result]) + "\n")
-    else:
-        out.write(json.dumps(result) + "\n")
-    out.flush()
-    return 1 if result["is_error"] else 0
+    return print_result(result, output_format=opts.output_format, verbose=opts.verbose, messages=messages, out=out,
+                        err=sys.stderr)

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 from dexa.api.schemas.common import EventPublic
 from dexa.api.schemas.sessions import SessionPublic
 from dexa.cli.headless import RunOptions
-from dexa.cli.wire import init_message, result_message, wire_messages
+from dexa.cli.wire import init_message, print_result, result_message, wire_messages
 from dexa.client.api import DexaClient
 from dexa.client.connect import resolve_token
 from dexa.core.errors import ConfigError, DexaError, NotFoundError
@@ -190,14 +190,5 @@ async def _run(client: DexaClient, opts: RunOptions, out: TextIO, stdin: TextIO)
         outcome["permission_denials"] = [*outcome.get("permission_denials", []), *denials]
     final = await client.get_session(session.id)
     result = result_message(core_session(final), outcome, duration_ms=int((time.time() - started) * 1000))
-    if opts.output_format == "text":
-        text = result.get("result") if not result["is_error"] else "Error: " + "; ".join(result.get("errors", []))
-        (sys.stderr if result["is_error"] else out).write(f"{text}\n")
-    elif streaming:
-        _write(out, result)
-    elif opts.verbose:
-        out.write(json.dumps([*messages, result]) + "\n")
-    else:
-        out.write(json.dumps(result) + "\n")
-    out.flush()
-    return 1 if result["is_error"] else 0
+    return print_result(result, output_format=opts.output_format, verbose=opts.verbose, messages=messages, out=out,
+                        err=sys.stderr)

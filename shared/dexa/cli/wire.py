@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -126,3 +127,19 @@ def wire_messages(event: Event, session_id: str) -> list[dict[str, Any]]:
                 "message": {**wire["message"], "content": [block]}}
         out.append(line)
     return out
+
+
+def print_result(result: dict[str, Any], *, output_format: str, verbose: bool, messages: list[dict[str, Any]],
+                 out: Any, err: Any) -> int:
+    """Print the final result the way `claude -p` does for each output format; returns the exit code."""
+    if output_format == "text":
+        text = result.get("result") if not result["is_error"] else "Error: " + "; ".join(result.get("errors", []))
+        (err if result["is_error"] else out).write(f"{text}\n")
+    elif output_format == "stream-json":
+        out.write(json.dumps(result) + "\n")
+    elif verbose:
+        out.write(json.dumps([*messages, result]) + "\n")
+    else:
+        out.write(json.dumps(result) + "\n")
+    out.flush()
+    return 1 if result["is_error"] else 0
