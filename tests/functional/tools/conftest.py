@@ -10,29 +10,7 @@ import pytest
 
 from dexa.adapters.local_sandbox import LocalSandbox
 from dexa.core.tools import SessionState, ToolContext
-
-
-class MemoryKV:
-    def __init__(self) -> None:
-        self.docs: dict[tuple[str, str, str], dict[str, Any]] = {}
-
-    async def kv_put(self, namespace: str, key: str, value: Mapping[str, Any], *, org_id: str = "") -> None:
-        self.docs[(org_id, namespace, key)] = dict(value)
-
-    async def kv_get(self, namespace: str, key: str, *, org_id: str = "") -> dict[str, Any] | None:
-        return self.docs.get((org_id, namespace, key))
-
-    async def kv_list(self, namespace: str, *, prefix: str = "", org_id: str = "") -> list[dict[str, Any]]:
-        return [v for (o, n, k), v in self.docs.items() if o == org_id and n == namespace and k.startswith(prefix)]
-
-    async def kv_delete(self, namespace: str, key: str, *, org_id: str = "") -> None:
-        self.docs.pop((org_id, namespace, key), None)
-
-    async def kv_put_if_absent(self, namespace: str, key: str, value: Mapping[str, Any], *, org_id: str = "") -> bool:
-        if (org_id, namespace, key) in self.docs:
-            return False
-        self.docs[(org_id, namespace, key)] = dict(value)
-        return True
+from dexa.testing.fakes import MemoryKV
 
 
 @pytest.fixture

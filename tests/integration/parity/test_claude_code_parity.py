@@ -23,26 +23,49 @@ pytestmark = pytest.mark.skipif(
     not Path(CLAUDE_BIN).exists(), reason="Claude Code not installed: make test-deps (tools/claude-code)"
 )
 
-RESULT_KEYS = {"type", "subtype", "is_error", "result", "session_id", "num_turns", "duration_ms", "total_cost_usd",
-               "usage", "permission_denials"}
+RESULT_KEYS = {
+    "type",
+    "subtype",
+    "is_error",
+    "result",
+    "session_id",
+    "num_turns",
+    "duration_ms",
+    "total_cost_usd",
+    "usage",
+    "permission_denials",
+}
 
 
 def _script(ws: Path) -> dict[str, Any]:
-    return {"turns": [
-        {"text": "Echoing.", "tool_uses": [{"name": "Bash", "input": {"command": "echo parity"}}]},
-        # Allowed by Bash(echo *) as a command, but the redirect is a file write: both must refuse it headless.
-        {"text": "Writing a marker.", "tool_uses": [{"name": "Bash", "input": {"command": "echo parity > marker.txt"}}]},
-        {"text": "Trying a command I am not allowed to run.",
-         "tool_uses": [{"name": "Bash", "input": {"command": "curl https://example.com"}}]},
-        {"tool_uses": [{"name": "Read", "input": {"file_path": str(ws / "README.md")}}]},
-        {"text": "Done: echoed, and reported the refused write."},
-    ]}
+    return {
+        "turns": [
+            {"text": "Echoing.", "tool_uses": [{"name": "Bash", "input": {"command": "echo parity"}}]},
+            # Allowed by Bash(echo *) as a command, but the redirect is a file write: both must refuse it headless.
+            {
+                "text": "Writing a marker.",
+                "tool_uses": [{"name": "Bash", "input": {"command": "echo parity > marker.txt"}}],
+            },
+            {
+                "text": "Trying a command I am not allowed to run.",
+                "tool_uses": [{"name": "Bash", "input": {"command": "curl https://example.com"}}],
+            },
+            {"tool_uses": [{"name": "Read", "input": {"file_path": str(ws / "README.md")}}]},
+            {"text": "Done: echoed, and reported the refused write."},
+        ]
+    }
 
 
 def _run(cmd: list[str], ws: Path, env: dict[str, str], script: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
     with serve(Script.from_dict(script)) as server:
-        done = subprocess.run(cmd, cwd=ws, env={**env, "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "x"},
-                              capture_output=True, text=True, timeout=180)
+        done = subprocess.run(
+            cmd,
+            cwd=ws,
+            env={**env, "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "x"},
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         requests = len(server.message_requests())
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert lines and lines[-1]["type"] == "result", done.stderr[-3000:]
@@ -56,18 +79,34 @@ def _core_sequence(lines: list[dict[str, Any]]) -> list[str]:
 
 def test_same_session_same_outcome_and_wire_shapes(tmp_path: Path) -> None:
     base_env = {"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}
-    args = ["-p", "write a marker", "--output-format", "stream-json", "--verbose", "--allowedTools",
-            "Bash(echo *)", "Read"]
+    args = [
+        "-p",
+        "write a marker",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--allowedTools",
+        "Bash(echo *)",
+        "Read",
+    ]
     cc_ws, dx_ws = tmp_path / "cc", tmp_path / "dexa"
     for ws in (cc_ws, dx_ws):
         ws.mkdir()
     (tmp_path / "cc-home").mkdir()
     for ws in (cc_ws, dx_ws):
         (ws / "README.md").write_text("hello\n")
-    cc, cc_requests = _run([CLAUDE_BIN, *args], cc_ws, {**base_env, "HOME": str(tmp_path / "cc-home"),
-                                                       "DISABLE_AUTOUPDATER": "1"}, _script(cc_ws))
-    dx, dx_requests = _run([sys.executable, "-m", "dexa.cli", "run", *args], dx_ws,
-                           {**os.environ, "DEXA_HOME": str(tmp_path / "dexa-home")}, _script(dx_ws))
+    cc, cc_requests = _run(
+        [CLAUDE_BIN, *args],
+        cc_ws,
+        {**base_env, "HOME": str(tmp_path / "cc-home"), "DISABLE_AUTOUPDATER": "1"},
+        _script(cc_ws),
+    )
+    dx, dx_requests = _run(
+        [sys.executable, "-m", "dexa.cli", "run", *args],
+        dx_ws,
+        {**os.environ, "DEXA_HOME": str(tmp_path / "dexa-home")},
+        _script(dx_ws),
+    )
 
     # Same outcome: the allowed command ran, the redirect write and curl were denied headlessly, same answer.
     for ws in (cc_ws, dx_ws):

@@ -21,7 +21,10 @@ CLAUDE = os.environ.get("DEXA_CLAUDE_BIN", "") or (str(PINNED) if PINNED.exists(
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not CLAUDE or not Path(CLAUDE).exists(), reason="Claude Code not installed: make test-deps (tools/claude-code) or set DEXA_CLAUDE_BIN"),
+    pytest.mark.skipif(
+        not CLAUDE or not Path(CLAUDE).exists(),
+        reason="Claude Code not installed: make test-deps (tools/claude-code) or set DEXA_CLAUDE_BIN",
+    ),
 ]
 
 
