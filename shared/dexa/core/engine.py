@@ -25,12 +25,13 @@ from .redact import Redactor
 from .session import Approval, Session, TurnState
 from .steps_base import StepHost, StepResult
 from .steps_model import ModelSteps
+from .steps_run import RunSteps
 from .steps_tools import ToolSteps
 
 logger = logging.getLogger(__name__)
 
 
-class TurnEngine(ModelSteps, ToolSteps, StepHost):
+class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
     def __init__(
         self,
         store: Store,

@@ -8,8 +8,10 @@ from typing import Any, Literal
 from .bus import Notifier
 from .environment import EnvFactory, SessionEnv
 from .events import Event
+from .messages import Message
 from .ports import Store
 from .session import Session, TurnState
+from .tools import SessionState
 
 StepResult = Literal["next", "wait", "done"]
 
@@ -32,3 +34,17 @@ class StepHost:
 
     def hook_payload(self, session: Session, env: SessionEnv, event: str, **extra: Any) -> dict[str, Any]:
         raise NotImplementedError
+
+    async def _assistant(self, session_id: str, state: TurnState) -> Message:
+        mid = f"t{state.turn}a{state.model_calls - 1}"
+        for m in await self.store.list_messages(session_id, include_hidden=True):
+            if m.id == mid:
+                return m
+        raise LookupError(f"assistant message {mid} missing from session {session_id}")
+
+    async def load_state(self, session: Session) -> SessionState:
+        doc = await self.store.kv_get("tool_state", session.id) or {}
+        return SessionState.from_dict(doc, default_cwd=session.cwd)
+
+    async def save_state(self, session_id: str, state: SessionState) -> None:
+        await self.store.kv_put("tool_state", session_id, state.to_dict())
