@@ -237,6 +237,7 @@ class Runtime:
     envs: LocalEnvFactory
     base_url: str = "http://127.0.0.1:4096"
     checkpoints: Any = None
+    background: list[Any] = field(default_factory=list)  # long-lived tasks (scheduler), cancelled on close
     _integrations: Any = None
     _code: Any = None
     _code_checked: bool = False
@@ -342,6 +343,8 @@ class Runtime:
         return session
 
     async def aclose(self) -> None:
+        for task in self.background:
+            task.cancel()
         await self.driver.aclose()
         await self.envs.aclose()
         close = getattr(self.store, "close", None)

@@ -3,6 +3,7 @@ code sources and the web UI. `dexa serve` and the API Lambda both build their ap
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -214,9 +215,14 @@ class PermissionCheck:
 
 
 async def _resume_local(runtime: Runtime) -> None:
+    import os
+
+    from dexa.runtime.scheduler import scheduler_loop
     from dexa.wiring import LOCAL_ORG
 
     await resume_unfinished_turns(runtime, [LOCAL_ORG])
+    runtime.background.append(asyncio.create_task(scheduler_loop(runtime, [LOCAL_ORG], default_cwd=os.getcwd()),
+                                                  name="dexa-scheduler"))
 
 
 def extra_routers(runtime: Runtime, *, local: bool) -> Sequence[APIRouter]:
