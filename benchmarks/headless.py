@@ -24,6 +24,21 @@ from dexa.testing.messages_api import serve
 from dexa.testing.script import Script
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+RUN_CMD = [
+    sys.executable,
+    "-m",
+    "dexa.cli",
+    "run",
+    "-p",
+    "append ten lines",
+    "--output-format",
+    "json",
+    "--allowedTools",
+    "Bash",
+    "--model",
+    "sonnet",
+]
+EXPECTED_LOG = [str(n) for n in range(1, 11)]
 
 
 def script_for(ws: Path) -> dict:
@@ -59,24 +74,10 @@ def bench_dexa(tmp: Path) -> tuple[list[float], int, int]:
                 "ANTHROPIC_API_KEY": "bench-key",
                 "DEXA_HOME": str(tmp / f"home{i}"),
             }
-            cmd = [
-                sys.executable,
-                "-m",
-                "dexa.cli",
-                "run",
-                "-p",
-                "append ten lines",
-                "--output-format",
-                "json",
-                "--allowedTools",
-                "Bash",
-                "--model",
-                "sonnet",
-            ]
-            wall, result = run_once(cmd, env, ws)
+            wall, result = run_once(RUN_CMD, env, ws)
             requests = len(server.message_requests())
         assert result["subtype"] == "success", result
-        assert (ws / "log.txt").read_text().split() == [str(n) for n in range(1, 11)]
+        assert (ws / "log.txt").read_text().split() == EXPECTED_LOG
         walls.append(wall)
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return walls, peak_kib, requests
@@ -93,15 +94,10 @@ def bench_attached(tmp: Path) -> tuple[list[float], int]:
     walls: list[float] = []
     peak = 0
     home = tmp / "attached-home"
-    scripts = []
-    for i in range(RUNS + 1):
-        ws = tmp / f"attached-ws{i}"
-        ws.mkdir()
-        scripts.append((ws, script_for(ws)))
-    # One server, one model script per workspace: the fake picks turns by history, so every session replays the
-    # same 21 requests; tool inputs point at the first workspace's log, so all runs use that one.
-    ws0, script = scripts[0]
-    (tmp / "attached-script.json").write_text(json.dumps(script))
+    # One server and one workspace: the fake picks turns by history, so every session replays the same 21 requests.
+    ws0 = tmp / "attached-ws"
+    ws0.mkdir()
+    (tmp / "attached-script.json").write_text(json.dumps(script_for(ws0)))
     with serve(Script.load(tmp / "attached-script.json")) as server:
         env = {**os.environ, "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "bench-key", "DEXA_HOME": str(home)}
         proc = subprocess.Popen(
@@ -118,26 +114,12 @@ def bench_attached(tmp: Path) -> tuple[list[float], int]:
                 time.sleep(0.1)
             time.sleep(0.5)
             client_env = {**env, "DEXA_TOKEN": (home / "token").read_text().strip()}
-            cmd = [
-                sys.executable,
-                "-m",
-                "dexa.cli",
-                "run",
-                "-p",
-                "append ten lines",
-                "--output-format",
-                "json",
-                "--allowedTools",
-                "Bash",
-                "--model",
-                "sonnet",
-                "--server",
-                f"http://127.0.0.1:{port}",
-            ]
+            cmd = [*RUN_CMD, "--server", f"http://127.0.0.1:{port}"]
             for i in range(RUNS + 1):
                 (ws0 / "log.txt").unlink(missing_ok=True)
                 wall, result = run_once(cmd, client_env, ws0)
                 assert result["subtype"] == "success", result
+                assert (ws0 / "log.txt").read_text().split() == EXPECTED_LOG
                 if i:
                     walls.append(wall)
             peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

@@ -35,12 +35,19 @@ class StepHost:
     def hook_payload(self, session: Session, env: SessionEnv, event: str, **extra: Any) -> dict[str, Any]:
         raise NotImplementedError
 
+    async def _message(self, session_id: str, message_id: str) -> Message | None:
+        """A message by id, hidden ones included (compaction and rewind hide, never delete)."""
+        for m in await self.store.list_messages(session_id, include_hidden=True):
+            if m.id == message_id:
+                return m
+        return None
+
     async def _assistant(self, session_id: str, state: TurnState) -> Message:
         mid = f"t{state.turn}a{state.model_calls - 1}"
-        for m in await self.store.list_messages(session_id, include_hidden=True):
-            if m.id == mid:
-                return m
-        raise LookupError(f"assistant message {mid} missing from session {session_id}")
+        message = await self._message(session_id, mid)
+        if message is None:
+            raise LookupError(f"assistant message {mid} missing from session {session_id}")
+        return message
 
     async def load_state(self, session: Session) -> SessionState:
         doc = await self.store.kv_get("tool_state", session.id) or {}

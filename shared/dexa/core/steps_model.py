@@ -80,8 +80,8 @@ class ModelSteps(StepHost):
         if budget is not None and session.cost_usd >= budget:
             return await self._budget_pause(session, state, env, budget)
         response_id = f"t{state.turn}a{state.model_calls}"
-        done = {m.id for m in await self.store.list_messages(session.id, include_hidden=True)}
-        if response_id not in done:
+        message = await self._message(session.id, response_id)
+        if message is None:
             try:
                 message = await self._complete_model(session, state, env, response_id)
             except ModelError as exc:
@@ -96,10 +96,6 @@ class ModelSteps(StepHost):
                     session.id, EventType.TURN_FAILED, {"turn": state.turn, "error": str(exc), "retryable": True}
                 )
                 return "done"
-        else:
-            message = next(
-                m for m in await self.store.list_messages(session.id, include_hidden=True) if m.id == response_id
-            )
         nxt = "decide_tools" if message.tool_uses else "end_turn"
         await self.advance(session, replace(state, step=nxt, model_calls=state.model_calls + 1))
         return "next"

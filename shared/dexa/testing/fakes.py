@@ -12,7 +12,7 @@ from typing import Any
 from dexa.core.environment import SessionEnv
 from dexa.core.ports import BackgroundJob, ExecResult, PermissionDecision, ToolSpec
 from dexa.core.session import Session
-from dexa.core.tools import ToolContext, ToolOutput
+from dexa.core.tools import SessionState, ToolContext, ToolOutput
 
 
 class DirWorkspace:
@@ -144,3 +144,13 @@ class MemoryKV:
             return False
         self.docs[(org_id, namespace, key)] = dict(value)
         return True
+
+
+def tool_context(workspace: Any, cwd: str, events: list[tuple[str, dict[str, Any]]]) -> ToolContext:
+    """A ToolContext over a workspace whose emitted events land in `events` and whose kv is in memory."""
+
+    async def emit(kind: str, data: Mapping[str, Any]) -> None:
+        events.append((kind, dict(data)))
+
+    return ToolContext(session_id="s1", org_id="o1", tool_use_id="toolu_1", workspace=workspace,
+                       state=SessionState(cwd=cwd), emit=emit, kv=MemoryKV())

@@ -13,7 +13,7 @@ from dexa.core.driver import InProcessDriver
 from dexa.core.engine import TurnEngine
 from dexa.core.environment import SessionEnv
 from dexa.core.errors import ModelUnavailableError
-from dexa.core.session import Session, SessionConfig, ToolRecord
+from dexa.core.session import Session, SessionConfig
 from dexa.core.tools import ToolRegistry
 from dexa.testing.fakes import AppendTool, DirWorkspace, RulePolicy, StaticEnvs
 from dexa.testing.scripted import ScriptedModel, reply, text, tool_use
@@ -246,4 +246,3 @@ def test_concurrent_appenders_never_share_a_seq(tmp_path: Path, n: int) -> None:
     asyncio.run(main())
     seqs = [e.seq for e in asyncio.run(store.read_events("s", limit=10_000))]
     assert seqs == list(range(1, 50 * n + 1))
-    _ = ToolRecord  # imported for type context in other tests

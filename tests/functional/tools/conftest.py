@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dexa.adapters.local_sandbox import LocalSandbox
-from dexa.core.tools import SessionState, ToolContext
-from dexa.testing.fakes import MemoryKV
+from dexa.core.tools import ToolContext
+from dexa.testing.fakes import tool_context
 
 
 @pytest.fixture
@@ -39,15 +39,4 @@ def events() -> list[tuple[str, dict[str, Any]]]:
 
 @pytest.fixture
 def ctx(workspace: LocalSandbox, root: Path, events: list[tuple[str, dict[str, Any]]]) -> ToolContext:
-    async def emit(kind: str, data: Mapping[str, Any]) -> None:
-        events.append((kind, dict(data)))
-
-    return ToolContext(
-        session_id="s1",
-        org_id="o1",
-        tool_use_id="toolu_1",
-        workspace=workspace,
-        state=SessionState(cwd=str(root)),
-        emit=emit,
-        kv=MemoryKV(),
-    )
+    return tool_context(workspace, str(root), events)
