@@ -8,7 +8,9 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from .settings import DexaSettings, DirEntry, NetworkPolicy, SettingsProblem
+from dexa.egress.precedence import NetworkProblem, resolve_network
+
+from .settings import DexaSettings, DirEntry, SettingsProblem
 
 if TYPE_CHECKING:
     from .loader import Layer
@@ -145,10 +147,15 @@ def merge_dexa(layers: Sequence[Layer], problems: list[SettingsProblem], sources
         for unknown in sorted(set(raw) - _DEXA_KEYS):
             problems.append(SettingsProblem(layer.source, f"dexa.{unknown}", "unknown Dexa setting; ignored"))
         valid.append(layer)
-    enabled = scalar(valid, ("dexa", "network", "enabled"), bool, problems, sources)
+    network_problems: list[NetworkProblem] = []
+    network = resolve_network(valid, network_problems)
+    problems.extend(SettingsProblem(p.file, p.key, p.message) for p in network_problems)
+    if network.source:
+        sources["dexa.network.level"] = network.source
     return DexaSettings(
         output_policy=MappingProxyType(_deep_merge(valid, ("dexa", "outputPolicy"), problems)),
-        network=NetworkPolicy(enabled=bool(enabled), allowed_domains=_domains(valid, problems)),
+        network=network.policy,
+        network_cap=network.cap,
         budget_usd=_capped(valid, ("dexa", "budgetUsd"), (int, float), problems, sources, minimum=0),
         loop_detection_threshold=_capped(
             valid, ("dexa", "loopDetection", "threshold"), int, problems, sources, minimum=2
@@ -180,21 +187,6 @@ def _capped(
         return managed
     sources.update(others_sources)
     return other
-
-
-def _domains(layers: Sequence[Layer], problems: list[SettingsProblem]) -> tuple[str, ...]:
-    """Pooled across layers, unless org policy sets the list: then the org list is authoritative."""
-    managed = [x for x in layers if x.scope == "managed" and _get(x.data, ("dexa", "network", "allowedDomains"))]
-    pool: list[str] = []
-    for layer in managed or layers:
-        values = _get(layer.data, ("dexa", "network", "allowedDomains"))
-        if values is None:
-            continue
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            problems.append(SettingsProblem(layer.source, "dexa.network.allowedDomains", "expected a list of strings"))
-            continue
-        pool.extend(v.strip().lower() for v in values if v.strip())
-    return tuple(dict.fromkeys(pool))
 
 
 def _deep_merge(layers: Sequence[Layer], path: tuple[str, ...], problems: list[SettingsProblem]) -> dict[str, Any]:

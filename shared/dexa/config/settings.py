@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
+from dexa.egress.policy import NetworkPolicy
+
 if TYPE_CHECKING:
     from dexa.hooks.config import HooksConfig
 
@@ -56,17 +58,13 @@ class DirEntry:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class NetworkPolicy:
-    enabled: bool = False
-    allowed_domains: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class DexaSettings:
     """Dexa's own keys (the `dexa` object of a settings file)."""
 
     output_policy: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     network: NetworkPolicy = field(default_factory=NetworkPolicy)
+    # The org's `dexa.network.maxLevel` ceiling: a session request (API, CLI flag) may never exceed it.
+    network_cap: NetworkPolicy = field(default_factory=lambda: NetworkPolicy(level="full"))
     budget_usd: float | None = None
     loop_detection_threshold: int | None = None
     max_turns: int | None = None

@@ -302,10 +302,12 @@ def test_dexa_section_problems_name_the_key(tree: Tree) -> None:
     assert settings.dexa.budget_usd is None and settings.dexa.max_turns is None
 
 
-def test_domains_pool_when_org_policy_does_not_set_them(tree: Tree) -> None:
-    tree.write("project", {"dexa": {"network": {"allowedDomains": ["A.org"]}}})
+def test_project_domains_narrow_the_user_list_and_never_add_to_it(tree: Tree) -> None:
+    path = tree.write("project", {"dexa": {"network": {"allowedDomains": ["A.org", "c.org"]}}})
     tree.write("user", {"dexa": {"network": {"allowedDomains": ["b.org", "a.org"]}}})
-    assert tree.load()[0].dexa.network.allowed_domains == ("a.org", "b.org")
+    settings, problems = tree.load()
+    assert settings.dexa.network.allowed_domains == ("a.org",)
+    assert [(p.file, p.key) for p in problems] == [(str(path), "dexa.network.level")]
 
 
 def test_hooks_merge_across_layers_and_identical_handlers_run_once(tree: Tree) -> None:
