@@ -1,20 +1,24 @@
 """HostDirWorkspace: file access to a host directory, for rewinding without starting a session's sandbox.
 
 The CLI uses it when the session's environment cannot be built (no model credentials, say): restoring files needs
-only reads, writes and deletes inside the session's directory. It runs no commands.
+only reads, writes and deletes inside the session's directory. It runs no commands. Every operation goes through
+dexa.core.safefs, so a leftover sandbox process swapping directories for symlinks cannot redirect it.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
+import stat as stat_mod
 from collections.abc import Mapping
-from pathlib import Path
+from functools import partial
 
 import anyio
 
 from dexa.core.errors import SandboxError
 from dexa.core.ports import BackgroundJob, ExecResult
+from dexa.core.safefs import SafeFS
+
+READ_LIMIT = 64 << 20  # checkpoints capture files far smaller than this; anything larger is refused, never loaded
 
 
 class HostDirWorkspace:
@@ -22,16 +26,11 @@ class HostDirWorkspace:
         self.root = os.path.realpath(root)
         if not os.path.isdir(self.root):
             raise SandboxError(f"workspace {root!r} is not a directory")
+        self._fs = SafeFS((self.root,))
 
     @property
     def extra_roots(self) -> tuple[str, ...]:
         return ()
-
-    def _inside(self, path: str) -> str:
-        real = os.path.realpath(path)
-        if real != self.root and not real.startswith(self.root + os.sep):
-            raise SandboxError(f"{path} is outside the workspace {self.root}")
-        return real
 
     async def exec(
         self,
@@ -41,6 +40,7 @@ class HostDirWorkspace:
         timeout_s: float = 120.0,
         env: Mapping[str, str] | None = None,
         job_id: str | None = None,
+        stdin: bytes | None = None,
     ) -> ExecResult:
         raise SandboxError("this workspace only restores files; it cannot run commands")
 
@@ -57,43 +57,36 @@ class HostDirWorkspace:
         raise SandboxError(f"no background job {job_id}")
 
     async def read_bytes(self, path: str) -> bytes:
-        return await anyio.to_thread.run_sync(Path(self._inside(path)).read_bytes)
+        return await anyio.to_thread.run_sync(partial(self._fs.read, path, limit=READ_LIMIT))
+
+    async def read_bytes_capped(self, path: str, limit: int) -> bytes:
+        return await anyio.to_thread.run_sync(partial(self._fs.read, path, limit=limit))
 
     async def write_bytes(self, path: str, data: bytes) -> None:
-        real = Path(self._inside(path))
-
-        def write() -> None:
-            real.parent.mkdir(parents=True, exist_ok=True)
-            real.write_bytes(data)
-
-        await anyio.to_thread.run_sync(write)
+        await anyio.to_thread.run_sync(self._fs.write, path, data)
 
     async def exists(self, path: str) -> bool:
-        return await anyio.to_thread.run_sync(os.path.exists, self._inside(path))
+        try:
+            await anyio.to_thread.run_sync(self._fs.stat, path)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return True
 
     async def is_dir(self, path: str) -> bool:
-        return await anyio.to_thread.run_sync(os.path.isdir, self._inside(path))
+        try:
+            return stat_mod.S_ISDIR((await anyio.to_thread.run_sync(self._fs.stat, path)).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
 
     async def remove(self, path: str) -> None:
-        real = self._inside(path)
-        if real == self.root:
-            raise SandboxError("refusing to remove the workspace root")
-
-        def remove() -> None:
-            if os.path.isdir(real):
-                shutil.rmtree(real)
-            else:
-                Path(real).unlink(missing_ok=True)
-
-        await anyio.to_thread.run_sync(remove)
+        try:
+            await anyio.to_thread.run_sync(self._fs.remove, path)
+        except FileNotFoundError:
+            return
 
     async def walk(self, root: str) -> list[str]:
-        base = Path(self._inside(root))
-
-        def walk() -> list[str]:
-            return [str(p) for p in base.rglob("*") if p.is_file() and not p.is_symlink()]
-
-        return await anyio.to_thread.run_sync(walk)
+        # No links at all, not even inside ones: a rewind works on the files themselves.
+        return await anyio.to_thread.run_sync(partial(self._fs.walk, root, follow=False))
 
     async def close(self) -> None:
         return None

@@ -9,6 +9,7 @@ incremental scans of large trees to a dictionary lookup per file.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 import pathspec
@@ -21,6 +22,13 @@ ALWAYS_EXCLUDED_NAMES = frozenset({".git"})
 BACKUP_DIR = ".dexa/backups"
 
 GitignoreKey = tuple[int, int, int]
+
+
+MAX_GITIGNORE_CHARS = 1 << 20
+
+
+def _no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK)
 
 
 class IgnoreRules:
@@ -54,8 +62,9 @@ class IgnoreRules:
         lines: list[str] = []
         if path is not None:
             try:
-                with open(path, encoding="utf-8", errors="replace") as fh:
-                    lines = fh.read().splitlines()
+                # No-follow and non-blocking: a .gitignore swapped for a link or a FIFO is not read through.
+                with open(path, encoding="utf-8", errors="replace", opener=_no_follow) as fh:
+                    lines = fh.read(MAX_GITIGNORE_CHARS).splitlines()
             except OSError as exc:
                 logger.warning("cannot read %s, treating it as empty: %s", path, exc)
         try:

@@ -1,7 +1,8 @@
 """Code rewind: plan the changes that turn the current tree back into a checkpoint's, find external edits, apply.
 
-Writing and deleting go through the Workspace port (so a remote workspace restores the same way); only permission
-bits and empty-directory cleanup touch host paths, and only when the workspace has one.
+On a host directory, writing, deleting, permission bits and empty-directory cleanup are fd-relative and never follow a
+symlink (dexa.core.safefs): a sandbox process racing the restore cannot redirect it outside the workspace. A remote
+workspace restores through the Workspace port.
 
 Nothing is written until every needed blob has been fetched and verified against its hash. A missing or corrupt blob
 does not stop the other files: they are restored and the report says `status: "partial"`, names each failed path
@@ -13,14 +14,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import stat as stat_mod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
+
 from dexa.core.errors import DexaError, NotFoundError
 from dexa.core.ports import BlobStore, Workspace
+from dexa.core.safefs import SafeFS
 
 from .ignore import BACKUP_DIR
 from .manifest import Skip, TreeState
@@ -61,6 +64,12 @@ def plan_restore(target: TreeState, current: TreeState) -> RestorePlan:
     for path, skip in current_skipped.items():
         if path not in target.files:
             plan.left_alone.append({"path": path, "reason": f"not captured now ({skip.reason})"})
+    # A link standing where the checkpoint has a directory must go, or every write below it would meet the link.
+    parents = {"/".join(p.split("/")[:i]) for p in plan.writes for i in range(1, p.count("/") + 1)}
+    for path, skip in current_skipped.items():
+        if skip.reason == "symlink" and path in parents and path not in plan.deletes:
+            plan.deletes.append(path)
+            plan.left_alone = [d for d in plan.left_alone if d["path"] != path]
     plan.deletes.sort()
     plan.left_alone.sort(key=lambda d: d["path"])
     return plan
@@ -135,49 +144,71 @@ async def apply_plan(
     workspace: Workspace, root: str, plan: RestorePlan, contents: dict[str, bytes], target: TreeState, *, host: bool
 ) -> tuple[list[str], list[str], list[dict[str, str]]]:
     """Delete, then write. Returns (restored, deleted, failed)."""
+    if host:
+        return await anyio.to_thread.run_sync(apply_on_host, root, plan, contents, target)
     restored: list[str] = []
     deleted: list[str] = []
     failed: list[dict[str, str]] = []
     for path in plan.deletes:
-        full = os.path.join(root, path)
         try:
-            # The port's remove resolves links; when the path is a link, the link itself is what must go.
-            if not (host and _unlink_if_link(full)):
-                await workspace.remove(full)
+            await workspace.remove(os.path.join(root, path))
             if path not in plan.writes:
                 deleted.append(path)
         except (OSError, DexaError) as exc:
             failed.append({"path": path, "error": f"could not delete: {exc}"})
-    if host:
-        _prune_empty_dirs(root, plan.deletes, target)
     for path, data in sorted(contents.items()):
-        full = os.path.join(root, path)
         try:
-            if host:
-                _clear_empty_dir(full)
-            await workspace.write_bytes(full, data)
-            if host and path in target.stat:
-                _set_mode(root, full, target.stat[path][3])
+            await workspace.write_bytes(os.path.join(root, path), data)
             restored.append(path)
         except (OSError, DexaError) as exc:
             failed.append({"path": path, "error": f"could not write: {exc}"})
     return restored, deleted, failed
 
 
-def _unlink_if_link(full: str) -> bool:
-    if not os.path.islink(full):
-        return False
-    os.unlink(full)
-    return True
+def apply_on_host(
+    root: str, plan: RestorePlan, contents: dict[str, bytes], target: TreeState
+) -> tuple[list[str], list[str], list[dict[str, str]]]:
+    """apply_plan on a host directory, every step fd-relative and no-follow (dexa.core.safefs, follow=False).
+
+    A leftover sandbox process may swap any directory for a symlink while this runs: the path that meets the link
+    fails (listed in `failed`), nothing is written, deleted or chmod-ed through it, and the other paths go on.
+    """
+    fs = SafeFS((root,))
+    restored: list[str] = []
+    deleted: list[str] = []
+    failed: list[dict[str, str]] = []
+    for path in plan.deletes:
+        try:
+            fs.remove(os.path.join(root, path), follow=False)  # a link itself goes, never its target
+        except FileNotFoundError:
+            pass  # already gone: the deletion's goal holds
+        except (OSError, DexaError) as exc:
+            failed.append({"path": path, "error": f"could not delete: {exc}"})
+            continue
+        if path not in plan.writes:
+            deleted.append(path)
+    _prune_empty_dirs(fs, root, plan.deletes, target)
+    for path, data in sorted(contents.items()):
+        full = os.path.join(root, path)
+        try:
+            _clear_empty_dir(fs, full)
+            mode = target.stat[path][3] if path in target.stat else None
+            fs.write(full, data, follow=False, mode=mode)
+            restored.append(path)
+        except (OSError, DexaError) as exc:
+            failed.append({"path": path, "error": f"could not write: {exc}"})
+    return restored, deleted, failed
 
 
-def _clear_empty_dir(full: str) -> None:
+def _clear_empty_dir(fs: SafeFS, full: str) -> None:
     """A directory may stand where the file was; its files were deleted above, so it is empty now."""
-    if os.path.isdir(full) and not os.path.islink(full):
-        os.rmdir(full)
+    try:
+        fs.rmdir(full)
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # nothing there, a file, or a link (rmdir never follows one; the no-follow write then refuses it)
 
 
-def _prune_empty_dirs(root: str, deleted: list[str], target: TreeState) -> None:
+def _prune_empty_dirs(fs: SafeFS, root: str, deleted: list[str], target: TreeState) -> None:
     """Remove directories the deletions emptied, unless the checkpoint has files under them."""
     keep = {os.path.dirname(p) for p in target.files}
     keep_all = {"/".join(d.split("/")[:i]) for d in keep for i in range(1, d.count("/") + 2)}
@@ -185,17 +216,7 @@ def _prune_empty_dirs(root: str, deleted: list[str], target: TreeState) -> None:
     for rel in candidates:
         while rel and rel not in keep_all:
             try:
-                os.rmdir(os.path.join(root, rel))
-            except OSError:
-                break  # not empty (ignored or skipped files live there), or already gone
+                fs.rmdir(os.path.join(root, rel))
+            except (OSError, DexaError):
+                break  # not empty (ignored or skipped files live there), already gone, or a link now
             rel = os.path.dirname(rel)
-
-
-def _set_mode(root: str, full: str, mode: int) -> None:
-    fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        real = os.readlink(f"/proc/self/fd/{fd}") if os.path.exists("/proc/self/fd") else os.path.realpath(full)
-        if real.startswith(root.rstrip("/") + "/") and stat_mod.S_ISREG(os.fstat(fd).st_mode):
-            os.fchmod(fd, mode)
-    finally:
-        os.close(fd)

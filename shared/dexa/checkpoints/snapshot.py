@@ -2,8 +2,8 @@
 
 A file is re-hashed only when its (mtime_ns, size, inode) differs from the previous checkpoint's stat entry, or when
 it is "racily clean": modified so close to the previous scan that a later same-size write could have kept the same
-mtime (the problem git's index solves the same way). Content is read through a descriptor opened with O_NOFOLLOW and
-checked to still be inside the root, so a sandboxed process cannot swap in a symlink and get a host file captured.
+mtime (the problem git's index solves the same way). The tree is walked and content read fd-relative with no-follow
+opens (dexa.core.safefs), so a sandboxed process cannot swap in a symlink and get a host file listed or captured.
 
 Remote workspaces (Modal) need one extra capability to use the same code: a `stat` listing of the tree
 (path, mtime_ns, size, inode, mode; e.g. `find . -type f -printf ...` run inside the sandbox) plus `read_bytes`.
@@ -26,6 +26,7 @@ import anyio
 
 from dexa.core.errors import SandboxError, StorageError
 from dexa.core.ports import BlobStore, Workspace
+from dexa.core.safefs import SafeFS, walk_fd
 
 from .ignore import IgnoreRules
 from .manifest import Skip, Stat, TreeState
@@ -40,7 +41,6 @@ BATCH_FILES = 512
 STORE_CONCURRENCY = 16
 # Batches in flight at once: two keep both cores busy (hashing and file I/O release the GIL) on small machines.
 PIPELINES = 2
-_PROC_FD = os.path.isdir("/proc/self/fd")
 
 
 @runtime_checkable
@@ -62,28 +62,30 @@ def host_root(workspace: Workspace) -> str:
 
 
 def scan_tree(root: str, rules: IgnoreRules) -> tuple[dict[str, Stat], list[Skip]]:
-    """Every regular file under root that .gitignore keeps, with its stat; symlinks are reported, not followed."""
+    """Every regular file under root that .gitignore keeps, with its stat; symlinks are reported, not followed.
+
+    The walk is fd-relative with no-follow opens (dexa.core.safefs.walk_fd): a directory swapped for a symlink while
+    we walk is skipped, so nothing outside the root is ever listed.
+    """
     stats: dict[str, Stat] = {}
     links: list[Skip] = []
-    stack: list[tuple[str, str]] = [("", root)]
-    while stack:
-        rel_dir, abs_dir = stack.pop()
-        try:
-            with os.scandir(abs_dir) as it:
-                entries = list(it)
-        except OSError as exc:
-            logger.warning("cannot list %s, leaving it out of the checkpoint: %s", abs_dir, exc)
-            continue
-        _load_gitignore(rules, rel_dir, entries)
+    try:
+        top = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        logger.warning("cannot list %s, leaving it out of the checkpoint: %s", root, exc)
+        return stats, links
+
+    def descend(rel: str, entry: os.DirEntry[str]) -> bool:
+        return not rules.ignored(rel, is_dir=True)
+
+    for rel_dir, fd, entries in walk_fd(top, "", descend):
+        _load_gitignore(rules, rel_dir, fd, entries)
         for entry in entries:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             try:
                 if entry.is_symlink():
                     if not rules.ignored(rel, is_dir=False):
                         links.append(Skip(path=rel, reason="symlink"))
-                elif entry.is_dir(follow_symlinks=False):
-                    if not rules.ignored(rel, is_dir=True):
-                        stack.append((rel, entry.path))
                 elif entry.is_file(follow_symlinks=False) and not rules.ignored(rel, is_dir=False):
                     st = entry.stat(follow_symlinks=False)
                     stats[rel] = (st.st_mtime_ns, st.st_size, st.st_ino, stat_mod.S_IMODE(st.st_mode))
@@ -92,37 +94,26 @@ def scan_tree(root: str, rules: IgnoreRules) -> tuple[dict[str, Stat], list[Skip
     return stats, links
 
 
-def _load_gitignore(rules: IgnoreRules, rel_dir: str, entries: list[os.DirEntry[str]]) -> None:
+def _load_gitignore(rules: IgnoreRules, rel_dir: str, fd: int, entries: list[os.DirEntry[str]]) -> None:
     for entry in entries:
         if entry.name == ".gitignore" and entry.is_file(follow_symlinks=False):
             try:
                 st = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 break
-            rules.load_dir(rel_dir, entry.path, (st.st_mtime_ns, st.st_size, st.st_ino))
+            # Through the directory's fd: the directory cannot be swapped under us (the rules open it no-follow).
+            rules.load_dir(rel_dir, f"/proc/self/fd/{fd}/.gitignore", (st.st_mtime_ns, st.st_size, st.st_ino))
             return
     rules.load_dir(rel_dir, None, None)
 
 
 def read_confined(root: str, rel: str, limit: int) -> bytes | None:
-    """The bytes of root/rel if it is still a regular file inside root and at most `limit` bytes, else None."""
-    path = os.path.join(root, rel)
+    """The bytes of root/rel if it is a regular file reached without any symlink and at most `limit` bytes, else
+    None. Walked fd-relative with no-follow opens, so a link swapped in anywhere on the path is refused, not read."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+        return SafeFS((root,)).read(os.path.join(root, rel), limit=limit, follow=False)
+    except (OSError, SandboxError):
         return None
-    try:
-        real = os.readlink(f"/proc/self/fd/{fd}") if _PROC_FD else os.path.realpath(path)
-        st = os.fstat(fd)
-        if not real.startswith(root.rstrip("/") + "/") or not stat_mod.S_ISREG(st.st_mode) or st.st_size > limit:
-            return None
-        # Sized from fstat: a buffered read(limit + 1) would allocate the whole cap for every small file.
-        data = os.read(fd, st.st_size + 1)
-        if len(data) > st.st_size:  # grew since fstat: read on up to one byte past the cap
-            data += os.read(fd, limit + 1 - len(data))
-    finally:
-        os.close(fd)
-    return None if len(data) > limit else data
 
 
 @dataclass(slots=True, kw_only=True)

@@ -93,6 +93,8 @@ def resolve_links(path: str) -> str:
         for _ in range(2):  # the path itself, else its directory (a file about to be created)
             try:
                 fd = os.open(head, os.O_PATH | os.O_CLOEXEC)
+            except ValueError:
+                break  # a NUL byte: not a path; the tool itself refuses it with a clear error
             except OSError:
                 if tail or os.path.islink(head):
                     break  # a dangling link or a missing directory: let realpath work it out

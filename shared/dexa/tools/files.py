@@ -152,7 +152,7 @@ class Write(BaseTool):
             if await ws.is_dir(path):
                 raise ToolError(f"EISDIR: {path} is a directory; give the path of a file to write.")
             await fileio.check_fresh(ctx, path)
-            before = (await ws.read_bytes(path)).decode("utf-8", errors="replace")
+            before = (await fileio.read_capped(ws, path)).decode("utf-8", errors="replace")
         await ws.write_bytes(path, content.encode())
         await fileio.record_read(ctx, path)
         if before is None:
@@ -176,7 +176,7 @@ async def _load_for_edit(ctx: ToolContext, path: str, first_old: str) -> str | N
     if await ws.is_dir(path):
         raise ToolError(f"EISDIR: {path} is a directory, not a file.")
     await fileio.check_fresh(ctx, path)
-    return (await ws.read_bytes(path)).decode("utf-8", errors="replace")
+    return (await fileio.read_capped(ws, path)).decode("utf-8", errors="replace")
 
 
 def _apply_all(before: str | None, edits: list[dict[str, Any]]) -> tuple[str, int]:

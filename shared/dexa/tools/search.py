@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from dexa.core.errors import ToolError
+from dexa.core.errors import SandboxError, ToolError
 from dexa.core.ports import ToolSpec, Workspace
 from dexa.core.tools import ToolContext, ToolOutput
 
@@ -20,6 +20,7 @@ GLOB_LIMIT = 100
 GREP_HEAD_LIMIT = 250
 MAX_COLUMNS = 500
 MAX_GREP_FILE_BYTES = 10 << 20
+MAX_GITIGNORE_BYTES = 1 << 20
 
 
 def _relative(path: str, base: str) -> str:
@@ -29,15 +30,32 @@ def _relative(path: str, base: str) -> str:
 def _search_root(ctx: ToolContext, path: Any) -> str:
     if path in (None, "", "undefined", "null"):
         return ctx.cwd
+    if "\x00" in path:
+        raise ToolError(f"`path` is not a valid path: {path!r} contains a NUL byte")
     return os.path.normpath(path if os.path.isabs(path) else os.path.join(ctx.cwd, path))
+
+
+async def _mtime(ws: fileio.StatWorkspace, path: str) -> float:
+    try:
+        return await ws.mtime(path)
+    except (OSError, SandboxError):
+        return 0.0  # deleted or swapped since the walk: it still sorts, last
 
 
 async def _by_mtime(ws: Workspace, paths: list[str]) -> list[str]:
     """Most recently modified first; path order breaks ties and stands in when mtimes are unavailable."""
     if not isinstance(ws, fileio.StatWorkspace):
         return sorted(paths)
-    stamped = [(-(await ws.mtime(p)), p) for p in paths]
+    stamped = [(-(await _mtime(ws, p)), p) for p in paths]
     return [p for _, p in sorted(stamped)]
+
+
+async def _read_or_skip(ws: Workspace, path: str, limit: int) -> bytes | None:
+    """A walked file's bytes, or None when it is too large or cannot be read now (ripgrep skips those too)."""
+    try:
+        return await fileio.read_capped(ws, path, limit)
+    except (ToolError, SandboxError, OSError):
+        return None
 
 
 class Glob(RerunOnRecover, BaseTool):
@@ -211,9 +229,8 @@ class Grep(RerunOnRecover, BaseTool):
         if not await ws.is_dir(root):
             return [root], True
         files = await ws.walk(root)
-        rules = globbing.IgnoreRules.parse(
-            [(p, (await ws.read_bytes(p)).decode(errors="replace")) for p in files if p.endswith("/.gitignore")]
-        )
+        ignores = [(p, await _read_or_skip(ws, p, MAX_GITIGNORE_BYTES)) for p in files if p.endswith("/.gitignore")]
+        rules = globbing.IgnoreRules.parse([(p, data.decode(errors="replace")) for p, data in ignores if data])
         globs = [g for g in re.split(r"[\s]+", tool_input.get("glob") or "") if g]
         include = [globbing.glob_regex(g) for g in globs if not g.startswith("!")]
         exclude = [globbing.glob_regex(g[1:]) for g in globs if g.startswith("!")]
@@ -245,8 +262,11 @@ class Grep(RerunOnRecover, BaseTool):
         counts: dict[str, int] = {}
         lines_out: list[str] = []
         for path in files:
-            data = await ws.read_bytes(path)
-            if len(data) > MAX_GREP_FILE_BYTES or b"\x00" in data[:8192]:
+            if single:  # the one file asked for: its errors are the answer
+                data: bytes | None = await fileio.read_capped(ws, path, MAX_GREP_FILE_BYTES)
+            else:
+                data = await _read_or_skip(ws, path, MAX_GREP_FILE_BYTES)
+            if data is None or b"\x00" in data[:8192]:
                 continue
             lines, hits = _match_lines(data.decode("utf-8", errors="replace"), q)
             if not hits:

@@ -1,25 +1,31 @@
-"""Host-side file operations confined to the workspace roots (symlink escapes included)."""
+"""Host-side file operations confined to the workspace roots, raced symlink swaps included (via dexa.core.safefs)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
+import stat as stat_mod
 
-from dexa.core.errors import SandboxError
+from dexa.core.safefs import SafeFS, check_path
+
+# What read_bytes returns at most when the caller names no limit: every caller's memory stays bounded, even one that
+# reads whatever file a model names (the file tools ask for less through read_bytes_capped).
+DEFAULT_READ_LIMIT = 64 << 20
 
 
 class WorkspaceFiles:
-    """Every path is resolved with realpath and must land inside a root.
+    """File operations on the host that never leave the roots, even while a sandboxed process swaps links around.
 
-    After opening, the descriptor's real path is checked again (/proc/self/fd), so a symlink swapped in between
-    the check and the open is caught too. Missing files raise FileNotFoundError (callers turn OSError into
-    messages); paths outside the roots raise SandboxError.
+    Every path is walked from a root's fd with no-follow opens (dexa.core.safefs); links inside the roots are followed
+    the way Claude Code's file tools follow them, links out are refused. Missing files raise FileNotFoundError (callers
+    turn OSError into messages); paths outside the roots, NUL bytes, FIFOs, devices and oversized files raise
+    SandboxError with the reason.
     """
 
     def __init__(self, root: str, extra_roots: tuple[str, ...]) -> None:
         self.root = root
         self._extra_roots = extra_roots
+        self._fs = SafeFS((root, *extra_roots))
 
     @property
     def roots(self) -> tuple[str, ...]:
@@ -33,84 +39,32 @@ class WorkspaceFiles:
         return False
 
     def resolve(self, path: str) -> str:
-        """The real path of `path`, or SandboxError when it is relative or escapes the workspace."""
-        if not isinstance(path, str) or not path:
-            raise SandboxError("A path is required")
-        if "\x00" in path:
-            raise SandboxError(f"Invalid path {path!r}")
-        if not os.path.isabs(path):
-            raise SandboxError(f"Path must be absolute, got {path!r} (the workspace is {self.root})")
-        real = os.path.realpath(path)
-        if not self.contains(real):
-            via = "" if real == os.path.normpath(path) else f" (it resolves to {real} through a symlink)"
-            raise SandboxError(
-                f"Access denied: {path} is outside the workspace{via}; allowed roots: {list(self.roots)}"
-            )
-        return real
-
-    def _verify_fd(self, fd: int, path: str) -> None:
-        real = os.readlink(f"/proc/self/fd/{fd}")
-        if not self.contains(real):
-            os.close(fd)
-            raise SandboxError(f"Access denied: {path} changed to point outside the workspace")
-
-    def _read(self, path: str) -> bytes:
-        real = self.resolve(path)
-        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        self._verify_fd(fd, path)
-        with os.fdopen(fd, "rb") as fh:
-            return fh.read()
-
-    def _write(self, path: str, data: bytes) -> None:
-        real = self.resolve(path)
-        parent = os.path.dirname(real)
-        if not os.path.isdir(parent):
-            os.makedirs(parent, exist_ok=True)
-        # No O_TRUNC before the check: an escaped target must not be clobbered, only refused.
-        fd = os.open(real, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        self._verify_fd(fd, path)
-        with os.fdopen(fd, "wb") as fh:
-            fh.truncate(0)
-            fh.write(data)
-
-    def _remove(self, path: str) -> None:
-        real = self.resolve(path)
-        if real in self.roots:
-            raise SandboxError(f"Refusing to remove the workspace root {path}")
-        if os.path.isdir(real) and not os.path.islink(real):
-            shutil.rmtree(real)
-        else:
-            os.unlink(real)
-
-    def _walk(self, root: str) -> list[str]:
-        real_root = self.resolve(root)
-        found: list[str] = []
-        for dirpath, _dirs, files in os.walk(real_root, followlinks=False):
-            for name in files:
-                full = os.path.join(dirpath, name)
-                if os.path.islink(full):
-                    target = os.path.realpath(full)
-                    if not (self.contains(target) and os.path.isfile(target)):
-                        continue
-                elif not os.path.isfile(full):
-                    continue
-                found.append(full)
-        return found
-
-    def _mtime(self, path: str) -> float:
-        return os.stat(self.resolve(path)).st_mtime
-
-    async def read_bytes(self, path: str) -> bytes:
-        return await asyncio.to_thread(self._read, path)
-
-    async def write_bytes(self, path: str, data: bytes) -> None:
-        await asyncio.to_thread(self._write, path, data)
+        """`path` checked (absolute, valid, lexically inside a root) and normalised; SandboxError otherwise."""
+        self._fs.locate(check_path(path))
+        return check_path(path)
 
     def _exists(self, path: str) -> bool:
-        return os.path.exists(self.resolve(path))
+        try:
+            self._fs.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return True
 
     def _is_dir(self, path: str) -> bool:
-        return os.path.isdir(self.resolve(path))
+        try:
+            return stat_mod.S_ISDIR(self._fs.stat(path).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+
+    async def read_bytes(self, path: str) -> bytes:
+        return await asyncio.to_thread(self._fs.read, path, limit=DEFAULT_READ_LIMIT)
+
+    async def read_bytes_capped(self, path: str, limit: int) -> bytes:
+        """At most `limit` bytes; SandboxError(code="file_too_large") for a larger file, read no further."""
+        return await asyncio.to_thread(self._fs.read, path, limit=limit)
+
+    async def write_bytes(self, path: str, data: bytes) -> None:
+        await asyncio.to_thread(self._fs.write, path, data)
 
     # A stat is microseconds: a thread hop would cost more than it saves (and these are on the Bash hot path).
     async def exists(self, path: str) -> bool:
@@ -120,12 +74,12 @@ class WorkspaceFiles:
         return self._is_dir(path)
 
     async def remove(self, path: str) -> None:
-        await asyncio.to_thread(self._remove, path)
+        await asyncio.to_thread(self._fs.remove, path)
 
     async def walk(self, root: str) -> list[str]:
         """Every regular file under root (symlinks only when they stay inside), absolute, unsorted."""
-        return await asyncio.to_thread(self._walk, root)
+        return await asyncio.to_thread(self._fs.walk, root)
 
     async def mtime(self, path: str) -> float:
         """Modification time (an extension beyond the Workspace port; tools use it when present)."""
-        return self._mtime(path)
+        return self._fs.stat(path).st_mtime
