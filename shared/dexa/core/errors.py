@@ -14,6 +14,7 @@
     │   │   ├── ToolInputError          the model sent input that does not fit the schema
     │   │   └── ToolTimeoutError
     │   ├── PermissionDeniedError
+    │   │   └── EgressDeniedError       a network destination refused by the session's egress policy
     │   └── SandboxError
     ├── StorageError
     │   ├── NotFoundError
@@ -94,6 +95,15 @@ class ToolTimeoutError(ToolError):
 
 class PermissionDeniedError(RunError):
     code = "permission_denied"
+
+
+class EgressDeniedError(PermissionDeniedError):
+    code = "egress_denied"
+
+    def __init__(self, message: str, *, host: str = "", address: str = "", code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.host = host
+        self.address = address
 
 
 class SandboxError(RunError):

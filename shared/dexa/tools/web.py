@@ -2,64 +2,33 @@
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import re
-import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
 from bs4 import BeautifulSoup
 from markdownify import MarkdownConverter
 
-from dexa.core.errors import ToolError
+from dexa.core.errors import EgressDeniedError, ToolError
 from dexa.core.ports import ToolSpec
 from dexa.core.tools import ToolContext, ToolOutput
+from dexa.egress.addresses import DEFAULT_BLOCKED_NETWORKS, IPNetwork, Resolver, system_resolver
+from dexa.egress.policy import NetworkPolicy, normalize_host
+from dexa.egress.resolve import check_and_resolve
+from dexa.egress.transport import egress_transport
 
 from .validate import BaseTool, RerunOnRecover
-
-Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 MAX_BYTES = 10 << 20
 MAX_MARKDOWN_CHARS = 100_000
 MAX_REDIRECTS = 5
 CACHE_TTL_S = 15 * 60
 USER_AGENT = "Dexa-User/0.1 (WebFetch; +https://github.com/)"
-# Cloud instance-metadata endpoints hand out credentials: refused even when private networks are allowed.
-_METADATA = {
-    ipaddress.ip_address("169.254.169.254"),
-    ipaddress.ip_address("169.254.170.2"),
-    ipaddress.ip_address("100.100.100.200"),
-    ipaddress.ip_address("fd00:ec2::254"),
-}
-
-
-async def system_resolver(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({str(info[4][0]) for info in infos})
-
-
-def _blocked_reason(address: str, allow_private: bool) -> str | None:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip in _METADATA:
-        return "a cloud metadata address"
-    if allow_private:
-        return None
-    for label, flag in (
-        ("a loopback", ip.is_loopback),
-        ("a link-local", ip.is_link_local),
-        ("a private", ip.is_private),
-        ("a multicast", ip.is_multicast),
-        ("an unspecified", ip.is_unspecified),
-        ("a reserved", ip.is_reserved),
-    ):
-        if flag:
-            return f"{label} address"
-    return None
+__all__ = ["WebFetch", "WebSearch", "html_to_markdown", "system_resolver"]
+# The session's NetworkPolicy, when the runtime provides one (ctx.services); without it `ctx.network` means full.
+POLICY_SERVICE = "network_policy"
 
 
 def html_to_markdown(html: str) -> str:
@@ -101,28 +70,48 @@ class WebFetch(RerunOnRecover, BaseTool):
         resolver: Resolver | None = None,
         max_bytes: int = MAX_BYTES,
         timeout_s: float = 30.0,
+        blocked_networks: Iterable[IPNetwork] = DEFAULT_BLOCKED_NETWORKS,
     ) -> None:
+        # An injected transport (tests) replaces the pinned egress transport; the checks still run first.
         self._transport = transport
         self._resolve = resolver or system_resolver
+        self._blocked = tuple(blocked_networks)
         self._max_bytes = max_bytes
         self._timeout = httpx.Timeout(timeout_s, connect=min(10.0, timeout_s))
         self._cache: dict[str, tuple[float, str, dict[str, Any]]] = {}
 
-    async def _check_host(self, url: httpx.URL, allow_private: bool) -> None:
+    async def _check_host(self, url: httpx.URL, ctx: ToolContext, pins: dict[tuple[str, int], list[str]]) -> None:
+        """Resolve once, check, and pin: the egress transport then connects only to these addresses."""
         port = url.port or (443 if url.scheme == "https" else 80)
+        host = normalize_host(url.raw_host.decode("ascii"))  # the IDNA form httpcore will connect with
         try:
-            addresses = await self._resolve(url.host, port)
-        except OSError as exc:
-            raise ToolError(f"Could not resolve host {url.host}: {exc}") from exc
-        if not addresses:
-            raise ToolError(f"Could not resolve host {url.host}")
-        for address in addresses:
-            reason = _blocked_reason(address, allow_private)
-            if reason:
+            pins[(host, port)] = await check_and_resolve(
+                host, port, policy=_policy(ctx), resolver=self._resolve, blocked_networks=self._blocked_for(ctx)
+            )
+        except EgressDeniedError as exc:
+            if exc.code == "egress_unresolved":
+                raise ToolError(f"Could not resolve host {url.host}: {exc.message}") from exc
+            if exc.address:
                 raise ToolError(
-                    f"Refusing to fetch {url}: {url.host} resolves to {address}, {reason}. "
+                    f"Refusing to fetch {url}: {exc.message}. "
                     "Fetching internal addresses is not allowed by this session's policy."
-                )
+                ) from exc
+            raise ToolError(f"Refusing to fetch {url}: {exc.message}.") from exc
+
+    def _blocked_for(self, ctx: ToolContext) -> tuple[IPNetwork, ...]:
+        return () if ctx.allow_private_network else self._blocked
+
+    def _client_transport(self, ctx: ToolContext, pins: dict[tuple[str, int], list[str]]) -> httpx.AsyncBaseTransport:
+        if self._transport is not None:
+            return self._transport
+
+        async def pinned(host: str, port: int) -> list[str]:
+            key = (normalize_host(host), port)
+            if key not in pins:
+                raise OSError(f"{host}:{port} was not checked before connecting")
+            return pins[key]
+
+        return egress_transport(_policy(ctx), resolver=pinned, blocked_networks=self._blocked_for(ctx))
 
     def _parse(self, raw: str, ctx: ToolContext) -> httpx.URL:
         try:
@@ -152,12 +141,17 @@ class WebFetch(RerunOnRecover, BaseTool):
     async def _fetch(self, url: httpx.URL, ctx: ToolContext) -> ToolOutput | tuple[str, dict[str, Any]]:
         started = time.monotonic()
         headers = {"User-Agent": USER_AGENT, "Accept": "text/html,text/markdown,text/plain,application/json;q=0.9"}
+        pins: dict[tuple[str, int], list[str]] = {}
         async with httpx.AsyncClient(
-            transport=self._transport, timeout=self._timeout, follow_redirects=False, headers=headers
+            transport=self._client_transport(ctx, pins),
+            timeout=self._timeout,
+            follow_redirects=False,
+            headers=headers,
+            trust_env=False,  # an environment proxy would resolve the name again
         ) as client:
             current = url
             for _ in range(MAX_REDIRECTS + 1):
-                await self._check_host(current, ctx.allow_private_network)
+                await self._check_host(current, ctx, pins)
                 response, body, truncated = await self._get(client, current)
                 if not response.is_redirect:
                     break
@@ -200,6 +194,10 @@ class WebFetch(RerunOnRecover, BaseTool):
                 "for the session if the page is needed."
             )
         url = self._parse(tool_input["url"], ctx)
+        # Checked before the cache too: a page another session could fetch is not this session's to read.
+        refused = _policy(ctx).denial_reason(url.raw_host.decode("ascii"))
+        if refused:
+            raise ToolError(f"Refusing to fetch {url}: {refused}.")
         cached = self._cache.get(str(url))
         if cached and time.monotonic() - cached[0] < CACHE_TTL_S:
             markdown, meta = cached[1], {**cached[2], "cached": True}
@@ -217,6 +215,11 @@ class WebFetch(RerunOnRecover, BaseTool):
             if len(markdown) > MAX_MARKDOWN_CHARS:
                 result += f"\n\n[content truncated: {len(markdown) - MAX_MARKDOWN_CHARS} more characters]"
         return ToolOutput(content=result or "(the page has no text content)", data={**meta, "result": result})
+
+
+def _policy(ctx: ToolContext) -> NetworkPolicy:
+    policy = ctx.services.get(POLICY_SERVICE)
+    return policy if isinstance(policy, NetworkPolicy) else NetworkPolicy(level="full")
 
 
 def _format_results(result: Any) -> str:
