@@ -61,6 +61,8 @@ _ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(\+?=)(.*)$", re.DOTALL)
 # `time` is a shell keyword bashlex cannot parse; blank it (same length keeps every position valid).
 _TIME_KEYWORD = re.compile(r"(^|[;&|(\n]|&&|\|\|)(\s*)(time(?:\s+-p)?)(?=\s)")
 _GLOB_CHARS = frozenset("*?[")
+# Brace expansion needs a comma or `..` between the braces (`@{u}` and `{}` stay literal).
+_BRACE = re.compile(r"\{[^{}]*(,|\.\.)[^{}]*\}")
 
 
 class BashPattern:
@@ -96,6 +98,13 @@ class Word:
     expands: bool  # contains $..., backticks or a substitution
     glob: bool  # contains an unquoted glob character
     tilde: bool  # starts with an unquoted ~
+    # Contains an unquoted brace expansion (`{a,b}`, `{1..3}`): one word in the source, several at run time.
+    brace: bool = False
+
+    @property
+    def unknowable(self) -> bool:
+        """What the program receives cannot be known from the source: it may even be another option."""
+        return self.expands or self.glob or self.brace
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +122,8 @@ class SubCommand:
     redirects: tuple[Redirect, ...]
     # Runs in a subshell, a pipeline stage or a substitution, so a `cd` here does not move later parts.
     nested: bool
+    # Preceded by the `time` keyword (blanked before parsing, so it is not among `words`).
+    timed: bool = False
     # Derived once at parse time (parses are cached, so every later decision reuses them).
     core_text: str = field(init=False, compare=False)
     safe_env_only: bool = field(init=False, compare=False)
@@ -150,6 +161,11 @@ class SubCommand:
     def args(self) -> tuple[Word, ...]:
         return self.words[self.core + 1 :]
 
+    @property
+    def wrapped(self) -> bool:
+        """The program runs under a wrapper (`timeout`, `nice`, `xargs`, `time`...) that was stripped for rules."""
+        return self.core > 0 or self.timed
+
     def allow_text(self) -> str:
         """What an allow rule must match: it may look past safe env assignments only."""
         return self._allow_text
@@ -172,6 +188,8 @@ class ParsedCommand:
     # Control flow (if/for/while/case/functions) the analysis does not follow: never auto-approved.
     opaque: bool = False
     error: str | None = None
+    # Why the command is opaque when it is not control flow (a here-document that runs substitutions).
+    opaque_reason: str = ""
 
     @property
     def ok(self) -> bool:
@@ -185,24 +203,27 @@ def parse_command(command: str) -> ParsedCommand:
         return ParsedCommand(command, error=f"command is longer than {MAX_COMMAND_CHARS} characters")
     if not command.strip():
         return ParsedCommand(command, error="empty command")
+    timed_ends = [m.end(3) for m in _TIME_KEYWORD.finditer(command)]
     blanked = _TIME_KEYWORD.sub(lambda m: m.group(1) + m.group(2) + " " * len(m.group(3)), command)
     try:
         trees = bashlex.parse(blanked)
     except (bashlex.errors.ParsingError, NotImplementedError, AttributeError, IndexError, TypeError) as exc:
         return ParsedCommand(command, error=f"unparsable shell syntax: {exc}")
-    walker = _Walker(command)
+    walker = _Walker(command, timed_ends)
     for tree in trees:
         walker.visit(tree, nested=False)
     if not walker.subs and not walker.opaque:
         return ParsedCommand(command, error="no command found")
-    return ParsedCommand(command, tuple(walker.subs), walker.opaque)
+    return ParsedCommand(command, tuple(walker.subs), walker.opaque, opaque_reason=walker.opaque_reason)
 
 
 class _Walker:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, timed_ends: list[int]) -> None:
         self.source = source
+        self.timed_ends = timed_ends
         self.subs: list[SubCommand] = []
         self.opaque = False
+        self.opaque_reason = ""
 
     def visit(self, node: Any, *, nested: bool) -> None:
         kind = node.kind
@@ -242,6 +263,8 @@ class _Walker:
                 self._substitutions(part)
             elif part.kind == "redirect":
                 redirects.append(self._redirect(part))
+        start = node.pos[0]
+        timed = any(end <= start and not self.source[end:start].strip() for end in self.timed_ends)
         self.subs.append(
             SubCommand(
                 assignments=tuple(assignments),
@@ -249,6 +272,7 @@ class _Walker:
                 core=_strip_wrappers(words),
                 redirects=tuple(redirects),
                 nested=nested,
+                timed=timed,
             )
         )
 
@@ -271,6 +295,7 @@ class _Walker:
             expands=expands,
             glob=any(c in _GLOB_CHARS for c in unquoted),
             tilde=unquoted.startswith("~") and raw.startswith("~"),
+            brace=_BRACE.search(unquoted) is not None,
         )
 
     def _redirect(self, node: Any) -> Redirect:
@@ -279,7 +304,15 @@ class _Walker:
         word = self._word(target) if target is not None and target.kind == "word" else None
         if word is not None:
             self._substitutions(target)
-        writes = op in (">", ">>", "&>", ">|", "&>>") or (op == ">&" and word is not None)
+        # `<>` opens read-write and creates the file.
+        writes = op in (">", ">>", "&>", ">|", "&>>", "<>") or (op == ">&" and word is not None)
+        heredoc = getattr(node, "heredoc", None)
+        if heredoc is not None and word is not None and word.raw == word.value:
+            body = self.source[heredoc.pos[0] : heredoc.pos[1]]
+            if "$" in body or "`" in body:
+                # An unquoted delimiter makes bash expand the body, `$(...)` included; bashlex does not parse it.
+                self.opaque = True
+                self.opaque_reason = "its here-document expands `$`/backticks in a body the analysis does not parse"
         return Redirect(op=op, target=word, writes=writes)
 
 

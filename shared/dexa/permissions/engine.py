@@ -21,6 +21,8 @@ Permissions
     mode (edits, non-read-only Bash, PowerShell), even one an allow rule matches, with a reason telling the
     model it is planning. MCP tools, Skill, WebFetch, reads outside the working dirs and unknown tools keep
     their normal flow (usually ask).
+  - The built-in read-only Bash set is refused to any leading `VAR=value`, any wrapper (`timeout`, `xargs`,
+    `time`...) and the options of its programs that run code or write (the table and its decisions: readonly.py).
   - Read-only Bash commands are auto-allowed only when every path they read (link and target) is inside the
     working directories or covered by a Read allow rule (Claude Code lets `cat /etc/hosts` run); else ask.
   - A write redirect (`>`, `>>`, `&>`, `>|`) is accepted without a prompt when an Edit allow rule covers the

@@ -14,8 +14,9 @@ from typing import Any
 
 from .analysis import Context, Facts, ToolRules, whole_or_param
 from .bash import ParsedCommand, SubCommand, Word, parse_command
-from .commands import ACCEPT_EDITS_PROGRAMS, critical_removal, effects, git_dir_flag, is_read_only
+from .commands import ACCEPT_EDITS_PROGRAMS, critical_removal, effects, git_dir_flag
 from .paths import inside_any, is_protected, link_candidates, normalize
+from .readonly import is_read_only, refusal
 from .rules import CompiledRule
 
 _DEVICE_SINKS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"})
@@ -46,7 +47,7 @@ class _Paths:
 
     def resolve(self, word: Word) -> list[str] | None:
         """Every absolute path `word` may name, or None when it cannot be known statically."""
-        if word.expands:
+        if word.expands or word.brace:
             return None
         value = word.value
         if word.glob:
@@ -65,7 +66,8 @@ class _Paths:
 
     def cd(self, sub: SubCommand) -> list[str] | None:
         target = sub.args[0] if sub.args else Word("~", "~", False, False, True)
-        resolved = self.resolve(target)
+        # `cd -` goes to $OLDPWD and `cd -P dir`/`cd -L dir` take options: neither is a known place.
+        resolved = None if target.value.startswith("-") else self.resolve(target)
         if resolved is None:
             self.cwds = None
         elif self.cwds is not None:
@@ -90,7 +92,8 @@ def analyze_bash(command: str, tool_input: Mapping[str, Any], ctx: Context, *, m
         why = (
             f"it could not be analysed ({parsed.error})"
             if parsed.error
-            else "it uses shell control flow (if/for/while/case/functions) the analysis does not follow"
+            else parsed.opaque_reason
+            or "it uses shell control flow (if/for/while/case/functions) the analysis does not follow"
         )
         _scan_parts(parsed, facts, ctx, mode=mode, cwd=cwd, whole_allow=None)
         facts.mutates = True
@@ -161,6 +164,8 @@ def _scan_parts(
             all_ok = False
             targets = ", ".join(r.target.raw for r in redirect_writes if r.target is not None)
             note = f" (writes {targets})" if targets and not redirects_ok else ""
+            if rule is None and (cause := refusal(sub)):
+                note += f" (not read-only: {cause})"
             facts.pending.append(f"{_short(sub.core_text, 80)}{note}")
             if len(facts.suggestions) < _MAX_SUGGESTIONS:
                 suggestion = suggest_rule(sub)

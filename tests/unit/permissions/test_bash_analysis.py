@@ -108,3 +108,32 @@ def test_control_flow_is_marked_opaque_but_inner_commands_are_still_found() -> N
     parsed = parse_command("for f in a b; do rm $f; done")
     assert parsed.opaque
     assert [s.program for s in parsed.subcommands] == ["rm"]
+
+
+@pytest.mark.parametrize(
+    ("word", "brace"),
+    [("{a,b}", True), ("x{1..3}", True), ('{"a",b}', True), ("'{a,b}'", False), ("@{u}", False), ("{}", False)],
+)
+def test_brace_expansion_is_flagged_because_one_word_becomes_several(word: str, brace: bool) -> None:
+    (arg,) = parse_command(f"cat {word}").subcommands[0].args
+    assert arg.brace is brace
+    assert arg.unknowable is brace
+
+
+def test_the_time_keyword_is_remembered_as_a_wrapper() -> None:
+    timed, plain = parse_command("time cat a; cat b").subcommands
+    assert (timed.program, timed.timed, timed.wrapped) == ("cat", True, True)
+    assert (plain.timed, plain.wrapped) == (False, False)
+    assert parse_command("nice cat a").subcommands[0].wrapped
+
+
+def test_here_document_that_expands_substitutions_is_opaque() -> None:
+    expanding = parse_command("cat <<EOF\n$(touch x)\nEOF")
+    assert expanding.opaque and "here-document" in expanding.opaque_reason
+    assert not parse_command("cat <<EOF\nplain\nEOF").opaque
+    assert not parse_command("cat <<\\EOF\n$(literal)\nEOF").opaque  # a quoted delimiter expands nothing
+
+
+def test_read_write_redirect_counts_as_a_write() -> None:
+    (redirect,) = parse_command("cat <> new.txt").subcommands[0].redirects
+    assert redirect.writes
