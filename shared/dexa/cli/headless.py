@@ -134,6 +134,8 @@ async def run_headless(rt: Runtime, opts: RunOptions, env: dict[str, str], out: 
         elif opts.verbose and opts.output_format == "json":
             messages.append(obj)
 
+    # Problems found while building the environment (held settings, broken .mcp.json) are shown too.
+    cursor = await rt.store.last_seq(session.id)
     envobj = await rt.envs.env_for(session)
     sink(
         init_message(
@@ -142,7 +144,6 @@ async def run_headless(rt: Runtime, opts: RunOptions, env: dict[str, str], out: 
             api_key_source="ANTHROPIC_API_KEY" if env.get("ANTHROPIC_API_KEY") else "none",
         )
     )
-    cursor = await rt.store.last_seq(session.id)
     outcome: dict[str, Any] | None = None
     if session.turn_state is not None:  # an unfinished turn (crash, outage): finish it first
         cursor, outcome = await _drive_and_stream(rt, session.id, cursor, sink)

@@ -235,6 +235,7 @@ _SUBCOMMANDS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
     ("dexa.cli.plugins_cmd", "plugins", ("plugins", "plugin", "marketplace")),
     ("dexa.cli.schedule_cmd", "schedules", ("schedules",)),
     ("dexa.cli.business_demo", None, ("business-demo",)),
+    ("dexa.cli.trust_cmd", None, ("trust",)),
 )
 
 

@@ -19,6 +19,7 @@ from dexa.permissions.rules import Behavior, rule_problem, split_tool_list
 from .locations import local_settings_dir, user_config_dir
 from .merge import merge_dexa, merge_env, merge_mode, pooled_dirs, scalar
 from .settings import EffectiveSettings, RuleEntry, Scope, SettingsProblem
+from .trust import TrustDecision, filter_project_layer
 
 logger = logging.getLogger(__name__)
 
@@ -144,12 +145,14 @@ def load_settings(
     setting_sources: Collection[str] | None = None,
     trusted: bool = True,
     hosted: bool = False,
+    trust: TrustDecision | None = None,
 ) -> tuple[EffectiveSettings, list[SettingsProblem]]:
     """Read every layer and merge them.
 
     `setting_sources` limits the file layers like `--setting-sources user,project,local` (managed and
-    command-line layers always load). `trusted=False` holds back the shared project file's allow rules and
-    additionalDirectories (workspace trust, reference §1.4). `hosted=True` applies cloud-session semantics:
+    command-line layers always load). `trust` says which widening keys the project layers (`settings.json`,
+    `settings.local.json`) may use; held keys become one problem per file (config/trust.py). `trusted=False` is
+    the same as an untrusted `trust`. `hosted=True` applies cloud-session semantics:
     bypassPermissions/dontAsk from settings files are ignored.
     """
     env = os.environ if env is None else env
@@ -164,10 +167,16 @@ def load_settings(
         ("project", os.path.join(cwd, ".claude", "settings.json"), cwd),
         ("user", os.path.join(user_config_dir(home, env), "settings.json"), user_config_dir(home, env)),
     ]
+    if trust is None:
+        trust = TrustDecision.trusted() if trusted else TrustDecision.untrusted()
     for scope, path, anchor in file_layers:
         if scope in wanted and (data := read_json_file(path, problems)) is not None:
+            if scope in ("project", "local"):
+                data, held = filter_project_layer(data, trust)
+                if held:
+                    problems.append(SettingsProblem(path, ", ".join(held), f"{trust.reason}; held"))
             layers.append(Layer(path, scope, anchor, data))
-    return _merge(layers, cwd=cwd, home=home, trusted=trusted, hosted=hosted, problems=problems), problems
+    return _merge(layers, cwd=cwd, home=home, trusted=True, hosted=hosted, problems=problems), problems
 
 
 def _permissions(layer: Layer, problems: list[SettingsProblem]) -> Mapping[str, Any]:

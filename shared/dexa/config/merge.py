@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from .loader import Layer
 
 _MODES = ("default", "acceptEdits", "plan", "auto", "dontAsk", "bypassPermissions", "manual")
-_DEXA_KEYS = frozenset({"outputPolicy", "network", "budgetUsd", "loopDetection", "maxTurns"})
+_DEXA_KEYS = frozenset(
+    {"outputPolicy", "network", "budgetUsd", "loopDetection", "maxTurns", "trust", "httpHookEnvVars"}
+)
 
 
 def _get(data: Mapping[str, Any], path: Sequence[str]) -> Any:

@@ -202,8 +202,10 @@ class Workspace(Protocol):
         timeout_s: float = 120.0,
         env: Mapping[str, str] | None = None,
         job_id: str | None = None,
+        stdin: bytes | None = None,
     ) -> ExecResult:
-        """Run a shell command. With job_id the run is journaled so `recover(job_id)` can find it after a crash."""
+        """Run a shell command (`stdin` feeds it, else it reads nothing). With job_id the run is journaled so
+        `recover(job_id)` can find it after a crash."""
         ...
 
     async def recover(self, job_id: str, *, wait_s: float = 600.0) -> ExecResult | None:

@@ -1,9 +1,12 @@
 """Run the hooks that match an event, in parallel, and fold their answers into one `HookOutcome`.
 
-Implements `dexa.core.ports.HookRunner`. `command` hooks go through an injectable executor (default: a local
-`bash -c` subprocess with a minimal environment; `workspace_executor` runs them inside a Dexa Workspace);
-`http` hooks POST the same JSON with httpx. A hook never raises into the session: failures, timeouts and bad
-output become non-blocking errors reported through `on_result` and `run_detailed`.
+Implements `dexa.core.ports.HookRunner`. A repository's own hooks (project and local scope) are untrusted code:
+they run through `sandbox_executor` (the session's workspace sandbox, `workspace_executor`) with the sandbox's
+environment, never the server's. The user's own hooks (user, managed, command-line scope) run through `executor`
+(default: a local `bash -c` subprocess with a minimal environment); a hosted runner sends every hook to the
+sandbox. `http` hooks POST the same JSON with httpx; their headers interpolate only variables that both the hook
+lists and the policy allows. A hook never raises into the session: failures, timeouts and bad output become
+non-blocking errors reported through `on_result` and `run_detailed`.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import re
 import shlex
 import signal
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -40,6 +42,8 @@ DEFAULT_TIMEOUT_S = 600.0  # command/http default since Claude Code 2.1.x (older
 USER_PROMPT_TIMEOUT_S = 30.0
 SESSION_END_BUDGET_S = 1.5
 _HOST_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "TMPDIR", "USER")
+# Hooks from these scopes come from the repository, so they run in the workspace sandbox.
+REPO_SCOPES = frozenset({"project", "local"})
 _MAX_OUTPUT = 1_000_000
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 # Which payload field a matcher filters on, per event (reference §3.2).
@@ -91,23 +95,13 @@ async def subprocess_executor(
     return code, out[:_MAX_OUTPUT].decode(errors="replace"), err[:_MAX_OUTPUT].decode(errors="replace")
 
 
-def workspace_executor(workspace: Workspace, *, tmp_dir: str = "/tmp") -> Executor:
-    """Run hooks inside a Dexa Workspace (hosted sessions): stdin goes through a temporary file there."""
+def workspace_executor(workspace: Workspace) -> Executor:
+    """Run hooks inside the session's Dexa Workspace (its sandbox), the payload on the command's stdin."""
 
     async def run(
         command: str, *, cwd: str, env: Mapping[str, str], stdin: bytes, timeout: float
     ) -> tuple[int, str, str]:
-        path = f"{tmp_dir}/.dexa-hook-{uuid.uuid4().hex}.json"
-        await workspace.write_bytes(path, stdin)
-        try:
-            result = await workspace.exec(
-                f"bash -c {shlex.quote(command)} < {shlex.quote(path)}", cwd=cwd, timeout_s=timeout, env=env
-            )
-        finally:
-            try:
-                await workspace.remove(path)
-            except Exception:  # cleanup only; the hook result matters more
-                logger.debug("could not remove %s", path, exc_info=True)
+        result = await workspace.exec(command, cwd=cwd, timeout_s=timeout, env=env, stdin=stdin)
         if result.timed_out:
             raise TimeoutError(command)
         return result.exit_code, result.stdout, result.stderr
@@ -134,8 +128,11 @@ class SettingsHookRunner:
         permission_mode: str | Callable[[], str] = "default",
         hosted: bool = False,
         settings_env: Mapping[str, str] | None = None,
+        host_settings_env: Mapping[str, str] | None = None,
         host_env: Mapping[str, str] | None = None,
         executor: Executor | None = None,
+        sandbox_executor: Executor | None = None,
+        header_env_allowlist: Sequence[str] = (),
         http_transport: httpx.AsyncBaseTransport | None = None,
         allowed_http_urls: Sequence[str] | None = None,
         default_timeout_s: float | None = None,
@@ -150,8 +147,12 @@ class SettingsHookRunner:
         self._mode = permission_mode
         self.hosted = hosted
         self._settings_env = dict(settings_env or {})
+        # A repository's `env` (LD_PRELOAD...) must never reach a process on the host.
+        self._host_settings_env = dict(self._settings_env if host_settings_env is None else host_settings_env)
         self._host_env = dict(os.environ if host_env is None else host_env)
         self._executor: Executor = executor or subprocess_executor
+        self._sandbox_executor = sandbox_executor
+        self._header_allowlist = frozenset(header_env_allowlist)
         self._transport = http_transport
         self._allowed_urls = tuple(allowed_http_urls) if allowed_http_urls is not None else None
         self._default_timeout = default_timeout_s
@@ -237,11 +238,17 @@ class SettingsHookRunner:
             return self._default_timeout
         return USER_PROMPT_TIMEOUT_S if event == "UserPromptSubmit" else DEFAULT_TIMEOUT_S
 
-    def hook_env(self, event: str) -> dict[str, str]:
-        """Never the host's secrets: a few basics, the settings `env`, and the hook variables."""
-        env = {k: self._host_env[k] for k in _HOST_ENV_KEYS if k in self._host_env}
-        env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-        env.update(self._settings_env)
+    def sandboxed(self, handler: HookHandler) -> bool:
+        """Does this handler run in the workspace sandbox? Repository hooks always; every hook when hosted."""
+        return self.hosted or handler.scope in REPO_SCOPES
+
+    def hook_env(self, event: str, *, sandboxed: bool = False) -> dict[str, str]:
+        """Never the host's secrets: the settings `env` and the hook variables, plus a few basics on the host
+        (in the sandbox, the sandbox supplies PATH, HOME and the rest)."""
+        env = {} if sandboxed else {k: self._host_env[k] for k in _HOST_ENV_KEYS if k in self._host_env}
+        if not sandboxed:
+            env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+        env.update(self._settings_env if sandboxed else self._host_settings_env)
         env["CLAUDE_PROJECT_DIR"] = self.project_dir
         if self.hosted:
             env["DEXA_REMOTE"] = "1"
@@ -274,9 +281,21 @@ class SettingsHookRunner:
             # Exec form: placeholders substituted literally, no shell interpretation of the arguments.
             parts = [_substitute(p, self.project_dir) for p in (command, *handler.args)]
             command = shlex.join(parts)
+        sandboxed = self.sandboxed(handler)
+        executor = self._sandbox_executor if sandboxed else self._executor
+        if executor is None:
+            result.error = (
+                f"{event} hook from {handler.source} is repository code and this session has no sandbox to run it "
+                "in; skipped"
+            )
+            return
         try:
-            code, out, err = await self._executor(
-                command, cwd=self.project_dir, env=self.hook_env(event), stdin=stdin, timeout=timeout
+            code, out, err = await executor(
+                command,
+                cwd=self.project_dir,
+                env=self.hook_env(event, sandboxed=sandboxed),
+                stdin=stdin,
+                timeout=timeout,
             )
         except TimeoutError:
             result.timed_out = True
@@ -290,8 +309,12 @@ class SettingsHookRunner:
         if self._allowed_urls is not None and not any(fnmatch.fnmatchcase(handler.url, p) for p in self._allowed_urls):
             result.error = f"{event} http hook {handler.url} is not in allowedHttpHookUrls; skipped"
             return
-        env = {**self._host_env, **self._settings_env}
-        headers = {k: _interpolate(v, env, handler.allowed_env_vars) for k, v in handler.headers}
+        # The user's own hooks on their own machine interpolate what they list (Claude Code); anything else only
+        # what the policy allowlists too, so a repository cannot choose which server variables leave the building.
+        allowed = handler.allowed_env_vars
+        if self.sandboxed(handler):
+            allowed = tuple(v for v in allowed if v in self._header_allowlist)
+        headers = {k: _interpolate(v, self._host_env, allowed) for k, v in handler.headers}
         try:
             async with httpx.AsyncClient(transport=self._transport, timeout=timeout) as client:
                 response = await client.post(handler.url, json=dict(body), headers=headers)

@@ -108,6 +108,8 @@ async def mcp_tools_for_session(
     home: Path | None = None,
     lazy: bool = True,
     registry: ToolRegistry | None = None,
+    project_servers: bool = True,
+    project_env: Mapping[str, str] | None = None,
 ) -> tuple[list[Tool], McpManager]:
     """The MCP tools of one session and the manager that owns their connections (call `manager.aclose()`).
 
@@ -118,7 +120,14 @@ async def mcp_tools_for_session(
     env = dict(os.environ if env is None else env)
     org = org_servers if isinstance(org_servers, OrgMcpPolicy) else OrgMcpPolicy(servers=dict(org_servers or {}))
     resolved = resolve_servers(
-        project_dir=session.cwd, config_files=config_files, strict=strict, org=org, env=env, home=home
+        project_dir=session.cwd,
+        config_files=config_files,
+        strict=strict,
+        org=org,
+        env=env,
+        home=home,
+        project_servers=project_servers,
+        project_env=project_env,
     )
     problems: list[ConfigProblem] = list(resolved.problems)
     servers: dict[str, ServerConfig] = {s.name: s for s in resolved.servers}

@@ -7,7 +7,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -90,10 +90,12 @@ def extra_known_marketplaces(*, home: Path, cwd: Path) -> dict[str, dict[str, An
     return found
 
 
-def enabled_plugins(*, home: Path, cwd: Path, managed: Mapping[str, Any] | None = None) -> dict[str, bool]:
+def enabled_plugins(
+    *, home: Path, cwd: Path, managed: Mapping[str, Any] | None = None, scopes: Sequence[Scope] = SCOPES
+) -> dict[str, bool]:
     """`enabledPlugins` merged per key: managed (a managed `false` always wins) > local > project > user."""
     merged: dict[str, bool] = {}
-    for scope in SCOPES:  # lowest first; later layers override
+    for scope in (s for s in SCOPES if s in scopes):  # lowest first; later layers override
         try:
             doc = read_doc(settings_path(scope, home=home, cwd=cwd))
         except ConfigError:

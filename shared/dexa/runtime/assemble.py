@@ -10,6 +10,7 @@ from typing import Any
 
 from dexa.config.loader import load_settings
 from dexa.config.settings import EffectiveSettings, SettingsProblem
+from dexa.config.trust import TrustDecision
 from dexa.core.environment import CombineFn
 from dexa.core.errors import ConfigError
 from dexa.core.events import EventType
@@ -60,9 +61,16 @@ def read_settings(
     org_policy: Mapping[str, Any] | None,
     managed_path: Path,
     hosted: bool,
+    trust: TrustDecision | None = None,
 ) -> tuple[EffectiveSettings, list[SettingsProblem]]:
     return load_settings(
-        cwd, home=str(home), cli=cli_layer(config), org_policy=org_policy, managed_path=str(managed_path), hosted=hosted
+        cwd,
+        home=str(home),
+        cli=cli_layer(config),
+        org_policy=org_policy,
+        managed_path=str(managed_path),
+        hosted=hosted,
+        trust=trust,
     )
 
 
@@ -72,6 +80,27 @@ def initial_mode(requested: str | None, settings: EffectiveSettings) -> str:
     if mode not in MODES:
         raise ConfigError(f"unknown permission mode {mode!r}; expected one of {', '.join(MODES)}")
     return check_mode(mode, settings)
+
+
+def header_env_allowlist(org_policy: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """Variables the org lets repository http hooks put in headers (`dexa.httpHookEnvVars`); none by default."""
+    dexa = (org_policy or {}).get("dexa")
+    names = dexa.get("httpHookEnvVars") if isinstance(dexa, Mapping) else None
+    return tuple(str(n) for n in names) if isinstance(names, list) else ()
+
+
+def _user_layers_env(
+    session: Session, *, home: Path, org_policy: Mapping[str, Any] | None, managed_path: Path
+) -> dict[str, str]:
+    settings, _ = load_settings(
+        session.cwd,
+        home=str(home),
+        cli={"settings": list(session.config.settings_files)},
+        org_policy=org_policy,
+        managed_path=str(managed_path),
+        setting_sources=("user",),
+    )
+    return dict(settings.env)
 
 
 def combine_hook_and_rules(hook: HookOutcome | None, decision: PermissionDecision, mode: str) -> PermissionDecision:
@@ -87,9 +116,16 @@ def load_session_config(
     hosted: bool,
     emit: EmitFn | None = None,
     workspace: Workspace | None = None,
+    trust: TrustDecision | None = None,
 ) -> LoadedConfig:
     settings, problems = read_settings(
-        session.cwd, session.config, home=home, org_policy=org_policy, managed_path=managed_path, hosted=hosted
+        session.cwd,
+        session.config,
+        home=home,
+        org_policy=org_policy,
+        managed_path=managed_path,
+        hosted=hosted,
+        trust=trust,
     )
     policy = PermissionEngine(settings, cwd=session.cwd, additional_dirs=session.config.add_dirs, home=str(home))
 
@@ -97,6 +133,7 @@ def load_session_config(
         if emit is not None:
             await emit(session.id, EventType.HOOK, result.to_event())
 
+    sandbox = workspace_executor(workspace) if workspace is not None and getattr(workspace, "sandboxed", True) else None
     hooks = SettingsHookRunner.from_settings(
         settings,
         project_dir=session.cwd,
@@ -105,8 +142,11 @@ def load_session_config(
         hosted=hosted,
         home=str(home),
         on_result=report,
-        # Hosted, hooks run inside the workspace like the agent's own commands; locally they run as the user.
-        executor=workspace_executor(workspace) if hosted and workspace is not None else None,
+        # Repository hooks (every hook, hosted) run in the workspace sandbox; the user's own run as the user,
+        # with only the `env` of the user's own layers.
+        sandbox_executor=sandbox,
+        host_settings_env=_user_layers_env(session, home=home, org_policy=org_policy, managed_path=managed_path),
+        header_env_allowlist=header_env_allowlist(org_policy),
     )
     extra_dirs = tuple(d for d in settings.working_dirs(session.config.add_dirs) if d != session.cwd)
 

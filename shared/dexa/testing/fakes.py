@@ -27,11 +27,13 @@ class DirWorkspace:
         return ()
 
     async def exec(self, command: str, *, cwd: str, timeout_s: float = 120.0, env: Mapping[str, str] | None = None,
-                   job_id: str | None = None) -> ExecResult:
+                   job_id: str | None = None, stdin: bytes | None = None) -> ExecResult:
         proc = await asyncio.create_subprocess_shell(command, cwd=cwd, stdout=asyncio.subprocess.PIPE,
                                                      stderr=asyncio.subprocess.PIPE,
-                                                     env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
-        out, errb = await asyncio.wait_for(proc.communicate(), timeout_s)
+                                                     stdin=asyncio.subprocess.PIPE if stdin is not None else None,
+                                                     env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                                                          **(env or {})})
+        out, errb = await asyncio.wait_for(proc.communicate(stdin), timeout_s)
         result = ExecResult(exit_code=proc.returncode or 0, stdout=out.decode(), stderr=errb.decode(), cwd=cwd)
         if job_id:
             self.jobs[job_id] = result

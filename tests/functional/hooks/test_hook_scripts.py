@@ -29,8 +29,9 @@ def script(tmp_path: Path, name: str, body: str, *, python: bool = False) -> str
     return str(path)
 
 
-def runner(tmp_path: Path, hooks: dict[str, Any], **kwargs: Any) -> SettingsHookRunner:
-    groups, problems = parse_hooks(hooks, source=str(tmp_path / "settings.json"), scope="project")
+def runner(tmp_path: Path, hooks: dict[str, Any], *, scope: str = "user", **kwargs: Any) -> SettingsHookRunner:
+    """The user's own hooks run on the host; `scope="project"` (repository) hooks need a sandbox executor."""
+    groups, problems = parse_hooks(hooks, source=str(tmp_path / "settings.json"), scope=scope)
     assert problems == []
     project = tmp_path / "project"
     project.mkdir(exist_ok=True)
@@ -66,13 +67,28 @@ json.dump({"input": data, "cwd": os.getcwd(), "env": dict(os.environ)}, open(out
 
 
 def test_pre_tool_use_hook_receives_claude_code_fields_and_env(tmp_path: Path) -> None:
-    hook = script(tmp_path, "record.py", RECORD_STDIN, python=True)
+    """Hosted, a hook runs in the real workspace sandbox: Claude Code's payload on stdin, the sandbox's env."""
+    from dexa.adapters.local_sandbox import LocalSandbox
+    from dexa.adapters.local_sandbox.bwrap import probe_bwrap
+    from dexa.hooks.runner import workspace_executor
+
+    if probe_bwrap() is not None:
+        pytest.skip(f"bubblewrap unusable: {probe_bwrap()}")
+    project = tmp_path / "project"
+    project.mkdir()
+    hook = project / ".claude" / "hooks" / "record.py"
+    hook.parent.mkdir(parents=True)
+    hook.write_text("#!/usr/bin/python3\n" + RECORD_STDIN)
+    hook.chmod(0o755)
+    box = LocalSandbox(str(project), state_dir=str(tmp_path / "state"))
     r = runner(
         tmp_path,
-        on("PreToolUse", hook, "Bash"),
+        on("PreToolUse", str(hook), "Bash"),
+        scope="project",
         permission_mode="acceptEdits",
         hosted=True,
         settings_env={"FROM_SETTINGS": "1"},
+        sandbox_executor=workspace_executor(box),
     )
     go(r.run("PreToolUse", PRE_BASH))
     seen = json.loads((Path(r.project_dir) / "stdin.json").read_text())
@@ -93,6 +109,7 @@ def test_pre_tool_use_hook_receives_claude_code_fields_and_env(tmp_path: Path) -
         "1",
     )
     assert "SECRET_TOKEN" not in env, "the host's secrets never reach a hook"
+    assert env["HOME"] == r.project_dir, "the sandbox's environment, not the server's"
 
 
 def test_local_session_has_no_remote_markers(tmp_path: Path) -> None:

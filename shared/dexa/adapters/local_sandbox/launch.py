@@ -80,6 +80,7 @@ class Launcher:
         cwd_fd: int,
         exit_fd: int | None = None,
         detached: bool = False,
+        stdin: int | None = None,
     ) -> Process:
         """Start `command`. Detached processes outlive Dexa (journaled and background jobs); the others die
         with it. Either way the process leads its own group, so killpg reaches everything outside bwrap's
@@ -92,7 +93,11 @@ class Launcher:
         # bwrap itself gets the clean env too: inside the PID namespace /proc/1/environ is bwrap's own.
         launch = asyncio.ensure_future(
             asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, env=clean_env, start_new_session=True, **kwargs
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL if stdin is None else stdin,
+                env=clean_env,
+                start_new_session=True,
+                **kwargs,
             )
         )
         try:

@@ -114,8 +114,9 @@ class LocalSandbox(WorkspaceFiles):
         timeout_s: float = 120.0,
         env: Mapping[str, str] | None = None,
         job_id: str | None = None,
+        stdin: bytes | None = None,
     ) -> ExecResult:
-        """Run `command` with bash inside the sandbox.
+        """Run `command` with bash inside the sandbox (reading `stdin`, when given, else nothing).
 
         With `job_id` the run is journaled and exactly-once: a second call with the same id returns the
         first run's result (waiting for it if it still runs) instead of running the command again.
@@ -127,16 +128,24 @@ class LocalSandbox(WorkspaceFiles):
         self._launcher.check_ready()
         if job_id is not None:
             return await self._exec_journaled(command, real_cwd, timeout_s, env, job_id)
-        return await self._exec_direct(command, real_cwd, timeout_s, env)
+        return await self._exec_direct(command, real_cwd, timeout_s, env, stdin)
 
-    async def _exec_direct(self, command: str, cwd: str, timeout_s: float, env: Mapping[str, str] | None) -> ExecResult:
+    async def _exec_direct(
+        self, command: str, cwd: str, timeout_s: float, env: Mapping[str, str] | None, stdin: bytes | None = None
+    ) -> ExecResult:
         """The fast path: output goes to memfds and nothing touches the disk."""
         started = time.monotonic()
         marker = marker_for(uuid.uuid4().hex)
         out, err, cwd_fd = (os.memfd_create(n, os.MFD_CLOEXEC) for n in ("dexa-stdout", "dexa-stderr", "dexa-cwd"))
+        feed = None
+        if stdin is not None:
+            # A memfd, not a pipe: a command that never reads its input cannot block the writer.
+            feed = os.memfd_create("dexa-stdin", os.MFD_CLOEXEC)
+            os.write(feed, stdin)
+            os.lseek(feed, 0, os.SEEK_SET)
         try:
             proc = await self._launcher.launch(
-                command, cwd=cwd, env=env, marker=marker, stdout=out, stderr=err, cwd_fd=cwd_fd
+                command, cwd=cwd, env=env, marker=marker, stdout=out, stderr=err, cwd_fd=cwd_fd, stdin=feed
             )
             stopped = await self._launcher.wait(
                 proc, marker, timeout_s, output_size=lambda: os.fstat(out).st_size + os.fstat(err).st_size
@@ -151,7 +160,7 @@ class LocalSandbox(WorkspaceFiles):
                 duration_ms=int((time.monotonic() - started) * 1000),
             )
         finally:
-            for fd in (out, err, cwd_fd):
+            for fd in (out, err, cwd_fd) if feed is None else (out, err, cwd_fd, feed):
                 os.close(fd)
 
     async def _launch_job(

@@ -277,8 +277,14 @@ def resolve_servers(
     env: Mapping[str, str] | None = None,
     home: Path | None = None,
     disabled: Sequence[str] = (),
+    project_servers: bool = True,
+    project_env: Mapping[str, str] | None = None,
 ) -> ResolvedMcpConfig:
-    """All servers a session gets, by precedence, filtered by org policy. Never raises on bad files."""
+    """All servers a session gets, by precedence, filtered by org policy. Never raises on bad files.
+
+    `project_servers=False` holds the repository's `.mcp.json` (an untrusted workspace); `project_env` is what its
+    `${VAR}`s may expand from (default: `env`), since a repository must not choose which variables it receives.
+    """
     env = dict(env or {})
     if project_dir:
         env.setdefault("CLAUDE_PROJECT_DIR", project_dir)
@@ -303,7 +309,19 @@ def resolve_servers(
             problems += bad
         layers.append(session)
         if not strict:
-            layers += _file_layers(project_dir, home, env, problems)
+            repo_env = dict(project_env) if project_env is not None else env
+            if project_dir:
+                repo_env.setdefault("CLAUDE_PROJECT_DIR", project_dir)
+            layers += _file_layers(project_dir if project_servers else None, home, env, problems, repo_env=repo_env)
+            held = Path(project_dir or "") / ".mcp.json"
+            if not project_servers and project_dir and held.is_file():
+                problems.append(
+                    ConfigProblem(
+                        file=str(held),
+                        key="mcpServers",
+                        message="this workspace has not been trusted; its servers are held (run `dexa trust`)",
+                    )
+                )
     chosen: dict[str, ServerConfig] = {}
     for layer in layers:
         for server in layer:
@@ -335,7 +353,12 @@ def _with_project(server: ServerConfig, project_dir: str) -> ServerConfig:
 
 
 def _file_layers(
-    project_dir: str | None, home: Path | None, env: Mapping[str, str], problems: list[ConfigProblem]
+    project_dir: str | None,
+    home: Path | None,
+    env: Mapping[str, str],
+    problems: list[ConfigProblem],
+    *,
+    repo_env: Mapping[str, str],
 ) -> list[list[ServerConfig]]:
     local: list[ServerConfig] = []
     user: list[ServerConfig] = []
@@ -370,6 +393,6 @@ def _file_layers(
             except ValueError as exc:
                 problems.append(ConfigProblem(file=str(path), key="", message=str(exc)))
             else:
-                project, bad = parse_servers(data, source=label, scope="project", env=env)
+                project, bad = parse_servers(data, source=label, scope="project", env=repo_env)
                 problems += bad
     return [local, project, user]

@@ -15,6 +15,7 @@ import json
 import logging
 import posixpath
 import re
+import shlex
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -251,6 +252,7 @@ class ModalSandbox:
         env: Mapping[str, str] | None = None,
         job_id: str | None = None,
         on_output: OutputSink | None = None,
+        stdin: bytes | None = None,
     ) -> ExecResult:
         """Run `command` with bash in the sandbox; stdout streams to `on_output` (or the instance's) as it comes.
 
@@ -259,6 +261,11 @@ class ModalSandbox:
         """
         real_cwd = self.resolve(cwd)
         job = self._job(job_id or f"tmp-{uuid.uuid4().hex}")
+        if stdin is not None:
+            # The supervisor starts commands with no stdin; the payload waits in the sandbox's own /tmp.
+            feed = f"/tmp/.dexa-stdin-{uuid.uuid4().hex}"
+            await self._fs("write_bytes", stdin, feed, path=feed)
+            command = f"bash -c {shlex.quote(command)} < {feed}; __rc=$?; rm -f {feed}; exit $__rc"
         await self._json("start", job, real_cwd, repr(float(timeout_s)), "0", command, env=self._env(env))
         sink = on_output or self.on_output
         # The supervisor in the sandbox enforces timeout_s; the wait gets a margin before it kills on its own.
