@@ -22,6 +22,12 @@ class DexaSettings(BaseSettings):
     loop_threshold: int = 5
     managed_settings_path: Path = Path("/etc/claude-code/managed-settings.json")
     log_payloads: bool = False
+    # Where every org's session working directories live ($DEXA_HOME/workspaces/<org_id> by default).
+    workspace_root: Path | None = None
+    # Accept `scripted:` model paths over the API (they name a file on the server): test harnesses only.
+    test_mode: bool = False
+    # Request bodies above this are refused (413) before authentication and before they are read whole.
+    max_body_bytes: int = 10 * 1024 * 1024
 
     @property
     def db_path(self) -> Path:
@@ -34,6 +40,15 @@ class DexaSettings(BaseSettings):
     @property
     def state_dir(self) -> Path:
         return self.home / "state"
+
+    @property
+    def workspaces_dir(self) -> Path:
+        return self.workspace_root or self.home / "workspaces"
+
+    @property
+    def orgs_dir(self) -> Path:
+        """Per-org configuration scopes: `<orgs_dir>/<org_id>` stands in for that org's home (its `.claude/`)."""
+        return self.home / "orgs"
 
 
 @lru_cache(maxsize=1)

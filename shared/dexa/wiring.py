@@ -55,9 +55,29 @@ class LocalEnvFactory:
     async def env_for(self, session: Session) -> SessionEnv:
         env = self._cache.get(session.id)
         if env is None:
-            env = await self._build(session)
+            env = await self.for_org(session.org_id)._build(session)
             self._cache[session.id] = env
         return env
+
+    def for_org(self, org_id: str) -> LocalEnvFactory:
+        """This factory with the org's home for user settings and memory: the owner's own for the local org, a
+        per-org scope for every other org (dexa.auth.orgpaths), so one org's ~/.claude never reaches another's."""
+        from dataclasses import replace
+
+        from dexa.auth.orgpaths import OrgPaths
+
+        local = None if self.settings.hosted else self.home
+        paths = OrgPaths(workspaces=self.settings.workspaces_dir, scopes=self.settings.orgs_dir, local_home=local)
+        home = paths.home(org_id)
+        return self if home == self.home else replace(self, home=home)
+
+    def memory_root(self, session: Session) -> str | None:
+        """Where a per-org session's memory loading stops and is confined (its workspace root); None locally."""
+        if session.org_id == LOCAL_ORG and not self.settings.hosted:
+            return None
+        root = (self.settings.workspaces_dir / session.org_id).resolve()
+        cwd = Path(session.cwd)
+        return str(root if cwd == root or root in cwd.parents else cwd)
 
     async def release(self, session_id: str) -> None:
         env = self._cache.pop(session_id, None)
@@ -174,6 +194,7 @@ class LocalEnvFactory:
         ext = load_extensions(
             session.cwd,
             home=self.home,
+            stop_at=self.memory_root(session),
             managed=self.org_policy,
             subagent_model=self.env.get("CLAUDE_CODE_SUBAGENT_MODEL"),
         )
@@ -314,7 +335,7 @@ class Runtime:
         settings, _ = read_settings(
             cwd,
             config,
-            home=self.envs.home,
+            home=self.envs.for_org(org_id).home,
             org_policy=self.envs.org_policy,
             managed_path=self.settings.managed_settings_path,
             hosted=self.settings.hosted,

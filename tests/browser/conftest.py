@@ -64,6 +64,8 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @pytest.fixture
 def page(browser_context: Any, live: Live) -> Iterator[Any]:
     pg = browser_context.new_page()
+    # Sign in the way a user does: the one-time link `dexa serve` prints (a no-op when already signed in).
+    pg.goto(live.handoff_url())
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     pg.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)

@@ -38,7 +38,7 @@ from dexa.testing.scripted import FunctionModel, reply, text, tool_use
 from dexa.tools.files import Write
 from dexa.tools.shell import Bash
 from dexa.tools.todo import TodoWrite
-from dexa.web import create_web_router
+from dexa.web import HandoffCodes, create_web_router
 
 T = TypeVar("T")
 
@@ -157,6 +157,12 @@ class Live:
     loop: asyncio.AbstractEventLoop
     executed: list[PendingOutput] = field(default_factory=list)
     app: Any = None
+    codes: HandoffCodes | None = None
+
+    def handoff_url(self) -> str:
+        """What `dexa serve` prints: the page with a fresh one-time code that hands this browser the local key."""
+        assert self.codes is not None
+        return f"{self.url}/?code={self.codes.issue()}"
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -232,12 +238,14 @@ def start_server(tmp: Path) -> tuple[Live, Callable[[], None]]:
     async def check(*, org_id: str, tool: str, tool_input: Any, cwd: str, mode: str) -> Any:
         return policy.decide(tool, tool_input, mode=mode, cwd=cwd)
 
-    web = create_web_router(local_token=lambda: read_local_token(home), cache_static=False)
+    codes = HandoffCodes()
+    web = create_web_router(local_token=lambda: read_local_token(home), handoff_codes=codes, cache_static=False)
     app = create_app(
         runtime,
         rewinder=checkpoints,
         outputs=holder["q"],
         default_cwd=str(ws),
+        test_mode=True,
         permission_check=check,
         rate_limit=RateLimit(rate=10_000, burst=10_000),
         extra_routers=[web],
@@ -271,6 +279,7 @@ def start_server(tmp: Path) -> tuple[Live, Callable[[], None]]:
         loop=box["loop"],
         executed=executed,
         app=app,
+        codes=codes,
     )
 
     def stop() -> None:

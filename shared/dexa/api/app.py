@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as pkg_version
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -15,11 +16,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dexa.auth.bootstrap import LOCAL_ORG
+from dexa.auth.orgpaths import OrgPaths
 from dexa.auth.service import AuthService
 from dexa.core.errors import DexaError
 from dexa.core.events import EventType
 
 from .audit import AuditLog
+from .body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from .deps import ApiContext
 from .integrations import KvIntegrationRegistry
 from .outputs import KvOutputQueue, OutputExecutor
@@ -78,6 +82,9 @@ def create_app(
     rate_limit: RateLimit | None = None,
     stream: StreamConfig | None = None,
     default_cwd: str | None = None,
+    org_paths: OrgPaths | None = None,
+    test_mode: bool = False,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     turn_worker: bool = False,
     owns_runtime: bool = False,
     extra_routers: Sequence[APIRouter] = (),
@@ -96,10 +103,16 @@ def create_app(
         permission_check: backs POST /permissions/check.
         oauth: OAuth sign-in for integrations (POST /integrations/{id}/oauth/start, GET /oauth/callback).
         approval_links: verifies and spends signed approval links (POST /approval-links/peek|redeem).
-        config_home: the home whose ~/.claude the settings, memory and extension listings read (and write).
+        config_home: the local org's home, whose ~/.claude its settings, memory and extension listings read (and
+            write); every other org reads and writes its own scope under org_paths.scopes.
         rate_limit: per-org token bucket (default 100 req/s, burst 400).
         stream: SSE knobs (heartbeat, max stream length, buffered mode for Lambda).
-        default_cwd: working directory for sessions created without `cwd` (default: the process's).
+        default_cwd: a directory registered as the local org's workspace (its default working directory), as
+            `dexa serve` registers the directory it runs in; other orgs never see it.
+        org_paths: where each org's workspaces and configuration scope live; default: under the runtime's home
+            (`<home>/workspaces/<org_id>`, `<home>/orgs/<org_id>`) plus default_cwd for the local org.
+        test_mode: accept `scripted:` model paths (they read files on the server); test harnesses only.
+        max_body_bytes: request bodies above this get a 413 before authentication (default 10 MiB).
         turn_worker: run the engine and driver on their own loop thread (dexa.api.worker) so SSE delivery and
             requests stay fast while many turns run. Installs a thread-safe notifier on runtime.engine.
         owns_runtime: close the runtime (runtime.aclose, on the engine's loop) when the app shuts down.
@@ -130,8 +143,10 @@ def create_app(
         permission_check=permission_check,
         oauth=oauth,
         links=approval_links,
+        paths=org_paths or default_org_paths(runtime, config_home=config_home, default_cwd=default_cwd),
         config_home=None if config_home is None else os.fspath(config_home),
-        default_cwd=default_cwd or os.getcwd(),
+        default_cwd=default_cwd,
+        test_mode=test_mode,
         version=_version(),
         worker=worker,
     )
@@ -159,6 +174,8 @@ def create_app(
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.dexa = ctx
+    # Outermost after Starlette's error middleware: runs before routing, authentication and body parsing.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     for exc_type in (DexaError, RequestValidationError, StarletteHTTPException, Exception):
         app.add_exception_handler(exc_type, handle_exception)
     for module in (
@@ -184,6 +201,23 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def default_org_paths(
+    runtime: ApiRuntime, *, config_home: str | os.PathLike[str] | None, default_cwd: str | None
+) -> OrgPaths:
+    """Org directories under the runtime's Dexa home; default_cwd becomes the local org's registered workspace."""
+    settings = getattr(runtime, "settings", None)
+    base = Path(settings.home) if settings is not None else Path(getattr(runtime, "home", ".dexa"))
+    workspaces = settings.workspaces_dir if settings is not None else base / "workspaces"
+    hosted = bool(getattr(settings, "hosted", False))
+    extra = {} if default_cwd is None or hosted else {LOCAL_ORG: (Path(default_cwd),)}
+    return OrgPaths(
+        workspaces=Path(workspaces),
+        scopes=base / "orgs",
+        local_home=None if config_home is None or hosted else Path(config_home),
+        extra_roots=extra,
+    )
 
 
 async def _stop_driver(runtime: ApiRuntime) -> None:

@@ -11,11 +11,13 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from dexa.auth.models import Principal
+from dexa.auth.orgpaths import OrgPaths
 from dexa.auth.service import AuthService, unauthenticated
 from dexa.core.errors import DexaError
 from dexa.core.session import Session
 
 from .audit import AuditLog
+from .csrf import check_cookie_write
 from .ports import (
     ApiRuntime,
     IntegrationRegistry,
@@ -50,9 +52,14 @@ class ApiContext:
     permission_check: PermissionChecker | None = None
     oauth: OAuthConnector | None = None
     links: SignedLinks | None = None
-    # The home whose ~/.claude the settings, memory and extension routes read; None -> those routes answer 501.
+    # Where each org's workspaces and configuration scope live (see dexa.auth.orgpaths).
+    paths: OrgPaths
+    # The local org's home (its ~/.claude); None -> the settings, memory and extension routes answer 501.
     config_home: str | None = None
-    default_cwd: str = "."
+    # The local org's registered workspace (`dexa serve`'s directory), if any; other orgs never see it.
+    default_cwd: str | None = None
+    # Accept `scripted:` model paths (they read a file on the server): test harnesses only.
+    test_mode: bool = False
     version: str = "0"
     # When set, the engine and driver live on this loop thread; routes reach them through call().
     worker: TurnWorker | None = None
@@ -68,10 +75,11 @@ class ApiContext:
             return await fn(*args, **kwargs)
         return await self.worker.call(fn, *args, **kwargs)
 
-    def home(self) -> str:
+    def home(self, who: Principal) -> str:
+        """The caller's org's home: the owner's own for the local org, a per-org scope for every other org."""
         if self.config_home is None:
             raise not_implemented("settings and extensions (no config home)")
-        return self.config_home
+        return str(self.paths.home(who.org_id))
 
     async def session(self, who: Principal, session_id: str) -> Session:
         """The caller's session; another org's id raises NotFoundError exactly like a missing one."""
@@ -97,6 +105,8 @@ async def get_principal(
     token = bearer.credentials if bearer is not None else cookie
     if not token:
         raise unauthenticated("missing API key: send `Authorization: Bearer <token>`")
+    if bearer is None:
+        check_cookie_write(request)
     who = await ctx.auth.authenticate(token)
     wait = ctx.limiter.take(who.org_id)
     if wait:

@@ -1,7 +1,8 @@
 """Workspace configuration on disk: which cwd a caller may touch, its settings files, memory files and extensions.
 
-A cwd is usable when it is the server's default workspace (or inside it) or the cwd of one of the caller's org's
-sessions; anything else answers 404 like another org's resource, so a key cannot read or write arbitrary folders.
+A cwd is usable when it lies inside one of the caller's org's workspace roots (dexa.auth.orgpaths) or is the cwd
+of one of the org's sessions (a local `dexa run` session, say); anything else answers 404 like another org's
+resource, so a key cannot read or write arbitrary folders.
 """
 
 from __future__ import annotations
@@ -30,24 +31,33 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def _resolve(base: str, cwd: str | None) -> tuple[Path, bool, bool]:
-    """(resolved path, inside the default workspace, is a directory)."""
-    root = Path(base).resolve()
-    path = (root / cwd if cwd else root).resolve()  # an absolute cwd replaces the base
-    return path, _inside(path, root), path.is_dir()
+def _resolve(ctx: ApiContext, org_id: str, cwd: str | None) -> tuple[Path, bool, bool]:
+    """(resolved path, inside the org's workspace roots, is a directory)."""
+    roots = ctx.paths.roots(org_id)
+    path = (roots[0] / cwd if cwd else roots[0]).resolve()  # an absolute cwd replaces the base
+    return path, any(_inside(path, r) for r in roots), path.is_dir()
 
 
 async def workspace(ctx: ApiContext, who: Principal, cwd: str | None) -> str:
     """The caller's workspace directory, resolved; NotFoundError when it is not one of the org's."""
-    missing = NotFoundError(f"no workspace {cwd!r} in this org (use the default workspace or a session's cwd)")
+    missing = NotFoundError(f"no workspace {cwd!r} in this org (use the org's workspace root or a session's cwd)")
     try:
-        path, inside, is_dir = await anyio.to_thread.run_sync(_resolve, ctx.default_cwd, cwd)
-    except (OSError, ValueError) as exc:  # too long, NUL byte, unreadable
+        path, inside, is_dir = await anyio.to_thread.run_sync(_resolve, ctx, who.org_id, cwd)
+    except (OSError, ValueError, RuntimeError) as exc:  # too long, NUL byte, unreadable, symlink loop
         raise missing from exc
     known = inside or bool(await ctx.runtime.store.list_sessions(org_id=who.org_id, limit=1, cwd=str(path)))
     if not known or not is_dir:
         raise missing
     return str(path)
+
+
+def confine_root(ctx: ApiContext, who: Principal, cwd: str) -> str | None:
+    """For an org with its own scope: the workspace root memory loading stops at and is confined to (the root
+    holding cwd, else cwd itself). None for the local owner, whose memory loads exactly as Claude Code's does."""
+    if not ctx.paths.is_scoped(who.org_id):
+        return None
+    path = Path(cwd)
+    return str(next((r for r in ctx.paths.roots(who.org_id) if _inside(path, r)), path))
 
 
 def settings_path(cwd: str, home: str, scope: str) -> Path:

@@ -69,8 +69,19 @@ def build_server_app(runtime: ApiRuntime) -> FastAPI:
         from dexa.runtime.server_app import build_app
 
         return build_app(runtime, local=not runtime.settings.hosted, rate_limit=limit, stream=stream,
-                         turn_worker=True, owns_runtime=True)
-    return create_app(runtime, rate_limit=limit, stream=stream, turn_worker=True, owns_runtime=True)
+                         turn_worker=True, owns_runtime=True, default_cwd=serve_workspace(os.getcwd()))
+    return create_app(runtime, rate_limit=limit, stream=stream, turn_worker=True, owns_runtime=True,
+                      default_cwd=serve_workspace(os.getcwd()))
+
+
+def serve_workspace(cwd: str) -> str | None:
+    """The directory `dexa serve` registers as the local org's workspace: the one it was started in, so local
+    clients (`dexa chat`, the web UI) keep starting sessions there. Other orgs only ever get
+    $DEXA_HOME/workspaces/<org_id>. The filesystem root is never registered (it would open the whole machine)."""
+    if Path(cwd).resolve() == Path("/"):
+        err.print("[yellow]dexa serve started in /: the local org's sessions live under $DEXA_HOME/workspaces[/]")
+        return None
+    return cwd
 
 
 def _runtime(home: Path) -> ApiRuntime:
@@ -134,6 +145,10 @@ def serve(
                 addr = sock.getsockname()
                 # One parseable line on stdout: tests and scripts read the port from it.
                 print(f"dexa serve: listening on http://{addr[0]}:{addr[1]} (token: {token_path(home)})", flush=True)
+                codes = getattr(app.state, "handoff_codes", None)
+                if codes is not None:
+                    # The only way a browser is handed the local key: this one-time link (or pasting the token).
+                    print(f"dexa serve: open http://{addr[0]}:{addr[1]}/?code={codes.issue()}", flush=True)
         await serving
 
     try:

@@ -37,6 +37,8 @@ class MemoryConfig:
     # `claudeMd` from managed settings / org policy: inline managed memory.
     managed_text: str = ""
     # Never walk above this directory (a hosted workspace root); None walks to the filesystem root.
+    # When set, the workspace is confined too: every non-managed file and @import must resolve (symlinks
+    # followed) inside stop_at or ~/.claude, so an org's memory can never pull in a host file or another org's.
     stop_at: str | None = None
     max_import_depth: int = DEFAULT_MAX_IMPORT_DEPTH
     # `claudeMdExcludes`: globs on absolute paths (managed files cannot be excluded).
@@ -73,8 +75,17 @@ class MemoryReader:
     problems: list[SettingsProblem] = field(default_factory=list)
     _excludes: GlobSet = field(init=False)
 
+    _confine: tuple[str, ...] = field(init=False, default=())
+
     def __post_init__(self) -> None:
         self._excludes = GlobSet.compile(self.config.excludes)
+        if self.config.stop_at is not None:
+            home_claude = os.path.join(self.config.home, ".claude")
+            self._confine = (os.path.realpath(self.config.stop_at), os.path.realpath(home_claude))
+
+    def escapes(self, real: str, scope: Scope) -> bool:
+        """A confined reader's file that resolves outside the workspace and the org scope (a planted symlink)."""
+        return bool(self._confine) and scope != "managed" and not any(is_inside(real, r) for r in self._confine)
 
     def excluded(self, path: str, scope: Scope) -> bool:
         return scope != "managed" and self._excludes.matches(os.path.abspath(path).lstrip("/"))
@@ -95,6 +106,11 @@ class MemoryReader:
         abspath = os.path.abspath(path)
         real = os.path.realpath(abspath)
         if real in self.seen or not os.path.isfile(real) or self.excluded(abspath, scope):
+            return []
+        if self.escapes(real, scope):
+            self.problems.append(
+                SettingsProblem(abspath, "", f"not loaded: it resolves to {real}, outside the workspace and org scope")
+            )
             return []
         text = self._read(abspath)
         if text is None:
@@ -130,8 +146,10 @@ class MemoryReader:
                         abspath,
                         f"@{target}",
                         (
-                            f"not imported: {resolved} is outside the working directory; project memory may only "
-                            "import from outside it after the import is approved"
+                            f"not imported: {resolved} is outside the workspace and the org's ~/.claude"
+                            if self.escapes(os.path.realpath(resolved), scope)
+                            else f"not imported: {resolved} is outside the working directory; project memory may "
+                            "only import from outside it after the import is approved"
                         ),
                     )
                 )
@@ -177,9 +195,11 @@ class MemoryReader:
         return None
 
     def _import_allowed(self, resolved: str, scope: Scope, root_dir: str) -> bool:
+        real = os.path.realpath(resolved)
+        if self.escapes(real, scope):
+            return False
         if scope in ("managed", "user") or self.config.allow_external_imports:
             return True
-        real = os.path.realpath(resolved)
         roots = (os.path.realpath(self.config.cwd), os.path.realpath(root_dir))
         return any(is_inside(real, r) for r in roots)
 

@@ -202,7 +202,7 @@ class PermissionCheck:
         from dexa.permissions.engine import PermissionEngine
         from dexa.runtime.assemble import read_settings
 
-        envs = self.runtime.envs
+        envs = self.runtime.envs.for_org(org_id)  # the org's own user layer, never another org's
         settings, _ = read_settings(
             cwd,
             SessionConfig(),
@@ -225,7 +225,7 @@ async def _resume_local(runtime: Runtime) -> None:
                                                   name="dexa-scheduler"))
 
 
-def extra_routers(runtime: Runtime, *, local: bool) -> Sequence[APIRouter]:
+def extra_routers(runtime: Runtime, *, local: bool, handoff_codes: Any = None) -> Sequence[APIRouter]:
     routers: list[APIRouter] = []
     code = runtime.code
     if code is not None:
@@ -241,10 +241,12 @@ def extra_routers(runtime: Runtime, *, local: bool) -> Sequence[APIRouter]:
     else:
         if local:
             from dexa.auth.bootstrap import read_local_token
+            from dexa.web import HandoffCodes
 
             home = runtime.settings.home
-            # Loopback-only hand-off of the local key to the browser (checked inside the router).
-            routers.append(create_web_router(local_token=lambda: read_local_token(home)))
+            # The local key goes only to a loopback browser bringing a one-time code `dexa serve` prints.
+            codes = handoff_codes if handoff_codes is not None else HandoffCodes()
+            routers.append(create_web_router(local_token=lambda: read_local_token(home), handoff_codes=codes))
         else:
             routers.append(create_web_router())
     return routers
@@ -265,8 +267,10 @@ async def resume_unfinished_turns(runtime: Runtime, org_ids: Sequence[str]) -> i
 
 def build_app(runtime: Runtime, *, local: bool = False, **kwargs: Any) -> FastAPI:
     from dexa.api.app import create_app
+    from dexa.web import HandoffCodes
 
     integrations = IntegrationsPort(runtime)
+    codes = HandoffCodes()
     ports: dict[str, Any] = {
         "rewinder": runtime.checkpoints,
         "outputs": OutputsPort(runtime),
@@ -276,6 +280,11 @@ def build_app(runtime: Runtime, *, local: bool = False, **kwargs: Any) -> FastAP
         "oauth": integrations,
         "approval_links": LinksPort(runtime),
         "config_home": runtime.envs.home,
-        "extra_routers": extra_routers(runtime, local=local),
+        "extra_routers": extra_routers(runtime, local=local, handoff_codes=codes),
+        "test_mode": runtime.settings.test_mode,
+        "max_body_bytes": runtime.settings.max_body_bytes,
     }
-    return create_app(runtime, **{**ports, **kwargs})
+    app = create_app(runtime, **{**ports, **kwargs})
+    if local:
+        app.state.handoff_codes = codes  # `dexa serve` issues the code it prints from here
+    return app

@@ -9,9 +9,10 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from dexa.api.csrf import check_cookie_write
 from dexa.core.errors import PermissionDeniedError
 
-from .handoff import TokenSource, clear_token_cookie, hand_off, set_token_cookie
+from .handoff import HandoffCodes, TokenSource, clear_token_cookie, hand_off, set_token_cookie
 from .shell import render_shell, ui_config
 from .static_files import STATIC_DIR, StaticFiles
 
@@ -46,13 +47,19 @@ async def _valid(request: Request, token: str) -> bool:
 
 
 def create_web_router(
-    *, local_token: TokenSource | None = None, static_dir: Path | None = None, cache_static: bool = True
+    *,
+    local_token: TokenSource | None = None,
+    handoff_codes: HandoffCodes | None = None,
+    static_dir: Path | None = None,
+    cache_static: bool = True,
 ) -> APIRouter:
     """The web UI's routes (all excluded from the OpenAPI document).
 
     Args:
-        local_token: returns this machine's API key (e.g. `lambda: read_local_token(home)`); when given, a browser
-            on this machine is handed it as a cookie. Leave None on shared or cloud deployments.
+        local_token: returns this machine's API key (e.g. `lambda: read_local_token(home)`); when given with
+            handoff_codes, a browser on this machine that opens a URL with a one-time code is handed it as a
+            cookie. Leave None on shared or cloud deployments.
+        handoff_codes: the one-time codes `dexa serve` prints (`/?code=...`); without them nobody is handed a key.
         static_dir: serve the UI from another directory (tests); default: the package's files.
         cache_static: keep files in memory after the first read (off while editing the UI).
     """
@@ -71,7 +78,7 @@ def create_web_router(
     async def shell(request: Request) -> HTMLResponse:
         page = page_for(str(getattr(_ctx(request), "version", "0")))
         response = HTMLResponse(page, headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
-        await hand_off(request, response, local_token, lambda t: _valid(request, t))
+        await hand_off(request, response, local_token, lambda t: _valid(request, t), handoff_codes)
         return response
 
     @router.get("/ui/static/{path:path}")
@@ -83,6 +90,7 @@ def create_web_router(
         request: Request, token: Annotated[str, Body(embed=True, min_length=8, max_length=400)]
     ) -> Response:
         """Check a pasted API key and keep it as the HttpOnly cookie the API reads."""
+        check_cookie_write(request)  # another origin must not log this browser in as someone else
         if not await _valid(request, token.strip()):
             raise PermissionDeniedError("that API key is missing, revoked or unknown", code="unauthenticated")
         response = Response(status_code=204, headers={"Cache-Control": "no-store"})

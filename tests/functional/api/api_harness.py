@@ -14,6 +14,7 @@ from dexa.api.app import create_app
 from dexa.api.fake_runtime import FakeRuntime, fake_runtime, tool_loop_model
 from dexa.api.ratelimit import RateLimit
 from dexa.api.sse import StreamConfig
+from dexa.auth.orgpaths import OrgPaths
 from dexa.auth.service import AuthService
 from dexa.core.ports import Model, PermissionPolicy, Store
 from dexa.core.tools import Tool
@@ -62,7 +63,19 @@ def make_api(
     auth = AuthService(runtime.store)
     app_kwargs.setdefault("rate_limit", RateLimit(rate=10_000, burst=10_000))
     app_kwargs.setdefault("stream", StreamConfig(heartbeat_s=15, max_s=0.5, poll_s=0.05))
-    app = create_app(runtime, auth=auth, default_cwd=str(tmp_path / "ws"), **app_kwargs)
+    ws = tmp_path / "ws"
+    app_kwargs.setdefault("test_mode", True)
+    if "org_paths" not in app_kwargs:
+        # Both test orgs may use the shared `ws` (older tests start sessions there); tenancy and attack tests
+        # pass their own OrgPaths with nothing shared.
+        cfg = app_kwargs.get("config_home")
+        app_kwargs["org_paths"] = OrgPaths(
+            workspaces=tmp_path / "workspaces",
+            scopes=tmp_path / "orgs",
+            local_home=None if cfg is None else Path(cfg),
+            extra_roots=dict.fromkeys(("org_a", "org_b", "org_local"), (ws,)),
+        )
+    app = create_app(runtime, auth=auth, default_cwd=str(ws), **app_kwargs)
     api = Api(app=app, runtime=runtime, auth=auth)
 
     async def setup() -> None:

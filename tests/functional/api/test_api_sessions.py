@@ -212,6 +212,9 @@ def test_permission_check_returns_the_engines_decision(tmp_path: Path) -> None:
 def test_bad_working_directories_are_400_with_the_reason(tmp_path: Path) -> None:
     api = make_api(tmp_path)
     with TestClient(api.app) as client:
-        for cwd in ("/definitely/not/here", "x" * 5000, "a\x00b"):
+        for cwd in ("definitely/not/here", "x" * 5000, "a\x00b"):
             r = client.post("/sessions", json={"cwd": cwd[:4096]}, headers=api.h())
             assert r.status_code == 400 and r.json()["code"] == "config_error" and "cwd" in r.json()["detail"]
+        # Outside the org's workspace roots is a refusal, not a missing directory (tests/security covers more).
+        r = client.post("/sessions", json={"cwd": "/definitely/not/here"}, headers=api.h())
+        assert r.status_code == 403 and r.json()["code"] == "forbidden" and "cwd" in r.json()["detail"]

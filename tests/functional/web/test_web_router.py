@@ -106,7 +106,7 @@ def test_the_ui_routes_stay_out_of_the_api_document(client: TestClient) -> None:
 
 def test_a_local_browser_is_handed_the_local_token_as_an_httponly_strict_cookie(web: WebApp) -> None:
     with web.client() as c:
-        r = c.get("/")
+        r = c.get(f"/?code={web.codes.issue()}")
         cookie = r.headers["set-cookie"]
         assert cookie.startswith(f"{COOKIE_NAME}={web.token};")
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
@@ -129,7 +129,7 @@ def test_the_local_token_is_never_handed_to_anyone_but_this_machines_own_browser
     web: WebApp, peer: str, base_url: str, headers: dict[str, str]
 ) -> None:
     with web.client(peer=peer, base_url=base_url) as c:
-        r = c.get("/", headers=headers)
+        r = c.get(f"/?code={web.codes.issue()}", headers=headers)
     assert r.status_code == 200 and "set-cookie" not in r.headers
     assert web.token not in r.text
 
@@ -145,12 +145,13 @@ def test_without_a_local_token_source_nobody_is_signed_in_by_the_page(tmp_path: 
 def test_a_stale_cookie_is_replaced_by_the_working_local_token(web: WebApp) -> None:
     with web.client() as c:
         c.cookies.set(COOKIE_NAME, "dexa_stale_revoked_key")
-        r = c.get("/")
+        r = c.get(f"/?code={web.codes.issue()}")
         assert r.headers["set-cookie"].startswith(f"{COOKIE_NAME}={web.token};")
 
 
 def test_login_checks_the_key_then_keeps_it_as_the_cookie_and_logout_clears_it(web: WebApp) -> None:
     with web.client(peer="203.0.113.9") as c:
+        c.headers["Origin"] = "http://127.0.0.1:4096"  # as the login page's own fetch sends it
         bad = c.post("/ui/login", json={"token": "dexa_not_a_real_key_at_all"})
         assert bad.status_code == 401 and bad.json()["code"] == "unauthenticated"
         assert c.post("/ui/login", json={"token": "x"}).status_code == 422

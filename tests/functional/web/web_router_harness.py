@@ -14,7 +14,7 @@ from dexa.api.app import create_app
 from dexa.api.fake_runtime import FakeRuntime, fake_runtime, tool_loop_model
 from dexa.auth.bootstrap import bootstrap_local, read_local_token
 from dexa.auth.service import AuthService
-from dexa.web import create_web_router
+from dexa.web import HandoffCodes, create_web_router
 
 
 @dataclass
@@ -23,6 +23,7 @@ class WebApp:
     runtime: FakeRuntime
     token: str
     home: Path
+    codes: HandoffCodes
 
     def client(self, *, peer: str = "127.0.0.1", base_url: str = "http://127.0.0.1:4096") -> TestClient:
         return TestClient(self.app, base_url=base_url, client=(peer, 50000), follow_redirects=False)
@@ -33,5 +34,7 @@ def build(tmp_path: Path, *, local: bool = True) -> WebApp:
     runtime = fake_runtime(home, model=tool_loop_model(tool_calls=0, delay_s=0), workspace=tmp_path / "ws")
     token = asyncio.run(bootstrap_local(AuthService(runtime.store), home))
     source: Callable[[], str | None] | None = (lambda: read_local_token(home)) if local else None
-    app = create_app(runtime, default_cwd=str(tmp_path / "ws"), extra_routers=[create_web_router(local_token=source)])
-    return WebApp(app=app, runtime=runtime, token=token, home=home)
+    codes = HandoffCodes()
+    web = create_web_router(local_token=source, handoff_codes=codes)
+    app = create_app(runtime, default_cwd=str(tmp_path / "ws"), extra_routers=[web])
+    return WebApp(app=app, runtime=runtime, token=token, home=home, codes=codes)

@@ -3,11 +3,18 @@
 One connection guarded by a lock: SQLite calls here take microseconds, so running them inline on the event loop
 is cheaper than a thread hop. Several processes (CLI and server) may share the file; WAL plus BEGIN IMMEDIATE
 keeps sequence numbers contiguous across them.
+
+Another process holding the write lock must not freeze this one: a write waits at most BUSY_TIMEOUT_MS inline,
+then yields the event loop and retries (until WRITE_DEADLINE_S), so other orgs' requests keep flowing; reads never
+wait under WAL. The database file (and SQLite's -wal/-shm, which copy its mode) is created 0600: it holds every
+org's sessions and key hashes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -52,16 +59,41 @@ CREATE TABLE IF NOT EXISTS kv (
 """
 
 
+BUSY_TIMEOUT_MS = 100
+WRITE_DEADLINE_S = 30.0
+FILE_MODE = 0o600
+
+
+class _BusyError(Exception):
+    """The write lock is held elsewhere; retry after yielding."""
+
+
+def _private_file(path: str) -> None:
+    """Create the database file 0600 before SQLite does (it would use 0644), and tighten an existing one."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE))
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.chmod(path + suffix, FILE_MODE)
+        except FileNotFoundError:
+            pass
+        except PermissionError:  # someone else's file: report by leaving it, never fail to open
+            pass
+
+
 class SqliteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
+            _private_file(self.path)
+        self._conn = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+        self._conn.execute(f"PRAGMA busy_timeout={WRITE_DEADLINE_S * 1000:.0f}")  # set-up only; see below
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=30000")
         self._conn.executescript(SCHEMA)
+        self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         self._lock = threading.RLock()
 
     def close(self) -> None:
@@ -72,6 +104,11 @@ class SqliteStore:
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise _BusyError from exc
+                raise StorageError(f"sqlite {self.path}: {exc}") from exc
+            try:
                 try:
                     out = fn(self._conn)
                 except BaseException:
@@ -81,6 +118,23 @@ class SqliteStore:
                 return out
             except sqlite3.Error as exc:
                 raise StorageError(f"sqlite {self.path}: {exc}") from exc
+
+    async def _write(self, fn: Any) -> Any:
+        """One write transaction; while another connection holds the write lock, wait without blocking the loop."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WRITE_DEADLINE_S
+        pause = 0.005
+        while True:
+            try:
+                return self._tx(fn)
+            except _BusyError as exc:
+                if loop.time() >= deadline:
+                    raise StorageError(
+                        f"sqlite {self.path}: the database stayed locked by another connection for "
+                        f"{WRITE_DEADLINE_S:.0f}s"
+                    ) from exc
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     def _q(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
@@ -103,7 +157,7 @@ class SqliteStore:
             except sqlite3.IntegrityError as exc:
                 raise ConflictError(f"session {session.id} already exists") from exc
 
-        self._tx(run)
+        await self._write(run)
         return session
 
     async def get_session(self, session_id: str, *, org_id: str | None = None) -> Session:
@@ -128,7 +182,7 @@ class SqliteStore:
             )
             return new
 
-        return self._tx(run)
+        return await self._write(run)
 
     async def list_sessions(self, *, org_id: str, limit: int = 50, cwd: str | None = None) -> list[Session]:
         if cwd is None:
@@ -155,7 +209,7 @@ class SqliteStore:
             )
             return seq
 
-        seq = self._tx(run)
+        seq = await self._write(run)
         return Event(session_id=session_id, seq=seq, type=type, data=json.loads(payload), ts=ts)
 
     async def read_events(self, session_id: str, *, after: int = 0, limit: int = 1000) -> list[Event]:
@@ -184,7 +238,7 @@ class SqliteStore:
             )
             return True
 
-        return self._tx(run)
+        return await self._write(run)
 
     async def list_messages(self, session_id: str, *, include_hidden: bool = False) -> list[Message]:
         sql = "SELECT data FROM messages WHERE session_id=?" + ("" if include_hidden else " AND hidden=0")
@@ -204,7 +258,7 @@ class SqliteStore:
             cur = c.execute("UPDATE messages SET hidden=1 WHERE session_id=? AND pos>? AND hidden=0", (session_id, pos))
             return cur.rowcount
 
-        return self._tx(run)
+        return await self._write(run)
 
     async def hide_messages(self, session_id: str, message_ids: Sequence[str]) -> int:
         def run(c: sqlite3.Connection) -> int:
@@ -213,7 +267,7 @@ class SqliteStore:
                 n += c.execute("UPDATE messages SET hidden=1 WHERE session_id=? AND id=?", (session_id, mid)).rowcount
             return n
 
-        return self._tx(run)
+        return await self._write(run)
 
     # ------------------------------------------------------------ tool records
 
@@ -236,7 +290,7 @@ class SqliteStore:
                 return False
             return True
 
-        return self._tx(run)
+        return await self._write(run)
 
     async def get_tool_record(self, session_id: str, tool_use_id: str) -> ToolRecord | None:
         rows = self._q("SELECT data FROM tool_records WHERE session_id=? AND tool_use_id=?", (session_id, tool_use_id))
@@ -255,7 +309,7 @@ class SqliteStore:
             )
             return cur.rowcount == 1
 
-        return self._tx(run)
+        return await self._write(run)
 
     async def list_tool_records(self, session_id: str, *, turn: int | None = None) -> list[ToolRecord]:
         if turn is None:
@@ -281,7 +335,7 @@ class SqliteStore:
                 ),
             )
 
-        self._tx(run)
+        await self._write(run)
 
     async def get_approval(self, session_id: str, approval_id: str) -> Approval | None:
         rows = self._q("SELECT data FROM approvals WHERE session_id=? AND id=?", (session_id, approval_id))
@@ -295,7 +349,7 @@ class SqliteStore:
             )
             return cur.rowcount == 1
 
-        return self._tx(run)
+        return await self._write(run)
 
     async def list_approvals(self, session_id: str, *, status: str | None = None) -> list[Approval]:
         if status is None:
@@ -309,7 +363,7 @@ class SqliteStore:
     # ------------------------------------------------------------ key-value documents
 
     async def kv_put(self, namespace: str, key: str, value: Mapping[str, Any], *, org_id: str = "") -> None:
-        self._tx(
+        await self._write(
             lambda c: c.execute(
                 "INSERT OR REPLACE INTO kv(org_id, namespace, key, data) VALUES (?,?,?,?)",
                 (org_id, namespace, key, json.dumps(dict(value), default=str)),
@@ -327,7 +381,7 @@ class SqliteStore:
                 return False
             return True
 
-        return self._tx(run)
+        return await self._write(run)
 
     async def kv_get(self, namespace: str, key: str, *, org_id: str = "") -> dict[str, Any] | None:
         rows = self._q("SELECT data FROM kv WHERE org_id=? AND namespace=? AND key=?", (org_id, namespace, key))
@@ -341,6 +395,6 @@ class SqliteStore:
         return [json.loads(r[0]) for r in rows]
 
     async def kv_delete(self, namespace: str, key: str, *, org_id: str = "") -> None:
-        self._tx(
+        await self._write(
             lambda c: c.execute("DELETE FROM kv WHERE org_id=? AND namespace=? AND key=?", (org_id, namespace, key))
         )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path as FsPath
-from typing import Annotated
+from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Path, Query
 
-from dexa.api.deps import Auditor, Authenticated, Ctx, KeyAdmin, PermissionTester, problems
+from dexa.api.deps import ApiContext, Auditor, Authenticated, Ctx, KeyAdmin, PermissionTester, problems
 from dexa.api.problems import not_implemented
 from dexa.api.schemas.admin import (
     AuditEntryPublic,
@@ -24,8 +25,30 @@ from dexa.api.schemas.admin import (
     UsersPublic,
 )
 from dexa.api.schemas.common import ID_PATTERN, HealthPublic, PrincipalPublic
+from dexa.core.errors import ConfigError, PermissionDeniedError
 
 router = APIRouter()
+
+PATH_KEYS = ("file_path", "path", "notebook_path")
+
+
+def _confine_input_paths(ctx: ApiContext, org_id: str, cwd: str, tool_input: dict[str, Any]) -> None:
+    """A checked call's paths stay inside the org's workspace too: resolving one would otherwise tell the caller
+    what exists (and where links point) anywhere on the server."""
+    for key in PATH_KEYS:
+        raw = tool_input.get(key)
+        if not isinstance(raw, str) or not raw:
+            continue
+        if "\x00" in raw:
+            raise ConfigError(f"input.{key}: NUL bytes are not allowed in a path")
+        try:
+            resolved = (FsPath(cwd) / raw).resolve()
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise ConfigError(f"input.{key}: {raw[:200]!r} is not a usable path") from exc
+        if not ctx.paths.contains(org_id, resolved):
+            raise PermissionDeniedError(
+                f"input.{key}: {raw[:200]!r} is outside this org's workspace root", code="forbidden"
+            )
 
 
 @router.get("/health", response_model=HealthPublic, tags=["meta"])
@@ -48,9 +71,8 @@ async def check_permission(body: PermissionCheckCreate, ctx: Ctx, who: Permissio
     """What the permission engine would decide for a tool call (the UI's "test a tool call" box)."""
     if ctx.permission_check is None:
         raise not_implemented("permission checks")
-    cwd = body.cwd or ctx.default_cwd
-    if not FsPath(cwd).is_absolute():
-        cwd = str(FsPath(ctx.default_cwd) / cwd)
+    cwd = str(await anyio.to_thread.run_sync(lambda: ctx.paths.resolve(who.org_id, body.cwd)))
+    await anyio.to_thread.run_sync(_confine_input_paths, ctx, who.org_id, cwd, body.input)
     d = await ctx.permission_check(
         org_id=who.org_id, tool=body.tool, tool_input=body.input, cwd=cwd, mode=body.mode or "default"
     )

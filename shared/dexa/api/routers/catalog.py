@@ -97,26 +97,26 @@ def _marketplaces(cwd: str, home: str) -> MarketplacesPublic:
 @router.get("/agents", response_model=AgentsPublic, responses=problems(404, 501))
 async def list_agents(ctx: Ctx, who: Reader, cwd: CwdQuery = None) -> AgentsPublic:
     """Subagents (built-in, user, project, plugin), highest priority definition of each name."""
-    home = ctx.home()
+    home = ctx.home(who)
     return await anyio.to_thread.run_sync(_agents, await ws.workspace(ctx, who, cwd), home)
 
 
 @router.get("/skills", response_model=SkillsPublic, responses=problems(404, 501))
 async def list_skills(ctx: Ctx, who: Reader, cwd: CwdQuery = None) -> SkillsPublic:
     """Skills and slash commands by name."""
-    home = ctx.home()
+    home = ctx.home(who)
     return await anyio.to_thread.run_sync(_skills, await ws.workspace(ctx, who, cwd), home)
 
 
 @router.get("/plugins", response_model=PluginsPublic, responses=problems(404, 501))
 async def list_plugins(ctx: Ctx, who: Reader, cwd: CwdQuery = None) -> PluginsPublic:
     """Enabled plugins and what in each runs code."""
-    home = ctx.home()
+    home = ctx.home(who)
     return await anyio.to_thread.run_sync(_plugins, await ws.workspace(ctx, who, cwd), home)
 
 
 @router.get("/marketplaces", response_model=MarketplacesPublic, responses=problems(404, 501))
 async def list_marketplaces(ctx: Ctx, who: Reader, cwd: CwdQuery = None) -> MarketplacesPublic:
     """Marketplaces added to this home, then ones the settings suggest (extraKnownMarketplaces)."""
-    home = ctx.home()
+    home = ctx.home(who)
     return await anyio.to_thread.run_sync(_marketplaces, await ws.workspace(ctx, who, cwd), home)

@@ -30,6 +30,7 @@ from dexa.api.schemas.config import (
     SettingsFilePublic,
     SettingsProblemPublic,
 )
+from dexa.api.session_policy import check_session_request
 from dexa.config.settings import SettingsProblem
 from dexa.core.errors import ConfigError, NotFoundError
 
@@ -78,7 +79,7 @@ def _permissions_view(cwd: str, home: str) -> PermissionsSettingsPublic:
 @router.get("/settings/permissions", response_model=PermissionsSettingsPublic, responses=problems(404, 501))
 async def get_permission_settings(ctx: Ctx, who: Reader, cwd: CwdQuery = None) -> PermissionsSettingsPublic:
     """The workspace's project and local `permissions` as written, and the merged result a session would get."""
-    home = ctx.home()
+    home = ctx.home(who)
     path = await ws.workspace(ctx, who, cwd)
     return await anyio.to_thread.run_sync(_permissions_view, path, home)
 
@@ -87,7 +88,7 @@ async def get_permission_settings(ctx: Ctx, who: Reader, cwd: CwdQuery = None) -
 async def put_permission_settings(body: PermissionsUpdate, ctx: Ctx, who: ConfigAdmin) -> PermissionsSettingsPublic:
     """Replace the `permissions` object of `.claude/settings.json` (project) or `settings.local.json` (local).
     Rules are checked by the same loader sessions use; a bad rule is a 422 naming its key."""
-    home = ctx.home()
+    home = ctx.home(who)
     cwd = await ws.workspace(ctx, who, body.cwd)
     perms = body.permissions.model_dump(exclude_none=True, exclude_defaults=True)
     ws.validate_permissions(cwd, home, perms)
@@ -117,10 +118,10 @@ async def put_output_policy(body: OutputPolicyDoc, ctx: Ctx, who: ConfigAdmin) -
     return OutputPolicyDoc.model_validate(doc)
 
 
-def _memory_view(cwd: str, home: str) -> MemoryPublic:
+def _memory_view(cwd: str, home: str, stop_at: str | None) -> MemoryPublic:
     from dexa.agents.extensions import load_extensions
 
-    ext = load_extensions(cwd, home=home)
+    ext = load_extensions(cwd, home=home, stop_at=stop_at)
     files = [
         MemoryFilePublic(
             path=f.path,
@@ -139,15 +140,15 @@ def _memory_view(cwd: str, home: str) -> MemoryPublic:
 @router.get("/memory", response_model=MemoryPublic, responses=problems(404, 501))
 async def get_memory(ctx: Ctx, who: Reader, cwd: CwdQuery = None) -> MemoryPublic:
     """The memory files (CLAUDE.md, rules, imports) a session started in `cwd` would load, in load order."""
-    home = ctx.home()
+    home = ctx.home(who)
     path = await ws.workspace(ctx, who, cwd)
-    return await anyio.to_thread.run_sync(_memory_view, path, home)
+    return await anyio.to_thread.run_sync(_memory_view, path, home, ws.confine_root(ctx, who, path))
 
 
 @router.put("/memory", response_model=MemoryWritten, responses=problems(404, 501))
 async def put_memory(body: MemoryUpdate, ctx: Ctx, who: ConfigAdmin) -> MemoryWritten:
     """Write one memory file within the workspace or ~/.claude (created when missing)."""
-    home = ctx.home()
+    home = ctx.home(who)
     cwd = await ws.workspace(ctx, who, body.cwd)
     target = ws.editable_memory(cwd, home, body.path)
     size = await anyio.to_thread.run_sync(ws.write_text, target, body.content)
@@ -168,12 +169,17 @@ async def list_schedules(ctx: Ctx, who: Reader) -> SchedulesPublic:
 
 @router.post("/schedules", status_code=201, response_model=SchedulePublic, responses=problems())
 async def create_schedule(body: ScheduleCreate, ctx: Ctx, who: ConfigAdmin) -> SchedulePublic:
-    """Store a scheduled prompt (cron in the server's time zone). Running them is the scheduler's job."""
+    """Store a scheduled prompt (cron in the server's time zone). Running them is the scheduler's job; `cwd` is
+    checked (and stored resolved) now, so a schedule can only ever start sessions in the org's workspace."""
+    await check_session_request(ctx, who, body)
+    cwd = None
+    if body.cwd is not None:
+        cwd = str(await anyio.to_thread.run_sync(lambda: ctx.paths.resolve(who.org_id, body.cwd)))
     item = SchedulePublic(
         id=f"sch_{secrets.token_hex(8)}",
         cron=body.cron,
         prompt=body.prompt,
-        cwd=body.cwd,
+        cwd=cwd,
         model=body.model,
         enabled=body.enabled,
         created_at=time.time(),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
-from pathlib import Path
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Query
 from pydantic import ValidationError
 
@@ -27,6 +27,8 @@ from dexa.api.schemas.sessions import (
     ToolsPublic,
     TurnAccepted,
 )
+from dexa.api.session_policy import check_session_request
+from dexa.auth.models import Principal
 from dexa.core.errors import ConfigError, ConflictError
 from dexa.core.events import EventType
 from dexa.core.session import Session
@@ -41,19 +43,10 @@ async def public(ctx: ApiContext, s: Session) -> SessionPublic:
     )
 
 
-def _resolve_cwd(ctx: ApiContext, cwd: str | None) -> str:
-    """An existing directory, checked here so a hostile path becomes a 400 rather than an OSError."""
-    raw = cwd or ctx.default_cwd
-    if "\x00" in raw:
-        raise ConfigError("cwd: NUL bytes are not allowed in a path")
-    path = Path(raw) if Path(raw).is_absolute() else Path(ctx.default_cwd) / raw
-    try:
-        path = path.resolve()
-        is_dir = path.is_dir()
-    except (OSError, RuntimeError) as exc:
-        raise ConfigError(f"cwd: {raw[:200]!r} is not a usable path ({exc.__class__.__name__})") from exc
-    if not is_dir:
-        raise ConfigError(f"cwd: working directory does not exist: {str(path)[:300]}")
+async def _resolve_cwd(ctx: ApiContext, who: Principal, cwd: str | None) -> str:
+    """An existing directory inside the caller's org's workspace roots; a hostile path is a 400/403 naming `cwd`
+    rather than an OSError, and never another org's (or the host's) directory."""
+    path = await anyio.to_thread.run_sync(lambda: ctx.paths.resolve(who.org_id, cwd))
     return str(path)
 
 
@@ -82,12 +75,14 @@ async def submit(ctx: ApiContext, session_id: str, prompt: str) -> int:
         return await ctx.call(_submit_and_start, ctx, session_id, prompt)
 
 
-@router.post("", status_code=201, response_model=SessionPublic, responses=problems(400))
+@router.post("", status_code=201, response_model=SessionPublic, responses=problems(400, 403))
 async def create_session(body: SessionCreate, ctx: Ctx, who: Writer) -> SessionPublic:
-    """Create a session; with `prompt`, its first turn starts at once (follow it on /events)."""
+    """Create a session in the caller's org's workspace (`cwd` is relative to it); with `prompt`, its first turn
+    starts at once (follow it on /events)."""
+    await check_session_request(ctx, who, body)
     session = await ctx.call(
         ctx.runtime.create_session,
-        cwd=_resolve_cwd(ctx, body.cwd),
+        cwd=await _resolve_cwd(ctx, who, body.cwd),
         model=body.model,
         org_id=who.org_id,
         user_id=who.user_id,
