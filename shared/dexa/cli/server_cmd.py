@@ -67,9 +67,13 @@ def build_server_app(runtime: ApiRuntime) -> FastAPI:
 
     if isinstance(runtime, Runtime):
         from dexa.runtime.server_app import build_app
+        from dexa.runtime.startup import on_serve_start
 
+        cwd = serve_workspace(os.getcwd())
         return build_app(runtime, local=not runtime.settings.hosted, rate_limit=limit, stream=stream,
-                         turn_worker=True, owns_runtime=True, default_cwd=serve_workspace(os.getcwd()))
+                         turn_worker=True, owns_runtime=True, default_cwd=cwd,
+                         # Resume what a killed server left mid-turn, and run schedules.
+                         on_start=lambda: on_serve_start(runtime, local_cwd=cwd))
     return create_app(runtime, rate_limit=limit, stream=stream, turn_worker=True, owns_runtime=True,
                       default_cwd=serve_workspace(os.getcwd()))
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from .bus import Notifier
 from .environment import EnvFactory, SessionEnv
-from .errors import ConflictError, NotFoundError
+from .errors import ConflictError, DexaError, EnvironmentBuildError, NotFoundError
 from .events import Event, EventType
 from .messages import Message, TextBlock, ToolResultBlock, message_to_dict, user_text
 from .ports import Store
@@ -74,7 +74,7 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
         state = session.turn_state
         if state is None:
             return "done"
-        env = await self.envs.env_for(session)
+        env = await self.env_for_turn(session)
         await self._startup_events(session, env)
         if session.cancel_requested and state.step != "end_turn":
             await self.finish_cancelled(session_id)
@@ -88,6 +88,18 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
             "end_turn": self.end_turn,
         }[state.step]
         return await handler(session, state, env)
+
+    async def env_for_turn(self, session: Session) -> SessionEnv:
+        """The session's environment; a failure to build it is an EnvironmentBuildError naming the cause."""
+        try:
+            return await self.envs.env_for(session)
+        except EnvironmentBuildError:
+            raise
+        except Exception as exc:  # a bad workspace, settings file or sandbox must end the turn, not wedge it
+            detail = str(exc) if isinstance(exc, DexaError) else f"{type(exc).__name__}: {exc}"
+            raise EnvironmentBuildError(
+                f"could not prepare the session environment for {session.cwd}: {detail}"
+            ) from exc
 
     async def advance(self, session: Session, state: TurnState | None, **changes: Any) -> Session:
         fresh = await self.store.get_session(session.id)
@@ -161,11 +173,19 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
         return await self._finish(session, state, env, result=result, subtype="success")
 
     async def _finish(
-        self, session: Session, state: TurnState, env: SessionEnv, *, result: str, subtype: str, error: str = ""
+        self,
+        session: Session,
+        state: TurnState,
+        env: SessionEnv | None,
+        *,
+        result: str,
+        subtype: str,
+        error: str = "",
+        status: str | None = None,
     ) -> StepResult:
         denials = await self.store.kv_get("permission_denials", f"{session.id}:{state.turn}") or {}
         fresh = await self.store.get_session(session.id)
-        status = "idle" if subtype == "success" else "failed"
+        status = status or ("idle" if subtype == "success" else "failed")
         await self.advance(
             fresh,
             None,
@@ -195,14 +215,16 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
         await self.emit(session.id, EventType.SESSION_IDLE, {"status": status})
         return "done"
 
-    async def fail_turn(self, session_id: str, *, subtype: str, error: str) -> StepResult:
+    async def fail_turn(
+        self, session_id: str, *, subtype: str, error: str, code: str | None = None, status: str | None = None
+    ) -> StepResult:
+        """End the turn as failed. Needs no environment: the failure may be that it cannot be built."""
         session = await self.store.get_session(session_id)
         state = session.turn_state
         if state is None:
             return "done"
-        env = await self.envs.env_for(session)
-        await self.emit(session_id, EventType.ERROR, {"code": subtype, "message": error})
-        return await self._finish(session, state, env, result="", subtype=subtype, error=error)
+        await self.emit(session_id, EventType.ERROR, {"code": code or subtype, "message": error})
+        return await self._finish(session, state, None, result="", subtype=subtype, error=error, status=status)
 
     async def finish_cancelled(self, session_id: str) -> None:
         session = await self.store.get_session(session_id)

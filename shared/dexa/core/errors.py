@@ -15,7 +15,8 @@
     │   │   └── ToolTimeoutError
     │   ├── PermissionDeniedError
     │   │   └── EgressDeniedError       a network destination refused by the session's egress policy
-    │   └── SandboxError
+    │   ├── SandboxError
+    │   └── EnvironmentBuildError   the session's environment (workspace, settings, tools) could not be built
     ├── StorageError
     │   ├── NotFoundError
     │   │   └── CheckpointNotFoundError
@@ -108,6 +109,10 @@ class EgressDeniedError(PermissionDeniedError):
 
 class SandboxError(RunError):
     code = "sandbox_error"
+
+
+class EnvironmentBuildError(RunError):
+    code = "environment_error"
 
 
 class StorageError(DexaError):

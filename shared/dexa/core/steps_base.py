@@ -28,7 +28,15 @@ class StepHost:
         raise NotImplementedError
 
     async def _finish(
-        self, session: Session, state: TurnState, env: SessionEnv, *, result: str, subtype: str, error: str = ""
+        self,
+        session: Session,
+        state: TurnState,
+        env: SessionEnv | None,
+        *,
+        result: str,
+        subtype: str,
+        error: str = "",
+        status: str | None = None,
     ) -> StepResult:
         raise NotImplementedError
 

@@ -3,7 +3,6 @@ code sources and the web UI. `dexa serve` and the API Lambda both build their ap
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -214,17 +213,6 @@ class PermissionCheck:
         return PermissionEngine(settings, cwd=cwd, home=str(envs.home)).decide(tool, tool_input, mode=mode, cwd=cwd)
 
 
-async def _resume_local(runtime: Runtime) -> None:
-    import os
-
-    from dexa.runtime.scheduler import scheduler_loop
-    from dexa.wiring import LOCAL_ORG
-
-    await resume_unfinished_turns(runtime, [LOCAL_ORG])
-    runtime.background.append(asyncio.create_task(scheduler_loop(runtime, [LOCAL_ORG], default_cwd=os.getcwd()),
-                                                  name="dexa-scheduler"))
-
-
 def extra_routers(runtime: Runtime, *, local: bool, handoff_codes: Any = None) -> Sequence[APIRouter]:
     routers: list[APIRouter] = []
     code = runtime.code
@@ -250,19 +238,6 @@ def extra_routers(runtime: Runtime, *, local: bool, handoff_codes: Any = None) -
         else:
             routers.append(create_web_router())
     return routers
-
-
-async def resume_unfinished_turns(runtime: Runtime, org_ids: Sequence[str]) -> int:
-    """Turns left mid-way by a restart carry on: their steps are durable, so driving them again is safe."""
-    resumed = 0
-    for org_id in org_ids:
-        for session in await runtime.store.list_sessions(org_id=org_id, limit=500):
-            if session.turn_state is not None and session.status in ("running", "waiting", "paused"):
-                runtime.driver.start(session.id)
-                resumed += 1
-    if resumed:
-        logger.info("resumed %d unfinished turn(s)", resumed)
-    return resumed
 
 
 def build_app(runtime: Runtime, *, local: bool = False, **kwargs: Any) -> FastAPI:

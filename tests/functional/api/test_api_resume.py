@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dexa.runtime.server_app import resume_unfinished_turns
+from dexa.runtime.startup import resume_unfinished_turns
 from dexa.settings import get_settings
 from dexa.wiring import LOCAL_ORG, build_runtime
 
