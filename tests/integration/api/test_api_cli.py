@@ -38,8 +38,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
         "DEXA_BENCH_TOOL_CALLS": "2",
         "DEXA_BENCH_MODEL_DELAY_MS": "0",
     }
+    # `dexa serve` lets the local org work in the directory it was started in, which holds the bench workspace.
     proc = subprocess.Popen(
-        [*DEXA, "serve", "--port", "0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*DEXA, "serve", "--port", "0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=home
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()  # blocks until the server announces itself (or exits)

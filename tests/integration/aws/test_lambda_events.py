@@ -211,7 +211,9 @@ def test_api_shim_serves_a_rest_event_and_the_turn_runs_on_step_functions(
     handler = _shim("api")
     create = _event("api_rest_create_session.json")
     create["headers"]["Authorization"] = f"Bearer {token}"
-    create["body"] = json.dumps({"prompt": "append a line", "cwd": str(tmp_path)})
+    # Sessions live under the org's workspace root; a relative cwd is taken from it.
+    (tmp_path / "workspaces" / "org_acme" / "repo").mkdir(parents=True)
+    create["body"] = json.dumps({"prompt": "append a line", "cwd": "repo"})
     response = handler(create, LambdaContext("api"))
     assert response["statusCode"] == 201, response["body"]
     sid = json.loads(response["body"])["id"]
