@@ -140,11 +140,14 @@ async def test_no_outbound_network_by_default(sandbox: LocalSandbox, root: Path,
     assert "curl-blocked" in result.stdout
 
 
-async def test_network_true_shares_the_host_network(root: Path, state_dir: str, host_listener: int) -> None:
+async def test_network_true_without_an_egress_socket_still_has_no_network(
+    root: Path, state_dir: str, host_listener: int
+) -> None:
+    # network=True used to share the host's network, where 127.0.0.1 is the control plane (attack #7). The
+    # way out is now the egress proxy only (tests/security/test_sandbox_network.py has the positive control).
     box = LocalSandbox(str(root), network=True, state_dir=state_dir)
-    # Loopback only: the suite stays offline even when the machine is not.
     result = await box.exec(_probe(host_listener, external=False), cwd=str(root), timeout_s=30)
-    assert "127.0.0.1 CONNECTED b'hello from host\\n'" in result.stdout  # positive control for the test above
+    assert "127.0.0.1 blocked" in result.stdout and "CONNECTED" not in result.stdout
     await box.close()
 
 

@@ -63,11 +63,11 @@ def find_shell() -> str:
     return "/bin/bash" if os.access("/bin/bash", os.X_OK) else "/bin/sh"
 
 
-def shell_argv(command: str, *, cwd_fd: int, exit_fd: int | None = None) -> list[str]:
-    """The in-sandbox command: bash running the user's command with the reporting trap."""
+def shell_argv(command: str, *, cwd_fd: int, exit_fd: int | None = None, prologue: str = "") -> list[str]:
+    """The in-sandbox command: bash running the user's command with the reporting trap (and `prologue` first)."""
     shell = find_shell()
     exit_part = _EXIT_PART.format(exit_fd=exit_fd) if exit_fd is not None else ""
-    script = _TRAP.format(cwd_fd=cwd_fd, exit_part=exit_part) + command
+    script = _TRAP.format(cwd_fd=cwd_fd, exit_part=exit_part) + prologue + command
     if shell.endswith("bash"):
         return [shell, "--noprofile", "--norc", "-c", script]
     return [shell, "-c", script]
@@ -127,22 +127,30 @@ def bwrap_argv(
     roots: Sequence[str],
     cwd: str,
     env: Mapping[str, str],
-    network: bool,
     etc_dir: str,
     hostname: str,
     command: Sequence[str],
     die_with_parent: bool = True,
+    join_netns: bool = False,
+    tmp_bytes: int | None = None,
+    extra_mounts: Sequence[str] = (),
 ) -> list[str]:
     """The full bwrap invocation for one command.
 
     Roots are bound read-write at their own absolute paths, after the fresh /tmp, so a workspace that lives
-    under /tmp on the host is still visible (bwrap creates the mount points inside the tmpfs).
+    under /tmp on the host is still visible (bwrap creates the mount points inside the tmpfs). `extra_mounts`
+    (the read-only control files, the egress socket) come last so they cover the roots' binds.
+
+    The host network is never shared: without `join_netns` bwrap makes a namespace with only `lo`; with it
+    the command stays in the namespace it was started in, the session's egress namespace (see egress.py).
     """
     # The hostname doubles as the job's marker in bwrap's command line on the host: it finds (and kills) a
     # detached job's sandbox, and one orphaned by a kill during bwrap's own setup, before PDEATHSIG is armed.
-    args = [bwrap, "--unshare-all", "--hostname", hostname]
-    if network:
-        args.append("--share-net")
+    if join_netns:
+        unshare = ["--unshare-user-try", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+    else:
+        unshare = ["--unshare-all"]
+    args = [bwrap, *unshare, "--hostname", hostname]
     # Foreground commands die with Dexa; journaled and background ones must outlive a Dexa crash.
     if die_with_parent:
         args.append("--die-with-parent")
@@ -153,10 +161,13 @@ def bwrap_argv(
     args += ["--ro-bind", etc_dir, "/etc"]
     for name in _ETC_DIRS:
         args += ["--ro-bind-try", name, name]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    if tmp_bytes is not None:
+        args += ["--size", str(tmp_bytes)]
+    args += ["--tmpfs", "/tmp"]
     for root in roots:
         args += ["--bind", root, root]
-    args += ["--chdir", cwd, "--", *command]
+    args += [*extra_mounts, "--chdir", cwd, "--", *command]
     return args
 
 

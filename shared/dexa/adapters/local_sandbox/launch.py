@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dexa.core.errors import SandboxError
 
-from . import bwrap
+from . import bwrap, egress
+from .cgroup import SessionCgroup
+from .controlfiles import control_mounts
 from .journal import kill_group, kill_marked
+from .limits import SandboxLimits, rlimit_prologue
 
 Process = asyncio.subprocess.Process
 
@@ -28,45 +32,101 @@ def exit_status(returncode: int | None) -> int:
 
 
 class Launcher:
-    """Builds the command line for one command and owns the processes it started."""
+    """Builds the command line for one command and owns the processes it started.
 
-    def __init__(self, *, roots: Sequence[str], home: str, network: bool, unsandboxed: bool, etc_cache: str) -> None:
+    Per session, created on first use: a cgroup with the limits (else rlimits in the launch shell) and, with
+    an egress socket, the network namespace whose only way out is the bridge to it. Per command, the launch
+    is `sh -c 'join the cgroup; ulimit ...; exec "$@"' [nsenter --net=<session ns>] bwrap ... bash`.
+    """
+
+    def __init__(
+        self,
+        *,
+        roots: Sequence[str],
+        home: str,
+        unsandboxed: bool,
+        etc_cache: str,
+        limits: SandboxLimits | None = None,
+        egress_socket: str | None = None,
+    ) -> None:
         self.roots = tuple(roots)
         self.home = home
-        self.network = network
         self.unsandboxed = unsandboxed
+        self.limits = limits or SandboxLimits()
+        self.egress_socket = egress.check_socket(egress_socket) if egress_socket else None
         self._etc_cache = etc_cache
         self._etc_dir: str | None = None
+        self._cgroup: SessionCgroup | None = None
+        self._prologue: str | None = None
+        self._bridge: egress.SessionBridge | None = None
+        self._bridge_lock = asyncio.Lock()
         self.live: dict[int, tuple[Process, str]] = {}
+
+    @property
+    def cgroup(self) -> SessionCgroup | None:
+        return self._cgroup
 
     def check_ready(self) -> None:
         """Raises SandboxError (with the install hint) when bwrap is unusable and unsandboxed mode is off."""
+        if self._prologue is None:
+            self._cgroup = SessionCgroup.create(self.limits)
+            joins = [f"echo 0 >{shlex.quote(path)}" for path in self._cgroup.procs_files] if self._cgroup else []
+            ulimits = rlimit_prologue(self.limits, with_cgroup=self._cgroup is not None)
+            self._prologue = " && ".join([*joins, ulimits, 'exec "$@"'])
         if self.unsandboxed:
             return
         reason = bwrap.probe_bwrap()
         if reason is not None:
             raise SandboxError(bwrap.INSTALL_HINT.format(reason=reason))
+        if self.egress_socket is not None:
+            egress.find_socat()  # fail now, with the install hint, rather than inside every command
         if self._etc_dir is None:
-            self._etc_dir = bwrap.prepare_etc(self._etc_cache, network=self.network)
+            self._etc_dir = bwrap.prepare_etc(self._etc_cache, network=False)
+
+    async def _session_bridge(self) -> egress.SessionBridge | None:
+        if self.egress_socket is None or self.unsandboxed or not egress.can_join_netns():
+            return None
+        async with self._bridge_lock:
+            if self._bridge is None:
+                bridge = egress.SessionBridge(self.egress_socket)
+                await bridge.start(bwrap.find_bwrap() or "bwrap")
+                self._bridge = bridge
+        return self._bridge
 
     def _argv(
-        self, command: str, cwd: str, env: Mapping[str, str], marker: str, fds: tuple[int, int | None], detached: bool
+        self,
+        command: str,
+        cwd: str,
+        env: Mapping[str, str],
+        marker: str,
+        fds: tuple[int, int | None],
+        detached: bool,
+        bridge: egress.SessionBridge | None,
     ) -> tuple[list[str], str]:
-        inner = bwrap.shell_argv(command, cwd_fd=fds[0], exit_fd=fds[1])
+        launch_shell = ["/bin/sh", "-c", self._prologue or 'exec "$@"', "sh"]
         if self.unsandboxed:
-            return inner, cwd
+            return [*launch_shell, *bwrap.shell_argv(command, cwd_fd=fds[0], exit_fd=fds[1])], cwd
+        mounts = control_mounts(self.roots)
+        prologue = ""
+        if self.egress_socket is not None and bridge is None:
+            mounts += ["--ro-bind", self.egress_socket, egress.SANDBOX_SOCKET]
+            prologue = egress.inline_bridge_prologue()
+        inner = bwrap.shell_argv(command, cwd_fd=fds[0], exit_fd=fds[1], prologue=prologue)
         argv = bwrap.bwrap_argv(
             bwrap.find_bwrap() or "bwrap",
             roots=self.roots,
             cwd=cwd,
             env=env,
-            network=self.network,
             etc_dir=self._etc_dir or "/nonexistent",
             hostname=marker,
             die_with_parent=not detached,
+            join_netns=bridge is not None,
+            tmp_bytes=self.limits.tmp_bytes,
+            extra_mounts=mounts,
             command=inner,
         )
-        return argv, "/"
+        enter = bridge.enter_argv() if bridge is not None else []
+        return [*launch_shell, *enter, *argv], "/"
 
     async def launch(
         self,
@@ -86,9 +146,13 @@ class Launcher:
         with it. Either way the process leads its own group, so killpg reaches everything outside bwrap's
         own session, and a Ctrl-C in Dexa's terminal does not hit it."""
         self.check_ready()
-        clean_env = bwrap.sandbox_env(self.home, env)
+        bridge = await self._session_bridge()
+        base_env = {**egress.proxy_env(), **(env or {})} if self.egress_socket else env
+        clean_env = bwrap.sandbox_env(self.home, base_env)
         pass_fds = (cwd_fd,) if exit_fd is None else (cwd_fd, exit_fd)
-        argv, popen_cwd = self._argv(command, cwd, clean_env, marker, (cwd_fd, exit_fd), detached)
+        if bridge is not None and bridge.netns_fd is not None:
+            pass_fds += (bridge.netns_fd,)
+        argv, popen_cwd = self._argv(command, cwd, clean_env, marker, (cwd_fd, exit_fd), detached, bridge)
         kwargs: dict[str, Any] = {"stdout": stdout, "stderr": stderr, "pass_fds": pass_fds, "cwd": popen_cwd}
         # bwrap itself gets the clean env too: inside the PID namespace /proc/1/environ is bwrap's own.
         launch = asyncio.ensure_future(
@@ -151,10 +215,19 @@ class Launcher:
             self.live.pop(proc.pid, None)
 
     async def close(self) -> None:
+        """Kill every process of the session (the cgroup also catches what escaped a marker sweep)."""
         for proc, marker in list(self.live.values()):
             if proc.returncode is None:
                 await self.kill(proc, marker)
         self.live.clear()
+        if self._cgroup is not None:
+            await asyncio.to_thread(self._cgroup.kill_all)
+            await asyncio.to_thread(self._cgroup.remove)
+            self._cgroup = None
+            self._prologue = None
+        if self._bridge is not None:
+            await self._bridge.close()
+            self._bridge = None
 
 
 def open_job_files(path: str, names: Sequence[str]) -> list[int]:

@@ -18,6 +18,7 @@ from dexa.core.ports import BackgroundJob, ExecResult
 from .files import WorkspaceFiles
 from .journal import JobDir, job_dir_name, marker_for, read_fd_capped
 from .launch import MAX_OUTPUT_BYTES, Launcher, Process, exit_status, open_job_files
+from .limits import SandboxLimits
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,11 @@ UNSANDBOXED_WARNING = (
     "files and network. Use this only for trusted tasks; install bubblewrap (`apt-get install bubblewrap`) to isolate."
 )
 _warned_unsandboxed = False
+NO_EGRESS_WARNING = (
+    "network=True without an egress_socket gives the sandbox NO network: it never shares the host's network "
+    "(from there it could reach the control plane on 127.0.0.1). Pass the egress proxy's socket instead."
+)
+_warned_no_egress = False
 # Binding any of these read-write would hand the host to the sandbox.
 _FORBIDDEN_ROOTS = frozenset(
     {"/", "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/boot", "/proc", "/dev", "/sys", "/run", "/var"}
@@ -39,9 +45,19 @@ JOB_RETENTION_S = 7 * 24 * 3600
 _START_GRACE_S = 0.5
 
 
+def _warn_no_egress() -> None:
+    global _warned_no_egress
+    if not _warned_no_egress:
+        _warned_no_egress = True
+        logger.warning("%s", NO_EGRESS_WARNING)
+
+
 class LocalSandbox(WorkspaceFiles):
-    """Runs commands under bwrap with only the workspace roots writable, no network unless granted, and a
-    clean environment. File operations run on the host but refuse anything that resolves outside the roots.
+    """Runs commands under bwrap with only the workspace roots writable, a clean environment, and a network
+    namespace of its own: only `lo`, plus 127.0.0.1:3128 bridged to `egress_socket` (the egress proxy) when
+    given. `.claude/`, `.mcp.json`, `.git/hooks` and `.git/config` are read-only inside. The session's
+    processes share one cgroup (`limits`) and all die with close(). File operations run on the host but refuse
+    anything that resolves outside the roots.
 
     Journaled runs (`job_id`) and background jobs live in `state_dir/jobs/<job_id>/` and survive a SIGKILL
     of the Dexa process; `recover()` (or `poll_background()`) in a new process picks them up.
@@ -55,6 +71,8 @@ class LocalSandbox(WorkspaceFiles):
         network: bool = False,
         unsandboxed: bool = False,
         state_dir: str,
+        limits: SandboxLimits | None = None,
+        egress_socket: str | None = None,
     ) -> None:
         for path in (root, *extra_roots):
             real = os.path.realpath(path)
@@ -63,7 +81,9 @@ class LocalSandbox(WorkspaceFiles):
             if real in _FORBIDDEN_ROOTS:
                 raise SandboxError(f"Refusing to use {path!r} as a workspace root: it would expose the system")
         super().__init__(os.path.realpath(root), tuple(os.path.realpath(p) for p in extra_roots))
-        self.network = network
+        if network and egress_socket is None:
+            _warn_no_egress()
+        self.network = egress_socket is not None
         self.unsandboxed = unsandboxed
         self._state_dir = os.path.realpath(state_dir)
         if self.contains(self._state_dir):
@@ -73,9 +93,10 @@ class LocalSandbox(WorkspaceFiles):
         self._launcher = Launcher(
             roots=self.roots,
             home=self.root,
-            network=network,
             unsandboxed=unsandboxed,
             etc_cache=os.path.join(self._state_dir, "etc"),
+            limits=limits,
+            egress_socket=egress_socket,
         )
         self._background: dict[str, Process] = {}
         self.warning: str | None = UNSANDBOXED_WARNING if unsandboxed else None

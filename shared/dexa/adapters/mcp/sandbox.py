@@ -56,7 +56,6 @@ def bwrap_wrapper(
             roots=resolved_roots,
             cwd=cwd,
             env=env,
-            network=network,
             etc_dir=prepare_etc(etc_cache, network=network),
             hostname=f"dexa-mcp-{server.name}"[:63],
             command=[command, *launch.args],
