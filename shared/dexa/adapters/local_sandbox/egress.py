@@ -29,8 +29,9 @@ SOCAT_HINT = "The egress bridge needs socat: install it with `apt-get install so
 
 def proxy_env() -> dict[str, str]:
     """What makes curl, pip, npm, git and Python's urllib use the bridge."""
-    env = dict.fromkeys(("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"), PROXY_URL)
-    env["NO_PROXY"] = env["no_proxy"] = "localhost,127.0.0.1,::1"
+    env: dict[str, str] = {"NO_PROXY": "localhost,127.0.0.1,::1", "no_proxy": "localhost,127.0.0.1,::1"}
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
+        env[name] = PROXY_URL
     return env
 
 

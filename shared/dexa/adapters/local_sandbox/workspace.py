@@ -16,7 +16,7 @@ from dexa.core.errors import SandboxError
 from dexa.core.ports import BackgroundJob, ExecResult
 
 from .files import WorkspaceFiles
-from .journal import JobDir, job_dir_name, marker_for, read_fd_capped
+from .journal import JobDir, job_dir_name, kill_marked, marker_for, read_fd_capped
 from .launch import MAX_OUTPUT_BYTES, Launcher, Process, exit_status, open_job_files
 from .limits import SandboxLimits
 
@@ -227,6 +227,9 @@ class LocalSandbox(WorkspaceFiles):
         except asyncio.CancelledError:
             job.write_exit(137, marker="killed")
             raise
+        # A detached sandbox has no --die-with-parent, and bwrap's init outlives the command while any daemon
+        # it started is alive: end them with the command, as the PID namespace does for foreground ones.
+        kill_marked(job.marker)
         # bash's trap normally wrote the status; `exec` in the command or a kill bypasses it.
         marker = {"timeout": "timed_out", "output_limit": "killed"}.get(stopped or "")
         job.write_exit(137 if stopped else exit_status(proc.returncode), marker=marker)
@@ -269,6 +272,7 @@ class LocalSandbox(WorkspaceFiles):
                 break
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
+        kill_marked(job.marker)  # the command ended: so do the daemons it left (see _exec_journaled)
         return job.result()
 
     # ------------------------------------------------------------ background jobs
@@ -356,10 +360,11 @@ class LocalSandbox(WorkspaceFiles):
     async def close(self) -> None:
         """Kill every background job and in-flight command this instance started; prune old journals."""
         for job_id, proc in list(self._background.items()):
+            job = self._job(job_id)
             if proc.returncode is None:
-                job = self._job(job_id)
                 await self._launcher.kill(proc, job.marker)
                 job.write_exit(137, marker="killed")
+            kill_marked(job.marker)  # daemons of a background shell that already exited
         self._background.clear()
         await self._launcher.close()
         await asyncio.to_thread(self.prune_jobs)
