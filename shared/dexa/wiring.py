@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Mapping
@@ -86,10 +88,42 @@ class LocalEnvFactory:
             closer = env.services.get("close")
             if closer is not None:
                 await closer()
+            proxy = env.services.get("egress_proxy")
+            if proxy is not None:
+                await proxy.aclose()
+                shutil.rmtree(os.path.dirname(env.services["egress_socket"]), ignore_errors=True)
 
     async def aclose(self) -> None:
         for sid in list(self._cache):
             await self.release(sid)
+
+    async def _start_egress(self, session: Session, network: Any) -> tuple[Any, str] | None:
+        """The session's egress proxy: the sandbox's only way out, on a Unix socket bound into it.
+
+        Every request is checked against the session's policy, logged as an event, and rate-limited; loopback,
+        private and metadata addresses (the control plane's ports among them) are refused at every level.
+        """
+        if not network.enabled:
+            return None
+        import tempfile
+
+        from dexa.egress.proxy import EgressProxy, EgressRecord
+
+        async def log(record: EgressRecord) -> None:
+            if self.emit is not None:
+                await self.emit(session.id, EventType.NETWORK, dataclasses.asdict(record))
+
+        proxy = EgressProxy(network, log=log)
+        # Unix socket paths are limited to 108 bytes, so the socket lives in a short private directory.
+        path = os.path.join(tempfile.mkdtemp(prefix="dexa-egress-"), "proxy.sock")
+        await proxy.start(path)
+        return proxy, path
+
+    def _user_plugins(self, session: Session) -> dict[str, bool]:
+        """`enabledPlugins` without the repository's say (an untrusted workspace enables no plugin)."""
+        from dexa.plugins.state import enabled_plugins
+
+        return enabled_plugins(home=self.home, cwd=Path(session.cwd), managed=self.org_policy, scopes=("user",))
 
     async def _add_code(self, session: Session, env: SessionEnv, workspace: Any) -> None:
         """Git repos as sources: cloned through the credential proxy, linked PRs at the end."""
@@ -103,12 +137,47 @@ class LocalEnvFactory:
         env.services["code"] = code
         env.system_prompt += "\n\n" + await code.system_prompt(session.id, session.org_id)
 
-    async def _add_mcp(self, session: Session, env: SessionEnv, workspace: Any, extra_roots: tuple[str, ...]) -> None:
+    def trust_for(self, session: Session) -> Any:
+        """What the session's repository may configure: the user's trust record locally, org policy otherwise."""
+        from dexa.config.trust import session_trust
+
+        local = session.org_id == LOCAL_ORG and not self.settings.hosted
+        return session_trust(session.cwd, home=str(self.home), local=local, org_policy=self.org_policy, env=self.env)
+
+    async def _pinned_trust(self, session: Session) -> tuple[Any, str | None]:
+        """The session's trust, held back when its control files changed since the session first saw them.
+
+        A change made during a session (an approved edit of `.claude/settings.json`, a checkout) takes effect only
+        after the user trusts the workspace again; each rebuilt environment (a resume, a cloud step) checks.
+        """
+        from dexa.config.trust import TrustDecision, control_digest, mark_changed
+
+        trust = self.trust_for(session)
+        if not (trust.all_keys or trust.keys):
+            return trust, None
+        digest = control_digest([session.cwd])
+        pin = await self.store.kv_get("trust_pins", session.id, org_id=session.org_id)
+        if pin is None:
+            await self.store.kv_put("trust_pins", session.id, {"digest": digest}, org_id=session.org_id)
+            return trust, None
+        if pin.get("digest") == digest:
+            return trust, None
+        detail = f"changed during session {session.id}"
+        if session.org_id == LOCAL_ORG and not self.settings.hosted:
+            mark_changed(session.cwd, str(self.home), detail, env=self.env)
+        return TrustDecision.untrusted(f"the workspace's settings {detail}; trust it again (`dexa trust`)"), (
+            f"The workspace's settings files {detail}. Their new content takes effect after `dexa trust`."
+        )
+
+    async def _add_mcp(
+        self, session: Session, env: SessionEnv, workspace: Any, extra_roots: tuple[str, ...], trust: Any
+    ) -> None:
         """MCP servers (org, --mcp-config, .mcp.json, connected integrations) become session tools."""
         from dexa.adapters.mcp.config import OrgMcpPolicy, resolve_servers
 
         cfg = session.config
         org = OrgMcpPolicy(servers=dict((self.org_policy or {}).get("mcpServers") or {}))
+        project_env = self._project_expansion_env(session, trust)
         resolved = resolve_servers(
             project_dir=session.cwd,
             config_files=cfg.mcp_config,
@@ -116,6 +185,8 @@ class LocalEnvFactory:
             org=org,
             env=self.env,
             home=self.home,
+            project_servers=trust.mcp_servers,
+            project_env=project_env,
         )
         connected = await self.store.kv_list("integrations", org_id=session.org_id)
         if not resolved.servers and not resolved.problems and not connected:
@@ -149,6 +220,8 @@ class LocalEnvFactory:
             env=self.env,
             home=self.home,
             registry=env.tools,
+            project_servers=trust.mcp_servers,
+            project_env=project_env,
         )
         for tool in tools:
             env.tools.add(tool)
@@ -156,6 +229,16 @@ class LocalEnvFactory:
         env.services["close"] = manager.aclose
         env.services["mcp"] = manager
         env.system_prompt += "\n\n" + SOURCE_SELECTION_PROMPT
+
+    def _project_expansion_env(self, session: Session, trust: Any) -> dict[str, str]:
+        """What a repository's `.mcp.json` may expand `${VAR}` from: the user's environment on a trusted machine
+        of their own (Claude Code's behaviour), else only the variables the org allowlists."""
+        from dexa.runtime.assemble import header_env_allowlist
+
+        if trust.all_keys and session.org_id == LOCAL_ORG and not self.settings.hosted:
+            return dict(self.env)
+        allowed = set(header_env_allowlist(self.org_policy))
+        return {k: v for k, v in self.env.items() if k in allowed}
 
     async def _build(self, session: Session) -> SessionEnv:
         from dexa.adapters.anthropic import make_model
@@ -165,6 +248,7 @@ class LocalEnvFactory:
         from dexa.tools.registry import default_registry
 
         cfg = session.config
+        trust, trust_warning = await self._pinned_trust(session)
         settings, _ = read_settings(
             session.cwd,
             cfg,
@@ -172,14 +256,18 @@ class LocalEnvFactory:
             org_policy=self.org_policy,
             managed_path=self.settings.managed_settings_path,
             hosted=self.settings.hosted,
+            trust=trust,
         )
         extra_roots = tuple(d for d in settings.working_dirs(cfg.add_dirs) if d != session.cwd)
+        network = session_network(settings, requested=cfg.network)
+        egress = await self._start_egress(session, network)
         workspace = LocalSandbox(
             session.cwd,
             extra_roots=extra_roots,
-            network=cfg.network or settings.dexa.network.enabled,
+            network=network.enabled,
             unsandboxed=cfg.unsandboxed or self.settings.unsandboxed,
             state_dir=str(self.settings.state_dir / session.id),
+            **({"egress_socket": egress[1]} if egress else {}),
         )
         loaded = load_session_config(
             session,
@@ -189,6 +277,8 @@ class LocalEnvFactory:
             hosted=self.settings.hosted,
             emit=self.emit,
             workspace=workspace,
+            trust=trust,
+            network=network,
         )
         model = make_model(resolve_model(session.model, self.env), self.env)
         ext = load_extensions(
@@ -197,12 +287,15 @@ class LocalEnvFactory:
             stop_at=self.memory_root(session),
             managed=self.org_policy,
             subagent_model=self.env.get("CLAUDE_CODE_SUBAGENT_MODEL"),
+            settings_plugins=None if trust.allows("enabledPlugins") else self._user_plugins(session),
         )
         tools = default_registry(list(cfg.tools) if cfg.tools is not None else None)
         for name in cfg.disallowed_tools:
             if "(" not in name:  # a bare name removes the tool entirely, as in Claude Code
                 tools.remove(name)
-        services: dict[str, Any] = {}
+        services: dict[str, Any] = {"network_policy": network}
+        if egress is not None:
+            services["egress_proxy"], services["egress_socket"] = egress
         web_search = getattr(model, "web_search", None)
         if web_search is not None:
             services["web_search"] = web_search
@@ -212,6 +305,8 @@ class LocalEnvFactory:
         ]
         if getattr(workspace, "warning", ""):
             startup.append((EventType.WARNING, {"message": workspace.warning}))
+        if trust_warning:
+            startup.append((EventType.WARNING, {"message": trust_warning}))
         env = SessionEnv(
             model=model,
             tools=tools,
@@ -230,14 +325,14 @@ class LocalEnvFactory:
             can_prompt=not cfg.headless,
             budget_usd=loaded.budget_usd,
             loop_threshold=loaded.loop_threshold or self.settings.loop_threshold,
-            network=cfg.network or loaded.network_enabled,
+            network=network.enabled,
             hosted=self.settings.hosted,
             combine=loaded.combine,
             on_always_allow=loaded.on_always_allow,
             services=services,
             startup_events=startup,
         )
-        await self._add_mcp(session, env, workspace, extra_roots)
+        await self._add_mcp(session, env, workspace, extra_roots, trust)
         await self._add_code(session, env, workspace)
         plan = plan_model_for(session.model, self.env)
         if plan:
@@ -332,6 +427,9 @@ class Runtime:
         from dexa.runtime.assemble import initial_mode, read_settings
 
         config = config or SessionConfig()
+        from dexa.config.trust import session_trust
+
+        local = org_id == LOCAL_ORG and not self.settings.hosted
         settings, _ = read_settings(
             cwd,
             config,
@@ -339,6 +437,9 @@ class Runtime:
             org_policy=self.envs.org_policy,
             managed_path=self.settings.managed_settings_path,
             hosted=self.settings.hosted,
+            trust=session_trust(
+                cwd, home=str(self.envs.home), local=local, org_policy=self.envs.org_policy, env=self.envs.env
+            ),
         )
         permission_mode = initial_mode(permission_mode, settings)
         now = time.time()
@@ -371,6 +472,16 @@ class Runtime:
         close = getattr(self.store, "close", None)
         if close is not None:
             close()
+
+
+def session_network(settings: Any, *, requested: bool) -> Any:
+    """The session's network policy: its settings' (a project only narrows), or with `--network` the widest
+    level the org allows."""
+    from dexa.egress.policy import NetworkPolicy
+
+    if requested:
+        return settings.dexa.network_cap.narrow(NetworkPolicy.from_level("full"))
+    return settings.dexa.network
 
 
 def check_model_credentials(model: str, env: Mapping[str, str]) -> None:

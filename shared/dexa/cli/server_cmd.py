@@ -281,9 +281,12 @@ def chat(
         try:
             sid = session_id
             if sid is None:
-                created = await client.create_session(
-                    cwd=str((cwd or Path.cwd()).resolve()), model=model, permission_mode=permission_mode
-                )
+                workdir = str((cwd or Path.cwd()).resolve())
+                if server is None:
+                    from dexa.cli.trust_cmd import prompt_for_trust
+
+                    prompt_for_trust(workdir)
+                created = await client.create_session(cwd=workdir, model=model, permission_mode=permission_mode)
                 sid = created.id
             return await ChatRepl(client, sid, bypass_allowed=permission_mode == "bypassPermissions").run()
         finally:

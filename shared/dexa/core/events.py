@@ -64,6 +64,7 @@ class EventType:
     CODE_PULL_REQUESTS: Final = "code.pull_requests"
     CONFIG_ERROR: Final = "config.error"
     WARNING: Final = "warning"
+    NETWORK: Final = "network.request"  # one request through the session's egress proxy (allowed or refused)
     ERROR: Final = "error"
 
     @classmethod

@@ -134,6 +134,7 @@ class SettingsHookRunner:
         sandbox_executor: Executor | None = None,
         header_env_allowlist: Sequence[str] = (),
         http_transport: httpx.AsyncBaseTransport | None = None,
+        sandbox_http_transport: httpx.AsyncBaseTransport | None = None,
         allowed_http_urls: Sequence[str] | None = None,
         default_timeout_s: float | None = None,
         env_file: str | None = None,
@@ -154,6 +155,8 @@ class SettingsHookRunner:
         self._sandbox_executor = sandbox_executor
         self._header_allowlist = frozenset(header_env_allowlist)
         self._transport = http_transport
+        # A repository's http hooks leave through the session's egress policy (no loopback, no control plane).
+        self._sandbox_transport = sandbox_http_transport
         self._allowed_urls = tuple(allowed_http_urls) if allowed_http_urls is not None else None
         self._default_timeout = default_timeout_s
         self._env_file = env_file
@@ -316,7 +319,11 @@ class SettingsHookRunner:
             allowed = tuple(v for v in allowed if v in self._header_allowlist)
         headers = {k: _interpolate(v, self._host_env, allowed) for k, v in handler.headers}
         try:
-            async with httpx.AsyncClient(transport=self._transport, timeout=timeout) as client:
+            transport = self._sandbox_transport if self.sandboxed(handler) else self._transport
+            if transport is None and self.sandboxed(handler):
+                result.error = f"{event} http hook {handler.url}: no egress policy for repository hooks; skipped"
+                return
+            async with httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False) as client:
                 response = await client.post(handler.url, json=dict(body), headers=headers)
         except httpx.TimeoutException:
             result.timed_out = True

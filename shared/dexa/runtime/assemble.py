@@ -16,6 +16,8 @@ from dexa.core.errors import ConfigError
 from dexa.core.events import EventType
 from dexa.core.ports import HookOutcome, HookRunner, PermissionDecision, Workspace
 from dexa.core.session import Session, SessionConfig
+from dexa.egress.policy import NetworkPolicy
+from dexa.egress.transport import egress_transport
 from dexa.hooks.protocol import HookResult
 from dexa.hooks.runner import SettingsHookRunner, workspace_executor
 from dexa.permissions.engine import PermissionEngine, combine
@@ -82,6 +84,10 @@ def initial_mode(requested: str | None, settings: EffectiveSettings) -> str:
     return check_mode(mode, settings)
 
 
+def _http_hooks(settings: EffectiveSettings) -> bool:
+    return any(h.type == "http" for g in settings.hooks.groups for h in g.handlers)
+
+
 def header_env_allowlist(org_policy: Mapping[str, Any] | None) -> tuple[str, ...]:
     """Variables the org lets repository http hooks put in headers (`dexa.httpHookEnvVars`); none by default."""
     dexa = (org_policy or {}).get("dexa")
@@ -117,6 +123,7 @@ def load_session_config(
     emit: EmitFn | None = None,
     workspace: Workspace | None = None,
     trust: TrustDecision | None = None,
+    network: NetworkPolicy | None = None,
 ) -> LoadedConfig:
     settings, problems = read_settings(
         session.cwd,
@@ -147,6 +154,7 @@ def load_session_config(
         sandbox_executor=sandbox,
         host_settings_env=_user_layers_env(session, home=home, org_policy=org_policy, managed_path=managed_path),
         header_env_allowlist=header_env_allowlist(org_policy),
+        sandbox_http_transport=egress_transport(network or settings.dexa.network) if _http_hooks(settings) else None,
     )
     extra_dirs = tuple(d for d in settings.working_dirs(session.config.add_dirs) if d != session.cwd)
 

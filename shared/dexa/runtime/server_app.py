@@ -13,7 +13,7 @@ from dexa.api.ports import Integration, IntegrationStatus, PendingOutput
 from dexa.core.errors import ConflictError, NotFoundError
 from dexa.core.ports import PermissionDecision
 from dexa.core.session import SessionConfig
-from dexa.wiring import Runtime
+from dexa.wiring import LOCAL_ORG, Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -198,17 +198,22 @@ class PermissionCheck:
     async def __call__(
         self, *, org_id: str, tool: str, tool_input: Mapping[str, Any], cwd: str, mode: str
     ) -> PermissionDecision:
+        from dexa.config.trust import session_trust
         from dexa.permissions.engine import PermissionEngine
         from dexa.runtime.assemble import read_settings
 
         envs = self.runtime.envs.for_org(org_id)  # the org's own user layer, never another org's
+        hosted = self.runtime.settings.hosted
         settings, _ = read_settings(
             cwd,
             SessionConfig(),
             home=envs.home,
             org_policy=envs.org_policy,
             managed_path=self.runtime.settings.managed_settings_path,
-            hosted=self.runtime.settings.hosted,
+            hosted=hosted,
+            trust=session_trust(
+                cwd, home=str(envs.home), local=org_id == LOCAL_ORG and not hosted, org_policy=envs.org_policy
+            ),
         )
         return PermissionEngine(settings, cwd=cwd, home=str(envs.home)).decide(tool, tool_input, mode=mode, cwd=cwd)
 
