@@ -301,3 +301,17 @@ def test_edit_tools_ask_before_changing_control_files_even_in_accept_edits(world
     for tool in ("Edit", "Write"):
         decision = engine.decide(tool, {"file_path": str(world.repo / name)}, mode="acceptEdits", cwd=str(world.repo))
         assert decision.behavior == "ask", (tool, name, decision)
+
+
+def test_networked_session_reaches_nothing_of_the_host_through_its_proxy(world: World, listener: Listener) -> None:
+    """`--network` gives the sandbox the egress proxy, not the host's network: loopback stays unreachable."""
+    target = listener.url.replace("/hook", "/admin")
+    # Directly (NO_PROXY covers loopback): the sandbox's own namespace has nothing there. Through the proxy: refused.
+    curl = "curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST"
+    probe = f"{curl} {target} > direct.txt; {curl} --noproxy '' {target} > code.txt; true"
+    turns = [{"tool_uses": [{"name": "Bash", "input": {"command": probe}}]}, {"text": "done"}]
+    out = world.run("fetch", turns, "--network", "--allowedTools", "Bash")
+    assert out.returncode == 0, out.stderr
+    assert listener.requests == [], "a sandbox reached a host loopback port"
+    assert (world.repo / "direct.txt").read_text() == "000"
+    assert (world.repo / "code.txt").read_text() == "403", "the egress proxy answered and refused"
