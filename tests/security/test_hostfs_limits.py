@@ -10,7 +10,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from hostfs_rig import sandbox_context, tree_state
@@ -30,6 +32,8 @@ from dexa.testing.scripted import ScriptedModel, text, tool_use
 from dexa.tools.files import Edit, Read, Write
 from dexa.tools.search import Glob, Grep
 
+T = TypeVar("T")
+
 
 def _workspace(tmp_path: Path) -> tuple[Path, Path]:
     root = tmp_path / "ws"
@@ -40,6 +44,21 @@ def _workspace(tmp_path: Path) -> tuple[Path, Path]:
     return root, outside
 
 
+async def timed(call: Awaitable[T], fifo: Path) -> tuple[float, T]:
+    """(seconds taken, result); an AssertionError after 5 s, once the blocked call was let go (not a hung test)."""
+    started = time.monotonic()
+    try:
+        out = await asyncio.wait_for(call, 5)
+    except TimeoutError:
+        for flags in (os.O_WRONLY | os.O_NONBLOCK, os.O_RDONLY | os.O_NONBLOCK):  # wake a stuck reader or writer
+            try:
+                os.close(os.open(fifo, flags))
+            except OSError:
+                pass
+        raise AssertionError("a file operation blocked on the FIFO") from None
+    return time.monotonic() - started, out
+
+
 def test_a_fifo_is_refused_within_two_seconds_and_never_blocks(tmp_path: Path) -> None:
     root, outside = _workspace(tmp_path)
     before = tree_state(outside)
@@ -48,11 +67,6 @@ def test_a_fifo_is_refused_within_two_seconds_and_never_blocks(tmp_path: Path) -
     (root / "normal.txt").write_text("needle\n")
     ctx = sandbox_context(root, tmp_path / "state")
 
-    async def timed(coro: object) -> tuple[float, object]:
-        started = time.monotonic()
-        out = await asyncio.wait_for(coro, 5)  # type: ignore[arg-type]
-        return time.monotonic() - started, out
-
     async def main() -> None:
         ctx.state.read_files[str(fifo)] = time.time() + 60  # as if Read had seen it: Write goes on to the file
         for call in (
@@ -60,21 +74,14 @@ def test_a_fifo_is_refused_within_two_seconds_and_never_blocks(tmp_path: Path) -
             Grep().run({"pattern": "x", "path": str(fifo)}, ctx),
             Write().run({"file_path": str(fifo), "content": "x"}, ctx),  # no reader: must not wait for one
         ):
-            elapsed, out = await timed(call)
+            elapsed, out = await timed(call, fifo)
             assert elapsed < 2 and out.is_error and "FIFO" in out.content, (elapsed, out)
-        elapsed, out = await timed(Grep().run({"pattern": "needle", "path": str(root)}, ctx))
+        elapsed, out = await timed(Grep().run({"pattern": "needle", "path": str(root)}, ctx), fifo)
         assert elapsed < 2 and not out.is_error and "normal.txt" in out.content  # the FIFO is skipped, not read
-        elapsed, out = await timed(Glob().run({"pattern": "*", "path": str(root)}, ctx))
+        elapsed, out = await timed(Glob().run({"pattern": "*", "path": str(root)}, ctx), fifo)
         assert elapsed < 2 and "pipe" not in out.content
 
-    try:
-        asyncio.run(main())
-    finally:
-        # Unblock a reader stuck in an old implementation so the test process can exit and report the failure.
-        try:
-            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        except OSError:
-            pass
+    asyncio.run(main())
     assert tree_state(outside) == before
 
 
@@ -90,13 +97,13 @@ def test_a_socket_and_a_fifo_with_a_reader_are_refused_not_written(tmp_path: Pat
     try:
 
         async def main() -> None:
-            read = await Read().run({"file_path": str(sock_path)}, ctx)
+            _, read = await timed(Read().run({"file_path": str(sock_path)}, ctx), fifo)
             assert read.is_error and "socket" in read.content, read.content
             ctx.state.read_files[str(fifo)] = time.time() + 60
-            write = await Write().run({"file_path": str(fifo), "content": "into the pipe"}, ctx)
+            _, write = await timed(Write().run({"file_path": str(fifo), "content": "into the pipe"}, ctx), fifo)
             assert write.is_error and "FIFO" in write.content, write.content
             with pytest.raises(SandboxError, match="FIFO"):  # the port itself, below the tool's own checks
-                await ctx.workspace.write_bytes(str(fifo), b"into the pipe")
+                await timed(ctx.workspace.write_bytes(str(fifo), b"into the pipe"), fifo)
 
         asyncio.run(main())
         assert os.read(reader, 100) == b""  # nothing reached whoever reads the pipe
