@@ -11,9 +11,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sandbox_rig import make_workspace, needs_bwrap, processes_with, tree_digest, wait_until
+from sandbox_rig import make_workspace, needs_bwrap, tree_digest
 
 from dexa.adapters.local_sandbox import LocalSandbox
+from dexa.testing.procs import processes_with, wait_until
 
 pytestmark = [pytest.mark.anyio, needs_bwrap]
 
