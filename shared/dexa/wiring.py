@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
-import shutil
 import time
 import uuid
 from collections.abc import Mapping
@@ -23,6 +21,7 @@ from dexa.core.models import context_window, is_scripted, resolve_model
 from dexa.core.ports import BlobStore, Store
 from dexa.core.redact import Redactor
 from dexa.core.session import Session, SessionConfig
+from dexa.runtime.boundary import pinned_trust, project_expansion_env, session_network, start_egress, stop_egress
 from dexa.runtime.prompt import build_system_prompt
 from dexa.settings import DexaSettings
 
@@ -81,6 +80,10 @@ class LocalEnvFactory:
         cwd = Path(session.cwd)
         return str(root if cwd == root or root in cwd.parents else cwd)
 
+    def local(self, session: Session) -> bool:
+        """A session of this machine's own user, whose trust is their own record rather than org policy."""
+        return session.org_id == LOCAL_ORG and not self.settings.hosted
+
     async def release(self, session_id: str) -> None:
         env = self._cache.pop(session_id, None)
         if env is not None:
@@ -88,36 +91,11 @@ class LocalEnvFactory:
             closer = env.services.get("close")
             if closer is not None:
                 await closer()
-            proxy = env.services.get("egress_proxy")
-            if proxy is not None:
-                await proxy.aclose()
-                shutil.rmtree(os.path.dirname(env.services["egress_socket"]), ignore_errors=True)
+            await stop_egress(env.services)
 
     async def aclose(self) -> None:
         for sid in list(self._cache):
             await self.release(sid)
-
-    async def _start_egress(self, session: Session, network: Any) -> tuple[Any, str] | None:
-        """The session's egress proxy: the sandbox's only way out, on a Unix socket bound into it.
-
-        Every request is checked against the session's policy, logged as an event, and rate-limited; loopback,
-        private and metadata addresses (the control plane's ports among them) are refused at every level.
-        """
-        if not network.enabled:
-            return None
-        import tempfile
-
-        from dexa.egress.proxy import EgressProxy, EgressRecord
-
-        async def log(record: EgressRecord) -> None:
-            if self.emit is not None:
-                await self.emit(session.id, EventType.NETWORK, dataclasses.asdict(record))
-
-        proxy = EgressProxy(network, log=log)
-        # Unix socket paths are limited to 108 bytes, so the socket lives in a short private directory.
-        path = os.path.join(tempfile.mkdtemp(prefix="dexa-egress-"), "proxy.sock")
-        await proxy.start(path)
-        return proxy, path
 
     def _user_plugins(self, session: Session) -> dict[str, bool]:
         """`enabledPlugins` without the repository's say (an untrusted workspace enables no plugin)."""
@@ -137,38 +115,6 @@ class LocalEnvFactory:
         env.services["code"] = code
         env.system_prompt += "\n\n" + await code.system_prompt(session.id, session.org_id)
 
-    def trust_for(self, session: Session) -> Any:
-        """What the session's repository may configure: the user's trust record locally, org policy otherwise."""
-        from dexa.config.trust import session_trust
-
-        local = session.org_id == LOCAL_ORG and not self.settings.hosted
-        return session_trust(session.cwd, home=str(self.home), local=local, org_policy=self.org_policy, env=self.env)
-
-    async def _pinned_trust(self, session: Session) -> tuple[Any, str | None]:
-        """The session's trust, held back when its control files changed since the session first saw them.
-
-        A change made during a session (an approved edit of `.claude/settings.json`, a checkout) takes effect only
-        after the user trusts the workspace again; each rebuilt environment (a resume, a cloud step) checks.
-        """
-        from dexa.config.trust import TrustDecision, control_digest, mark_changed
-
-        trust = self.trust_for(session)
-        if not (trust.all_keys or trust.keys):
-            return trust, None
-        digest = control_digest([session.cwd])
-        pin = await self.store.kv_get("trust_pins", session.id, org_id=session.org_id)
-        if pin is None:
-            await self.store.kv_put("trust_pins", session.id, {"digest": digest}, org_id=session.org_id)
-            return trust, None
-        if pin.get("digest") == digest:
-            return trust, None
-        detail = f"changed during session {session.id}"
-        if session.org_id == LOCAL_ORG and not self.settings.hosted:
-            mark_changed(session.cwd, str(self.home), detail, env=self.env)
-        return TrustDecision.untrusted(f"the workspace's settings {detail}; trust it again (`dexa trust`)"), (
-            f"The workspace's settings files {detail}. Their new content takes effect after `dexa trust`."
-        )
-
     async def _add_mcp(
         self, session: Session, env: SessionEnv, workspace: Any, extra_roots: tuple[str, ...], trust: Any
     ) -> None:
@@ -177,7 +123,7 @@ class LocalEnvFactory:
 
         cfg = session.config
         org = OrgMcpPolicy(servers=dict((self.org_policy or {}).get("mcpServers") or {}))
-        project_env = self._project_expansion_env(session, trust)
+        project_env = project_expansion_env(trust, local=self.local(session), env=self.env, org_policy=self.org_policy)
         resolved = resolve_servers(
             project_dir=session.cwd,
             config_files=cfg.mcp_config,
@@ -230,16 +176,6 @@ class LocalEnvFactory:
         env.services["mcp"] = manager
         env.system_prompt += "\n\n" + SOURCE_SELECTION_PROMPT
 
-    def _project_expansion_env(self, session: Session, trust: Any) -> dict[str, str]:
-        """What a repository's `.mcp.json` may expand `${VAR}` from: the user's environment on a trusted machine
-        of their own (Claude Code's behaviour), else only the variables the org allowlists."""
-        from dexa.runtime.assemble import header_env_allowlist
-
-        if trust.all_keys and session.org_id == LOCAL_ORG and not self.settings.hosted:
-            return dict(self.env)
-        allowed = set(header_env_allowlist(self.org_policy))
-        return {k: v for k, v in self.env.items() if k in allowed}
-
     async def _build(self, session: Session) -> SessionEnv:
         from dexa.adapters.anthropic import make_model
         from dexa.adapters.local_sandbox import LocalSandbox
@@ -248,7 +184,14 @@ class LocalEnvFactory:
         from dexa.tools.registry import default_registry
 
         cfg = session.config
-        trust, trust_warning = await self._pinned_trust(session)
+        trust, trust_warning = await pinned_trust(
+            self.store,
+            session,
+            local=self.local(session),
+            home=str(self.home),
+            org_policy=self.org_policy,
+            env=self.env,
+        )
         settings, _ = read_settings(
             session.cwd,
             cfg,
@@ -260,14 +203,14 @@ class LocalEnvFactory:
         )
         extra_roots = tuple(d for d in settings.working_dirs(cfg.add_dirs) if d != session.cwd)
         network = session_network(settings, requested=cfg.network)
-        egress = await self._start_egress(session, network)
+        egress = await start_egress(session.id, network, self.emit)
         workspace = LocalSandbox(
             session.cwd,
             extra_roots=extra_roots,
             network=network.enabled,
             unsandboxed=cfg.unsandboxed or self.settings.unsandboxed,
             state_dir=str(self.settings.state_dir / session.id),
-            **({"egress_socket": egress[1]} if egress else {}),
+            egress_socket=egress.get("egress_socket"),
         )
         loaded = load_session_config(
             session,
@@ -294,8 +237,7 @@ class LocalEnvFactory:
             if "(" not in name:  # a bare name removes the tool entirely, as in Claude Code
                 tools.remove(name)
         services: dict[str, Any] = {"network_policy": network}
-        if egress is not None:
-            services["egress_proxy"], services["egress_socket"] = egress
+        services.update(egress)
         web_search = getattr(model, "web_search", None)
         if web_search is not None:
             services["web_search"] = web_search
@@ -472,16 +414,6 @@ class Runtime:
         close = getattr(self.store, "close", None)
         if close is not None:
             close()
-
-
-def session_network(settings: Any, *, requested: bool) -> Any:
-    """The session's network policy: its settings' (a project only narrows), or with `--network` the widest
-    level the org allows."""
-    from dexa.egress.policy import NetworkPolicy
-
-    if requested:
-        return settings.dexa.network_cap.narrow(NetworkPolicy.from_level("full"))
-    return settings.dexa.network
 
 
 def check_model_credentials(model: str, env: Mapping[str, str]) -> None:

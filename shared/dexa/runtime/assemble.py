@@ -23,6 +23,7 @@ from dexa.hooks.runner import SettingsHookRunner, workspace_executor
 from dexa.permissions.engine import PermissionEngine, combine
 from dexa.permissions.modes import check_mode
 from dexa.permissions.persist import persist_allow_rule, persistence_scope
+from dexa.runtime.boundary import header_env_allowlist
 
 logger = logging.getLogger(__name__)
 
@@ -86,13 +87,6 @@ def initial_mode(requested: str | None, settings: EffectiveSettings) -> str:
 
 def _http_hooks(settings: EffectiveSettings) -> bool:
     return any(h.type == "http" for g in settings.hooks.groups for h in g.handlers)
-
-
-def header_env_allowlist(org_policy: Mapping[str, Any] | None) -> tuple[str, ...]:
-    """Variables the org lets repository http hooks put in headers (`dexa.httpHookEnvVars`); none by default."""
-    dexa = (org_policy or {}).get("dexa")
-    names = dexa.get("httpHookEnvVars") if isinstance(dexa, Mapping) else None
-    return tuple(str(n) for n in names) if isinstance(names, list) else ()
 
 
 def _user_layers_env(
