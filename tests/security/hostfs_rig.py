@@ -40,8 +40,10 @@ print(swaps, flush=True)
 @contextmanager
 def racing(directory: Path, outside: Path) -> Iterator[dict[str, int]]:
     """While inside the block, `directory` keeps turning into a symlink to `outside` and back."""
-    spare = directory.with_name(directory.name + ".swap")
-    stop = directory.with_name(directory.name + ".stop")
+    # The racer's own files sit beside `outside`, not in the workspace: a rewind under test deletes what the
+    # checkpoint lacks, and deleting the racer's spare link would end the race with ENOENT.
+    spare = outside.with_name(outside.name + ".swap")
+    stop = outside.with_name(outside.name + ".stop")
     stop.unlink(missing_ok=True)
     spare.symlink_to(outside)
     proc = subprocess.Popen(

@@ -189,16 +189,33 @@ async def test_unsandboxed_mode_journals_and_runs_background_jobs_the_same_way(r
     await box.close()
 
 
-async def test_a_job_claimed_but_never_launched_is_reported_interrupted_not_rerun(
+async def test_a_job_claimed_but_never_launched_runs_exactly_once_on_recovery(
     sandbox: LocalSandbox, root: Path, state_dir: str
 ) -> None:
-    # Dexa crashed between claiming the launch and spawning: at most once means reporting, never re-running.
+    # Dexa crashed between claiming the launch and spawning: no shell ever began, so nothing ran and running it now
+    # keeps the call exactly-once (reporting "interrupted" would silently drop the side effect).
     job = JobDir(os.path.join(state_dir, "jobs", "toolu_limbo"))
     job.create({"command": "echo x >> log.txt"})
     assert job.claim("launched\n")
-    result = await sandbox.recover("toolu_limbo", wait_s=5)
-    assert result is not None and result.exit_code == 137 and "interrupted" in result.stderr
+    assert await sandbox.recover("toolu_limbo", wait_s=5) is None
+    first = await sandbox.exec("echo x >> log.txt", cwd=str(root), job_id="toolu_limbo")
     again = await sandbox.exec("echo x >> log.txt", cwd=str(root), job_id="toolu_limbo")
+    assert first.exit_code == again.exit_code == 0
+    assert (root / "log.txt").read_text() == "x\n"
+
+
+async def test_a_job_whose_shell_began_and_died_is_reported_interrupted_not_rerun(
+    sandbox: LocalSandbox, root: Path, state_dir: str
+) -> None:
+    # The shell started (its first line is in `cwd`) and then vanished without an exit status: it may have had
+    # effects, so at most once means reporting, never re-running.
+    job = JobDir(os.path.join(state_dir, "jobs", "toolu_began"))
+    job.create({"command": "echo x >> log.txt"})
+    assert job.claim("launched\n")
+    Path(job.file("cwd")).write_text("\n")
+    result = await sandbox.recover("toolu_began", wait_s=5)
+    assert result is not None and result.exit_code == 137 and "interrupted" in result.stderr
+    again = await sandbox.exec("echo x >> log.txt", cwd=str(root), job_id="toolu_began")
     assert again.exit_code == 137 and not (root / "log.txt").exists()
 
 

@@ -47,7 +47,9 @@ INSTALL_HINT = (
 # The user's command runs in bash so `[[`, arrays and `source` work as models expect. The EXIT trap reports
 # the final directory (so `cd` carries over to the next call) and, for journaled jobs, the exit status, so
 # a job that outlives a Dexa crash still leaves its result behind. Bash keeps the command's exit status.
-_TRAP = "trap '__dexa_rc=$?; pwd -P >&{cwd_fd} 2>/dev/null{exit_part}' EXIT; "
+# The blank line written first says "the shell began": a journaled job whose launcher died between its claim and
+# the spawn has none, so a recovering process knows it is safe to launch it (see LocalSandbox._abandoned).
+_TRAP = "trap '__dexa_rc=$?; pwd -P >&{cwd_fd} 2>/dev/null{exit_part}' EXIT; echo >&{cwd_fd} 2>/dev/null; "
 _EXIT_PART = "; echo $__dexa_rc >&{exit_fd} 2>/dev/null"
 
 

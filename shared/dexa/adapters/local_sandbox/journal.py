@@ -148,10 +148,10 @@ class JobDir:
         except (OSError, ValueError):
             return {}
 
-    def claim(self, content: str) -> bool:
-        """Atomically create `started`; False when another launch already did."""
+    def claim(self, content: str, *, name: str = "started") -> bool:
+        """Atomically create `started` (or `name`); False when another launch already did."""
         try:
-            fd = os.open(self.file("started"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            fd = os.open(self.file(name), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         except FileExistsError:
             return False
         with os.fdopen(fd, "w") as fh:
@@ -160,6 +160,13 @@ class JobDir:
 
     def started(self) -> bool:
         return self.has("started")
+
+    def began(self) -> bool:
+        """Did the job's shell start (its first act writes a line to `cwd`), or did it finish?"""
+        try:
+            return os.path.getsize(self.file("cwd")) > 0 or self.has("exit")
+        except OSError:
+            return self.has("exit")
 
     def write_pid(self, pid: int) -> None:
         with open(self.file("pid"), "w") as fh:

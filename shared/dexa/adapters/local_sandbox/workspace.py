@@ -185,11 +185,18 @@ class LocalSandbox(WorkspaceFiles):
                 os.close(fd)
 
     async def _launch_job(
-        self, job: JobDir, command: str, cwd: str, env: Mapping[str, str] | None, *, merge_output: bool
+        self,
+        job: JobDir,
+        command: str,
+        cwd: str,
+        env: Mapping[str, str] | None,
+        *,
+        merge_output: bool,
+        claim: str = "started",
     ) -> Process | None:
-        """Journal and launch a detached job; None when its `started` claim was already taken."""
+        """Journal and launch a detached job; None when its `claim` (`started`, or `relaunched`) was already taken."""
         os.makedirs(job.path, exist_ok=True)
-        if not job.claim("launched\n"):
+        if not job.claim("launched\n", name=claim):
             return None
         job.create({"command": command, "cwd": cwd, "started_at": time.time()})
         names = ("stdout", "cwd", "exit") if merge_output else ("stdout", "stderr", "cwd", "exit")
@@ -220,6 +227,8 @@ class LocalSandbox(WorkspaceFiles):
         proc = None
         if not job.started():
             proc = await self._launch_job(job, command, cwd, env, merge_output=False)
+        elif await self._abandoned(job):
+            proc = await self._launch_job(job, command, cwd, env, merge_output=False, claim="relaunched")
         if proc is None:
             return await self._await_job(job, timeout_s)
         try:
@@ -254,7 +263,22 @@ class LocalSandbox(WorkspaceFiles):
         if not job.started():
             logger.info("job %s never started", job_id)
             return None
+        if await self._abandoned(job):
+            logger.info("job %s was claimed but never launched", job_id)
+            return None
         return await self._await_job(job, wait_s)
+
+    async def _abandoned(self, job: JobDir) -> bool:
+        """A claimed job whose launcher died before the spawn: no pid, no shell ever began, nothing of it alive.
+
+        Running it then is safe, and the only way to keep the tool call exactly-once rather than at-most-once.
+        """
+        deadline = time.monotonic() + _START_GRACE_S
+        while job.pid() is None and not job.began():
+            if time.monotonic() >= deadline:
+                return not job.alive() and not job.has("relaunched")
+            await asyncio.sleep(0.01)
+        return False
 
     async def _await_job(self, job: JobDir, wait_s: float) -> ExecResult:
         """Poll a detached job's journal until it finishes, dies, or `wait_s` runs out (then kill it)."""
