@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -171,10 +172,19 @@ def test_tools_todo_and_artifacts_reflect_the_session(tmp_path: Path) -> None:
 
 def test_rewind_delegates_to_the_rewinder_and_refuses_while_a_turn_runs(tmp_path: Path) -> None:
     rewinder = MemoryRewinder()
-    api = make_api(tmp_path, model=FunctionModel(lambda req: reply("slow", delay_ms=400)), rewinder=rewinder)
+    release = threading.Event()
+
+    async def gated(req: Any) -> Any:
+        # The turn runs until the test has tried its rewind: no timing window on a loaded machine.
+        while not release.is_set():
+            await asyncio.sleep(0.01)
+        return reply("slow")
+
+    api = make_api(tmp_path, model=FunctionModel(gated), rewinder=rewinder)
     with TestClient(api.app) as client:
         sid = client.post("/sessions", json={"prompt": "go"}, headers=api.h()).json()["id"]
         busy = client.post(f"/sessions/{sid}/rewind", json={"checkpoint_id": "cp_1"}, headers=api.h())
+        release.set()
         assert busy.status_code == 409 and busy.json()["code"] == "session_busy"
         _idle(client, api.h(), sid)
         assert [c["id"] for c in client.get(f"/sessions/{sid}/checkpoints", headers=api.h()).json()["data"]] == [
