@@ -37,11 +37,18 @@ def test_creating_a_session_with_a_prompt_runs_the_turn_to_completion(tmp_path: 
 
 
 def test_a_second_message_while_a_turn_runs_is_409_session_busy(tmp_path: Path) -> None:
-    slow = FunctionModel(lambda req: reply("thinking", delay_ms=300) if len(req.messages) == 1 else text("x"))
-    api = make_api(tmp_path, model=slow)
+    release = threading.Event()
+
+    async def gated(req: Any) -> Any:
+        while len(req.messages) == 1 and not release.is_set():
+            await asyncio.sleep(0.01)
+        return reply("thinking") if len(req.messages) == 1 else text("x")
+
+    api = make_api(tmp_path, model=FunctionModel(gated))
     with TestClient(api.app) as client:
         sid = client.post("/sessions", json={"prompt": "one"}, headers=api.h()).json()["id"]
         r = client.post(f"/sessions/{sid}/messages", json={"prompt": "two"}, headers=api.h())
+        release.set()
         assert r.status_code == 409 and r.json()["code"] == "session_busy"
         _idle(client, api.h(), sid)
         r = client.post(f"/sessions/{sid}/messages", json={"prompt": "two"}, headers=api.h())
