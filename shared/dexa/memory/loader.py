@@ -24,7 +24,7 @@ from .markdown import find_imports, strip_html_comments, trim_trailing_punctuati
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_IMPORT_DEPTH = 5
+DEFAULT_MAX_IMPORT_DEPTH = 4  # Claude Code 2.1.x stops after 4 hops (observed, project and user memory alike)
 MANAGED_DIR = "/etc/claude-code"
 MAX_FILE_BYTES = 1_000_000
 

@@ -85,9 +85,9 @@ def test_import_depth_is_bounded_and_reported(tmp_path: Path) -> None:
         write(repo / f"f{i}.md", f"level {i} @f{i + 1}.md")
     write(repo / "CLAUDE.md", "root @f0.md")
     load = load_memory(config(tmp_path, repo))
-    assert [Path(p).name for p in paths(load.files)] == ["CLAUDE.md", "f0.md", "f1.md", "f2.md", "f3.md", "f4.md"]
-    assert max(f.depth for f in load.files) == 5
-    assert any("deeper than 5" in p.message for p in load.problems)
+    assert [Path(p).name for p in paths(load.files)] == ["CLAUDE.md", "f0.md", "f1.md", "f2.md", "f3.md"]
+    assert max(f.depth for f in load.files) == 4
+    assert any("deeper than 4" in p.message for p in load.problems)
     shallow = load_memory(config(tmp_path, repo, max_import_depth=2))
     assert len(shallow.files) == 3
 
