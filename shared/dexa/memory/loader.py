@@ -240,7 +240,8 @@ class MemoryReader:
             self.problems.extend(reader.problems)
             if reader.problems:
                 continue
-            if globs:
+            # A bare `**` matches everything, so Claude Code loads the rule at session start (`**/*` stays conditional).
+            if globs and not all(g.strip() == "**" for g in globs):
                 pending.append(PendingRule(path=path, scope=scope, globs=globs, base_dir=base_dir))
                 continue
             out += self.load(path, scope=scope, kind="rule", reason=reason, root_dir=base_dir)

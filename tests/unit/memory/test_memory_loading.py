@@ -130,6 +130,17 @@ def test_rules_without_paths_load_at_start_and_path_rules_wait_for_a_matching_fi
     assert index.on_file_access(str(repo / "src" / "api" / "other.ts")) == []  # once per session
 
 
+def test_a_rule_for_every_path_loads_at_start_but_star_star_slash_star_waits(tmp_path: Path) -> None:
+    # Claude Code 2.1: `paths: "**"` (or ["**"]) loads with the session; `**/*` stays conditional.
+    repo = tmp_path / "repo"
+    write(repo / ".claude" / "rules" / "bare.md", '---\npaths: "**"\n---\nbare')
+    write(repo / ".claude" / "rules" / "listed.md", '---\npaths: ["**"]\n---\nlisted')
+    write(repo / ".claude" / "rules" / "every.md", '---\npaths: "**/*"\n---\nevery')
+    index = MemoryIndex.load(config(tmp_path, repo))
+    assert sorted(Path(p).name for p in paths(index.files)) == ["bare.md", "listed.md"]
+    assert [Path(r.path).name for r in index.startup.pending_rules] == ["every.md"]
+
+
 def test_subtree_claude_md_loads_lazily_once_when_a_file_there_is_read(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     write(repo / "CLAUDE.md", "root")
