@@ -229,6 +229,7 @@ class LocalEnvFactory:
             home=self.home,
             stop_at=self.memory_root(session),
             managed=self.org_policy,
+            claude_md_excludes=loaded.settings.claude_md_excludes,
             subagent_model=self.env.get("CLAUDE_CODE_SUBAGENT_MODEL"),
             settings_plugins=None if trust.allows("enabledPlugins") else self._user_plugins(session),
         )

@@ -163,16 +163,19 @@ def load_extensions(
     subagent_model: str | None = None,
     skill_shell_enabled: bool = True,
     restrict_skill_tools: bool = False,
+    claude_md_excludes: tuple[str, ...] = (),
 ) -> Extensions:
     """Memory, skills, commands, subagents and plugins for a session started in `cwd`.
 
     settings_plugins: the effective `enabledPlugins` (None reads the user/project/local settings files here).
     managed: managed settings / org policy (`claudeMd`, `claudeMdExcludes`, `enabledPlugins`).
+    claude_md_excludes: `claudeMdExcludes` from the user and local settings (EffectiveSettings.claude_md_excludes).
     subagent_model: CLAUDE_CODE_SUBAGENT_MODEL. skill_shell_enabled: False for `disableSkillShellExecution`.
     """
     home_path = Path(home)
     managed = managed or {}
-    excludes = managed.get("claudeMdExcludes") or ()
+    # Managed policy's list plus the user/local settings' (the caller drops the project's shared settings).
+    excludes = (*(managed.get("claudeMdExcludes") or ()), *claude_md_excludes)
     memory = MemoryIndex.load(
         MemoryConfig(
             cwd=cwd,

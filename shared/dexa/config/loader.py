@@ -266,10 +266,18 @@ def _merge(
         for u in layer.data["allowedHttpHookUrls"]
         if isinstance(u, str)
     ]
+    excludes = [
+        pattern
+        for layer in layers
+        if layer.scope != "project" and isinstance(layer.data.get("claudeMdExcludes"), list)
+        for pattern in layer.data["claudeMdExcludes"]
+        if isinstance(pattern, str) and pattern
+    ]
     return EffectiveSettings(
         cwd=cwd,
         home=home,
         hooks=hooks,
+        claude_md_excludes=tuple(dict.fromkeys(excludes)),
         allow=tuple(rules["allow"]),
         ask=tuple(rules["ask"]),
         deny=tuple(rules["deny"]),

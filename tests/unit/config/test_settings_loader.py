@@ -360,3 +360,15 @@ def test_unreadable_directory_in_place_of_file_is_a_problem(tree: Tree) -> None:
     (tree.cwd / ".claude" / "settings.json").mkdir(parents=True)
     _, problems = tree.load()
     assert problems and problems[0].file.endswith("settings.json")
+
+
+def test_claude_md_excludes_come_from_user_local_and_managed_but_not_the_shared_project_file(tmp_path: Path) -> None:
+    # Claude Code honours claudeMdExcludes in user and local settings; the committed project file can't hide memory.
+    t = Tree(tmp_path)
+    t.write("user", {"claudeMdExcludes": ["**/vendor/CLAUDE.md"]})
+    t.write("local", {"claudeMdExcludes": ["/abs/CLAUDE.md", "**/vendor/CLAUDE.md"]})
+    t.write("project", {"claudeMdExcludes": ["**/CLAUDE.md"]})
+    t.write("managed", {"claudeMdExcludes": ["**/gen/CLAUDE.md"]})
+    settings, problems = t.load()
+    assert problems == []
+    assert sorted(settings.claude_md_excludes) == ["**/gen/CLAUDE.md", "**/vendor/CLAUDE.md", "/abs/CLAUDE.md"]

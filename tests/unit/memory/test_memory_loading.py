@@ -221,3 +221,15 @@ def test_inline_managed_claude_md_comes_first(tmp_path: Path) -> None:
     write(tmp_path / "repo" / "CLAUDE.md", "project")
     load = load_memory(config(tmp_path, tmp_path / "repo", managed_text="org policy text"))
     assert [(f.scope, f.content) for f in load.files] == [("managed", "org policy text"), ("project", "project")]
+
+
+def test_settings_excludes_reach_the_session_memory(tmp_path: Path) -> None:
+    from dexa.agents.extensions import load_extensions
+
+    write(tmp_path / "repo" / "CLAUDE.md", "root")
+    write(tmp_path / "repo" / "vendor" / "CLAUDE.md", "vendored")
+    cwd = str(tmp_path / "repo" / "vendor")
+    kept = load_extensions(cwd, home=tmp_path / "home", managed_dir=None)
+    assert [Path(f.path).parent.name for f in kept.memory.files] == ["repo", "vendor"]
+    ext = load_extensions(cwd, home=tmp_path / "home", managed_dir=None, claude_md_excludes=("**/vendor/CLAUDE.md",))
+    assert [Path(f.path).parent.name for f in ext.memory.files] == ["repo"]
