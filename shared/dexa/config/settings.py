@@ -86,7 +86,7 @@ class EffectiveSettings:
     env: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     model: str | None = None
     allowed_http_hook_urls: tuple[str, ...] | None = None
-    # `claudeMdExcludes` from managed, command-line, user and local layers: Claude Code ignores the project's shared file.
+    # `claudeMdExcludes` from managed, CLI, user and local layers (Claude Code ignores the shared project file).
     claude_md_excludes: tuple[str, ...] = ()
     dexa: DexaSettings = field(default_factory=DexaSettings)
     # Files that contributed at least one valid key, highest precedence first.
