@@ -29,6 +29,8 @@ from .steps_run import RunSteps
 from .steps_tools import ToolSteps
 
 logger = logging.getLogger(__name__)
+# Claude Code forces a stop after this many consecutive Stop-hook continuations in one turn.
+MAX_STOP_CONTINUATIONS = 8
 
 
 class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
@@ -146,12 +148,22 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
         return "next"
 
     async def end_turn(self, session: Session, state: TurnState, env: SessionEnv) -> StepResult:
-        if env.hooks is not None and not state.stop_hook_active:
-            outcome = await env.hooks.run(
-                "Stop", self.hook_payload(session, env, "Stop", stop_hook_active=state.stop_hook_active)
+        messages = await self.store.list_messages(session.id)
+        result = next((m.text for m in reversed(messages) if m.role == "assistant" and m.text), "")
+        if env.hooks is not None and state.stop_continuations < MAX_STOP_CONTINUATIONS:
+            payload = self.hook_payload(
+                session,
+                env,
+                "Stop",
+                stop_hook_active=state.stop_hook_active,
+                last_assistant_message=result,
+                background_tasks=[],
+                session_crons=[],
             )
+            outcome = await env.hooks.run("Stop", payload)
             if outcome.blocked and outcome.reason:
-                # A Stop hook that blocks sends the agent back to work with its reason, once per turn.
+                # A blocking Stop hook sends the agent back to work with its reason. It is asked again at the next
+                # stop with stop_hook_active=true, as in Claude Code, up to 8 consecutive continuations.
                 msg = Message(
                     id=f"t{state.turn}s{state.model_calls}",
                     role="user",
@@ -162,10 +174,11 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
                 await self.emit(
                     session.id, EventType.HOOK, {"event": "Stop", "blocked": True, "reason": outcome.reason}
                 )
-                await self.advance(session, replace(state, step="call_model", stop_hook_active=True))
+                continued = replace(
+                    state, step="call_model", stop_hook_active=True, stop_continuations=state.stop_continuations + 1
+                )
+                await self.advance(session, continued)
                 return "next"
-        messages = await self.store.list_messages(session.id)
-        result = next((m.text for m in reversed(messages) if m.role == "assistant" and m.text), "")
         if env.checkpointer is not None:
             await env.checkpointer.checkpoint(
                 session.id, reason="turn_end", message_id=messages[-1].id if messages else None

@@ -24,6 +24,7 @@ class TurnState:
     prompt_message_id: str = ""
     model_calls: int = 0
     stop_hook_active: bool = False
+    stop_continuations: int = 0  # consecutive Stop-hook blocks this turn (Claude Code forces a stop after 8)
     started_at: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -33,6 +34,7 @@ class TurnState:
             "prompt_message_id": self.prompt_message_id,
             "model_calls": self.model_calls,
             "stop_hook_active": self.stop_hook_active,
+            "stop_continuations": self.stop_continuations,
             "started_at": self.started_at,
         }
 
@@ -44,6 +46,7 @@ class TurnState:
             prompt_message_id=str(data.get("prompt_message_id", "")),
             model_calls=int(data.get("model_calls", 0)),
             stop_hook_active=bool(data.get("stop_hook_active", False)),
+            stop_continuations=int(data.get("stop_continuations", 0)),
             started_at=float(data.get("started_at", 0.0)),
         )
 
