@@ -236,6 +236,7 @@ _SUBCOMMANDS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
     ("dexa.cli.schedule_cmd", "schedules", ("schedules",)),
     ("dexa.cli.business_demo", None, ("business-demo",)),
     ("dexa.cli.trust_cmd", None, ("trust",)),
+    ("dexa.cli.cloud_cmd", "cloud", ("cloud",)),
 )
 
 
