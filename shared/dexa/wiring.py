@@ -87,6 +87,9 @@ class LocalEnvFactory:
     async def release(self, session_id: str) -> None:
         env = self._cache.pop(session_id, None)
         if env is not None:
+            payload = env.services.get("session_end_payload")
+            if env.hooks is not None and payload is not None:
+                await env.hooks.run("SessionEnd", payload)  # a failing hook is reported by the runner, never raised
             await env.workspace.close()
             closer = env.services.get("close")
             if closer is not None:
@@ -297,6 +300,7 @@ class Runtime:
     base_url: str = "http://127.0.0.1:4096"
     checkpoints: Any = None
     background: list[Any] = field(default_factory=list)  # long-lived tasks (scheduler), cancelled on close
+    schedules: Any = None  # dexa.triggers.schedules.ScheduleSync for an external timer; None: the serve loop
     _integrations: Any = None
     _code: Any = None
     _code_checked: bool = False
@@ -447,6 +451,18 @@ def _storage(settings: DexaSettings, env: Mapping[str, str]) -> tuple[Store, Blo
     raise ConfigError(f"DEXA_STORE must be sqlite or dynamo, not {settings.store!r}")
 
 
+def _schedules(settings: DexaSettings, env: Mapping[str, str]) -> Any:
+    """EventBridge Scheduler when the stack configured a schedule group; else None: `dexa serve`'s own loop reads
+    the schedule records, so there is no timer to keep in step."""
+    from dexa.adapters.aws.schema import ENV_SCHEDULE_GROUP
+
+    if settings.store == "dynamo" and env.get(ENV_SCHEDULE_GROUP):
+        from dexa.adapters.aws.schedules import EventBridgeSchedules
+
+        return EventBridgeSchedules.from_env(env)
+    return None
+
+
 def build_runtime(
     settings: DexaSettings, *, env: Mapping[str, str] | None = None, org_policy: Mapping[str, Any] | None = None
 ) -> Runtime:
@@ -473,6 +489,7 @@ def build_runtime(
         envs=envs,
         checkpoints=checkpoints,
     )
+    rt.schedules = _schedules(settings, env)
     envs.integrations_provider = lambda: rt.integrations
     envs.code_provider = lambda: rt.code
     return rt

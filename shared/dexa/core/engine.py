@@ -120,6 +120,7 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
         doc = await self.store.kv_get("prompts", f"{session.id}:{state.turn}") or {}
         prompt = str(doc.get("prompt", ""))
         await self._repair_history(session.id)
+        session_context = await self._session_start(session, state, env)
         if env.hooks is not None:
             outcome = await env.hooks.run(
                 "UserPromptSubmit", self.hook_payload(session, env, "UserPromptSubmit", prompt=prompt)
@@ -134,6 +135,8 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
                 prompt = (
                     f"{prompt}\n\n<user-prompt-submit-hook>\n{outcome.additional_context}\n</user-prompt-submit-hook>"
                 )
+        if session_context:
+            prompt = f"<session-start-hook>\n{session_context}\n</session-start-hook>\n\n{prompt}"
         existing = await self.store.list_messages(session.id)
         if env.checkpointer is not None:
             await env.checkpointer.checkpoint(
@@ -146,6 +149,22 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
             )
         await self.advance(session, replace(state, step="call_model"))
         return "next"
+
+    async def _session_start(self, session: Session, state: TurnState, env: SessionEnv) -> str:
+        """SessionStart hooks, once per session environment (source "startup" on the first turn, else "resume").
+
+        Their context reaches the model with the prompt; SessionEnd runs when the environment is released."""
+        if env.hooks is None or env.services.get("session_started"):
+            return ""
+        env.services["session_started"] = True
+        env.services["session_end_payload"] = self.hook_payload(session, env, "SessionEnd", reason="other")
+        source = "startup" if state.turn <= 1 else "resume"
+        outcome = await env.hooks.run(
+            "SessionStart", self.hook_payload(session, env, "SessionStart", source=source, model=session.model)
+        )
+        if outcome.system_message:
+            await self.emit(session.id, EventType.HOOK, {"event": "SessionStart", "message": outcome.system_message})
+        return outcome.additional_context
 
     async def end_turn(self, session: Session, state: TurnState, env: SessionEnv) -> StepResult:
         messages = await self.store.list_messages(session.id)
