@@ -21,7 +21,14 @@ from dexa.core.models import context_window, is_scripted, resolve_model
 from dexa.core.ports import BlobStore, Store
 from dexa.core.redact import Redactor
 from dexa.core.session import Session, SessionConfig
-from dexa.runtime.boundary import pinned_trust, project_expansion_env, session_network, start_egress, stop_egress
+from dexa.runtime.boundary import (
+    command_env,
+    pinned_trust,
+    project_expansion_env,
+    session_network,
+    start_egress,
+    stop_egress,
+)
 from dexa.runtime.prompt import build_system_prompt
 from dexa.settings import DexaSettings
 
@@ -207,14 +214,28 @@ class LocalEnvFactory:
         extra_roots = tuple(d for d in settings.working_dirs(cfg.add_dirs) if d != session.cwd)
         network = session_network(settings, requested=cfg.network)
         egress = await start_egress(session.id, network, self.emit)
-        workspace = LocalSandbox(
-            session.cwd,
-            extra_roots=extra_roots,
-            network=network.enabled,
-            unsandboxed=cfg.unsandboxed or self.settings.unsandboxed,
-            state_dir=str(self.settings.state_dir / session.id),
-            egress_socket=egress.get("egress_socket"),
-        )
+        if self.settings.sandbox == "modal":  # the cloud workspace: a Modal sandbox on the session's volume
+            from dexa.adapters.modal.factory import session_workspace
+
+            workspace: Any = session_workspace(
+                session_id=session.id,
+                org_id=session.org_id,
+                cwd=session.cwd,
+                env=self.env,
+                kv=self.store,
+                network=network.enabled,
+                extra_roots=extra_roots,
+                emit=self.emit,
+            )
+        else:
+            workspace = LocalSandbox(
+                session.cwd,
+                extra_roots=extra_roots,
+                network=network.enabled,
+                unsandboxed=cfg.unsandboxed or self.settings.unsandboxed,
+                state_dir=str(self.settings.state_dir / session.id),
+                egress_socket=egress.get("egress_socket"),
+            )
         loaded = load_session_config(
             session,
             home=self.home,
@@ -240,7 +261,8 @@ class LocalEnvFactory:
         for name in cfg.disallowed_tools:
             if "(" not in name:  # a bare name removes the tool entirely, as in Claude Code
                 tools.remove(name)
-        services: dict[str, Any] = {"network_policy": network}
+        kept_env, held_env = command_env(loaded.settings.env)
+        services: dict[str, Any] = {"network_policy": network, "command_env": kept_env}
         services.update(egress)
         web_search = getattr(model, "web_search", None)
         if web_search is not None:
@@ -249,6 +271,9 @@ class LocalEnvFactory:
             (EventType.CONFIG_ERROR, {"file": p.file, "key": p.key, "message": p.message})
             for p in (*loaded.problems, *ext.problems)
         ]
+        if held_env:
+            note = "settings env variables kept out of workspace commands (credentials): " + ", ".join(held_env)
+            startup.append((EventType.WARNING, {"message": note}))
         if getattr(workspace, "warning", ""):
             startup.append((EventType.WARNING, {"message": workspace.warning}))
         if trust_warning:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,6 +22,20 @@ from dexa.core.session import Session
 from dexa.egress.policy import NetworkPolicy
 
 EmitFn = Callable[[str, str, Mapping[str, Any]], Awaitable[Any]]
+
+
+# Settings `env` reaches Bash as in Claude Code, except credentials: no credential enters a workspace, and the
+# model can read anything a command can.
+_CREDENTIAL_ENV = re.compile(
+    r"^(ANTHROPIC_|CLAUDE_CODE_OAUTH|AWS_|DEXA_|MODAL_|GITHUB_TOKEN$|GH_TOKEN$)|(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD)",
+    re.IGNORECASE,
+)
+
+
+def command_env(settings_env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The settings `env` for workspace commands, and the names held back as credentials."""
+    kept = {k: v for k, v in settings_env.items() if not _CREDENTIAL_ENV.search(k)}
+    return kept, sorted(set(settings_env) - set(kept))
 
 
 def header_env_allowlist(org_policy: Mapping[str, Any] | None) -> tuple[str, ...]:

@@ -159,7 +159,11 @@ class RunScript(BaseTool):
                 command,
                 cwd=cwd,
                 timeout_s=timeout_ms / 1000,
-                env={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"},
+                env={
+                    **(ctx.services.get("command_env") or {}),
+                    "PYTHONDONTWRITEBYTECODE": "1",
+                    "PYTHONUNBUFFERED": "1",
+                },
                 job_id=ctx.tool_use_id or None,
             )
         finally:

@@ -147,7 +147,13 @@ class Bash(BaseTool):
         command, timeout_ms, notes, cwd = await self._prepare(tool_input, ctx)
         if tool_input.get("run_in_background"):
             return await self._background(ctx, command, cwd, notes)
-        result = await ctx.workspace.exec(command, cwd=cwd, timeout_s=timeout_ms / 1000, job_id=ctx.tool_use_id or None)
+        result = await ctx.workspace.exec(
+            command,
+            cwd=cwd,
+            timeout_s=timeout_ms / 1000,
+            job_id=ctx.tool_use_id or None,
+            env=ctx.services.get("command_env") or None,
+        )
         return self._finish(ctx, result, command, timeout_ms, notes, cwd)
 
     async def recover(self, tool_input: dict[str, Any], ctx: ToolContext) -> ToolOutput | None:
