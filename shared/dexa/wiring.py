@@ -393,9 +393,13 @@ class Runtime:
         session_id: str | None = None,
         parent_id: str | None = None,
     ) -> Session:
-        cwd = str(Path(cwd).resolve())
-        if not Path(cwd).is_dir():
-            raise ConfigError(f"working directory does not exist: {cwd}")
+        if self.settings.sandbox == "modal":
+            # A path in the session's remote workspace (checked by OrgPaths); it never exists on this disk.
+            cwd = os.path.normpath(cwd)
+        else:
+            cwd = str(Path(cwd).resolve())
+            if not Path(cwd).is_dir():
+                raise ConfigError(f"working directory does not exist: {cwd}")
         from dexa.runtime.assemble import initial_mode, read_settings
 
         config = config or SessionConfig()

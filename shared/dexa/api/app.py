@@ -212,11 +212,17 @@ def default_org_paths(
     workspaces = settings.workspaces_dir if settings is not None else base / "workspaces"
     hosted = bool(getattr(settings, "hosted", False))
     extra = {} if default_cwd is None or hosted else {LOCAL_ORG: (Path(default_cwd),)}
+    remote = None
+    if getattr(settings, "sandbox", "") == "modal":  # cwd is a path in the session's remote workspace
+        from dexa.adapters.modal.image import WORKDIR
+
+        remote = WORKDIR
     return OrgPaths(
         workspaces=Path(workspaces),
         scopes=base / "orgs",
         local_home=None if config_home is None or hosted else Path(config_home),
         extra_roots=extra,
+        remote_root=remote,
     )
 
 

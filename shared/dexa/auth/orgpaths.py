@@ -10,11 +10,17 @@ Every API path is confined to the caller's org (ARCHITECTURE.md, "Trust boundary
 
 Paths are resolved with symlinks followed (realpath) before the containment check, so a link inside a workspace
 cannot point a session at another org's files.
+
+Remote workspaces (DEXA_SANDBOX=modal): a session's files live in its own sandbox on its own volume, named by the
+session id, not on this server's disk. Its cwd is then a path in that namespace (`remote_root`, /workspace),
+checked lexically (normalised, inside the root, no `..` out) and never looked up on the API's disk; org isolation
+holds because no session's namespace holds another session's files.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +48,8 @@ class OrgPaths:
     scopes: Path
     local_home: Path | None = None
     extra_roots: Mapping[str, Sequence[Path]] = field(default_factory=dict)
+    # Set when sessions run in remote workspaces: cwd is a path inside this root of the session's own namespace.
+    remote_root: str | None = None
 
     def _check_org(self, org_id: str) -> str:
         if not _ORG_ID.match(org_id):
@@ -84,9 +92,11 @@ class OrgPaths:
             ConfigError: NUL byte, unusable path, or not an existing directory (400, names the field).
             PermissionDeniedError: the path resolves outside the org's workspace roots (403, names the field).
         """
-        roots = self.roots(org_id)
         if raw is not None and "\x00" in raw:
             raise ConfigError(f"{field_name}: NUL bytes are not allowed in a path")
+        if self.remote_root is not None:
+            return self._resolve_remote(org_id, raw, field_name)
+        roots = self.roots(org_id)
         try:
             path = (roots[0] / raw if raw else roots[0]).resolve()  # an absolute raw replaces the base
             is_dir = path.is_dir()
@@ -104,3 +114,19 @@ class OrgPaths:
         if not is_dir:
             raise ConfigError(f"{field_name}: working directory does not exist: {str(path)[:300]}")
         return path
+
+    def _resolve_remote(self, org_id: str, raw: str | None, field_name: str) -> Path:
+        """A path in the remote workspace namespace: lexically inside `remote_root`; it need not exist here (the
+        workspace creates it)."""
+        self._check_org(org_id)
+        root = posixpath.normpath(self.remote_root or "/")
+        text = (raw or "").strip()
+        path = posixpath.normpath(posixpath.join(root, text)) if text else root
+        if len(path) > 4096:
+            raise ConfigError(f"{field_name}: path too long")
+        if not (path == root or path.startswith(root.rstrip("/") + "/")):
+            raise PermissionDeniedError(
+                f"{field_name}: {str(raw)[:200]!r} is outside the session workspace {root}; give a path relative to it",
+                code="forbidden",
+            )
+        return Path(path)

@@ -29,7 +29,7 @@ def make_fake(fake: FakeModal, tmp_path: Path) -> Iterator[object]:
     made: list[ModalSandbox] = []
 
     def make(session_id: str = "ses_1", **kwargs: object) -> ModalSandbox:
-        ws = ModalSandbox(session_id, root=str(root), state_dir=str(tmp_path / "jobs"), modal_module=fake, **kwargs)  # type: ignore[arg-type]
+        ws = ModalSandbox(session_id, root=str(root), mount=str(root), modal_module=fake, **kwargs)  # type: ignore[arg-type]
         made.append(ws)
         return ws
 

@@ -32,6 +32,10 @@ class AlreadyExistsError(Error):
     pass
 
 
+class AuthError(Error):
+    pass
+
+
 class SandboxTerminatedError(Error):
     pass
 
@@ -142,6 +146,10 @@ class FakeSandbox:
         self.exec = _aio(self._exec)
         self.terminate = _aio(self._terminate)
         self.detach = _aio(self._detach)
+        self.poll = _aio(self._poll)
+
+    async def _poll(self) -> int | None:
+        return 0 if self.terminated else None
 
     def check_alive(self) -> None:
         if self.terminated:
@@ -181,12 +189,24 @@ class FakeModal:
             Error=Error,
             NotFoundError=NotFoundError,
             AlreadyExistsError=AlreadyExistsError,
+            AuthError=AuthError,
             SandboxTerminatedError=SandboxTerminatedError,
             SandboxFilesystemNotFoundError=SandboxFilesystemNotFoundError,
         )
         self.Sandbox = types.SimpleNamespace(create=_aio(self._create), from_name=_aio(self._from_name))
+        self.volumes: dict[str, types.SimpleNamespace] = {}
+        self.Volume = types.SimpleNamespace(from_name=_aio(self._volume))
         self.App = types.SimpleNamespace(lookup=_aio(self._lookup))
         self.Image = FakeImage
+
+    async def _volume(
+        self, name: str, *, create_if_missing: bool = False, environment_name: str | None = None
+    ) -> types.SimpleNamespace:
+        if name not in self.volumes:
+            if not create_if_missing:
+                raise NotFoundError(name)
+            self.volumes[name] = types.SimpleNamespace(name=name)
+        return self.volumes[name]
 
     async def _lookup(self, name: str, *, create_if_missing: bool = False, environment_name: str | None = None) -> Any:
         return types.SimpleNamespace(name=name)

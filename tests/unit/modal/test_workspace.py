@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fake_modal import FakeModal
 
-from dexa.adapters.modal import ModalSandbox
-from dexa.core.errors import SandboxError
+from dexa.adapters.modal import ModalSandbox, require_token
+from dexa.core.errors import ConfigError, SandboxError
 
 MakeFake = Callable[..., ModalSandbox]
 
@@ -81,7 +83,8 @@ def test_file_operations_stay_inside_the_workspace(workspace: ModalSandbox) -> N
         assert await workspace.read_bytes(path) == b"hello"
         assert await workspace.exists(path) and not await workspace.is_dir(path)
         assert await workspace.is_dir(_p(workspace, "a"))
-        assert path in await workspace.walk(workspace.root)
+        walked = await workspace.walk(workspace.root)
+        assert path in walked and not any("/.dexa/" in p for p in walked)  # journals and marker stay hidden
         await workspace.remove(_p(workspace, "a"))
         assert not await workspace.exists(path)
         with pytest.raises(FileNotFoundError):
@@ -174,17 +177,76 @@ def test_close_detaches_but_terminate_ends_the_sandbox(make_fake: MakeFake, fake
     asyncio.run(main())
 
 
-def test_a_terminated_sandbox_fails_the_call_clearly_then_recovers(make_fake: MakeFake, fake: FakeModal) -> None:
+def test_an_ended_sandbox_is_replaced_on_the_volume_and_the_restore_is_reported(
+    make_fake: MakeFake, fake: FakeModal
+) -> None:
+    events: list[tuple[str, dict[str, Any]]] = []
+
+    async def on_event(type_: str, data: Any) -> None:
+        events.append((type_, dict(data)))
+
     async def main() -> None:
-        ws = make_fake()
-        await ws.exec("true", cwd=ws.root)
-        fake.created[0].terminated = True
+        ws = make_fake(on_event=on_event)
+        await ws.write_bytes(ws.root + "/keep.txt", b"kept")
+        fake.created[0].terminated = True  # Modal's idle timeout: the handle this Lambda holds is now stale
         fake.sandboxes.clear()
-        with pytest.raises(SandboxError, match="SandboxTerminatedError"):
-            await ws.exec("true", cwd=ws.root)
-        assert (await ws.exec("echo back", cwd=ws.root)).stdout == "back\n"
+        assert (await ws.exec("cat keep.txt", cwd=ws.root)).stdout == "kept"
+        assert len(fake.created) == 2 and ws.restarts == 1
+        assert fake.created[1].options["volumes"] == {ws.mount: fake.volumes[ws.volume_name]}
+        assert [e[1]["code"] for e in events] == ["workspace_restored"]
+        other = make_fake(record=ws.record)  # another Lambda, same session record: attaches, no restore
+        assert (await other.exec("cat keep.txt", cwd=ws.root)).stdout == "kept" and other.restarts == 0
 
     asyncio.run(main())
+
+
+def test_a_lost_volume_is_an_error_never_a_silent_empty_workspace(make_fake: MakeFake, fake: FakeModal) -> None:
+    events: list[tuple[str, dict[str, Any]]] = []
+
+    async def on_event(type_: str, data: Any) -> None:
+        events.append((type_, dict(data)))
+
+    async def main() -> None:
+        ws = make_fake(on_event=on_event)
+        await ws.exec("true", cwd=ws.root)
+        await ws.terminate()
+        fake.volumes.clear()  # the volume was deleted
+        with pytest.raises(SandboxError, match="cannot be restored: its volume dexa-ws-ses_1") as info:
+            await ws.exec("true", cwd=ws.root)
+        assert info.value.code == "workspace_lost" and events[-1][0] == "error"
+        assert len(fake.created) == 1  # no empty sandbox was started
+
+        fresh = make_fake("ses_2", on_event=on_event)
+        await fresh.exec("true", cwd=fresh.root)
+        await fresh.terminate()
+        os.unlink(fresh.marker_path)  # the volume is there but holds another (or no) workspace
+        with pytest.raises(SandboxError, match="does not hold this session's workspace marker"):
+            await fresh.exec("true", cwd=fresh.root)
+        assert not fake.sandboxes  # the sandbox started to check it was terminated again
+
+    asyncio.run(main())
+
+
+def test_a_journaled_command_survives_a_sandbox_restart(make_fake: MakeFake, fake: FakeModal) -> None:
+    async def main() -> None:
+        ws = make_fake()
+        first = await ws.exec("echo once >> n.txt; echo done", cwd=ws.root, job_id="toolu_9")
+        fake.created[0].terminated = True
+        fake.sandboxes.clear()
+        again = await ws.recover("toolu_9")
+        assert again is not None and again.stdout == first.stdout == "done\n"
+        assert (await ws.read_bytes(ws.root + "/n.txt")) == b"once\n"
+
+    asyncio.run(main())
+
+
+def test_no_token_is_a_config_error_naming_the_secret_only_when_a_workspace_is_needed(tmp_path: Path) -> None:
+    ws = ModalSandbox("ses_x", env={"HOME": str(tmp_path)})  # constructing needs no token
+    with pytest.raises(ConfigError, match="DEXA_MODAL_SECRET_ARN"):
+        asyncio.run(ws.exec("true", cwd=ws.root))
+    require_token({"MODAL_TOKEN_ID": "a", "MODAL_TOKEN_SECRET": "b"})
+    (tmp_path / ".modal.toml").write_text("[default]\n")
+    require_token({"HOME": str(tmp_path)})
 
 
 def test_modal_is_not_imported_until_a_sandbox_is_needed() -> None:

@@ -1,5 +1,9 @@
 """The job runner that executes inside the Modal sandbox (`python3 -c RUNNER <mode> ...`).
 
+The journal lives on the workspace volume, so it outlives the sandbox too. Each sandbox (container) gets a random
+instance id in its own /tmp on first use; a job records the instance it ran in, so after a restart its pids (which
+mean nothing in the new container) are never probed: the job is reported killed, never re-run.
+
 A Lambda may die mid-command while the sandbox keeps running, so every command is a detached job with a journal
 directory the next Lambda can read (the same idea as the local sandbox's journal):
 
@@ -18,6 +22,9 @@ Modes (all print one JSON object, except `wait` which streams the job's stdout):
     collect JOBDIR CAP REMOVE                          the journal as JSON (exit_code, stdout, stderr, cwd, ...);
                                                        REMOVE=1 deletes it afterwards (unjournaled commands)
     abandon JOBDIR                                     claim a job that never started; {"claimed": bool}
+    init    MARKER NONCE CREATE DIR...                 the workspace marker: write NONCE if absent and CREATE is
+                                                       1 (O_EXCL, so racing creators agree), mkdir DIRs; returns
+                                                       {"nonce": the marker's nonce or null}
     poll    JOBDIR SINCE CAP                           {"running", "exit_code", "output", "offset", "command"}
     kill    JOBDIR                                     kill the process group, mark it; then as poll 0
 """
@@ -55,6 +62,27 @@ def write_exit(d, code, marker=None):
         with open(path(d, marker), "w") as fh: fh.write("%f\n" % time.time())
     if exit_code(d) is None:
         with open(path(d, "exit"), "w") as fh: fh.write("%d\n" % code)
+        durable(path(d, "exit")); durable(d)
+
+INSTANCE_FILE = "/tmp/.dexa-instance"
+
+def instance():
+    try:
+        fd = os.open(INSTANCE_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, os.urandom(8).hex().encode()); os.close(fd)
+    except FileExistsError: pass
+    with open(INSTANCE_FILE) as fh: return fh.read().strip()
+
+def same_instance(d):
+    try: meta = json.loads(read(d, "meta.json") or "{}")
+    except ValueError: return True
+    return meta.get("instance") in (None, instance())
+
+def durable(fd_path):
+    # The journal is on a volume: flush it, so a sandbox ended right after the job does not lose the result.
+    try:
+        fd = os.open(fd_path, os.O_RDONLY); os.fsync(fd); os.close(fd)
+    except OSError: pass
 
 def pid_alive(pid):
     try:
@@ -66,6 +94,7 @@ def pid_alive(pid):
     return True
 
 def alive(d):
+    if not same_instance(d): return False  # ran in a sandbox that has ended: its processes died with it
     # The supervisor outlives the command until it has written the exit file, so check it first: the command's
     # group can be gone while its exit status is still being recorded.
     try:
@@ -93,7 +122,8 @@ def start(d, cwd, timeout_s, background, command):
         return {"state": "exists"}
     with open(path(d, "meta.json"), "w") as fh:
         json.dump({"command": command, "cwd": cwd, "started_at": time.time(), "timeout_s": timeout_s,
-                   "background": background}, fh)
+                   "background": background, "instance": instance()}, fh)
+    durable(path(d, "started")); durable(d)
     if os.fork():
         os.wait()  # the intermediate child exits at once; the supervisor is re-parented
         return {"state": "started"}
@@ -196,6 +226,18 @@ def poll(d, since, cap):
     return {"exists": True, "running": running, "exit_code": exit_code(d), "command": command,
             "output": data[:cut].decode(errors="replace"), "offset": since + cut}
 
+def init(marker, nonce, create, dirs):
+    for p in dirs: os.makedirs(p, exist_ok=True)
+    os.makedirs(os.path.dirname(marker), exist_ok=True)
+    if create:
+        try:
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, json.dumps({"nonce": nonce, "created_at": time.time()}).encode()); os.fsync(fd); os.close(fd)
+        except FileExistsError: pass
+    try:
+        with open(marker) as fh: return {"nonce": json.load(fh).get("nonce"), "instance": instance()}
+    except (OSError, ValueError): return {"nonce": None, "instance": instance()}
+
 def main(argv):
     mode, d = argv[0], argv[1]
     if mode == "start": out = start(d, argv[2], float(argv[3]), argv[4] == "1", argv[5])
@@ -210,6 +252,7 @@ def main(argv):
     elif mode == "kill":
         if exit_code(d) is None and alive(d): kill(d); write_exit(d, 137, "killed")
         out = poll(d, 0, int(argv[2]) if len(argv) > 2 else 1 << 20)
+    elif mode == "init": out = init(d, argv[2], argv[3] == "1", argv[4:])
     else: raise SystemExit("unknown mode " + mode)
     sys.stdout.write(json.dumps(out)); sys.stdout.flush()
 
