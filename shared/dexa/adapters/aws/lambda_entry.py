@@ -31,6 +31,8 @@ SECRET_ENV = {
     "DEXA_ANTHROPIC_SECRET_ARN": {"": "ANTHROPIC_API_KEY"},
     "DEXA_MODAL_SECRET_ARN": {"token_id": "MODAL_TOKEN_ID", "token_secret": "MODAL_TOKEN_SECRET"},
 }
+# The model secret may also be JSON naming the endpoint (a gateway or proxy in front of the Messages API).
+MODEL_SECRET_JSON = {"api_key": "ANTHROPIC_API_KEY", "base_url": "ANTHROPIC_BASE_URL"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -63,6 +65,8 @@ def load_secrets(env: MutableMapping[str, str] | None = None, *, client: Any = N
 
             client = boto3.client("secretsmanager")
         raw = client.get_secret_value(SecretId=arn).get("SecretString") or ""
+        if "" in mapping and raw.lstrip().startswith("{"):
+            mapping = MODEL_SECRET_JSON
         for field, target in mapping.items():
             if env.get(target):
                 continue
