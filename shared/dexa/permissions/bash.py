@@ -241,6 +241,11 @@ class _Walker:
             inner = [p for p in node.list if p.kind != "reservedword"]
             if any(p.kind in ("if", "for", "while", "until", "case", "select") for p in inner):
                 self.opaque = True
+            elif not self.opaque:
+                # Claude Code asks for a subshell `( … )` or a brace group `{ …; }` even when every inner command
+                # is allowed or read-only; only a bare `Bash` allow rule approves one.
+                self.opaque = True
+                self.opaque_reason = "it runs a subshell or brace group, which only a bare `Bash` allow rule approves"
             for part in inner:
                 self.visit(part, nested=True)
         elif kind in ("if", "for", "while", "until", "case", "function"):

@@ -98,8 +98,10 @@ def analyze_bash(command: str, tool_input: Mapping[str, Any], ctx: Context, *, m
         _scan_parts(parsed, facts, ctx, mode=mode, cwd=cwd, whole_allow=None)
         facts.mutates = True
         facts.detail = facts.detail or command.strip()
-        if exact_allow is not None:
-            facts.allowed_by.append(exact_allow)
+        # A bare `Bash` rule allows parsed control flow and groups (Claude Code does); never unparsable/over-long text.
+        allow = exact_allow or (whole_allow if parsed.ok else None)
+        if allow is not None:
+            facts.allowed_by.append(allow)
             facts.complete = True
         else:
             facts.safety = ("builtin:unparsed", why)
