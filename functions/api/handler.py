@@ -1,5 +1,7 @@
-"""API Lambda: dexa.api (FastAPI) through Mangum behind API Gateway; the runtime is built on the first request."""
+"""API Lambda: dexa.api (FastAPI) through Mangum behind API Gateway, and the same API's request authorizer (it maps
+a Dexa key or browser cookie to the org's usage-plan key); the runtime is built on the first API request."""
 
+from dexa.adapters.aws.api_front import with_authorizer
 from dexa.adapters.aws.lambda_entry import api_handler
 
-handler = api_handler()
+handler = with_authorizer(api_handler())

@@ -34,6 +34,9 @@ class StreamConfig:
     retry_ms: int = 1000
     # Buffered hosts (Mangum) cannot stream: every request answers in poll mode.
     buffered: bool = False
+    # Buffered hosts: a stream request with nothing new holds this long before answering (long-poll), so a
+    # watching client costs one request per event burst or per long_poll_s, not one per retry_ms.
+    long_poll_s: float = 0.0
 
 
 class EventHub:
@@ -125,6 +128,9 @@ async def poll_body(
                 events = await log.read_events(session_id, after=after, limit=limit)
                 if not events:
                     await _wait(wake, min(cfg.poll_s, left))
+        # Let the cancelled watcher finish on this loop: Mangum returns as soon as the response is sent, and a
+        # task left pending is destroyed with an error log on every long-poll.
+        await asyncio.sleep(0)
     parts = [frame(ev).encode() for ev in events]
     parts.append(ServerSentEvent(retry=cfg.retry_ms).encode())
     return b"".join(parts)

@@ -124,9 +124,11 @@ def api_handler() -> LambdaHandler:
         if "asgi" not in state:
             try:
                 from dexa.api import create_app
-                from dexa.api.sse import StreamConfig
             except ImportError as exc:
                 raise ConfigError(f"the API Lambda needs dexa.api.create_app: {exc}") from exc
+            from .api_front import TEXT_MIME_TYPES, buffered_stream
+
+            stream = buffered_stream()  # long-poll: a watching client is not one request per second
             runtime = cloud_runtime()
             state["runtime"] = runtime
             from dexa.wiring import Runtime
@@ -134,10 +136,11 @@ def api_handler() -> LambdaHandler:
             if isinstance(runtime, Runtime):
                 from dexa.runtime.server_app import build_app
 
-                app = build_app(runtime, stream=StreamConfig(buffered=True))
+                app = build_app(runtime, stream=stream)
             else:
-                app = create_app(runtime, stream=StreamConfig(buffered=True))
-            state["asgi"] = Mangum(app, lifespan="off")
+                app = create_app(runtime, stream=stream)
+            # problem+json is text too: Mangum's default list would send errors base64-encoded.
+            state["asgi"] = Mangum(app, lifespan="off", text_mime_types=list(TEXT_MIME_TYPES))
         _loop()  # Mangum runs on the thread's current loop; make sure there is one
         response = state["asgi"](event, context)
         drain = getattr(state["runtime"].driver, "drain", None)

@@ -39,7 +39,15 @@ async def events(
     who: Reader,
     after: Annotated[int | None, Query(ge=0, le=2**53, description="Replay events with seq > after")] = None,
     mode: Annotated[Literal["stream", "poll"], Query(description="poll: answer with what is available")] = "stream",
-    wait: Annotated[float, Query(ge=0, le=25, description="poll mode: wait this long for a first event")] = 0,
+    wait: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=25,
+            description="poll mode: wait this long for a first event (default 0; on a buffered host a stream "
+            "request long-polls for the server's configured time)",
+        ),
+    ] = None,
     last_event_id: Annotated[
         str | None,
         Header(
@@ -57,6 +65,8 @@ async def events(
     cursor = int(last_event_id) if last_event_id is not None else (after or 0)
     log = ctx.runtime.store
     if mode == "poll" or ctx.stream.buffered:
+        if wait is None:
+            wait = ctx.stream.long_poll_s if mode == "stream" else 0.0
         body = await poll_body(log, ctx.hub, session_id, cursor, wait_s=wait, cfg=ctx.stream)
         return Response(body, media_type=SSE_MEDIA_TYPE, headers=NO_CACHE)
     return EventSourceResponse(
