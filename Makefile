@@ -58,6 +58,10 @@ test-deps: sync
 	@if [ -f tools/claude-code/package-lock.json ] && [ ! -d tools/claude-code/node_modules ]; then \
 	  (cd tools/claude-code && npm ci --silent --no-audit --no-fund) || echo "WARNING: Claude Code parity tests will skip"; \
 	fi
+	@# asl-validator, pinned: the turn state machine is schema-checked as AWS would (tests/cdk/test_asl_static.py).
+	@if [ -f tools/asl/package-lock.json ] && [ ! -d tools/asl/node_modules ]; then \
+	  (cd tools/asl && npm ci --silent --no-audit --no-fund); \
+	fi
 
 test: test-deps ## run the test suite
 	$(BIN)/pytest -q -n 2 --dist loadfile $(PYTEST_ARGS)

@@ -21,6 +21,8 @@ INTERRUPTED = (
     "It may or may not have taken effect; check before retrying."
 )
 EVENT_OUTPUT_LIMIT = 20_000
+# Tool state a parallel item (run_tool) ended with, keyed "{session}:{tool_use_id}" until run_tools merges it.
+ITEM_STATE_NS = "tool_state_items"
 
 
 def _preview(text: str) -> str:
@@ -32,7 +34,7 @@ class RunSteps(StepHost):
 
     async def run_tools(self, session: Session, state: TurnState, env: SessionEnv) -> StepResult:
         assistant = await self._assistant(session.id, state)
-        tool_state = await self.load_state(session)
+        tool_state = await self._merge_item_states(session, assistant)
         batch: list[ToolRecord] = []
         for use in assistant.tool_uses:
             record = await self.store.get_tool_record(session.id, use.id)
@@ -47,6 +49,8 @@ class RunSteps(StepHost):
             await self._run_one(session, env, record, tool_state)
         await self._run_batch(session, env, batch, tool_state)
         await self.save_state(session.id, tool_state)
+        for use in assistant.tool_uses:  # merged and saved above; a crash before this merges them again (idempotent)
+            await self.store.kv_delete(ITEM_STATE_NS, f"{session.id}:{use.id}")
         await self._append_results(session, state, assistant)
         fresh = await self.store.get_session(session.id)
         if fresh.cancel_requested:
@@ -61,7 +65,11 @@ class RunSteps(StepHost):
             await asyncio.gather(*(self._run_one(session, env, r, ts) for r in batch))
 
     async def run_tool(self, session_id: str, tool_use_id: str) -> None:
-        """Run one allowed tool call (a Step Functions Map item); idempotent."""
+        """Run one allowed tool call (a Step Functions Map item); idempotent.
+
+        Items run side by side in separate processes, so each keeps the tool state it ends with (files read...)
+        under its own key instead of overwriting the session's; run_tools merges them in call order.
+        """
         session = await self.store.get_session(session_id)
         env = await self.envs.env_for(session)
         record = await self.store.get_tool_record(session_id, tool_use_id)
@@ -69,7 +77,27 @@ class RunSteps(StepHost):
             return
         ts = await self.load_state(session)
         await self._run_one(session, env, record, ts)
-        await self.save_state(session_id, ts)
+        await self.store.kv_put(ITEM_STATE_NS, f"{session_id}:{tool_use_id}", ts.to_dict())
+
+    async def _merge_item_states(self, session: Session, assistant: Message) -> SessionState:
+        """The session's tool state with what parallel items saved folded in, deterministically: files read are
+        the union (latest time wins); any other field an item changed takes that item's value, later calls last."""
+        merged = await self.load_state(session)
+        base = merged.to_dict()
+        for use in assistant.tool_uses:
+            doc = await self.store.kv_get(ITEM_STATE_NS, f"{session.id}:{use.id}")
+            if not doc:
+                continue
+            item = SessionState.from_dict(doc, default_cwd=session.cwd)
+            for path, seen in item.read_files.items():
+                merged.read_files[path] = max(seen, merged.read_files.get(path, seen))
+            if item.cwd != base["cwd"]:
+                merged.cwd = item.cwd
+            if item.todos != base["todos"]:
+                merged.todos = item.todos
+            if item.background_jobs != base["background_jobs"]:
+                merged.background_jobs = item.background_jobs
+        return merged
 
     async def _run_one(self, session: Session, env: SessionEnv, record: ToolRecord, ts: SessionState) -> None:
         tool = env.tools.get(record.name)

@@ -142,7 +142,14 @@ def _turn_states(
             "Type": "Map",
             "ItemsPath": "$.last.parallel",
             "MaxConcurrency": map_concurrency,
-            "ItemSelector": {"session_id.$": "$.session_id", "turn.$": "$.turn", "tool_use_id.$": "$$.Map.Item.Value"},
+            # Each item's input is exactly this selector: every field RunTool's payload reads must be listed here
+            # (a missing one is States.Runtime on AWS, which no Catch sees; asl_check proves it statically).
+            "ItemSelector": {
+                "session_id.$": "$.session_id",
+                "turn.$": "$.turn",
+                "calls_base.$": "$.calls_base",
+                "tool_use_id.$": "$$.Map.Item.Value",
+            },
             "ItemProcessor": {
                 "ProcessorConfig": {"Mode": "INLINE"},
                 "StartAt": "RunTool",

@@ -63,6 +63,8 @@ FN_SCHEDULER: Final = "scheduler"
 # Step Functions: the placeholder the ASL builder leaves for the step function ARN (CDK substitutes it).
 STEP_FUNCTION_ARN_PLACEHOLDER: Final = "StepFunctionArn"
 STATE_MACHINE_SUFFIX: Final = "turn"
+# Every execution of the turn machine starts with exactly these fields (SfnTurnDriver.start_turn; asl_check).
+EXECUTION_INPUT_FIELDS: Final = ("session_id", "turn", "calls_base")
 TASK_TOKEN_TIMEOUT_SECONDS: Final = 7 * 86_400
 # Turn loops this long continue in a fresh execution, keeping each history far below 25,000 events.
 MAX_MODEL_CALLS_PER_EXECUTION: Final = 150
