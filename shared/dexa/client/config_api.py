@@ -151,6 +151,19 @@ class ConfigOperations:
         body = _some(cron=cron, prompt=prompt, cwd=cwd, model=model, enabled=enabled)
         return await self._call("POST", "/schedules", SchedulePublic, json_body=body)
 
+    @operation("PATCH", "/schedules/{schedule_id}")
+    async def update_schedule(
+        self,
+        schedule_id: str,
+        *,
+        cron: str | None = None,
+        prompt: str | None = None,
+        model: str | None = None,
+        enabled: bool | None = None,
+    ) -> SchedulePublic:
+        body = _some(cron=cron, prompt=prompt, model=model, enabled=enabled)
+        return await self._call("PATCH", f"/schedules/{schedule_id}", SchedulePublic, json_body=body)
+
     @operation("DELETE", "/schedules/{schedule_id}")
     async def delete_schedule(self, schedule_id: str) -> None:
         await self._call("DELETE", f"/schedules/{schedule_id}", None)

@@ -1,12 +1,38 @@
-"""Triggers that start sessions from outside: the GitHub App webhook (`@dexa` mentions) and, alongside it in
-`integrations/github-action/`, a GitHub Action running `dexa run -p` in a workflow."""
+"""Triggers that start sessions from outside: the GitHub App webhook (`@dexa` mentions), scheduled prompts
+(dexa.triggers.schedules) and, alongside them in `integrations/github-action/`, a GitHub Action running
+`dexa run -p` in a workflow.
+
+Nothing is imported eagerly: the scheduler Lambda imports `dexa.triggers.schedules` and must not pay for FastAPI.
+"""
 
 from __future__ import annotations
 
-from .github import GitHubTriggers, StartedSession, TriggerResult, TriggerTask
-from .mention import extract_task
-from .starter import runtime_starter
-from .webhook import create_webhook_router
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .github import GitHubTriggers, StartedSession, TriggerResult, TriggerTask
+    from .mention import extract_task
+    from .starter import runtime_starter
+    from .webhook import create_webhook_router
+
+_EXPORTS = {
+    "GitHubTriggers": ".github",
+    "StartedSession": ".github",
+    "TriggerResult": ".github",
+    "TriggerTask": ".github",
+    "extract_task": ".mention",
+    "runtime_starter": ".starter",
+    "create_webhook_router": ".webhook",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dexa.triggers' has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
+
 
 __all__ = [
     "GitHubTriggers",

@@ -86,6 +86,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/approval-links/peek"): {"token": "{link_token}"},
     ("POST", "/approval-links/redeem"): {"token": "{link_token}"},
     ("POST", "/schedules"): {"cron": "* * * * *", "prompt": "b's own"},
+    ("PATCH", "/schedules/{schedule_id}"): {"enabled": False},
     ("PUT", "/settings/permissions"): {"permissions": {"deny": ["WebFetch"]}},
     ("PUT", "/output-policies"): {"default": "deny"},
     ("PUT", "/memory"): {"path": "b-notes.md", "content": "b's own"},

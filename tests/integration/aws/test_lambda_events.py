@@ -162,7 +162,7 @@ def _shim(name: str) -> Callable[[dict[str, Any], Any], Any]:
     return runpy.run_path(str(ROOT / "functions" / name / "handler.py"))["handler"]
 
 
-def test_scheduler_shim_starts_a_saved_automation_once(
+def test_scheduler_shim_starts_a_saved_schedule_once(
     world_factory: Callable[..., World], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from dexa.adapters.aws.moto_harness import LambdaContext
@@ -172,9 +172,9 @@ def test_scheduler_shim_starts_a_saved_automation_once(
     monkeypatch.setattr(lambda_entry, "cloud_runtime", lambda: runtime)
     asyncio.run(
         world.store.kv_put(
-            "automations",
-            "aut_daily_digest",
-            {"prompt": "write the digest", "cwd": str(tmp_path)},
+            "schedules",
+            "sch_daily_digest",
+            {"id": "sch_daily_digest", "cron": "0 9 * * 1-5", "prompt": "write the digest", "cwd": str(tmp_path)},
             org_id="org_example",
         )
     )

@@ -192,10 +192,12 @@ def webhooks_handler() -> LambdaHandler:
 
 
 def scheduler_handler() -> LambdaHandler:
-    from .schedules import run_automation
+    """EventBridge Scheduler's target: `{schedule_id, org_id, scheduled_time}` starts the schedule's session. An
+    exception fails the invoke, and Scheduler's retry then starts the run (dexa.triggers.schedules)."""
+    from dexa.triggers.schedules import start_scheduled_run
 
     def handle(event: dict[str, Any], context: Any) -> Any:
         runtime = cloud_runtime()
-        return _loop().run_until_complete(run_automation(event, engine=runtime.engine, driver=runtime.driver))
+        return _loop().run_until_complete(start_scheduled_run(runtime, event))
 
-    return observed(handle, correlation_id_path="automation_id")
+    return observed(handle, correlation_id_path="schedule_id")

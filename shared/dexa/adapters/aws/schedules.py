@@ -1,57 +1,91 @@
-"""Scheduled automations: EventBridge Scheduler starts a session from a saved task on a cron.
+"""EventBridge Scheduler as the timer of scheduled prompts (dexa.triggers.schedules.ScheduleSync).
 
-    ScheduleManager   what the API calls to create/update/delete an automation's schedule (its own group)
-    run_automation    the scheduler Lambda: load the saved task, create a session, start its first turn
-
-Saved tasks live in the kv store: namespace "automations", key = automation id, scoped by org:
-    {"prompt": str, "cwd": str, "model": str?, "permission_mode": str?, "title": str?}
-Scheduler delivers at least once, so a run is keyed by (automation, scheduled time) and started once.
+One schedule per Dexa schedule, named by its id, in Dexa's own schedule group. Its target is the scheduler
+Lambda, invoked with `{schedule_id, org_id, scheduled_time}` through the role the stack made for exactly that.
+Dexa's cron is five-field Unix cron; EventBridge wants six fields, a `?` in one of the day fields, and numbers
+weekdays 1-7 from Sunday, so the expression is translated here. Schedules run in UTC.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import anyio.to_thread
 
-from dexa.core.engine import TurnEngine
-from dexa.core.errors import ConfigError, NotFoundError, StorageError
-from dexa.core.events import EventType
-from dexa.core.session import Session
+from dexa.core.errors import ConfigError, StorageError
 
 from . import schema
 from ._ddb import error_code
 
 logger = logging.getLogger(__name__)
 
-AUTOMATIONS_NS = "automations"
-RUNS_NS = "automation_runs"
 _NAME = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
 
 
-def schedule_expression(spec: str) -> str:
-    """cron(...)/rate(...)/at(...) as given, or a bare 6-field EventBridge cron wrapped in cron(...)."""
-    spec = spec.strip()
-    if re.match(r"^(cron|rate|at)\(.+\)$", spec):
-        return spec
-    if len(spec.split()) == 6:
-        return f"cron({spec})"
-    raise ConfigError(f"schedule {spec!r}: use cron(m h dom mon dow yr), rate(...) or at(...) (EventBridge syntax)")
+def _values(field: str, lo: int, hi: int) -> list[int]:
+    """The numbers a Unix cron field (lists, ranges, steps; validated by the API) selects."""
+    out: set[int] = set()
+    for part in field.split(","):
+        base, _, step = part.partition("/")
+        if base == "*":
+            start, end = lo, hi
+        else:
+            first, _, last = base.partition("-")
+            start = int(first)
+            end = int(last) if last else (hi if step else start)
+        out.update(range(start, end + 1, int(step) if step else 1))
+    return sorted(out)
 
 
-class ScheduleManager:
+def _simple(field: str, lo: int, hi: int) -> str:
+    """`*` and `*/n` as EventBridge writes them; anything else as the explicit list it means."""
+    if field == "*":
+        return "*"
+    if field.startswith("*/"):
+        return f"{lo}/{field[2:]}"
+    return ",".join(str(v) for v in _values(field, lo, hi))
+
+
+def eventbridge_cron(expr: str) -> str:
+    """`m h dom mon dow` (Unix cron) -> `cron(m h dom mon dow *)` (EventBridge).
+
+    Raises:
+        ConfigError: not five fields, or both day fields restricted (Unix cron ORs them; EventBridge cannot).
+    """
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ConfigError(f"cron {expr!r}: expected 5 fields (minute hour day-of-month month day-of-week)")
+    minute, hour, dom, month, dow = fields
+    if dom != "*" and dow != "*":
+        raise ConfigError(
+            f"cron {expr!r}: EventBridge Scheduler cannot restrict both day-of-month and day-of-week; "
+            "keep one of them `*` (or create two schedules)"
+        )
+    try:
+        m, h, mo = _simple(minute, 0, 59), _simple(hour, 0, 23), _simple(month, 1, 12)
+        if dow == "*":
+            days, weekdays = _simple(dom, 1, 31), "?"
+        else:
+            # Unix 0/7 = Sunday, EventBridge 1 = Sunday ... 7 = Saturday.
+            days, weekdays = "?", ",".join(str(d) for d in sorted({v % 7 + 1 for v in _values(dow, 0, 7)}))
+    except ValueError as exc:
+        raise ConfigError(f"cron {expr!r}: {exc}") from exc
+    return f"cron({m} {h} {days} {mo} {weekdays} *)"
+
+
+class EventBridgeSchedules:
+    """ScheduleSync over EventBridge Scheduler (scheduler:Create/Update/DeleteSchedule in one group)."""
+
     def __init__(
         self, group: str, target_arn: str, role_arn: str, *, client: Any = None, region: str | None = None
     ) -> None:
         if not (group and target_arn and role_arn):
             raise ConfigError(
-                f"scheduled automations need {schema.ENV_SCHEDULE_GROUP}, "
+                f"EventBridge schedules need {schema.ENV_SCHEDULE_GROUP}, "
                 f"{schema.ENV_SCHEDULER_TARGET_ARN} and {schema.ENV_SCHEDULER_ROLE_ARN}"
             )
         if client is None:
@@ -61,7 +95,7 @@ class ScheduleManager:
         self.group, self.target_arn, self.role_arn, self._client = group, target_arn, role_arn, client
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], *, client: Any = None) -> ScheduleManager:
+    def from_env(cls, env: Mapping[str, str], *, client: Any = None) -> EventBridgeSchedules:
         return cls(
             env.get(schema.ENV_SCHEDULE_GROUP, ""),
             env.get(schema.ENV_SCHEDULER_TARGET_ARN, ""),
@@ -70,94 +104,50 @@ class ScheduleManager:
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
         )
 
-    async def put(
-        self, automation_id: str, *, org_id: str, schedule: str, timezone: str = "UTC", enabled: bool = True
-    ) -> str:
-        """Create or replace the schedule; returns its name (the automation id)."""
-        if not _NAME.match(automation_id):
-            raise ConfigError(f"automation id {automation_id!r} must be 1-64 of [0-9A-Za-z_.-]")
-        args = {
-            "Name": automation_id,
+    def request(self, schedule_id: str, *, org_id: str, cron: str, enabled: bool) -> dict[str, Any]:
+        """The CreateSchedule/UpdateSchedule arguments (UpdateSchedule replaces every field)."""
+        if not _NAME.match(schedule_id):
+            raise ConfigError(f"schedule id {schedule_id!r} must be 1-64 of [0-9A-Za-z_.-]")
+        return {
+            "Name": schedule_id,
             "GroupName": self.group,
-            "ScheduleExpression": schedule_expression(schedule),
-            "ScheduleExpressionTimezone": timezone,
+            "ScheduleExpression": eventbridge_cron(cron),
+            "ScheduleExpressionTimezone": "UTC",
             "State": "ENABLED" if enabled else "DISABLED",
             "FlexibleTimeWindow": {"Mode": "OFF"},
             "Target": {
                 "Arn": self.target_arn,
                 "RoleArn": self.role_arn,
                 "Input": json.dumps(
-                    {
-                        "automation_id": automation_id,
-                        "org_id": org_id,
-                        "scheduled_time": "<aws.scheduler.scheduled-time>",
-                    }
+                    {"schedule_id": schedule_id, "org_id": org_id, "scheduled_time": "<aws.scheduler.scheduled-time>"}
                 ),
+                # Scheduler retries a failed invoke; the run's claim makes the retry start it, not drop it.
+                "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600},
             },
         }
 
-        def run() -> str:
+    async def put(self, schedule_id: str, *, org_id: str, cron: str, enabled: bool) -> None:
+        args = self.request(schedule_id, org_id=org_id, cron=cron, enabled=enabled)
+
+        def run() -> None:
             try:
                 self._client.create_schedule(**args)
             except Exception as exc:
                 if error_code(exc) != "ConflictException":
-                    raise StorageError(f"CreateSchedule {automation_id} failed: {exc}") from exc
-                self._client.update_schedule(**args)
-            return automation_id
-
-        return await anyio.to_thread.run_sync(run)
-
-    async def delete(self, automation_id: str) -> None:
-        def run() -> None:
-            try:
-                self._client.delete_schedule(Name=automation_id, GroupName=self.group)
-            except Exception as exc:
-                if error_code(exc) != "ResourceNotFoundException":
-                    raise StorageError(f"DeleteSchedule {automation_id} failed: {exc}") from exc
+                    raise StorageError(f"CreateSchedule {schedule_id} failed: {exc}") from exc
+                try:
+                    self._client.update_schedule(**args)
+                except Exception as again:
+                    raise StorageError(f"UpdateSchedule {schedule_id} failed: {again}") from again
 
         await anyio.to_thread.run_sync(run)
 
+    async def delete(self, schedule_id: str, *, org_id: str) -> None:
+        def run() -> None:
+            try:
+                self._client.delete_schedule(Name=schedule_id, GroupName=self.group)
+            except Exception as exc:
+                if error_code(exc) != "ResourceNotFoundException":
+                    raise StorageError(f"DeleteSchedule {schedule_id} failed: {exc}") from exc
 
-async def run_automation(event: Mapping[str, Any], *, engine: TurnEngine, driver: Any) -> dict[str, Any]:
-    """Start one scheduled run: {automation_id, org_id, scheduled_time} -> a new session with its first turn."""
-    automation_id, org_id = str(event.get("automation_id") or ""), str(event.get("org_id") or "")
-    if not automation_id:
-        raise ConfigError(f"scheduler event is missing automation_id: got keys {sorted(event)}")
-    task = await engine.store.kv_get(AUTOMATIONS_NS, automation_id, org_id=org_id)
-    if task is None:
-        raise NotFoundError(f"automation {automation_id} of org {org_id or '(none)'} not found")
-    missing = [k for k in ("prompt", "cwd") if not task.get(k)]
-    if missing:
-        raise ConfigError(f"automation {automation_id}: saved task lacks {', '.join(missing)}")
-    when = str(event.get("scheduled_time") or int(time.time()))
-    run_key = f"{automation_id}:{when}"
-    session_id = "ses_" + hashlib.sha256(f"{org_id}:{run_key}".encode()).hexdigest()[:20]
-    if not await engine.store.kv_put_if_absent(RUNS_NS, run_key, {"session_id": session_id}, org_id=org_id):
-        return {"status": "duplicate", "session_id": session_id}
-    now = time.time()
-    session = Session(
-        id=session_id,
-        org_id=org_id,
-        user_id=str(task.get("user_id") or f"automation:{automation_id}"),
-        cwd=str(task["cwd"]),
-        model=str(task.get("model") or "sonnet"),
-        permission_mode=str(task.get("permission_mode") or "default"),
-        title=str(task.get("title") or f"{automation_id} @ {when}"),
-        created_at=now,
-        updated_at=now,
-    )
-    await engine.store.create_session(session)
-    await engine.emit(
-        session_id,
-        EventType.SESSION_CREATED,
-        {
-            "cwd": session.cwd,
-            "model": session.model,
-            "permission_mode": session.permission_mode,
-            "automation_id": automation_id,
-            "scheduled_time": when,
-        },
-    )
-    await engine.submit(session_id, str(task["prompt"]))
-    arn = await driver.start_turn(session_id) if hasattr(driver, "start_turn") else driver.start(session_id)
-    return {"status": "started", "session_id": session_id, "execution": arn if isinstance(arn, str) else ""}
+        await anyio.to_thread.run_sync(run)

@@ -27,6 +27,7 @@ from dexa.api.schemas.config import (
     ScheduleCreate,
     SchedulePublic,
     SchedulesPublic,
+    ScheduleUpdate,
     SettingsFilePublic,
     SettingsProblemPublic,
 )
@@ -186,7 +187,33 @@ async def create_schedule(body: ScheduleCreate, ctx: Ctx, who: ConfigAdmin) -> S
         created_by=who.user_id,
     )
     await ctx.runtime.store.kv_put(SCHEDULES, item.id, item.model_dump(), org_id=who.org_id)
+    try:
+        await _sync_timer(ctx, item, who.org_id)
+    except BaseException:  # no record without its timer: the caller sees the error and nothing half-made remains
+        await ctx.runtime.store.kv_delete(SCHEDULES, item.id, org_id=who.org_id)
+        raise
     await ctx.audit.append(who, "schedule.create", item.id, {"cron": item.cron, "enabled": item.enabled})
+    return item
+
+
+async def _sync_timer(ctx: Ctx, item: SchedulePublic, org_id: str) -> None:
+    """In the cloud an EventBridge schedule fires each record (dexa.triggers.schedules); `dexa serve` has none."""
+    timer = getattr(ctx.runtime, "schedules", None)
+    if timer is not None:
+        await timer.put(item.id, org_id=org_id, cron=item.cron, enabled=item.enabled)
+
+
+@router.patch("/schedules/{schedule_id}", response_model=SchedulePublic, responses=problems(404))
+async def update_schedule(schedule_id: ScheduleId, body: ScheduleUpdate, ctx: Ctx, who: ConfigAdmin) -> SchedulePublic:
+    store = ctx.runtime.store
+    doc = await store.kv_get(SCHEDULES, schedule_id, org_id=who.org_id)
+    if doc is None:
+        raise NotFoundError(f"no schedule {schedule_id}")
+    changes = body.model_dump(exclude_none=True)
+    item = _schedule({**doc, **changes})
+    await _sync_timer(ctx, item, who.org_id)  # first: a cron the timer refuses leaves the record unchanged
+    await store.kv_put(SCHEDULES, schedule_id, item.model_dump(), org_id=who.org_id)
+    await ctx.audit.append(who, "schedule.update", schedule_id, changes)
     return item
 
 
@@ -195,6 +222,9 @@ async def delete_schedule(schedule_id: ScheduleId, ctx: Ctx, who: ConfigAdmin) -
     store = ctx.runtime.store
     if await store.kv_get(SCHEDULES, schedule_id, org_id=who.org_id) is None:
         raise NotFoundError(f"no schedule {schedule_id}")
+    timer = getattr(ctx.runtime, "schedules", None)
+    if timer is not None:  # the timer goes first: a record without a timer is harmless, the reverse fires for nothing
+        await timer.delete(schedule_id, org_id=who.org_id)
     await store.kv_delete(SCHEDULES, schedule_id, org_id=who.org_id)
     await ctx.audit.append(who, "schedule.delete", schedule_id)
     return Response(status_code=204)

@@ -238,6 +238,20 @@ class ScheduleCreate(Body):
         return check_cron(value)
 
 
+class ScheduleUpdate(Body):
+    """Fields to change; the others keep their value."""
+
+    cron: str | None = Field(default=None, min_length=9, max_length=200)
+    prompt: str | None = Field(default=None, min_length=1, max_length=20_000)
+    model: str | None = Field(default=None, min_length=1, max_length=200)
+    enabled: bool | None = None
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return None if value is None else check_cron(value)
+
+
 class SchedulePublic(BaseModel):
     id: str
     cron: str
