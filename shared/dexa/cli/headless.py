@@ -1,23 +1,24 @@
-"""`dexa run -p`: one headless run in-process, printing Claude Code's text / json / stream-json shapes."""
+"""`dexa -p` / `dexa run -p`: one headless run in-process, printing Claude Code's text / json / stream-json shapes.
+
+A failure before the session exists (no credentials, an unknown --resume id, a bad flag value) is still a
+`result` with `is_error` when the output is json or stream-json, so a program reading stdout always gets one.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
-from dexa.cli.wire import init_message, print_result, result_message, wire_messages
-from dexa.core.errors import ConfigError, NotFoundError
-from dexa.core.events import EventType
+from dexa.core.errors import ConfigError, DexaError, NotFoundError
 from dexa.core.session import Session, SessionConfig
 from dexa.runtime.prompts import prepare_prompt
 from dexa.wiring import LOCAL_ORG, Runtime, check_model_credentials
 
-FINAL_EVENTS = (EventType.TURN_COMPLETED, EventType.TURN_FAILED, EventType.TURN_CANCELLED)
+from .turns import TurnRunner
+from .wire import error_result, init_message, print_result
 
 
 @dataclass(slots=True, kw_only=True)
@@ -29,9 +30,14 @@ class RunOptions:
     verbose: bool = False
     resume: str | None = None
     continue_: bool = False
+    fork_session: bool = False
     model: str | None = None
+    fallback_model: str | None = None
     permission_mode: str | None = None
     session_id: str | None = None
+    include_partial_messages: bool = False
+    replay_user_messages: bool = False
+    permission_prompt_tool: str | None = None
     config: SessionConfig = field(default_factory=SessionConfig)
 
 
@@ -40,21 +46,41 @@ def _write(out: TextIO, obj: dict[str, Any]) -> None:
     out.flush()
 
 
+async def _fork(rt: Runtime, parent: Session, opts: RunOptions) -> Session:
+    """`--fork-session`: a new session id holding a copy of the resumed conversation (Claude Code's fork)."""
+    child = await rt.create_session(
+        cwd=parent.cwd,
+        model=opts.model or parent.model,
+        permission_mode=opts.permission_mode or parent.permission_mode,
+        config=parent.config,
+        title=parent.title,
+        session_id=opts.session_id,
+    )
+    for message in await rt.store.list_messages(parent.id):
+        await rt.store.put_message(child.id, message)
+    done = parent.turn_state.turn if parent.turn_state is not None else parent.turns_completed
+    return await rt.store.update_session(replace(await rt.store.get_session(child.id), turns_completed=done))
+
+
 async def _open_session(rt: Runtime, opts: RunOptions, env: dict[str, str]) -> Session:
     store = rt.store
-    if opts.session_id and not opts.resume:
+    can_prompt = opts.permission_prompt_tool == "stdio"
+    if opts.session_id and (opts.fork_session or not (opts.resume or opts.continue_)):
         try:
             await store.get_session(opts.session_id)
         except NotFoundError:
             pass
         else:
-            raise ConfigError(f"session id {opts.session_id} is already in use (resume it with --resume)")
+            raise ConfigError(f"Session ID {opts.session_id} is already in use.")
     if opts.resume:
-        session = await store.get_session(opts.resume)
+        try:
+            session = await store.get_session(opts.resume)
+        except NotFoundError:
+            raise NotFoundError(f"No conversation found with session ID: {opts.resume}") from None
     elif opts.continue_:
         recent = [s for s in await store.list_sessions(org_id=LOCAL_ORG, limit=20, cwd=opts.cwd) if not s.parent_id]
         if not recent:
-            raise NotFoundError(f"no previous session in {opts.cwd} to continue")
+            raise NotFoundError(f"No conversation found to continue in {opts.cwd}")
         session = recent[0]
     else:
         model = opts.model or rt.settings.default_model
@@ -63,12 +89,15 @@ async def _open_session(rt: Runtime, opts: RunOptions, env: dict[str, str]) -> S
             cwd=opts.cwd,
             model=model,
             permission_mode=opts.permission_mode,
-            config=replace(opts.config, headless=True),
+            config=replace(opts.config, headless=not can_prompt),
             title=(opts.prompt or "")[:80],
             session_id=opts.session_id,
         )
+    check_model_credentials(opts.model or session.model, env)
+    if opts.fork_session:
+        session = await _fork(rt, session, opts)
     # A resumed session keeps its model unless --model is given (Claude Code's rule), and is headless here.
-    changes: dict[str, Any] = {"config": replace(session.config, headless=True)}
+    changes: dict[str, Any] = {"config": replace(session.config, headless=not can_prompt)}
     if opts.model:
         changes["model"] = opts.model
     if opts.permission_mode:
@@ -76,55 +105,44 @@ async def _open_session(rt: Runtime, opts: RunOptions, env: dict[str, str]) -> S
     return await store.update_session(replace(session, **changes))
 
 
-async def _drive_and_stream(
-    rt: Runtime,
-    session_id: str,
-    after: int,
-    sink: Callable[[dict[str, Any]], None],
-) -> tuple[int, dict[str, Any] | None]:
-    """Drive the session to idle while translating new events; returns (cursor, final turn outcome)."""
-    task = asyncio.create_task(rt.driver.run(session_id, wait_for_approvals=False))
-    outcome: dict[str, Any] | None = None
-    cursor = after
-    while True:
-        events = await rt.store.read_events(session_id, after=cursor)
-        for ev in events:
-            cursor = ev.seq
-            if ev.type in (EventType.CONFIG_ERROR, EventType.WARNING):
-                # Settings problems never stop a run, but a headless user must still see them.
-                where = ": ".join(str(ev.data[k]) for k in ("file", "key") if ev.data.get(k))
-                sys.stderr.write(f"dexa: {ev.type}: {where + ': ' if where else ''}{ev.data.get('message', '')}\n")
-            for wire in wire_messages(ev, session_id):
-                sink(wire)
-            if ev.type in FINAL_EVENTS:
-                outcome = {
-                    **ev.data,
-                    "subtype": ev.data.get("subtype")
-                    or ("error_during_execution" if ev.type != EventType.TURN_COMPLETED else "success"),
-                }
-        if task.done() and not events:
-            break
-        if not events:
-            await rt.engine.notifier.wait(f"events:{session_id}", 0.2)
-    await task
-    return cursor, outcome
-
-
-def _stdin_prompts(stream: TextIO) -> Iterator[str]:
-    for line in stream:
-        line = line.strip()
-        if not line:
-            continue
-        msg = json.loads(line)
-        content = msg.get("message", {}).get("content", "")
-        if isinstance(content, list):
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        yield str(content)
+def _fail_early(exc: DexaError, opts: RunOptions, out: TextIO, started: float) -> int:
+    sys.stderr.write(f"Error: {exc}\n")
+    if opts.output_format in ("json", "stream-json"):
+        _write(
+            out,
+            error_result(str(exc), session_id=opts.session_id or "", duration_ms=int((time.time() - started) * 1000)),
+        )
+    return 1
 
 
 async def run_headless(rt: Runtime, opts: RunOptions, env: dict[str, str], out: TextIO = sys.stdout) -> int:
     started = time.time()
-    session = await _open_session(rt, opts, env)
+    try:
+        session = await _open_session(rt, opts, env)
+        envobj = await rt.envs.env_for(session)
+    except DexaError as exc:
+        return _fail_early(exc, opts, out, started)
+    api_key_source = "ANTHROPIC_API_KEY" if env.get("ANTHROPIC_API_KEY") else "none"
+    tools = envobj.tools.names()
+    if opts.input_format == "stream-json":
+        from .control import ControlChannel
+        from .streaming import StreamSession
+
+        channel = ControlChannel(out)
+        stream = StreamSession(
+            rt,
+            session,
+            channel,
+            tools=tools,
+            api_key_source=api_key_source,
+            partial=opts.include_partial_messages,
+            replay=opts.replay_user_messages,
+            prompt_tool=opts.permission_prompt_tool == "stdio",
+            env=env,
+        )
+        channel.start()
+        return await stream.run()
+
     messages: list[dict[str, Any]] = []
     streaming = opts.output_format == "stream-json"
 
@@ -134,41 +152,59 @@ async def run_headless(rt: Runtime, opts: RunOptions, env: dict[str, str], out: 
         elif opts.verbose and opts.output_format == "json":
             messages.append(obj)
 
-    # Problems found while building the environment (held settings, broken .mcp.json) are shown too.
-    cursor = await rt.store.last_seq(session.id)
-    envobj = await rt.envs.env_for(session)
-    sink(
-        init_message(
-            session,
-            tools=envobj.tools.names(),
-            api_key_source="ANTHROPIC_API_KEY" if env.get("ANTHROPIC_API_KEY") else "none",
-        )
-    )
+    turns = TurnRunner(rt, session.id, sink, partial=streaming and opts.include_partial_messages)
+    await turns.start()
+    sink(init_message(session, tools=tools, api_key_source=api_key_source))
     outcome: dict[str, Any] | None = None
     if session.turn_state is not None:  # an unfinished turn (crash, outage): finish it first
-        cursor, outcome = await _drive_and_stream(rt, session.id, cursor, sink)
-    prompts: list[str] | Iterator[str]
-    if opts.input_format == "stream-json":
-        prompts = _stdin_prompts(sys.stdin)
-    else:
-        prompts = [opts.prompt] if opts.prompt else []
-    for prompt in prompts:
-        prepared = await prepare_prompt(prompt, session, envobj)
+        outcome = await turns.drive()
+    if opts.prompt:
+        prepared = await prepare_prompt(opts.prompt, session, envobj)
         if prepared.text is None:
             cmd = prepared.command
             if cmd is not None and cmd.kind == "builtin" and cmd.name == "compact":
                 await rt.engine.compact(await rt.store.get_session(session.id), envobj, trigger="manual")
-                continue
-            raise ConfigError(
-                cmd.message
-                if cmd and cmd.message
-                else f"/{cmd.name if cmd else '?'} is only available in the interactive CLI"
-            )
-        await rt.engine.submit(session.id, prepared.text)
-        cursor, outcome = await _drive_and_stream(rt, session.id, cursor, sink)
+            else:
+                raise ConfigError(
+                    cmd.message
+                    if cmd and cmd.message
+                    else f"/{cmd.name if cmd else '?'} is only available in the interactive CLI"
+                )
+        else:
+            await rt.engine.submit(session.id, prepared.text)
+            outcome = await drive_interruptible(turns)
     if outcome is None and not opts.prompt and session.turn_state is None:
-        raise ConfigError("nothing to do: give a prompt with -p (or resume a session with an unfinished turn)")
-    session = await rt.store.get_session(session.id)
-    result = result_message(session, outcome, duration_ms=int((time.time() - started) * 1000))
-    return print_result(result, output_format=opts.output_format, verbose=opts.verbose, messages=messages, out=out,
-                        err=sys.stderr)
+        return _fail_early(
+            ConfigError("Input must be provided either through stdin or as a prompt argument when using --print"),
+            opts,
+            out,
+            started,
+        )
+    result = await turns.result(outcome)
+    return print_result(
+        result, output_format=opts.output_format, verbose=opts.verbose, messages=messages, out=out, err=sys.stderr
+    )
+
+
+async def drive_interruptible(turns: TurnRunner) -> dict[str, Any] | None:
+    """Drive the turn; Ctrl-C (SIGINT) ends it `interrupted`: history repaired, session idle and resumable."""
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+    hit: list[asyncio.Task[None]] = []
+
+    def on_sigint() -> None:
+        if hit:
+            return
+        sys.stderr.write("\nInterrupted: the session stays resumable (dexa run --resume ID).\n")
+        hit.append(loop.create_task(turns.interrupt()))
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    except (NotImplementedError, RuntimeError):  # not the main thread: no handler, default behaviour
+        return await turns.drive()
+    try:
+        return await turns.drive()
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)

@@ -76,27 +76,43 @@ PermissionMode = Annotated[
 
 @app.command()
 def run(
-    prompt: Annotated[str | None, typer.Option("-p", "--print", help="Prompt (or '-' to read stdin)")] = None,
+    prompt_arg: Annotated[str | None, typer.Argument(metavar="PROMPT", help="The prompt ('-' reads stdin)")] = None,
+    print_: Annotated[bool, typer.Option("-p", "--print", help="Print the response and exit (headless)")] = False,
     output_format: Annotated[str, typer.Option("--output-format", help="text|json|stream-json")] = "text",
     input_format: Annotated[str, typer.Option("--input-format", help="text|stream-json")] = "text",
     verbose: Annotated[bool, typer.Option("--verbose")] = False,
     resume: Annotated[str | None, typer.Option("--resume", "-r", help="Session id to resume")] = None,
     continue_: Annotated[bool, typer.Option("--continue", "-c", help="Continue the latest session here")] = False,
-    session_id: Annotated[str | None, typer.Option("--session-id", help="Id for the new session")] = None,
+    fork_session: Annotated[bool, typer.Option("--fork-session", help="With --resume/--continue: a new id")] = False,
+    session_id: Annotated[str | None, typer.Option("--session-id", help="UUID for the new session")] = None,
     model: Annotated[str | None, typer.Option("--model", help="sonnet|opus|haiku|<id>|scripted:FILE")] = None,
+    fallback_model: Annotated[
+        str | None, typer.Option("--fallback-model", help="Model(s) to try when overloaded")
+    ] = None,
     max_turns: Annotated[int | None, typer.Option("--max-turns")] = None,
     max_budget_usd: Annotated[float | None, typer.Option("--max-budget-usd")] = None,
     cwd: Annotated[Path | None, typer.Option("--cwd", help="Working directory (default: current)")] = None,
     system_prompt: Annotated[str | None, typer.Option("--system-prompt")] = None,
+    system_prompt_file: Annotated[Path | None, typer.Option("--system-prompt-file")] = None,
     append_system_prompt: Annotated[str, typer.Option("--append-system-prompt")] = "",
+    append_system_prompt_file: Annotated[Path | None, typer.Option("--append-system-prompt-file")] = None,
     allowed_tools: AllowedTools = None,
     disallowed_tools: DisallowedTools = None,
     tools: Annotated[str | None, typer.Option("--tools", help='Restrict built-in tools, e.g. "Bash,Read"')] = None,
     permission_mode: PermissionMode = None,
+    permission_prompt_tool: Annotated[
+        str | None, typer.Option("--permission-prompt-tool", help="'stdio': ask the Agent SDK (can_use_tool)")
+    ] = None,
     add_dir: AddDir = None,
     settings: SettingsFile = None,
-    mcp_config: Annotated[list[str] | None, typer.Option("--mcp-config")] = None,
+    setting_sources: Annotated[str | None, typer.Option("--setting-sources", help="user,project,local")] = None,
+    mcp_config: Annotated[list[str] | None, typer.Option("--mcp-config", help="File or inline JSON")] = None,
     strict_mcp_config: Annotated[bool, typer.Option("--strict-mcp-config")] = False,
+    agents: Annotated[str | None, typer.Option("--agents", help="Subagents as inline JSON")] = None,
+    plugin_dir: Annotated[list[str] | None, typer.Option("--plugin-dir", help="Load a plugin from a directory")] = None,
+    include_partial_messages: Annotated[bool, typer.Option("--include-partial-messages")] = False,
+    replay_user_messages: Annotated[bool, typer.Option("--replay-user-messages")] = False,
+    include_hook_events: Annotated[bool, typer.Option("--include-hook-events", hidden=True)] = False,
     network: Annotated[bool, typer.Option("--network", help="Let the sandbox reach the network")] = False,
     unsandboxed: Annotated[
         bool, typer.Option("--dangerously-run-unsandboxed", help="Run Bash without bubblewrap (NOT isolated)")
@@ -104,31 +120,57 @@ def run(
     server: Annotated[str | None, typer.Option("--server", help="Run on a Dexa server instead of in-process")] = None,
 ) -> None:
     """Run a prompt headlessly (Claude Code's `-p` contract)."""
+    from dexa.cli.flags import check_run_flags, inline_json_files, read_text_flag
     from dexa.cli.headless import RunOptions, run_headless
 
+    prompt = prompt_arg
     if prompt == "-" or (
         prompt is None and input_format == "text" and not resume and not continue_ and not sys.stdin.isatty()
     ):
         prompt = sys.stdin.read()
-    if output_format not in ("text", "json", "stream-json"):
-        err.print(f"[red]--output-format must be text, json or stream-json, not {output_format!r}[/]")
-        raise typer.Exit(2)
-    if input_format == "stream-json" and output_format != "stream-json":
-        err.print("[red]--input-format stream-json requires --output-format stream-json[/]")
-        raise typer.Exit(2)
+    try:
+        check_run_flags(
+            output_format=output_format,
+            input_format=input_format,
+            session_id=session_id,
+            permission_prompt_tool=permission_prompt_tool,
+            agents=agents,
+            plugin_dirs=plugin_dir,
+            setting_sources=setting_sources,
+        )
+        settings_files = inline_json_files(settings or [], kind="settings")
+        mcp_files = inline_json_files(mcp_config or [], kind="mcp")
+        if system_prompt_file is not None:
+            system_prompt = read_text_flag(system_prompt_file, "--system-prompt-file")
+        if append_system_prompt_file is not None:
+            append_system_prompt = "\n".join(
+                p
+                for p in (
+                    append_system_prompt,
+                    read_text_flag(append_system_prompt_file, "--append-system-prompt-file"),
+                )
+                if p
+            )
+    except DexaError as exc:
+        err.print(f"Error: {exc}", markup=False, highlight=False)
+        if output_format in ("json", "stream-json"):
+            from dexa.cli.wire import error_result
+
+            typer.echo(json.dumps(error_result(str(exc))))
+        raise typer.Exit(1) from None
     config = SessionConfig(
         allowed_tools=_split_rules(allowed_tools),
         disallowed_tools=_split_rules(disallowed_tools),
         tools=None if tools is None else tuple(t for t in _split_rules([tools]) if t != "default"),
         add_dirs=tuple(str(Path(d).resolve()) for d in add_dir or []),
-        settings_files=tuple(str(Path(s).resolve()) for s in settings or []),
+        settings_files=settings_files,
         append_system_prompt=append_system_prompt,
         system_prompt=system_prompt,
         max_turns=max_turns,
         max_budget_usd=max_budget_usd,
         network=network,
         unsandboxed=unsandboxed,
-        mcp_config=tuple(str(Path(m).resolve()) for m in mcp_config or []),
+        mcp_config=mcp_files,
         strict_mcp_config=strict_mcp_config,
     )
     if unsandboxed:
@@ -144,9 +186,14 @@ def run(
         verbose=verbose,
         resume=resume,
         continue_=continue_,
+        fork_session=fork_session,
         model=model,
+        fallback_model=fallback_model,
         permission_mode=permission_mode,
         session_id=session_id,
+        include_partial_messages=include_partial_messages,
+        replay_user_messages=replay_user_messages,
+        permission_prompt_tool=permission_prompt_tool,
         config=config,
     )
     if server:
@@ -166,6 +213,9 @@ def run(
     except DexaError as exc:
         _fail(exc)
         return
+    except KeyboardInterrupt:  # Ctrl-C before or after the turn (a turn in flight is interrupted by run_headless)
+        err.print("Interrupted.", markup=False)
+        raise typer.Exit(130) from None
     raise typer.Exit(code)
 
 
@@ -276,8 +326,18 @@ def _mount_optional(argv: list[str] | None = None) -> None:
 
 # Claude Code's list flags are variadic (`--allowedTools "Bash(git *)" Read`); click options take one value, so the
 # extra values are rewritten as repeated flags before parsing.
-VARIADIC_FLAGS = frozenset({"--allowedTools", "--allowed-tools", "--disallowedTools", "--disallowed-tools", "--add-dir",
-                            "--mcp-config", "--settings"})
+VARIADIC_FLAGS = frozenset(
+    {
+        "--allowedTools",
+        "--allowed-tools",
+        "--disallowedTools",
+        "--disallowed-tools",
+        "--add-dir",
+        "--mcp-config",
+        "--settings",
+        "--plugin-dir",
+    }
+)
 
 
 def expand_variadic(argv: list[str]) -> list[str]:
@@ -295,6 +355,15 @@ def expand_variadic(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
+    from dexa.cli.flags import top_level_argv
+
     argv = expand_variadic(sys.argv[1:])
+    if argv and argv[0] in ("-v", "--version"):
+        from dexa import __version__
+
+        typer.echo(f"{__version__} (Dexa)")
+        return
     _mount_optional(argv)
-    app(args=argv)
+    commands = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+    commands |= {g.name for g in app.registered_groups if g.name}
+    app(args=top_level_argv(argv, commands))

@@ -70,12 +70,25 @@ def build_server_app(runtime: ApiRuntime) -> FastAPI:
         from dexa.runtime.startup import on_serve_start
 
         cwd = serve_workspace(os.getcwd())
-        return build_app(runtime, local=not runtime.settings.hosted, rate_limit=limit, stream=stream,
-                         turn_worker=True, owns_runtime=True, default_cwd=cwd,
-                         # Resume what a killed server left mid-turn, and run schedules.
-                         on_start=lambda: on_serve_start(runtime, local_cwd=cwd))
-    return create_app(runtime, rate_limit=limit, stream=stream, turn_worker=True, owns_runtime=True,
-                      default_cwd=serve_workspace(os.getcwd()))
+        return build_app(
+            runtime,
+            local=not runtime.settings.hosted,
+            rate_limit=limit,
+            stream=stream,
+            turn_worker=True,
+            owns_runtime=True,
+            default_cwd=cwd,
+            # Resume what a killed server left mid-turn, and run schedules.
+            on_start=lambda: on_serve_start(runtime, local_cwd=cwd),
+        )
+    return create_app(
+        runtime,
+        rate_limit=limit,
+        stream=stream,
+        turn_worker=True,
+        owns_runtime=True,
+        default_cwd=serve_workspace(os.getcwd()),
+    )
 
 
 def serve_workspace(cwd: str) -> str | None:
@@ -117,6 +130,10 @@ def serve(
     from dexa.settings import get_settings
 
     home = get_settings().home
+    busy = _port_busy(host, port)
+    if busy:
+        sys.stderr.write(busy + "\n")  # one line, never wrapped
+        raise typer.Exit(1)
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"[yellow]listening on {host}: reachable from other machines (API keys are still required)[/]")
 
@@ -161,6 +178,32 @@ def serve(
         pass
     except DexaError as exc:
         _fail(exc)
+
+
+def _port_busy(host: str, port: int) -> str:
+    """One line with the fix when the port cannot be bound (uvicorn would log a traceback and exit)."""
+    import errno
+    import socket
+
+    if port == 0:
+        return ""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return f"dexa serve: cannot resolve --host {host}: {exc.strerror}"
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no conflict
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (
+                    f"dexa serve: port {port} on {host} is already in use (another dexa serve?); stop it, or pick "
+                    "another port: dexa serve --port 0"
+                )
+            return f"dexa serve: cannot listen on {host}:{port}: {exc.strerror}"
+    return ""
 
 
 async def _attach(

@@ -6,10 +6,14 @@ import json
 import uuid
 from typing import Any
 
+from dexa import __version__
 from dexa.core.events import Event, EventType
 from dexa.core.session import Session
 
 TOOL_RESULT_KEYS = ("type", "tool_use_id", "content", "is_error")
+# The Claude Code release whose headless contract Dexa speaks (the parity suite's pin). The Agent SDKs read an X.Y.Z
+# `claude_code_version` from the init message and warn about anything else; Dexa's own version rides beside it.
+CLAUDE_CODE_COMPAT = "2.1.331"
 
 
 def init_message(
@@ -37,7 +41,8 @@ def init_message(
         "agents": agents or [],
         "plugins": [],
         "apiKeySource": api_key_source,
-        "claude_code_version": "dexa-0.1.0",
+        "claude_code_version": CLAUDE_CODE_COMPAT,
+        "dexa_version": __version__,
         "output_style": "default",
     }
 
@@ -85,9 +90,16 @@ def event_to_wire(event: Event, session_id: str) -> dict[str, Any] | None:
 
 
 def result_message(
-    session: Session, outcome: dict[str, Any] | None, *, duration_ms: int, duration_api_ms: int = 0
+    session: Session,
+    outcome: dict[str, Any] | None,
+    *,
+    duration_ms: int,
+    duration_api_ms: int = 0,
+    usage: dict[str, int] | None = None,
+    model_usage: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The final `result` object; `outcome` is the data of the turn.completed / turn.failed event."""
+    """A `result` object; `outcome` is the data of the turn.completed / turn.failed event. `usage` is the turn's and
+    `model_usage` the run's per model id (dexa.cli.usage); without them the session's totals stand in."""
     outcome = outcome or {}
     subtype = str(outcome.get("subtype") or ("success" if not session.error else "error_during_execution"))
     is_error = subtype != "success"
@@ -102,8 +114,8 @@ def result_message(
         "num_turns": int(outcome.get("num_turns", 0)),
         "stop_reason": "end_turn" if not is_error else None,
         "total_cost_usd": round(session.cost_usd, 6),
-        "usage": session.usage.to_dict(),
-        "modelUsage": {session.model: session.usage.to_dict()},
+        "usage": usage if usage is not None else session.usage.to_dict(),
+        "modelUsage": model_usage if model_usage is not None else _session_model_usage(session),
         "permission_denials": outcome.get("permission_denials", []),
     }
     if is_error:
@@ -111,6 +123,64 @@ def result_message(
     else:
         out["result"] = str(outcome.get("result", ""))
     return out
+
+
+def _session_model_usage(session: Session) -> dict[str, Any]:
+    u = session.usage
+    return {
+        session.model: {
+            "inputTokens": u.input_tokens,
+            "outputTokens": u.output_tokens,
+            "cacheReadInputTokens": u.cache_read_input_tokens,
+            "cacheCreationInputTokens": u.cache_creation_input_tokens,
+            "webSearchRequests": 0,
+            "costUSD": round(session.cost_usd, 6),
+        }
+    }
+
+
+def error_result(message: str, *, session_id: str = "", duration_ms: int = 0) -> dict[str, Any]:
+    """The result printed when a run fails before any turn (no key, unknown --resume id, bad config)."""
+    return {
+        "type": "result",
+        "subtype": "error_during_execution",
+        "uuid": str(uuid.uuid4()),
+        "session_id": session_id,
+        "duration_ms": duration_ms,
+        "duration_api_ms": 0,
+        "is_error": True,
+        "num_turns": 0,
+        "stop_reason": None,
+        "total_cost_usd": 0,
+        "usage": {
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
+        "modelUsage": {},
+        "permission_denials": [],
+        "errors": [message],
+    }
+
+
+def stream_event(event: Event, session_id: str) -> dict[str, Any] | None:
+    """`--include-partial-messages`: a text or thinking delta as the raw API `content_block_delta` it came from."""
+    if event.type not in (EventType.TEXT_DELTA, EventType.THINKING_DELTA):
+        return None
+    text = str(event.data.get("text", ""))
+    delta = (
+        {"type": "text_delta", "text": text}
+        if event.type == EventType.TEXT_DELTA
+        else {"type": "thinking_delta", "thinking": text}
+    )
+    return {
+        "type": "stream_event",
+        "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{session_id}/{event.seq}/delta")),
+        "session_id": session_id,
+        "parent_tool_use_id": None,
+        "event": {"type": "content_block_delta", "index": 0, "delta": delta},
+    }
 
 
 def wire_messages(event: Event, session_id: str) -> list[dict[str, Any]]:
@@ -123,14 +193,18 @@ def wire_messages(event: Event, session_id: str) -> list[dict[str, Any]]:
         return [wire]
     out: list[dict[str, Any]] = []
     for i, block in enumerate(wire["message"]["content"]):
-        line = {**wire, "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{session_id}/{event.seq}/{i}")),
-                "message": {**wire["message"], "content": [block]}}
+        line = {
+            **wire,
+            "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{session_id}/{event.seq}/{i}")),
+            "message": {**wire["message"], "content": [block]},
+        }
         out.append(line)
     return out
 
 
-def print_result(result: dict[str, Any], *, output_format: str, verbose: bool, messages: list[dict[str, Any]],
-                 out: Any, err: Any) -> int:
+def print_result(
+    result: dict[str, Any], *, output_format: str, verbose: bool, messages: list[dict[str, Any]], out: Any, err: Any
+) -> int:
     """Print the final result the way `claude -p` does for each output format; returns the exit code."""
     if output_format == "text":
         text = result.get("result") if not result["is_error"] else "Error: " + "; ".join(result.get("errors", []))

@@ -76,7 +76,7 @@ def test_sigkill_at_random_points_then_resume_completes_exactly_once(tmp_path: P
     _script(script)
     home = tmp_path / "home"
     env = {**os.environ, "DEXA_HOME": str(home)}
-    sid = "ses_crashtest0001"
+    sid = "00000000-0000-4000-8000-00000000c001"  # --session-id takes a UUID, as in Claude Code
     base = ["run", "--model", f"scripted:{script}", "--allowedTools", "Bash", "--output-format", "json"]
     db = home / "dexa.db"
     kills = 0

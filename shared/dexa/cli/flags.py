@@ -1,0 +1,144 @@
+"""Claude Code's command-line contract for `dexa`: top-level `-p`, flag checks, inline JSON for file flags.
+
+`claude -p "…"`, `claude "…"` and the Agent SDKs' bare `claude --output-format stream-json …` all run a prompt
+without naming a command; `top_level_argv` puts `run` in front of such an argv. Each check fails with the message
+Claude Code prints, so a script that greps for it keeps working.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+from dexa.core.errors import ConfigError
+
+OUTPUT_FORMATS = ("text", "json", "stream-json")
+INPUT_FORMATS = ("text", "stream-json")
+SETTING_SOURCES = ("user", "project", "local")
+_APP_FLAGS = frozenset({"--help", "--install-completion", "--show-completion"})
+
+
+def top_level_argv(argv: list[str], commands: Collection[str]) -> list[str]:
+    """`dexa -p …`, `dexa "prompt"` and `dexa --output-format …` mean `dexa run …`."""
+    if not argv or argv[0] in _APP_FLAGS or argv[0] in commands:
+        return argv
+    return ["run", *argv]
+
+
+def check_run_flags(
+    *,
+    output_format: str,
+    input_format: str,
+    session_id: str | None,
+    permission_prompt_tool: str | None,
+    agents: str | None,
+    plugin_dirs: Sequence[str] | None,
+    setting_sources: str | None,
+) -> None:
+    if output_format not in OUTPUT_FORMATS:
+        raise ConfigError(f'Invalid output format "{output_format}". Use one of: {", ".join(OUTPUT_FORMATS)}')
+    if input_format not in INPUT_FORMATS:
+        raise ConfigError(f'Invalid input format "{input_format}". Use one of: {", ".join(INPUT_FORMATS)}')
+    if input_format == "stream-json" and output_format != "stream-json":
+        raise ConfigError("--input-format=stream-json requires output-format=stream-json.")
+    if session_id is not None:
+        try:
+            uuid.UUID(session_id)
+        except ValueError:
+            raise ConfigError("Invalid session ID. Must be a valid UUID.") from None
+    if permission_prompt_tool not in (None, "stdio"):
+        # An MCP tool as the approver needs the MCP permission bridge, which Dexa does not have yet.
+        raise ConfigError(
+            f"--permission-prompt-tool {permission_prompt_tool}: only 'stdio' (the Agent SDK's can_use_tool) is "
+            "supported; use --allowedTools or settings rules instead"
+        )
+    if agents is not None:
+        try:
+            parsed = json.loads(agents)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--agents: invalid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(parsed, dict):
+            raise ConfigError("--agents: expected a JSON object of agent name -> definition")
+        raise ConfigError("--agents is not supported yet: define subagents in .claude/agents/*.md instead")
+    for d in plugin_dirs or []:
+        if not Path(d).is_dir():
+            raise ConfigError(f"--plugin-dir {d}: not a directory")
+    if plugin_dirs:
+        raise ConfigError("--plugin-dir is not supported yet: install the plugin with `dexa plugin install`")
+    if setting_sources is not None:
+        bad = [s for s in setting_sources.split(",") if s.strip() and s.strip() not in SETTING_SOURCES]
+        if bad:
+            raise ConfigError(f"Invalid setting source: {bad[0]}. Valid options are: {', '.join(SETTING_SOURCES)}")
+
+
+def inline_json_files(values: Sequence[str], *, kind: str) -> tuple[str, ...]:
+    """`--settings` / `--mcp-config` take a path or inline JSON (what the Agent SDKs pass). Inline JSON is checked
+    and written to a content-addressed file under Dexa's home, so the loaders see a path either way."""
+    out: list[str] = []
+    for value in values:
+        if not value.lstrip().startswith("{"):
+            path = Path(value).resolve()
+            if kind == "mcp":
+                _check_mcp(path.read_text() if path.is_file() else None, source=str(path))
+            out.append(str(path))
+            continue
+        try:
+            data = json.loads(value)
+        except json.JSONDecodeError as exc:
+            what = "MCP configuration" if kind == "mcp" else "settings"
+            raise ConfigError(f"Invalid {what}: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        if kind == "mcp":
+            data = _strip_sdk_servers(data)
+            _check_mcp(json.dumps(data), source="--mcp-config")
+        out.append(str(_spill(json.dumps(data), kind)))
+    return tuple(out)
+
+
+def _strip_sdk_servers(data: object) -> object:
+    """SDK-hosted servers (`"type": "sdk"`) run inside the calling program and need `mcp_message`, which Dexa does
+    not speak yet: they are left out, with a warning, instead of failing the whole configuration."""
+    if not isinstance(data, dict) or not isinstance(data.get("mcpServers"), dict):
+        return data
+    servers = dict(data["mcpServers"])
+    for name, cfg in list(servers.items()):
+        if isinstance(cfg, dict) and cfg.get("type") == "sdk":
+            import sys
+
+            sys.stderr.write(
+                f"dexa: warning: SDK MCP server {name!r} skipped: in-process SDK servers are not supported\n"
+            )
+            del servers[name]
+    return {**data, "mcpServers": servers}
+
+
+def _check_mcp(text: str | None, *, source: str) -> None:
+    if text is None:
+        raise ConfigError(f"Invalid MCP configuration: MCP config file not found: {source}")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"Invalid MCP configuration in {source}: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("mcpServers", {}), dict):
+        raise ConfigError(f"Invalid MCP configuration in {source}: mcpServers must be an object")
+
+
+def _spill(text: str, kind: str) -> Path:
+    from dexa.settings import get_settings
+
+    folder = get_settings().home / "inline"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{kind}-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+    if not path.exists():
+        path.write_text(text)
+        path.chmod(0o600)
+    return path
+
+
+def read_text_flag(path: Path, flag: str) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path}: {exc.strerror or exc}") from None
