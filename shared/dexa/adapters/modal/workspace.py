@@ -327,7 +327,12 @@ class ModalSandbox(TreeOps):
         for attempt in (1, 2):
             sb = await self.sandbox()
             try:
-                return await self._exec_on(sb, args, env=env, timeout_s=timeout_s, sink=sink)
+                result = await self._exec_on(sb, args, env=env, timeout_s=timeout_s, sink=sink)
+                if result[0] == 0 or attempt == 2 or not await self._gone(sb):
+                    return result
+                self._sb = None  # the sandbox ended under the exec (idle timeout, lifetime): go on in a new one
+                logger.info("sandbox %s ended during an exec; attaching again", self.sandbox_name)
+                continue
             except errors.Error as exc:
                 self._sb = None
                 if attempt == 2 or not await self._gone(sb):
