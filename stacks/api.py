@@ -1,12 +1,15 @@
-"""API stack: the FastAPI Lambda behind a REST API (stage, throttling, API keys) plus the webhook routes."""
+"""API stack: the FastAPI Lambda behind a REST API (stage, per-org usage plans through the API's own authorizer)
+plus the webhook routes."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from dexa.adapters.aws import schema
@@ -31,6 +34,9 @@ class ApiStack(cdk.Stack):
         integrations: IntegrationsStack,
         rate_limit: int = 50,
         burst_limit: int = 100,
+        quota_per_day: int = 100_000,
+        stage_rate_limit: int = 1000,
+        stage_burst_limit: int = 2000,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, ident, **kwargs)
@@ -94,34 +100,108 @@ class ApiStack(cdk.Stack):
             )
         )
 
-        self.api = apigw.RestApi(
+        self.api = rest_front(
             self,
-            "RestApi",
-            description="Dexa API",
-            cloud_watch_role=False,
-            endpoint_types=[apigw.EndpointType.REGIONAL],
-            deploy_options=apigw.StageOptions(
-                stage_name=STAGE,
-                throttling_rate_limit=rate_limit,
-                throttling_burst_limit=burst_limit,
-                tracing_enabled=True,
-            ),
-            default_method_options=apigw.MethodOptions(api_key_required=True),
+            self.api_fn,
+            webhooks_fn=integrations.webhooks_fn,
+            org_rate_limit=rate_limit,
+            org_burst_limit=burst_limit,
+            org_quota_per_day=quota_per_day,
+            stage_rate_limit=stage_rate_limit,
+            stage_burst_limit=stage_burst_limit,
         )
-        backend = apigw.LambdaIntegration(self.api_fn)
-        self.api.root.add_method("ANY", backend)
-        self.api.root.add_proxy(default_integration=backend, any_method=True)
-        # Webhooks authenticate by signature (GitHub, Slack), not by API key.
-        hooks = self.api.root.add_resource("webhooks").add_resource("{provider}")
-        hooks.add_method("POST", apigw.LambdaIntegration(integrations.webhooks_fn), api_key_required=False)
 
-        plan = self.api.add_usage_plan(
-            "DefaultPlan",
-            throttle=apigw.ThrottleSettings(rate_limit=rate_limit, burst_limit=burst_limit),
-            quota=apigw.QuotaSettings(limit=100_000, period=apigw.Period.DAY),
+
+# Routes a browser opens with nothing but the page URL (the app shell, its files, the login exchange, an emailed
+# approval link) or that a provider signs itself (webhooks): no authorizer, no usage-plan key.
+PUBLIC_PATHS = ("/", "/health", "/ui", "/ui/{proxy+}", "/outputs/review", "/webhooks/{provider}")
+
+# API Gateway's own refusals in the API's error shape (RFC 9457), not `{"message": ...}`.
+GATEWAY_PROBLEMS = (
+    (apigw.ResponseType.UNAUTHORIZED, "401", "unauthenticated", "Unauthenticated",
+     "missing, malformed, revoked or unknown API key: send `Authorization: Bearer <token>`, or sign in"),
+    (apigw.ResponseType.ACCESS_DENIED, "403", "forbidden", "Forbidden", "this key may not call this API"),
+    (apigw.ResponseType.THROTTLED, "429", "rate_limited", "Too many requests",
+     "the org's request rate is exhausted; retry later"),
+    (apigw.ResponseType.QUOTA_EXCEEDED, "429", "quota_exceeded", "Too many requests",
+     "the org's daily request quota is used up"),
+)  # fmt: skip
+
+
+def rest_front(
+    stack: cdk.Stack,
+    api_fn: lambda_.IFunction,
+    *,
+    webhooks_fn: lambda_.IFunction,
+    org_rate_limit: int,
+    org_burst_limit: int,
+    org_quota_per_day: int,
+    stage_rate_limit: int,
+    stage_burst_limit: int,
+) -> apigw.RestApi:
+    """The REST API. Usage plans meter per API key, and the keys come from the API function acting as a REQUEST
+    authorizer (`apiKeySource: AUTHORIZER`): it maps the caller's Dexa key or browser cookie to the org's gateway
+    key (dexa.adapters.aws.api_front). So every org has its own throttle and daily quota, and no client (least of
+    all a browser, which cannot add headers to a page load) sends `x-api-key`. Org keys are created with the org
+    (`dexa cloud bootstrap` / `add-org`) and join the plan named by the `UsagePlanId` output.
+    """
+    api = apigw.RestApi(
+        stack,
+        "RestApi",
+        description="Dexa API",
+        cloud_watch_role=False,
+        endpoint_types=[apigw.EndpointType.REGIONAL],
+        api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
+        deploy_options=apigw.StageOptions(
+            stage_name=STAGE,
+            # The whole API's ceiling, protecting the backend; each org's own limits are in the usage plan.
+            throttling_rate_limit=stage_rate_limit,
+            throttling_burst_limit=stage_burst_limit,
+            tracing_enabled=True,
+        ),
+    )
+    # No identity sources: a request may carry its key in either of two headers (Authorization or Cookie), and a
+    # cached answer would be keyed on one. The function keeps a short cache of its own.
+    authorizer = apigw.RequestAuthorizer(
+        stack,
+        "OrgAuthorizer",
+        handler=api_fn,
+        identity_sources=[],
+        results_cache_ttl=cdk.Duration.seconds(0),
+    )
+    protected = {"authorizer": authorizer, "api_key_required": True}
+    public = {"authorization_type": apigw.AuthorizationType.NONE, "api_key_required": False}
+    backend = apigw.LambdaIntegration(api_fn)
+    api.root.add_method("GET", backend, **public)
+    api.root.add_resource("{proxy+}").add_method("ANY", backend, **protected)
+    api.root.add_resource("health").add_method("GET", backend, **public)
+    ui = api.root.add_resource("ui")
+    ui.add_method("ANY", backend, **public)
+    ui.add_resource("{proxy+}").add_method("ANY", backend, **public)
+    outputs = api.root.add_resource("outputs")
+    outputs.add_method("ANY", backend, **protected)
+    outputs.add_resource("review").add_method("GET", backend, **public)
+    # Webhooks authenticate by signature (GitHub, Slack), not by API key.
+    hooks = api.root.add_resource("webhooks").add_resource("{provider}")
+    hooks.add_method("POST", apigw.LambdaIntegration(webhooks_fn), **public)
+
+    for response_type, status, code, title, detail in GATEWAY_PROBLEMS:
+        body = {"type": f"https://dexa.dev/problems/{code}", "title": title, "status": int(status), "code": code}
+        api.add_gateway_response(
+            f"Problem{code.title().replace('_', '')}",
+            type=response_type,
+            status_code=status,
+            response_headers={"Content-Type": "'application/problem+json'"},
+            templates={"application/json": json.dumps({**body, "detail": detail})},
         )
-        plan.add_api_stage(stage=self.api.deployment_stage)
-        key = self.api.add_api_key("DefaultKey", description="First Dexa API key; rotate with more keys")
-        plan.add_api_key(key)
-        cdk.CfnOutput(self, "ApiUrl", value=self.api.url)
-        cdk.CfnOutput(self, "ApiKeyId", value=key.key_id)
+
+    plan = api.add_usage_plan(
+        "OrgPlan",
+        description="Each org's API key (one per org, created with the org) gets these limits on its own",
+        throttle=apigw.ThrottleSettings(rate_limit=org_rate_limit, burst_limit=org_burst_limit),
+        quota=apigw.QuotaSettings(limit=org_quota_per_day, period=apigw.Period.DAY),
+    )
+    plan.add_api_stage(stage=api.deployment_stage)
+    cdk.CfnOutput(stack, "ApiUrl", value=api.url)
+    cdk.CfnOutput(stack, "UsagePlanId", value=plan.usage_plan_id)
+    return api

@@ -213,28 +213,71 @@ def test_api_may_pass_only_the_scheduler_role_and_only_to_scheduler(templates: d
 # ---------------------------------------------------------------- API and integrations
 
 
-def test_rest_api_requires_api_keys_except_signed_webhooks_and_is_throttled(
+def _method_paths(template: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """{(path, verb): method properties}, paths rebuilt from the Resource tree (`/` for the root)."""
+    resources = _resources(template, "AWS::ApiGateway::Resource")
+
+    def path(ref: Any) -> str:
+        if not isinstance(ref, dict) or "Ref" not in ref:
+            return ""
+        res = resources[ref["Ref"]]["Properties"]
+        return f"{path(res['ParentId'])}/{res['PathPart']}"
+
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for method in _resources(template, "AWS::ApiGateway::Method").values():
+        props = method["Properties"]
+        out[(path(props["ResourceId"]) or "/", props["HttpMethod"])] = props
+    return out
+
+
+def test_every_api_route_is_metered_per_org_through_the_authorizer_and_browser_pages_are_open(
     template: GetTemplate, templates: dict[str, Any]
 ) -> None:
     api = template("DexaApi")
+    api.has_resource_properties("AWS::ApiGateway::RestApi", {"ApiKeySourceType": "AUTHORIZER"})
     api.has_resource_properties(
         "AWS::ApiGateway::Stage",
         {
             "StageName": "v1",
             "TracingEnabled": True,
             "MethodSettings": Match.array_with(
-                [Match.object_like({"ThrottlingRateLimit": 50, "ThrottlingBurstLimit": 100})]
+                [Match.object_like({"ThrottlingRateLimit": 1000, "ThrottlingBurstLimit": 2000})]
             ),
         },
     )
+    # The limits each org's own key gets; no key is shared (org keys are made with the org, not by the stack).
     api.has_resource_properties(
         "AWS::ApiGateway::UsagePlan",
         {"Throttle": {"RateLimit": 50, "BurstLimit": 100}, "Quota": {"Limit": 100_000, "Period": "DAY"}},
     )
-    methods = _resources(templates["DexaApi"], "AWS::ApiGateway::Method").values()
-    open_methods = [m for m in methods if not m["Properties"].get("ApiKeyRequired")]
-    assert len(open_methods) == 1 and open_methods[0]["Properties"]["HttpMethod"] == "POST"
-    assert len([m for m in methods if m["Properties"].get("ApiKeyRequired")]) >= 2
+    api.resource_count_is("AWS::ApiGateway::ApiKey", 0)
+    assert "UsagePlanId" in templates["DexaApi"]["Outputs"]
+    (authorizer,) = _resources(templates["DexaApi"], "AWS::ApiGateway::Authorizer").values()
+    assert authorizer["Properties"]["Type"] == "REQUEST"
+    assert authorizer["Properties"]["AuthorizerResultTtlInSeconds"] == 0
+
+    methods = _method_paths(templates["DexaApi"])
+    public = {k for k, m in methods.items() if m.get("AuthorizationType") == "NONE"}
+    assert public == {
+        ("/", "GET"),
+        ("/health", "GET"),
+        ("/ui", "ANY"),
+        ("/ui/{proxy+}", "ANY"),
+        ("/outputs/review", "GET"),  # an emailed approval link: a plain GET from a mail client
+        ("/webhooks/{provider}", "POST"),
+    }
+    for key, m in methods.items():
+        if key in public:
+            assert not m.get("ApiKeyRequired"), key
+        else:
+            assert m["AuthorizationType"] == "CUSTOM" and m["ApiKeyRequired"] is True, key
+    assert {("/{proxy+}", "ANY"), ("/outputs", "ANY")} <= set(methods) - public
+    problems = _resources(templates["DexaApi"], "AWS::ApiGateway::GatewayResponse").values()
+    by_type = {g["Properties"]["ResponseType"]: g["Properties"] for g in problems}
+    assert {"UNAUTHORIZED", "ACCESS_DENIED", "THROTTLED", "QUOTA_EXCEEDED"} <= set(by_type)
+    unauthorized = by_type["UNAUTHORIZED"]
+    assert unauthorized["ResponseParameters"]["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
+    assert json.loads(unauthorized["ResponseTemplates"]["application/json"])["code"] == "unauthenticated"
 
 
 def test_scheduler_role_is_assumed_by_eventbridge_scheduler_and_a_group_exists(template: GetTemplate) -> None:
