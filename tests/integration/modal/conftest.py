@@ -6,34 +6,16 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from standin_rig import MakeWorkspace, load_helper
 
 from dexa.adapters.modal import MemoryWorkspaceRecord, ModalSandbox
 
-
-def _helper() -> Any:
-    """tests/cloud_e2e/modal_standin as a module (tests/ is not a package; the harness imports it the same way)."""
-    import importlib.util
-    import sys
-
-    path = Path(__file__).resolve().parents[2] / "cloud_e2e" / "modal_standin" / "__init__.py"
-    spec = importlib.util.spec_from_file_location("dexa_modal_standin", path)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
-    if spec.name not in sys.modules:
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-standin_helper = _helper()
+standin_helper = load_helper()
 ModalStandin = standin_helper.ModalStandin
 load_fake_modal = standin_helper.load_fake_modal
-
-MakeWorkspace = Callable[..., ModalSandbox]
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +51,6 @@ def make_workspace(standin: Any, fake_modal: Any, monkeypatch: pytest.MonkeyPatc
 
     for ws in made:
         asyncio.run(ws.terminate())
-
-
-def p(ws: ModalSandbox, *parts: str) -> str:
-    return "/".join([ws.root, *parts])
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 import pytest
+from standin_rig import MakeWorkspace, p
 
-from conftest import MakeWorkspace, p
 from dexa.core.errors import SandboxError
 
 
