@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -101,3 +103,17 @@ async def test_filling_tmp_past_its_size_fails_with_enospc(tmp_path: Path) -> No
     assert "fits" in fits.stdout  # positive control
     assert "No space left on device" in full.stdout and "rc=1" in full.stdout
     assert tree_digest(outside) == outside_before
+
+
+@pytest.mark.skipif(probe_cgroups() is None, reason="no usable cgroups here")
+def test_another_dexa_process_starting_up_leaves_a_live_sessions_fresh_cgroup_alone() -> None:
+    # Two Dexa processes on one machine (serve + run, or two test workers): the second one's start-up sweep of
+    # leftover cgroups removed the first one's empty, just-created cgroup, and its next command failed to join it.
+    group = SessionCgroup.create(SandboxLimits())
+    assert group is not None
+    try:
+        sweep = "from dexa.adapters.local_sandbox.cgroup import probe_cgroups; probe_cgroups()"
+        assert subprocess.run([sys.executable, "-c", sweep], timeout=60).returncode == 0
+        assert all(os.path.dirname(f) and os.path.isdir(os.path.dirname(f)) for f in group.procs_files)
+    finally:
+        group.remove()

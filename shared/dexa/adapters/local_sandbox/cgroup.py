@@ -94,12 +94,29 @@ def _probe_v1(own: dict[str, str]) -> CgroupSupport | None:
     return CgroupSupport(1, parents) if set(parents) == set(_CONTROLLERS) else None
 
 
+def _owner_alive(name: str) -> bool:
+    """Session cgroups are named dexa-<owner pid>-<id>: a live owner may not have moved its command in yet."""
+    pid_text = name.split("-")[1] if name.count("-") >= 2 else ""
+    if not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _sweep_leftovers(support: CgroupSupport) -> None:
-    """Remove empty session cgroups a crashed Dexa left behind (rmdir refuses any that still hold processes)."""
+    """Remove empty session cgroups a crashed Dexa left behind (rmdir refuses any that still hold processes).
+
+    Another live Dexa process's fresh, still-empty cgroup is not a leftover: sweeping it broke that process's
+    next command ("cgroup.procs: Directory nonexistent")."""
     for parent in set(support.parents.values()):
         with contextlib.suppress(OSError):
             for name in os.listdir(parent):
-                if name.startswith("dexa-"):
+                if name.startswith("dexa-") and not _owner_alive(name):
                     with contextlib.suppress(OSError):
                         os.rmdir(os.path.join(parent, name))
 
@@ -138,7 +155,7 @@ class SessionCgroup:
         support = probe_cgroups()
         if support is None:
             return None
-        name = f"dexa-{uuid.uuid4().hex[:12]}"
+        name = f"dexa-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         dirs = {c: os.path.join(parent, name) for c, parent in support.parents.items()}
         group = cls(support, dirs)
         try:
