@@ -116,13 +116,21 @@ class Read(RerunOnRecover, BaseTool):
                 f"\n\n(PARTIAL view: showing lines {start}-{end} of {total}. Use offset and limit to read other parts.)"
             )
         file_info["numLines"] = len(shown)
-        memory = ctx.services.get("memory")
-        if memory is not None:
-            # Subtree CLAUDE.md files and `paths:` rules load the first time the agent reads a file they cover.
-            reminder = await memory.reminder_for(path, ctx.kv, ctx.session_id)
-            if reminder:
-                body += "\n\n" + reminder
-        return ToolOutput(content=body, data={"type": "text", "file": file_info})
+        return ToolOutput(content=await with_memory(ctx, body, path), data={"type": "text", "file": file_info})
+
+
+async def with_memory(ctx: ToolContext, content: str, *paths: str) -> str:
+    """`content` plus the reminder for subtree CLAUDE.md files and `paths:` rules that first cover one of `paths`.
+
+    Claude Code attaches them after Read, Write, Edit and Bash reads such as `cat`; each loads once per session."""
+    memory = ctx.services.get("memory")
+    if memory is None:
+        return content
+    for path in paths:
+        reminder = await memory.reminder_for(path, ctx.kv, ctx.session_id)
+        if reminder:
+            content += "\n\n" + reminder
+    return content
 
 
 class Write(BaseTool):
@@ -157,11 +165,11 @@ class Write(BaseTool):
         await fileio.record_read(ctx, path)
         if before is None:
             return ToolOutput(
-                content=f"File created successfully at: {path}",
+                content=await with_memory(ctx, f"File created successfully at: {path}", path),
                 data={"type": "create", "filePath": path, "content": content, "diff": unified_diff(path, "", content)},
             )
         return ToolOutput(
-            content=f"The file {path} has been updated successfully.",
+            content=await with_memory(ctx, f"The file {path} has been updated successfully.", path),
             data={"type": "update", "filePath": path, "content": content, "diff": unified_diff(path, before, content)},
         )
 
@@ -208,9 +216,9 @@ async def _edit(ctx: ToolContext, raw_path: str, edits: list[dict[str, Any]]) ->
     diff = unified_diff(path, before or "", after)
     shown = fileio.snippet(after, line, span=max(1, edits[-1]["new_string"].count("\n") + 1))
     verb = "created" if before is None else "updated"
+    text = f"The file {path} has been {verb}. Here's the result of running `cat -n` on a snippet of the edited file:"
     return ToolOutput(
-        content=f"The file {path} has been {verb}. Here's the result of running `cat -n` on a snippet of the "
-        f"edited file:\n{shown}",
+        content=await with_memory(ctx, f"{text}\n{shown}", path),
         data={"filePath": path, "edits": edits, "diff": diff, "snippet": shown},
     )
 

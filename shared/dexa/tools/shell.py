@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
 import uuid
 from typing import Any
 
@@ -12,6 +13,7 @@ from dexa.core.errors import DexaError, ToolError
 from dexa.core.ports import BackgroundJob, ExecResult, ToolSpec, Workspace
 from dexa.core.tools import ToolContext, ToolOutput
 
+from .files import with_memory
 from .validate import BaseTool, RerunOnRecover, check_input
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,22 @@ def _benign_exit(command: str, code: int) -> bool:
     words = command.strip().split()
     first = words[0] if words else ""
     return code == 1 and (first in _EXIT_1_OK or command.strip().startswith(("git diff", "git grep")))
+
+
+_READERS = frozenset({"cat", "head", "tail", "less", "more", "nl", "bat", "batcat"})
+
+
+def read_targets(command: str, cwd: str) -> list[str]:
+    """The files a plain `cat`/`head`/`tail`… command reads (none for anything more complex), as absolute paths."""
+    if re.search(r"[|;&<>`$(){}\n]", command):
+        return []
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return []
+    if not words or words[0] not in _READERS:
+        return []
+    return [os.path.normpath(os.path.join(cwd, w)) for w in words[1:] if not w.startswith("-") and not w.isdigit()]
 
 
 def render_exec(result: ExecResult, command: str, timeout_ms: int, notes: list[str]) -> ToolOutput:
@@ -154,7 +172,11 @@ class Bash(BaseTool):
             job_id=ctx.tool_use_id or None,
             env=ctx.services.get("command_env") or None,
         )
-        return self._finish(ctx, result, command, timeout_ms, notes, cwd)
+        output = self._finish(ctx, result, command, timeout_ms, notes, cwd)
+        targets = read_targets(command, cwd)
+        if targets and result.exit_code == 0:
+            output.content = await with_memory(ctx, output.content, *targets)
+        return output
 
     async def recover(self, tool_input: dict[str, Any], ctx: ToolContext) -> ToolOutput | None:
         """After a crash: the journaled result of this call (waiting if it still runs), or None when the command
