@@ -1,0 +1,73 @@
+"""True push for event streams: the same FastAPI app under uvicorn, for the Lambda Web Adapter in response-stream mode.
+
+API Gateway REST routes `GET /sessions/{id}/events` to a function whose handler is `functions/api_stream/run.sh`
+(`exec python -m dexa.adapters.aws.stream_server`); the Lambda Web Adapter extension (AWS_LWA_INVOKE_MODE=
+response_stream) forwards the request to this server and streams its body back as it is written. The stream
+re-reads the event log every LIVE_POLL_S (appends come from other functions, so no in-process wake-up reaches it),
+sends a heartbeat comment under API Gateway's idle timeout, and closes before Lambda's 15 minutes with `retry:`, so
+the client resumes with Last-Event-ID: the same SSE protocol as `dexa serve` and the buffered API function.
+
+Run locally the way the adapter runs it: `AWS_LWA_PORT=8080 python -m dexa.adapters.aws.stream_server`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Final
+
+from dexa.core.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+ENV_PORT: Final = "AWS_LWA_PORT"  # the adapter's own setting; it forwards requests to this port
+DEFAULT_PORT: Final = 8080
+# Under API Gateway's 5-minute idle timeout for streamed responses (regional endpoints), and well under Lambda's
+# 15-minute maximum: the stream ends with `retry:` and the client resumes.
+HEARTBEAT_S: Final = 15.0
+MAX_STREAM_S: Final = 14 * 60.0
+LIVE_POLL_S: Final = 0.1
+
+
+def live_stream() -> Any:
+    from dexa.api.sse import StreamConfig
+
+    return StreamConfig(buffered=False, heartbeat_s=HEARTBEAT_S, max_s=MAX_STREAM_S, poll_s=LIVE_POLL_S, retry_ms=250)
+
+
+def create_stream_app() -> Any:
+    """The full app over the cloud runtime (every route works; only the events route is sent here)."""
+    from dexa.runtime.server_app import build_app
+    from dexa.wiring import Runtime
+
+    from .lambda_entry import cloud_runtime
+
+    runtime = cloud_runtime()
+    if not isinstance(runtime, Runtime):
+        from dexa.api import create_app
+
+        return create_app(runtime, stream=live_stream())
+    return build_app(runtime, stream=live_stream())
+
+
+def port_from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> int:
+    raw = env.get(ENV_PORT) or str(DEFAULT_PORT)
+    try:
+        port = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_PORT} must be a port number, not {raw!r}") from exc
+    if not 0 < port < 65536:
+        raise ConfigError(f"{ENV_PORT} must be a port number, not {raw!r}")
+    return port
+
+
+def main() -> None:
+    import uvicorn
+
+    port = port_from_env()
+    # Only the adapter, in the same sandbox, talks to this server.
+    uvicorn.run(create_stream_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

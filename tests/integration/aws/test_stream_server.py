@@ -1,0 +1,157 @@
+"""True push: the event-stream function's server (what the Lambda Web Adapter runs) as its own process, DynamoDB in
+moto's server, a client holding one SSE connection while another process appends events."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dexa.adapters.aws.dynamo_store import DynamoStore
+from dexa.auth.gateway import NoGatewayKeys
+from dexa.auth.provision import provision_org
+from dexa.auth.service import AuthService
+from dexa.core.session import Session
+
+REGION = "us-east-1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def stream_fn(moto_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    import boto3
+
+    creds = {"region_name": REGION, "endpoint_url": moto_url, "aws_access_key_id": "t", "aws_secret_access_key": "t"}
+    table, bucket = f"dexa-stream-{tmp_path.name}", f"dexa-stream-{tmp_path.name}".lower()[:60]
+    ddb = boto3.client("dynamodb", **creds)
+    boto3.client("s3", **creds).create_bucket(Bucket=bucket)
+    store = DynamoStore(table, client=ddb)
+    store.create_table()
+    made = asyncio.run(provision_org(AuthService(store), NoGatewayKeys(), org_name="acme", admin_name="alice"))
+    now = time.time()
+    session = Session(
+        id="ses_live", org_id=made.org.id, user_id=made.user.id, cwd="/tmp", model="m", created_at=now, updated_at=now
+    )
+    asyncio.run(store.create_session(session))
+    asyncio.run(store.append_event(session.id, "session.created", {}))
+    port = _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DEXA_"))},
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ACCESS_KEY_ID": "t",
+        "AWS_SECRET_ACCESS_KEY": "t",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_LWA_PORT": str(port),
+        "DEXA_STORE": "dynamo",
+        "DEXA_TABLE": table,
+        "DEXA_BUCKET": bucket,
+        "DEXA_HOSTED": "1",
+        "DEXA_HOME": str(tmp_path / "home"),
+        "HOME": str(tmp_path),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dexa.adapters.aws.stream_server"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:  # the adapter's readiness check: /health answers
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"stream server did not start: {proc.communicate()[1][-2000:]}")
+        time.sleep(0.1)
+    try:
+        yield {"base": base, "token": made.token, "store": store, "session": session.id}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_events_appended_elsewhere_are_pushed_on_one_open_stream(stream_fn: dict[str, Any]) -> None:
+    frames: queue.Queue[tuple[float, str]] = queue.Queue()
+    url = f"{stream_fn['base']}/sessions/{stream_fn['session']}/events"
+    headers = {"Authorization": f"Bearer {stream_fn['token']}", "Accept": "text/event-stream"}
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            with httpx.stream("GET", url, headers=headers, timeout=httpx.Timeout(30, read=30)) as response:
+                frames.put((time.monotonic(), f"status: {response.status_code} {response.headers['content-type']}"))
+                for line in response.iter_lines():
+                    frames.put((time.monotonic(), line))
+                    if stop.is_set():
+                        return
+        except httpx.TransportError:
+            if not stop.is_set():  # the server going away at teardown is expected; before it, a failure
+                raise
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+
+    def until(prefix: str, timeout: float = 10.0) -> float:
+        end = time.monotonic() + timeout
+        while (left := end - time.monotonic()) > 0:
+            at, line = frames.get(timeout=left)
+            if line.startswith(prefix):
+                return at
+        raise AssertionError(f"no {prefix!r} within {timeout}s")
+
+    until("status: 200 text/event-stream")
+    until("id: 1")
+    store = stream_fn["store"]
+    latencies = []
+    for seq in range(2, 22):
+        sent = time.monotonic()
+        asyncio.run(store.append_event(stream_fn["session"], "assistant.delta", {"text": f"d{seq}"}))
+        latencies.append(until(f"id: {seq}") - sent)
+        time.sleep(0.05)
+    stop.set()
+    p50, p95 = statistics.median(latencies), sorted(latencies)[int(len(latencies) * 0.95) - 1]
+    print(f"push latency over one stream: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
+    # One connection for all 20 events (no reconnects), each delivered within a couple of store polls.
+    assert p95 < 0.5, latencies
+
+
+def test_the_stream_refuses_a_caller_without_a_key(stream_fn: dict[str, Any]) -> None:
+    url = f"{stream_fn['base']}/sessions/{stream_fn['session']}/events"
+    response = httpx.get(url, timeout=10)
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
