@@ -261,3 +261,12 @@ def test_an_emailed_approval_link_opens_from_a_plain_get(deployed: Any) -> None:
     assert page["statusCode"] == 200 and page["isBase64Encoded"] is False
     assert page["headers"]["content-type"].startswith("text/html") and "<html" in page["body"].lower()
     assert page["headers"]["referrer-policy"] == "no-referrer"
+
+
+def test_an_org_without_a_gateway_key_gets_no_usage_key_so_api_gateway_refuses_it(deployed: Any) -> None:
+    from dexa.auth.gateway import NoGatewayKeys
+    from dexa.auth.provision import provision_org
+
+    bare = asyncio.run(provision_org(deployed.auth, NoGatewayKeys(), org_name="legacy", admin_name="dan"))
+    answer = call(deployed, authorizer_event({"Authorization": f"Bearer {bare.token}"}))
+    assert answer["context"]["org_id"] == bare.org.id and "usageIdentifierKey" not in answer
