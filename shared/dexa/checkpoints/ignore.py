@@ -57,6 +57,22 @@ class IgnoreRules:
         self._specs[dir_rel] = (key, spec)
         self._decisions.clear()
 
+    def load_dir_text(self, dir_rel: str, text: str, key: GitignoreKey) -> None:
+        """load_dir for a .gitignore whose text was read elsewhere (a remote workspace's listing)."""
+        current = self._specs.get(dir_rel)
+        if current is not None and current[0] == key:
+            return
+        self._specs[dir_rel] = (key, self._compile_lines(text[:MAX_GITIGNORE_CHARS].splitlines(), dir_rel))
+        self._decisions.clear()
+
+    @staticmethod
+    def _compile_lines(lines: list[str], where: str) -> pathspec.GitIgnoreSpec:
+        try:
+            return pathspec.GitIgnoreSpec.from_lines(lines)
+        except (ValueError, TypeError) as exc:
+            logger.warning("invalid pattern in %s/.gitignore, ignoring the file: %s", where, exc)
+            return pathspec.GitIgnoreSpec.from_lines([])
+
     @staticmethod
     def _compile(path: str | None) -> pathspec.GitIgnoreSpec:
         lines: list[str] = []

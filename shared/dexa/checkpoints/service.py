@@ -22,9 +22,10 @@ from dexa.core.ports import BlobStore, Store, Workspace
 from . import retention
 from .ledger import Executor, SideEffect, SideEffectLedger
 from .manifest import Checkpoint, TreeState, checkpoint_id, diff, encode_manifest
+from .remote import RemoteTree
 from .repository import CheckpointRepo
 from .restore import apply_plan, backup_stamp, fetch_blobs, find_conflicts, keep_copies, plan_restore
-from .snapshot import Capture, Snapshotter, host_root
+from .snapshot import Capture, Snapshotter, tree_for
 
 logger = logging.getLogger(__name__)
 
@@ -225,11 +226,11 @@ class CheckpointService:
         reason: str,
         message_id: str | None,
         tool_use_id: str | None,
-        root: str | None = None,
+        root: str | RemoteTree | None = None,
         capture: Capture | None = None,
     ) -> Checkpoint:
         if root is None:
-            root = host_root(await self._workspace_for(session_id))
+            root = tree_for(await self._workspace_for(session_id))
         if message_id is None and reason != "prompt":
             # The engine does not know the position before a tool call; the last visible message is it.
             visible = await self.store.list_messages(session_id)
@@ -325,7 +326,8 @@ class CheckpointService:
 
     async def _rewind_code(self, session_id: str, target: Checkpoint, on_conflict: str) -> dict[str, Any]:
         workspace = await self._workspace_for(session_id)
-        root = host_root(workspace)
+        root = tree_for(workspace)
+        root_path = root.root if isinstance(root, RemoteTree) else root
         head = await self._head(session_id)
         target_state = await self.repo.state(target)
         current = await self.snapshotter.capture(root, head.state)
@@ -348,12 +350,13 @@ class CheckpointService:
             session_id, reason="rewind", message_id=None, tool_use_id=None, root=root, capture=current
         )
         if plan.conflicts and on_conflict == "keep_copy":
-            result["kept_copies"] = await keep_copies(workspace, root, plan.conflicts, backup_stamp())
+            result["kept_copies"] = await keep_copies(workspace, root_path, plan.conflicts, backup_stamp())
         for path in [f["path"] for f in failed]:
             plan.writes.pop(path, None)
-        restored, deleted, write_failed = await apply_plan(
-            workspace, root, plan, contents, target_state, host=not getattr(workspace, "is_remote", False)
-        )
+        if isinstance(root, RemoteTree):
+            restored, deleted, write_failed = await root.apply(plan, contents, target_state)
+        else:
+            restored, deleted, write_failed = await apply_plan(workspace, root, plan, contents, target_state, host=True)
         failed += write_failed
         result.update(restored=restored, deleted=deleted, failed=failed, undo_checkpoint_id=undo.id)
         if failed:

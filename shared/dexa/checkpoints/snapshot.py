@@ -5,9 +5,8 @@ it is "racily clean": modified so close to the previous scan that a later same-s
 mtime (the problem git's index solves the same way). The tree is walked and content read fd-relative with no-follow
 opens (dexa.core.safefs), so a sandboxed process cannot swap in a symlink and get a host file listed or captured.
 
-Remote workspaces (Modal) need one extra capability to use the same code: a `stat` listing of the tree
-(path, mtime_ns, size, inode, mode; e.g. `find . -type f -printf ...` run inside the sandbox) plus `read_bytes`.
-Until a workspace offers that, `host_root` refuses it and the checkpointer reports checkpoints as unavailable.
+Remote workspaces (Modal) use the same code through their tree capability (remote.py): one listing exec gives
+every file's stat, and changed files are read in batches; `tree_for` picks the host directory or the remote tree.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from dexa.core.safefs import SafeFS, walk_fd
 
 from .ignore import IgnoreRules
 from .manifest import Skip, Stat, TreeState
+from .remote import RemoteTree, TreeWorkspace
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +56,20 @@ def host_root(workspace: Workspace) -> str:
     if getattr(workspace, "is_remote", False) or not os.path.isdir(root):
         raise SandboxError(
             f"workspace {workspace.root!r} is not a host directory; checkpoints need a stat listing from remote "
-            "workspaces (not implemented yet)"
+            "workspaces (dexa.checkpoints.remote.TreeWorkspace), and this one offers none"
         )
     return root
+
+
+def tree_for(workspace: Workspace) -> str | RemoteTree:
+    """What a checkpoint walks: the host directory, or the remote tree of a workspace that offers the listing.
+
+    Raises:
+        SandboxError: a remote workspace without the tree capability.
+    """
+    if getattr(workspace, "is_remote", False) and isinstance(workspace, TreeWorkspace):
+        return RemoteTree(workspace, workspace.root)
+    return host_root(workspace)
 
 
 def scan_tree(root: str, rules: IgnoreRules) -> tuple[dict[str, Stat], list[Skip]]:
@@ -137,18 +148,23 @@ class Snapshotter:
         self.hash_calls = 0
         self._rules: dict[str, IgnoreRules] = {}
 
-    def rules_for(self, root: str) -> IgnoreRules:
-        return self._rules.setdefault(root, IgnoreRules())
+    def rules_for(self, root: str | RemoteTree) -> IgnoreRules:
+        return self._rules.setdefault(root.key if isinstance(root, RemoteTree) else root, IgnoreRules())
 
-    async def capture(self, root: str, previous: TreeState | None) -> Capture:
+    async def capture(self, root: str | RemoteTree, previous: TreeState | None) -> Capture:
         rules = self.rules_for(root)
-        scan_ns = time.time_ns()
+        if isinstance(root, RemoteTree):
+            # The sandbox's own clock: racy-clean checks compare its mtimes with its time.
+            stats, links, scan_ns = await root.scan(rules)
+        else:
+            scan_ns = time.time_ns()
+            host = root
 
-        def scan() -> tuple[dict[str, Stat], list[Skip]]:
-            with rules.lock:
-                return scan_tree(root, rules)
+            def scan() -> tuple[dict[str, Stat], list[Skip]]:
+                with rules.lock:
+                    return scan_tree(host, rules)
 
-        stats, links = await anyio.to_thread.run_sync(scan)
+            stats, links = await anyio.to_thread.run_sync(scan)
         prev = previous or TreeState()
         state = TreeState(scan_ns=scan_ns, skipped=links)
         racy_cutoff = prev.scan_ns - RACY_WINDOW_NS
@@ -179,7 +195,7 @@ class Snapshotter:
         return Capture(state=state, hashed=hashed, bytes_added=added, touched=touched, previous=previous)
 
     async def _hash_and_store(
-        self, root: str, rels: list[str], stats: dict[str, Stat], state: TreeState
+        self, root: str | RemoteTree, rels: list[str], stats: dict[str, Stat], state: TreeState
     ) -> tuple[int, int]:
         """Read, hash and store batches in worker threads, PIPELINES batches in flight so both cores work.
 
@@ -224,7 +240,10 @@ class Snapshotter:
         self.hash_calls += hashed
         return hashed, added
 
-    async def _read(self, root: str, batch: list[str]) -> list[tuple[str, bytes | None, str]]:
+    async def _read(self, root: str | RemoteTree, batch: list[str]) -> list[tuple[str, bytes | None, str]]:
+        if isinstance(root, RemoteTree):
+            got = await root.read(batch, self.max_file_bytes)  # one round trip for the whole batch
+            return await anyio.to_thread.run_sync(_hash_all, got)
         return await anyio.to_thread.run_sync(self._read_batch, root, batch)
 
     async def _store(self, fresh: dict[str, bytes]) -> int:
@@ -261,6 +280,10 @@ class Snapshotter:
             data = read_confined(root, rel, self.max_file_bytes)
             out.append((rel, data, "" if data is None else hashlib.sha256(data).hexdigest()))
         return out
+
+
+def _hash_all(got: list[tuple[str, bytes | None]]) -> list[tuple[str, bytes | None, str]]:
+    return [(rel, data, "" if data is None else hashlib.sha256(data).hexdigest()) for rel, data in got]
 
 
 def _batches(rels: list[str], stats: dict[str, Stat]) -> Iterator[list[str]]:
