@@ -60,6 +60,10 @@ _FIND_EXEC_FLAGS = frozenset({"-exec", "-execdir", "-ok", "-okdir", "-delete"})
 _ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(\+?=)(.*)$", re.DOTALL)
 # `time` is a shell keyword bashlex cannot parse; blank it (same length keeps every position valid).
 _TIME_KEYWORD = re.compile(r"(^|[;&|(\n]|&&|\|\|)(\s*)(time(?:\s+-p)?)(?=\s)")
+# bashlex can't parse `[[ … ]]`. In command position, and with no substitution inside (the only way it could run
+# anything), it is a side-effect-free test: analysed as the builtin `true`, keeping every other offset in place.
+_DOUBLE_BRACKET = re.compile(r"(^|[;&|(\n!]|&&|\|\|)(\s*)(\[\[\s.*?\s\]\])(?=\s|[;&|)]|$)")
+_SUBSTITUTION = re.compile(r"\$\(|`|<\(|>\(")
 _GLOB_CHARS = frozenset("*?[")
 # Brace expansion needs a comma or `..` between the braces (`@{u}` and `{}` stay literal).
 _BRACE = re.compile(r"\{[^{}]*(,|\.\.)[^{}]*\}")
@@ -196,6 +200,13 @@ class ParsedCommand:
         return self.error is None
 
 
+def _as_true(m: re.Match[str]) -> str:
+    test = m.group(3)
+    if _SUBSTITUTION.search(test):
+        return m.group(0)
+    return m.group(1) + m.group(2) + "true".ljust(len(test))
+
+
 @lru_cache(maxsize=4096)
 def parse_command(command: str) -> ParsedCommand:
     """Parse once per distinct command string; the result is immutable so sharing it is safe."""
@@ -203,13 +214,14 @@ def parse_command(command: str) -> ParsedCommand:
         return ParsedCommand(command, error=f"command is longer than {MAX_COMMAND_CHARS} characters")
     if not command.strip():
         return ParsedCommand(command, error="empty command")
-    timed_ends = [m.end(3) for m in _TIME_KEYWORD.finditer(command)]
-    blanked = _TIME_KEYWORD.sub(lambda m: m.group(1) + m.group(2) + " " * len(m.group(3)), command)
+    analysed = _DOUBLE_BRACKET.sub(_as_true, command)  # same length: every offset still points into `command`
+    timed_ends = [m.end(3) for m in _TIME_KEYWORD.finditer(analysed)]
+    blanked = _TIME_KEYWORD.sub(lambda m: m.group(1) + m.group(2) + " " * len(m.group(3)), analysed)
     try:
         trees = bashlex.parse(blanked)
     except (bashlex.errors.ParsingError, NotImplementedError, AttributeError, IndexError, TypeError) as exc:
         return ParsedCommand(command, error=f"unparsable shell syntax: {exc}")
-    walker = _Walker(command, timed_ends)
+    walker = _Walker(analysed, timed_ends)
     for tree in trees:
         walker.visit(tree, nested=False)
     if not walker.subs and not walker.opaque:

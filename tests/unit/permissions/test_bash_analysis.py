@@ -97,7 +97,7 @@ def test_parses_are_cached_so_repeat_decisions_skip_the_parser() -> None:
     assert parse_command.cache_info().hits == 1
 
 
-@pytest.mark.parametrize("command", ["", "   ", "echo 'open", "echo $((1+2))", "[[ -f x ]] && ls", "x" * 10_001])
+@pytest.mark.parametrize("command", ["", "   ", "echo 'open", "echo $((1+2))", "x" * 10_001])
 def test_unparsable_or_empty_commands_report_an_error_instead_of_raising(command: str) -> None:
     parsed = parse_command(command)
     assert not parsed.ok
