@@ -125,7 +125,7 @@ def world_factory(
                     name=f"turn-{next(_names)}", definition=asl_override, roleArn=role
                 )["stateMachineArn"]
             driver = SfnTurnDriver(engine, machine, client=clients["stepfunctions"])
-            runner = TaskRunner(engine, driver=driver, cancel_poll_s=0.05)
+            runner = TaskRunner(engine, driver=driver)  # the production cancel cadence (tasks.CANCEL_POLL_S)
             for name in functions:
                 handlers[name] = runner.handle
             import asyncio

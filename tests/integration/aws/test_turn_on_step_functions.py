@@ -8,12 +8,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from sfn_tools import BlockingTool, JournaledTool, PeekTool
 from sfn_world import World
 
 from dexa.adapters.aws import asl
 from dexa.adapters.aws.moto_harness import ACCOUNT, REGION
-from dexa.core.errors import ModelRateLimitError, StorageError
+from dexa.adapters.aws.tasks import CANCEL_POLL_S
+from dexa.core.errors import ConflictError, ModelRateLimitError, StorageError
 from dexa.core.ports import Store
 from dexa.core.session import Approval, ToolRecord
 from dexa.testing.fakes import AppendTool, RulePolicy
@@ -176,20 +178,46 @@ def test_an_unretryable_failure_is_caught_and_recorded_in_the_event_log(world_fa
     _contiguous(world)
 
 
-def test_cancel_stops_the_execution_and_interrupts_the_running_tool(world_factory: Callable[..., World]) -> None:
+def test_cancel_stops_the_execution_and_kills_the_running_tool_within_one_poll(
+    world_factory: Callable[..., World],
+) -> None:
     tool = BlockingTool()
     world = world_factory([tool_use("Build", {"path": "."}), text("unreachable")], [tool])
     arn = asyncio.run(world.start())
     assert tool.started.wait(20)
     asyncio.run(world.driver.cancel(world.session_id))
-    info = world.wait(arn)
-    assert info["status"] == "ABORTED"
-    assert tool.cancelled.wait(5) and not tool.finished
+    # The driver has already ended the turn and cleared the flag; the step still finds the turn cancelled.
+    assert not asyncio.run(world.store.get_session(world.session_id)).cancel_requested
+    assert tool.cancelled.wait(1.0) and not tool.finished  # CANCEL_POLL_S is 0.25 s
+    assert world.wait(arn)["status"] == "ABORTED"
+    time.sleep(3 * CANCEL_POLL_S)  # anything the stopped step could still write would land by now
     session = asyncio.run(world.store.get_session(world.session_id))
     assert session.turn_state is None and session.status == "idle" and not session.cancel_requested
     (record,) = asyncio.run(world.store.list_tool_records(world.session_id))
     assert record.status == "interrupted"
-    assert "turn.cancelled" in _contiguous(world)
+    types = _contiguous(world)
+    assert types[-2:] == ["turn.cancelled", "session.idle"] and "tool.completed" not in types
+    assert len(world.model.calls) == 1
+
+
+def test_a_step_that_outlives_its_cancelled_turn_can_not_write_the_turn_back(
+    world_factory: Callable[..., World],
+) -> None:
+    world = world_factory([text("unused")], [])
+
+    async def main() -> None:
+        await world.engine.submit(world.session_id, "go")
+        stale = await world.store.get_session(world.session_id)
+        assert stale.turn_state is not None
+        await world.engine.finish_cancelled(world.session_id)
+        with pytest.raises(ConflictError, match="turn 1 already ended"):
+            await world.engine.advance(stale, replace(stale.turn_state, step="call_model"))
+        session = await world.store.get_session(world.session_id)
+        assert session.turn_state is None and session.status == "idle"
+        await world.engine.submit(world.session_id, "again")  # the next turn is not affected
+        assert (await world.store.get_session(world.session_id)).turn_state.turn == 2  # type: ignore[union-attr]
+
+    asyncio.run(main())
 
 
 def test_cancel_while_parked_on_an_approval_ends_the_turn_through_the_machine(

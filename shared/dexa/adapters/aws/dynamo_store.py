@@ -44,6 +44,18 @@ def _check_part(kind: str, value: str) -> None:
         raise StorageError(f"invalid {kind} {value!r}: '#' is reserved as the key separator")
 
 
+def _refuse_ended_turn(new: Session, stored: Session) -> None:
+    """A turn that ended (cancelled, failed, finished) never comes back: a step still running when its turn was
+    cancelled must not write that turn's state over the idle session. Raises ConflictError (Step Functions retries
+    it, and the retried task finds the turn over)."""
+    turn = new.turn_state.turn if new.turn_state is not None else None
+    if turn is None:
+        return
+    current = stored.turn_state.turn if stored.turn_state is not None else None
+    if (current is None and stored.turns_completed >= turn) or (current is not None and current > turn):
+        raise ConflictError(f"session {new.id}: turn {turn} already ended; its state is not written back")
+
+
 class DynamoStore(LogMixin):
     """Sessions, events, messages, tool records, approvals and kv documents in one DynamoDB table.
 
@@ -140,6 +152,7 @@ class DynamoStore(LogMixin):
                 version = int(num(current, "version"))
                 if expect_version is not None and version != expect_version:
                     raise ConflictError(f"session {session.id} changed (version {version} != {expect_version})")
+                _refuse_ended_turn(session, session_from_dict(json.loads(text(current, "data"))))
                 new = replace(session, version=version + 1, updated_at=time.time())
                 try:
                     self._t.call(

@@ -41,7 +41,11 @@ TRANSCRIPT_PREFIX: Final = "transcripts/"
 INLINE_LIMIT_BYTES: Final = 96_000
 
 # kv namespaces whose documents expire (seconds); everything else lives until deleted.
-KV_TTL_SECONDS: Final[dict[str, int]] = {"checkpoints": 30 * 86_400, "idempotency": 86_400}
+KV_TTL_SECONDS: Final[dict[str, int]] = {
+    "checkpoints": 30 * 86_400,
+    "idempotency": 86_400,
+    "cancelled_turns": 8 * 86_400,  # outlives any execution (approvals wait at most TASK_TOKEN_TIMEOUT_SECONDS)
+}
 EVENT_TTL_SECONDS: Final = 90 * 86_400
 
 # Environment read by the Lambda shims (set by the stacks).

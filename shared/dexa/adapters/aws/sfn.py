@@ -4,8 +4,9 @@ start    StartExecution named f"{session}-t{turn}" (a retried start returns the 
 approve  engine.resolve_approval(...) then SfnApprovalNotifier.notify(approval), or just driver.start(session):
          SendTaskSuccess once every approval of the wait is decided (a token is single-use; a second send is
          "already decided")
-cancel   session flag (running tools watch it) + StopExecution; a turn parked on a token is failed with
-         "Cancelled" instead, so the machine finishes the turn through its own steps
+cancel   a per-turn cancel mark and the session flag (running steps poll them every 250 ms and kill their work) +
+         StopExecution; a turn parked on a token is failed with "Cancelled" instead, so the machine finishes the
+         turn through its own steps
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -31,6 +33,9 @@ from ._ddb import error_code
 logger = logging.getLogger(__name__)
 
 EXECUTIONS_NS = "sfn_executions"
+# "{session}:{turn}" of every cancelled turn: the durable cancel a running step checks (the session's flag is
+# cleared once the turn has ended). Expires with the longest a turn can run (schema.KV_TTL_SECONDS).
+CANCELLED_NS = "cancelled_turns"
 # A token that is already used, timed out or whose execution ended: the decision was delivered (or moot).
 _TOKEN_GONE = ("InvalidToken", "TaskTimedOut", "TaskDoesNotExist")
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -198,6 +203,9 @@ class SfnTurnDriver:
         return await anyio.to_thread.run_sync(lambda: self._sfn.describe_execution(executionArn=doc["arn"]))
 
     async def cancel(self, session_id: str) -> None:
+        session = await self.engine.store.get_session(session_id)
+        if session.turn_state is not None:  # first, so a step that misses the flag still finds the turn cancelled
+            await self.engine.store.kv_put(CANCELLED_NS, f"{session_id}:{session.turn_state.turn}", {"at": time.time()})
         await self.engine.request_cancel(session_id)
         if await self.approvals.fail_pending(session_id, error="Cancelled", cause="cancelled by user"):
             return  # the machine resumes, sees the flag and ends the turn as cancelled itself

@@ -22,7 +22,7 @@ from dexa.core.errors import ConfigError, ModelError, ModelRateLimitError, Model
 from dexa.core.events import EventType
 from dexa.core.session import Session
 
-from .sfn import SfnApprovalNotifier, SfnTurnDriver
+from .sfn import CANCELLED_NS, SfnApprovalNotifier, SfnTurnDriver
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,9 @@ _RETRYABLE_MODEL: dict[str, type[ModelError]] = {
     ModelRateLimitError.code: ModelRateLimitError,
     ModelUnavailableError.code: ModelUnavailableError,
 }
+# How often a running step checks whether its turn was cancelled or ended: the bound on how long a cancelled tool
+# keeps running (one consistent GetItem per check).
+CANCEL_POLL_S = 0.25
 _STEP_TASKS = ("begin_turn", "call_model", "decide_tools", "await_approval", "run_tools", "end_turn")
 _local = threading.local()
 
@@ -85,7 +88,7 @@ class TaskRunner:
         *,
         notifier: SfnApprovalNotifier | None = None,
         driver: SfnTurnDriver | None = None,
-        cancel_poll_s: float = 1.0,
+        cancel_poll_s: float = CANCEL_POLL_S,
     ) -> None:
         self.engine = engine
         self.store = engine.store
@@ -135,18 +138,34 @@ class TaskRunner:
         state = session.turn_state
         return session if state is not None and state.turn == ev.turn else None
 
-    async def _watch(self, session_id: str, work: Awaitable[T]) -> tuple[bool, T | None]:
-        """Run `work`, cancelling it if the session's cancel flag goes up. (cancelled, result)."""
+    async def _stopped(self, ev: TaskEvent) -> bool:
+        """Whether this execution's turn must stop: cancel requested, or the turn was cancelled, or a later one runs.
+
+        The session's cancel flag is cleared as soon as the turn has ended (tens of ms after it went up), so a check
+        can miss it; the driver's per-turn mark (CANCELLED_NS) is never cleared. It is read only when the turn no
+        longer looks current, so a normal poll costs one GetItem. A turn that ended without a cancel (the step itself
+        finishing it) is left alone: interrupting that would cut its own final writes.
+        """
+        session = await self.store.get_session(ev.session_id)
+        state = session.turn_state
+        if session.cancel_requested or (state is not None and state.turn > ev.turn):
+            return True
+        if state is not None and state.turn == ev.turn:
+            return False
+        return await self.store.kv_get(CANCELLED_NS, f"{ev.session_id}:{ev.turn}") is not None
+
+    async def _watch(self, ev: TaskEvent, work: Awaitable[T]) -> tuple[bool, T | None]:
+        """Run `work`, cancelling it within one poll once the turn is cancelled or over. (cancelled, result)."""
         task = asyncio.ensure_future(work)
         while True:
             done, _ = await asyncio.wait({task}, timeout=self.cancel_poll_s)
             if done:
                 return False, task.result()
-            if (await self.store.get_session(session_id)).cancel_requested:
+            if await self._stopped(ev):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-                logger.info("cancel requested: stopped work for session %s", session_id)
+                logger.info("turn %s cancelled or over: stopped work for session %s", ev.turn, ev.session_id)
                 return True, None
 
     async def _model_failure(self, session: Session) -> str:
@@ -177,7 +196,10 @@ class TaskRunner:
             assert session.turn_state is not None
             if session.turn_state.step != step:
                 return self._result(ev, "next", session)  # already past this step: route on
-            cancelled, outcome = await self._watch(ev.session_id, self.engine.step(ev.session_id))
+            if session.cancel_requested:
+                # The engine ends the turn as cancelled; watching would interrupt that very write half-way.
+                return await self._after_step(ev, str(await self.engine.step(ev.session_id)))
+            cancelled, outcome = await self._watch(ev, self.engine.step(ev.session_id))
             return await self._after_step(ev, "next" if cancelled else str(outcome))
 
         run.__name__ = step
@@ -206,7 +228,7 @@ class TaskRunner:
             raise ConfigError("run_tool event is missing tool_use_id")
         session = await self._current(ev)
         if session is not None:
-            await self._watch(ev.session_id, self.engine.run_tool(ev.session_id, ev.tool_use_id))
+            await self._watch(ev, self.engine.run_tool(ev.session_id, ev.tool_use_id))
         return self._result(ev, "next", session)
 
     # ------------------------------------------------------------ approvals
