@@ -43,7 +43,6 @@ class AgentStack(cdk.Stack):
             self,
             "AgentStep",
             name=schema.FN_AGENT_STEP,
-            layer=self.layer,
             timeout=cdk.Duration.minutes(15),
             memory_mb=2048,
             description="Dexa agent step: one durable step of a turn per invocation",

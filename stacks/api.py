@@ -45,7 +45,6 @@ class ApiStack(cdk.Stack):
             self,
             "Api",
             name=schema.FN_API,
-            layer=agent.layer,
             timeout=cdk.Duration.seconds(29),
             description="Dexa HTTP API (FastAPI via Mangum); SSE is buffered with retry + Last-Event-ID",
             environment={

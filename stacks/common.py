@@ -1,56 +1,17 @@
-"""Shared construction helpers: Lambda functions from functions/<name>/ on the Dexa layer, local layer bundling."""
+"""Shared construction helpers: Lambda functions from functions/<name>/ on their stack's Dexa layer."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from pathlib import Path
-from typing import Any
-
 import aws_cdk as cdk
-import jsii
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-ROOT = Path(__file__).resolve().parents[1]
-RUNTIME = lambda_.Runtime.PYTHON_3_12
-ARCH = lambda_.Architecture.ARM_64
-LAYER_PLATFORM = "aarch64-manylinux_2_28"
+from .layer import ROOT, LambdaTarget, dexa_layer
+
+__all__ = ["ROOT", "SERVICE", "dexa_function", "dexa_layer"]
+
 SERVICE = "dexa"
-
-
-@jsii.implements(cdk.ILocalBundling)
-class LayerBundling:
-    """Builds the layer with layers/dexa/build.sh on this machine: no docker (aws-modal.md §5)."""
-
-    def try_bundle(self, output_dir: str, *, image: cdk.DockerImage, **_: Any) -> bool:
-        script = ROOT / "layers" / "dexa" / "build.sh"
-        if shutil.which("bash") is None:
-            return False
-        subprocess.run(["bash", str(script), output_dir], check=True, cwd=ROOT)
-        return True
-
-
-def dexa_layer(scope: Construct) -> lambda_.LayerVersion:
-    source = ROOT / "layers" / "dexa"
-    code = lambda_.Code.from_asset(
-        str(source),
-        bundling=cdk.BundlingOptions(
-            # Required by the API but never pulled: LayerBundling returns True, so CDK skips docker.
-            image=cdk.DockerImage.from_registry("public.ecr.aws/sam/build-python3.12"),
-            local=LayerBundling(),
-        ),
-    )
-    return lambda_.LayerVersion(
-        scope,
-        "DexaLayer",
-        code=code,
-        compatible_runtimes=[RUNTIME],
-        compatible_architectures=[ARCH],
-        description="The dexa package and its runtime dependencies (boto3 comes from the Lambda runtime)",
-        removal_policy=cdk.RemovalPolicy.RETAIN,
-    )
 
 
 def dexa_function(
@@ -58,24 +19,27 @@ def dexa_function(
     ident: str,
     *,
     name: str,
-    layer: lambda_.ILayerVersion,
     environment: dict[str, str],
     timeout: cdk.Duration,
     memory_mb: int = 1024,
     description: str = "",
 ) -> lambda_.Function:
-    """A thin shim from functions/<name>/ running on the shared layer, with Powertools settings and a log group."""
+    """A thin shim from functions/<name>/ on its own stack's layer, with Powertools settings and a log group.
+
+    Runtime and architecture come from the CDK context (LambdaTarget), the same as the layer's build.
+    """
+    target = LambdaTarget.of(scope)
     log_group = logs.LogGroup(
         scope, f"{ident}Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY
     )
     return lambda_.Function(
         scope,
         ident,
-        runtime=RUNTIME,
-        architecture=ARCH,
+        runtime=target.runtime,
+        architecture=target.architecture,
         handler="handler.handler",
         code=lambda_.Code.from_asset(str(ROOT / "functions" / name), exclude=["__pycache__", "*.pyc"]),
-        layers=[layer],
+        layers=[dexa_layer(scope)],
         memory_size=memory_mb,
         timeout=timeout,
         tracing=lambda_.Tracing.ACTIVE,

@@ -35,7 +35,6 @@ class IntegrationsStack(cdk.Stack):
             self,
             "Webhooks",
             name=schema.FN_WEBHOOKS,
-            layer=agent.layer,
             timeout=cdk.Duration.seconds(29),
             environment={
                 **common_env,
@@ -47,7 +46,6 @@ class IntegrationsStack(cdk.Stack):
             self,
             "Scheduler",
             name=schema.FN_SCHEDULER,
-            layer=agent.layer,
             timeout=cdk.Duration.minutes(1),
             environment=common_env,
         )
