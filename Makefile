@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help demo test test-deps check lint typecheck format sync system-deps business-demo code-demo bench synth layer clean
+.PHONY: help demo test cloud-e2e test-deps check lint typecheck format sync system-deps business-demo code-demo bench synth layer clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ test-deps: sync
 
 test: test-deps ## run the test suite
 	$(BIN)/pytest -q -n 2 --dist loadfile $(PYTEST_ARGS)
+
+cloud-e2e: test-deps ## the deployed stack emulated here (moto server, Lambda in bubblewrap); also part of `make test`
+	$(BIN)/pytest -q -n 0 tests/cloud_e2e $(PYTEST_ARGS)
 
 lint: sync
 	$(BIN)/ruff check shared tests benchmarks functions stacks sandbox_modal app.py

@@ -1,0 +1,356 @@
+"""An API Gateway-shaped HTTP front: REST API proxy integration, as deployed in moto, served on 127.0.0.1.
+
+    http://127.0.0.1:PORT/{stage}/{path}    ~  https://{api}.execute-api.{region}.amazonaws.com/{stage}/{path}
+
+Routing, API keys and the Lambda integration come from the REST API provisioned in moto (from the template):
+the resource tree picks the most specific resource (literal > {param} > {greedy+}), then the method (exact, else
+ANY); a CUSTOM method calls its REQUEST Lambda authorizer (an "Unauthorized" failure is 401, a Deny 403, its
+context reaches the integration as requestContext.authorizer); a method with apiKeyRequired accepts only an
+enabled key in a usage plan for this API and stage, taken from x-api-key or, with apiKeySource AUTHORIZER, from
+the authorizer's usageIdentifierKey (403 otherwise). Errors use the API's gateway responses when it defines them.
+The request becomes a REST (v1) proxy event; the function is invoked through moto's Lambda Invoke,
+as API Gateway invokes it, with the 29 s integration timeout. A body the function marks isBase64Encoded is decoded
+only when the request's Accept matches the API's binaryMediaTypes; otherwise the client gets the base64 text,
+as on AWS. Not emulated: throttling and quotas, custom domains, authorizers other than API keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .provision import ACCOUNT, REGION
+
+INTEGRATION_TIMEOUT = 29.0
+
+
+@dataclass
+class Route:
+    path: str  # the resource path template, e.g. /webhooks/{provider}
+    parts: list[str]
+    methods: dict[str, dict[str, Any]]  # HTTP method -> {"apiKeyRequired", "uri"}
+
+
+class ApiFront:
+    def __init__(self, *, apigw: Any, lambda_client: Any, api_id: str, stage: str) -> None:
+        self.apigw = apigw
+        self.lambda_client = lambda_client
+        self.api_id = api_id
+        self.stage = stage
+        self.requests = 0
+        self.refresh()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/{stage}"
+
+    def refresh(self) -> None:
+        """Read routes, binary types and keys from moto (after a deploy)."""
+        api = self.apigw.get_rest_api(restApiId=self.api_id)
+        self.binary_types: list[str] = api.get("binaryMediaTypes", [])
+        self.key_source = api.get("apiKeySource", "HEADER")
+        self.authorizers = {a["id"]: a for a in self.apigw.get_authorizers(restApiId=self.api_id)["items"]}
+        self.gateway_responses = {
+            r["responseType"]: r for r in self.apigw.get_gateway_responses(restApiId=self.api_id)["items"]
+        }
+        self.routes: list[Route] = []
+        for res in self.apigw.get_resources(restApiId=self.api_id, embed=["methods"])["items"]:
+            methods: dict[str, dict[str, Any]] = {}
+            for verb in res.get("resourceMethods", {}):
+                method = self.apigw.get_method(restApiId=self.api_id, resourceId=res["id"], httpMethod=verb)
+                integration = method.get("methodIntegration", {})
+                methods[verb] = {
+                    "apiKeyRequired": bool(method.get("apiKeyRequired")),
+                    "uri": integration.get("uri", ""),
+                    "authorizerId": method.get("authorizerId") if method.get("authorizationType") == "CUSTOM" else None,
+                }
+            parts = [p for p in res["path"].split("/") if p]
+            self.routes.append(Route(path=res["path"], parts=parts, methods=methods))
+        self.keys: dict[str, str] = {}  # value -> key id, for enabled keys in a plan covering this stage
+        plans = self.apigw.get_usage_plans()["items"]
+        for plan in plans:
+            if not any(s["apiId"] == self.api_id and s["stage"] == self.stage for s in plan.get("apiStages", [])):
+                continue
+            for planned in self.apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"]:
+                key = self.apigw.get_api_key(apiKey=planned["id"], includeValue=True)
+                if key.get("enabled"):
+                    self.keys[key["value"]] = key["id"]
+
+    def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
+        segments = [unquote(s) for s in path.split("/") if s]
+        best: tuple[tuple[int, int], Route, dict[str, str]] | None = None
+        for route in self.routes:
+            params = _match(route.parts, segments)
+            if params is None:
+                continue
+            literal = sum(1 for p in route.parts if not p.startswith("{"))
+            greedy = any(p.endswith("+}") for p in route.parts)
+            rank = (0 if greedy else 1, literal)
+            if best is None or rank > best[0]:
+                best = (rank, route, params)
+        return None if best is None else (best[1], best[2])
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def _match(parts: list[str], segments: list[str]) -> dict[str, str] | None:
+    params: dict[str, str] = {}
+    for i, part in enumerate(parts):
+        if part.endswith("+}"):
+            if i >= len(segments):
+                return None
+            params[part[1:-2]] = "/".join(segments[i:])
+            return params
+        if i >= len(segments):
+            return None
+        if part.startswith("{"):
+            params[part[1:-1]] = segments[i]
+        elif part != segments[i]:
+            return None
+    return params if len(parts) == len(segments) else None
+
+
+def _handler(front: ApiFront) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - one class of small methods
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.handle_any()
+
+        def do_POST(self) -> None:
+            self.handle_any()
+
+        def do_PUT(self) -> None:
+            self.handle_any()
+
+        def do_PATCH(self) -> None:
+            self.handle_any()
+
+        def do_DELETE(self) -> None:
+            self.handle_any()
+
+        def do_OPTIONS(self) -> None:
+            self.handle_any()
+
+        def do_HEAD(self) -> None:
+            self.handle_any()
+
+        def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+            self._send(status, json.dumps(payload).encode(), {"content-type": "application/json", **(headers or {})})
+
+        def _gateway_error(self, response_type: str, status: int, message: str) -> None:
+            custom = front.gateway_responses.get(response_type)
+            if custom is None or not custom.get("responseTemplates"):
+                self._json(status, {"message": message})
+                return
+            headers = {
+                k.rsplit(".", 1)[-1]: v.strip("'")
+                for k, v in (custom.get("responseParameters") or {}).items()
+                if k.startswith("gatewayresponse.header.")
+            }
+            template = next(iter(custom["responseTemplates"].values()))
+            self._send(int(custom.get("statusCode") or status), template.encode(), headers)
+
+        def _authorize(self, method: dict[str, Any], event: dict[str, Any]) -> dict[str, Any] | None:
+            """The authorizer's answer, or None after sending the error response."""
+            authorizer = front.authorizers[method["authorizerId"]]
+            request = {
+                "type": "REQUEST",
+                "methodArn": (
+                    f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{front.api_id}/{front.stage}/{self.command}{event['path']}"
+                ),
+                **{k: event[k] for k in ("resource", "path", "httpMethod", "headers", "multiValueHeaders")},
+                **{k: event[k] for k in ("queryStringParameters", "multiValueQueryStringParameters")},
+                "pathParameters": event["pathParameters"],
+                "stageVariables": None,
+                "requestContext": event["requestContext"],
+            }
+            function = authorizer["authorizerUri"].split("/functions/", 1)[1].rsplit("/invocations", 1)[0]
+            result = front.lambda_client.invoke(FunctionName=function, Payload=json.dumps(request).encode())
+            payload = json.loads(result["Payload"].read() or b"null")
+            if result.get("FunctionError"):
+                if isinstance(payload, dict) and payload.get("errorMessage") == "Unauthorized":
+                    self._gateway_error("UNAUTHORIZED", 401, "Unauthorized")
+                else:
+                    self._gateway_error("AUTHORIZER_FAILURE", 500, "Internal server error")
+                return None
+            statements = (payload.get("policyDocument") or {}).get("Statement") or []
+            allowed = any(
+                st.get("Effect") == "Allow"
+                and any(fnmatch.fnmatchcase(request["methodArn"], r) for r in _as_list(st.get("Resource")))
+                for st in statements
+            )
+            denied = any(
+                st.get("Effect") == "Deny"
+                and any(fnmatch.fnmatchcase(request["methodArn"], r) for r in _as_list(st.get("Resource")))
+                for st in statements
+            )
+            if denied or not allowed:
+                self._gateway_error(
+                    "ACCESS_DENIED", 403, "User is not authorized to access this resource with an explicit deny"
+                )
+                return None
+            return payload
+
+        def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    self.send_header(key, value)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def handle_any(self) -> None:
+            front.requests += 1
+            started = time.time()
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            url = urlsplit(self.path)
+            prefix = f"/{front.stage}"
+            if not (url.path == prefix or url.path.startswith(prefix + "/")):
+                self._json(403, {"message": "Forbidden"})
+                return
+            path = url.path[len(prefix) :] or "/"
+            found = front.match(path)
+            route, params = found if found is not None else (None, {})
+            method = None if route is None else route.methods.get(self.command) or route.methods.get("ANY")
+            if route is None or method is None:
+                # API Gateway's answer to an unknown route or method.
+                self._gateway_error("MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token")
+                return
+            request_id = str(uuid.uuid4())
+            event = self._event(route, params, path, url.query, body, request_id, None, None, started)
+            api_key = self.headers.get("x-api-key")
+            if method.get("authorizerId"):
+                answer = self._authorize(method, event)
+                if answer is None:
+                    return
+                event["requestContext"]["authorizer"] = {
+                    "principalId": answer.get("principalId"),
+                    **(answer.get("context") or {}),
+                }
+                if front.key_source == "AUTHORIZER":
+                    api_key = answer.get("usageIdentifierKey")
+            key_id = front.keys.get(api_key or "")
+            if method["apiKeyRequired"] and key_id is None:
+                self._gateway_error("INVALID_API_KEY", 403, "Forbidden")
+                return
+            event["requestContext"]["identity"]["apiKey"] = api_key if key_id else None
+            event["requestContext"]["identity"]["apiKeyId"] = key_id
+            function = method["uri"].split("/functions/", 1)[1].rsplit("/invocations", 1)[0]
+            try:
+                result = front.lambda_client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
+            except Exception as exc:  # the read timeout: API Gateway gives up after 29 s
+                if "timed out" in str(exc).lower():
+                    self._json(504, {"message": "Endpoint request timed out"})
+                    return
+                raise
+            payload = result["Payload"].read()
+            if result.get("FunctionError"):
+                self._json(
+                    502, {"message": "Internal server error"}, {"x-amzn-ErrorType": "InternalServerErrorException"}
+                )
+                return
+            try:
+                response = json.loads(payload)
+                status = int(response["statusCode"])
+            except (ValueError, KeyError, TypeError):
+                self._json(502, {"message": "Internal server error"})
+                return
+            headers = {k: str(v) for k, v in (response.get("headers") or {}).items()}
+            for key, values in (response.get("multiValueHeaders") or {}).items():
+                headers[key] = ", ".join(str(v) for v in values)
+            headers["x-amzn-RequestId"] = request_id
+            text = response.get("body") or ""
+            if response.get("isBase64Encoded") and self._binary_accepted():
+                data = base64.b64decode(text)
+            else:
+                data = text.encode()
+            self._send(status, data, headers)
+
+        def _binary_accepted(self) -> bool:
+            accept = (self.headers.get("accept") or "").split(",")[0].split(";")[0].strip()
+            return any(fnmatch.fnmatch(accept, pattern) for pattern in front.binary_types) if accept else False
+
+        def _event(
+            self,
+            route: Route,
+            params: dict[str, str],
+            path: str,
+            query: str,
+            body: bytes,
+            request_id: str,
+            api_key: str | None,
+            key_id: str | None,
+            started: float,
+        ) -> dict[str, Any]:
+            host = f"{front.api_id}.execute-api.{REGION}.amazonaws.com"
+            multi: dict[str, list[str]] = {}
+            for key, value in self.headers.items():
+                if key.lower() == "host":
+                    continue
+                multi.setdefault(key, []).append(value)
+            multi["Host"] = [host]
+            multi.setdefault("X-Forwarded-Proto", ["https"])
+            multi.setdefault("X-Forwarded-Port", ["443"])
+            multi.setdefault("X-Forwarded-For", [self.client_address[0]])
+            qs = parse_qs(query, keep_blank_values=True)
+            try:
+                text, is_b64 = body.decode(), False
+            except UnicodeDecodeError:
+                text, is_b64 = base64.b64encode(body).decode(), True
+            return {
+                "resource": route.path,
+                "path": path,
+                "httpMethod": self.command,
+                "headers": {k: v[-1] for k, v in multi.items()},
+                "multiValueHeaders": multi,
+                "queryStringParameters": {k: v[-1] for k, v in qs.items()} or None,
+                "multiValueQueryStringParameters": qs or None,
+                "pathParameters": params or None,
+                "stageVariables": None,
+                "requestContext": {
+                    "resourceId": route.path,
+                    "resourcePath": route.path,
+                    "httpMethod": self.command,
+                    "extendedRequestId": request_id,
+                    "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(started)),
+                    "path": f"/{front.stage}{path}",
+                    "accountId": ACCOUNT,
+                    "protocol": "HTTP/1.1",
+                    "stage": front.stage,
+                    "domainPrefix": front.api_id,
+                    "requestTimeEpoch": int(started * 1000),
+                    "requestId": request_id,
+                    "identity": {
+                        "sourceIp": self.client_address[0],
+                        "userAgent": self.headers.get("user-agent"),
+                        "apiKey": api_key if key_id else None,
+                        "apiKeyId": key_id,
+                    },
+                    "domainName": host,
+                    "apiId": front.api_id,
+                },
+                "body": text if body else None,
+                "isBase64Encoded": is_b64,
+            }
+
+    return Handler

@@ -1,0 +1,158 @@
+"""The emulated deployment, assembled: synthesized stacks deployed into a moto server, Lambda functions run from
+their assets by the emulator, an API Gateway-shaped front, and the loopback model behind the model secret.
+
+The harness imports nothing from dexa. It drives the system as a client and an operator would: HTTP to the API
+front, boto3 to moto (the "AWS account"), and `dexa cloud bootstrap` as a command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from .api_front import ApiFront
+from .lambda_emulator import LambdaEmulator
+from .procs import Child, python
+from .provision import REGION, Deployment, Provisioner
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+SCRIPTS = HERE / "scripts"
+OPERATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIDOPERATOR", "AWS_SECRET_ACCESS_KEY": "operator-secret"}
+
+
+class Cloud:
+    def __init__(self, cdk_out: Path, work_dir: Path) -> None:
+        self.cdk_out = cdk_out
+        self.work_dir = work_dir
+        self.log_dir = work_dir / "logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._children: list[Child] = []
+        self.emulator = LambdaEmulator(log_dir=self.log_dir, work_dir=work_dir)
+        self.moto = self._child("moto", [python(), str(HERE / "moto_launcher.py"), "--lambda-url", self.emulator.url])
+        self.session = boto3.Session(
+            aws_access_key_id=OPERATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=OPERATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name=REGION,
+        )
+        self.deployment: Deployment = Provisioner(self.client, cdk_out).deploy_all()
+        self.emulator.bind(self.deployment, aws_endpoint=self.moto.url, lambda_client=self.client("lambda"))
+        self.model = self._child("model", [python(), str(HERE / "model_server.py"), "--scripts", str(SCRIPTS)])
+        self.client("secretsmanager").put_secret_value(
+            SecretId=self.agent_resource("AWS::SecretsManager::Secret", "AnthropicApiKey"),
+            SecretString=json.dumps({"api_key": "sk-ant-e2e-loopback", "base_url": self.model.url}),
+        )
+        (api,) = self.deployment.physical(self.api_stack, "AWS::ApiGateway::RestApi")
+        (stage,) = self.deployment.physical(self.api_stack, "AWS::ApiGateway::Stage")
+        self.api = ApiFront(
+            apigw=self.client("apigateway"),
+            lambda_client=self.client("lambda", timeout=29),
+            api_id=api.ref,
+            stage=stage.ref,
+        )
+
+    # -- plumbing ------------------------------------------------------------------------------------------------
+
+    def _child(self, name: str, argv: list[str]) -> Child:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ANTHROPIC_"))}
+        child = Child(name, argv, log_dir=self.log_dir, env=env)
+        self._children.append(child)
+        return child
+
+    def client(self, service: str, *, timeout: float = 900) -> Any:
+        config = Config(read_timeout=timeout, connect_timeout=5, retries={"max_attempts": 0, "mode": "standard"})
+        return self.session.client(service, endpoint_url=self.moto.url, config=config)
+
+    @property
+    def stacks(self) -> list[str]:
+        return list(self.deployment.resources)
+
+    def stack(self, suffix: str) -> str:
+        return next(s for s in self.stacks if s.endswith(suffix))
+
+    @property
+    def api_stack(self) -> str:
+        return self.stack("Api")
+
+    def agent_resource(self, type_: str, logical_prefix: str) -> str:
+        for stack, types in self.deployment.types.items():
+            for lid, t in types.items():
+                if t == type_ and lid.startswith(logical_prefix):
+                    return self.deployment.resources[stack][lid].ref
+        raise KeyError(f"no {type_} {logical_prefix}* in the deployment")
+
+    @property
+    def table(self) -> str:
+        return self.deployment.outputs[self.stack("Data")]["TableName"]
+
+    @property
+    def bucket(self) -> str:
+        return self.deployment.outputs[self.stack("Data")]["BucketName"]
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.deployment.outputs[self.stack("Agent")]["StateMachineArn"]
+
+    def aws_requests(self, *, reset: bool = False) -> dict[str, int]:
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.moto.url}/_e2e/requests", method="POST" if reset else "GET")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def model_requests(self, script: str) -> list[dict[str, Any]]:
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.model.url}/_e2e/requests/{script}", timeout=10) as response:
+            return json.loads(response.read())["requests"]
+
+    # -- operator actions ----------------------------------------------------------------------------------------
+
+    def bootstrap(self, org: str = "e2e", admin: str = "admin") -> dict[str, Any]:
+        """`dexa cloud bootstrap --json` against the deployed stack: the first org, admin and keys."""
+        (plan,) = self.deployment.physical(self.api_stack, "AWS::ApiGateway::UsagePlan")
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DEXA_", "ANTHROPIC_"))},
+            **OPERATOR_CREDENTIALS,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ENDPOINT_URL": self.moto.url,
+            "HOME": str(self.work_dir / "operator-home"),
+        }
+        dexa = Path(sys.executable).parent / "dexa"
+        argv = [str(dexa), "cloud", "bootstrap", "--org", org, "--admin", admin, "--json"]
+        argv += ["--table", self.table, "--usage-plan-id", plan.ref]
+        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"dexa cloud bootstrap failed ({result.returncode}): {result.stderr[-2000:]}")
+        doc = json.loads(result.stdout.strip().splitlines()[-1])
+        self.api.refresh()  # the new org's API Gateway key
+        return doc
+
+    def close(self) -> None:
+        self.api.close()
+        for child in reversed(self._children):
+            child.stop()
+        self.emulator.close()
+
+
+@contextmanager
+def running(cdk_out: Path, work_dir: Path | None = None) -> Iterator[Cloud]:
+    work = work_dir or Path(tempfile.mkdtemp(prefix="dexa-cloud-e2e-"))
+    started = time.monotonic()
+    cloud = Cloud(cdk_out, work)
+    print(f"\ncloud-e2e: deployed in {time.monotonic() - started:.1f}s; logs in {cloud.log_dir}", file=sys.stderr)
+    try:
+        yield cloud
+    finally:
+        cloud.close()

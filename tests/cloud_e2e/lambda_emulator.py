@@ -1,0 +1,428 @@
+"""Runs Lambda functions the way the Lambda service does, from what `cdk deploy` would upload.
+
+moto (server mode) forwards every Invoke here (moto_launcher.py). For each function the emulator keeps a pool of
+containers. A container is one bubblewrap sandbox running the managed runtime's bootstrap (awslambdaric) against a
+Lambda Runtime API server of its own (GET /2018-06-01/runtime/invocation/next, POST .../{id}/response,
+.../{id}/error, /init/error). As on Lambda:
+
+* the root filesystem is read-only; only /tmp is writable (a tmpfs); HOME is not writable;
+* /var/task is the function's synthesized asset directory, /opt its layer, /var/runtime the managed runtime
+  (runtime_dir.py), /var/lang the Python interpreter; all read-only;
+* the environment is exactly the function's configuration in moto (as provisioned from the template) plus the
+  variables Lambda itself defines, and one addition: AWS_ENDPOINT_URL, pointing the SDK at moto;
+* a container serves one invocation at a time; it is reused warm, and a new one is started cold when all are busy;
+  an invocation past the function's timeout kills its container (Sandbox.Timedout).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from .provision import REGION, Deployment
+from .runtime_dir import build_runtime_dir
+
+RUNTIME_API = "/2018-06-01/runtime"
+SANDBOX_UID, SANDBOX_GID = 993, 990  # sbx_user1051 on Lambda
+HOST_ARCH = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), platform.machine())
+HOST_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+class LambdaConfigError(Exception):
+    """A function this machine cannot run faithfully (wrong architecture or runtime): the template must target it."""
+
+
+@dataclass
+class FunctionConfig:
+    name: str
+    arn: str
+    handler: str
+    runtime: str
+    timeout: float
+    memory: int
+    env: dict[str, str]
+    log_group: str
+    code_dir: Path
+    layer_dirs: list[Path]
+
+
+@dataclass
+class Invocation:
+    payload: bytes
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    done: threading.Event = field(default_factory=threading.Event)
+    result: bytes = b""
+    error: bool = False
+
+
+@dataclass
+class Stats:
+    cold_starts: dict[str, int] = field(default_factory=dict[str, int])
+    # seconds from process start to its first /next call: interpreter start + importing the handler module
+    init_seconds: dict[str, list[float]] = field(default_factory=dict[str, list[float]])
+    invocations: dict[str, int] = field(default_factory=dict[str, int])
+
+
+class Container:
+    def __init__(self, emulator: LambdaEmulator, config: FunctionConfig, serial: int) -> None:
+        self.config = config
+        self.emulator = emulator
+        self.inbox: queue.Queue[Invocation] = queue.Queue()
+        self.current: Invocation | None = None
+        self.dead = False
+        self.started = time.monotonic()
+        self.init_seconds: float | None = None
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _runtime_api_handler(self))
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        log_path = emulator.log_dir / f"lambda-{config.name}-{serial}.log"
+        self.log = log_path.open("ab")
+        self.proc = subprocess.Popen(
+            self._argv(),
+            env=self._env(),
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _argv(self) -> list[str]:
+        c = self.config
+        python_home = Path(sys.base_prefix)
+        argv = [
+            "bwrap",
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-user",
+            "--uid", str(SANDBOX_UID),
+            "--gid", str(SANDBOX_GID),
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--hostname", "169.254.0.1",
+            "--ro-bind", "/usr", "/usr",
+            "--symlink", "usr/lib", "/lib",
+            "--symlink", "usr/lib64", "/lib64",
+            "--symlink", "usr/bin", "/bin",
+            "--symlink", "usr/sbin", "/sbin",
+            "--ro-bind", "/etc", "/etc",
+            "--ro-bind", str(python_home), "/var/lang",
+            "--ro-bind", str(self.emulator.runtime_dir), "/var/runtime",
+            "--ro-bind", str(c.code_dir), "/var/task",
+            "--ro-bind", str(self.emulator.merged_layers(c.layer_dirs)), "/opt",
+            "--tmpfs", "/tmp",
+            "--proc", "/proc",
+            "--dev", "/dev",
+            "--remount-ro", "/",
+            "--chdir", "/var/task",
+            f"/var/lang/bin/python{sys.version_info.major}.{sys.version_info.minor}",
+            "-S",
+            "/var/runtime/bootstrap.py",
+        ]  # fmt: skip
+        return argv
+
+    def _env(self) -> dict[str, str]:
+        c = self.config
+        creds = self.emulator.credentials
+        lambda_env = {
+            # What the Lambda service defines (docs: "Defined runtime environment variables").
+            "_HANDLER": c.handler,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{c.runtime}",
+            "AWS_LAMBDA_FUNCTION_NAME": c.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(c.memory),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_LOG_GROUP_NAME": c.log_group,
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}",
+            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self.server.server_address[1]}",
+            "AWS_ACCESS_KEY_ID": creds[0],
+            "AWS_SECRET_ACCESS_KEY": creds[1],
+            "AWS_SESSION_TOKEN": creds[2],
+            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+            "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
+            "LAMBDA_TASK_ROOT": "/var/task",
+            "LAMBDA_RUNTIME_DIR": "/var/runtime",
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+            "LD_LIBRARY_PATH": (
+                "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
+            ),
+            "PYTHONPATH": "/var/runtime",
+            # Lambda sets no writable home; a library that writes under ~ fails here as it does there.
+            "HOME": "/home/sbx_user1051",
+            # The one addition: the SDK reaches moto instead of AWS.
+            "AWS_ENDPOINT_URL": self.emulator.aws_endpoint,
+        }
+        return {**c.env, **lambda_env}
+
+    def _watch(self) -> None:
+        self.proc.wait()
+        self.dead = True
+        self.server.shutdown()
+        self.server.server_close()
+        inv = self.current
+        if inv is not None and not inv.done.is_set():
+            inv.result = _error_payload("Runtime.ExitError", f"RequestId: {inv.request_id} Error: Runtime exited "
+                                        f"with error: exit status {self.proc.returncode}")  # fmt: skip
+            inv.error = True
+            inv.done.set()
+        self.log.close()
+
+    def run(self, inv: Invocation) -> None:
+        self.current = inv
+        self.inbox.put(inv)
+        if not inv.done.wait(self.config.timeout):
+            self.kill()
+            inv.result = _error_payload(
+                "Sandbox.Timedout",
+                f"RequestId: {inv.request_id} Error: Task timed out after {self.config.timeout:.2f} seconds",
+            )
+            inv.error = True
+            inv.done.set()
+        self.current = None
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, 9)
+            except ProcessLookupError:
+                pass
+        self.dead = True
+
+    # -- the Runtime API, called by awslambdaric inside the sandbox ---------------------------------------------
+
+    def next_invocation(self) -> Invocation:
+        if self.init_seconds is None:
+            self.init_seconds = time.monotonic() - self.started
+            self.emulator.stats.init_seconds.setdefault(self.config.name, []).append(self.init_seconds)
+        return self.inbox.get()
+
+    def finish(self, request_id: str, body: bytes, *, error: bool) -> bool:
+        inv = self.current
+        if inv is None or inv.request_id != request_id:
+            return False
+        inv.result, inv.error = body, error
+        inv.done.set()
+        return True
+
+    def init_error(self, body: bytes) -> None:
+        inv = self.current
+        if inv is not None:
+            inv.result, inv.error = body, True
+            inv.done.set()
+        self.kill()
+
+
+def _error_payload(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
+
+def _runtime_api_handler(container: Container) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            if self.path != f"{RUNTIME_API}/invocation/next":
+                self._reply(404)
+                return
+            inv = container.next_invocation()
+            c = container.config
+            deadline_ms = int((time.time() + c.timeout) * 1000)
+            self._reply(
+                200,
+                inv.payload,
+                {
+                    "Lambda-Runtime-Aws-Request-Id": inv.request_id,
+                    "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+                    "Lambda-Runtime-Invoked-Function-Arn": c.arn,
+                    "Lambda-Runtime-Trace-Id": f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Sampled=0",
+                    "Content-Type": "application/json",
+                },
+            )
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            parts = self.path.split("/")
+            if self.path == f"{RUNTIME_API}/init/error":
+                container.init_error(body)
+                self._reply(202, b'{"status":"OK"}')
+            elif len(parts) == 6 and parts[4] and parts[5] in ("response", "error"):
+                ok = container.finish(parts[4], body, error=parts[5] == "error")
+                self._reply(202 if ok else 400, b'{"status":"OK"}' if ok else b'{"errorType":"InvalidRequestID"}')
+            else:
+                self._reply(404)
+
+    return Handler
+
+
+class LambdaEmulator:
+    """The invoke endpoint moto forwards to, and the containers behind it."""
+
+    def __init__(self, *, log_dir: Path, work_dir: Path) -> None:
+        # Set by bind(): moto is started after the emulator, since it needs the emulator's URL.
+        self.deployment: Deployment | None = None
+        self.aws_endpoint = ""
+        self.lambda_client: Any = None
+        self.log_dir = log_dir
+        self.work_dir = work_dir
+        self.credentials = ("AKIDLAMBDAEXAMPLE", "lambda-secret", "lambda-session-token")
+        self.runtime_dir = build_runtime_dir()
+        self.stats = Stats()
+        self._lock = threading.Lock()
+        self._idle: dict[str, list[Container]] = {}
+        self._all: list[Container] = []
+        self._configs: dict[str, FunctionConfig] = {}
+        self._serial = 0
+        self._merged: dict[tuple[Path, ...], Path] = {}
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _invoke_handler(self))
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def bind(self, deployment: Deployment, *, aws_endpoint: str, lambda_client: Any) -> None:
+        self.deployment = deployment
+        self.aws_endpoint = aws_endpoint
+        self.lambda_client = lambda_client
+
+    def config(self, name: str) -> FunctionConfig:
+        cached = self._configs.get(name)
+        if cached is not None:
+            return cached
+        conf = self.lambda_client.get_function_configuration(FunctionName=name)
+        arch = (conf.get("Architectures") or ["x86_64"])[0]
+        if arch != HOST_ARCH or conf["Runtime"] != HOST_RUNTIME:
+            raise LambdaConfigError(
+                f"{name} targets {conf['Runtime']} on {arch}; this machine runs {HOST_RUNTIME} on {HOST_ARCH}: "
+                "synthesize for the host (stacks/synth.py) so the layer's native wheels can load"
+            )
+        if self.deployment is None:
+            raise LambdaConfigError("the emulator is not bound to a deployment yet")
+        code_dir, layer_dirs = self.deployment.function_dirs(name)
+        config = FunctionConfig(
+            name=name,
+            arn=conf["FunctionArn"],
+            handler=conf["Handler"],
+            runtime=conf["Runtime"],
+            timeout=float(conf.get("Timeout", 3)),
+            memory=int(conf.get("MemorySize", 128)),
+            env=dict(conf.get("Environment", {}).get("Variables", {})),
+            log_group=(conf.get("LoggingConfig") or {}).get("LogGroup") or f"/aws/lambda/{name}",
+            code_dir=code_dir,
+            layer_dirs=layer_dirs,
+        )
+        self._configs[name] = config
+        return config
+
+    def merged_layers(self, dirs: list[Path]) -> Path:
+        """Lambda extracts every layer into /opt in order; one layer is mounted as is."""
+        if len(dirs) == 1:
+            return dirs[0]
+        if not dirs:
+            empty = self.work_dir / "no-layers"
+            empty.mkdir(parents=True, exist_ok=True)
+            return empty
+        key = tuple(dirs)
+        if key not in self._merged:
+            target = self.work_dir / f"layers-{len(self._merged)}"
+            for d in dirs:
+                shutil.copytree(d, target, dirs_exist_ok=True, symlinks=True)
+            self._merged[key] = target
+        return self._merged[key]
+
+    def recycle(self) -> None:
+        """Forget configurations and stop every container: the next invocations start cold (after a deploy)."""
+        with self._lock:
+            self._configs.clear()
+            containers, self._all, self._idle = self._all, [], {}
+        for c in containers:
+            c.kill()
+
+    def invoke(self, name: str, payload: bytes) -> Invocation:
+        config = self.config(name)
+        inv = Invocation(payload=payload)
+        with self._lock:
+            self.stats.invocations[name] = self.stats.invocations.get(name, 0) + 1
+            idle = self._idle.setdefault(name, [])
+            container = None
+            while idle and container is None:
+                candidate = idle.pop()
+                container = None if candidate.dead else candidate
+            if container is None:
+                self._serial += 1
+                self.stats.cold_starts[name] = self.stats.cold_starts.get(name, 0) + 1
+                container = Container(self, config, self._serial)
+                self._all.append(container)
+        container.run(inv)
+        with self._lock:
+            if not container.dead and container in self._all:
+                self._idle.setdefault(name, []).append(container)
+        return inv
+
+    def close(self) -> None:
+        self.recycle()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _invoke_handler(emulator: LambdaEmulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            parts = self.path.split("/")
+            if len(parts) != 5 or parts[4] != "invocations":
+                self._reply(404, b"unknown path")
+                return
+            name = parts[3]
+            try:
+                emulator.config(name)
+            except (LambdaConfigError, KeyError) as exc:
+                self._reply(500, f"{type(exc).__name__}: {exc}".encode())
+                return
+            if self.headers.get("X-Amz-Invocation-Type") == "Event":
+                threading.Thread(target=emulator.invoke, args=(name, body), daemon=True).start()
+                self._reply(202, b"")
+                return
+            inv = emulator.invoke(name, body)
+            self._reply(200, inv.result, {"X-Amz-Function-Error": "Unhandled"} if inv.error else {})
+
+        def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler

@@ -1,0 +1,125 @@
+"""moto as a server process whose Lambda Invoke reaches the Lambda emulator instead of Docker.
+
+    python moto_launcher.py --lambda-url http://127.0.0.1:PORT
+
+Prints `listening on http://127.0.0.1:PORT` once it serves. Everything else reaches it by endpoint URL only.
+
+Two changes to stock `moto.server`, both because this machine has no Docker:
+* Lambda Invoke (and so every Step Functions Task, API Gateway integration and Scheduler target that goes through
+  it) is forwarded over HTTP to the emulator, which runs the function's own code from its asset and layer dirs.
+* Step Functions executes definitions (`execute_state_machine`), set before serving, as `POST /moto-api/config` would.
+
+`GET /_e2e/requests` returns a count of the AWS requests served so far by service and action (the benchmark's
+"AWS requests per turn"); `POST /_e2e/requests` resets it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections import Counter
+from typing import Any
+
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d+/[^/]+/([^/]+)/")
+
+
+def forward_invoke(lambda_url: str):
+    def invoke(self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any):
+        name = function_name.split(":")[6] if function_name.startswith("arn:") else function_name
+        invocation_type = headers.get("X-Amz-Invocation-Type") or "RequestResponse"
+        data = body if isinstance(body, bytes) else (body or "").encode()
+        request = urllib.request.Request(
+            f"{lambda_url}/2015-03-31/functions/{name}/invocations",
+            data=data or b"{}",
+            method="POST",
+            headers={"X-Amz-Invocation-Type": invocation_type, "content-type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=960) as response:
+                payload = response.read()
+                error = response.headers.get("X-Amz-Function-Error")
+        except urllib.error.HTTPError as exc:  # the emulator's own failure (unknown function...) is a service error
+            payload = json.dumps({"errorType": "ServiceException", "errorMessage": exc.read().decode()}).encode()
+            error = "Unhandled"
+        if error:
+            response_headers["x-amz-function-error"] = error
+        return payload
+
+    return invoke
+
+
+class RequestCounter:
+    """WSGI middleware counting requests by (service, action)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.counts: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path == "/_e2e/requests":
+            if environ["REQUEST_METHOD"] == "POST":
+                with self.lock:
+                    self.counts.clear()
+            with self.lock:
+                body = json.dumps(dict(self.counts)).encode()
+            start_response("200 OK", [("content-type", "application/json"), ("content-length", str(len(body)))])
+            return [body]
+        if not path.startswith("/moto-api"):
+            with self.lock:
+                self.counts[self._key(environ)] += 1
+        return self.app(environ, start_response)
+
+    @staticmethod
+    def _key(environ: dict[str, Any]) -> str:
+        scope = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        service = scope.group(1) if scope else "unsigned"
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target:
+            return f"{service}:{target.rsplit('.', 1)[-1]}"
+        path = environ.get("PATH_INFO", "")
+        if service == "lambda" and path.endswith("/invocations"):
+            return "lambda:Invoke"
+        return f"{service}:{environ['REQUEST_METHOD']} {'/'.join(path.split('/')[:3])}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--lambda-url", required=True)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.core.config import default_user_config
+    from moto.moto_server.threaded_moto_server import MotoRequestHandler
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    default_user_config["lambda"] = {"use_docker": False}
+    default_user_config["stepfunctions"] = {"execute_state_machine": True}
+    # Roles attach AWS managed policies (AWSLambdaBasicExecutionRole...), which exist in every real account.
+    default_user_config["iam"] = {"load_aws_managed_policies": True}
+    LambdaSimpleBackend.invoke = forward_invoke(args.lambda_url.rstrip("/"))  # type: ignore[method-assign]
+
+    app = RequestCounter(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    port = server.server_address[1]
+    # Step Functions reaches Lambda through moto's own endpoint (moto.settings.moto_server_port).
+    os.environ["MOTO_PORT"] = str(port)
+    print(f"listening on http://127.0.0.1:{port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

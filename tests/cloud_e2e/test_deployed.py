@@ -1,0 +1,176 @@
+"""The deployed system, emulated on this machine (`make cloud-e2e`): every scenario enters as a client does.
+
+One file on purpose: the deployment is a session fixture, and `--dist loadfile` keeps a file on one worker, so the
+whole folder deploys once per run.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from .client import ApiClient
+from .harness import Cloud
+from .provision import NO_OP_TYPES, Provisioner, UnhandledResource
+
+pytestmark = pytest.mark.timeout(600)
+
+
+# -- the deployment itself ---------------------------------------------------------------------------------------
+
+
+def test_every_template_resource_exists_in_moto(cloud: Cloud) -> None:
+    """Each resource of each synthesized template was created through its own service's API."""
+    for stack, types in cloud.deployment.types.items():
+        created = cloud.deployment.resources[stack]
+        missing = [f"{lid} ({t})" for lid, t in types.items() if t not in NO_OP_TYPES and lid not in created]
+        assert not missing, f"{stack}: not created: {missing}"
+    # The seven types moto's CloudFormation would have skipped are really there.
+    apigw = cloud.client("apigateway")
+    (api,) = cloud.deployment.physical(cloud.api_stack, "AWS::ApiGateway::RestApi")
+    assert apigw.get_stage(restApiId=api.ref, stageName=cloud.api.stage)["stageName"] == cloud.api.stage
+    assert apigw.get_usage_plans()["items"]
+    for key in cloud.deployment.physical(cloud.api_stack, "AWS::ApiGateway::ApiKey"):
+        assert apigw.get_api_key(apiKey=key.ref)["enabled"]
+    assert cloud.client("s3").get_bucket_policy(Bucket=cloud.bucket)["Policy"]
+    assert cloud.client("scheduler").list_schedule_groups()["ScheduleGroups"]
+    secret = cloud.agent_resource("AWS::SecretsManager::Secret", "AnthropicApiKey")
+    assert json.loads(cloud.client("secretsmanager").get_secret_value(SecretId=secret)["SecretString"])["base_url"]
+    machine = cloud.client("stepfunctions").describe_state_machine(stateMachineArn=cloud.state_machine_arn)
+    assert json.loads(machine["definition"])["States"]
+
+
+def test_an_unknown_resource_type_fails_the_deployment(cloud: Cloud, tmp_path: Any) -> None:
+    template = {"Resources": {"Thing": {"Type": "AWS::Made::Up", "Properties": {}}}}
+    (tmp_path / "manifest.json").write_text(
+        json.dumps({"artifacts": {"X": {"type": "aws:cloudformation:stack", "dependencies": []}}})
+    )
+    (tmp_path / "X.template.json").write_text(json.dumps(template))
+    with pytest.raises(UnhandledResource, match="AWS::Made::Up"):
+        Provisioner(cloud.client, tmp_path).check_handled()
+
+
+def test_api_keys_are_enforced_by_the_front(cloud: Cloud) -> None:
+    import httpx
+
+    no_key = httpx.get(f"{cloud.api.url}/sessions", timeout=10)
+    assert no_key.status_code in (401, 403), no_key.text  # the authorizer or the key check refuses it
+    unknown = httpx.get(f"{cloud.api.url.rsplit('/', 1)[0]}/nostage/x", timeout=10)
+    assert unknown.status_code == 403
+
+
+# -- scenarios ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def admin(cloud: Cloud) -> ApiClient:
+    boot = cloud.bootstrap()
+    assert boot["created"], boot
+    return ApiClient(cloud.api.url, boot["token"], boot.get("gateway_key"))
+
+
+def ddb_items(cloud: Cloud, session_id: str) -> list[dict[str, Any]]:
+    ddb = cloud.client("dynamodb")
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": cloud.table}
+    while True:
+        page = ddb.scan(**kwargs)
+        items += [i for i in page["Items"] if session_id in json.dumps(i)]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+LAMBDA_HOME = pytest.mark.xfail(
+    strict=True,
+    reason="product: Lambda start-up creates ~/.dexa on a read-only filesystem (no DEXA_HOME in the stack): "
+    "every function fails its first call (issue 14 finding 1; helper A)",
+)
+
+
+@LAMBDA_HOME
+def test_a_session_runs_a_bash_task_through_the_api(cloud: Cloud, admin: ApiClient) -> None:
+    session = admin.create_session("[script:bash_task] write hello.txt", permission_mode="bypassPermissions")
+    sid = session["id"]
+    events = admin.watch(sid, until="turn.completed", timeout=120)
+    types = [e.type for e in events]
+    assert "tool.completed" in types or "tool.result" in types, types
+    results = [e.data for e in events if e.type in ("tool.completed", "tool.result")]
+    assert any("cloud-e2e" in json.dumps(r) for r in results), results
+    assert admin.session(sid)["status"] == "idle"
+    # The state is in the deployed table, and the execution ran in the deployed state machine.
+    assert ddb_items(cloud, sid)
+    executions = cloud.client("stepfunctions").list_executions(stateMachineArn=cloud.state_machine_arn)["executions"]
+    assert any(sid in e["name"] and e["status"] == "SUCCEEDED" for e in executions), executions
+    assert cloud.model_requests("bash_task"), "the model was reached through the secret's base URL"
+
+
+# -- placeholders: scenarios waiting for other parts of issue 14 (strict: they fail loudly once they pass) ---------
+
+
+def _missing(what: str) -> pytest.MarkDecorator:
+    return pytest.mark.xfail(strict=True, reason=f"not built yet: {what}")
+
+
+@_missing("the scenario: three read-only tools in one reply run in the parallel Map (needs scenario a green)")
+def test_three_read_only_tools_in_parallel(cloud: Cloud, admin: ApiClient) -> None:
+    session = admin.create_session("[script:parallel_reads] look around", permission_mode="bypassPermissions")
+    events = admin.watch(session["id"], until="turn.completed", timeout=120)
+    assert sum(1 for e in events if e.type in ("tool.completed", "tool.result")) == 3
+
+
+@_missing("approve a tool call through the API on the deployed stack")
+def test_approve_a_tool_call_through_the_api(cloud: Cloud, admin: ApiClient) -> None:
+    raise NotImplementedError
+
+
+@_missing("cancel during a long Bash on the deployed stack (helper A: cancel semantics)")
+def test_cancel_during_a_long_bash(cloud: Cloud, admin: ApiClient) -> None:
+    raise NotImplementedError
+
+
+@_missing("a failed execution is reconciled to an error (helper A: reconciler)")
+def test_a_failed_execution_is_reconciled(cloud: Cloud, admin: ApiClient) -> None:
+    raise NotImplementedError
+
+
+@_missing("a code change under shared/dexa, re-synthesized and redeployed, is what the functions run")
+def test_a_resynthesized_code_change_is_what_runs(cloud: Cloud) -> None:
+    raise NotImplementedError
+
+
+@_missing("30 concurrent sessions through the emulated stack lose no event (load run)")
+def test_thirty_concurrent_sessions_lose_no_event(cloud: Cloud, admin: ApiClient) -> None:
+    raise NotImplementedError
+
+
+@_missing("Modal stand-in (helper D): the workspace outlives the sandbox idle timeout; rewind in the remote workspace")
+def test_workspace_outlives_idle_timeout_and_rewinds(cloud: Cloud) -> None:
+    raise NotImplementedError
+
+
+@_missing("schedules (helper E2): created through the API, fired by EventBridge Scheduler, run to completion")
+def test_a_schedule_fires_and_runs(cloud: Cloud) -> None:
+    raise NotImplementedError
+
+
+@_missing("GitHub webhook (helper E2): an @dexa mention starts a session that opens a PR on the GitHub fake")
+def test_github_mention_starts_a_session(cloud: Cloud) -> None:
+    raise NotImplementedError
+
+
+@_missing("Slack (helper E2): approve through a signed Slack interaction")
+def test_approve_through_slack(cloud: Cloud) -> None:
+    raise NotImplementedError
+
+
+@_missing("SES (helper E2): approve through an emailed link, mail through SES in moto")
+def test_approve_through_an_emailed_link(cloud: Cloud) -> None:
+    raise NotImplementedError
+
+
+@_missing("a step Lambda killed mid-tool is retried and the tool's effect happens once")
+def test_a_killed_step_is_retried_once(cloud: Cloud) -> None:
+    raise NotImplementedError
