@@ -84,6 +84,8 @@ def cloud_runtime() -> Any:
     from .sfn import SfnTurnDriver
 
     load_secrets()
+    # Lambda's filesystem is read-only except /tmp, and HOME is not writable: Dexa's home lives in /tmp there.
+    os.environ.setdefault("DEXA_HOME", "/tmp/dexa")
     runtime = build_runtime(get_settings())
     if os.environ.get(schema.ENV_STATE_MACHINE_ARN) and not isinstance(runtime.driver, SfnTurnDriver):
         # Duck-compatible with InProcessDriver where the API uses it (start, cancel, is_running).
