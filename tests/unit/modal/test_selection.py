@@ -39,8 +39,12 @@ def rig(tmp_path: Path) -> tuple[Runtime, TestClient, dict[str, str]]:
 def test_a_remote_cwd_is_checked_in_the_workspace_namespace_not_on_the_api_disk(
     rig: tuple[Runtime, TestClient, dict[str, str]],
 ) -> None:
-    runtime, client, auth = rig
-    for cwd, want in (("/workspace/repo", "/workspace/repo"), ("repo/sub", "/workspace/repo/sub"), (None, "/workspace")):
+    _, client, auth = rig
+    for cwd, want in (
+        ("/workspace/repo", "/workspace/repo"),
+        ("repo/sub", "/workspace/repo/sub"),
+        (None, "/workspace"),
+    ):
         body = {"cwd": cwd} if cwd is not None else {}
         r = client.post("/sessions", json=body, headers=auth)
         assert r.status_code == 201, r.text
