@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -9,10 +10,17 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def default_home() -> Path:
+    """~/.dexa, except on AWS Lambda: there everything but /tmp is read-only (HOME included)."""
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return Path("/tmp/dexa")  # noqa: S108  # Lambda's only writable directory
+    return Path.home() / ".dexa"
+
+
 class DexaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DEXA_", extra="ignore")
 
-    home: Path = Field(default_factory=lambda: Path.home() / ".dexa")
+    home: Path = Field(default_factory=default_home)
     store: str = "sqlite"  # sqlite | dynamo
     sandbox: str = "bwrap"  # bwrap | modal
     # Run Bash without bubblewrap. Only ever an explicit opt-in; the CLI warns loudly.
