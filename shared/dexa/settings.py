@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 def default_home() -> Path:
     """~/.dexa, except on AWS Lambda: there everything but /tmp is read-only (HOME included)."""
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-        return Path("/tmp/dexa")  # noqa: S108  # Lambda's only writable directory
+        return Path("/tmp/dexa")  # Lambda's only writable directory
     return Path.home() / ".dexa"
 
 
