@@ -141,7 +141,7 @@ class FakeSandbox:
         self.registry, self.name, self.options = registry, name, options
         self.object_id = f"sb-{len(registry.created)}"
         self.terminated = False
-        self.calls: list[tuple[str, Any]] = []
+        self.calls: list[tuple[Any, ...]] = []
         self.filesystem = FakeFilesystem(self)
         self.exec = _aio(self._exec)
         self.terminate = _aio(self._terminate)
