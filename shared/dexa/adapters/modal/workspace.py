@@ -124,7 +124,7 @@ class ModalSandbox(TreeOps):
         self._image = image
         self._modal_module = modal_module
         self._sb: Any = None
-        self._attach_lock = asyncio.Lock()
+        self._attach_locks: dict[int, asyncio.Lock] = {}
 
     is_remote = True  # no host path: checkpoints use the tree listing (tree.py)
 
@@ -190,7 +190,12 @@ class ModalSandbox(TreeOps):
         """
         if self._sb is not None:
             return self._sb
-        async with self._attach_lock:
+        # One lock per event loop: a warm Lambda may run each invocation on a new loop with this same handle.
+        loop_id = id(asyncio.get_running_loop())
+        lock = self._attach_locks.get(loop_id)
+        if lock is None:
+            self._attach_locks = {loop_id: (lock := asyncio.Lock())}
+        async with lock:
             if self._sb is None:
                 self._sb = await self._attach()
             return self._sb
