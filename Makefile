@@ -22,7 +22,7 @@ $(BIN)/dexa: $(UV) pyproject.toml uv.lock
 	@$(BIN)/python -m compileall -q shared >/dev/null || true
 	@touch $@
 
-APT_PKGS := bubblewrap socat
+APT_PKGS := bubblewrap socat ripgrep
 TEST_APT_PKGS := chromium
 
 define apt_install

@@ -13,7 +13,7 @@ from dexa.core.errors import SandboxError, ToolError
 from dexa.core.ports import ToolSpec, Workspace
 from dexa.core.tools import ToolContext, ToolOutput
 
-from . import fileio, globbing
+from . import fileio, globbing, ripgrep
 from .validate import BaseTool, RerunOnRecover
 
 GLOB_LIMIT = 100
@@ -158,7 +158,8 @@ def _content_lines(prefix: str, lines: list[str], hits: dict[int, list[str]], q:
                 out.append("--")
             sep = ":" if j in hits else "-"
             line = lines[j] if len(lines[j]) <= MAX_COLUMNS else lines[j][:MAX_COLUMNS] + " [... omitted long line]"
-            out.append(f"{prefix}{j + 1}{sep}{line}" if q.numbers else f"{prefix}{line}")
+            lead = prefix[:-1] + sep if prefix else ""  # ripgrep: `path:7:match`, `path-6-context`
+            out.append(f"{lead}{j + 1}{sep}{line}" if q.numbers else f"{lead}{line}")
             last_printed = j
     return out
 
@@ -254,9 +255,12 @@ class Grep(RerunOnRecover, BaseTool):
         return sorted(chosen), False
 
     async def call(self, tool_input: dict[str, Any], ctx: ToolContext) -> ToolOutput:
-        q = self._query(tool_input)
         ws = ctx.workspace
         root = _search_root(ctx, tool_input.get("path"))
+        # A tree goes to rg; one named file stays here, where FIFOs, sockets and huge files get their own answers.
+        if await ws.is_dir(root) and await ripgrep.available(ws, ctx.services, ctx.cwd):
+            return await self._call_rg(tool_input, ctx, root)
+        q = self._query(tool_input)
         files, single = await self._candidates(ws, root, tool_input)
         matched: list[str] = []
         counts: dict[str, int] = {}
@@ -278,6 +282,32 @@ class Grep(RerunOnRecover, BaseTool):
                     lines_out.append("--")
                 lines_out += _content_lines("" if single else f"{path}:", lines, hits, q)
         return self._render(tool_input, q, matched, counts, lines_out, await _by_mtime(ws, matched))
+
+    async def _call_rg(self, tool_input: dict[str, Any], ctx: ToolContext, root: str) -> ToolOutput:
+        mode = tool_input.get("output_mode", "files_with_matches")
+        if mode not in ("content", "files_with_matches", "count"):
+            raise ToolError(f"`output_mode` must be content, files_with_matches or count, got {mode!r}")
+        limit = int(tool_input.get("head_limit", GREP_HEAD_LIMIT) or 0)
+        skip = max(0, int(tool_input.get("offset", 0) or 0))
+        found = await ripgrep.search(ctx.workspace, tool_input, root, ctx.cwd, skip, limit)
+        shown, total = found.lines, found.total
+        data: dict[str, Any] = {"mode": mode, "numFiles": total if mode != "content" else 0, "engine": "ripgrep"}
+        if mode == "content":
+            content = "\n".join(shown) if shown else "No matches found"
+            data.update(numLines=len(shown), content=content)
+        elif mode == "count":
+            content = "\n".join(shown) if shown else "No matches found"
+            if shown:
+                content += f"\n\nFound {found.matches} total {'occurrence' if found.matches == 1 else 'occurrences'} "
+                content += f"across {total} {'file' if total == 1 else 'files'}."
+            data.update(numMatches=found.matches)
+        else:
+            listed = "\n".join(shown)
+            content = f"Found {total} file{'' if total == 1 else 's'}\n{listed}" if total else "No files found"
+            data.update(filenames=shown)
+        if limit > 0 and total > skip + limit:
+            content += f"\n\n(Results are limited to {limit} entries; use offset or a narrower pattern for more.)"
+        return ToolOutput(content=content, data=data)
 
     def _render(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,19 @@ from dexa.tools.globbing import expand_braces, glob_regex, split_absolute
 from dexa.tools.search import Glob, Grep
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["ripgrep", "python"], autouse=True)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Every Grep test runs on both engines: rg in the workspace, and the walk-and-read fallback without it."""
+    if request.param == "ripgrep" and shutil.which("rg") is None:
+        pytest.skip("ripgrep is not installed (apt-get install ripgrep)")
+    return str(request.param)
+
+
+@pytest.fixture(autouse=True)
+def _choose_engine(engine: str, ctx: ToolContext) -> None:
+    ctx.services["ripgrep"] = engine == "ripgrep"
 
 
 def test_glob_regex_keeps_single_star_within_a_directory() -> None:
@@ -83,7 +97,8 @@ async def test_grep_content_mode_with_line_numbers_and_context(ctx: ToolContext,
     (root / "f.txt").write_text("a\nb\nneedle\nc\nd\ne\nneedle2\n")
     out = await Grep().run({"pattern": "needle", "output_mode": "content", "-B": 1, "path": str(root)}, ctx)
     path = root / "f.txt"
-    assert out.content.splitlines() == [f"{path}:2-b", f"{path}:3:needle", "--", f"{path}:6-e", f"{path}:7:needle2"]
+    # ripgrep's (and so Claude Code's) convention: `:` after the path of a match line, `-` for context lines.
+    assert out.content.splitlines() == [f"{path}-2-b", f"{path}:3:needle", "--", f"{path}-6-e", f"{path}:7:needle2"]
 
 
 async def test_grep_single_file_omits_the_path_and_honours_case_flag(ctx: ToolContext, root: Path) -> None:
@@ -145,3 +160,15 @@ async def test_grep_skips_binary_files_and_reports_no_match(ctx: ToolContext, ro
     (root / "b.bin").write_bytes(b"needle\x00\x01")
     out = await Grep().run({"pattern": "needle"}, ctx)
     assert out.content == "No files found"
+
+
+async def test_grep_files_are_newest_first_on_either_engine(ctx: ToolContext, root: Path, engine: str) -> None:
+    for i, name in enumerate(["old.txt", "new.txt", "mid.txt"]):
+        (root / name).write_text("hit\n")
+        os.utime(
+            root / name, (1_000_000 + i * 10, {"old.txt": 1_000_000, "new.txt": 3_000_000, "mid.txt": 2_000_000}[name])
+        )
+    out = await Grep().run({"pattern": "hit", "head_limit": 2}, ctx)
+    assert out.data["filenames"] == [str(root / "new.txt"), str(root / "mid.txt")]
+    assert out.content.startswith("Found 3 files") and "limited to 2 entries" in out.content
+    assert out.data.get("engine", "python") == engine
