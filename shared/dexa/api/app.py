@@ -47,6 +47,7 @@ from .routers import integrations as integration_routes
 from .routers import outputs as output_routes
 from .routers import rewind as rewind_routes
 from .routers import sessions as session_routes
+from .routers import triggers as trigger_routes
 from .schemas.common import EventPublic, SseFrame
 from .sse import EventHub, StreamConfig
 from .worker import ThreadSafeNotifier, TurnWorker
@@ -187,6 +188,7 @@ def create_app(
         rewind_routes,
         integration_routes,
         config_routes,
+        trigger_routes,
         catalog_routes,
     ):
         app.include_router(module.router)

@@ -26,6 +26,7 @@ from dexa.api.schemas.config import (
     SideEffectsPublic,
     SkillsPublic,
 )
+from dexa.api.schemas.triggers import GithubTriggerPublic, ReviewChannelsDoc, SlackUserPublic
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)
@@ -163,6 +164,31 @@ class ConfigOperations:
     ) -> SchedulePublic:
         body = _some(cron=cron, prompt=prompt, model=model, enabled=enabled)
         return await self._call("PATCH", f"/schedules/{schedule_id}", SchedulePublic, json_body=body)
+
+    # ------------------------------------------------------------ triggers and review channels
+
+    @operation("PUT", "/triggers/github")
+    async def link_github(
+        self, run_as: str, *, repos: list[str] | None = None, installation_id: int | None = None
+    ) -> GithubTriggerPublic:
+        body = _some(run_as=run_as, repos=repos, installation_id=installation_id)
+        return await self._call("PUT", "/triggers/github", GithubTriggerPublic, json_body=body)
+
+    @operation("GET", "/review-channels")
+    async def get_review_channels(self) -> ReviewChannelsDoc:
+        return await self._call("GET", "/review-channels", ReviewChannelsDoc)
+
+    @operation("PUT", "/review-channels")
+    async def set_review_channels(
+        self, *, slack_team: str = "", slack_channel: str = "", emails: list[str] | None = None
+    ) -> ReviewChannelsDoc:
+        body = {"slack_team": slack_team, "slack_channel": slack_channel, "emails": emails or []}
+        return await self._call("PUT", "/review-channels", ReviewChannelsDoc, json_body=body)
+
+    @operation("PUT", "/slack-users")
+    async def map_slack_user(self, slack_user: str, user_id: str) -> SlackUserPublic:
+        body = {"slack_user": slack_user, "user_id": user_id}
+        return await self._call("PUT", "/slack-users", SlackUserPublic, json_body=body)
 
     @operation("DELETE", "/schedules/{schedule_id}")
     async def delete_schedule(self, schedule_id: str) -> None:

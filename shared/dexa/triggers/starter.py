@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,27 +39,32 @@ def runtime_starter(
     permission_mode: str = "acceptEdits",
     model: str | None = None,
     user_id: str = "usr_github",
+    run_as: Callable[[TriggerTask], Awaitable[str]] | None = None,
+    workspace_for: Callable[[TriggerTask], Path] | None = None,
 ) -> SessionStarter:
     """Each trigger gets an empty workspace directory; the repo arrives through the session's `github:` source
-    (cloned through the git proxy when the env factory attaches the session's RepoSet)."""
+    (cloned through the git proxy when the env factory attaches the session's RepoSet). The session runs as
+    `run_as(task)` (the org's configured user) or `user_id`, under `workspace_for(task)` or `workspace_root`; who
+    asked is kept in the session's config (`requested_by`)."""
 
     async def start(task: TriggerTask) -> StartedSession:
         session_id = "ses_" + uuid.uuid4().hex[:20]
-        cwd = workspace_root / session_id
+        cwd = (workspace_for(task) if workspace_for is not None else workspace_root) / session_id
         cwd.mkdir(parents=True, exist_ok=False)
         source = f"github:{task.repo}" + (f"@{task.base}" if task.base else "")
+        extra = {"requested_by": f"github:{task.sender}", "trigger": f"{task.repo}#{task.number}"}
         session = await runtime.create_session(
             cwd=str(cwd),
             model=model,
             org_id=task.org_id,
-            user_id=user_id,
+            user_id=await run_as(task) if run_as is not None else user_id,
             permission_mode=permission_mode,
-            config=SessionConfig(sources=(source,), headless=True),
+            config=SessionConfig(sources=(source,), headless=True, extra=extra),
             title=f"{task.repo}#{task.number}: {task.title}"[:200],
             session_id=session_id,
         )
         await runtime.engine.submit(session.id, task.prompt)
-        runtime.driver.start(session.id)
+        runtime.driver.start(session.id)  # a Lambda caller drains the driver before it returns (lambda_entry)
         return StartedSession(session_id=session.id, url=session_url(session.id))
 
     return start

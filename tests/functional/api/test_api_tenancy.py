@@ -87,6 +87,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/approval-links/redeem"): {"token": "{link_token}"},
     ("POST", "/schedules"): {"cron": "* * * * *", "prompt": "b's own"},
     ("PATCH", "/schedules/{schedule_id}"): {"enabled": False},
+    ("PUT", "/triggers/github"): {"run_as": "usr_a_member", "repos": ["octo/b-repo"]},
+    ("PUT", "/slack-users"): {"slack_user": "U0BUSER", "user_id": "usr_a_member"},
+    ("PUT", "/review-channels"): {"slack_team": "T0BTEAM", "emails": ["b@example.org"]},
     ("PUT", "/settings/permissions"): {"permissions": {"deny": ["WebFetch"]}},
     ("PUT", "/output-policies"): {"default": "deny"},
     ("PUT", "/memory"): {"path": "b-notes.md", "content": "b's own"},
@@ -120,6 +123,8 @@ COLLECTIONS = {
     ("GET", "/marketplaces"),
     ("GET", "/schedules"),
     ("POST", "/schedules"),
+    ("GET", "/review-channels"),
+    ("PUT", "/review-channels"),
 }
 # A's resource named in the body or query (not the path) must still be invisible to B.
 BODY_REFERENCES = {
@@ -127,6 +132,8 @@ BODY_REFERENCES = {
     ("POST", "/approval-links/peek"),
     ("POST", "/approval-links/redeem"),
     ("GET", "/oauth/callback"),
+    ("PUT", "/triggers/github"),
+    ("PUT", "/slack-users"),
 }
 
 
@@ -138,10 +145,22 @@ def _routes(api: Api) -> list[tuple[str, str]]:
 
 def _router_routes() -> set[tuple[str, str]]:
     """Every route the API's routers define, including any a developer hid from the schema."""
-    from dexa.api.routers import admin, approvals, catalog, config, events, integrations, outputs, rewind, sessions
+    from dexa.api.routers import (
+        admin,
+        approvals,
+        catalog,
+        config,
+        events,
+        integrations,
+        outputs,
+        rewind,
+        sessions,
+        triggers,
+    )
 
     out: set[tuple[str, str]] = set()
-    routers = [m.router for m in (admin, approvals, catalog, config, events, integrations, outputs, rewind, sessions)]
+    modules = (admin, approvals, catalog, config, events, integrations, outputs, rewind, sessions, triggers)
+    routers = [m.router for m in modules]
     for router in [*routers, integrations.callback_router]:
         for route in router.routes:
             if isinstance(route, APIRoute):

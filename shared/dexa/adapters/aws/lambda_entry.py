@@ -179,16 +179,23 @@ def step_handler() -> LambdaHandler:
 
 
 def webhooks_handler() -> LambdaHandler:
+    """Slack interactions and GitHub deliveries (dexa.runtime.webhooks composes the receiver)."""
     from .webhooks import WebhookReceiver
 
-    state: dict[str, WebhookReceiver] = {}
+    state: dict[str, Any] = {}
 
     def handle(event: dict[str, Any], context: Any) -> Any:
-        receiver = state.get("receiver")
+        receiver: WebhookReceiver | None = state.get("receiver")
         if receiver is None:
-            runtime = cloud_runtime()
-            receiver = state["receiver"] = WebhookReceiver.from_env(runtime.engine, os.environ)
-        return _loop().run_until_complete(receiver.handle(event))
+            from dexa.runtime.webhooks import build_receiver
+
+            state["runtime"] = runtime = cloud_runtime()
+            receiver = state["receiver"] = build_receiver(runtime, os.environ)
+        response = _loop().run_until_complete(receiver.handle(event))
+        drain = getattr(state["runtime"].driver, "drain", None)
+        if drain is not None:  # a session a mention started must reach StartExecution before Lambda freezes us
+            _loop().run_until_complete(drain())
+        return response
 
     return observed(handle, correlation_id_path=correlation_paths.API_GATEWAY_REST)
 
