@@ -28,6 +28,7 @@ SURFACE = [
     ("Sandbox", "set_tags"),
     ("Sandbox", "get_tags"),
     ("Volume", "from_name"),
+    ("Volume", "hydrate"),
     ("App", "lookup"),
     ("Image", "debian_slim"),
 ]
@@ -56,10 +57,15 @@ def test_the_fake_has_modals_names_and_signatures(fake_modal: Any) -> None:
     from modal.sandbox._filesystem import _SandboxFilesystem
 
     for cls, name in SURFACE:
-        assert _params(getattr(getattr(fake_modal, cls), name)) == _params(getattr(getattr(real, cls), name)), name
+        fake_fn, real_fn = getattr(getattr(fake_modal, cls), name), getattr(getattr(real, cls), name)
+        assert _params(fake_fn) == _params(real_fn), name
+        assert hasattr(fake_fn, "aio") == hasattr(real_fn, "aio"), f"{cls}.{name}: `.aio` differs from Modal's"
+    from modal.sandbox.sandbox import SandboxFilesystem
+
     fake_fs = fake_modal._Filesystem
     for name in FILESYSTEM:
         assert _params(getattr(fake_fs, name)) == _params(getattr(_SandboxFilesystem, name)), name
+        assert hasattr(getattr(fake_fs, name), "aio") and hasattr(getattr(SandboxFilesystem, name), "aio"), name
     for name in ERRORS:
         fake_cls, real_cls = getattr(fake_modal.exception, name), getattr(real.exception, name)
         real_names = {c.__name__ for c in real_cls.__mro__}

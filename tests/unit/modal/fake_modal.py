@@ -195,18 +195,22 @@ class FakeModal:
         )
         self.Sandbox = types.SimpleNamespace(create=_aio(self._create), from_name=_aio(self._from_name))
         self.volumes: dict[str, types.SimpleNamespace] = {}
-        self.Volume = types.SimpleNamespace(from_name=_aio(self._volume))
+        self.Volume = types.SimpleNamespace(from_name=self._volume)  # lazy and synchronous, as in modal 1.6
         self.App = types.SimpleNamespace(lookup=_aio(self._lookup))
         self.Image = FakeImage
 
-    async def _volume(
+    def _volume(
         self, name: str, *, create_if_missing: bool = False, environment_name: str | None = None
     ) -> types.SimpleNamespace:
-        if name not in self.volumes:
-            if not create_if_missing:
-                raise NotFoundError(name)
-            self.volumes[name] = types.SimpleNamespace(name=name)
-        return self.volumes[name]
+        async def hydrate() -> types.SimpleNamespace:
+            if name not in self.volumes:
+                if not create_if_missing:
+                    raise NotFoundError(name)
+                self.volumes[name] = volume
+            return self.volumes[name]
+
+        volume = types.SimpleNamespace(name=name, hydrate=_aio(hydrate))
+        return self.volumes.get(name, volume)
 
     async def _lookup(self, name: str, *, create_if_missing: bool = False, environment_name: str | None = None) -> Any:
         return types.SimpleNamespace(name=name)

@@ -240,10 +240,14 @@ class ModalSandbox(TreeOps):
 
     async def _volume(self, *, create: bool) -> Any:
         modal = self._modal()
+        # Volume.from_name is lazy (no `.aio` in modal 1.6): hydrate now, so a missing volume is known before a
+        # sandbox is created on it.
+        volume = modal.Volume.from_name(
+            self.volume_name, create_if_missing=create, environment_name=self.environment_name
+        )
         try:
-            return await modal.Volume.from_name.aio(
-                self.volume_name, create_if_missing=create, environment_name=self.environment_name
-            )
+            await volume.hydrate.aio()
+            return volume
         except modal.exception.NotFoundError:
             raise await self._lost(f"its volume {self.volume_name} no longer exists") from None
 

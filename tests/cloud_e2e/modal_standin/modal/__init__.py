@@ -101,10 +101,16 @@ class Image:
 
 
 class Volume:
-    def __init__(self, name: str, object_id: str) -> None:
-        self.name, self.object_id = name, object_id
+    """Lazy, as in Modal: `from_name` only names the volume; `hydrate` (or use in Sandbox.create) resolves it."""
 
-    @dual
+    def __init__(self, name: str, create_if_missing: bool) -> None:
+        self.name, self._create = name, create_if_missing
+        self._object_id: str | None = None
+
+    @property
+    def object_id(self) -> str | None:
+        return self._object_id
+
     @staticmethod
     def from_name(
         name: str,
@@ -115,8 +121,14 @@ class Volume:
         create_options: Any = None,
         client: Any = None,
     ) -> Volume:
-        doc = call("/v1/volumes/from_name", {"name": name, "create_if_missing": create_if_missing})
-        return Volume(doc["name"], doc["volume_id"])
+        return Volume(name, create_if_missing)
+
+    @dual
+    def hydrate(self, client: Any = None) -> Volume:
+        if self._object_id is None:
+            doc = call("/v1/volumes/from_name", {"name": self.name, "create_if_missing": self._create})
+            self._object_id = doc["volume_id"]
+        return self
 
     @dual
     def commit(self) -> None:
@@ -307,6 +319,8 @@ class Sandbox:
         for secret in secrets or ():
             merged.update(secret.env)
         merged.update(env or {})
+        for vol in volumes.values():
+            vol.hydrate()  # Modal resolves (and creates, when asked) volumes as part of create
         body = {
             "app": app.name,
             "name": name,
