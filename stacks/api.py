@@ -17,6 +17,7 @@ from dexa.adapters.aws import schema
 from .agent import AgentStack
 from .common import dexa_function
 from .data import DataStack
+from .event_stream import event_stream_function, route_event_stream, web_adapter_layer_arn
 from .grants import grant_blobs, grant_table
 from .integrations import IntegrationsStack
 
@@ -41,21 +42,22 @@ class ApiStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, ident, **kwargs)
         sm = agent.state_machine
+        environment = {
+            schema.ENV_TABLE: data.table.table_name,
+            schema.ENV_BUCKET: data.bucket.bucket_name,
+            schema.ENV_IDEMPOTENCY_TABLE: data.idempotency_table.table_name,
+            schema.ENV_STATE_MACHINE_ARN: sm.state_machine_arn,
+            schema.ENV_SCHEDULE_GROUP: integrations.schedule_group.ref,
+            schema.ENV_SCHEDULER_ROLE_ARN: integrations.scheduler_role.role_arn,
+            schema.ENV_SCHEDULER_TARGET_ARN: integrations.scheduler_fn.function_arn,
+        }
         self.api_fn = dexa_function(
             self,
             "Api",
             name=schema.FN_API,
             timeout=cdk.Duration.seconds(29),
             description="Dexa HTTP API (FastAPI via Mangum); SSE is buffered with retry + Last-Event-ID",
-            environment={
-                schema.ENV_TABLE: data.table.table_name,
-                schema.ENV_BUCKET: data.bucket.bucket_name,
-                schema.ENV_IDEMPOTENCY_TABLE: data.idempotency_table.table_name,
-                schema.ENV_STATE_MACHINE_ARN: sm.state_machine_arn,
-                schema.ENV_SCHEDULE_GROUP: integrations.schedule_group.ref,
-                schema.ENV_SCHEDULER_ROLE_ARN: integrations.scheduler_role.role_arn,
-                schema.ENV_SCHEDULER_TARGET_ARN: integrations.scheduler_fn.function_arn,
-            },
+            environment=environment,
         )
         grant_table(self.api_fn, data.table, data.key)
         grant_table(self.api_fn, data.idempotency_table, data.key)
@@ -99,9 +101,17 @@ class ApiStack(cdk.Stack):
             )
         )
 
+        # Opt-in true push for event streams (stacks/event_stream.py); it reads the session's events only.
+        self.stream_fn: lambda_.Function | None = None
+        adapter = web_adapter_layer_arn(self)
+        if adapter is not None:
+            self.stream_fn = event_stream_function(self, environment=environment, layer_arn=adapter)
+            grant_table(self.stream_fn, data.table, data.key)
+            grant_blobs(self.stream_fn, data.bucket, data.key)
         self.api = rest_front(
             self,
             self.api_fn,
+            stream_fn=self.stream_fn,
             webhooks_fn=integrations.webhooks_fn,
             org_rate_limit=rate_limit,
             org_burst_limit=burst_limit,
@@ -129,9 +139,10 @@ GATEWAY_PROBLEMS = (
 
 def rest_front(
     stack: cdk.Stack,
-    api_fn: lambda_.IFunction,
+    api_fn: lambda_.Function,
     *,
-    webhooks_fn: lambda_.IFunction,
+    webhooks_fn: lambda_.Function,
+    stream_fn: lambda_.Function | None = None,
     org_rate_limit: int,
     org_burst_limit: int,
     org_quota_per_day: int,
@@ -180,6 +191,8 @@ def rest_front(
     outputs = api.root.add_resource("outputs")
     outputs.add_method("ANY", backend, **protected)
     outputs.add_resource("review").add_method("GET", backend, **public)
+    if stream_fn is not None:
+        route_event_stream(api, backend=backend, stream_fn=stream_fn, method_options=protected)
     # Webhooks authenticate by signature (GitHub, Slack), not by API key.
     hooks = api.root.add_resource("webhooks").add_resource("{provider}")
     hooks.add_method("POST", apigw.LambdaIntegration(webhooks_fn), **public)
