@@ -89,7 +89,7 @@ def test_file_operations_stay_inside_the_workspace(workspace: ModalSandbox) -> N
         assert not await workspace.exists(path)
         with pytest.raises(FileNotFoundError):
             await workspace.read_bytes(path)
-        for bad in ("/etc/passwd", _p(workspace, "..", "escape"), "relative.txt"):
+        for bad in ("/etc/passwd", _p(workspace, "..", "escape"), "relative.txt", workspace.marker_path):
             with pytest.raises(SandboxError):
                 await workspace.read_bytes(bad)
         with pytest.raises(SandboxError):

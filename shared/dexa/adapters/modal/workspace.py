@@ -390,6 +390,10 @@ class ModalSandbox(TreeOps):
         normal = posixpath.normpath(path)
         if not self.contains(normal):
             raise SandboxError(f"Access denied: {path} is outside the workspace; allowed roots: {list(self.roots)}")
+        for reserved in (self.state_dir, self.marker_path):
+            if normal == reserved or normal.startswith(reserved + "/"):
+                # The journals and the marker are how the workspace survives its sandbox: file tools keep off.
+                raise SandboxError(f"Access denied: {path} is Dexa's workspace bookkeeping")
         return normal
 
     def _env(self, env: Mapping[str, str] | None) -> dict[str, str]:
