@@ -14,8 +14,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import bashlex  # type: ignore[import-untyped]
-import bashlex.errors  # type: ignore[import-untyped]
+from . import bashlex_tables
+
+bashlex_tables.install()  # before bashlex builds its parse tables at import
+
+import bashlex  # type: ignore[import-untyped]  # noqa: E402
+import bashlex.errors  # type: ignore[import-untyped]  # noqa: E402
 
 MAX_COMMAND_CHARS = 10_000
 
