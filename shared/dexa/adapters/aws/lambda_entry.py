@@ -11,7 +11,7 @@ import functools
 import json
 import logging
 import os
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -31,6 +31,8 @@ SECRET_ENV = {
     "DEXA_ANTHROPIC_SECRET_ARN": {"": "ANTHROPIC_API_KEY"},
     "DEXA_MODAL_SECRET_ARN": {"token_id": "MODAL_TOKEN_ID", "token_secret": "MODAL_TOKEN_SECRET"},
 }
+# Secrets a deployment may leave unset (a step that needs one reports it); the others fail the cold start.
+OPTIONAL_SECRETS = ("DEXA_MODAL_SECRET_ARN",)
 # The model secret may also be JSON naming the endpoint (a gateway or proxy in front of the Messages API).
 MODEL_SECRET_JSON = {"api_key": "ANTHROPIC_API_KEY", "base_url": "ANTHROPIC_BASE_URL"}
 
@@ -64,7 +66,17 @@ def load_secrets(env: MutableMapping[str, str] | None = None, *, client: Any = N
             import boto3
 
             client = boto3.client("secretsmanager")
-        raw = client.get_secret_value(SecretId=arn).get("SecretString") or ""
+        try:
+            raw = client.get_secret_value(SecretId=arn).get("SecretString") or ""
+            if arn_var in OPTIONAL_SECRETS and not _token_fields(raw, mapping):
+                raise ValueError('not JSON with "token_id" and "token_secret"')
+        except Exception as exc:
+            if arn_var not in OPTIONAL_SECRETS:
+                raise
+            # Only the steps that need a workspace need it: they fail with a clear ConfigError (no token), while
+            # every other task (record_failure, the reconciler, the API) keeps working.
+            logger.warning("secret %s (%s) is unset or malformed, left out: %s", arn_var, arn, _brief(exc))
+            continue
         if "" in mapping and raw.lstrip().startswith("{"):
             mapping = MODEL_SECRET_JSON
         for field, target in mapping.items():
@@ -73,6 +85,19 @@ def load_secrets(env: MutableMapping[str, str] | None = None, *, client: Any = N
             value = raw if not field else json.loads(raw or "{}").get(field, "")
             if value:
                 env[target] = value
+
+
+def _token_fields(raw: str, mapping: Mapping[str, str]) -> bool:
+    try:
+        doc = json.loads(raw or "{}")
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and all(doc.get(field) for field in mapping)  # pyright: ignore[reportUnknownMemberType]
+
+
+def _brief(exc: BaseException) -> str:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
+    return f"{type(exc).__name__}: {code or exc}"
 
 
 @functools.lru_cache(maxsize=1)
@@ -210,3 +235,25 @@ def scheduler_handler() -> LambdaHandler:
         return _loop().run_until_complete(start_scheduled_run(runtime, event))
 
     return observed(handle, correlation_id_path="schedule_id")
+
+
+def reconciler_handler() -> LambdaHandler:
+    """Ends the turns of executions that FAILED, TIMED_OUT or were ABORTED outside the machine's Catch
+    (EventBridge status changes), or sweeps the machine's recent dead executions (a schedule, {"sweep": true})."""
+    from .reconcile import Reconciler
+
+    state: dict[str, Reconciler] = {}
+
+    def handle(event: dict[str, Any], context: Any) -> Any:
+        reconciler = state.get("reconciler")
+        if reconciler is None:
+            import boto3
+
+            runtime = cloud_runtime()
+            arn = os.environ.get(schema.ENV_STATE_MACHINE_ARN, "")
+            if not arn:
+                raise ConfigError(f"the reconciler needs {schema.ENV_STATE_MACHINE_ARN}")
+            reconciler = state["reconciler"] = Reconciler(runtime.engine, boto3.client("stepfunctions"), arn)
+        return _loop().run_until_complete(reconciler.handle(event))
+
+    return observed(handle, correlation_id_path="detail.executionArn")

@@ -63,6 +63,7 @@ FN_API: Final = "api"
 FN_AGENT_STEP: Final = "agent_step"
 FN_WEBHOOKS: Final = "webhooks"
 FN_SCHEDULER: Final = "scheduler"
+FN_RECONCILER: Final = "reconciler"
 
 # Step Functions: the placeholder the ASL builder leaves for the step function ARN (CDK substitutes it).
 STEP_FUNCTION_ARN_PLACEHOLDER: Final = "StepFunctionArn"
