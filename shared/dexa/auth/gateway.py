@@ -11,7 +11,7 @@ Layout: kv namespace `gateway_keys`, org scope, key `default` -> {id, value, usa
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final, Protocol
 
 from dexa.core.ports import KeyValueStore
@@ -60,10 +60,11 @@ class NoGatewayKeys:
         return None
 
 
-async def save_gateway_key(store: KeyValueStore, org_id: str, key: GatewayKey) -> None:
-    await store.kv_put(
-        GATEWAY_KEYS, DEFAULT, {**key.to_dict(), "created_at": key.created_at or time.time()}, org_id=org_id
-    )
+async def save_gateway_key(store: KeyValueStore, org_id: str, key: GatewayKey) -> GatewayKey:
+    """Keep the org's key (stamped with its creation time when it has none); returns what was stored."""
+    stored = key if key.created_at else replace(key, created_at=time.time())
+    await store.kv_put(GATEWAY_KEYS, DEFAULT, stored.to_dict(), org_id=org_id)
+    return stored
 
 
 async def load_gateway_key(store: KeyValueStore, org_id: str) -> GatewayKey | None:

@@ -98,10 +98,16 @@ class ApiKey:
     scopes: tuple[str, ...] = ()
     created_at: float = 0.0
     revoked_at: float | None = None
+    # "api" keys live until revoked; "browser" keys are sign-in sessions (dexa.auth.browser) that expire.
+    kind: str = "api"
+    expires_at: float | None = None
 
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -114,11 +120,14 @@ class ApiKey:
             "scopes": list(self.scopes),
             "created_at": self.created_at,
             "revoked_at": self.revoked_at,
+            "kind": self.kind,
+            "expires_at": self.expires_at,
         }
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> ApiKey:
         revoked = d.get("revoked_at")
+        expires = d.get("expires_at")
         return ApiKey(
             id=str(d["id"]),
             org_id=str(d["org_id"]),
@@ -129,6 +138,8 @@ class ApiKey:
             scopes=tuple(d.get("scopes") or ()),
             created_at=float(d.get("created_at", 0.0)),
             revoked_at=None if revoked is None else float(revoked),
+            kind=str(d.get("kind") or "api"),
+            expires_at=None if expires is None else float(expires),
         )
 
 

@@ -72,9 +72,7 @@ async def _ensure_gateway_key(auth: AuthService, gateway: GatewayKeys, org: Org)
     if existing is not None:
         return existing
     issued = await gateway.issue(org.id, org.name)
-    if issued is not None:
-        await save_gateway_key(auth.store, org.id, issued)
-    return issued
+    return None if issued is None else await save_gateway_key(auth.store, org.id, issued)
 
 
 async def provision_org(

@@ -82,7 +82,14 @@ class AuthService:
     # ------------------------------------------------------------ keys
 
     async def create_key(
-        self, org_id: str, user_id: str, name: str, scopes: Iterable[str] | None = None
+        self,
+        org_id: str,
+        user_id: str,
+        name: str,
+        scopes: Iterable[str] | None = None,
+        *,
+        kind: str = "api",
+        expires_at: float | None = None,
     ) -> tuple[ApiKey, str]:
         """Mint a key for a user; returns (record, token). The token is never stored or shown again.
 
@@ -108,6 +115,8 @@ class AuthService:
             hash=keys.digest(token),
             scopes=wanted,
             created_at=time.time(),
+            kind=kind,
+            expires_at=expires_at,
         )
         await self.store.kv_put(API_KEYS, key.id, key.to_dict(), org_id=org_id)
         if not await self.store.kv_put_if_absent(KEY_INDEX, prefix, {"org_id": org_id, "key_id": key.id}):
@@ -144,7 +153,7 @@ class AuthService:
         if doc is None:
             raise unauthenticated()
         key = ApiKey.from_dict(doc)
-        if key.revoked or not keys.matches(token, key.hash):
+        if key.revoked or key.expired(time.time()) or not keys.matches(token, key.hash):
             raise unauthenticated()
         try:
             user = await self.get_user(key.org_id, key.user_id)

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dexa.api.csrf import check_cookie_write
+from dexa.api.deps import COOKIE_NAME
+from dexa.auth.browser import close_session, open_session
 from dexa.core.errors import PermissionDeniedError
 
 from .handoff import HandoffCodes, TokenSource, clear_token_cookie, hand_off, set_token_cookie
@@ -91,14 +93,21 @@ def create_web_router(
     ) -> Response:
         """Check a pasted API key and keep it as the HttpOnly cookie the API reads."""
         check_cookie_write(request)  # another origin must not log this browser in as someone else
-        if not await _valid(request, token.strip()):
+        ctx = _ctx(request)
+        if ctx is None or not await _valid(request, token.strip()):
             raise PermissionDeniedError("that API key is missing, revoked or unknown", code="unauthenticated")
+        # The cookie gets a session key of its own (dexa.auth.browser), never the pasted key.
+        session = await open_session(ctx.auth, token.strip())
         response = Response(status_code=204, headers={"Cache-Control": "no-store"})
-        set_token_cookie(request, response, token.strip())
+        set_token_cookie(request, response, session)
         return response
 
     @router.post("/ui/logout", status_code=204)
-    async def ui_logout() -> Response:
+    async def ui_logout(request: Request) -> Response:
+        """Forget the cookie and end its session key (a pasted or local key is left alone)."""
+        ctx, current = _ctx(request), request.cookies.get(COOKIE_NAME)
+        if ctx is not None and current:
+            await close_session(ctx.auth, current)
         response = Response(status_code=204, headers={"Cache-Control": "no-store"})
         clear_token_cookie(response)
         return response

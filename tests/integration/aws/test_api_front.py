@@ -248,6 +248,13 @@ def test_browser_login_sets_a_secure_httponly_cookie_that_authorizes_and_guards_
     refused = call(deployed, rest("POST", "/sessions", headers=evil, body={"prompt": "x"}))
     assert refused["statusCode"] == 403 and json.loads(refused["body"])["code"] == "forbidden"
 
+    # The cookie is a session key of its own; signing out ends it, and the pasted key keeps working.
+    assert jar != f"dexa_token={deployed.token}"
+    out = call(deployed, rest("POST", "/ui/logout", headers={"Cookie": jar, "Origin": f"https://{HOST}"}))
+    assert out["statusCode"] == 204
+    assert call(deployed, rest("GET", "/me", headers={"Cookie": jar}))["statusCode"] == 401
+    assert call(deployed, rest("GET", "/me", headers=bearer(deployed)))["statusCode"] == 200
+
 
 def test_an_emailed_approval_link_opens_from_a_plain_get(deployed: Any) -> None:
     link = rest("GET", "/outputs/review", headers={}, token="signed.link.token")
