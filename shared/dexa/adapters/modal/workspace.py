@@ -163,7 +163,7 @@ class ModalSandbox(TreeOps):
             "tags": self.tags,
             "timeout": self.lifetime_s,
             "idle_timeout": self.idle_timeout_s,
-            "workdir": self.root,
+            "workdir": self.mount,  # always exists (the volume's mount point); commands chdir to their cwd
             "secrets": [],
             "env": {},
         }
@@ -254,7 +254,7 @@ class ModalSandbox(TreeOps):
     async def _check_marker(self, sb: Any, record: Mapping[str, Any] | None) -> None:
         """First sandbox: write the marker and remember it. Later ones: the volume must hold the same marker."""
         nonce = uuid.uuid4().hex if record is None else str(record.get("nonce", ""))
-        dirs = [self.root, self.state_dir]
+        dirs = [self.root, *self._extra_roots, self.state_dir]
         doc = await self._json_on(sb, "init", self.marker_path, nonce, "1" if record is None else "0", *dirs)
         found = doc.get("nonce")
         if record is None:
