@@ -252,7 +252,12 @@ def sessions(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table("id", "status", "turns", "cost", "title", "cwd")
+    table = Table()
+    table.add_column("id", no_wrap=True)  # whole ids at any terminal width, so they can be copied
+    for name in ("status", "turns", "cost"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("title", overflow="fold")
+    table.add_column("cwd", overflow="fold")
     for r in rows:
         table.add_row(
             str(r["id"]), str(r["status"]), str(r["turns"]), f"${r['cost_usd']}", str(r["title"])[:40], str(r["cwd"])
@@ -317,7 +322,7 @@ def _mount_optional(argv: list[str] | None = None) -> None:
         if isinstance(getattr(mod, "app", None), typer.Typer):
             app.add_typer(mod.app, name=name)
             if name == "plugins":
-                app.add_typer(mod.app, name="plugin")
+                app.add_typer(mod.app, name="plugin", hidden=True)  # Claude Code's alias, not listed twice
                 if isinstance(getattr(mod, "marketplace_app", None), typer.Typer):
                     app.add_typer(mod.marketplace_app, name="marketplace")
         else:
