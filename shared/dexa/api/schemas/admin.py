@@ -123,6 +123,8 @@ class KeyPublic(BaseModel):
     scopes: list[str]
     created_at: float
     revoked_at: float | None
+    kind: str = Field(default="api", description="`api`, or `browser` for a web sign-in session (expires)")
+    expires_at: float | None = None
 
     @staticmethod
     def of(k: ApiKey) -> KeyPublic:
@@ -134,6 +136,8 @@ class KeyPublic(BaseModel):
             scopes=list(k.scopes),
             created_at=k.created_at,
             revoked_at=k.revoked_at,
+            kind=k.kind,
+            expires_at=k.expires_at,
         )
 
 
