@@ -8,8 +8,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import httpx
-from bs4 import BeautifulSoup
-from markdownify import MarkdownConverter
 
 from dexa.core.errors import EgressDeniedError, ToolError
 from dexa.core.ports import ToolSpec
@@ -32,6 +30,10 @@ POLICY_SERVICE = "network_policy"
 
 
 def html_to_markdown(html: str) -> str:
+    # Imported on first use: bs4 and its CSS engine cost ~0.1-0.3 s at start-up, and most runs never fetch a page.
+    from bs4 import BeautifulSoup
+    from markdownify import MarkdownConverter
+
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup(["script", "style", "noscript", "template", "svg", "iframe"]):
         tag.decompose()
