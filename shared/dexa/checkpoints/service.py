@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dexa.core.errors import ConflictError, DexaError, SandboxError, StorageError
+from dexa.core.errors import ConfigError, ConflictError, DexaError, SandboxError, StorageError
 from dexa.core.events import EventType
 from dexa.core.ports import BlobStore, Store, Workspace
 
@@ -93,9 +93,10 @@ class CheckpointService:
         try:
             async with self._lock(session_id):
                 return (await self._take(session_id, reason=reason, message_id=message_id, tool_use_id=tool_use_id)).id
-        except (StorageError, SandboxError, OSError) as exc:
+        except (StorageError, SandboxError, ConfigError, OSError) as exc:
+            # ConfigError: a remote workspace that cannot be reached as configured (no Modal token, say).
             logger.warning("checkpoint (%s) of session %s failed: %s", reason, session_id, exc)
-            if isinstance(exc, SandboxError):
+            if isinstance(exc, SandboxError | ConfigError):
                 if session_id in self._unavailable:
                     return None
                 self._unavailable.add(session_id)

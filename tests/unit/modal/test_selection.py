@@ -73,3 +73,21 @@ def test_the_session_gets_the_modal_workspace_and_a_missing_token_names_the_secr
             await ws.exec("true", cwd=ws.root)
 
     asyncio.run(main())
+
+
+def test_a_turn_that_needs_no_workspace_runs_without_a_modal_token(
+    rig: tuple[Runtime, TestClient, dict[str, str]], tmp_path: Path
+) -> None:
+    runtime, _, _ = rig
+    script = tmp_path / "script.json"
+    script.write_text('{"turns": [{"text": "no tools needed"}]}')
+
+    async def main() -> None:
+        session = await runtime.create_session(cwd="/workspace", model=f"scripted:{script}", org_id="org_acme")
+        await runtime.engine.submit(session.id, "hello")
+        done = await runtime.driver.run(session.id)
+        assert done.result == "no tools needed" and not done.error
+        warnings = [e.data["message"] for e in await runtime.store.read_events(session.id) if e.type == "warning"]
+        assert len(warnings) == 1 and "DEXA_MODAL_SECRET_ARN" in warnings[0]  # the prompt's checkpoint said why
+
+    asyncio.run(main())
