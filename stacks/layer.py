@@ -175,6 +175,26 @@ def _prune(cache: Path, *, keep: Path) -> None:
                 shutil.rmtree(old, ignore_errors=True)
 
 
+def _prestage(source: Path, stack: cdk.Stack, asset_hash: str) -> None:
+    """Hard-link the cached layer to where CDK stages it (`asset.<sha256 of a custom hash>`), which CDK then
+    keeps instead of copying ~15k files. Only a speed-up: if the name or the filesystem differs, CDK copies.
+    Both copies are immutable (Lambda mounts layers read-only), so sharing inodes with the cache is safe."""
+    stage = cdk.Stage.of(stack)
+    if stage is None:
+        return
+    staged = Path(stage.outdir) / f"asset.{hashlib.sha256(asset_hash.encode()).hexdigest()}"
+    if staged.exists():
+        return
+    staging = staged.with_name(f".{staged.name}.{os.getpid()}.tmp")
+    linked = subprocess.run(["cp", "-al", str(source), str(staging)], capture_output=True, check=False)
+    if linked.returncode == 0:
+        try:
+            staging.rename(staged)
+        except OSError:
+            pass
+    shutil.rmtree(staging, ignore_errors=True)
+
+
 _HASHES: dict[tuple[str, LambdaTarget], str] = {}
 
 
@@ -197,6 +217,7 @@ def dexa_layer(scope: Construct) -> lambda_.LayerVersion:
     asset_hash = _hash_for(stack, target)
     if stack.bundling_required:
         source, exclude = built_layer(target, asset_hash), []
+        _prestage(source, stack, asset_hash)
     else:  # `aws:cdk:bundling-stacks` excludes this stack: same hash and template, nothing built or copied
         source, exclude = ROOT / "layers" / "dexa", ["python"]
     if target.python == "3.11":
