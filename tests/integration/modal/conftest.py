@@ -50,7 +50,7 @@ def make_workspace(standin: Any, fake_modal: Any, monkeypatch: pytest.MonkeyPatc
     import asyncio
 
     for ws in made:
-        asyncio.run(ws.terminate())
+        asyncio.run(ws.destroy())
 
 
 @pytest.fixture

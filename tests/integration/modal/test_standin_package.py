@@ -66,6 +66,8 @@ def test_the_fake_has_modals_names_and_signatures(fake_modal: Any) -> None:
     for name in FILESYSTEM:
         assert _params(getattr(fake_fs, name)) == _params(getattr(_SandboxFilesystem, name)), name
         assert hasattr(getattr(fake_fs, name), "aio") and hasattr(getattr(SandboxFilesystem, name), "aio"), name
+    assert _params(fake_modal.Volume.objects.delete) == _params(real.Volume.objects.delete)
+    assert hasattr(fake_modal.Volume.objects.delete, "aio") and hasattr(real.Volume.objects.delete, "aio")
     for name in ERRORS:
         fake_cls, real_cls = getattr(fake_modal.exception, name), getattr(real.exception, name)
         real_names = {c.__name__ for c in real_cls.__mro__}

@@ -115,3 +115,16 @@ def test_a_deleted_volume_is_a_workspace_lost_error(
         assert len(standin.state()["sandboxes"]) == before  # no empty sandbox was started
 
     asyncio.run(main())
+
+
+def test_destroy_ends_the_sandbox_and_deletes_the_volume(make_workspace: MakeWorkspace, standin: Any) -> None:
+    async def main() -> None:
+        ws = make_workspace()
+        await ws.write_bytes(p(ws, "f.txt"), b"x")
+        assert ws.volume_name in standin.state()["volumes"]
+        await ws.destroy()
+        await ws.destroy()  # idempotent
+        assert ws.volume_name not in standin.state()["volumes"]
+        assert not [s for s in standin.sandboxes() if s["name"] == ws.sandbox_name]
+
+    asyncio.run(main())

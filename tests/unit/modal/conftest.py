@@ -56,4 +56,4 @@ def workspace(request: pytest.FixtureRequest) -> Iterator[ModalSandbox]:
         f"test-{uuid.uuid4().hex[:12]}", app_name="dexa-sandbox-tests", idle_timeout_s=120, lifetime_s=600
     )
     yield ws
-    asyncio.run(ws.terminate())
+    asyncio.run(ws.destroy())  # the sandbox and its volume

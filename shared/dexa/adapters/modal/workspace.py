@@ -595,3 +595,13 @@ class ModalSandbox(TreeOps):
         await sb.terminate.aio()
         self._sb = None
         logger.info("terminated Modal sandbox %s", self.sandbox_name)
+
+    async def destroy(self) -> None:
+        """End the sandbox and delete the session's volume: its files are gone for good (session purge).
+        Idempotent."""
+        await self.terminate()
+        modal = self._modal()
+        await modal.Volume.objects.delete.aio(
+            self.volume_name, allow_missing=True, environment_name=self.environment_name
+        )
+        logger.info("deleted the workspace volume %s of session %s", self.volume_name, self.session_id)

@@ -100,8 +100,24 @@ class Image:
         return step
 
 
+class _VolumeManager:
+    @dual
+    def delete(
+        self, name: str, *, allow_missing: bool = False, environment_name: str | None = None, client: Any = None
+    ) -> None:
+        try:
+            Volume(name, False).hydrate()
+        except exception.NotFoundError:
+            if allow_missing:
+                return
+            raise
+        call("/v1/volumes/delete", {"name": name})
+
+
 class Volume:
     """Lazy, as in Modal: `from_name` only names the volume; `hydrate` (or use in Sandbox.create) resolves it."""
+
+    objects = _VolumeManager()
 
     def __init__(self, name: str, create_if_missing: bool) -> None:
         self.name, self._create = name, create_if_missing
