@@ -51,26 +51,27 @@ def test_the_workspace_outlives_the_idle_timeout_with_its_files(
     make_workspace: MakeWorkspace, standin: Any, on_event: Any, events: list[Any]
 ) -> None:
     async def main() -> None:
-        ws = make_workspace(idle_timeout_s=1, on_event=on_event)
+        ws = make_workspace(idle_timeout_s=2, on_event=on_event)
         await ws.exec("git init -q . && echo v1 > app.txt && mkdir -p deep/er && echo x > deep/er/f", cwd=ws.root)
         first = ws._sb.object_id
         ended = await asyncio.to_thread(standin.wait_ended, first, 30)  # Modal's idle timeout, for real
         assert ended["ended_reason"] == "idle_timeout"
         result = await ws.exec("cat app.txt deep/er/f && git rev-parse --is-inside-work-tree", cwd=ws.root)
-        assert result.stdout == "v1\nx\ntrue\n" and ws._sb.object_id != first and ws.restarts == 1
-        assert [e[1]["code"] for e in events] == ["workspace_restored"]
+        # (a loaded machine may idle out between the calls of one exec too: each restart is one more restore)
+        assert result.stdout == "v1\nx\ntrue\n" and ws._sb.object_id != first and ws.restarts >= 1
+        assert {e[1]["code"] for e in events} == {"workspace_restored"} and len(events) == ws.restarts
 
     asyncio.run(main())
 
 
 def test_the_workspace_outlives_the_maximum_lifetime(make_workspace: MakeWorkspace, standin: Any) -> None:
     async def main() -> None:
-        ws = make_workspace(lifetime_s=2, idle_timeout_s=600)
+        ws = make_workspace(lifetime_s=3, idle_timeout_s=600)
         await ws.write_bytes(p(ws, "kept.txt"), b"kept")
         first = ws._sb.object_id
         ended = await asyncio.to_thread(standin.wait_ended, first, 30)
         assert ended["ended_reason"] == "lifetime"
-        assert await ws.read_bytes(p(ws, "kept.txt")) == b"kept" and ws.restarts == 1
+        assert await ws.read_bytes(p(ws, "kept.txt")) == b"kept" and ws.restarts >= 1
 
     asyncio.run(main())
 
