@@ -57,9 +57,10 @@ def _check_token() -> None:
 def call(path: str, body: dict[str, Any] | None = None, *, timeout: float = 120.0) -> dict[str, Any]:
     """POST to the stand-in; an error reply becomes the modal.exception class it names."""
     _check_token()
-    url = os.environ.get("MODAL_STANDIN_URL")
-    if not url:
-        raise exception.ConnectionError("the Modal stand-in is not configured: MODAL_STANDIN_URL is unset")
+    # MODAL_SERVER_URL is Modal's own setting for its API endpoint; either name points at the stand-in.
+    url = os.environ.get("MODAL_STANDIN_URL") or os.environ.get("MODAL_SERVER_URL", "")
+    if not url.startswith("http://"):
+        raise exception.ConnectionError("Modal stand-in not configured: set MODAL_STANDIN_URL (or MODAL_SERVER_URL)")
     parsed = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port or 80, timeout=timeout)
     try:
