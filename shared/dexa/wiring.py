@@ -362,9 +362,9 @@ class Runtime:
         """The integration registry, OAuth, vault and staged-output queue (built on first use)."""
         if self._integrations is None:
             from dexa.integrations.session_tools import build_integrations
-            from dexa.integrations.vault import FileVault
+            from dexa.runtime.control_plane import link_secret, open_vault
 
-            vault = FileVault.open(self.settings.home)
+            vault = open_vault(self.settings, self.envs.env)
             engine = self.engine
 
             async def emit(session_id: str, type_: str, data: Mapping[str, Any]) -> None:
@@ -376,7 +376,7 @@ class Runtime:
                 emit=emit,
                 base_url=self.base_url,
                 redirect_uri=f"{self.base_url}/oauth/callback",
-                link_secret=vault_link_secret(self.settings.home),
+                link_secret=link_secret(self.settings, self.envs.env),
             )
         return self._integrations
 
@@ -519,15 +519,10 @@ def build_runtime(
         checkpoints=checkpoints,
     )
     rt.schedules = _schedules(settings, env)
+    from dexa.runtime.control_plane import attach_review_notifier, public_url
+
+    rt.base_url = public_url(env, rt.base_url)
+    attach_review_notifier(rt, env)
     envs.integrations_provider = lambda: rt.integrations
     envs.code_provider = lambda: rt.code
     return rt
-
-
-def vault_link_secret(home: Path) -> bytes:
-    """The HMAC key for signed approval links: random per installation, kept beside the vault (mode 0600)."""
-    path = home / "link.key"
-    if not path.exists():
-        path.write_bytes(os.urandom(32))
-        path.chmod(0o600)
-    return path.read_bytes()

@@ -218,6 +218,9 @@ class SignedLinks(Protocol):
         """Verify without spending. Raises PermissionDeniedError for a tampered, malformed or expired link."""
         ...
 
-    async def redeem(self, token: str, queue: LinkQueue, *, by: str = "link", reason: str = "") -> Any:
-        """Spend once and act. Raises ConflictError when already used."""
+    async def redeem(
+        self, token: str, queue: LinkQueue, *, by: str = "link", reason: str = "", decide_tool: Any = None
+    ) -> Any:
+        """Spend once and act (a tool-approval link through `decide_tool(claims, by)`). Raises ConflictError when
+        already used."""
         ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -46,12 +46,17 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
         self.envs = envs
         self.notifier = notifier or Notifier()
         self.redactor = redactor or Redactor()
+        # Told of every stored event, after it is stored (e.g. announcing a waiting approval in Slack). An
+        # observer handles its own failures: the event is already in the log and the turn must go on.
+        self.observers: list[Callable[[Event], Awaitable[None]]] = []
 
     # ------------------------------------------------------------ events
 
     async def emit(self, session_id: str, type: str, data: Mapping[str, Any]) -> Event:
         event = await self.store.append_event(session_id, type, self.redactor.scrub(dict(data)))
         self.notifier.notify(f"events:{session_id}")
+        for observe in self.observers:
+            await observe(event)
         return event
 
     # ------------------------------------------------------------ entry points

@@ -60,7 +60,7 @@ def build_integrations(
     redirect_uri: str = "http://127.0.0.1:8765/oauth/callback",
     emit: SessionEmit | None = None,
     demo: DemoCompany | None = None,
-    link_secret: bytes | None = None,
+    link_secret: bytes | Sequence[bytes] | None = None,
     base_url: str = "http://127.0.0.1:8765",
     oauth_http_options: Mapping[str, Any] | None = None,
 ) -> Integrations:

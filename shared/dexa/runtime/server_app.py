@@ -185,8 +185,10 @@ class LinksPort:
     def peek(self, token: str) -> Any:
         return self.links.peek(token)
 
-    async def redeem(self, token: str, queue: Any, *, by: str = "link", reason: str = "") -> Any:
-        return await self.links.redeem(token, queue, by=by, reason=reason)
+    async def redeem(
+        self, token: str, queue: Any, *, by: str = "link", reason: str = "", decide_tool: Any = None
+    ) -> Any:
+        return await self.links.redeem(token, queue, by=by, reason=reason, decide_tool=decide_tool)
 
 
 class PermissionCheck:

@@ -51,3 +51,19 @@ class SecretReader:
                 return ""
             raise ConfigError(f"cannot read secret {arn} ({stage}): {code or type(exc).__name__}") from exc
         return str(out.get("SecretString") or "")
+
+
+ENV_LINK_KEY = "DEXA_LINK_KEY"
+
+
+def link_keys(reader: SecretReader) -> list[bytes]:
+    """The approval-link keys, newest first: the secret's current version signs; its previous version (kept by
+    Secrets Manager after a rotation) still verifies links already sent. Empty when no key is configured.
+
+    Raises:
+        ConfigError: a configured key is shorter than 32 characters.
+    """
+    keys = [v.encode() for v in (reader.get(ENV_LINK_KEY), reader.get(ENV_LINK_KEY, stage="AWSPREVIOUS")) if v]
+    if any(len(k) < 32 for k in keys):
+        raise ConfigError(f"{ENV_LINK_KEY} must be at least 32 characters (the stack generates 64)")
+    return keys

@@ -13,10 +13,13 @@ from fastapi import APIRouter, Query
 from dexa.api.deps import ApiContext, Ctx, OutputReviewer, Reader, problems
 from dexa.api.ports import LinkClaims, PendingOutput, SignedLinks
 from dexa.api.problems import not_implemented
-from dexa.api.schemas.approvals import OutputPublic, OutputsPublic
+from dexa.api.schemas.approvals import ApprovalPublic, OutputPublic, OutputsPublic
 from dexa.api.schemas.config import LinkPeek, LinkPublic, LinkRedeem
 from dexa.auth.models import Principal
-from dexa.core.errors import ConflictError, NotFoundError
+from dexa.core.errors import ConflictError, NotFoundError, PermissionDeniedError
+from dexa.core.session import Approval
+
+from .sessions import kick
 
 router = APIRouter(tags=["approvals"])
 
@@ -46,11 +49,57 @@ async def _find(ctx: ApiContext, org_id: str, output_id: str) -> PendingOutput:
     raise NotFoundError(f"no output {output_id}")
 
 
-async def _claims(ctx: ApiContext, who: Principal, token: str) -> tuple[LinkClaims, PendingOutput]:
+async def _claims(ctx: ApiContext, who: Principal, token: str) -> tuple[LinkClaims, PendingOutput | None]:
+    """The link's claims and the output it names (None for a tool-approval link: see `_approval`)."""
     claims = _links(ctx).peek(token)
     if claims.org_id != who.org_id:
         raise NotFoundError("no such approval link in this org")
+    if getattr(claims, "kind", "output") == "tool":
+        return claims, None
     return claims, await _find(ctx, who.org_id, claims.output_id)
+
+
+async def _approval(ctx: ApiContext, who: Principal, claims: LinkClaims) -> Approval:
+    """The waiting tool call a tool-approval link names, inside the caller's org."""
+    session_id = str(getattr(claims, "session_id", ""))
+    await ctx.session(who, session_id)  # another org's session answers 404
+    approval = await ctx.runtime.store.get_approval(session_id, claims.output_id)
+    if approval is None:
+        raise NotFoundError(f"no approval {claims.output_id}")
+    return approval
+
+
+async def _resume(ctx: ApiContext, session_id: str) -> None:
+    kick(ctx, session_id, was_running=False)  # the parked turn resumes wherever it is driven
+
+
+async def _redeem_tool(ctx: ApiContext, who: Principal, token: str, claims: LinkClaims, reason: str) -> LinkPublic:
+    if not who.can("approvals:write"):
+        raise PermissionDeniedError(f"this key (role {who.role}) lacks the 'approvals:write' scope", code="forbidden")
+    approval = await _approval(ctx, who, claims)
+    if approval.status != "pending":
+        raise ConflictError(f"approval {approval.id} was already {approval.status}", code="already_decided")
+
+    async def decide(link: Any, by: str) -> dict[str, Any]:
+        decided, won = await ctx.call(
+            ctx.runtime.engine.resolve_approval,
+            approval.session_id,
+            approval.id,
+            allow=link.action == "approve",
+            by=by,
+            message=reason,
+        )
+        if not won:
+            raise ConflictError(f"approval {approval.id} was already {decided.status}", code="already_decided")
+        await ctx.call(_resume, ctx, approval.session_id)
+        return {"status": decided.status}
+
+    await _links(ctx).redeem(token, None, by=who.user_id, reason=reason, decide_tool=decide)  # type: ignore[arg-type]
+    done = await _approval(ctx, who, claims)
+    await ctx.audit.append(
+        who, "approval.decide", done.session_id, {"approval_id": done.id, "via": "link", "decision": done.status}
+    )
+    return LinkPublic(action=claims.action, expires_at=claims.expires_at, approval=ApprovalPublic.of(done))  # type: ignore[arg-type]
 
 
 class _Queue:
@@ -71,6 +120,9 @@ class _Queue:
 async def peek_approval_link(body: LinkPeek, ctx: Ctx, who: Reader) -> LinkPublic:
     """What a link would do, and the output it names, without spending it (403 when tampered or expired)."""
     claims, output = await _claims(ctx, who, body.token)
+    if output is None:
+        approval = ApprovalPublic.of(await _approval(ctx, who, claims))
+        return LinkPublic(action=claims.action, expires_at=claims.expires_at, approval=approval)  # type: ignore[arg-type]
     return LinkPublic(action=claims.action, expires_at=claims.expires_at, output=OutputPublic.of(output))  # type: ignore[arg-type]
 
 
@@ -78,6 +130,8 @@ async def peek_approval_link(body: LinkPeek, ctx: Ctx, who: Reader) -> LinkPubli
 async def redeem_approval_link(body: LinkRedeem, ctx: Ctx, who: OutputReviewer) -> LinkPublic:
     """Spend the link once and perform its action as the signed-in reviewer (409 when used or decided)."""
     claims, output = await _claims(ctx, who, body.token)
+    if output is None:
+        return await _redeem_tool(ctx, who, body.token, claims, body.reason)
     if output.status != "pending":
         raise ConflictError(f"output {output.id} was already {output.status}", code="already_decided")
     await _links(ctx).redeem(body.token, _Queue(ctx, output), by=who.user_id, reason=body.reason)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .approvals import OutputPublic
+from .approvals import ApprovalPublic, OutputPublic
 from .common import Mode
 
 Decision = Literal["direct", "stage", "auto", "deny"]
@@ -304,9 +304,12 @@ class LinkRedeem(Body):
 
 
 class LinkPublic(BaseModel):
+    """What a signed link decides: a staged output (`output`) or a waiting tool call (`approval`)."""
+
     action: Literal["approve", "reject", "review"]
     expires_at: float
-    output: OutputPublic
+    output: OutputPublic | None = None
+    approval: ApprovalPublic | None = None
 
 
 class OAuthStartPublic(BaseModel):

@@ -1,0 +1,84 @@
+"""The control plane's secrets and reviewer notices, chosen for where the runtime runs (dexa.wiring calls these).
+
+local (`dexa serve`, `dexa run`)         cloud (DEXA_STORE=dynamo, env from the stacks)
+vault   Fernet file under the home       DynamoVault (DEXA_VAULT_KMS_KEY: the data stack's KMS key)
+links   link.key beside the vault        DEXA_LINK_KEY(_ARN): Secrets Manager, current + previous version
+base    the local server's URL           DEXA_PUBLIC_URL: the API's public URL
+notices Slack (DEXA_SLACK_BOT_TOKEN(_ARN)) and mail (DEXA_MAIL_FROM through SES), where configured
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dexa.settings import DexaSettings
+
+logger = logging.getLogger(__name__)
+
+ENV_PUBLIC_URL = "DEXA_PUBLIC_URL"
+
+
+def open_vault(settings: DexaSettings, env: Mapping[str, str]) -> Any:
+    from dexa.adapters.aws.dynamo_vault import ENV_VAULT_KEY_ID
+
+    if settings.store == "dynamo":
+        if env.get(ENV_VAULT_KEY_ID):
+            from dexa.adapters.aws.dynamo_vault import DynamoVault
+
+            return DynamoVault.from_env(env)
+        # A file on a Lambda's disk dies with the container: say so loudly, once.
+        logger.warning("DEXA_STORE=dynamo without %s: the vault is a file on local disk", ENV_VAULT_KEY_ID)
+    from dexa.integrations.vault import FileVault
+
+    return FileVault.open(settings.home, env)
+
+
+def local_link_secret(home: Path) -> bytes:
+    """The HMAC key for signed approval links on one machine: random per installation, kept beside the vault."""
+    path = home / "link.key"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(os.urandom(32))
+    return path.read_bytes()
+
+
+def link_secret(settings: DexaSettings, env: Mapping[str, str]) -> bytes | list[bytes]:
+    """The deployment's stable key (and the previous one, during a rotation) when configured; else the local one."""
+    from dexa.adapters.aws.secrets import ENV_LINK_KEY, SecretReader, link_keys
+
+    if env.get(ENV_LINK_KEY) or env.get(f"{ENV_LINK_KEY}_ARN"):
+        keys = link_keys(SecretReader(env))
+        if keys:
+            return keys
+    return local_link_secret(settings.home)
+
+
+def public_url(env: Mapping[str, str], default: str) -> str:
+    return (env.get(ENV_PUBLIC_URL) or default).rstrip("/")
+
+
+def attach_review_notifier(runtime: Any, env: Mapping[str, str]) -> Any:
+    """Announce waiting approvals and staged outputs in Slack / by mail, when either is configured; None if not."""
+    from dexa.adapters.aws.secrets import SecretReader
+    from dexa.adapters.aws.ses_mailer import SesMailer
+
+    reader = SecretReader(env)
+    mailer = SesMailer.from_env(env)
+    slack = None
+    if env.get("DEXA_SLACK_BOT_TOKEN") or env.get("DEXA_SLACK_BOT_TOKEN_ARN"):
+        from dexa.runtime.webhooks import slack_api
+
+        slack = slack_api(env, reader)
+    if slack is None and mailer is None:
+        return None
+    from dexa.integrations.review_notify import ReviewNotifier
+
+    notifier = ReviewNotifier(runtime.store, slack=slack, mailer=mailer, links=lambda: runtime.integrations.links)
+    runtime.engine.observers.append(notifier)
+    return notifier
