@@ -26,6 +26,10 @@ Modes (all print one JSON object, except `wait` which streams the job's stdout):
                                                        1 (O_EXCL, so racing creators agree), mkdir DIRs; returns
                                                        {"nonce": the marker's nonce or null}
     poll    JOBDIR SINCE CAP                           {"running", "exit_code", "output", "offset", "command"}
+    run     JOBDIR CWD TIMEOUT_S STREAM CAP REMOVE COMMAND
+                                                       start + wait (kill at the timeout) + collect in one exec:
+                                                       the job's stdout streams on stdout, the collected JSON
+                                                       comes last on stderr (one round trip per command)
     kill    JOBDIR                                     kill the process group, mark it; then as poll 0
 """
 
@@ -253,6 +257,14 @@ def main(argv):
         if exit_code(d) is None and alive(d): kill(d); write_exit(d, 137, "killed")
         out = poll(d, 0, int(argv[2]) if len(argv) > 2 else 1 << 20)
     elif mode == "init": out = init(d, argv[2], argv[3] == "1", argv[4:])
+    elif mode == "run":
+        timeout_s = float(argv[3])
+        start(d, argv[2], timeout_s, False, argv[7])
+        wait(d, timeout_s + 5.0, argv[4] == "1", True)
+        out = collect(d, int(argv[5]))
+        if argv[6] == "1":
+            import shutil; shutil.rmtree(d, ignore_errors=True)
+        sys.stderr.write(json.dumps(out)); sys.stderr.flush(); return
     else: raise SystemExit("unknown mode " + mode)
     sys.stdout.write(json.dumps(out)); sys.stdout.flush()
 

@@ -46,6 +46,10 @@ _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
+async def _discard(chunk: str) -> None:
+    """Without a sink the job's stdout still streams; collect returns it, so the stream itself is dropped."""
+
+
 def _job_dir_name(job_id: str) -> str:
     safe = _SAFE.sub("_", job_id)
     return (
@@ -450,13 +454,21 @@ class ModalSandbox(TreeOps):
             feed = posixpath.join(self.control_dir, f"stdin-{uuid.uuid4().hex}")
             await self._fs("write_bytes", stdin, feed, path=feed)
             command = f"bash -c {shlex.quote(command)} < {feed}; __rc=$?; rm -f {feed}; exit $__rc"
-        await self._json("start", job, real_cwd, repr(float(timeout_s)), "0", command, env=self._env(env))
         sink = on_output or self.on_output
-        # The supervisor in the sandbox enforces timeout_s; the wait gets a margin before it kills on its own.
-        await self._runner(
-            "wait", job, repr(timeout_s + 5.0), "1" if sink else "0", "1", timeout_s=timeout_s + 60, sink=sink
+        # One round trip: start, wait (the supervisor enforces timeout_s; the wait kills at a margin after it) and
+        # collect; stdout streams to the sink, the result arrives on stderr.
+        args = ("run", job, real_cwd, repr(float(timeout_s)), "1" if sink else "0", str(STREAM_CAP))
+        code, _, err = await self._call(
+            ("python3", "-c", RUNNER, *args, "0" if job_id else "1", command),
+            env=self._env(env),
+            timeout_s=timeout_s + 60,
+            sink=sink if sink is not None else _discard,
         )
-        return self._result(await self._json("collect", job, str(STREAM_CAP), "0" if job_id else "1"))
+        try:
+            doc = json.loads(err[err.rfind('{"exists"') :] if '{"exists"' in err else err)
+        except ValueError:
+            raise SandboxError(f"sandbox job runner `run` failed with {code}: {err[-800:]}") from None
+        return self._result(doc)
 
     async def recover(self, job_id: str, *, wait_s: float = 600.0) -> ExecResult | None:
         job = self._job(job_id)
