@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Any
 
 from dexa.core.errors import ConfigError
 
@@ -72,6 +73,13 @@ def check_run_flags(
         bad = [s for s in setting_sources.split(",") if s.strip() and s.strip() not in SETTING_SOURCES]
         if bad:
             raise ConfigError(f"Invalid setting source: {bad[0]}. Valid options are: {', '.join(SETTING_SOURCES)}")
+
+
+def setting_sources_extra(value: str | None) -> dict[str, Any]:
+    """`--setting-sources user,project`: which settings files a session reads (SessionConfig.extra; "" = none)."""
+    if value is None:
+        return {}
+    return {"setting_sources": [s.strip() for s in value.split(",") if s.strip()]}
 
 
 def inline_json_files(values: Sequence[str], *, kind: str) -> tuple[str, ...]:

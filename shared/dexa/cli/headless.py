@@ -110,7 +110,11 @@ def _fail_early(exc: DexaError, opts: RunOptions, out: TextIO, started: float) -
     if opts.output_format in ("json", "stream-json"):
         _write(
             out,
-            error_result(str(exc), session_id=opts.session_id or "", duration_ms=int((time.time() - started) * 1000)),
+            error_result(
+                str(exc),
+                session_id=opts.session_id or "",
+                duration_ms=int((time.time() - started) * 1000),
+            ),
         )
     return 1
 
@@ -123,6 +127,7 @@ async def run_headless(rt: Runtime, opts: RunOptions, env: dict[str, str], out: 
     except DexaError as exc:
         return _fail_early(exc, opts, out, started)
     api_key_source = "ANTHROPIC_API_KEY" if env.get("ANTHROPIC_API_KEY") else "none"
+    fallbacks = tuple(m.strip() for m in (opts.fallback_model or "").split(",") if m.strip())
     tools = envobj.tools.names()
     if opts.input_format == "stream-json":
         from .control import ControlChannel
@@ -139,6 +144,7 @@ async def run_headless(rt: Runtime, opts: RunOptions, env: dict[str, str], out: 
             replay=opts.replay_user_messages,
             prompt_tool=opts.permission_prompt_tool == "stdio",
             env=env,
+            fallback_models=fallbacks,
         )
         channel.start()
         return await stream.run()
@@ -152,7 +158,14 @@ async def run_headless(rt: Runtime, opts: RunOptions, env: dict[str, str], out: 
         elif opts.verbose and opts.output_format == "json":
             messages.append(obj)
 
-    turns = TurnRunner(rt, session.id, sink, partial=streaming and opts.include_partial_messages)
+    turns = TurnRunner(
+        rt,
+        session.id,
+        sink,
+        partial=streaming and opts.include_partial_messages,
+        fallback_models=fallbacks,
+        env=env,
+    )
     await turns.start()
     sink(init_message(session, tools=tools, api_key_source=api_key_source))
     outcome: dict[str, Any] | None = None
@@ -182,7 +195,12 @@ async def run_headless(rt: Runtime, opts: RunOptions, env: dict[str, str], out: 
         )
     result = await turns.result(outcome)
     return print_result(
-        result, output_format=opts.output_format, verbose=opts.verbose, messages=messages, out=out, err=sys.stderr
+        result,
+        output_format=opts.output_format,
+        verbose=opts.verbose,
+        messages=messages,
+        out=out,
+        err=sys.stderr,
     )
 
 
@@ -202,7 +220,10 @@ async def drive_interruptible(turns: TurnRunner) -> dict[str, Any] | None:
 
     try:
         loop.add_signal_handler(signal.SIGINT, on_sigint)
-    except (NotImplementedError, RuntimeError):  # not the main thread: no handler, default behaviour
+    except (
+        NotImplementedError,
+        RuntimeError,
+    ):  # not the main thread: no handler, default behaviour
         return await turns.drive()
     try:
         return await turns.drive()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from dataclasses import replace
 from typing import Any
 
 from dexa.core.errors import ConfigError
@@ -23,12 +22,23 @@ from dexa.wiring import Runtime
 
 from .control import ControlChannel, ControlError
 from .sdk_hooks import SdkHookRunner, parse_sdk_hooks
-from .turns import TurnRunner
+from .turns import TurnRunner, switch_model
 from .wire import CLAUDE_CODE_COMPAT, init_message
 
-PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto", "manual")
+PERMISSION_MODES = (
+    "default",
+    "acceptEdits",
+    "plan",
+    "bypassPermissions",
+    "dontAsk",
+    "auto",
+    "manual",
+)
 # Set by the SDKs when they want session_state_changed frames (they drop them before the caller sees them).
-STATE_ENV = ("CLAUDE_CODE_SDK_READS_SESSION_STATE", "CLAUDE_CODE_EMIT_SESSION_STATE_EVENTS")
+STATE_ENV = (
+    "CLAUDE_CODE_SDK_READS_SESSION_STATE",
+    "CLAUDE_CODE_EMIT_SESSION_STATE_EVENTS",
+)
 
 
 def _user_text(msg: dict[str, Any]) -> str:
@@ -44,7 +54,12 @@ def _suggestion(rule: str) -> dict[str, Any]:
     value: dict[str, Any] = {"toolName": name}
     if rest.endswith(")"):
         value["ruleContent"] = rest[:-1]
-    return {"type": "addRules", "rules": [value], "behavior": "allow", "destination": "localSettings"}
+    return {
+        "type": "addRules",
+        "rules": [value],
+        "behavior": "allow",
+        "destination": "localSettings",
+    }
 
 
 class _SdkEnvs:
@@ -81,6 +96,7 @@ class StreamSession:
         replay: bool,
         prompt_tool: bool,
         env: dict[str, str],
+        fallback_models: tuple[str, ...] = (),
     ) -> None:
         self.rt = rt
         self.session_id = session.id
@@ -93,7 +109,14 @@ class StreamSession:
         self.states = any(env.get(k) for k in STATE_ENV)
         self.sdk_hooks = parse_sdk_hooks(None)
         self.turns = TurnRunner(
-            rt, session.id, channel.write, partial=partial, wait_for_approvals=prompt_tool, on_event=self._on_event
+            rt,
+            session.id,
+            channel.write,
+            partial=partial,
+            wait_for_approvals=prompt_tool,
+            on_event=self._on_event,
+            fallback_models=fallback_models,
+            env=env,
         )
         self._asks: set[asyncio.Task[None]] = set()
         channel.handlers.update(
@@ -224,7 +247,11 @@ class StreamSession:
             "output_style": "default",
             "available_output_styles": ["default"],
             "models": [],
-            "account": {"tokenSource": "none", "apiKeySource": self.api_key_source, "apiProvider": "firstParty"},
+            "account": {
+                "tokenSource": "none",
+                "apiKeySource": self.api_key_source,
+                "apiProvider": "firstParty",
+            },
             "pid": os.getpid(),
             "claude_code_version": CLAUDE_CODE_COMPAT,
             "current_permission_mode": session.permission_mode,
@@ -244,14 +271,12 @@ class StreamSession:
         return {}
 
     async def _set_model(self, request: dict[str, Any]) -> dict[str, Any]:
-        from dexa.adapters.anthropic import make_model
-        from dexa.core.models import resolve_model
-
-        session = await self.rt.store.get_session(self.session_id)
-        model = str(request.get("model") or self.rt.settings.default_model)
-        env = await self.rt.engine.envs.env_for(session)
-        env.model = make_model(resolve_model(model, self.env), self.env)
-        await self.rt.store.update_session(replace(session, model=model))
+        await switch_model(
+            self.rt,
+            self.session_id,
+            str(request.get("model") or self.rt.settings.default_model),
+            self.env,
+        )
         return {}
 
     async def _mcp_status(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,8 @@ class TurnRunner:
         partial: bool = False,
         wait_for_approvals: bool = False,
         on_event: Callable[[Event], None] | None = None,
+        fallback_models: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.rt = rt
         self.session_id = session_id
@@ -45,13 +47,28 @@ class TurnRunner:
         self.cursor = 0
         self._task: asyncio.Task[Any] | None = None
         self.interrupted = False
+        self.fallbacks = list(fallback_models)
+        self.env = env if env is not None else {}
+        self._last_error: dict[str, Any] = {}
 
     async def start(self) -> None:
         self.cursor = await self.rt.store.last_seq(self.session_id)
 
     async def drive(self) -> dict[str, Any] | None:
-        """Drive the session to idle while translating new events; returns the final turn outcome."""
+        """Drive the turn; when the model stays overloaded after its retries, go on with the next
+        `--fallback-model` (Claude Code's rule: only an overloaded model falls back)."""
+        while True:
+            outcome = await self._drive_once()
+            overloaded = self._last_error.get("status") == 529 or self._last_error.get("code") == "overloaded_error"
+            if not (outcome and outcome.get("retryable") and overloaded and self.fallbacks):
+                return outcome
+            model = self.fallbacks.pop(0)
+            sys.stderr.write(f"dexa: model overloaded; falling back to {model}\n")
+            await switch_model(self.rt, self.session_id, model, self.env)
+
+    async def _drive_once(self) -> dict[str, Any] | None:
         self.interrupted = False
+        self._last_error = {}
         task = asyncio.create_task(self.rt.driver.run(self.session_id, wait_for_approvals=self.wait_for_approvals))
         self._task = task
         outcome: dict[str, Any] | None = None
@@ -73,6 +90,8 @@ class TurnRunner:
 
     def _translate(self, ev: Event) -> dict[str, Any] | None:
         self.meter.feed(ev)
+        if ev.type == EventType.ERROR:
+            self._last_error = dict(ev.data)
         if self.on_event is not None:
             self.on_event(ev)
         if ev.type in (EventType.CONFIG_ERROR, EventType.WARNING):
@@ -131,3 +150,16 @@ class TurnRunner:
         )
         result["model_usage_since_last_result"] = since
         return result
+
+
+async def switch_model(rt: Runtime, session_id: str, model: str, env: dict[str, str]) -> None:
+    """Point the session, and its live environment, at another model from the next call on."""
+    from dataclasses import replace
+
+    from dexa.adapters.anthropic import make_model
+    from dexa.core.models import resolve_model
+
+    session = await rt.store.get_session(session_id)
+    live = await rt.engine.envs.env_for(session)
+    live.model = make_model(resolve_model(model, env), env)
+    await rt.store.update_session(replace(session, model=model))

@@ -56,6 +56,9 @@ def cli_layer(config: SessionConfig) -> dict[str, Any]:
     }
 
 
+SETTING_SOURCES_KEY = "setting_sources"
+
+
 def read_settings(
     cwd: str,
     config: SessionConfig,
@@ -66,6 +69,7 @@ def read_settings(
     hosted: bool,
     trust: TrustDecision | None = None,
 ) -> tuple[EffectiveSettings, list[SettingsProblem]]:
+    sources = config.extra.get(SETTING_SOURCES_KEY)  # `--setting-sources user,project`: the file layers to read
     return load_settings(
         cwd,
         home=str(home),
@@ -74,6 +78,7 @@ def read_settings(
         managed_path=str(managed_path),
         hosted=hosted,
         trust=trust,
+        setting_sources=tuple(sources) if isinstance(sources, list) else None,
     )
 
 

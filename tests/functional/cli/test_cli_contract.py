@@ -205,3 +205,51 @@ def test_busy_port_for_serve_is_one_line_with_a_fix(tmp_path: Path) -> None:
         f"dexa serve: port {port} on 127.0.0.1 is already in use (another dexa serve?); stop it, or pick another "
         "port: dexa serve --port 0"
     ]
+
+
+def test_fallback_model_takes_over_when_the_model_stays_overloaded(tmp_path: Path) -> None:
+    script = {"turns": [{"text": "from the fallback", "error": {"status": 529, "times": 5, "retry_after": 0}}]}
+    with serve(Script.from_dict(script)) as server:
+        done = _dexa(
+            tmp_path,
+            "-p",
+            "hi",
+            "--output-format",
+            "json",
+            "--model",
+            "claude-sonnet-5",
+            "--fallback-model",
+            "claude-haiku-4-5",
+            server=server,
+        )
+        models = [body["model"] for body in server.message_requests()]
+    result = json.loads(done.stdout)
+    assert done.returncode == 0 and result["result"] == "from the fallback", done.stderr[-2000:]
+    assert models == ["claude-sonnet-5"] * 5 + ["claude-haiku-4-5"]
+    assert list(result["modelUsage"]) == ["claude-haiku-4-5"]
+    assert "falling back to claude-haiku-4-5" in done.stderr
+
+
+def test_setting_sources_limits_the_settings_files_read(tmp_path: Path) -> None:
+    user_home = tmp_path / "userhome"
+    (user_home / ".claude").mkdir(parents=True)
+    (user_home / ".claude" / "settings.json").write_text(json.dumps({"permissions": {"allow": ["Bash(touch *)"]}}))
+    script = {"turns": [{"tool_uses": [{"name": "Bash", "input": {"command": "touch x.txt"}}]}, {"text": "ok"}]}
+    outcomes = {}
+    for sources in ("user", "project"):
+        with serve(Script.from_dict(script)) as server:
+            done = _dexa(
+                tmp_path,
+                "-p",
+                "go",
+                "--output-format",
+                "json",
+                "--setting-sources",
+                sources,
+                server=server,
+                HOME=str(user_home),
+            )
+        outcomes[sources] = [d["tool_input"]["command"] for d in json.loads(done.stdout)["permission_denials"]]
+    assert outcomes == {"user": [], "project": ["touch x.txt"]}
+    bad = _dexa(tmp_path, "-p", "go", "--setting-sources", "team")
+    assert bad.returncode == 1 and "Invalid setting source: team" in bad.stderr
