@@ -156,7 +156,10 @@ class LocalEnvFactory:
         wrapper = None
         if getattr(workspace, "sandboxed", False):
             wrapper = bwrap_wrapper(
-                [session.cwd, *extra_roots], network=env.network, read_only=sorted({sys.prefix, sys.base_prefix})
+                [session.cwd, *extra_roots],
+                network=env.network,
+                read_only=sorted({sys.prefix, sys.base_prefix}),
+                protected=[str(self.settings.home)],
             )
 
         async def emit(type_: str, data: Mapping[str, Any]) -> None:
@@ -184,7 +187,8 @@ class LocalEnvFactory:
         manager.attach(env.tools)
         env.services["close"] = manager.aclose
         env.services["mcp"] = manager
-        env.system_prompt += "\n\n" + SOURCE_SELECTION_PROMPT
+        if "LoadSourceTools" in env.tools.names():  # only sessions with sources held back need the guidance
+            env.system_prompt += "\n\n" + SOURCE_SELECTION_PROMPT
 
     async def _build(self, session: Session) -> SessionEnv:
         from dexa.adapters.anthropic import make_model

@@ -87,6 +87,8 @@ def inline_json_files(values: Sequence[str], *, kind: str) -> tuple[str, ...]:
     and written to a content-addressed file under Dexa's home, so the loaders see a path either way."""
     out: list[str] = []
     for value in values:
+        if kind == "mcp":
+            _check_mcp_arg(value)
         if not value.lstrip().startswith("{"):
             path = Path(value).resolve()
             if kind == "mcp":
@@ -120,6 +122,16 @@ def _strip_sdk_servers(data: object) -> object:
             )
             del servers[name]
     return {**data, "mcpServers": servers}
+
+
+def _check_mcp_arg(value: str) -> None:
+    """Claude Code's checks and texts for a missing file, invalid JSON or a config without mcpServers."""
+    from dexa.adapters.mcp.config import INVALID_CONFIG, check_mcp_config_arg
+
+    try:
+        check_mcp_config_arg(value)
+    except ValueError as exc:
+        raise ConfigError(f"{INVALID_CONFIG}\n{exc}") from None
 
 
 def _check_mcp(text: str | None, *, source: str) -> None:

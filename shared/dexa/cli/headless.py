@@ -17,6 +17,7 @@ from dexa.core.session import Session, SessionConfig
 from dexa.runtime.prompts import prepare_prompt
 from dexa.wiring import LOCAL_ORG, Runtime, check_model_credentials
 
+from .inventory import session_inventory
 from .turns import TurnRunner
 from .wire import error_result, init_message, print_result
 
@@ -123,6 +124,7 @@ async def run_headless(rt: Runtime, opts: RunOptions, env: dict[str, str], out: 
     started = time.time()
     try:
         session = await _open_session(rt, opts, env)
+        built_from = await rt.store.last_seq(session.id)  # config problems found while building are shown below
         envobj = await rt.envs.env_for(session)
     except DexaError as exc:
         return _fail_early(exc, opts, out, started)
@@ -167,7 +169,9 @@ async def run_headless(rt: Runtime, opts: RunOptions, env: dict[str, str], out: 
         env=env,
     )
     await turns.start()
-    sink(init_message(session, tools=tools, api_key_source=api_key_source))
+    turns.cursor = built_from
+    inventory = await session_inventory(envobj, err=sys.stderr)
+    sink(init_message(session, tools=tools, api_key_source=api_key_source, **inventory))
     outcome: dict[str, Any] | None = None
     if session.turn_state is not None:  # an unfinished turn (crash, outage): finish it first
         outcome = await turns.drive()

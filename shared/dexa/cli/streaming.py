@@ -14,13 +14,14 @@ import os
 import uuid
 from typing import Any
 
-from dexa.core.errors import ConfigError
+from dexa.core.errors import ConfigError, DexaError
 from dexa.core.events import Event, EventType
 from dexa.core.session import Session
 from dexa.runtime.prompts import prepare_prompt
 from dexa.wiring import Runtime
 
 from .control import ControlChannel, ControlError
+from .inventory import session_inventory
 from .sdk_hooks import SdkHookRunner, parse_sdk_hooks
 from .turns import TurnRunner, switch_model
 from .wire import CLAUDE_CODE_COMPAT, init_message
@@ -159,7 +160,11 @@ class StreamSession:
     async def _turn(self, text: str) -> dict[str, Any]:
         self._state("running")
         session = await self.rt.store.get_session(self.session_id)
-        self.channel.write(init_message(session, tools=self.tools, api_key_source=self.api_key_source))
+        try:
+            inventory = await session_inventory(await self.rt.engine.envs.env_for(session))
+        except DexaError:  # the turn below reports the failure as its result
+            inventory = {}
+        self.channel.write(init_message(session, tools=self.tools, api_key_source=self.api_key_source, **inventory))
         outcome: dict[str, Any] | None
         try:
             env = await self.rt.engine.envs.env_for(session)

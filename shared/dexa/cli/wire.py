@@ -25,8 +25,9 @@ def init_message(
     slash_commands: list[str] | None = None,
     skills: list[str] | None = None,
     agents: list[str] | None = None,
+    mcp_server_errors: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    return {
+    message: dict[str, Any] = {
         "type": "system",
         "subtype": "init",
         "uuid": str(uuid.uuid4()),
@@ -45,6 +46,9 @@ def init_message(
         "dexa_version": __version__,
         "output_style": "default",
     }
+    if mcp_server_errors:  # Claude Code sends the key only when an entry was skipped
+        message["mcp_server_errors"] = mcp_server_errors
+    return message
 
 
 def event_to_wire(event: Event, session_id: str) -> dict[str, Any] | None:

@@ -86,8 +86,13 @@ class ToolRegistry:
 
     def __init__(self, tools: Iterable[Tool] = ()) -> None:
         self._tools: dict[str, Tool] = {}
+        self._resolvers: list[Callable[[str], Tool | None]] = []
         for tool in tools:
             self.add(tool)
+
+    def add_resolver(self, resolver: Callable[[str], Tool | None]) -> None:
+        """Serve names nobody listed yet (an MCP server whose tools load on the first direct call)."""
+        self._resolvers.append(resolver)
 
     def add(self, tool: Tool) -> None:
         self._tools[tool.spec.name] = tool
@@ -99,7 +104,12 @@ class ToolRegistry:
         return TOOL_ALIASES.get(name, name)
 
     def get(self, name: str) -> Tool | None:
-        return self._tools.get(name) or self._tools.get(self.canonical(name))
+        tool = self._tools.get(name) or self._tools.get(self.canonical(name))
+        for resolve in self._resolvers if tool is None else ():
+            tool = resolve(name)
+            if tool is not None:
+                break
+        return tool
 
     def names(self) -> list[str]:
         return list(self._tools)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dexa.adapters.mcp.config import ConfigProblem, OrgMcpPolicy, ServerConfig, is_platform_secret, resolve_servers
-from dexa.adapters.mcp.lazy import LOADED_NAMESPACE
+from dexa.adapters.mcp.lazy import LOADED_NAMESPACE, source_tools_mode
 from dexa.adapters.mcp.manager import McpManager
 from dexa.adapters.mcp.names import McpLimits
 from dexa.adapters.mcp.transports import CommandWrapper, HeadersProvider
@@ -182,7 +182,8 @@ async def mcp_tools_for_session(
     if emit is not None:
         for problem in problems:
             await emit(EventType.CONFIG_ERROR, problem.to_dict())
-    tools = await manager.initial_tools(lazy=lazy, preloaded=preloaded)
+    lazy_mode, lazy_scopes = source_tools_mode(env)
+    tools = await manager.initial_tools(lazy=lazy and lazy_mode, preloaded=preloaded, lazy_scopes=lazy_scopes)
     if registry is not None:
         manager.attach(registry)
     return tools, manager

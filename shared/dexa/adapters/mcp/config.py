@@ -236,6 +236,53 @@ def _parse_entry(
     return server
 
 
+INVALID_CONFIG = "Invalid MCP configuration:"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def check_mcp_config_arg(value: str, *, cwd: str | None = None) -> Any:
+    """Validate one `--mcp-config` value (inline JSON or a path) the way Claude Code does; returns the data.
+
+    Claude Code tries the value as JSON first and otherwise as a path relative to the working directory, so a
+    broken inline JSON is reported as a missing file. Invalid entries are not an error here: they are skipped at
+    session start and listed in the init message's `mcp_server_errors`.
+
+    Raises:
+        ValueError: Claude Code's detail line ("MCP config file not found: …", "MCP config is not a valid JSON",
+            "mcpServers: Invalid input: expected record, received …").
+    """
+    try:
+        data = json.loads(value)
+    except json.JSONDecodeError:
+        path = Path(cwd or ".", value).absolute() if not Path(value).is_absolute() else Path(value)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            raise ValueError(f"MCP config file not found: {path}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            raise ValueError("MCP config is not a valid JSON") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"Invalid input: expected object, received {_kind(data)}")
+    servers = data.get("mcpServers")  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+    if not isinstance(servers, dict):
+        received = _kind(servers) if "mcpServers" in data else "undefined"
+        raise ValueError(f"mcpServers: Invalid input: expected record, received {received}")
+    return data  # pyright: ignore[reportUnknownVariableType]
+
+
 def read_config_source(value: str) -> tuple[Any, str]:
     """`--mcp-config` takes a file path or an inline JSON string. Returns (data, source label).
 

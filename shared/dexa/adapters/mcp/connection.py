@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -37,6 +38,7 @@ ProgressFn = Any  # the SDK's ProgressFnT: async (progress, total, message) -> N
 MCP_NOTIFICATION = "mcp.notification"
 CONNECTION_CLOSED = -32000
 REQUEST_TIMEOUT = -32001
+_AUTH_FAILURE = re.compile(r"\b(401|403)\b|unauthori[sz]ed|forbidden", re.IGNORECASE)
 # Errors that mean the transport is gone, not that one request failed.
 _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     httpx2.TransportError,
@@ -303,6 +305,17 @@ class McpConnection:
         )
         await self._event(EventType.ERROR, {"source": "mcp", "server": self.server.name, "message": message})
         return ServerUnavailableError(message)
+
+    @property
+    def needs_auth(self) -> bool:
+        """The server answered 401/403: it wants credentials (OAuth or a header), not a restart."""
+        return self.server.transport in ("http", "sse") and bool(_AUTH_FAILURE.search(self.last_error))
+
+    def failure_cause(self) -> str:
+        """One line: why the server is down, with the last line it wrote to stderr (often the real cause)."""
+        cause = self.last_error or "unknown error"
+        tail = self._stderr_tail().removeprefix(" Server stderr: ").strip().splitlines()
+        return f"{cause} ({tail[-1].strip()})" if tail else cause
 
     def describe_failure(self) -> str:
         return (

@@ -6,6 +6,7 @@ cost a few hundred, and only the chosen sources' schemas are added to the regist
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from dexa.core.ports import ToolSpec
@@ -24,6 +25,28 @@ SOURCE_SELECTION_PROMPT = (
     "command) instead of guessing. Emails, invites, CRM updates and posts are staged for a human to approve; "
     "mention staged items in your summary."
 )
+
+
+SOURCE_TOOLS_ENV = "DEXA_MCP_SOURCE_TOOLS"
+# Dexa's managed integrations (calendar, CRM, email...) are many and large: they wait behind LoadSourceTools.
+_LAZY_BY_DEFAULT = frozenset({"integration", "managed"})
+
+
+def source_tools_mode(env: Mapping[str, str]) -> tuple[bool, frozenset[str] | None]:
+    """`(lazy, lazy_scopes)` for `McpManager.initial_tools`, from DEXA_MCP_SOURCE_TOOLS.
+
+    - `auto` (default): servers from Claude Code config (`--mcp-config`, `.mcp.json`, `~/.claude.json`, org) connect
+      at start and list their tools with full schemas, as in Claude Code, so its configs just work; Dexa's managed
+      integrations stay behind ListSources/LoadSourceTools.
+    - `on`: every server waits behind LoadSourceTools (fewest tokens; direct calls by name still load the server).
+    - `off`: no meta tools; every server connects at start.
+    """
+    mode = env.get(SOURCE_TOOLS_ENV, "auto").strip().lower() or "auto"
+    if mode in ("off", "0", "false", "no"):
+        return False, None
+    if mode in ("on", "1", "true", "yes", "all"):
+        return True, None
+    return True, _LAZY_BY_DEFAULT
 
 
 class ListSourcesTool:
@@ -110,3 +133,35 @@ class LoadSourceToolsTool:
             else:
                 lines.append(f"{name}: {len(result['tools'])} tools available: {', '.join(result['tools'])}")
         return ToolOutput(content="\n".join(lines), is_error=failed and len(loaded) == 1, data={"loaded": loaded})
+
+
+class DirectCallTool:
+    """`mcp__<server>__<tool>` called before its server listed it: load the server, then run the real tool.
+
+    The permission engine judges it by the name the model used, as for any MCP tool; loading adds the server's
+    tools to the registry, so from the next request on the model sees their schemas.
+    """
+
+    read_only = False
+
+    def __init__(self, manager: McpManager, server: str, name: str) -> None:
+        self.manager = manager
+        self.server = server
+        self.spec = ToolSpec(
+            name=name,
+            description=f"A tool of the MCP server {server} (loaded on first use).",
+            input_schema={"type": "object", "properties": {}, "additionalProperties": True},
+        )
+
+    async def run(self, tool_input: dict[str, Any], ctx: ToolContext) -> ToolOutput:
+        self.manager.bind_emit(ctx.emit)
+        loaded = (await self.manager.load_sources([self.server]))[self.server]
+        if loaded.get("error"):
+            return ToolOutput(content=f"{self.spec.name} was not run: {loaded['error']}", is_error=True)
+        tool = next((t for t in self.manager.loaded_tools(self.server) if t.spec.name == self.spec.name), None)
+        if tool is None:
+            return ToolOutput(
+                is_error=True,
+                content=f"No such tool: {self.spec.name}. MCP server {self.server} has: {', '.join(loaded['tools'])}",
+            )
+        return await tool.run(tool_input, ctx)

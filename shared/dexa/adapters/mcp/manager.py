@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shlex
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import mcp.types as types
@@ -17,7 +17,7 @@ from dexa.core.tools import Emit, Tool, ToolRegistry
 from .config import ConfigProblem, ServerConfig
 from .connection import McpConnection
 from .gate import CallGate, PassThroughGate
-from .lazy import ListSourcesTool, LoadSourceToolsTool
+from .lazy import DirectCallTool, ListSourcesTool, LoadSourceToolsTool
 from .names import McpLimits, dedupe, sanitize, tool_name
 from .results import render_prompt
 from .tools import ListMcpResourcesTool, McpTool, ReadMcpResourceTool
@@ -25,6 +25,8 @@ from .transports import CommandWrapper, HeadersProvider
 
 logger = logging.getLogger(__name__)
 
+# Claude Code's init `source` per scope (`--mcp-config` servers are "dynamic").
+_SOURCES = {"session": "dynamic", "org": "managed"}
 UnconnectedFn = Callable[[], Awaitable[list[dict[str, Any]]]]
 
 
@@ -85,6 +87,8 @@ class McpManager:
 
     def attach(self, registry: ToolRegistry) -> None:
         """Where lazily loaded tools are added (the session's registry)."""
+        if self.registry is not registry:
+            registry.add_resolver(self.resolve)
         self.registry = registry
         for tools in self._tools.values():
             for tool in tools:
@@ -103,6 +107,9 @@ class McpManager:
             await self.server_tools(name)
         except ToolError as exc:
             logger.info("could not refresh tools of %s: %s", name, exc)
+
+    def loaded_tools(self, name: str) -> list[McpTool]:
+        return list(self._tools.get(name, []))
 
     def names(self) -> list[str]:
         return list(self._connections)
@@ -152,12 +159,24 @@ class McpManager:
         results = await asyncio.gather(*(one(n) for n in dict.fromkeys(names)))
         return dict(results)
 
-    async def initial_tools(self, *, lazy: bool = True, preloaded: Iterable[str] = ()) -> list[Tool]:
+    async def initial_tools(
+        self, *, lazy: bool = True, preloaded: Iterable[str] = (), lazy_scopes: Collection[str] | None = None
+    ) -> list[Tool]:
         """The tools a session starts with: eager servers' tools, the lazy meta tools, the resource tools.
 
-        A server that fails to start is reported (an ERROR event, and in ListSources) but never aborts the session.
+        With `lazy`, servers whose scope is in `lazy_scopes` (every server when None) wait behind LoadSourceTools;
+        the rest connect now, concurrently, and their tools are listed with full schemas. A lazy server's tools are
+        still callable by name: the registry resolver (`attach`) loads the server on the first direct call.
+        A server that fails to start is reported (an ERROR event, its status) but never aborts the session.
         """
-        eager = [n for n, c in self._connections.items() if not lazy or c.server.always_load or n in preloaded]
+        held = set(preloaded)
+
+        def is_lazy(name: str, conn: McpConnection) -> bool:
+            if not lazy or conn.server.always_load or name in held:
+                return False
+            return lazy_scopes is None or conn.server.scope in lazy_scopes
+
+        eager = [n for n, c in self._connections.items() if not is_lazy(n, c)]
         lazy_names = [n for n in self._connections if n not in eager]
         tools: list[Tool] = []
         loaded = await self.load_sources(eager) if eager else {}
@@ -165,14 +184,44 @@ class McpManager:
             if result.get("error"):
                 await self._emit(EventType.ERROR, {"source": "mcp", "server": name, "message": result["error"]})
             tools += self._tools.get(name, [])
-        if lazy_names or self._unconnected is not None:
+        if lazy_names:
             summaries = {n: self._connections[n].server.description for n in lazy_names}
             tools.append(ListSourcesTool(self))
-            if lazy_names:
-                tools.append(LoadSourceToolsTool(self, lazy_names, summaries))
+            tools.append(LoadSourceToolsTool(self, lazy_names, summaries))
+        elif lazy and self._unconnected is not None:
+            tools.append(ListSourcesTool(self))
         if self._connections:
             tools += [ListMcpResourcesTool(self), ReadMcpResourceTool(self)]
         return tools
+
+    def statuses(self) -> list[dict[str, str]]:
+        """Claude Code's init `mcp_servers`: connected, failed, needs-auth, or pending (not started yet)."""
+        out: list[dict[str, str]] = []
+        for name, conn in self._connections.items():
+            if conn.state == "connected":
+                status = "connected"
+            elif conn.state == "failed":
+                status = "needs-auth" if conn.needs_auth else "failed"
+            else:
+                status = "pending"
+            out.append({"name": name, "status": status, "source": _SOURCES.get(conn.server.scope, conn.server.scope)})
+        return out
+
+    def failures(self) -> list[dict[str, str]]:
+        """Servers that could not start, with the cause (for stderr and `mcp_server_errors`)."""
+        return [{"name": n, "message": c.failure_cause()} for n, c in self._connections.items() if c.state == "failed"]
+
+    def resolve(self, name: str) -> Tool | None:
+        """A tool for `mcp__<server>__<tool>` whose server has not listed it yet; it loads the server when run."""
+        if not name.startswith("mcp__"):
+            return None
+        server = next(
+            (n for n in sorted(self._connections, key=len, reverse=True) if name.startswith(f"mcp__{sanitize(n)}__")),
+            None,
+        )
+        if server is None or self._connections[server].state == "closed":
+            return None
+        return DirectCallTool(self, server, name)
 
     async def describe_sources(self, *, connect: bool = False, timeout_s: float = 10.0) -> list[dict[str, Any]]:
         async def one(name: str, conn: McpConnection) -> dict[str, Any]:

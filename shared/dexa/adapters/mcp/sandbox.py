@@ -12,13 +12,23 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from dexa.adapters.local_sandbox.bwrap import bwrap_argv, find_bwrap, prepare_etc, probe_bwrap, sandbox_env
+from dexa.adapters.local_sandbox.bwrap import (
+    SANDBOX_PATH,
+    bwrap_argv,
+    find_bwrap,
+    prepare_etc,
+    probe_bwrap,
+    sandbox_env,
+)
 from dexa.core.errors import SandboxError
 
 from .config import ServerConfig
+from .launch_mounts import launch_mounts
 from .transports import CommandWrapper, StdioLaunch
 
 # Scopes whose commands come from a repository or a user's files, not from Dexa itself.
+# The host's PATH is replaced by one that names only what is bound inside; HOME is set by sandbox_env.
+HELD = frozenset({"HOME", "PATH"})
 SANDBOXED_SCOPES = frozenset({"project", "local", "user", "session", "org", "integration"})
 
 
@@ -28,10 +38,14 @@ def bwrap_wrapper(
     network: bool = False,
     read_only: Sequence[str] = (),
     cache_dir: str | None = None,
+    protected: Sequence[str] = (),
 ) -> CommandWrapper:
     """A CommandWrapper that launches stdio servers under bwrap with the given writable roots.
 
     `read_only` adds host paths bound read-only (an interpreter's venv, a node_modules tree outside the workspace).
+    Each launch also gets what its own program needs (`launch_mounts`): the resolved executable's install tree,
+    a script's package tree, the npx/uvx caches, and PATH entries for them. `protected` paths (Dexa's home) and
+    anything containing them are never bound.
 
     Raises:
         SandboxError: bwrap is not usable here (the message says how to fix it).
@@ -50,7 +64,18 @@ def bwrap_wrapper(
         if "/" not in command:
             command = shutil.which(command, path=launch.env.get("PATH")) or command
         cwd = launch.cwd or resolved_roots[0]
-        env = sandbox_env(launch.env.get("HOME", cwd), {k: v for k, v in launch.env.items() if k != "HOME"})
+        needs = launch_mounts(
+            command,
+            launch.args,
+            env=launch.env,
+            cwd=cwd,
+            roots=resolved_roots,
+            home=launch.env.get("HOME"),
+            protected=protected,
+            network=network,
+        )
+        env = sandbox_env(launch.env.get("HOME", cwd), {k: v for k, v in launch.env.items() if k not in HELD})
+        env["PATH"] = ":".join(dict.fromkeys([*needs.path_dirs, *SANDBOX_PATH.split(":")]))
         argv = bwrap_argv(
             bwrap,
             roots=resolved_roots,
@@ -62,9 +87,10 @@ def bwrap_wrapper(
         )
         split = argv.index("--chdir")
         extra: list[str] = []
-        for path in read_only:
-            real = str(Path(path).resolve())
-            extra += ["--ro-bind", real, real]
+        for path in dict.fromkeys([*(str(Path(p).resolve()) for p in read_only), *needs.read_only]):
+            extra += ["--ro-bind", path, path]
+        for path in needs.writable:
+            extra += ["--bind", path, path]
         argv = argv[:split] + extra + argv[split:]
         # bwrap itself runs with an empty env; --setenv gives the server its own.
         return StdioLaunch(command=argv[0], args=tuple(argv[1:]), env={}, cwd=None)
