@@ -293,6 +293,7 @@ _SUBCOMMANDS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
     ("dexa.cli.business_demo", None, ("business-demo",)),
     ("dexa.cli.trust_cmd", None, ("trust",)),
     ("dexa.cli.cloud_cmd", "cloud", ("cloud",)),
+    ("dexa.cli.mcp_cmd", "mcp", ("mcp",)),
 )
 
 
