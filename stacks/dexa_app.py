@@ -10,6 +10,7 @@ from .agent import AgentStack
 from .api import ApiStack
 from .data import DataStack
 from .integrations import IntegrationsStack
+from .review import ReviewSecrets, apply_review, publish_public_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,11 @@ def build(app: cdk.App, *, prefix: str = "Dexa", env: cdk.Environment | None = N
     agent = AgentStack(app, f"{prefix}Agent", data=data, env=env)
     integrations = IntegrationsStack(app, f"{prefix}Integrations", data=data, agent=agent, env=env)
     api = ApiStack(app, f"{prefix}Api", data=data, agent=agent, integrations=integrations, env=env)
+    # The reviewer side (vault key, link key, Slack token, SES, public URL) of every function that needs it.
+    review = ReviewSecrets(data, "Review")
+    for fn in (agent.step_fn, api.api_fn, integrations.webhooks_fn, integrations.scheduler_fn):
+        apply_review(fn, secrets=review, data_key_arn=data.key.key_arn, prefix=prefix)
+    publish_public_url(api, prefix=prefix, url=api.api.url)
     for stack in (data, agent, integrations, api):
         cdk.Tags.of(stack).add("app", "dexa")
     return DexaStacks(data=data, agent=agent, integrations=integrations, api=api)

@@ -51,7 +51,8 @@ class IntegrationsStack(cdk.Stack):
         )
         for fn in (self.webhooks_fn, self.scheduler_fn):
             grant_table(fn, data.table, data.key)
-            grant_blobs(fn, data.bucket, data.key, write=False)
+            # Both write sessions and events, whose payloads over the item limit overflow to the bucket.
+            grant_blobs(fn, data.bucket, data.key, write=True)
             agent.state_machine.grant_start_execution(fn)
         agent.state_machine.grant_task_response(self.webhooks_fn)
         self.slack_secret.grant_read(self.webhooks_fn)

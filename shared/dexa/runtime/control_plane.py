@@ -20,6 +20,7 @@ from dexa.settings import DexaSettings
 logger = logging.getLogger(__name__)
 
 ENV_PUBLIC_URL = "DEXA_PUBLIC_URL"
+ENV_PUBLIC_URL_PARAMETER = "DEXA_PUBLIC_URL_PARAMETER"
 
 
 def open_vault(settings: DexaSettings, env: Mapping[str, str]) -> Any:
@@ -59,8 +60,45 @@ def link_secret(settings: DexaSettings, env: Mapping[str, str]) -> bytes | list[
     return local_link_secret(settings.home)
 
 
-def public_url(env: Mapping[str, str], default: str) -> str:
-    return (env.get(ENV_PUBLIC_URL) or default).rstrip("/")
+def public_url(env: Mapping[str, str], default: str, *, ssm: Any = None) -> str:
+    """DEXA_PUBLIC_URL, else the SSM parameter DEXA_PUBLIC_URL_PARAMETER names (the API stack publishes its URL
+    there: the stacks that precede it cannot reference it), else `default`."""
+    url = env.get(ENV_PUBLIC_URL, "")
+    name = env.get(ENV_PUBLIC_URL_PARAMETER, "")
+    if not url and name:
+        from dexa.adapters.aws.secrets import ssm_parameter
+        from dexa.core.errors import ConfigError
+
+        try:
+            url = ssm_parameter(name, env, client=ssm)
+        except ConfigError as exc:  # links then point at `default`; every other part of the runtime works
+            logger.warning("%s", exc.message)
+    return (url or default).rstrip("/")
+
+
+class _LazySlack:
+    """The Slack client, built when a notice is first sent: a cold start reads no secret it may never need, and a
+    missing token costs that notice, never the runtime."""
+
+    def __init__(self, env: Mapping[str, str], reader: Any) -> None:
+        self._env, self._reader = env, reader
+        self._api: Any = None
+
+    def _get(self) -> Any:
+        if self._api is None:
+            from dexa.core.errors import ConfigError
+            from dexa.runtime.webhooks import slack_api
+
+            self._api = slack_api(self._env, self._reader)
+            if self._api is None:
+                raise ConfigError("the Slack bot token secret is empty; put the xoxb- token in it")
+        return self._api
+
+    async def call(self, method: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._get().call(method, payload)
+
+    async def respond(self, response_url: str, payload: Mapping[str, Any]) -> None:
+        await self._get().respond(response_url, payload)
 
 
 def attach_review_notifier(runtime: Any, env: Mapping[str, str]) -> Any:
@@ -68,13 +106,10 @@ def attach_review_notifier(runtime: Any, env: Mapping[str, str]) -> Any:
     from dexa.adapters.aws.secrets import SecretReader
     from dexa.adapters.aws.ses_mailer import SesMailer
 
-    reader = SecretReader(env)
     mailer = SesMailer.from_env(env)
     slack = None
     if env.get("DEXA_SLACK_BOT_TOKEN") or env.get("DEXA_SLACK_BOT_TOKEN_ARN"):
-        from dexa.runtime.webhooks import slack_api
-
-        slack = slack_api(env, reader)
+        slack = _LazySlack(env, SecretReader(env))
     if slack is None and mailer is None:
         return None
     from dexa.integrations.review_notify import ReviewNotifier

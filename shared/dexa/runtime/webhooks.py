@@ -5,7 +5,7 @@ Environment (set by stacks/integrations.py; a plain value wins over its `_ARN` s
     DEXA_SLACK_SIGNING_SECRET(_ARN)   verifies Slack interactions
     DEXA_GITHUB_WEBHOOK_SECRET(_ARN)  verifies GitHub deliveries
     DEXA_SLACK_BOT_TOKEN(_ARN)        answers interactions (ephemeral refusals); DEXA_SLACK_API_URL for a fake
-    DEXA_PUBLIC_URL                   where session links in GitHub comments point (the API's URL)
+    DEXA_PUBLIC_URL(_PARAMETER)       where session links in GitHub comments point (the runtime's base_url)
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def github_triggers(runtime: Any, env: Mapping[str, str]) -> Any:
     store = runtime.store
     root = _workspaces(runtime)
     paths = OrgPaths(workspaces=root, scopes=root.parent / "orgs")
-    public = env.get("DEXA_PUBLIC_URL", "").rstrip("/")
+    public = str(getattr(runtime, "base_url", "") or env.get("DEXA_PUBLIC_URL", "")).rstrip("/")
 
     async def run_as(task: Any) -> str:
         return await github_run_as(store, task.org_id)

@@ -67,3 +67,20 @@ def link_keys(reader: SecretReader) -> list[bytes]:
     if any(len(k) < 32 for k in keys):
         raise ConfigError(f"{ENV_LINK_KEY} must be at least 32 characters (the stack generates 64)")
     return keys
+
+
+def ssm_parameter(name: str, env: Mapping[str, str], *, client: Any = None) -> str:
+    """One SSM parameter's value (e.g. the public URL the API stack publishes).
+
+    Raises:
+        ConfigError: the parameter cannot be read.
+    """
+    try:
+        if client is None:
+            import boto3
+
+            client = boto3.client("ssm", region_name=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
+        return str(client.get_parameter(Name=name)["Parameter"]["Value"])
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        raise ConfigError(f"cannot read SSM parameter {name}: {code or type(exc).__name__}") from exc

@@ -1,0 +1,63 @@
+"""What the cloud runtime picks from the environment the stacks set (moto): the KMS vault, the Secrets Manager link
+key, the public URL the API stack publishes in SSM, and reviewer notices only where Slack or mail is configured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+import pytest
+
+from dexa.adapters.aws.dynamo_vault import DynamoVault
+from dexa.integrations.vault import FileVault
+from dexa.runtime.control_plane import attach_review_notifier, link_secret, open_vault, public_url
+from dexa.settings import DexaSettings
+
+
+def _settings(tmp_path: Path, store: str) -> DexaSettings:
+    return DexaSettings(home=tmp_path / "home", store=store)  # type: ignore[call-arg]
+
+
+def test_the_cloud_picks_the_kms_vault_and_the_stable_link_key(aws: None, tmp_path: Path) -> None:
+    key = boto3.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
+    arn = boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name="k", SecretString="s" * 64)["ARN"]
+    env = {"DEXA_TABLE": "dexa", "DEXA_VAULT_KMS_KEY": key, "DEXA_LINK_KEY_ARN": arn, "AWS_DEFAULT_REGION": "us-east-1"}
+    cloud = _settings(tmp_path, "dynamo")
+    assert isinstance(open_vault(cloud, env), DynamoVault)
+    assert link_secret(cloud, env) == [b"s" * 64]
+    # Two containers of one deployment sign alike; locally the key is the installation's own file.
+    assert link_secret(cloud, env) == link_secret(_settings(tmp_path / "other", "dynamo"), env)
+    local = _settings(tmp_path, "sqlite")
+    assert isinstance(open_vault(local, {}), FileVault)
+    assert link_secret(local, {}) == (tmp_path / "home" / "link.key").read_bytes()
+
+
+def test_the_public_url_comes_from_the_env_or_the_apis_ssm_parameter(aws: None) -> None:
+    ssm = boto3.client("ssm", region_name="us-east-1")
+    ssm.put_parameter(
+        Name="/dexa/public-url", Value="https://abc.execute-api.us-east-1.amazonaws.com/v1/", Type="String"
+    )
+    env = {"DEXA_PUBLIC_URL_PARAMETER": "/dexa/public-url", "AWS_DEFAULT_REGION": "us-east-1"}
+    assert public_url(env, "http://127.0.0.1:4096") == "https://abc.execute-api.us-east-1.amazonaws.com/v1"
+    assert public_url({**env, "DEXA_PUBLIC_URL": "https://dexa.acme.test"}, "x") == "https://dexa.acme.test"
+    missing = {**env, "DEXA_PUBLIC_URL_PARAMETER": "/nope"}
+    assert public_url(missing, "http://127.0.0.1:4096") == "http://127.0.0.1:4096"
+
+
+@pytest.mark.parametrize(
+    ("env", "attached"),
+    [({}, False), ({"DEXA_MAIL_FROM": "dexa@acme.test"}, True), ({"DEXA_SLACK_BOT_TOKEN_ARN": "arn:x"}, True)],
+)
+def test_notices_are_attached_only_where_slack_or_mail_is_configured(
+    aws: None, env: dict[str, str], attached: bool
+) -> None:
+    class Engine:
+        observers: list[object] = []
+
+    class Runtime:
+        store = object()
+        engine = Engine()
+
+    Engine.observers = []
+    notifier = attach_review_notifier(Runtime(), {**env, "AWS_DEFAULT_REGION": "us-east-1"})
+    assert (notifier is not None) == attached and len(Engine.observers) == int(attached)
