@@ -197,3 +197,60 @@ def test_only_a_mapped_reviewer_decides_in_slack_and_others_are_refused_privatel
     assert world.wait(arn)["status"] == "SUCCEEDED" and append.runs == 1
     (decided,) = asyncio.run(world.store.list_approvals("ses_1"))
     assert decided.decided_by == "usr_rita"
+
+
+class _Queue:
+    """The staged-output queue as the receiver sees it: one pending output of org "o"."""
+
+    def __init__(self) -> None:
+        self.decided: list[tuple[str, str, str]] = []
+
+    async def get(self, org_id: str, output_id: str) -> dict[str, Any]:
+        if (org_id, output_id) != ("o", "out_1"):
+            from dexa.core.errors import NotFoundError
+
+            raise NotFoundError(f"no output {output_id}")
+        return {"id": output_id}
+
+    async def approve(self, org_id: str, output_id: str, *, by: str) -> dict[str, Any]:
+        if self.decided:
+            raise ConflictError("already decided")
+        self.decided.append(("approve", output_id, by))
+        return {}
+
+    async def reject(self, org_id: str, output_id: str, *, by: str, reason: str = "") -> dict[str, Any]:
+        self.decided.append(("reject", output_id, by))
+        return {}
+
+
+def test_a_staged_output_button_needs_a_reviewer_of_the_outputs_org(
+    world_factory: Callable[..., World], slack: SlackFake, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from dexa.adapters.aws.webhooks import WebhookReceiver
+
+    world = world_factory([text("unused")], [])
+    _hooks(world, slack, monkeypatch, tmp_path)  # org "o" with reviewer usr_rita
+    asyncio.run(set_review_channels(world.store, "o", ReviewChannels(slack_team=TEAM, slack_channel="C0REVIEW")))
+    asyncio.run(map_slack_user(world.store, "o", "U0RITA", "usr_rita"))
+    queue = _Queue()
+    receiver = WebhookReceiver(world.engine, None, lambda _p: SECRET, outputs=lambda: queue)
+
+    def click(slack_user: str, team: str = TEAM, output_id: str = "out_1") -> dict[str, Any]:
+        value = json.dumps({"output_id": output_id, "decision": "approve"})
+        payload = {
+            "type": "block_actions",
+            "team": {"id": team},
+            "user": {"id": slack_user},
+            "actions": [{"value": value}],
+        }
+        body = "payload=" + urllib.parse.quote(json.dumps(payload))
+        ts = str(int(time.time()))
+        headers = {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": slack_signature(SECRET, ts, body.encode())}
+        out = asyncio.run(receiver.handle({"pathParameters": {"provider": "slack"}, "headers": headers, "body": body}))
+        return json.loads(out["body"])
+
+    assert click("U0STRANGER")["response_type"] == "ephemeral" and queue.decided == []
+    assert click("U0RITA", team="T0OTHER")["response_type"] == "ephemeral" and queue.decided == []
+    assert click("U0RITA", output_id="out_of_another_org")["response_type"] == "ephemeral"
+    assert "approved" in click("U0RITA")["text"] and queue.decided == [("approve", "out_1", "usr_rita")]
+    assert "Already decided" in click("U0RITA")["text"]
