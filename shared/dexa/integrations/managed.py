@@ -15,6 +15,7 @@ from dexa.adapters.mcp.connection import McpConnection
 from dexa.core.errors import ConfigError, DexaError, ToolError
 
 from .catalogue import CATALOGUE
+from .database.provider import VaultDatabase
 from .oauth import OAuthService
 from .outputs.executor import CallFn, result_dict
 from .outputs.models import PendingOutput
@@ -76,6 +77,8 @@ class ManagedServers:
                 self.demo = DemoCompany()
             demo = self.demo
             return {k: (k, getattr(demo, k)) for k in CATALOGUE["demo"].kinds}
+        if CATALOGUE[pid].managed == "database":
+            return {record["name"]: ("database", VaultDatabase(self.registry, org_id, record))}
         token = self._token(org_id, record)
         rest: dict[str, tuple[str, Any]] = {
             "google_calendar": (

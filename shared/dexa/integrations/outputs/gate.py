@@ -23,6 +23,8 @@ LookupFn = Callable[[str, str, dict[str, Any]], Awaitable[Mapping[str, Any] | No
 _LOOKUPS: dict[tuple[str, str], tuple[str, str]] = {
     ("email", "send_draft"): ("get_draft", "draft_id"),
     ("tickets", "add_comment"): ("get_ticket", "ticket_id"),
+    # A staged SQL change is dry-run (and rolled back) so the reviewer sees the rows it would change.
+    ("database", "execute_sql"): ("preview_sql", "sql"),
 }
 
 

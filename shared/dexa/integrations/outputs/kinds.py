@@ -20,6 +20,7 @@ DEFAULT_DECISIONS: dict[str, str] = {
     "chat_message": "stage",
     "ticket_comment": "stage",
     "ticket": "stage",
+    "sql_change": "stage",
 }
 
 # (server kind, tool) -> output type. A tool missing here is not a business output (reads, drafts, internal notes).
@@ -34,6 +35,7 @@ _TYPES: dict[tuple[str, str], str] = {
     ("crm", "create_task"): "crm_update",
     ("chat", "send_message"): "chat_message",
     ("tickets", "create_ticket"): "ticket",
+    ("database", "execute_sql"): "sql_change",
 }
 
 
@@ -145,6 +147,8 @@ def shape(kind: str, tool: str, arguments: Mapping[str, Any], lookup: Mapping[st
             recipients=_emails(extra.get("requester")),
             preview=_clip(f"Public comment on ticket {a.get('ticket_id', '?')}: {a.get('body', '')}"),
         )
+    if kind == "sql_change":
+        return _sql_shape(kind, a, extra)
     if kind == "ticket":
         return OutputShape(
             kind=kind,
@@ -154,4 +158,27 @@ def shape(kind: str, tool: str, arguments: Mapping[str, Any], lookup: Mapping[st
         )
     return OutputShape(
         kind=kind, target=tool, recipients=(), preview=_clip(f"{tool}({json.dumps(a, sort_keys=True, default=str)})")
+    )
+
+
+def _sql_shape(kind: str, a: Mapping[str, Any], dry_run: Mapping[str, Any]) -> OutputShape:
+    """The statement, then what its rolled-back dry run changed, so a reviewer approves rows, not only SQL."""
+    statement = str(a.get("sql", "")).strip()
+    first = statement.split(None, 1)[0].upper() if statement else "?"
+    if "rowcount" not in dry_run:
+        effect = "Dry run: not available (the statement could not be previewed)"
+    else:
+        columns = [str(c) for c in dry_run.get("columns") or []]
+        rows = list(dry_run.get("rows") or [])
+        lines = [f"Dry run (rolled back): {dry_run['rowcount']} row(s) would change"]
+        for row in rows[:10]:
+            lines.append("  " + ", ".join(f"{c}={v!r}" for c, v in zip(columns, row, strict=False)))
+        if len(rows) > 10 or dry_run.get("truncated"):
+            lines.append("  …")
+        effect = "\n".join(lines)
+    return OutputShape(
+        kind=kind,
+        target=f"SQL {first}",
+        recipients=(),
+        preview=_clip(f"{statement}\n\n{effect}", 2000),
     )

@@ -16,7 +16,7 @@ from dexa.core.errors import ConflictError, DexaError, NotFoundError, ToolInputE
 from dexa.core.events import EventType
 from dexa.core.ports import KeyValueStore
 
-from .executor import OutputExecutor
+from .executor import OutputExecutor, structured_of
 from .models import (
     DECISIONS_NAMESPACE,
     EXECUTIONS_NAMESPACE,
@@ -228,6 +228,9 @@ class OutputQueue:
                     "target": output.target,
                     "recipients": list(output.recipients),
                     "args_hash": output.final_hash,
+                    # What ran, exactly (an edit included), and what it reported (e.g. a SQL change's row count).
+                    "arguments": arguments,
+                    "result": structured_of(output.result or {}),
                     "approved_by": output.decided_by,
                     "executed_at": output.executed_at,
                     "undoable": False,

@@ -11,6 +11,7 @@ from .base import Mode
 from .calendar import build_calendar_server
 from .chat import build_chat_server
 from .crm import build_crm_server
+from .database import build_database_server
 from .email import build_email_server
 from .meetings import build_meetings_server
 from .tickets import build_tickets_server
@@ -22,6 +23,7 @@ BUILDERS: dict[str, Callable[..., MCPServer]] = {
     "chat": build_chat_server,
     "tickets": build_tickets_server,
     "meetings": build_meetings_server,
+    "database": build_database_server,
 }
 
 
