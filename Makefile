@@ -23,7 +23,7 @@ $(BIN)/dexa: $(UV) pyproject.toml uv.lock
 	@touch $@
 
 APT_PKGS := bubblewrap socat ripgrep
-TEST_APT_PKGS := chromium
+TEST_APT_PKGS := chromium postgresql
 
 define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
