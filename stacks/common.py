@@ -52,6 +52,7 @@ def dexa_function(
             "DEXA_HOSTED": "true",
             "DEXA_STORE": "dynamo",
             "DEXA_SANDBOX": "modal",
+            "DEXA_HOME": "/tmp/dexa",  # Lambda's filesystem is read-only except /tmp (HOME too)
             **environment,
         },
     )

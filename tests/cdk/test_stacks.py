@@ -177,6 +177,45 @@ def test_agent_step_function_runs_on_the_layer_with_the_table_and_machine_wired_
     )
 
 
+def test_every_function_keeps_dexa_home_in_tmp(templates: dict[str, Any]) -> None:
+    functions = [f for t in templates.values() for f in _resources(t, "AWS::Lambda::Function").values()]
+    assert functions
+    for fn in functions:
+        assert fn["Properties"]["Environment"]["Variables"]["DEXA_HOME"] == "/tmp/dexa"
+
+
+def test_dead_executions_reach_the_reconciler_with_a_dlq_a_sweep_and_alarms(templates: dict[str, Any]) -> None:
+    agent = templates["DexaAgent"]
+    rules = _resources(agent, "AWS::Events::Rule")
+    died = next(r["Properties"] for r in rules.values() if "EventPattern" in r["Properties"])
+    pattern = died["EventPattern"]
+    assert pattern["source"] == ["aws.states"] and pattern["detail-type"] == [schema.EXECUTION_STATUS_CHANGE]
+    assert sorted(pattern["detail"]["status"]) == sorted(schema.DEAD_EXECUTION_STATUSES)
+    assert "Turn" in json.dumps(pattern["detail"]["stateMachineArn"]) or "turn" in json.dumps(pattern)
+    (target,) = died["Targets"]
+    assert "Reconciler" in json.dumps(target["Arn"]) and "DeadLetterConfig" in target
+    sweep = next(r["Properties"] for r in rules.values() if "ScheduleExpression" in r["Properties"])
+    assert sweep["ScheduleExpression"] == "rate(15 minutes)" and json.loads(sweep["Targets"][0]["Input"])["sweep"]
+    functions = _resources(agent, "AWS::Lambda::Function")
+    reconciler = next(f for k, f in functions.items() if k.startswith("Reconciler"))
+    assert reconciler["Properties"]["ReservedConcurrentExecutions"] == 2
+    assert _resources(agent, "AWS::Lambda::EventInvokeConfig")  # its own async failures go to the DLQ too
+    alarms = [a["Properties"] for a in _resources(agent, "AWS::CloudWatch::Alarm").values()]
+    names = {a.get("MetricName") for a in alarms}
+    assert {"Errors", "Throttles", "ExecutionsFailed", "ExecutionsTimedOut"} <= names
+    assert "ApproximateNumberOfMessagesVisible" in names
+    assert all(a["AlarmActions"] for a in alarms)
+
+
+def test_the_step_and_the_reconciler_may_describe_the_turn_executions(templates: dict[str, Any]) -> None:
+    granted: dict[str, set[str]] = {}
+    for stack, name, statement in _statements(templates):
+        if stack == "DexaAgent":
+            granted.setdefault(name.split("ServiceRole")[0], set()).update(_actions(statement))
+    assert "states:DescribeExecution" in granted["AgentStep"]
+    assert {"states:DescribeExecution", "states:ListExecutions"} <= granted["Reconciler"]
+
+
 # ---------------------------------------------------------------- least privilege
 
 
@@ -296,7 +335,9 @@ def test_scheduler_role_is_assumed_by_eventbridge_scheduler_and_a_group_exists(t
 
 def test_every_function_is_a_shim_from_functions_dir(templates: dict[str, Any]) -> None:
     handlers = sorted(p.parent.name for p in (ROOT / "functions").glob("*/handler.py"))
-    assert handlers == sorted([schema.FN_API, schema.FN_AGENT_STEP, schema.FN_SCHEDULER, schema.FN_WEBHOOKS])
+    assert handlers == sorted(
+        [schema.FN_API, schema.FN_AGENT_STEP, schema.FN_SCHEDULER, schema.FN_WEBHOOKS, schema.FN_RECONCILER]
+    )
     functions = [f for t in templates.values() for f in _resources(t, "AWS::Lambda::Function").values()]
     assert len(functions) == len(handlers)
 

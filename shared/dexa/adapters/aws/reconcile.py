@@ -25,12 +25,13 @@ import anyio.to_thread
 from dexa.core.engine import TurnEngine
 from dexa.core.errors import NotFoundError
 
+from . import schema
 from .sfn import CANCELLED_NS, EXECUTIONS_NS
 
 logger = logging.getLogger(__name__)
 
-DEAD = ("FAILED", "TIMED_OUT", "ABORTED")
-STATUS_CHANGE = "Step Functions Execution Status Change"
+DEAD = schema.DEAD_EXECUTION_STATUSES
+STATUS_CHANGE = schema.EXECUTION_STATUS_CHANGE
 # Sessions in these states still expect their execution to move them on.
 _IN_FLIGHT = ("running", "waiting", "paused")
 

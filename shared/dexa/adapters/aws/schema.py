@@ -68,6 +68,9 @@ FN_RECONCILER: Final = "reconciler"
 # Step Functions: the placeholder the ASL builder leaves for the step function ARN (CDK substitutes it).
 STEP_FUNCTION_ARN_PLACEHOLDER: Final = "StepFunctionArn"
 STATE_MACHINE_SUFFIX: Final = "turn"
+# EventBridge's event for a finished execution, and the endings the reconciler handles (reconcile.py, the rule).
+EXECUTION_STATUS_CHANGE: Final = "Step Functions Execution Status Change"
+DEAD_EXECUTION_STATUSES: Final = ("FAILED", "TIMED_OUT", "ABORTED")
 # Every execution of the turn machine starts with exactly these fields (SfnTurnDriver.start_turn; asl_check).
 EXECUTION_INPUT_FIELDS: Final = ("session_id", "turn", "calls_base")
 TASK_TOKEN_TIMEOUT_SECONDS: Final = 7 * 86_400
