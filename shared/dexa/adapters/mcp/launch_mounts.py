@@ -44,6 +44,8 @@ def _install_tree(program: Path, home: Path) -> Path:
         base = home / root
         if program.is_relative_to(base):
             return base
+    if "node_modules" in program.parts:  # an npm bin (node_modules/.bin/x -> ../pkg/dist/index.js)
+        return _script_root(program)
     if program.parent.name in ("bin", "sbin", "Scripts"):
         return program.parent.parent
     return program.parent
