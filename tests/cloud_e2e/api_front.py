@@ -23,10 +23,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .procs import QuietHTTPServer
 from .provision import ACCOUNT, REGION
 
 INTEGRATION_TIMEOUT = 29.0
@@ -47,7 +48,7 @@ class ApiFront:
         self.stage = stage
         self.requests = 0
         self.refresh()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.server = QuietHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/{stage}"

@@ -23,12 +23,15 @@ from botocore.config import Config
 
 from .api_front import ApiFront
 from .lambda_emulator import LambdaEmulator
+from .modal_standin import PACKAGE_PARENT, ModalStandin
 from .procs import Child, python
 from .provision import REGION, Deployment, Provisioner
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SCRIPTS = HERE / "scripts"
+# Modal's idle timeout (15 min) and lifetime (24 h), scaled down for the test.
+MODAL_TIME_SCALE = 0.01
 OPERATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIDOPERATOR", "AWS_SECRET_ACCESS_KEY": "operator-secret"}
 
 
@@ -39,7 +42,18 @@ class Cloud:
         self.log_dir = work_dir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._children: list[Child] = []
+        self.modal: ModalStandin | None = None
+        self.api: ApiFront  # set last by _deploy()
         self.emulator = LambdaEmulator(log_dir=self.log_dir, work_dir=work_dir)
+        try:
+            self._deploy()
+        except BaseException:
+            self.close()
+            raise
+
+    def _deploy(self) -> None:
+        work_dir = self.work_dir
+        cdk_out = self.cdk_out
         self.moto = self._child("moto", [python(), str(HERE / "moto_launcher.py"), "--lambda-url", self.emulator.url])
         self.session = boto3.Session(
             aws_access_key_id=OPERATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
@@ -52,6 +66,15 @@ class Cloud:
         self.client("secretsmanager").put_secret_value(
             SecretId=self.agent_resource("AWS::SecretsManager::Secret", "AnthropicApiKey"),
             SecretString=json.dumps({"api_key": "sk-ant-e2e-loopback", "base_url": self.model.url}),
+        )
+        # Modal, emulated at its SDK boundary (modal_standin/): the fake `modal` package replaces the layer's, and
+        # talks to the stand-in server, which runs each sandbox in bubblewrap with Modal's lifecycle.
+        self.modal = ModalStandin.start(work_dir / "modal", time_scale=MODAL_TIME_SCALE)
+        self.emulator.sdk_mounts = {"/var/emulation/modal-sdk": Path(PACKAGE_PARENT)}
+        self.emulator.sdk_env = {"MODAL_STANDIN_URL": self.modal.url}
+        self.client("secretsmanager").put_secret_value(
+            SecretId=self.agent_resource("AWS::SecretsManager::Secret", "ModalToken"),
+            SecretString=json.dumps({"token_id": "ak-e2e-standin", "token_secret": "as-e2e-standin"}),
         )
         (api,) = self.deployment.physical(self.api_stack, "AWS::ApiGateway::RestApi")
         (stage,) = self.deployment.physical(self.api_stack, "AWS::ApiGateway::Stage")
@@ -140,7 +163,11 @@ class Cloud:
         return doc
 
     def close(self) -> None:
-        self.api.close()
+        api: ApiFront | None = getattr(self, "api", None)
+        if api is not None:
+            api.close()
+        if self.modal is not None:
+            self.modal.stop()
         for child in reversed(self._children):
             child.stop()
         self.emulator.close()

@@ -27,10 +27,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from .procs import QuietHTTPServer
 from .provision import REGION, Deployment
 from .runtime_dir import build_runtime_dir
 
@@ -84,12 +85,12 @@ class Container:
         self.dead = False
         self.started = time.monotonic()
         self.init_seconds: float | None = None
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _runtime_api_handler(self))
+        self.server = QuietHTTPServer(("127.0.0.1", 0), _runtime_api_handler(self))
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         log_path = emulator.log_dir / f"lambda-{config.name}-{serial}.log"
         self.log = log_path.open("ab")
-        self.proc = subprocess.Popen(
+        self.proc = _spawn(
             self._argv(),
             env=self._env(),
             stdin=subprocess.DEVNULL,
@@ -123,6 +124,7 @@ class Container:
             "--ro-bind", str(self.emulator.runtime_dir), "/var/runtime",
             "--ro-bind", str(c.code_dir), "/var/task",
             "--ro-bind", str(self.emulator.merged_layers(c.layer_dirs)), "/opt",
+            *[arg for inside, host in self.emulator.sdk_mounts.items() for arg in ("--ro-bind", str(host), inside)],
             "--tmpfs", "/tmp",
             "--proc", "/proc",
             "--dev", "/dev",
@@ -163,13 +165,13 @@ class Container:
             "LD_LIBRARY_PATH": (
                 "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
             ),
-            "PYTHONPATH": "/var/runtime",
+            "PYTHONPATH": ":".join([*self.emulator.sdk_mounts, "/var/runtime"]),
             # Lambda sets no writable home; a library that writes under ~ fails here as it does there.
             "HOME": "/home/sbx_user1051",
             # The one addition: the SDK reaches moto instead of AWS.
             "AWS_ENDPOINT_URL": self.emulator.aws_endpoint,
         }
-        return {**c.env, **lambda_env}
+        return {**c.env, **lambda_env, **self.emulator.sdk_env}
 
     def _watch(self) -> None:
         self.proc.wait()
@@ -227,6 +229,36 @@ class Container:
             inv.result, inv.error = body, True
             inv.done.set()
         self.kill()
+
+
+_spawn_queue: queue.Queue[tuple[list[str], dict[str, Any], queue.Queue[Any]]] = queue.Queue()
+
+
+def _spawner() -> None:
+    while True:
+        argv, kwargs, reply = _spawn_queue.get()
+        try:
+            reply.put(subprocess.Popen(argv, **kwargs))
+        except Exception as exc:
+            reply.put(exc)
+
+
+def _spawn(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    """Popen from one long-lived thread: bwrap's --die-with-parent fires when the *thread* that started it ends,
+    and invocations arrive on short-lived HTTP handler threads."""
+    with _spawner_lock:
+        if not _spawner_thread.is_alive():
+            _spawner_thread.start()
+    reply: queue.Queue[Any] = queue.Queue()
+    _spawn_queue.put((argv, kwargs, reply))
+    result = reply.get()
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+_spawner_thread = threading.Thread(target=_spawner, name="lambda-spawner", daemon=True)
+_spawner_lock = threading.Lock()
 
 
 def _error_payload(error_type: str, message: str) -> bytes:
@@ -293,6 +325,9 @@ class LambdaEmulator:
         self.log_dir = log_dir
         self.work_dir = work_dir
         self.credentials = ("AKIDLAMBDAEXAMPLE", "lambda-secret", "lambda-session-token")
+        # Emulated SDKs: {mount point inside: host dir} put first on the path, and their own variables.
+        self.sdk_mounts: dict[str, Path] = {}
+        self.sdk_env: dict[str, str] = {}
         self.runtime_dir = build_runtime_dir()
         self.stats = Stats()
         self._lock = threading.Lock()
@@ -301,7 +336,7 @@ class LambdaEmulator:
         self._configs: dict[str, FunctionConfig] = {}
         self._serial = 0
         self._merged: dict[tuple[Path, ...], Path] = {}
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _invoke_handler(self))
+        self.server = QuietHTTPServer(("127.0.0.1", 0), _invoke_handler(self))
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"

@@ -9,7 +9,9 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 
 class Child:
@@ -60,6 +62,15 @@ class Child:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
         self._log.close()
+
+
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A threading server that doesn't print a traceback when a client hangs up (clients here often do)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
 
 
 def python() -> str:

@@ -137,6 +137,15 @@ class Provisioner:
             "AWS::ApiGateway::Authorizer": self._authorizer,
             "AWS::ApiGateway::GatewayResponse": self._gateway_response,
             "AWS::SQS::Queue": self._queue,
+            "AWS::SQS::QueuePolicy": self._queue_policy,
+            "AWS::SNS::Topic": self._topic,
+            "AWS::CloudWatch::Alarm": self._alarm,
+            "AWS::Lambda::EventInvokeConfig": self._event_invoke_config,
+            "AWS::Events::Rule": self._rule,
+            "AWS::SSM::Parameter": self._ssm_parameter,
+            "AWS::SNS::Subscription": self._subscription,
+            "AWS::Lambda::EventSourceMapping": self._event_source_mapping,
+            "AWS::SES::EmailIdentity": self._ses_identity,
         }
 
     # -- driving ------------------------------------------------------------------------------------------------
@@ -519,6 +528,92 @@ class Provisioner:
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         return Created(url, {"Arn": arn, "QueueName": name, "QueueUrl": url})
+
+    def _queue_policy(self, lid: str, p: dict[str, Any]) -> Created:
+        for url in p.get("Queues", []):
+            self.client("sqs").set_queue_attributes(
+                QueueUrl=url, Attributes={"Policy": json.dumps(p["PolicyDocument"])}
+            )
+        return Created(lid)
+
+    def _topic(self, lid: str, p: dict[str, Any]) -> Created:
+        name = p.get("TopicName") or self._name(lid, limit=200)
+        attributes = {"DisplayName": p["DisplayName"]} if "DisplayName" in p else {}
+        arn = self.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
+        for sub in p.get("Subscription", []):
+            self.client("sns").subscribe(TopicArn=arn, Protocol=sub["Protocol"], Endpoint=sub["Endpoint"])
+        return Created(arn, {"TopicArn": arn, "TopicName": name})
+
+    def _alarm(self, lid: str, p: dict[str, Any]) -> Created:
+        name = p.get("AlarmName") or self._name(lid, limit=200)
+        keys = (
+            "AlarmActions", "ComparisonOperator", "Dimensions", "EvaluationPeriods", "MetricName", "Namespace",
+            "Period", "Statistic", "Threshold", "TreatMissingData", "AlarmDescription", "OKActions",
+            "DatapointsToAlarm",
+        )  # fmt: skip
+        args = {k: p[k] for k in keys if k in p}
+        for number in ("EvaluationPeriods", "Period", "DatapointsToAlarm"):
+            if number in args:
+                args[number] = int(args[number])
+        if "Threshold" in args:
+            args["Threshold"] = float(args["Threshold"])
+        self.client("cloudwatch").put_metric_alarm(AlarmName=name, **args)
+        return Created(name, {"Arn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"})
+
+    def _event_invoke_config(self, lid: str, p: dict[str, Any]) -> Created:
+        args: dict[str, Any] = {"FunctionName": p["FunctionName"], "Qualifier": p.get("Qualifier", "$LATEST")}
+        for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
+            if key in p:
+                args[key] = int(p[key])
+        if "DestinationConfig" in p:
+            args["DestinationConfig"] = p["DestinationConfig"]
+        self.client("lambda").put_function_event_invoke_config(**args)
+        return Created(lid)
+
+    def _rule(self, lid: str, p: dict[str, Any]) -> Created:
+        events = self.client("events")
+        name = p.get("Name") or self._name(lid)
+        args: dict[str, Any] = {
+            "Name": name,
+            "State": p.get("State", "ENABLED"),
+            "Description": p.get("Description", ""),
+        }
+        if "EventPattern" in p:
+            args["EventPattern"] = json.dumps(p["EventPattern"])
+        if "ScheduleExpression" in p:
+            args["ScheduleExpression"] = p["ScheduleExpression"]
+        arn = events.put_rule(**args)["RuleArn"]
+        targets = []
+        for t in p.get("Targets", []):
+            target = {k: t[k] for k in ("Id", "Arn", "Input", "RoleArn", "DeadLetterConfig", "RetryPolicy") if k in t}
+            targets.append(target)
+        if targets:
+            events.put_targets(Rule=name, Targets=targets)
+        return Created(name, {"Arn": arn})
+
+    def _ssm_parameter(self, lid: str, p: dict[str, Any]) -> Created:
+        name = p.get("Name") or f"CFN-{lid}-{_suffix()}"
+        args: dict[str, Any] = {"Name": name, "Value": str(p["Value"]), "Type": p.get("Type", "String")}
+        if "Description" in p:
+            args["Description"] = p["Description"]
+        self.client("ssm").put_parameter(**args)
+        return Created(name, {"Type": args["Type"], "Value": args["Value"]})
+
+    def _subscription(self, lid: str, p: dict[str, Any]) -> Created:
+        arn = self.client("sns").subscribe(TopicArn=p["TopicArn"], Protocol=p["Protocol"], Endpoint=p["Endpoint"])
+        return Created(arn["SubscriptionArn"])
+
+    def _event_source_mapping(self, lid: str, p: dict[str, Any]) -> Created:
+        args: dict[str, Any] = {"FunctionName": p["FunctionName"], "EventSourceArn": p["EventSourceArn"]}
+        for key in ("BatchSize", "StartingPosition", "Enabled", "FilterCriteria", "MaximumRetryAttempts"):
+            if key in p:
+                args[key] = p[key]
+        uuid = self.client("lambda").create_event_source_mapping(**args)["UUID"]
+        return Created(uuid, {"Id": uuid})
+
+    def _ses_identity(self, lid: str, p: dict[str, Any]) -> Created:
+        self.client("sesv2").create_email_identity(EmailIdentity=p["EmailIdentity"])
+        return Created(p["EmailIdentity"])
 
     def _rest_api(self, lid: str, p: dict[str, Any]) -> Created:
         apigw = self.client("apigateway")

@@ -33,7 +33,9 @@ import os
 import sys
 
 _version = "python%d.%d" % sys.version_info[:2]
-sys.path[:] = [
+# On Lambda PYTHONPATH is just /var/runtime; the emulator may put an emulated SDK (the Modal stand-in) before it.
+_emulated = [p for p in os.environ.get("PYTHONPATH", "").split(":") if p and p != "/var/runtime"]
+sys.path[:] = _emulated + [
     "/var/task",
     "/opt/python/lib/%s/site-packages" % _version,
     "/opt/python",

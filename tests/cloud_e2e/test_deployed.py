@@ -83,14 +83,6 @@ def ddb_items(cloud: Cloud, session_id: str) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-LAMBDA_HOME = pytest.mark.xfail(
-    strict=True,
-    reason="product: Lambda start-up creates ~/.dexa on a read-only filesystem (no DEXA_HOME in the stack): "
-    "every function fails its first call (issue 14 finding 1; helper A)",
-)
-
-
-@LAMBDA_HOME
 def test_a_session_runs_a_bash_task_through_the_api(cloud: Cloud, admin: ApiClient) -> None:
     session = admin.create_session("[script:bash_task] write hello.txt", permission_mode="bypassPermissions")
     sid = session["id"]
@@ -107,18 +99,32 @@ def test_a_session_runs_a_bash_task_through_the_api(cloud: Cloud, admin: ApiClie
     assert cloud.model_requests("bash_task"), "the model was reached through the secret's base URL"
 
 
+def execution_of(cloud: Cloud, session_id: str) -> dict[str, Any]:
+    sfn = cloud.client("stepfunctions")
+    executions = sfn.list_executions(stateMachineArn=cloud.state_machine_arn)["executions"]
+    (execution,) = [e for e in executions if session_id in e["name"]]
+    return execution
+
+
+def test_three_read_only_tools_in_one_reply_run_in_the_parallel_map(cloud: Cloud, admin: ApiClient) -> None:
+    session = admin.create_session("[script:parallel_reads] look around", permission_mode="bypassPermissions")
+    sid = session["id"]
+    events = admin.watch(sid, until="turn.completed", timeout=120)
+    done = [e for e in events if e.type in ("tool.completed", "tool.result")]
+    assert len(done) == 3, [e.type for e in events]
+    assert not [e for e in events if e.type in ("turn.failed", "error")], [e.data for e in events]
+    assert admin.session(sid)["status"] == "idle"
+    execution = execution_of(cloud, sid)
+    assert execution["status"] == "SUCCEEDED"
+    history = cloud.client("stepfunctions").get_execution_history(executionArn=execution["executionArn"])["events"]
+    assert sum(1 for e in history if e["type"] == "MapIterationSucceeded") == 3, {e["type"] for e in history}
+
+
 # -- placeholders: scenarios waiting for other parts of issue 14 (strict: they fail loudly once they pass) ---------
 
 
 def _missing(what: str) -> pytest.MarkDecorator:
     return pytest.mark.xfail(strict=True, reason=f"not built yet: {what}")
-
-
-@_missing("the scenario: three read-only tools in one reply run in the parallel Map (needs scenario a green)")
-def test_three_read_only_tools_in_parallel(cloud: Cloud, admin: ApiClient) -> None:
-    session = admin.create_session("[script:parallel_reads] look around", permission_mode="bypassPermissions")
-    events = admin.watch(session["id"], until="turn.completed", timeout=120)
-    assert sum(1 for e in events if e.type in ("tool.completed", "tool.result")) == 3
 
 
 @_missing("approve a tool call through the API on the deployed stack")
