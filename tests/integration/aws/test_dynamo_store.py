@@ -138,3 +138,37 @@ def test_bad_keys_and_a_missing_table_fail_with_clear_storage_errors(ddb: Any) -
         asyncio.run(store.kv_put("bad#ns", "k", {}))
     with pytest.raises(StorageError, match=schema.ENV_TABLE):
         asyncio.run(DynamoStore("no-such-table", client=ddb).last_seq("s1"))
+
+
+def test_an_approval_over_the_item_limit_is_stored_decided_and_listed_through_the_blob_store(
+    ddb: Any, clients: dict[str, Any]
+) -> None:
+    from dataclasses import replace
+
+    from dexa.adapters.aws import S3BlobStore
+    from dexa.core.session import Approval
+
+    clients["s3"].create_bucket(Bucket="approval-blobs")
+    store = DynamoStore("t-big-approval", client=ddb, overflow=S3BlobStore("approval-blobs", client=clients["s3"]))
+    store.create_table()
+    content = "x" * 500_000  # a Write of a 500 KB file asks first: DynamoDB items stop at 400 KB
+    approval = Approval(
+        id="ap1",
+        session_id="s1",
+        tool_use_id="t1",
+        tool_name="Write",
+        input={"file_path": "/w/big.txt", "content": content},
+        created_at=1.0,
+    )
+
+    async def main() -> None:
+        await store.put_approval(approval)
+        assert await store.attach_task_token("s1", "ap1", "tok")
+        got = await store.get_approval("s1", "ap1")
+        assert got is not None and got.input["content"] == content and got.task_token == "tok"
+        assert await store.resolve_approval(replace(approval, status="allowed", decided_by="alice"))
+        assert not await store.resolve_approval(replace(approval, status="denied"))  # decided once
+        (listed,) = await store.list_approvals("s1", status="allowed")
+        assert listed.input["content"] == content and listed.decided_by == "alice" and listed.task_token == "tok"
+
+    asyncio.run(main())

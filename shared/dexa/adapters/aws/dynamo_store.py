@@ -240,21 +240,21 @@ class DynamoStore(LogMixin):
 
     # ------------------------------------------------------------ approvals
 
-    def _approval_item(self, approval: Approval) -> Item:
+    async def _approval_item(self, approval: Approval) -> Item:
+        # The approval carries the tool's whole input (a Write of a large file): big ones go to the blob store.
         item: Item = {
             schema.PK: s(schema.session_pk(approval.session_id)),
             schema.SK: s(f"APPROVAL#{approval.id}"),
             "status": s(approval.status),
             "created": n(approval.created_at),
-            "data": s(json.dumps(approval_to_dict(approval))),
+            **await self._payloads.pack(json.dumps(approval_to_dict(approval), default=str)),
         }
         if approval.task_token:
             item["task_token"] = s(approval.task_token)
         return item
 
-    @staticmethod
-    def _approval(item: Item) -> Approval:
-        approval = approval_from_dict(json.loads(text(item, "data")))
+    async def _approval(self, item: Item) -> Approval:
+        approval = approval_from_dict(json.loads(await self._payloads.unpack(item)))
         # The token also lives in its own attribute, so a decision written without it (resolve) keeps it.
         token = text(item, "task_token")
         return replace(approval, task_token=token) if token and not approval.task_token else approval
@@ -276,23 +276,25 @@ class DynamoStore(LogMixin):
         )
 
     async def put_approval(self, approval: Approval) -> None:
-        item = self._approval_item(approval)
+        item = await self._approval_item(approval)
         await self._t.run(lambda: self._t.call("put_item", TableName=self._t.name, Item=item))
 
     async def get_approval(self, session_id: str, approval_id: str) -> Approval | None:
         item = await self._t.run(lambda: self._t.get(schema.session_pk(session_id), f"APPROVAL#{approval_id}"))
-        return None if item is None else self._approval(item)
+        return None if item is None else await self._approval(item)
 
     async def resolve_approval(self, approval: Approval) -> bool:
-        item = self._approval_item(approval)
+        item = await self._approval_item(approval)
         key = {schema.PK: item[schema.PK], schema.SK: item[schema.SK]}
+        field = "data" if "data" in item else "blob"
+        other = "blob" if field == "data" else "data"
         return await self._t.run(
             lambda: self._t.update_if(
                 key,
-                "SET #st = :st, #d = :d",
+                "SET #st = :st, #body = :body REMOVE #other",
                 "attribute_exists(SK) AND #st = :pending",
-                {":st": item["status"], ":d": item["data"], ":pending": s("pending")},
-                {"#st": "status", "#d": "data"},
+                {":st": item["status"], ":body": item[field], ":pending": s("pending")},
+                {"#st": "status", "#body": field, "#other": other},
             )
         )
 
@@ -302,7 +304,7 @@ class DynamoStore(LogMixin):
         if status is not None:
             items = [i for i in items if text(i, "status") == status]
         items.sort(key=lambda i: num(i, "created"))
-        return [self._approval(i) for i in items]
+        return [await self._approval(i) for i in items]
 
     # ------------------------------------------------------------ key-value documents
 
