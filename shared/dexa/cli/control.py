@@ -40,6 +40,7 @@ class ControlChannel:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.closed = False  # stdin reached its end: nothing we ask can be answered any more
+        self.before_request: Callable[[], Awaitable[Any]] | None = None  # e.g. flush the turn's pending messages
 
     # ------------------------------------------------------------ lifecycle
 
@@ -140,6 +141,8 @@ class ControlChannel:
         """Ask the SDK something (`can_use_tool`, `hook_callback`) and wait for its answer."""
         if self.closed:
             raise ControlError("stdin is closed: the SDK can no longer answer")
+        if self.before_request is not None:
+            await self.before_request()
         request_id = str(uuid.uuid4())
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future

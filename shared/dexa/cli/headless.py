@@ -111,11 +111,7 @@ def _fail_early(exc: DexaError, opts: RunOptions, out: TextIO, started: float) -
     if opts.output_format in ("json", "stream-json"):
         _write(
             out,
-            error_result(
-                str(exc),
-                session_id=opts.session_id or "",
-                duration_ms=int((time.time() - started) * 1000),
-            ),
+            error_result(str(exc), session_id=opts.session_id or "", duration_ms=int((time.time() - started) * 1000)),
         )
     return 1
 
@@ -161,12 +157,7 @@ async def run_headless(rt: Runtime, opts: RunOptions, env: dict[str, str], out: 
             messages.append(obj)
 
     turns = TurnRunner(
-        rt,
-        session.id,
-        sink,
-        partial=streaming and opts.include_partial_messages,
-        fallback_models=fallbacks,
-        env=env,
+        rt, session.id, sink, partial=streaming and opts.include_partial_messages, fallback_models=fallbacks, env=env
     )
     await turns.start()
     turns.cursor = built_from
@@ -199,12 +190,7 @@ async def run_headless(rt: Runtime, opts: RunOptions, env: dict[str, str], out: 
         )
     result = await turns.result(outcome)
     return print_result(
-        result,
-        output_format=opts.output_format,
-        verbose=opts.verbose,
-        messages=messages,
-        out=out,
-        err=sys.stderr,
+        result, output_format=opts.output_format, verbose=opts.verbose, messages=messages, out=out, err=sys.stderr
     )
 
 
@@ -224,10 +210,7 @@ async def drive_interruptible(turns: TurnRunner) -> dict[str, Any] | None:
 
     try:
         loop.add_signal_handler(signal.SIGINT, on_sigint)
-    except (
-        NotImplementedError,
-        RuntimeError,
-    ):  # not the main thread: no handler, default behaviour
+    except (NotImplementedError, RuntimeError):  # not the main thread: no handler, default behaviour
         return await turns.drive()
     try:
         return await turns.drive()

@@ -26,20 +26,9 @@ from .sdk_hooks import SdkHookRunner, parse_sdk_hooks
 from .turns import TurnRunner, switch_model
 from .wire import CLAUDE_CODE_COMPAT, init_message
 
-PERMISSION_MODES = (
-    "default",
-    "acceptEdits",
-    "plan",
-    "bypassPermissions",
-    "dontAsk",
-    "auto",
-    "manual",
-)
+PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto", "manual")
 # Set by the SDKs when they want session_state_changed frames (they drop them before the caller sees them).
-STATE_ENV = (
-    "CLAUDE_CODE_SDK_READS_SESSION_STATE",
-    "CLAUDE_CODE_EMIT_SESSION_STATE_EVENTS",
-)
+STATE_ENV = ("CLAUDE_CODE_SDK_READS_SESSION_STATE", "CLAUDE_CODE_EMIT_SESSION_STATE_EVENTS")
 
 
 def _user_text(msg: dict[str, Any]) -> str:
@@ -55,12 +44,7 @@ def _suggestion(rule: str) -> dict[str, Any]:
     value: dict[str, Any] = {"toolName": name}
     if rest.endswith(")"):
         value["ruleContent"] = rest[:-1]
-    return {
-        "type": "addRules",
-        "rules": [value],
-        "behavior": "allow",
-        "destination": "localSettings",
-    }
+    return {"type": "addRules", "rules": [value], "behavior": "allow", "destination": "localSettings"}
 
 
 class _SdkEnvs:
@@ -120,6 +104,7 @@ class StreamSession:
             env=env,
         )
         self._asks: set[asyncio.Task[None]] = set()
+        channel.before_request = self.turns.catch_up
         channel.handlers.update(
             {
                 "initialize": self._initialize,
@@ -252,11 +237,7 @@ class StreamSession:
             "output_style": "default",
             "available_output_styles": ["default"],
             "models": [],
-            "account": {
-                "tokenSource": "none",
-                "apiKeySource": self.api_key_source,
-                "apiProvider": "firstParty",
-            },
+            "account": {"tokenSource": "none", "apiKeySource": self.api_key_source, "apiProvider": "firstParty"},
             "pid": os.getpid(),
             "claude_code_version": CLAUDE_CODE_COMPAT,
             "current_permission_mode": session.permission_mode,
@@ -277,10 +258,7 @@ class StreamSession:
 
     async def _set_model(self, request: dict[str, Any]) -> dict[str, Any]:
         await switch_model(
-            self.rt,
-            self.session_id,
-            str(request.get("model") or self.rt.settings.default_model),
-            self.env,
+            self.rt, self.session_id, str(request.get("model") or self.rt.settings.default_model), self.env
         )
         return {}
 

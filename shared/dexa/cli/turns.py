@@ -50,6 +50,8 @@ class TurnRunner:
         self.fallbacks = list(fallback_models)
         self.env = env if env is not None else {}
         self._last_error: dict[str, Any] = {}
+        self._outcome: dict[str, Any] | None = None
+        self._reading = asyncio.Lock()  # the drive loop and a control request may both catch up
 
     async def start(self) -> None:
         self.cursor = await self.rt.store.last_seq(self.session_id)
@@ -69,24 +71,33 @@ class TurnRunner:
     async def _drive_once(self) -> dict[str, Any] | None:
         self.interrupted = False
         self._last_error = {}
+        self._outcome = None
         task = asyncio.create_task(self.rt.driver.run(self.session_id, wait_for_approvals=self.wait_for_approvals))
         self._task = task
-        outcome: dict[str, Any] | None = None
         while True:
-            events = await self.rt.store.read_events(self.session_id, after=self.cursor)
-            for ev in events:
-                self.cursor = ev.seq
-                outcome = self._translate(ev) or outcome
-            if task.done() and not events:
+            seen = await self.catch_up()
+            if task.done() and not seen:
                 break
-            if not events:
+            if not seen:
                 await self.rt.engine.notifier.wait(f"events:{self.session_id}", 0.2)
         self._task = None
+        outcome = self._outcome
         with contextlib.suppress(asyncio.CancelledError):
             await task
         if self.interrupted and outcome is None:
             outcome = {"subtype": "error_during_execution", "error": "interrupted"}
         return outcome
+
+    async def catch_up(self) -> int:
+        """Translate every event logged so far; returns how many. Also run before a control request goes to the SDK
+        (a hook callback, a permission prompt), so the messages that led to it (the assistant's tool_use) are on
+        stdout first, in Claude Code's order."""
+        async with self._reading:
+            events = await self.rt.store.read_events(self.session_id, after=self.cursor)
+            for ev in events:
+                self.cursor = ev.seq
+                self._outcome = self._translate(ev) or self._outcome
+            return len(events)
 
     def _translate(self, ev: Event) -> dict[str, Any] | None:
         self.meter.feed(ev)
