@@ -220,8 +220,10 @@ export function mount(root, _params, query) {
         : `This link cannot be used: ${e.message} Decide with the buttons on the output instead.`));
       return;
     }
-    if (peek.action === 'review' || peek.output.status !== 'pending') {
-      fill(linkBox, h('p', { class: 'small' }, peek.output.status !== 'pending' ? `Already ${peek.output.status}.` : 'A review link: decide below.'));
+    // A link decides a staged output, or (from an approval email) a tool call waiting for permission.
+    const item = peek.output || peek.approval;
+    if (peek.action === 'review' || item.status !== 'pending') {
+      fill(linkBox, h('p', { class: 'small' }, item.status !== 'pending' ? `Already ${item.status}.` : 'A review link: decide below.'));
       return;
     }
     const act = h('button', { type: 'button', class: `btn solid ${peek.action === 'approve' ? 'ok' : 'bad'}`, dataset: { linkAction: peek.action } },
@@ -230,8 +232,9 @@ export function mount(root, _params, query) {
       act.disabled = true;
       try {
         const done = await api.post('/approval-links/redeem', { token });
-        toast(`${peek.action === 'approve' ? 'Approved' : 'Rejected'} via the link: ${done.output.status}`);
-        fill(linkBox, h('p', { class: 'small' }, `Done: ${done.output.status}.`));
+        const status = (done.output || done.approval).status;
+        toast(`${peek.action === 'approve' ? 'Approved' : 'Rejected'} via the link: ${status}`);
+        fill(linkBox, h('p', { class: 'small' }, `Done: ${status}.`));
         load();
       } catch (e) {
         toast(e.status === 409 ? 'This link was already used or the output decided.' : `Not done: ${e.message}`, { bad: true });
