@@ -182,3 +182,39 @@ def test_source_tools_off_offers_no_meta_tools(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     tools = _init(lines)["tools"]
     assert "mcp__time__convert_time" in tools and "LoadSourceTools" not in tools and "ListSources" not in tools
+
+
+def test_a_large_servers_tools_are_listed_by_name_and_a_call_loads_their_schemas(tmp_path: Path) -> None:
+    from dexa.testing.messages_api import serve
+    from dexa.testing.script import Script
+
+    call = {"name": "mcp__time__get_current_time"}
+    turns = [
+        {"tool_uses": [{**call, "input": {}}]},  # the model guesses: the real schema requires a timezone
+        {"tool_uses": [{**call, "input": {"timezone": "UTC"}}]},
+        {"text": "done"},
+    ]
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    with serve(Script.from_dict({"turns": turns})) as server:
+        out = subprocess.run(
+            [sys.executable, "-m", "dexa.cli", "run", "-p", "time?", "--output-format", "stream-json", "--verbose",
+             "--mcp-config", _config(tmp_path, {"time": TIME}), "--allowedTools", "mcp__time"],
+            cwd=ws,
+            env={**os.environ, "DEXA_HOME": str(tmp_path / "home"), "ANTHROPIC_BASE_URL": server.url,
+                 "ANTHROPIC_API_KEY": "x", "DEXA_MCP_EAGER_SCHEMA_CHARS": "100"},
+            capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        requests = server.message_requests()
+    assert out.returncode == 0, out.stderr[-2000:]
+
+    def schema(request: dict[str, Any]) -> dict[str, Any]:
+        body = request.get("body", request)
+        return next(t["input_schema"] for t in body["tools"] if t["name"] == "mcp__time__get_current_time")
+
+    assert "timezone" not in json.dumps(schema(requests[0]))
+    assert "timezone" in schema(requests[1])["properties"]
+    lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    first, second = _results(lines)
+    assert first["is_error"] and "timezone" in first["content"] and "now loaded" in first["content"]
+    assert not second["is_error"] and json.loads(second["content"])["timezone"] == "UTC"

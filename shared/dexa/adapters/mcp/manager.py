@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import shlex
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
@@ -55,6 +56,7 @@ class McpManager:
         # Called (sync) by aclose(); the integration layer unregisters the session's executor route here.
         self.on_close: list[Callable[[], None]] = []
         self._taken: set[str] = set()
+        self._expanded: set[str] = set()
         self._tools: dict[str, list[McpTool]] = {}
         self._refreshes: set[asyncio.Task[None]] = set()
         secrets = frozenset(s for s in platform_secrets if s)
@@ -130,6 +132,8 @@ class McpManager:
         conn = self.connection(name)
         listed = await conn.list_tools()
         previous = {t.tool: t for t in self._tools.get(name, [])}
+        size = sum(len(json.dumps(t.input_schema or {})) + len(t.description or "") for t in listed)
+        deferred = name not in self._expanded and size > self.limits.eager_schema_chars
         wrapped: list[McpTool] = []
         for tool in listed:
             old = previous.get(tool.name)
@@ -138,7 +142,7 @@ class McpManager:
             else:
                 exposed = dedupe(tool_name(name, tool.name), self._taken)
                 self._taken.add(exposed)
-            wrapped.append(McpTool(self, name, tool, exposed))
+            wrapped.append(McpTool(self, name, tool, exposed, deferred=deferred))
         if self.registry is not None:
             for old in previous.values():
                 self.registry.remove(old.spec.name)
@@ -146,6 +150,12 @@ class McpManager:
                 self.registry.add(tool)
         self._tools[name] = wrapped
         return wrapped
+
+    async def expand(self, name: str) -> None:
+        """Send a large server's full schemas from the next request on (its tools were listed by name only)."""
+        if name not in self._expanded:
+            self._expanded.add(name)
+            await self.server_tools(name)
 
     async def load_sources(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
         async def one(name: str) -> tuple[str, dict[str, Any]]:

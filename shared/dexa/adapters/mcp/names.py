@@ -64,6 +64,9 @@ class McpLimits:
     max_result_chars_ceiling: int = 500_000
     startup_timeout_s: float = 30.0
     tool_timeout_s: float = 100_000.0
+    # A server whose tool schemas take more than this many characters is listed by name and description only; a
+    # call loads the real schemas (GitHub's ~90 tools would otherwise cost ~15k tokens on every request).
+    eager_schema_chars: int = 20_000
 
     @staticmethod
     def from_env(env: Mapping[str, str]) -> McpLimits:
@@ -71,4 +74,5 @@ class McpLimits:
             max_output_tokens=_int(env, "MAX_MCP_OUTPUT_TOKENS", 25_000),
             startup_timeout_s=_ms(env, "MCP_TIMEOUT", 30_000),
             tool_timeout_s=_ms(env, "MCP_TOOL_TIMEOUT", 100_000_000),
+            eager_schema_chars=_int(env, "DEXA_MCP_EAGER_SCHEMA_CHARS", 20_000),
         )

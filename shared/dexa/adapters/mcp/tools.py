@@ -28,15 +28,26 @@ MAX_DESCRIPTION = 2048
 class McpTool:
     """One tool of one MCP server. Calls pass the gate (staging policy) before they can reach the server."""
 
-    def __init__(self, manager: McpManager, server: str, tool: types.Tool, exposed_name: str) -> None:
+    def __init__(
+        self, manager: McpManager, server: str, tool: types.Tool, exposed_name: str, *, deferred: bool = False
+    ) -> None:
         self.manager = manager
         self.server = server
         self.tool = tool.name
         self.hints = ToolHints.from_wire(tool.annotations, tool.meta)
         description = tool.description or tool.title or self.hints.title or tool.name
+        self.schema: dict[str, Any] = (
+            dict(tool.input_schema) if tool.input_schema else {"type": "object", "properties": {}}
+        )
+        self.deferred = deferred
+        if deferred:
+            # Listed by name: the first call checks its input against the real schema and loads the server's.
+            description = _first_sentence(description) + " (Parameters load on first use.)"
+            schema: dict[str, Any] = {"type": "object", "additionalProperties": True}
+        else:
+            schema = self.schema
         if len(description) > MAX_DESCRIPTION:
             description = description[: MAX_DESCRIPTION - 1] + "…"
-        schema = dict(tool.input_schema) if tool.input_schema else {"type": "object", "properties": {}}
         self.spec = ToolSpec(name=exposed_name, description=description, input_schema=schema)
         # The engine runs read-only tools concurrently and skips their checkpoints; that is all the hint grants.
         self.read_only = self.hints.read_only
@@ -58,6 +69,18 @@ class McpTool:
             kind=config.kind,
             integration_id=config.integration_id,
         )
+        if self.deferred:  # before the gate: nothing is staged with input the tool would refuse
+            try:
+                await manager.expand(self.server)
+            except ToolError as exc:
+                return ToolOutput(content=str(exc), is_error=True, data={"server": self.server, "error": exc.code})
+            problem = _input_problem(self.schema, tool_input)
+            if problem is not None:
+                return ToolOutput(
+                    is_error=True,
+                    content=f"{self.spec.name} was not run: {problem}. Its input schema (now loaded): "
+                    + json.dumps(self.schema),
+                )
         try:
             gated = await manager.gate.check(call, ctx)
         except DexaError as exc:
@@ -110,6 +133,26 @@ class McpTool:
             is_error=rendered.is_error,
             data={"server": self.server, "tool": self.tool, **rendered.data},
         )
+
+
+def _first_sentence(text: str, limit: int = 200) -> str:
+    line = text.strip().split("\n", 1)[0]
+    head = line.split(". ", 1)[0]
+    return head if len(head) <= limit else head[: limit - 1] + "…"
+
+
+def _input_problem(schema: dict[str, Any], tool_input: dict[str, Any]) -> str | None:
+    """Why the input does not fit the tool's schema, or None (an unusable schema is left to the server)."""
+    import jsonschema
+
+    try:
+        jsonschema.validate(tool_input, schema)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path)
+        return f"invalid input{' at ' + where if where else ''}: {exc.message}"
+    except jsonschema.SchemaError:
+        return None
+    return None
 
 
 _SERVER_PROP = {"type": "string", "description": "MCP server name (omit for all servers)"}
