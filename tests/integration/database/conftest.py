@@ -51,6 +51,27 @@ def _as_user() -> list[str]:
     pytest.skip("running as root without a postgres or nobody user: initdb refuses root")
 
 
+def _start(prefix: list[str], bindir: Path, root: Path, data: Path) -> int:
+    """Start the server on a free port; a port taken between probe and bind (or a slow start) gets one retry."""
+    log = root / "log"
+    pg_ctl = [*prefix, str(bindir / "pg_ctl"), "-D", str(data)]
+    output = ""
+    for _ in range(2):
+        port = _free_port()
+        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+        started = subprocess.run(
+            [*pg_ctl, "-l", str(log), "-o", options, "-w", "-t", "120", "start"],
+            capture_output=True,
+            text=True,
+        )
+        if started.returncode == 0:
+            return port
+        output = started.stdout + started.stderr
+        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], capture_output=True)
+    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+    pytest.fail(f"PostgreSQL did not start: {output}\n{tail}")
+
+
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
     pytest.importorskip("psycopg", reason="the Postgres integration needs psycopg[binary]")
@@ -72,18 +93,12 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
     if prefix:
         os.chown(pwfile, pwd.getpwnam(prefix[2]).pw_uid, -1)
     data = root / "data"
-    port = _free_port()
     subprocess.run(
         [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", USER, f"--pwfile={pwfile}", *INITDB_FLAGS],
         check=True,
         capture_output=True,
     )
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
-    subprocess.run(
-        [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-o", options, "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
+    port = _start(prefix, bindir, root, data)
     try:
         yield Postgres(host="127.0.0.1", port=port, database="postgres")
     finally:
