@@ -1,8 +1,14 @@
 """The turn state machine (Amazon States Language, JSONPath style), built here and synthesized by the CDK stack.
 
 JSONPath only: moto executes it in tests, and moto cannot run JSONata or `Assign` (aws-modal.md §2). The state
-carried between states stays tiny: {session_id, turn, calls_base, last: {outcome, step, parallel, execution_calls}}.
-Messages and tool outputs live in the store.
+carried between states stays tiny: {session_id, turn, calls_base, last: {outcome, step, parallel, execution_calls,
+history}}. Messages and tool outputs live in the store.
+
+History budget: a Standard execution fails at 25,000 history events. Each step task reports `history`, a running
+estimate of the events this execution has written (its own task events and retries, the Choice after it, the Map it
+plans; HistoryCost below), which it receives from the previous step; Route hands the turn to a fresh execution
+(ContinueAsNew) before a model call once the estimate passes the budget. tests check the estimate against the real
+history moto records.
 
     Turn (Parallel: its Catch is the top-level Catch)
       BeginTurn -> Route -> CallModel | DecideTools | AwaitApproval | PlanTools | EndTurn -> Route ...
@@ -35,6 +41,8 @@ STEP_STATES: dict[str, str] = {
     "end_turn": "EndTurn",
 }
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+# Events a history can take and still finish the iteration in flight (a 40-item Map is under 300) plus margin.
+HISTORY_BUDGET = 20_000
 LAMBDA_CALLBACK = "arn:aws:states:::lambda:invoke.waitForTaskToken"
 TASK_TIMEOUT_S = 900  # the Lambda maximum; explicit so a lost invocation can not hang a turn
 
@@ -76,9 +84,42 @@ class RetryPolicy:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryCost:
+    """History events each shape of this machine writes (as Step Functions and moto record them)."""
+
+    start: int = 3  # ExecutionStarted, ParallelStateEntered, ParallelStateStarted
+    task: int = 5  # TaskStateEntered, TaskScheduled, TaskStarted, TaskSucceeded, TaskStateExited
+    retry: int = 3  # TaskFailed, TaskScheduled, TaskStarted of each further attempt
+    choice: int = 2  # ChoiceStateEntered, ChoiceStateExited
+    map: int = 4  # MapStateEntered, MapStateStarted, MapStateSucceeded, MapStateExited
+    map_item: int = 7  # MapIterationStarted, a task's 5, MapIterationSucceeded
+    callback: int = 8  # the waitForTaskToken task (TaskSubmitted too) and the AfterDecision Pass
+
+    def after_task(self, task: str, *, retries: int, parallel: int) -> int:
+        """What a step task added: itself, its retries, the Choice after it and the Map it planned."""
+        cost = self.task + self.retry * retries + self.choice
+        if task == "begin_turn":
+            cost += self.start
+        if task == "plan_tools":
+            cost += self.choice + (self.map + self.map_item * parallel if parallel else 0)
+        return cost
+
+
+HISTORY_COST = HistoryCost()
+
+
 def _payload(task: str, **extra: str) -> dict[str, Any]:
     # calls_base: model calls the turn made in earlier executions (continue-as-new); always in the input.
     return {"task": task, "session_id.$": "$.session_id", "turn.$": "$.turn", "calls_base.$": "$.calls_base", **extra}
+
+
+def _counted(task: str) -> dict[str, Any]:
+    """A step's payload with the history estimate so far and this attempt's retry count."""
+    extra = {"retries.$": "$$.State.RetryCount"}
+    if task != "begin_turn":  # BeginTurn is the first state: no estimate exists yet
+        extra["history.$"] = "$.last.history"
+    return _payload(task, **extra)
 
 
 def _invoke(function_arn: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -90,6 +131,7 @@ _RESULT = {
     "step.$": "$.Payload.step",
     "parallel.$": "$.Payload.parallel",
     "execution_calls.$": "$.Payload.execution_calls",
+    "history.$": "$.Payload.history",
 }
 
 
@@ -97,7 +139,7 @@ def _step_task(fn: str, task: str, retry: RetryPolicy, *, next_state: str = "Rou
     return {
         "Type": "Task",
         "Resource": LAMBDA_INVOKE,
-        "Parameters": _invoke(fn, _payload(task)),
+        "Parameters": _invoke(fn, _counted(task)),
         "ResultSelector": _RESULT,
         "ResultPath": "$.last",
         "TimeoutSeconds": TASK_TIMEOUT_S,
@@ -106,7 +148,7 @@ def _step_task(fn: str, task: str, retry: RetryPolicy, *, next_state: str = "Rou
     }
 
 
-def _route(max_model_calls: int) -> dict[str, Any]:
+def _route(max_model_calls: int, history_budget: int) -> dict[str, Any]:
     choices: list[dict[str, Any]] = [
         {"Variable": "$.last.outcome", "StringEquals": "done", "Next": "Done"},
         {"Variable": "$.last.outcome", "StringEquals": "failed", "Next": "ModelFailed"},
@@ -114,7 +156,12 @@ def _route(max_model_calls: int) -> dict[str, Any]:
         {
             "And": [
                 {"Variable": "$.last.step", "StringEquals": "call_model"},
-                {"Variable": "$.last.execution_calls", "NumericGreaterThanEquals": max_model_calls},
+                {
+                    "Or": [
+                        {"Variable": "$.last.history", "NumericGreaterThanEquals": history_budget},
+                        {"Variable": "$.last.execution_calls", "NumericGreaterThanEquals": max_model_calls},
+                    ]
+                },
             ],
             "Next": "ContinueAsNew",
         },
@@ -124,11 +171,16 @@ def _route(max_model_calls: int) -> dict[str, Any]:
 
 
 def _turn_states(
-    fn: str, retry: RetryPolicy, approval_timeout_s: int, max_model_calls: int, map_concurrency: int
+    fn: str,
+    retry: RetryPolicy,
+    approval_timeout_s: int,
+    max_model_calls: int,
+    map_concurrency: int,
+    history_budget: int,
 ) -> dict[str, Any]:
     states: dict[str, Any] = {
         "BeginTurn": _step_task(fn, "begin_turn", retry),
-        "Route": _route(max_model_calls),
+        "Route": _route(max_model_calls, history_budget),
         "CallModel": _step_task(fn, "call_model", retry),
         "DecideTools": _step_task(fn, "decide_tools", retry),
         "AwaitApproval": _step_task(fn, "await_approval", retry),
@@ -203,6 +255,7 @@ def _turn_states(
                 "step.$": "$.last.step",
                 "parallel": [],
                 "execution_calls.$": "$.last.execution_calls",
+                "history.$": f"States.MathAdd($.last.history, {HISTORY_COST.callback})",
             },
             "ResultPath": "$.last",
             "Next": "Route",
@@ -230,6 +283,7 @@ def turn_definition(
     approval_timeout_s: int = schema.TASK_TOKEN_TIMEOUT_SECONDS,
     max_model_calls: int = schema.MAX_MODEL_CALLS_PER_EXECUTION,
     map_concurrency: int = 16,
+    history_budget: int = HISTORY_BUDGET,
 ) -> dict[str, Any]:
     """The whole state machine as a dict. The default ARN is a DefinitionSubstitutions placeholder for CDK."""
     if not 1 <= map_concurrency <= 40:
@@ -237,7 +291,9 @@ def turn_definition(
     retry = retry or RetryPolicy()
     branch = {
         "StartAt": "BeginTurn",
-        "States": _turn_states(step_function_arn, retry, approval_timeout_s, max_model_calls, map_concurrency),
+        "States": _turn_states(
+            step_function_arn, retry, approval_timeout_s, max_model_calls, map_concurrency, history_budget
+        ),
     }
     return {
         "Comment": "Dexa: one durable agent turn; each step is the agent-step Lambda over persisted state",

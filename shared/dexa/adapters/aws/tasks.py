@@ -1,9 +1,9 @@
 """Step Functions task bodies: one per state of the turn machine (asl.py), each a thin call into the engine.
 
 Every task takes the tiny state {task, session_id, turn, calls_base, ...} and returns {outcome, step, parallel,
-execution_calls}. A task that finds the turn already past its step (a retry after a crash, a duplicate delivery)
-does nothing and reports where the turn is, so the machine routes on. Errors propagate: their class name becomes
-the Lambda errorType that Retry/Catch match (dexa.core.errors).
+execution_calls, history}. A task that finds the turn already past its step (a retry after a crash, a duplicate
+delivery) does nothing and reports where the turn is, so the machine routes on. Errors propagate: their class name
+becomes the Lambda errorType that Retry/Catch match (dexa.core.errors).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dexa.core.errors import ConfigError, ModelError, ModelRateLimitError, Model
 from dexa.core.events import EventType
 from dexa.core.session import Session
 
+from .asl import HISTORY_COST
 from .sfn import CANCELLED_NS, SfnApprovalNotifier, SfnTurnDriver
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class TaskEvent:
     tool_use_id: str = ""
     token: str = ""
     calls_base: int = 0
+    history: int = 0  # the machine's estimate of its history events before this task (asl.HistoryCost)
+    retries: int = 0  # $$.State.RetryCount: earlier attempts of this task
     error: dict[str, Any] = field(default_factory=dict)
 
     @staticmethod
@@ -66,6 +69,8 @@ class TaskEvent:
             tool_use_id=str(raw.get("tool_use_id") or ""),
             token=str(raw.get("token") or ""),
             calls_base=int(raw.get("calls_base") or 0),
+            history=int(raw.get("history") or 0),
+            retries=int(raw.get("retries") or 0),
             error=dict(error) if isinstance(error, Mapping) else {"Error": str(error)},
         )
 
@@ -123,13 +128,15 @@ class TaskRunner:
         ev: TaskEvent, outcome: str, session: Session | None, parallel: list[str] | None = None
     ) -> dict[str, Any]:
         state = session.turn_state if session is not None else None
+        parallel = parallel or []
         return {
             "session_id": ev.session_id,
             "turn": ev.turn,
             "outcome": outcome,
             "step": state.step if state is not None else "",
-            "parallel": parallel or [],
+            "parallel": parallel,
             "execution_calls": state.model_calls - ev.calls_base if state is not None else 0,
+            "history": ev.history + HISTORY_COST.after_task(ev.task, retries=ev.retries, parallel=len(parallel)),
         }
 
     async def _current(self, ev: TaskEvent) -> Session | None:
