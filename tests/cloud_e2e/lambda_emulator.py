@@ -74,6 +74,8 @@ class Stats:
     # seconds from process start to its first /next call: interpreter start + importing the handler module
     init_seconds: dict[str, list[float]] = field(default_factory=dict[str, list[float]])
     invocations: dict[str, int] = field(default_factory=dict[str, int])
+    # one record per invocation: function, whether it started a container, seconds, the step task if any
+    records: list[tuple[str, bool, float, str]] = field(default_factory=list[tuple[str, bool, float, str]])
 
 
 class Container:
@@ -261,6 +263,14 @@ _spawner_thread = threading.Thread(target=_spawner, name="lambda-spawner", daemo
 _spawner_lock = threading.Lock()
 
 
+def _task_of(payload: bytes) -> str:
+    try:
+        doc = json.loads(payload or b"{}")
+    except ValueError:
+        return ""
+    return str(doc.get("task", "")) if isinstance(doc, dict) else ""
+
+
 def _error_payload(error_type: str, message: str) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
@@ -406,6 +416,7 @@ class LambdaEmulator:
             self.stats.invocations[name] = self.stats.invocations.get(name, 0) + 1
             idle = self._idle.setdefault(name, [])
             container = None
+            cold = not idle
             while idle and container is None:
                 candidate = idle.pop()
                 container = None if candidate.dead else candidate
@@ -414,7 +425,10 @@ class LambdaEmulator:
                 self.stats.cold_starts[name] = self.stats.cold_starts.get(name, 0) + 1
                 container = Container(self, config, self._serial)
                 self._all.append(container)
+                cold = True
+        started = time.monotonic()
         container.run(inv)
+        self.stats.records.append((name, cold, time.monotonic() - started, _task_of(payload)))
         with self._lock:
             if not container.dead and container in self._all:
                 self._idle.setdefault(name, []).append(container)

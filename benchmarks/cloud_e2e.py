@@ -1,0 +1,143 @@
+"""Cloud e2e benchmark: the deployed stack emulated on this machine (tests/cloud_e2e), one typical turn measured.
+
+    .venv/bin/python benchmarks/cloud_e2e.py [--turns 3]
+
+A typical turn (issue 14): 10 tool calls over 4 model replies, 1 approval. Prints, per turn: AWS requests by
+service/action, Step Functions state transitions, DynamoDB write requests (and write units), Lambda invocations
+and GB-seconds, a dollar estimate at us-east-1 list prices; over all turns: the warm per-step Lambda time p50/p95
+(step time minus nothing: the model is a loopback server answering in ~ms, so this is non-model overhead plus the
+tools' own time), and cold-start init (interpreter + handler import, to the first Runtime API poll) per function.
+Targets: per step <= 150 ms p50 warm; cold start API <= 500 ms, step <= 800 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from cloud_e2e.client import ApiClient
+from cloud_e2e.harness import Cloud, running
+from cloud_e2e.synth import synthesize
+
+# us-east-1 list prices (USD), for an order of magnitude only.
+PRICE = {
+    "sfn_transition": 0.025 / 1000,
+    "lambda_request": 0.20 / 1_000_000,
+    "lambda_gb_s_arm": 0.0000133334,
+    "ddb_write_unit": 1.25 / 1_000_000,
+    "ddb_read_unit": 0.25 / 1_000_000,
+    "apigw_request": 3.50 / 1_000_000,
+}
+DDB_WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")
+DDB_READS = ("GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems")
+
+
+def run_turn(cloud: Cloud, admin: ApiClient) -> dict[str, Any]:
+    cloud.aws_requests(reset=True)
+    records_before = len(cloud.emulator.stats.records)
+    api_before = cloud.api.requests
+    started = time.monotonic()
+    sid = admin.create_session("[script:typical_turn] look, write, check")["id"]
+    admin.watch(sid, until="permission.required", timeout=180)
+    pending = [a for a in admin.ok("GET", f"/sessions/{sid}/approvals")["data"] if a["status"] == "pending"]
+    admin.ok("POST", f"/sessions/{sid}/approve", json={"approval_id": pending[0]["id"], "decision": "once"})
+    events = admin.watch(sid, until="turn.completed", timeout=180)
+    wall = time.monotonic() - started
+    sfn = cloud.client("stepfunctions")
+    (execution,) = [
+        e for e in sfn.list_executions(stateMachineArn=cloud.state_machine_arn)["executions"] if sid in e["name"]
+    ]
+    while execution["status"] == "RUNNING":
+        time.sleep(0.2)
+        execution = sfn.describe_execution(executionArn=execution["executionArn"])
+    history = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+    requests = Counter(cloud.aws_requests())
+    return {
+        "session": sid,
+        "wall_s": wall,
+        "events": len(events),
+        "tools": sum(1 for e in events if e.type == "tool.completed"),
+        "transitions": sum(1 for e in history if e["type"].endswith("StateEntered")),
+        "requests": requests,
+        "records": cloud.emulator.stats.records[records_before:],
+        "api_requests": cloud.api.requests - api_before,
+    }
+
+
+def report(turn: dict[str, Any], memory_mb: dict[str, int]) -> None:
+    req: Counter[str] = turn["requests"]
+    ddb_w = {k: v for k, v in req.items() if k.startswith("dynamodb:") and k.split(":")[1] in DDB_WRITES}
+    ddb_r = sum(v for k, v in req.items() if k.startswith("dynamodb:") and k.split(":")[1] in DDB_READS)
+    # A transaction writes >= 2 items at 2 units each; count it as 4 units (lower bound).
+    write_units = sum(v * (4 if k.endswith("TransactWriteItems") else 1) for k, v in ddb_w.items())
+    gb_s = sum(sec * memory_mb.get(fn, 1024) / 1024 for fn, _cold, sec, _task in turn["records"])
+    invocations = len(turn["records"])
+    cost = (
+        turn["transitions"] * PRICE["sfn_transition"]
+        + invocations * PRICE["lambda_request"]
+        + gb_s * PRICE["lambda_gb_s_arm"]
+        + write_units * PRICE["ddb_write_unit"]
+        + ddb_r * PRICE["ddb_read_unit"]
+        + turn["api_requests"] * PRICE["apigw_request"]
+    )
+    print(f"  turn {turn['session']}: {turn['wall_s']:.1f} s wall, {turn['tools']} tools, {turn['events']} events")
+    print(f"    AWS requests {sum(req.values())}: " + ", ".join(f"{k} {v}" for k, v in req.most_common(12)))
+    print(f"    state transitions {turn['transitions']}; DynamoDB write requests {sum(ddb_w.values())} "
+          f"(~{write_units} write units), read requests {ddb_r}")  # fmt: skip
+    print(f"    Lambda invocations {invocations}, {gb_s:.1f} GB-s; API requests {turn['api_requests']}; "
+          f"estimate ${cost:.5f} per turn (${cost * 1000:.2f} per 1000 turns)")  # fmt: skip
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--turns", type=int, default=3)
+    args = parser.parse_args()
+    started = time.monotonic()
+    cdk_out = synthesize()
+    print(f"cloud e2e benchmark (synth {time.monotonic() - started:.1f} s)")
+    with running(cdk_out) as cloud:
+        boot = cloud.bootstrap()
+        admin = ApiClient(cloud.api.url, boot["token"], boot.get("gateway_key"))
+        lam = cloud.client("lambda")
+        memory = {
+            fn: lam.get_function_configuration(FunctionName=fn)["MemorySize"] for fn in cloud.deployment.function_code
+        }
+        turns = [run_turn(cloud, admin) for _ in range(args.turns)]
+        for turn in turns:
+            report(turn, memory)
+        steps = [(sec, task) for t in turns[1:] or turns for fn, cold, sec, task in t["records"] if task and not cold]
+        by_task: dict[str, list[float]] = {}
+        for sec, task in steps:
+            by_task.setdefault(task, []).append(sec)
+        warm = [sec for sec, _ in steps]
+        p50, p95 = percentile(warm, 0.5) * 1000, percentile(warm, 0.95) * 1000
+        print(f"  warm step invocations: p50 {p50:.0f} ms, p95 {p95:.0f} ms over {len(warm)} (target <= 150 ms p50)")
+        for task, secs in sorted(by_task.items()):
+            print(f"    {task:<16} n={len(secs):<3} p50 {percentile(secs, 0.5) * 1000:.0f} ms")
+        for fn, inits in cloud.emulator.stats.init_seconds.items():
+            kind = fn.split("-")[1] if "-" in fn else fn
+            median = statistics.median(inits) * 1000
+            print(
+                f"  cold start {kind:<24} init (python + handler import) median {median:.0f} ms, {len(inits)} container(s)"
+            )
+        cold_first = [sec for t in turns for fn, cold, sec, task in t["records"] if cold]
+        if cold_first:
+            median = statistics.median(cold_first)
+            print(f"  cold invocations (init + first request, runtime build included): median {median:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
