@@ -129,9 +129,7 @@ def main() -> int:
         for fn, inits in cloud.emulator.stats.init_seconds.items():
             kind = fn.split("-")[1] if "-" in fn else fn
             median = statistics.median(inits) * 1000
-            print(
-                f"  cold start {kind:<24} init (python + handler import) median {median:.0f} ms, {len(inits)} container(s)"
-            )
+            print(f"  cold start {kind:<24} init (python + import) median {median:.0f} ms, {len(inits)} container(s)")
         cold_first = [sec for t in turns for fn, cold, sec, task in t["records"] if cold]
         if cold_first:
             median = statistics.median(cold_first)
