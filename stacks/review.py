@@ -7,7 +7,8 @@ API's URL is known only to the API stack, which the others precede; it reaches t
 fixed name that functions read at cold start (dexa.runtime.control_plane), never through a template reference.
 
 CDK context: `dexa:mailFrom` (a verified SES identity: address, its domain verified) turns mail on;
-`dexa:publicUrl` (e.g. a custom domain) replaces the API's own URL.
+`dexa:publicUrl` (e.g. a custom domain) replaces the API's own URL; `dexa:slackApiUrl` points Slack calls at a
+stand-in (the emulated deployment's Slack fake).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from constructs import Construct
 
 CONTEXT_MAIL_FROM = "dexa:mailFrom"
 CONTEXT_PUBLIC_URL = "dexa:publicUrl"
+CONTEXT_SLACK_API_URL = "dexa:slackApiUrl"  # a Slack stand-in (tests); default https://slack.com/api
 ENV_LINK_KEY_ARN = "DEXA_LINK_KEY_ARN"
 ENV_SLACK_BOT_TOKEN_ARN = "DEXA_SLACK_BOT_TOKEN_ARN"
 ENV_VAULT_KMS_KEY = "DEXA_VAULT_KMS_KEY"
@@ -76,6 +78,9 @@ def apply_review(fn: lambda_.Function, *, secrets: ReviewSecrets, data_key_arn: 
             resources=[stack.format_arn(service="ssm", resource="parameter", resource_name=name)],
         )
     )
+    slack_api_url = fn.node.try_get_context(CONTEXT_SLACK_API_URL)
+    if slack_api_url:
+        fn.add_environment("DEXA_SLACK_API_URL", str(slack_api_url))
     sender = fn.node.try_get_context(CONTEXT_MAIL_FROM)
     if sender:
         fn.add_environment(ENV_MAIL_FROM, sender)
