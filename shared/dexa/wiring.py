@@ -160,6 +160,7 @@ class LocalEnvFactory:
                 network=env.network,
                 read_only=sorted({sys.prefix, sys.base_prefix}),
                 protected=[str(self.settings.home)],
+                egress_socket=env.services.get("egress_socket"),
             )
 
         async def emit(type_: str, data: Mapping[str, Any]) -> None:
@@ -339,7 +340,9 @@ class Runtime:
         """Repos, the git credential proxy and linked PRs; None until GitHub credentials are configured."""
         if not self._code_checked:
             self._code_checked = True
-            env = dict(os.environ)
+            from dexa.runtime.control_plane import code_env
+
+            env = code_env(self.settings, dict(os.environ), self.base_url)
             if not (env.get("GITHUB_TOKEN") or env.get("DEXA_GITHUB_APP_ID")):
                 return None  # no credentials: skip importing the git/GitHub stack
             from dexa.code.setup import CodeSettings
