@@ -7,8 +7,8 @@ API's URL is known only to the API stack, which the others precede; it reaches t
 fixed name that functions read at cold start (dexa.runtime.control_plane), never through a template reference.
 
 CDK context: `dexa:mailFrom` (a verified SES identity: address, its domain verified) turns mail on;
-`dexa:publicUrl` (e.g. a custom domain) replaces the API's own URL; `dexa:slackApiUrl` points Slack calls at a
-stand-in (the emulated deployment's Slack fake).
+`dexa:publicUrl` (e.g. a custom domain) replaces the API's own URL; `dexa:slackApiUrl`, `dexa:githubApiUrl` and
+`dexa:githubUrl` point Slack and GitHub calls elsewhere (GitHub Enterprise, or the emulated deployment's fakes).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from constructs import Construct
 CONTEXT_MAIL_FROM = "dexa:mailFrom"
 CONTEXT_PUBLIC_URL = "dexa:publicUrl"
 CONTEXT_SLACK_API_URL = "dexa:slackApiUrl"  # a Slack stand-in (tests); default https://slack.com/api
+CONTEXT_GITHUB_API_URL = "dexa:githubApiUrl"  # GitHub Enterprise or a stand-in; default https://api.github.com
+CONTEXT_GITHUB_URL = "dexa:githubUrl"  # where git clones from; default https://github.com
 ENV_LINK_KEY_ARN = "DEXA_LINK_KEY_ARN"
 ENV_SLACK_BOT_TOKEN_ARN = "DEXA_SLACK_BOT_TOKEN_ARN"
 ENV_VAULT_KMS_KEY = "DEXA_VAULT_KMS_KEY"
@@ -36,8 +38,8 @@ def public_url_parameter(prefix: str) -> str:
 
 
 class ReviewSecrets(Construct):
-    """In the data stack: the approval-link signing key (rotatable; the previous version keeps verifying) and the
-    Slack bot token (set by the operator after deploy)."""
+    """In the data stack: the approval-link signing key (rotatable; the previous version keeps verifying), and the
+    Slack bot token and GitHub token (set by the operator after deploy)."""
 
     def __init__(self, scope: Construct, ident: str) -> None:
         super().__init__(scope, ident)
@@ -51,6 +53,9 @@ class ReviewSecrets(Construct):
         )
         self.slack_bot_token = secretsmanager.Secret(
             self, "SlackBotToken", description="Slack bot token (xoxb-...) that posts approval requests"
+        )
+        self.github_token = secretsmanager.Secret(
+            self, "GithubToken", description="GitHub token for repos, the git proxy and pull requests (or use an App)"
         )
 
 
@@ -78,6 +83,12 @@ def apply_review(fn: lambda_.Function, *, secrets: ReviewSecrets, data_key_arn: 
             resources=[stack.format_arn(service="ssm", resource="parameter", resource_name=name)],
         )
     )
+    fn.add_environment("DEXA_GITHUB_TOKEN_ARN", secrets.github_token.secret_arn)
+    secrets.github_token.grant_read(fn)
+    for context, var in ((CONTEXT_GITHUB_API_URL, "DEXA_GITHUB_API_URL"), (CONTEXT_GITHUB_URL, "DEXA_GITHUB_URL")):
+        value = fn.node.try_get_context(context)
+        if value:
+            fn.add_environment(var, str(value))
     slack_api_url = fn.node.try_get_context(CONTEXT_SLACK_API_URL)
     if slack_api_url:
         fn.add_environment("DEXA_SLACK_API_URL", str(slack_api_url))

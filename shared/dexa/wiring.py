@@ -340,7 +340,9 @@ class Runtime:
         """Repos, the git credential proxy and linked PRs; None until GitHub credentials are configured."""
         if not self._code_checked:
             self._code_checked = True
-            env = dict(os.environ)
+            from dexa.runtime.control_plane import code_env
+
+            env = code_env(self.settings, dict(os.environ), self.base_url)
             if not (env.get("GITHUB_TOKEN") or env.get("DEXA_GITHUB_APP_ID")):
                 return None  # no credentials: skip importing the git/GitHub stack
             from dexa.code.setup import CodeSettings

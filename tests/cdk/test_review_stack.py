@@ -40,7 +40,7 @@ def test_functions_that_announce_or_redeem_get_the_vault_key_link_key_token_and_
     for ident in NEEDS_REVIEW:
         (fn,) = [f for name, f in functions.items() if name.split("/")[1].startswith(ident)]
         env = _env(fn)
-        for var in ("DEXA_VAULT_KMS_KEY", "DEXA_LINK_KEY_ARN", "DEXA_SLACK_BOT_TOKEN_ARN"):
+        for var in ("DEXA_VAULT_KMS_KEY", "DEXA_LINK_KEY_ARN", "DEXA_SLACK_BOT_TOKEN_ARN", "DEXA_GITHUB_TOKEN_ARN"):
             assert isinstance(env[var], dict), f"{ident}: {var} must reference the stack's resource"
         assert env["DEXA_PUBLIC_URL_PARAMETER"] == "/dexa/public-url"
         assert "DEXA_MAIL_FROM" not in env  # mail stays off until -c dexa:mailFrom names a verified identity

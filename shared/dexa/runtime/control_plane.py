@@ -117,3 +117,24 @@ def attach_review_notifier(runtime: Any, env: Mapping[str, str]) -> Any:
     notifier = ReviewNotifier(runtime.store, slack=slack, mailer=mailer, links=lambda: runtime.integrations.links)
     runtime.engine.observers.append(notifier)
     return notifier
+
+
+def code_env(settings: DexaSettings, env: dict[str, str], base_url: str) -> dict[str, str]:
+    """The environment the code workflow (repos, git proxy, pull requests) is configured from. In the cloud the
+    GitHub token comes from its secret (DEXA_GITHUB_TOKEN_ARN), read on first use only, and the git proxy the
+    sandbox reaches is the API's public URL."""
+    if settings.store != "dynamo":
+        return env
+    from dexa.adapters.aws.secrets import SecretReader
+    from dexa.core.errors import ConfigError
+
+    if not env.get("GITHUB_TOKEN") and env.get("DEXA_GITHUB_TOKEN_ARN"):
+        try:
+            token = SecretReader(env).get("DEXA_GITHUB_TOKEN")
+        except ConfigError as exc:  # sessions without GitHub sources keep working
+            logger.warning("%s", exc.message)
+            token = ""
+        if token:
+            env["GITHUB_TOKEN"] = token
+    env.setdefault(ENV_PUBLIC_URL, base_url)
+    return env

@@ -10,7 +10,7 @@ import pytest
 
 from dexa.adapters.aws.dynamo_vault import DynamoVault
 from dexa.integrations.vault import FileVault
-from dexa.runtime.control_plane import attach_review_notifier, link_secret, open_vault, public_url
+from dexa.runtime.control_plane import attach_review_notifier, code_env, link_secret, open_vault, public_url
 from dexa.settings import DexaSettings
 
 
@@ -61,3 +61,14 @@ def test_notices_are_attached_only_where_slack_or_mail_is_configured(
     Engine.observers = []
     notifier = attach_review_notifier(Runtime(), {**env, "AWS_DEFAULT_REGION": "us-east-1"})
     assert (notifier is not None) == attached and len(Engine.observers) == int(attached)
+
+
+def test_the_cloud_code_workflow_gets_its_github_token_from_the_secret_and_the_public_git_proxy(
+    aws: None, tmp_path: Path
+) -> None:
+    sm = boto3.client("secretsmanager", region_name="us-east-1")
+    arn = sm.create_secret(Name="gh", SecretString="ghs_fake_token")["ARN"]
+    env = {"DEXA_GITHUB_TOKEN_ARN": arn, "AWS_DEFAULT_REGION": "us-east-1"}
+    out = code_env(_settings(tmp_path, "dynamo"), dict(env), "https://api.dexa.test/v1")
+    assert out["GITHUB_TOKEN"] == "ghs_fake_token" and out["DEXA_PUBLIC_URL"] == "https://api.dexa.test/v1"
+    assert code_env(_settings(tmp_path, "sqlite"), dict(env), "http://127.0.0.1:4096") == env
