@@ -22,7 +22,7 @@ print("ok")
 
 
 def test_there_is_a_shim_per_function() -> None:
-    assert [p.parent.name for p in HANDLERS] == ["agent_step", "api", "scheduler", "webhooks"]
+    assert [p.parent.name for p in HANDLERS] == ["agent_step", "api", "reconciler", "scheduler", "webhooks"]
 
 
 @pytest.mark.parametrize("handler", HANDLERS, ids=lambda p: p.parent.name)
