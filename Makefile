@@ -62,6 +62,10 @@ test-deps: sync
 	@if [ -f tools/asl/package-lock.json ] && [ ! -d tools/asl/node_modules ]; then \
 	  (cd tools/asl && npm ci --silent --no-audit --no-fund); \
 	fi
+	@# The TypeScript Claude Agent SDK, pinned: its examples drive dexa as their CLI (tests/integration/parity).
+	@if [ -f tools/agent-sdk/package-lock.json ] && [ ! -d tools/agent-sdk/node_modules ]; then \
+	  (cd tools/agent-sdk && npm ci --silent --no-audit --no-fund) || echo "WARNING: Agent SDK (TS) tests will skip"; \
+	fi
 
 test: test-deps ## run the test suite
 	$(BIN)/pytest -q -n 2 --dist loadfile $(PYTEST_ARGS)
