@@ -100,7 +100,7 @@ export function statusKind(status) {
   return {
     completed: 'ok', executed: 'ok', done: 'ok', allowed: 'ok', idle: '', connected: 'ok', configured: 'accent',
     running: 'accent', waiting: 'warn', pending: 'warn', paused: 'warn', approved: 'accent',
-    failed: 'bad', denied: 'bad', rejected: 'bad', cancelled: 'bad', interrupted: 'bad', error: 'bad',
+    failed: 'bad', denied: 'bad', rejected: 'bad', cancelled: 'bad', interrupted: 'bad', aborted: 'bad', error: 'bad',
     disconnected: 'bad',
   }[status] || '';
 }

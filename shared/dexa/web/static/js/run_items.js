@@ -5,22 +5,10 @@ import { api, enc } from './api.js';
 import { badge, fmtCost, fmtMs, h, pretty, statusKind, toast } from './dom.js';
 import { renderDiff } from './diff.js';
 import { renderMarkdown } from './markdown.js';
+import { brief } from './brief.js';
+import { fmtElapsed } from './elapsed.js';
 
-const BRIEF_KEYS = ['command', 'file_path', 'path', 'pattern', 'url', 'query', 'description', 'notebook_path', 'prompt',
-  'to', 'channel', 'subject'];
-
-export function brief(name, input) {
-  if (!input || typeof input !== 'object') return '';
-  if (Array.isArray(input.todos)) {
-    const active = input.todos.find((t) => t.status === 'in_progress');
-    return `${input.todos.length} item(s)${active ? ` · now: ${active.activeForm || active.content}` : ''}`;
-  }
-  for (const k of BRIEF_KEYS) {
-    if (typeof input[k] === 'string' && input[k]) return input[k].split('\n')[0].slice(0, 200);
-  }
-  const s = JSON.stringify(input);
-  return s === '{}' ? '' : s.slice(0, 200);
-}
+export { brief };
 
 // ---- approvals ---------------------------------------------------------------------------------------------
 
@@ -130,7 +118,12 @@ function toolBody(sessionId, it, ctx) {
   if (it.data && it.data.diff) {
     body.append(h('div', null, h('div', { class: 'label' }, 'Changes'), renderDiff(it.data.diff, { path: it.data.filePath || input.file_path })));
   }
-  if (!isCommand && (it.status === 'done' || it.status === 'failed' || it.status === 'denied' || it.status === 'interrupted')) {
+  if (it.status === 'aborted' || it.status === 'interrupted') {
+    body.append(h('p', { class: 'small', role: 'status' }, it.status === 'aborted'
+      ? 'Aborted: the turn was stopped while this call ran; it has no result.'
+      : 'Interrupted: the turn ended before this call finished.'));
+  }
+  if (!isCommand && (it.status === 'done' || it.status === 'failed' || it.status === 'denied')) {
     body.append(h('div', null, h('div', { class: 'label' }, it.isError ? 'Error' : 'Output'),
       h('pre', { class: 'code', tabindex: '0' }, it.content || '(no output)')));
   }
@@ -182,6 +175,9 @@ function toolCard(sessionId, it, ctx) {
     stat ? h('span', { class: 'small', 'aria-label': `${stat.add} lines added, ${stat.del} removed` },
       h('span', { class: 'diffstat-add' }, `+${stat.add}`), ' ', h('span', { class: 'diffstat-del' }, `−${stat.del}`)) : null,
     dur ? h('span', { class: 'small muted' }, dur) : null,
+    it.status === 'running' ? [h('span', { class: 'spinner', 'aria-hidden': 'true' }),
+      h('span', { class: 'small muted elapsed', dataset: { elapsedSince: String(it.startedAt || Date.now() / 1000) },
+        'aria-label': 'elapsed' }, fmtElapsed(Date.now() / 1000 - (it.startedAt || Date.now() / 1000)))] : null,
     badge(it.status === 'requested' ? 'queued' : it.status, statusKind(it.status))));
   const fill = () => { if (details.open && details.children.length === 1) details.append(toolBody(sessionId, it, ctx)); };
   details.addEventListener('toggle', () => { it.uiOpen = details.open; fill(); });
@@ -203,7 +199,9 @@ function outputItem(sessionId, it) {
       h('span', { class: 'spacer' }),
       h('a', { href: link, 'data-link': '', class: 'btn small' }, o.status === 'pending' ? 'Review' : 'Details')),
     o.summary ? h('p', { class: 'small' }, o.summary) : null,
-    o.error ? h('p', { class: 'small', role: 'alert' }, `Error: ${o.error}`) : null);
+    o.status === 'failed' ? h('p', { class: 'small', role: 'alert' }, `Failed: ${o.error || 'no reason reported'}`) : null,
+    o.status === 'rejected' && o.reason ? h('p', { class: 'small' }, `Rejected: ${o.reason}`) : null,
+    o.status === 'executed' && o.result ? h('div', { class: 'small result' }, renderMarkdown(String(o.result))) : null);
 }
 
 export function renderItem(sessionId, it, ctx) {
@@ -231,7 +229,7 @@ export function renderItem(sessionId, it, ctx) {
     case 'checkpoint': {
       const cp = it.checkpoint;
       return h('div', { class: 'item notice-item small', dataset: { itemId: it.id } },
-        `◇ Checkpoint ${cp.id || ''} (${cp.reason || 'auto'}) `,
+        h('span', { title: cp.id || '' }, `◇ Checkpoint ${cp.label || cp.reason || ''} `),
         ctx.nested ? null : h('a', { href: `/ui/sessions/${enc(sessionId)}/checkpoints?select=${enc(cp.id || '')}`, 'data-link': '' }, 'Rewind to here…'));
     }
     case 'notice':

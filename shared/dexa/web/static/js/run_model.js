@@ -1,6 +1,8 @@
 // The run view's state, built only from events (pure: no DOM). Each timeline item carries a version that bumps
 // when it changes, so the view re-renders just the items that moved since the last frame.
 
+import { brief } from './brief.js';
+
 export class RunModel {
   constructor(sessionId) {
     this.sessionId = sessionId;
@@ -12,6 +14,7 @@ export class RunModel {
     this.mode = 'default';
     this.status = 'idle';
     this.turn = null;
+    this.lastTurn = null; // the turn a checkpoint taken just after turn.completed belongs to
     this.model = '';
     this.lastSeq = 0;
     this.seen = 0; // events applied (a check for the tests: never more than lastSeq)
@@ -105,6 +108,7 @@ export class RunModel {
         break;
       case 'turn.started': {
         this.turn = d.turn;
+        this.lastTurn = d.turn;
         this.status = 'running';
         this.headDirty = true;
         const it = this._item(`u${d.turn}-${ev.seq}`, () => ({ kind: 'user', text: d.prompt || '', turn: d.turn, ts: ev.ts }));
@@ -239,12 +243,16 @@ export class RunModel {
         this.headDirty = true;
         break;
       case 'output.staged': {
-        const it = this._item(`o${d.output_id}`, () => ({ kind: 'output', output: { id: d.output_id } }));
+        // The runtime's event carries the output's review summary (`id`, `target`, `preview`); older events and
+        // the API's queue carry `output_id`. Either names the output, so several staged outputs stay several.
+        const oid = d.output_id || d.id;
+        const it = this._item(`o${oid}`, () => ({ kind: 'output', output: { id: oid } }));
         Object.assign(it.output, {
-          kind: d.kind, tool: d.tool, integration: d.integration, summary: d.summary, arguments: d.arguments,
-          status: d.auto ? 'approved' : 'pending', auto: !!d.auto,
+          kind: d.kind, tool: d.tool, integration: d.integration || d.server,
+          summary: d.summary || d.preview || (d.target ? `${d.kind || 'output'} to ${d.target}` : ''),
+          arguments: d.arguments, status: d.auto ? 'approved' : 'pending', auto: !!d.auto,
         });
-        this.outputs.set(d.output_id, it.output);
+        this.outputs.set(oid, it.output);
         this.headDirty = true;
         this._touch(it);
         break;
@@ -252,18 +260,24 @@ export class RunModel {
       case 'output.approved':
       case 'output.rejected':
       case 'output.executed': {
-        const it = this.byId.get(`o${d.output_id}`);
+        const it = this.byId.get(`o${d.output_id || d.id}`);
         if (!it) break;
         const o = it.output;
         if (ev.type === 'output.approved') { o.status = 'approved'; o.edited = d.edited; if (d.arguments) o.arguments = d.arguments; }
         if (ev.type === 'output.rejected') { o.status = 'rejected'; o.reason = d.reason; }
-        if (ev.type === 'output.executed') { o.status = d.ok === false ? 'failed' : 'executed'; o.result = d.result; o.error = d.error; }
+        if (ev.type === 'output.executed') {
+          const failed = d.ok === false || d.status === 'failed';
+          o.status = failed ? 'failed' : 'executed';
+          o.result = d.result;
+          o.error = d.error || (failed ? 'the integration reported a failure without a reason' : '');
+        }
         this.headDirty = true;
         this._touch(it);
         break;
       }
       case 'checkpoint.created': {
         const cp = { id: d.checkpoint_id || d.id, reason: d.reason, ts: d.created_at || ev.ts, changed: d.changed, seq: ev.seq };
+        cp.label = this.checkpointLabel(d);
         this.checkpoints.push(cp);
         const it = this._item(`c${ev.seq}`, () => ({ kind: 'checkpoint', checkpoint: cp }));
         this._touch(it);
@@ -279,6 +293,14 @@ export class RunModel {
         this.turn = ev.type === 'turn.paused' ? this.turn : null;
         for (const it of this.items) {
           if ((it.kind === 'assistant' || it.kind === 'thinking') && it.streaming) { it.streaming = false; this._touch(it); }
+          // An aborted or failed turn sends no tool.completed for the call it cut off; without this the card
+          // would say "running" forever (and again after a reload, which replays the same events).
+          if (ev.type !== 'turn.paused' && ev.type !== 'turn.completed' && it.kind === 'tool' &&
+              (it.status === 'running' || it.status === 'requested' || it.status === 'waiting')) {
+            it.status = ev.type === 'turn.cancelled' ? 'aborted' : 'interrupted';
+            it.doneAt = ev.ts;
+            this._touch(it);
+          }
         }
         this.headDirty = true;
         if (ev.type === 'turn.completed') {
@@ -325,6 +347,22 @@ export class RunModel {
       default:
         break;
     }
+  }
+
+  // "before Edit totals.py", "after turn 2": what a person recognises, instead of the checkpoint's id.
+  checkpointLabel(d) {
+    const tool = d.tool_use_id ? this.byId.get(d.tool_use_id) : null;
+    if (tool && tool.kind === 'tool') {
+      const what = brief(tool.name, tool.input);
+      const short = what.includes('/') && !what.includes(' ') ? what.split('/').pop() : what;
+      return `before ${tool.name}${short ? ` ${short.slice(0, 60)}` : ''}`;
+    }
+    const turn = this.turn ?? this.lastTurn;
+    const labels = {
+      rewind: 'before the rewind', prompt: turn != null ? `before turn ${turn}` : 'before a prompt',
+      turn_end: turn != null ? `after turn ${turn}` : 'after a turn',
+    };
+    return labels[d.reason] || (turn != null ? `turn ${turn} · ${d.reason || 'auto'}` : `${d.reason || 'auto'} checkpoint`);
   }
 
   pendingApprovals() {

@@ -5,6 +5,7 @@ import { api, enc } from './api.js';
 import { badge, clear, fmtCost, fmtTokens, h, nextId, statusKind, toast, fill } from './dom.js';
 import { config } from './config.js';
 import { renderItem } from './run_items.js';
+import { fmtElapsed } from './elapsed.js';
 import { RunModel } from './run_model.js';
 import { EventStream } from './stream.js';
 
@@ -122,6 +123,7 @@ export class RunView {
   unmount() {
     if (this.stream) this.stream.stop();
     cancelAnimationFrame(this.frame);
+    clearInterval(this.ticker);
     for (const child of this.children.values()) child.unmount();
     this.children.clear();
   }
@@ -157,6 +159,14 @@ export class RunView {
     this.outputsEl = h('section', { class: 'panel', 'aria-label': 'Staged outputs' });
     this.filesEl = h('section', { class: 'panel', 'aria-label': 'Session' });
     const main = h('section', { 'aria-labelledby': titleId }, head, this.older, this.timeline, composer);
+    // Every running step shows its elapsed time; one ticker updates them all in place (no re-render).
+    clearInterval(this.ticker);
+    this.ticker = setInterval(() => {
+      const now = Date.now() / 1000;
+      for (const el of root.querySelectorAll('[data-elapsed-since]')) {
+        el.textContent = fmtElapsed(now - Number(el.dataset.elapsedSince));
+      }
+    }, 1000);
     fill(root, h('div', { class: 'run' }, main, h('aside', { class: 'side', 'aria-label': 'Run details' }, this.todoEl, this.outputsEl, this.filesEl)));
   }
 

@@ -60,6 +60,22 @@ function editor(key, value, disabled) {
   return { wrap, read, key };
 }
 
+// An integration's result as a person reads it: its text content (what the tool said), else its fields, never
+// escaped JSON in one line.
+function resultText(result) {
+  if (result == null || result === '') return 'Done.';
+  if (typeof result === 'string') return result;
+  const content = result.content;
+  if (typeof content === 'string' && content) return content;
+  if (Array.isArray(content)) {
+    const text = content.filter((b) => b && b.type === 'text').map((b) => b.text).join('\n');
+    if (text) return text;
+  }
+  const fields = Object.entries(result.structured || result).filter(([, v]) => v != null && typeof v !== 'object');
+  if (fields.length) return h('dl', { class: 'kv' }, fields.flatMap(([k, v]) => [h('dt', null, k), h('dd', null, String(v))]));
+  return h('pre', { class: 'code', tabindex: '0' }, JSON.stringify(result, null, 2));
+}
+
 class OutputCard {
   constructor(o, session, page) {
     this.o = o;
@@ -101,8 +117,8 @@ class OutputCard {
 
   resultView() {
     const o = this.o;
-    if (o.status === 'executed') return h('div', { class: 'result notice info', role: 'status' }, h('strong', null, 'Sent. '), 'Result: ', h('code', null, JSON.stringify(o.result)));
-    if (o.status === 'failed') return h('div', { class: 'result notice bad', role: 'status' }, h('strong', null, 'Failed: '), o.error);
+    if (o.status === 'executed') return h('div', { class: 'result notice info', role: 'status' }, h('strong', null, 'Sent. '), resultText(o.result));
+    if (o.status === 'failed') return h('div', { class: 'result notice bad', role: 'status' }, h('strong', null, 'Failed: '), o.error || 'the integration gave no reason');
     if (o.status === 'rejected') return h('div', { class: 'result notice', role: 'status' }, `Rejected${o.decided_by ? ` by ${o.decided_by}` : ''}${o.error ? `: ${o.error}` : ''}`);
     if (o.status === 'approved') return h('div', { class: 'result notice info', role: 'status' }, 'Approved; waiting for execution.');
     return null;
