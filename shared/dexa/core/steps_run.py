@@ -75,7 +75,13 @@ class RunSteps(StepHost):
         record = await self.store.get_tool_record(session_id, tool_use_id)
         if record is None or record.status in TERMINAL_TOOL_STATUSES:
             return
-        ts = await self.load_state(session)
+        # What earlier calls of this reply left (files read by a parallel Read) is visible to this one.
+        state = session.turn_state
+        ts = (
+            await self._merge_item_states(session, await self._assistant(session_id, state))
+            if state is not None
+            else await self.load_state(session)
+        )
         await self._run_one(session, env, record, ts)
         await self.store.kv_put(ITEM_STATE_NS, f"{session_id}:{tool_use_id}", ts.to_dict())
 

@@ -72,3 +72,35 @@ def test_parallel_reads_run_as_map_items_and_every_following_edit_finds_its_file
     assert [(tmp_path / n).read_text() for n in names] == [f"new {n}\n" for n in names]
     leftovers = asyncio.run(world.store.kv_list("tool_state_items", prefix=f"{world.session_id}:"))
     assert leftovers == []  # merged into the session's tool state, then dropped
+
+
+def test_each_call_with_effects_gets_its_own_invocation_and_a_later_read_sees_the_edit(
+    world_factory: Callable[..., World], tmp_path: Path
+) -> None:
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("old a\n")
+    b.write_text("old b\n")
+    world = world_factory(
+        [
+            reply(
+                "Working",
+                tool_use("Read", {"file_path": str(a)}),
+                tool_use("Read", {"file_path": str(b)}),
+                tool_use("Edit", {"file_path": str(a), "old_string": "old", "new_string": "new"}),
+                tool_use("Edit", {"file_path": str(b), "old_string": "old", "new_string": "new"}),
+                tool_use("Read", {"file_path": str(a)}),
+            ),
+            text("done"),
+        ],
+        [BarrierRead(2), Edit()],
+    )
+    info = world.wait(asyncio.run(world.start()), timeout_s=60)
+    assert info["status"] == "SUCCEEDED", info
+    history = world.history(info["executionArn"])
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert entered.count("RunTool") == 2  # the two leading Reads, side by side
+    assert entered.count("RunTools") == 3  # Edit a, Edit b, then the last Read with the results
+    results = world.model.calls[1].messages[-1].tool_results
+    assert [r.is_error for r in results] == [False] * 5, [r.content for r in results]
+    assert "new a" in results[4].content  # asked for after the Edit, so it ran after it
+    assert a.read_text() == "new a\n" and b.read_text() == "new b\n"

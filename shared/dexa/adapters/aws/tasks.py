@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from dexa.core.engine import TurnEngine
 from dexa.core.errors import ConfigError, ModelError, ModelRateLimitError, ModelUnavailableError
 from dexa.core.events import EventType
-from dexa.core.session import Session
+from dexa.core.session import TERMINAL_TOOL_STATUSES, Session
 
 from .asl import HISTORY_COST
 from .sfn import CANCELLED_NS, SfnApprovalNotifier, SfnTurnDriver
@@ -102,6 +102,7 @@ class TaskRunner:
         self.cancel_poll_s = cancel_poll_s
         self._tasks: dict[str, Callable[[TaskEvent], Awaitable[dict[str, Any]]]] = {
             **{name: self._make_step(name) for name in _STEP_TASKS},
+            "run_tools": self.run_tools,
             "plan_tools": self.plan_tools,
             "run_tool": self.run_tool,
             "await_decision": self.await_decision,
@@ -195,6 +196,14 @@ class TaskRunner:
             return self._result(ev, "failed", session)
         return self._result(ev, outcome, session)
 
+    async def _step(self, ev: TaskEvent, session: Session) -> dict[str, Any]:
+        assert session.turn_state is not None
+        if session.cancel_requested:
+            # The engine ends the turn as cancelled; watching would interrupt that very write half-way.
+            return await self._after_step(ev, str(await self.engine.step(ev.session_id)))
+        cancelled, outcome = await self._watch(ev, self.engine.step(ev.session_id))
+        return await self._after_step(ev, "next" if cancelled else str(outcome))
+
     def _make_step(self, step: str) -> Callable[[TaskEvent], Awaitable[dict[str, Any]]]:
         async def run(ev: TaskEvent) -> dict[str, Any]:
             session = await self._current(ev)
@@ -203,32 +212,57 @@ class TaskRunner:
             assert session.turn_state is not None
             if session.turn_state.step != step:
                 return self._result(ev, "next", session)  # already past this step: route on
-            if session.cancel_requested:
-                # The engine ends the turn as cancelled; watching would interrupt that very write half-way.
-                return await self._after_step(ev, str(await self.engine.step(ev.session_id)))
-            cancelled, outcome = await self._watch(ev, self.engine.step(ev.session_id))
-            return await self._after_step(ev, "next" if cancelled else str(outcome))
+            return await self._step(ev, session)
 
         run.__name__ = step
         return run
 
     # ------------------------------------------------------------ tools
 
+    async def _pending(self, ev: TaskEvent, session: Session) -> list[tuple[str, bool]]:
+        """(tool_use_id, runs in parallel) of the reply's calls still to run, in the order the model made them."""
+        env = await self.engine.envs.env_for(session)
+        out: list[tuple[str, bool]] = []
+        for record in await self.store.list_tool_records(ev.session_id, turn=ev.turn):
+            if record.status in TERMINAL_TOOL_STATUSES:
+                continue
+            tool = env.tools.get(record.name)
+            out.append((record.tool_use_id, record.status == "allowed" and tool is not None and tool.read_only))
+        return out
+
     async def plan_tools(self, ev: TaskEvent) -> dict[str, Any]:
-        """Which allowed calls are read-only, for the parallel Map (two or more; one runs in RunTools)."""
+        """The leading read-only calls still to run, for the parallel Map (two or more; one runs in RunTools).
+
+        Only those before the next call with effects: a Read the model asked for after an Edit must see the edit.
+        """
         session = await self._current(ev)
         if session is None:
             return self._result(ev, "done", None)
         assert session.turn_state is not None
         if session.turn_state.step != "run_tools":
             return self._result(ev, "next", session)
-        env = await self.engine.envs.env_for(session)
         ids: list[str] = []
-        for record in await self.store.list_tool_records(ev.session_id, turn=ev.turn):
-            tool = env.tools.get(record.name)
-            if record.status == "allowed" and tool is not None and tool.read_only:
-                ids.append(record.tool_use_id)
+        for tool_use_id, parallel in await self._pending(ev, session):
+            if not parallel:
+                break
+            ids.append(tool_use_id)
         return self._result(ev, "next", session, ids if len(ids) >= 2 else [])
+
+    async def run_tools(self, ev: TaskEvent) -> dict[str, Any]:
+        """One call per invocation, so no call shares another's 15-minute Lambda limit: while more than one is left,
+        run the next and come back through PlanTools (which batches the read-only ones after it); the last one runs
+        inside the engine's run_tools step, which appends the results and moves on to the model."""
+        session = await self._current(ev)
+        if session is None:
+            return self._result(ev, "done", None)
+        assert session.turn_state is not None
+        if session.turn_state.step != "run_tools" or session.cancel_requested:
+            return await self._step(ev, session)
+        pending = await self._pending(ev, session)
+        if len(pending) <= 1:
+            return await self._step(ev, session)
+        await self._watch(ev, self.engine.run_tool(ev.session_id, pending[0][0]))
+        return self._result(ev, "next", await self._current(ev))
 
     async def run_tool(self, ev: TaskEvent) -> dict[str, Any]:
         if not ev.tool_use_id:
