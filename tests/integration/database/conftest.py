@@ -12,6 +12,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,31 +74,31 @@ def _start(prefix: list[str], bindir: Path, root: Path, data: Path) -> int:
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+def postgres() -> Iterator[Postgres]:
     pytest.importorskip("psycopg", reason="the Postgres integration needs psycopg[binary]")
     bindir = _bindir()
     if bindir is None:
         pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql; `make test-deps` does)")
-    root = tmp_path_factory.mktemp("pg")
     prefix = _as_user()
+    # Not under pytest's basetemp: pytest resets pytest-of-<user> to 0700 whenever any run starts, which would
+    # lock the cluster's user out of its own directory mid-session.
+    root = Path(tempfile.mkdtemp(prefix="dexa-pg-"))
     if prefix:
         owner = pwd.getpwnam(prefix[2])
-        os.chmod(root, 0o755)
-        for parent in root.parents:  # the cluster user must reach its directory
-            if parent == Path("/"):
-                break
-            os.chmod(parent, os.stat(parent).st_mode | 0o711)
         os.chown(root, owner.pw_uid, owner.pw_gid)
     pwfile = root / "pw"
     pwfile.write_text(PASSWORD)
     if prefix:
         os.chown(pwfile, pwd.getpwnam(prefix[2]).pw_uid, -1)
     data = root / "data"
-    subprocess.run(
+    initdb = subprocess.run(
         [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", USER, f"--pwfile={pwfile}", *INITDB_FLAGS],
-        check=True,
         capture_output=True,
+        text=True,
     )
+    if initdb.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.fail(f"initdb failed: {initdb.stdout}{initdb.stderr}")
     port = _start(prefix, bindir, root, data)
     try:
         yield Postgres(host="127.0.0.1", port=port, database="postgres")
@@ -105,6 +106,7 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
         subprocess.run(
             [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
         )
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
