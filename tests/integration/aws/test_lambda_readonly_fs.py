@@ -171,3 +171,18 @@ def test_the_api_handler_answers_its_first_request_on_a_read_only_filesystem(dep
     result = _result(out)
     assert result["statusCode"] == 200, result
     assert "Read-only file system" not in out.stderr
+
+
+def test_the_reconciler_handler_sweeps_on_its_first_call_on_a_read_only_filesystem(
+    deployed: dict[str, str], moto_server: str
+) -> None:
+    definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+    machine = _client(moto_server, "stepfunctions").create_state_machine(
+        name=f"turn-{time.monotonic_ns()}", definition=definition, roleArn="arn:aws:iam::123456789012:role/sfn"
+    )["stateMachineArn"]
+    # Exactly the reconciler's environment in the template: no secrets, no sandbox settings of its own.
+    env = {k: v for k, v in deployed.items() if not k.startswith("DEXA_ANTHROPIC")}
+    env["DEXA_STATE_MACHINE_ARN"] = machine
+    out = _lambda_run("reconciler", {"sweep": True}, env)
+    assert _result(out) == {"reconciled": []}
+    assert "Read-only file system" not in out.stderr
