@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -90,7 +91,10 @@ def add(
     url: Annotated[str | None, typer.Option("--url", help="Custom MCP server URL (must be allowlisted)")] = None,
     transport: Annotated[str, typer.Option("--transport", help="http or sse (custom servers)")] = "http",
     api_key: Annotated[str | None, typer.Option("--api-key", help="Stored encrypted in the vault")] = None,
-    connection_string: Annotated[str | None, typer.Option("--connection-string")] = None,
+    connection_string: Annotated[
+        str | None,
+        typer.Option("--connection-string", help="Stored encrypted in the vault; '-' reads it from stdin"),
+    ] = None,
     config: Annotated[list[str] | None, typer.Option("--config", help="key=value (e.g. subdomain=acme)")] = None,
 ) -> None:
     """Add an integration (OAuth ones then need `connect`)."""
@@ -101,6 +105,8 @@ def add(
             err.print(f"[red]--config expects key=value, got {item!r}[/]")
             raise typer.Exit(2)
         settings[key] = value
+    if connection_string == "-":  # keeps the password out of the process list and shell history
+        connection_string = sys.stdin.readline().strip()
     spec = {
         "provider": provider,
         "name": name,

@@ -20,8 +20,8 @@ from db_kit import PASSWORD, Postgres, pg_database, pg_rows
 DEXA = [sys.executable, "-m", "dexa.cli"]
 
 
-def _dexa(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*DEXA, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=180)
+def _dexa(env: dict[str, str], cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*DEXA, *args], env=env, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=180)
 
 
 @pytest.fixture
@@ -49,7 +49,8 @@ def test_connect_run_stage_approve_through_the_cli_and_api(
 ) -> None:
     env, ws = served
     url = pg_database(postgres.url())
-    added = _dexa(env, ws, "integrations", "add", "postgres", "--connection-string", url)
+    # '-' reads the connection string from stdin, so the password is never in the process list.
+    added = _dexa(env, ws, "integrations", "add", "postgres", "--connection-string", "-", stdin=url + "\n")
     assert added.returncode == 0, added.stderr
     assert "status connected" in added.stdout and PASSWORD not in added.stdout
 
