@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from dexa.testing import messages_api
+from dexa.testing import fake_responses, messages_api
 from dexa.testing.messages_api import serve
 from dexa.testing.script import Script
 
@@ -47,7 +47,7 @@ _LISTED = re.compile(r"^(mcp__[A-Za-z0-9_-]+)$", re.MULTILINE)
 
 @pytest.fixture
 def deferred_names_callable(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = messages_api.render_message
+    original = fake_responses.render_message
 
     def render(script: Script, index: int, body: Mapping[str, Any], **kw: Any) -> Any:
         # The list sits in a system text, which this Claude Code sends as a message with the role "system".
