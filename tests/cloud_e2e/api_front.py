@@ -260,10 +260,11 @@ def _handler(front: ApiFront) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - o
             try:
                 result = front.lambda_client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
             except Exception as exc:  # the read timeout: API Gateway gives up after 29 s
-                if "timed out" in str(exc).lower():
+                if "timed out" in str(exc).lower() or "read timeout" in str(exc).lower():
                     self._json(504, {"message": "Endpoint request timed out"})
-                    return
-                raise
+                else:
+                    self._json(500, {"message": f"front: {type(exc).__name__}: {exc}"})
+                return
             payload = result["Payload"].read()
             if result.get("FunctionError"):
                 self._json(

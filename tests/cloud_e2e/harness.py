@@ -94,7 +94,12 @@ class Cloud:
         return child
 
     def client(self, service: str, *, timeout: float = 900) -> Any:
-        config = Config(read_timeout=timeout, connect_timeout=5, retries={"max_attempts": 0, "mode": "standard"})
+        config = Config(
+            read_timeout=timeout,
+            connect_timeout=5,
+            retries={"max_attempts": 0, "mode": "standard"},
+            max_pool_connections=64,
+        )
         return self.session.client(service, endpoint_url=self.moto.url, config=config)
 
     @property

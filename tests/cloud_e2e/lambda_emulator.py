@@ -11,7 +11,8 @@ Lambda Runtime API server of its own (GET /2018-06-01/runtime/invocation/next, P
 * the environment is exactly the function's configuration in moto (as provisioned from the template) plus the
   variables Lambda itself defines, and one addition: AWS_ENDPOINT_URL, pointing the SDK at moto;
 * a container serves one invocation at a time; it is reused warm, and a new one is started cold when all are busy;
-  an invocation past the function's timeout kills its container (Sandbox.Timedout).
+  an invocation past the function's timeout kills its container (Sandbox.Timedout). A per-function cap on live
+  containers (`max_containers`, for this 2-core machine) queues invocations beyond it where Lambda would scale out.
 """
 
 from __future__ import annotations
@@ -340,7 +341,8 @@ class LambdaEmulator:
         self.sdk_env: dict[str, str] = {}
         self.runtime_dir = build_runtime_dir()
         self.stats = Stats()
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self.max_containers = 8
         self._idle: dict[str, list[Container]] = {}
         self._all: list[Container] = []
         self._configs: dict[str, FunctionConfig] = {}
@@ -415,6 +417,8 @@ class LambdaEmulator:
         with self._lock:
             self.stats.invocations[name] = self.stats.invocations.get(name, 0) + 1
             idle = self._idle.setdefault(name, [])
+            while not [c for c in idle if not c.dead] and self._live(name) >= self.max_containers:
+                self._lock.wait(1.0)
             container = None
             cold = not idle
             while idle and container is None:
@@ -432,7 +436,11 @@ class LambdaEmulator:
         with self._lock:
             if not container.dead and container in self._all:
                 self._idle.setdefault(name, []).append(container)
+            self._lock.notify_all()
         return inv
+
+    def _live(self, name: str) -> int:
+        return sum(1 for c in self._all if c.config.name == name and not c.dead)
 
     def close(self) -> None:
         self.recycle()

@@ -7,6 +7,7 @@ whole folder deploys once per run.
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -173,6 +174,31 @@ def test_cancel_during_a_long_bash_stops_the_tool_and_the_turn(cloud: Cloud, adm
     assert len(cloud.model_requests("cancel")) == 1, "the model was called again after cancel"
 
 
+@pytest.mark.skipif(
+    not os.environ.get("DEXA_E2E_LOAD"),
+    reason="load run: set DEXA_E2E_LOAD=1. On 2 cores it takes minutes and API calls reach the 29 s integration "
+    "timeout (cold API and step starts are ~1.5 s of CPU each; the turn's ~30 invocations per session queue)",
+)
+def test_thirty_concurrent_sessions_lose_no_event(cloud: Cloud, admin: ApiClient) -> None:
+    """A short load run: 30 sessions whose turns run at the same time; every event reaches the client in order.
+
+    Sessions are created over 6 connections: 30 simultaneous cold starts of the API function need ~60 CPU-seconds,
+    which on this 2-core machine runs past API Gateway's 29 s integration timeout (Lambda would scale out).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        sessions = list(pool.map(lambda i: admin.create_session(f"[script:hello] hi #{i}")["id"], range(30)))
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        streams = list(pool.map(lambda sid: admin.watch(sid, until="turn.completed", timeout=240), sessions))
+    for sid, events in zip(sessions, streams, strict=True):
+        ids = [e.id for e in events]
+        assert ids == list(range(ids[0], ids[0] + len(ids))), f"{sid}: gaps or reordering in {ids}"
+        assert [e.type for e in events].count("turn.completed") == 1
+        session = admin.session(sid)
+        assert session["last_seq"] >= ids[-1] and session["result"] == "Hello from the emulated cloud.", session
+
+
 # -- placeholders: scenarios waiting for other parts of issue 14 (strict: they fail loudly once they pass) ---------
 
 
@@ -187,11 +213,6 @@ def test_a_failed_execution_is_reconciled(cloud: Cloud, admin: ApiClient) -> Non
 
 @_missing("a code change under shared/dexa, re-synthesized and redeployed, is what the functions run")
 def test_a_resynthesized_code_change_is_what_runs(cloud: Cloud) -> None:
-    raise NotImplementedError
-
-
-@_missing("30 concurrent sessions through the emulated stack lose no event (load run)")
-def test_thirty_concurrent_sessions_lose_no_event(cloud: Cloud, admin: ApiClient) -> None:
     raise NotImplementedError
 
 
