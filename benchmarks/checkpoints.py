@@ -4,6 +4,10 @@
 
 Targets (issue 6): first checkpoint <= 3 s; incremental checkpoint after 10 changed files <= 150 ms; rewind of
 10 files <= 300 ms; storage growth per incremental checkpoint ~ the changed bytes only.
+
+Then (issue 18, `--only big` for just this part) a 36.7k-file tree with node_modules, .venv, dist and
+__pycache__ and no .gitignore at all: the first checkpoint must store <= 10% of the tree's bytes and take <= 3 s,
+and `dexa checkpoints gc` must free what a deleted session's checkpoints left behind.
 """
 
 from __future__ import annotations
@@ -131,13 +135,96 @@ async def run(files: int, mb: int, n_changed: int) -> None:
         print(f"machine: {os.cpu_count()} CPUs, load average {load} (timings vary with load)")
 
 
+# (directory, files, mean bytes per file) of the issue-18 tree: 36,700 files, the dependency directories ~95% of it.
+BIG_TREE = (
+    ("src", 3_000, 4_000),
+    ("node_modules", 30_000, 8_000),
+    (".venv/lib/python3.12/site-packages", 2_500, 8_000),
+    ("dist", 700, 20_000),
+    ("src/__pycache__", 500, 4_000),
+)
+
+
+def generate_big(root: Path, seed: int = 18) -> tuple[int, int]:
+    """The BIG_TREE layout, no .gitignore anywhere. Returns (files, bytes)."""
+    rng = random.Random(seed)
+    files = total = 0
+    for top, count, mean in BIG_TREE:
+        fan = max(1, count // 20)  # ~20 files per directory, like packages
+        for i in range(count):
+            d = root / top / f"pkg{i % fan:04d}"
+            d.mkdir(parents=True, exist_ok=True)
+            data = rng.randbytes(max(1, int(rng.expovariate(1 / mean))))
+            (d / f"f{i:05d}.js").write_bytes(data)
+            files += 1
+            total += len(data)
+    return files, total
+
+
+async def run_big() -> None:
+    with tempfile.TemporaryDirectory(prefix="dexa-bench-big-") as tmp:
+        base = Path(tmp)
+        root = base / "ws"
+        root.mkdir()
+        t0 = time.perf_counter()
+        files, tree_bytes = generate_big(root)
+        print(
+            f"\nbig tree (issue 18): {files} files, {tree_bytes / 1e6:.1f} MB, no .gitignore "
+            f"(generated in {time.perf_counter() - t0:.1f}s)"
+        )
+        store = SqliteStore(base / "dexa.db")
+        blobs = FileBlobStore(base / "blobs")
+        await store.create_session(Session(id="big", org_id="o", user_id="u", cwd=str(root), model="m"))
+        workspace = HostDirWorkspace(str(root))
+        warnings: list[dict[str, object]] = []
+
+        async def emit(session_id: str, type_: str, data: object) -> None:
+            if type_ == "warning" and isinstance(data, dict):
+                warnings.append(data)
+
+        async def workspace_for(session_id: str) -> HostDirWorkspace:
+            return workspace
+
+        service = CheckpointService(store, blobs, workspace_for, emit=emit)
+        t = time.perf_counter()
+        first = await service.checkpoint("big", reason="prompt", message_id=None)
+        took = time.perf_counter() - t
+        assert first is not None
+        ckpt = await service.repo.get("big", first)
+        share = ckpt.bytes_added / tree_bytes
+        print(
+            f"first checkpoint: {took * 1000:.0f} ms (target <= 3000 ms, {'ok' if took <= 3 else 'OVER TARGET'}); "
+            f"{ckpt.files} files, stored {ckpt.bytes_added / 1e6:.1f} MB = {share:.1%} of the tree "
+            f"(target <= 10%, {'ok' if share <= 0.10 else 'OVER TARGET'}); warnings: {len(warnings)}"
+        )
+        # gc: the session's checkpoints expire; their blobs are freed.
+        service.clock = lambda: time.time() + 400 * 86400
+        before = dir_bytes(base / "blobs")
+        t = time.perf_counter()
+        expired = await service.expire(30)
+        swept = await service.sweep(grace_s=0)
+        took = time.perf_counter() - t
+        freed = expired["gc"]["freed_bytes"] + swept["freed_bytes"]
+        print(
+            f"gc after expiry: freed {freed / 1e6:.1f} MB of {before / 1e6:.1f} MB "
+            f"({expired['gc']['deleted_blobs'] + swept['deleted_blobs']} blobs) in {took * 1000:.0f} ms; "
+            f"left {dir_bytes(base / 'blobs') / 1e6:.2f} MB"
+        )
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"machine: {os.cpu_count()} CPUs, load average {load} (timings vary with load)")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Checkpoint benchmark (issue 6)")
+    parser = argparse.ArgumentParser(description="Checkpoint benchmark (issues 6 and 18)")
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--mb", type=int, default=100)
     parser.add_argument("--changed", type=int, default=10)
+    parser.add_argument("--only", choices=("incremental", "big"), default=None)
     args = parser.parse_args()
-    asyncio.run(run(args.files, args.mb, args.changed))
+    if args.only != "big":
+        asyncio.run(run(args.files, args.mb, args.changed))
+    if args.only != "incremental":
+        asyncio.run(run_big())
 
 
 if __name__ == "__main__":

@@ -118,3 +118,13 @@ class CheckpointRepo:
                 state = TreeState()
             apply(state, manifest.delta, skipped=manifest.skipped, scan_ns=manifest.scan_ns)
         return state
+
+
+async def session_store_bytes(kv: KeyValueStore, session_id: str) -> int:
+    """Bytes the session's checkpoints added to the blob store (content first stored by them, plus manifests).
+
+    Content is deduplicated across sessions, so a blob is counted for the session that stored it first; the sum
+    over sessions is the store's size, and `dexa checkpoints gc` frees what no remaining checkpoint references.
+    """
+    docs = await kv.kv_list(INDEX_NS, prefix=f"{session_id}:", org_id=ORG)
+    return sum(int(d.get("bytes_added", 0)) for d in docs)

@@ -81,39 +81,92 @@ async def expire(repo: CheckpointRepo, kv: KeyValueStore, *, older_than_s: float
 async def gc(repo: CheckpointRepo, kv: KeyValueStore, blobs: BlobStore) -> dict[str, int]:
     pending = await kv.kv_list(GC_NS, org_id=ORG)
     if not pending:
-        return {"deleted_blobs": 0, "kept_referenced": 0, "retained": 0}
+        return {"deleted_blobs": 0, "freed_bytes": 0, "kept_referenced": 0, "retained": 0}
     candidates = {d for doc in pending for d in doc.get("digests", [])}
     referenced: set[str] = set()
     for ckpt in await repo.all():
         referenced |= await _references(repo, ckpt)
-    deleted = retained = 0
+    deleted = retained = freed = 0
     for digest in sorted(candidates - referenced):
-        if await _delete_blob(blobs, digest):
-            deleted += 1
-        else:
+        size = await _delete_blob(blobs, digest)
+        if size is None:
             retained += 1
+        else:
+            deleted += 1
+            freed += size
     for doc in pending:
         await kv.kv_delete(GC_NS, str(doc["key"]), org_id=ORG)
-    return {"deleted_blobs": deleted, "kept_referenced": len(candidates & referenced), "retained": retained}
+    return {
+        "deleted_blobs": deleted,
+        "freed_bytes": freed,
+        "kept_referenced": len(candidates & referenced),
+        "retained": retained,
+    }
 
 
-async def _delete_blob(blobs: BlobStore, digest: str) -> bool:
+async def _delete_blob(blobs: BlobStore, digest: str) -> int | None:
+    """Delete one blob; the bytes freed (0 when unknown or already gone), or None when it could not be deleted."""
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         logger.warning("not deleting %r: not a sha256 digest", digest)
-        return False
+        return None
     delete = getattr(blobs, "delete_blob", None)
     if delete is not None:
         await delete(digest)
-        return True
+        return 0
     root = getattr(blobs, "root", None)
     if not isinstance(root, Path):
-        return False
+        return None
     path = root / digest[:2] / digest[2:]
     try:
+        size = path.lstat().st_size
         path.unlink()
     except FileNotFoundError:
-        return True
+        return 0
     except OSError as exc:
         logger.warning("cannot delete blob %s: %s", digest, exc)
-        return False
-    return True
+        return None
+    return size
+
+
+SWEEP_GRACE_S = 3600.0  # blobs younger than this may belong to a checkpoint being taken right now
+
+
+async def sweep(
+    repo: CheckpointRepo, blobs: BlobStore, *, now: float, grace_s: float = SWEEP_GRACE_S
+) -> dict[str, int]:
+    """Delete every blob of a FileBlobStore that no checkpoint references: what interrupted runs, deleted sessions
+    and older releases left behind, which `gc` (pending lists only) never sees.
+
+    Only for a store whose blobs are all checkpoint content (the local `$DEXA_HOME/blobs`); a blob newer than
+    `grace_s` is kept, since a checkpoint stores its content before its index document exists. Returns the number
+    and bytes deleted and the number kept.
+    """
+    root = getattr(blobs, "root", None)
+    if not isinstance(root, Path):
+        return {"deleted_blobs": 0, "freed_bytes": 0, "kept": 0}
+    referenced: set[str] = set()
+    for ckpt in await repo.all():
+        referenced |= await _references(repo, ckpt)  # full manifests list the whole tree
+    deleted = freed = kept = 0
+    for shard in sorted(p for p in root.iterdir() if p.is_dir() and len(p.name) == 2):
+        for path in shard.iterdir():
+            digest = shard.name + path.name
+            if len(digest) != 64 or digest in referenced:
+                kept += 1
+                continue
+            try:
+                st = path.lstat()
+            except FileNotFoundError:
+                continue
+            if now - st.st_mtime < grace_s:
+                kept += 1
+                continue
+            try:
+                path.unlink()
+            except OSError as exc:
+                logger.warning("cannot delete blob %s: %s", digest, exc)
+                kept += 1
+                continue
+            deleted += 1
+            freed += st.st_size
+    return {"deleted_blobs": deleted, "freed_bytes": freed, "kept": kept}

@@ -47,6 +47,9 @@ class _Head:
     state: TreeState | None
 
 
+CAP_REASONS = ("file_cap", "workspace_cap")
+
+
 class CheckpointService:
     """Snapshots the workspace tree at every prompt and before writing tools; rewinds code and/or conversation."""
 
@@ -190,6 +193,10 @@ class CheckpointService:
         """Delete blobs that expired checkpoints referenced and no remaining checkpoint does."""
         return await retention.gc(self.repo, self.store, self.blobs)
 
+    async def sweep(self, *, grace_s: float = retention.SWEEP_GRACE_S) -> dict[str, int]:
+        """Delete every blob of a local FileBlobStore that no checkpoint references (retention.sweep)."""
+        return await retention.sweep(self.repo, self.blobs, now=self.clock(), grace_s=grace_s)
+
     # ------------------------------------------------------------ internals: taking checkpoints
 
     def _lock(self, session_id: str) -> asyncio.Lock:
@@ -313,7 +320,39 @@ class CheckpointService:
                 "skipped_truncated": len(skipped) > EVENT_SKIP_LIMIT,
             },
         )
+        await self._warn_caps(session_id, previous, cap.state)
         return ckpt
+
+    async def _warn_caps(self, session_id: str, previous: TreeState, state: TreeState) -> None:
+        """A warning event when the size caps leave files out that the previous checkpoint did not: the user must
+        know those files cannot be rewound. Repeats of the same skips stay quiet (they are in each checkpoint)."""
+        before = {(s.path, s.reason) for s in previous.skipped}
+        fresh = [s for s in state.skipped if s.reason in CAP_REASONS and (s.path, s.reason) not in before]
+        if not fresh:
+            return
+        by_reason = {r: [s for s in fresh if s.reason == r] for r in CAP_REASONS}
+        parts = []
+        for reason, skips in by_reason.items():
+            if skips:
+                limit = (
+                    self.snapshotter.max_file_bytes if reason == "file_cap" else self.snapshotter.max_workspace_bytes
+                )
+                what = "per-file" if reason == "file_cap" else "workspace"
+                names = ", ".join(s.path for s in skips[:5]) + (f" and {len(skips) - 5} more" if len(skips) > 5 else "")
+                parts.append(
+                    f"{len(skips)} files ({sum(s.size or 0 for s in skips) / MB:.1f} MB) over the {what} cap of "
+                    f"{limit / MB:.0f} MB: {names}"
+                )
+        await self._emit(
+            session_id,
+            EventType.WARNING,
+            {
+                "code": "checkpoint_capped",
+                "message": "checkpoint left files out, they cannot be rewound: " + "; ".join(parts),
+                "skipped": [s.to_dict() for s in fresh[:EVENT_SKIP_LIMIT]],
+                "skipped_truncated": len(fresh) > EVENT_SKIP_LIMIT,
+            },
+        )
 
     # ------------------------------------------------------------ internals: rewinding
 

@@ -23,7 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # no mid-word wrapping when stderr is a pipe
 
 
 def _split_rules(values: list[str] | None) -> tuple[str, ...]:
@@ -229,12 +229,15 @@ def sessions(
     from dexa.wiring import LOCAL_ORG
 
     async def main() -> list[dict[str, object]]:
+        from dexa.checkpoints.repository import session_store_bytes
+
         rt = _runtime()
         try:
             rows = [s for s in await rt.store.list_sessions(org_id=LOCAL_ORG, limit=limit * 3) if not s.parent_id]
             rows = rows[:limit]
             return [
                 {
+                    "checkpoint_bytes": await session_store_bytes(rt.store, s.id),
                     "id": s.id,
                     "status": s.status,
                     "model": s.model,
@@ -255,13 +258,20 @@ def sessions(
         return
     table = Table()
     table.add_column("id", no_wrap=True)  # whole ids at any terminal width, so they can be copied
-    for name in ("status", "turns", "cost"):
+    for name in ("status", "turns", "cost", "checkpoints"):
         table.add_column(name, no_wrap=True)
     table.add_column("title", overflow="fold")
     table.add_column("cwd", overflow="fold")
     for r in rows:
+        size = f"{int(str(r['checkpoint_bytes'])) / (1024 * 1024):.1f} MiB"
         table.add_row(
-            str(r["id"]), str(r["status"]), str(r["turns"]), f"${r['cost_usd']}", str(r["title"])[:40], str(r["cwd"])
+            str(r["id"]),
+            str(r["status"]),
+            str(r["turns"]),
+            f"${r['cost_usd']}",
+            size,
+            str(r["title"])[:40],
+            str(r["cwd"]),
         )
     Console().print(table)
 
@@ -286,6 +296,7 @@ _SUBCOMMANDS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
     ("dexa.cli.permissions_cmd", "permissions", ("permissions",)),
     ("dexa.cli.memory_cmd", "memory", ("memory",)),
     ("dexa.cli.rewind_cmd", "rewind", ("rewind",)),
+    ("dexa.cli.checkpoints_cmd", "checkpoints", ("checkpoints",)),
     ("dexa.cli.integrations_cmd", "integrations", ("integrations",)),
     ("dexa.cli.server_cmd", None, ("serve", "attach", "continue", "chat")),
     ("dexa.cli.plugins_cmd", "plugins", ("plugins", "plugin", "marketplace")),

@@ -29,6 +29,7 @@ from dexa.api.schemas.sessions import (
 )
 from dexa.api.session_policy import check_session_request
 from dexa.auth.models import Principal
+from dexa.checkpoints.repository import session_store_bytes
 from dexa.core.errors import ConfigError, ConflictError
 from dexa.core.events import EventType
 from dexa.core.session import Session
@@ -39,7 +40,10 @@ router = APIRouter(prefix="/sessions", tags=["sessions"])
 
 async def public(ctx: ApiContext, s: Session) -> SessionPublic:
     return SessionPublic.of(
-        s, running=ctx.runtime.driver.is_running(s.id), last_seq=await ctx.runtime.store.last_seq(s.id)
+        s,
+        running=ctx.runtime.driver.is_running(s.id),
+        last_seq=await ctx.runtime.store.last_seq(s.id),
+        checkpoint_bytes=await session_store_bytes(ctx.runtime.store, s.id),
     )
 
 

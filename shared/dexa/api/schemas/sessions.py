@@ -90,10 +90,13 @@ class SessionPublic(BaseModel):
     error: str
     running: bool = Field(description="A driver is working on this session in this server right now")
     last_seq: int = Field(ge=0, description="The newest event's seq; attach with ?after= to skip history")
+    checkpoint_bytes: int = Field(
+        default=0, ge=0, description="Bytes this session's checkpoints added to the blob store (content is shared)"
+    )
     config: SessionConfigPublic
 
     @staticmethod
-    def of(s: Session, *, running: bool, last_seq: int) -> SessionPublic:
+    def of(s: Session, *, running: bool, last_seq: int, checkpoint_bytes: int = 0) -> SessionPublic:
         c = s.config
         return SessionPublic(
             id=s.id,
@@ -116,6 +119,7 @@ class SessionPublic(BaseModel):
             error=s.error,
             running=running,
             last_seq=last_seq,
+            checkpoint_bytes=checkpoint_bytes,
             config=SessionConfigPublic(
                 allowed_tools=list(c.allowed_tools),
                 disallowed_tools=list(c.disallowed_tools),
