@@ -129,6 +129,8 @@ class TaskRunner:
         ev: TaskEvent, outcome: str, session: Session | None, parallel: list[str] | None = None
     ) -> dict[str, Any]:
         state = session.turn_state if session is not None else None
+        if state is None and outcome == "next":
+            outcome = "done"  # the turn ended while this task ran (cancelled, reconciled): nothing to route to
         parallel = parallel or []
         return {
             "session_id": ev.session_id,
