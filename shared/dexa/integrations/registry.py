@@ -19,6 +19,7 @@ from dexa.core.errors import ConfigError, ConflictError, NotFoundError, Permissi
 from dexa.core.ports import KeyValueStore
 
 from .catalogue import CATALOGUE, ProviderInfo
+from .database.connect import check_connection_string
 from .oauth import OAuthService, public
 from .oauth_discovery import AuthServer, canonical_resource, discover
 from .vault import SecretVault
@@ -103,6 +104,8 @@ class IntegrationRegistry:
         if missing:
             raise ConfigError(f"{info.id} needs config {', '.join(missing)}")
         url = await self._url(org_id, info, spec, mode)
+        if info.managed == "database" and spec.get("connection_string"):
+            check_connection_string(info.id, str(spec["connection_string"]))
         integration_id = "int_" + secrets.token_hex(8)
         secret_keys = await self._store_secrets(org_id, integration_id, spec)
         now = self.clock()

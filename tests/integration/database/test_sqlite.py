@@ -111,3 +111,15 @@ async def test_no_allowed_directory_means_no_sqlite(db_path: Path, monkeypatch: 
     with pytest.raises(PermissionDeniedError, match="an admin must allow one"):
         open_database(f"sqlite:///{db_path}")
     assert isinstance(open_database(f"sqlite:///{db_path}", roots=[str(db_path.parent)]), SqliteDatabase)
+
+
+async def test_a_wrong_kind_of_connection_string_is_refused_when_added(store: SqliteStore, vault: FileVault) -> None:
+    from dexa.integrations.session_tools import build_integrations
+
+    registry = build_integrations(store, vault).registry
+    with pytest.raises(ConfigError, match="needs a postgres connection string, not a sqlite one"):
+        await registry.add(ORG, {"provider": "postgres", "connection_string": "sqlite:///tmp/x.db"})
+    with pytest.raises(ConfigError, match=r"must start with postgresql://") as info:
+        await registry.add(ORG, {"provider": "postgres", "connection_string": "host=db password=hunter2"})
+    assert "hunter2" not in str(info.value)
+    assert await registry.list(ORG) == []

@@ -26,6 +26,17 @@ def engine_of(dsn: str) -> str:
     raise ConfigError("a database connection string must start with postgresql://, postgres:// or sqlite:///")
 
 
+def check_connection_string(provider: str, dsn: str) -> None:
+    """At connect time: the string is a URL of the provider's engine (its secret parts are not echoed).
+
+    Raises:
+        ConfigError: another engine's scheme, or not a URL.
+    """
+    engine = engine_of(dsn)
+    if engine != provider:
+        raise ConfigError(f"the {provider} integration needs a {provider} connection string, not a {engine} one")
+
+
 def where(dsn: str) -> str:
     """'host:port/database as user' for messages: everything an operator needs, and no password."""
     parts = urlsplit(dsn)
