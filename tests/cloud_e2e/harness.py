@@ -22,6 +22,7 @@ import boto3
 from botocore.config import Config
 
 from .api_front import ApiFront
+from .events_relay import EventsRelay
 from .lambda_emulator import LambdaEmulator
 from .modal_standin import PACKAGE_PARENT, ModalStandin
 from .procs import Child, python
@@ -78,6 +79,9 @@ class Cloud:
         )
         (api,) = self.deployment.physical(self.api_stack, "AWS::ApiGateway::RestApi")
         (stage,) = self.deployment.physical(self.api_stack, "AWS::ApiGateway::Stage")
+        self.relay = EventsRelay(
+            sfn=self.client("stepfunctions"), events=self.client("events"), lambda_client=self.client("lambda")
+        )
         self.api = ApiFront(
             apigw=self.client("apigateway"),
             lambda_client=self.client("lambda", timeout=29),
@@ -171,6 +175,9 @@ class Cloud:
         api: ApiFront | None = getattr(self, "api", None)
         if api is not None:
             api.close()
+        relay: EventsRelay | None = getattr(self, "relay", None)
+        if relay is not None:
+            relay.close()
         if self.modal is not None:
             self.modal.stop()
         for child in reversed(self._children):

@@ -199,16 +199,28 @@ def test_thirty_concurrent_sessions_lose_no_event(cloud: Cloud, admin: ApiClient
         assert session["last_seq"] >= ids[-1] and session["result"] == "Hello from the emulated cloud.", session
 
 
+def test_a_dead_execution_is_reconciled_and_the_session_does_not_stay_running(cloud: Cloud, admin: ApiClient) -> None:
+    sid = admin.create_session("[script:dies] work a bit", permission_mode="bypassPermissions")["id"]
+    admin.watch(sid, until="tool.started", timeout=120)
+    execution = execution_of(cloud, sid)
+    # The execution dies under the turn (an operator stop, a timeout, a service failure look the same).
+    cloud.client("stepfunctions").stop_execution(executionArn=execution["executionArn"], error="Died", cause="e2e")
+    assert wait_execution(cloud, sid) == "ABORTED"
+    events = admin.watch(sid, until="turn.failed", timeout=60)
+    assert any(d["event"]["detail"]["executionArn"] == execution["executionArn"] for d in cloud.relay.delivered)
+    deadline = time.monotonic() + 30
+    while admin.session(sid)["status"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    session = admin.session(sid)
+    assert session["status"] != "running" and not session["running"], session
+    assert "turn.completed" not in [e.type for e in events]
+
+
 # -- placeholders: scenarios waiting for other parts of issue 14 (strict: they fail loudly once they pass) ---------
 
 
 def _missing(what: str) -> pytest.MarkDecorator:
     return pytest.mark.xfail(strict=True, reason=f"not built yet: {what}")
-
-
-@_missing("a failed execution is reconciled to an error (helper A: reconciler)")
-def test_a_failed_execution_is_reconciled(cloud: Cloud, admin: ApiClient) -> None:
-    raise NotImplementedError
 
 
 @_missing("a code change under shared/dexa, re-synthesized and redeployed, is what the functions run")
