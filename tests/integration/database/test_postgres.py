@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from db_kit import ORG, PASSWORD, Org, Postgres, pg_database, pg_rows, wire_org
+from db_kit import ORG, PASSWORD, Org, Postgres, pg_database, pg_exec, pg_rows, wire_org
 
 from dexa.adapters.sqlite import SqliteStore
 from dexa.core.errors import ConflictError
@@ -137,13 +138,21 @@ async def test_a_rejected_change_never_runs_and_a_failing_one_is_recorded(org: O
     rejected = await org.integrations.queue.reject(ORG, out.data["output_id"], by="reviewer", reason="no")
     assert rejected["status"] == "rejected"
     assert pg_rows(db_url, "SELECT count(*) FROM orders") == [(3,)]
-    # A change that violates a constraint at approval time fails cleanly and is recorded as failed.
+    # A change that cannot run is not staged: the agent hears why at once.
     bad = await org.call("execute_sql", {"sql": "DELETE FROM customers WHERE id = 1"})
-    staged = await org.integrations.queue.get(ORG, bad.data["output_id"])
-    assert "Dry run: not available" in staged.preview
+    assert bad.is_error and "not staged: its dry run failed" in bad.content and "foreign key" in bad.content
+    typo = await org.call("execute_sql", {"sql": "UPDATE orders SET statuz = 'x'"})
+    assert typo.is_error and 'column "statuz" of relation "orders" does not exist' in typo.content
+    assert [o["status"] for o in await org.integrations.queue.list(ORG)] == ["rejected"]
+    # One that stops being valid between staging and approval fails cleanly and is recorded as failed.
+    ok = await org.call("execute_sql", {"sql": "UPDATE orders SET amount = amount * 2 WHERE id = 10"})
+    staged = await org.integrations.queue.get(ORG, ok.data["output_id"])
+    assert "amount='241.00'" in staged.preview
+    pg_exec(db_url, "ALTER TABLE orders ADD CONSTRAINT small CHECK (amount < 200)")
     done = await org.integrations.queue.approve(ORG, staged.id, by="reviewer")
-    assert done["status"] == "failed" and "foreign key" in done["error"]
-    assert pg_rows(db_url, "SELECT count(*) FROM customers") == [(3,)]
+    assert done["status"] == "failed" and 'check constraint "small"' in done["error"]
+    assert pg_rows(db_url, "SELECT amount FROM orders WHERE id = 10") == [(Decimal("120.50"),)]
+    assert await org.integrations.queue.ledger(ORG) == []
 
 
 async def test_connection_failures_name_host_and_port_never_the_password(

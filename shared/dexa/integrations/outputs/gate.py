@@ -75,6 +75,12 @@ class StagingGate:
 
     async def _stage(self, call: McpCall, ctx: ToolContext, decision: PolicyDecision) -> ToolOutput:
         extra = await self._lookup(call)
+        if decision.kind == "sql_change" and extra is not None and extra.get("error"):
+            # A change that cannot run now would only fail after approval: the agent fixes it instead.
+            return ToolOutput(
+                is_error=True,
+                content=f"{call.exposed_name} was not staged: its dry run failed: {extra['error']}. Nothing changed.",
+            )
         shaped = shape(decision.kind, call.tool, call.arguments, extra)
         queue = self.queue or OutputQueue(ctx.kv, self.executor, emit=_session_emit(ctx))
         output = await queue.stage(

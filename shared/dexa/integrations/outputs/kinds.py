@@ -165,7 +165,9 @@ def _sql_shape(kind: str, a: Mapping[str, Any], dry_run: Mapping[str, Any]) -> O
     """The statement, then what its rolled-back dry run changed, so a reviewer approves rows, not only SQL."""
     statement = str(a.get("sql", "")).strip()
     first = statement.split(None, 1)[0].upper() if statement else "?"
-    if "rowcount" not in dry_run:
+    if dry_run.get("error"):
+        effect = f"Dry run failed: {dry_run['error']}"
+    elif "rowcount" not in dry_run:
         effect = "Dry run: not available (the statement could not be previewed)"
     else:
         columns = [str(c) for c in dry_run.get("columns") or []]

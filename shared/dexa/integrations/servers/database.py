@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import mcp.types as types
 from mcp.server.mcpserver import MCPServer
 
+from dexa.core.errors import DexaError
 from dexa.integrations.database.base import Database, QueryLimits
 
 from .base import DESTRUCTIVE_WRITE, READ, Mode, call, guard, new_server
@@ -52,8 +53,15 @@ def build_database_server(provider: DatabaseProvider, *, mode: Mode = "agent") -
 
     @mcp.tool(annotations=DRY_RUN)
     async def preview_sql(sql: str) -> dict[str, Any]:
-        """Dry-run one INSERT/UPDATE/DELETE in a transaction that is rolled back: the rows it would change."""
-        return await call(lambda: _open_then(provider, lambda db: db.preview(sql, provider.limits)))
+        """Dry-run one INSERT/UPDATE/DELETE in a transaction that is rolled back: the rows it would change.
+
+        A statement that fails is reported as {"dry_run": "failed", "error": ...}: the staging gate reads this
+        to refuse staging a change that cannot run, and tells the agent why.
+        """
+        try:
+            return await _open_then(provider, lambda db: db.preview(sql, provider.limits))
+        except DexaError as exc:
+            return {"statement": sql, "dry_run": "failed", "error": str(exc)}
 
     @mcp.tool(annotations=DESTRUCTIVE_WRITE)
     async def execute_sql(sql: str) -> dict[str, Any]:
