@@ -195,24 +195,30 @@ async def run_headless(rt: Runtime, opts: RunOptions, env: dict[str, str], out: 
 
 
 async def drive_interruptible(turns: TurnRunner) -> dict[str, Any] | None:
-    """Drive the turn; Ctrl-C (SIGINT) ends it `interrupted`: history repaired, session idle and resumable."""
+    """Drive the turn; Ctrl-C (SIGINT) ends it `interrupted`: history repaired, session idle and resumable.
+
+    SIGTERM (a supervisor, `timeout`, a closed CI job) takes the same path: its default action would end the
+    process at once and leave the command's sandbox running, since commands run detached to survive a crash."""
     import asyncio
     import signal
 
     loop = asyncio.get_running_loop()
     hit: list[asyncio.Task[None]] = []
+    signals = (signal.SIGINT, signal.SIGTERM)
 
-    def on_sigint() -> None:
+    def on_signal() -> None:
         if hit:
             return
         sys.stderr.write("\nInterrupted: the session stays resumable (dexa run --resume ID).\n")
         hit.append(loop.create_task(turns.interrupt()))
 
     try:
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        for sig in signals:
+            loop.add_signal_handler(sig, on_signal)
     except (NotImplementedError, RuntimeError):  # not the main thread: no handler, default behaviour
         return await turns.drive()
     try:
         return await turns.drive()
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
+        for sig in signals:
+            loop.remove_signal_handler(sig)

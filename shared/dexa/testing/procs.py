@@ -26,6 +26,27 @@ def processes_with(needle: str) -> list[int]:
     return found
 
 
+def processes_marked(needle: str, *, environ: bool = False) -> list[int]:
+    """Live (non-zombie) pids other than this one whose command line, or with `environ` also whose environment,
+    contains `needle`: how leftover tests find every process a run started, sandboxed or not."""
+    found = set(processes_with(needle))
+    if environ:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) in found:
+                continue
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as fh:
+                    env = fh.read()
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    state = fh.read().rsplit(b")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if needle.encode() in env and state != b"Z":
+                found.add(int(entry))
+    found.discard(os.getpid())
+    return sorted(found)
+
+
 async def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
     """Poll `predicate` until true or timeout; the event loop keeps running meanwhile."""
     deadline = time.monotonic() + timeout
