@@ -22,9 +22,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from cloud_e2e.client import ApiClient
-from cloud_e2e.harness import Cloud, running
-from cloud_e2e.synth import synthesize
+from cloud_e2e.client import ApiClient  # pyright: ignore[reportMissingImports] - tests/ is put on sys.path above
+from cloud_e2e.harness import Cloud, running  # pyright: ignore[reportMissingImports]
+from cloud_e2e.synth import synthesize  # pyright: ignore[reportMissingImports]
 
 # us-east-1 list prices (USD), for an order of magnitude only.
 PRICE = {
