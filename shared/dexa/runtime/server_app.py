@@ -96,6 +96,11 @@ class IntegrationsPort:
         return self._public(await self.registry.complete_connect(state=state, code=code, iss=iss))
 
 
+# Why an output did not go out: the integration's error for a failed one, the reviewer's reason for a rejected one
+# (the API's own queue reports both as `error`). Reading `reason` for failures left the UI's "Failed:" blank.
+_WHY_FIELD = {"failed": "error", "rejected": "reason"}
+
+
 class OutputsPort:
     """The API's OutputQueue over the staged-output queue the MCP layer writes to."""
 
@@ -131,7 +136,7 @@ class OutputsPort:
             decided_at=d.get("decided_at"),
             edited=bool(d.get("edited")),
             result=d.get("result"),
-            error=str(d.get("reason", "") if status == "failed" else ""),
+            error=str(d.get(_WHY_FIELD.get(status, "")) or ""),
         )
 
     async def stage(self, **kwargs: Any) -> PendingOutput:

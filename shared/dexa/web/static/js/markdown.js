@@ -1,76 +1,43 @@
-// Agent text as readable blocks: paragraphs, headings, lists, fenced code (highlighted), inline code, bold,
-// italics and http(s) links. Built as DOM nodes, so model output can never inject markup.
+// Agent text rendered by markdown-it (CommonMark + GFM tables and strikethrough) and sanitised by DOMPurify, both
+// vendored from npm (tools/web-vendor): model output is untrusted, so raw HTML is off in the parser and whatever
+// markup comes out passes the sanitiser before it reaches the page. Fenced code gets the UI's highlighter.
 
-import { h } from './dom.js';
+import '../vendor/markdown-it.min.js'; // a UMD bundle: defines globalThis.markdownit
+import DOMPurify from '../vendor/purify.es.js';
 import { highlightInto, langFor } from './highlight.js';
 
-const INLINE = /(`[^`\n]+`)|(\*\*[^*\n]+\*\*)|(\*[^*\s][^*\n]*\*)|\[([^\]\n]+)\]\((https?:\/\/[^)\s]+)\)|(https?:\/\/[^\s<>()]+[^\s<>().,;:!?'"])/g;
+const md = globalThis.markdownit({ html: false, linkify: true, breaks: false, typographer: false });
 
-function inline(text) {
-  const out = [];
-  let at = 0;
-  INLINE.lastIndex = 0;
-  let m;
-  while ((m = INLINE.exec(text)) !== null) {
-    if (m.index > at) out.push(text.slice(at, m.index));
-    if (m[1]) out.push(h('code', null, m[1].slice(1, -1)));
-    else if (m[2]) out.push(h('strong', null, m[2].slice(2, -2)));
-    else if (m[3]) out.push(h('em', null, m[3].slice(1, -1)));
-    else if (m[4]) out.push(h('a', { href: m[5], rel: 'noopener noreferrer', target: '_blank' }, m[4]));
-    else if (m[6]) out.push(h('a', { href: m[6], rel: 'noopener noreferrer', target: '_blank' }, m[6]));
-    at = m.index + m[0].length;
-  }
-  if (at < text.length) out.push(text.slice(at));
-  return out;
-}
+// Headings start at h3: the page owns h1/h2, and a reply's "# Title" must not outrank them.
+const SHIFT = { H1: 'h3', H2: 'h4', H3: 'h5', H4: 'h6', H5: 'h6', H6: 'h6' };
 
 export function renderMarkdown(text) {
-  const frag = document.createDocumentFragment();
-  const lines = String(text || '').split('\n');
-  let i = 0;
-  let para = [];
-  const flush = () => {
-    if (para.length) frag.append(h('p', null, inline(para.join('\n'))));
-    para = [];
-  };
-  while (i < lines.length) {
-    const line = lines[i];
-    const fence = line.match(/^\s*```\s*([\w+.-]*)/);
-    if (fence) {
-      flush();
-      const body = [];
-      i += 1;
-      while (i < lines.length && !/^\s*```/.test(lines[i])) body.push(lines[i++]);
-      i += 1;
-      const lang = langFor(`x.${fence[1] || ''}`) || fence[1];
-      frag.append(h('pre', { tabindex: '0' }, highlightInto(h('code'), body.join('\n'), lang)));
-      continue;
-    }
-    const head = line.match(/^(#{1,4})\s+(.*)$/);
-    if (head) {
-      flush();
-      frag.append(h(`h${Math.min(6, head[1].length + 2)}`, null, inline(head[2])));
-      i += 1;
-      continue;
-    }
-    const bullet = line.match(/^\s*([-*]|\d+[.)])\s+(.*)$/);
-    if (bullet) {
-      flush();
-      const ordered = /\d/.test(bullet[1]);
-      const list = h(ordered ? 'ol' : 'ul');
-      while (i < lines.length) {
-        const b = lines[i].match(/^\s*([-*]|\d+[.)])\s+(.*)$/);
-        if (!b) break;
-        list.append(h('li', null, inline(b[2])));
-        i += 1;
-      }
-      frag.append(list);
-      continue;
-    }
-    if (line.trim() === '') flush();
-    else para.push(line);
-    i += 1;
+  const html = md.render(String(text || ''));
+  const frag = DOMPurify.sanitize(html, { RETURN_DOM_FRAGMENT: true, FORBID_TAGS: ['style', 'form', 'input'] });
+  for (const a of frag.querySelectorAll('a[href]')) {
+    if (!/^(https?:|mailto:)/i.test(a.getAttribute('href'))) { a.replaceWith(...a.childNodes); continue; }
+    a.rel = 'noopener noreferrer';
+    a.target = '_blank';
   }
-  flush();
+  for (const el of frag.querySelectorAll('h1, h2, h3, h4, h5, h6')) {
+    const to = document.createElement(SHIFT[el.tagName]);
+    to.append(...el.childNodes);
+    el.replaceWith(to);
+  }
+  for (const code of frag.querySelectorAll('pre > code')) {
+    const lang = (code.className.match(/language-([\w+.-]+)/) || [])[1] || '';
+    const body = code.textContent.replace(/\n$/, '');
+    code.textContent = '';
+    highlightInto(code, body, langFor(`x.${lang}`) || lang);
+    code.parentElement.tabIndex = 0;
+  }
+  // Wide tables scroll inside their own box instead of widening the page (390 px screens).
+  for (const table of frag.querySelectorAll('table')) {
+    const box = document.createElement('div');
+    box.className = 'md-table';
+    box.tabIndex = 0;
+    table.replaceWith(box);
+    box.append(table);
+  }
   return frag;
 }

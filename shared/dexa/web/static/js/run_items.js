@@ -189,6 +189,20 @@ function toolCard(sessionId, it, ctx) {
 
 // ---- other items -------------------------------------------------------------------------------------------
 
+// What an executed output reported, as a person reads it: a JSON object's plain fields as a short list, else the
+// text as markdown. Never one line of escaped JSON.
+export function resultView(result) {
+  let value = result;
+  if (typeof value === 'string') {
+    try { value = JSON.parse(value); } catch { return renderMarkdown(value); }
+  }
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    const fields = Object.entries(value).filter(([, v]) => v !== '' && v != null && typeof v !== 'object');
+    if (fields.length) return h('dl', { class: 'kv' }, fields.slice(0, 8).flatMap(([k, v]) => [h('dt', null, k), h('dd', null, String(v))]));
+  }
+  return h('pre', { class: 'code', tabindex: '0' }, JSON.stringify(value, null, 2));
+}
+
 function outputItem(sessionId, it) {
   const o = it.output;
   const link = `/ui/review?session=${enc(sessionId)}&output=${enc(o.id)}`;
@@ -201,7 +215,7 @@ function outputItem(sessionId, it) {
     o.summary ? h('p', { class: 'small' }, o.summary) : null,
     o.status === 'failed' ? h('p', { class: 'small', role: 'alert' }, `Failed: ${o.error || 'no reason reported'}`) : null,
     o.status === 'rejected' && o.reason ? h('p', { class: 'small' }, `Rejected: ${o.reason}`) : null,
-    o.status === 'executed' && o.result ? h('div', { class: 'small result' }, renderMarkdown(String(o.result))) : null);
+    o.status === 'executed' && o.result ? h('div', { class: 'small result' }, resultView(o.result)) : null);
 }
 
 export function renderItem(sessionId, it, ctx) {

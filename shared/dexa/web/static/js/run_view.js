@@ -124,6 +124,7 @@ export class RunView {
     if (this.stream) this.stream.stop();
     cancelAnimationFrame(this.frame);
     clearInterval(this.ticker);
+    if (this.placeHead) window.removeEventListener('resize', this.placeHead);
     for (const child of this.children.values()) child.unmount();
     this.children.clear();
   }
@@ -158,7 +159,18 @@ export class RunView {
     this.todoEl = h('section', { class: 'panel', 'aria-label': 'Todo list' });
     this.outputsEl = h('section', { class: 'panel', 'aria-label': 'Staged outputs' });
     this.filesEl = h('section', { class: 'panel', 'aria-label': 'Session' });
-    const main = h('section', { 'aria-labelledby': titleId }, head, this.older, this.timeline, composer);
+    const main = h('section', { 'aria-labelledby': titleId }, this.older, this.timeline, composer);
+    // The header (status, Abort) sticks just under the top bar, whose height depends on the width.
+    const placeHead = () => {
+      const bar = document.querySelector('.topbar');
+      const top = bar && getComputedStyle(bar).position === 'sticky' ? bar.getBoundingClientRect().height : 0;
+      root.style.setProperty('--run-head-top', `${Math.round(top)}px`);
+      root.style.setProperty('--run-head-h', `${Math.round(head.getBoundingClientRect().height)}px`);
+    };
+    requestAnimationFrame(placeHead);
+    window.removeEventListener('resize', this.placeHead || placeHead);
+    this.placeHead = placeHead;
+    window.addEventListener('resize', placeHead);
     // Every running step shows its elapsed time; one ticker updates them all in place (no re-render).
     clearInterval(this.ticker);
     this.ticker = setInterval(() => {
@@ -167,7 +179,9 @@ export class RunView {
         el.textContent = fmtElapsed(now - Number(el.dataset.elapsedSince));
       }
     }, 1000);
-    fill(root, h('div', { class: 'run' }, main, h('aside', { class: 'side', 'aria-label': 'Run details' }, this.todoEl, this.outputsEl, this.filesEl)));
+    // The header is the grid's first row, not part of the timeline column: a sticky element stays only within its
+    // parent, and on one-column screens the side panels come after the timeline.
+    fill(root, h('div', { class: 'run' }, head, main, h('aside', { class: 'side', 'aria-label': 'Run details' }, this.todoEl, this.outputsEl, this.filesEl)));
   }
 
   _renderHead() {

@@ -119,7 +119,7 @@ class OutputCard {
     const o = this.o;
     if (o.status === 'executed') return h('div', { class: 'result notice info', role: 'status' }, h('strong', null, 'Sent. '), resultText(o.result));
     if (o.status === 'failed') return h('div', { class: 'result notice bad', role: 'status' }, h('strong', null, 'Failed: '), o.error || 'the integration gave no reason');
-    if (o.status === 'rejected') return h('div', { class: 'result notice', role: 'status' }, `Rejected${o.decided_by ? ` by ${o.decided_by}` : ''}${o.error ? `: ${o.error}` : ''}`);
+    if (o.status === 'rejected') return h('div', { class: 'result notice', role: 'status' }, `Rejected${o.decided_by ? ` by ${o.decided_by}` : ''}${o.reason || o.error ? `: ${o.reason || o.error}` : ''}`);
     if (o.status === 'approved') return h('div', { class: 'result notice info', role: 'status' }, 'Approved; waiting for execution.');
     return null;
   }
