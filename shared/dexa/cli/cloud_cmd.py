@@ -25,7 +25,7 @@ from dexa.core.errors import ConfigError, DexaError
 
 app = typer.Typer(help="Operate a deployed Dexa stack: bootstrap the first org, add orgs.", no_args_is_help=True)
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # no mid-word wrapping when stderr is a pipe
 
 ENV_USAGE_PLAN = "DEXA_USAGE_PLAN_ID"
 

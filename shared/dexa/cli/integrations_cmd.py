@@ -23,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # no mid-word wrapping when stderr is a pipe
 T = TypeVar("T")
 LOCAL_ORG = "org_local"
 LOCAL_USER = "usr_local"

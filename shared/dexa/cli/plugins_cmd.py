@@ -19,7 +19,7 @@ from dexa.plugins.state import SCOPES, Scope
 app = typer.Typer(help="Install and manage plugins and plugin marketplaces.", no_args_is_help=True)
 marketplace_app = typer.Typer(help="Add, list and remove plugin marketplaces.", no_args_is_help=True)
 app.add_typer(marketplace_app, name="marketplace")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # no mid-word wrapping when stderr is a pipe
 
 ScopeOpt = Annotated[str, typer.Option("--scope", help="user | project | local")]
 HomeOpt = Annotated[Path | None, typer.Option("--home", hidden=True)]

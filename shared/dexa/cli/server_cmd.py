@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from dexa.client.api import DexaClient
 
 logger = logging.getLogger(__name__)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # no mid-word wrapping when stderr is a pipe
 
 Server = Annotated[
     str | None, typer.Option("--server", help="Dexa server URL (default: $DEXA_SERVER or http://127.0.0.1:4096)")

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from dexa.config.trust import CONTROL_FILES, is_trusted, set_trust, trust_root
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # no mid-word wrapping when stderr is a pipe
 
 
 def _home() -> str:
