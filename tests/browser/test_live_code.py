@@ -16,6 +16,10 @@ pytestmark = pytest.mark.browser
 REPLY = "Done.\n\n> totals.py sums the rows.\n\n- checks\n  - the file\n  - its output\n- next steps"
 
 
+WRITE = {"content": "print(1 + 2)\n"}
+CHECK = {"command": "if [ -f slow.flag ]; then sleep 60; fi; cat totals.py"}
+
+
 def _turns(ws: Path) -> list[dict[str, Any]]:
     # One script for every session on this server: a session whose workspace holds slow.flag sleeps in Bash.
     return [
@@ -76,7 +80,8 @@ def test_code_task_approved_in_the_browser_then_rewound_from_the_timeline(
                 )
             cpage.set_viewport_size({"width": 1280, "height": 860})
         approval.locator("[data-decision=once]").click()
-        wait_until(lambda: cpage.locator(".approval.pending").count() == 0 or tool == "Bash", 10, "the approval to go")
+        decided = cpage.locator(f".approval.decided:has(h3:has-text('{tool}'))")
+        wait_until(decided.count, 10, f"the {tool} approval to be answered")
     served.wait_idle(s["id"])
     assert (served.ws / "totals.py").read_text() == "print(1 + 2)\n"
 
