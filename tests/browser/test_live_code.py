@@ -105,6 +105,7 @@ def test_code_task_approved_in_the_browser_then_rewound_from_the_timeline(
     before_write = cpage.locator(".timeline .notice-item", has_text="before Write totals.py")
     before_write.get_by_role("link", name="Rewind to here…").click()
     cpage.wait_for_url("**/checkpoints?select=*")
+    cpage.locator(".ckpt .what", has_text="before Write totals.py").wait_for()
     cpage.get_by_role("button", name="Rewind…").click()
     cpage.get_by_role("button", name="Confirm rewind").click()
     cpage.get_by_text("Rewound to").wait_for()

@@ -3,6 +3,23 @@
 
 import { api, enc } from '../api.js';
 import { badge, clear, fmtTime, h, nextId, pretty, toast, unavailable, fill } from '../dom.js';
+import { RunModel } from '../run_model.js';
+
+// Checkpoint id -> "before Edit totals.py" / "after turn 2", read from the session's events the way the run view
+// labels them (the checkpoint records hold only ids). Best effort: bounded, and ids stay as the fallback.
+async function checkpointLabels(sessionId) {
+  const model = new RunModel(sessionId);
+  let after = 0;
+  for (let page = 0; page < 40; page += 1) {
+    const res = await fetch(`/sessions/${enc(sessionId)}/events?mode=poll&after=${after}`, { credentials: 'same-origin' });
+    if (!res.ok) break;
+    const evs = (await res.text()).split('\n').filter((l) => l.startsWith('data:')).map((l) => JSON.parse(l.slice(5)));
+    if (!evs.length) break;
+    model.apply(evs);
+    after = evs[evs.length - 1].seq;
+  }
+  return new Map(model.checkpoints.map((cp) => [cp.id, cp.label]));
+}
 
 const MODES = [
   ['both', 'Code and conversation', 'Files go back to this point and later messages are hidden.'],
@@ -159,12 +176,15 @@ export function mount(root, params, query) {
     clear(list);
     if (!state.cps.length) list.append(h('li', { class: 'empty' }, 'No checkpoints yet: one is taken at every prompt and before edits.'));
     const want = query.get('select');
+    let labels = new Map();
+    try { labels = await checkpointLabels(sessionId); } catch { /* ids it is */ }
     for (const cp of state.cps) {
       const id = nextId('cp');
       const input = h('input', { type: 'radio', name: 'checkpoint', id, value: cp.id, checked: state.selected ? state.selected.id === cp.id : cp.id === want });
       input.addEventListener('change', () => { state.selected = cp; renderSide(); });
       list.append(h('li', null, h('label', { class: 'ckpt', for: id, dataset: { navItem: '' }, tabindex: '-1' }, input,
-        h('span', null, h('span', { class: 'what' }, `${cp.id} · ${cp.reason || 'checkpoint'}`), h('br'),
+        h('span', null, h('span', { class: 'what' }, labels.get(cp.id) || `${cp.reason || 'checkpoint'}`),
+          h('span', { class: 'small muted' }, ` ${cp.id}`), h('br'),
           h('span', { class: 'small muted' }, `${fmtTime(cp.created_at)}${cp.changed != null ? ` · ${cp.changed} changed` : ''}${cp.files != null ? ` · ${cp.files} file(s)` : ''}${cp.message_id ? ` · after ${cp.message_id}` : ''}`),
           (byCheckpoint.get(cp.id) || []).length ? h('span', { class: 'small', dataset: { timelineEffects: cp.id } }, byCheckpoint.get(cp.id).map((e) => [h('br'),
             badge(e.reversible ? 'compensable' : 'irreversible', e.reversible ? 'warn' : 'bad'), ` ${e.summary || e.kind}`])) : null))));
