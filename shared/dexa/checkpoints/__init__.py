@@ -9,8 +9,10 @@
 What a rewind does NOT cover: anything outside the workspace tree. External services (sent emails, posted
 messages, pushed branches, PRs) are listed from the side-effect ledger with their compensating action, never undone;
 databases and other services reached from the workspace (a migration run against Postgres, a file uploaded to S3)
-are not captured at all. Files that .gitignore excludes, symlinks, and files over the size caps are left alone
-(each checkpoint lists what the caps skipped). Empty directories are not tracked.
+are not captured at all. Files that .gitignore excludes, dependency/build/cache directories (node_modules, .venv,
+target, dist, build, __pycache__...: ignore.DEPENDENCY_DIR_NAMES, even without a .gitignore), symlinks, and files
+over the size caps are left alone (each checkpoint lists what the caps skipped, and a new cap skip is a `warning`
+event). Empty directories are not tracked. `dexa checkpoints gc` expires old checkpoints and frees unreferenced blobs.
 """
 
 from __future__ import annotations
