@@ -51,8 +51,12 @@ def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
     return bool(predicate())
 
 
-@pytest.mark.parametrize("ending", ["normal", "error", "sigint", "sigterm"])
-def test_dexa_run_leaves_no_process_behind(tmp_path: Path, ending: str) -> None:
+@pytest.mark.parametrize(
+    ("ending", "network"),
+    [("normal", False), ("error", False), ("sigint", False), ("sigterm", False), ("sigterm", True), ("normal", True)],
+)
+def test_dexa_run_leaves_no_process_behind(tmp_path: Path, ending: str, network: bool) -> None:
+    """With `network`, commands reach the session's egress proxy through the in-sandbox bridge as well."""
     marker = f"dexaleft{uuid.uuid4().hex[:12]}"
     ws = tmp_path / f"ws-{marker}"
     ws.mkdir()
@@ -74,7 +78,7 @@ def test_dexa_run_leaves_no_process_behind(tmp_path: Path, ending: str) -> None:
     cmd = [
         sys.executable, "-m", "dexa.cli", "run", "-p", "go", "--model", f"scripted:{script}",
         "--mcp-config", str(mcp), "--allowedTools", "mcp__time", "--allowedTools", "Bash",
-        "--output-format", "json",
+        "--output-format", "json", *(["--network"] if network else []),
     ]  # fmt: skip
     env = {**os.environ, "DEXA_HOME": str(tmp_path / "home")}
     proc = subprocess.Popen(cmd, cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -82,6 +86,8 @@ def test_dexa_run_leaves_no_process_behind(tmp_path: Path, ending: str) -> None:
         # Mid-run, at the foreground command: the run_in_background job and the MCP server are alive.
         assert _wait(lambda: any(f"{marker}-fg" in c for c in _cmdlines(marker)), 60), (_cmdlines(marker), proc.poll())
         alive = _cmdlines(marker)
+        if network:
+            assert any("socat" in c for c in alive), alive  # the in-sandbox bridge to the egress proxy
         assert any(c.startswith(f"{marker}-bg") for c in alive), alive
         assert any("mcp_server_time" in c and "bwrap" not in c for c in alive), alive
         if ending in ("sigint", "sigterm"):
