@@ -35,7 +35,7 @@ def _turns(ws: Path) -> list[dict[str, Any]]:
                 {"name": "Bash", "input": {"command": "if [ -f slow.flag ]; then sleep 60; fi; cat totals.py"}}
             ],
         },
-        {"text": REPLY},
+        {"text": REPLY, "delay_ms": 400},  # streamed in chunks, slowly enough to watch it arrive
     ]
 
 
@@ -82,6 +82,10 @@ def test_code_task_approved_in_the_browser_then_rewound_from_the_timeline(
         approval.locator("[data-decision=once]").click()
         decided = cpage.locator(f".approval.decided:has(h3:has-text('{tool}'))")
         wait_until(decided.count, 10, f"the {tool} approval to be answered")
+    # The reply streams in: partial text with the typing cursor before the message is complete.
+    streaming = cpage.locator(".item.assistant .text.cursor", has_text="Done.")
+    streaming.wait_for(timeout=20_000)
+    assert "next steps" not in streaming.inner_text()
     served.wait_idle(s["id"])
     assert (served.ws / "totals.py").read_text() == "print(1 + 2)\n"
 
