@@ -230,7 +230,9 @@ export function renderItem(sessionId, it, ctx) {
         h('div', { class: 'who' }, 'Dexa'), text);
     }
     case 'thinking':
-      return h('details', { class: 'item thinking', dataset: { itemId: it.id } }, h('summary', null, it.streaming ? 'Thinking…' : 'Thought'),
+      // Collapsed by default: the reasoning is there for whoever wants it, without pushing the work off screen.
+      return h('details', { class: 'item thinking', dataset: { itemId: it.id } },
+        h('summary', null, it.streaming ? [h('span', { class: 'spinner', 'aria-hidden': 'true' }), ' Thinking…'] : 'Thought'),
         h('pre', null, it.text));
     case 'tool':
       return toolCard(sessionId, it, ctx);
