@@ -258,8 +258,9 @@ def sessions(
         return
     table = Table()
     table.add_column("id", no_wrap=True)  # whole ids at any terminal width, so they can be copied
-    for name in ("status", "turns", "cost", "checkpoints"):
+    for name in ("status", "turns", "cost"):
         table.add_column(name, no_wrap=True)
+    table.add_column("store", overflow="fold")  # checkpoint blobs; folds before an id would be cut
     table.add_column("title", overflow="fold")
     table.add_column("cwd", overflow="fold")
     for r in rows:
