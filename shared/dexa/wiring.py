@@ -260,6 +260,8 @@ class LocalEnvFactory:
             managed=self.org_policy,
             claude_md_excludes=loaded.settings.claude_md_excludes,
             subagent_model=self.env.get("CLAUDE_CODE_SUBAGENT_MODEL"),
+            cli_agents=cfg.extra.get("cli_agents"),
+            plugin_dirs=tuple(cfg.extra.get("plugin_dirs") or ()),
             settings_plugins=None if trust.allows("enabledPlugins") else self._user_plugins(session),
         )
         tools = default_registry(list(cfg.tools) if cfg.tools is not None else None)

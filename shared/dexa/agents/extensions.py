@@ -14,7 +14,7 @@ Problems (broken SKILL.md, agent, plugin.json, marketplace or rule frontmatter) 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,6 +150,27 @@ def _plugins(home: Path, cwd: Path, enabled: Mapping[str, bool]) -> tuple[list[L
     return loaded, problems
 
 
+def _dir_plugins(home: Path, cwd: Path, dirs: Sequence[str]) -> tuple[list[LoadedPlugin], list[SettingsProblem]]:
+    """`--plugin-dir`: the user named the directory on the command line, so it loads like a user-scope plugin
+    (no install step, no trust prompt); it wins over an installed plugin of the same name, as in Claude Code."""
+    loaded: list[LoadedPlugin] = []
+    problems: list[SettingsProblem] = []
+    for d in dirs:
+        root = Path(d)
+        if not root.is_dir():
+            problems.append(SettingsProblem(str(root), "", "--plugin-dir: not a directory"))
+            continue
+        item, issues = load_plugin(
+            root,
+            data_dir=PluginStore(home, cwd=cwd).root / "data" / data_dir_name(f"{root.name}@inline"),
+            project_dir=str(cwd),
+        )
+        problems += issues
+        if item is not None:
+            loaded.append(item)
+    return loaded, problems
+
+
 def load_extensions(
     cwd: str,
     *,
@@ -158,6 +179,7 @@ def load_extensions(
     managed: Mapping[str, Any] | None = None,
     managed_dir: str | None = MANAGED_DIR,
     cli_agents: str | Mapping[str, Any] | None = None,
+    plugin_dirs: Sequence[str] = (),
     stop_at: str | None = None,
     allow_external_imports: bool = False,
     subagent_model: str | None = None,
@@ -171,6 +193,7 @@ def load_extensions(
     managed: managed settings / org policy (`claudeMd`, `claudeMdExcludes`, `enabledPlugins`).
     claude_md_excludes: `claudeMdExcludes` from the user and local settings (EffectiveSettings.claude_md_excludes).
     subagent_model: CLAUDE_CODE_SUBAGENT_MODEL. skill_shell_enabled: False for `disableSkillShellExecution`.
+    cli_agents: `--agents` JSON. plugin_dirs: `--plugin-dir` directories, loaded for this session only.
     """
     home_path = Path(home)
     managed = managed or {}
@@ -194,6 +217,9 @@ def load_extensions(
         else enabled_plugins(home=home_path, cwd=Path(cwd), managed=managed)
     )
     plugins, issues = _plugins(home_path, Path(cwd), enabled)
+    problems += issues
+    dir_plugins, issues = _dir_plugins(home_path, Path(cwd), plugin_dirs)
+    plugins = [*dir_plugins, *(p for p in plugins if p.ref.name not in {d.ref.name for d in dir_plugins})]
     problems += issues
     skills, issues = discover_skills(
         cwd=cwd,

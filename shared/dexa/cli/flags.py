@@ -63,16 +63,25 @@ def check_run_flags(
             raise ConfigError(f"--agents: invalid JSON ({exc.msg} at column {exc.colno})") from None
         if not isinstance(parsed, dict):
             raise ConfigError("--agents: expected a JSON object of agent name -> definition")
-        raise ConfigError("--agents is not supported yet: define subagents in .claude/agents/*.md instead")
+        _check_agents(parsed)  # pyright: ignore[reportUnknownArgumentType]
     for d in plugin_dirs or []:
         if not Path(d).is_dir():
             raise ConfigError(f"--plugin-dir {d}: not a directory")
-    if plugin_dirs:
-        raise ConfigError("--plugin-dir is not supported yet: install the plugin with `dexa plugin install`")
     if setting_sources is not None:
         bad = [s for s in setting_sources.split(",") if s.strip() and s.strip() not in SETTING_SOURCES]
         if bad:
             raise ConfigError(f"Invalid setting source: {bad[0]}. Valid options are: {', '.join(SETTING_SOURCES)}")
+
+
+def _check_agents(parsed: dict[str, Any]) -> None:
+    """A definition the session would skip (no description or prompt) fails here, naming the agent."""
+    from dexa.agents.definitions import agents_from_json
+
+    for name, spec in parsed.items():
+        _, problems = agents_from_json({name: spec})
+        if problems:
+            p = problems[0]
+            raise ConfigError(f"--agents: agent {name!r}: {p.key + ' ' if p.key else ''}{p.message}")
 
 
 def setting_sources_extra(value: str | None) -> dict[str, Any]:
@@ -80,6 +89,19 @@ def setting_sources_extra(value: str | None) -> dict[str, Any]:
     if value is None:
         return {}
     return {"setting_sources": [s.strip() for s in value.split(",") if s.strip()]}
+
+
+def session_extra(
+    *, setting_sources: str | None, agents: str | None, plugin_dirs: Sequence[str] | None
+) -> dict[str, Any]:
+    """SessionConfig.extra from run flags: kept with the session, so a resumed session has the same subagents and
+    plugins (`--agents` JSON as given, `--plugin-dir` as absolute paths)."""
+    out = setting_sources_extra(setting_sources)
+    if agents is not None:
+        out["cli_agents"] = json.loads(agents)
+    if plugin_dirs:
+        out["plugin_dirs"] = [str(Path(d).resolve()) for d in plugin_dirs]
+    return out
 
 
 def inline_json_files(values: Sequence[str], *, kind: str) -> tuple[str, ...]:

@@ -120,7 +120,7 @@ def run(
     server: Annotated[str | None, typer.Option("--server", help="Run on a Dexa server instead of in-process")] = None,
 ) -> None:
     """Run a prompt headlessly (Claude Code's `-p` contract)."""
-    from dexa.cli.flags import check_run_flags, inline_json_files, read_text_flag, setting_sources_extra
+    from dexa.cli.flags import check_run_flags, inline_json_files, read_text_flag, session_extra
     from dexa.cli.headless import RunOptions, run_headless
 
     prompt = prompt_arg
@@ -172,7 +172,7 @@ def run(
         unsandboxed=unsandboxed,
         mcp_config=mcp_files,
         strict_mcp_config=strict_mcp_config,
-        extra=setting_sources_extra(setting_sources),
+        extra=session_extra(setting_sources=setting_sources, agents=agents, plugin_dirs=plugin_dir),
     )
     if unsandboxed:
         err.print(
