@@ -31,6 +31,9 @@ Modes (all print one JSON object, except `wait` which streams the job's stdout):
                                                        the job's stdout streams on stdout, the collected JSON
                                                        comes last on stderr (one round trip per command)
     kill    JOBDIR                                     kill the process group, mark it; then as poll 0
+    cancel  JOBDIR                                     a cancelled foreground exec: claim the job if it has not
+                                                       started (it never will), else wait briefly for its pid and
+                                                       kill the process group; {"state": "abandoned"|"killed"|"done"}
 """
 
 from __future__ import annotations
@@ -194,6 +197,17 @@ def wait(d, wait_s, stream, kill_on_timeout):
                 fh.seek(offset); sys.stdout.buffer.write(fh.read()); sys.stdout.flush()
         except OSError: pass
 
+def cancel(d):
+    os.makedirs(d, exist_ok=True)
+    if claim(d, "abandoned\n"): return {"state": "abandoned"}
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:  # the start that won the claim writes the pid a moment later
+        if exit_code(d) is not None: return {"state": "done"}
+        if read(d, "pid").strip():
+            kill(d); write_exit(d, 137, "killed"); return {"state": "killed"}
+        time.sleep(0.02)
+    return {"state": "done" if exit_code(d) is not None else "unknown"}
+
 def collect(d, cap):
     if not os.path.isdir(d): return {"exists": False}
     meta = {}
@@ -256,6 +270,7 @@ def main(argv):
     elif mode == "kill":
         if exit_code(d) is None and alive(d): kill(d); write_exit(d, 137, "killed")
         out = poll(d, 0, int(argv[2]) if len(argv) > 2 else 1 << 20)
+    elif mode == "cancel": out = cancel(d)
     elif mode == "init": out = init(d, argv[2], argv[3] == "1", argv[4:])
     elif mode == "run":
         timeout_s = float(argv[3])

@@ -214,17 +214,32 @@ class ModalSandbox(SandboxAttach, TreeOps):
         # One round trip: start, wait (the supervisor enforces timeout_s; the wait kills at a margin after it) and
         # collect; stdout streams to the sink, the result arrives on stderr.
         args = ("run", job, real_cwd, repr(float(timeout_s)), "1" if sink else "0", str(STREAM_CAP))
-        code, _, err = await self._call(
-            ("python3", "-c", RUNNER, *args, "0" if job_id else "1", command),
-            env=self._env(env),
-            timeout_s=timeout_s + 60,
-            sink=sink if sink is not None else _discard,
-        )
+        try:
+            code, _, err = await self._call(
+                ("python3", "-c", RUNNER, *args, "0" if job_id else "1", command),
+                env=self._env(env),
+                timeout_s=timeout_s + 60,
+                sink=sink if sink is not None else _discard,
+            )
+        except asyncio.CancelledError:
+            # The turn was cancelled (or the step is giving up): the job is detached in the sandbox, so ending
+            # this exec would leave it running. Kill its process group there before the cancellation goes on.
+            await self._cancel_job(job)
+            raise
         try:
             doc = json.loads(err[err.rfind('{"exists"') :] if '{"exists"' in err else err)
         except ValueError:
             raise SandboxError(f"sandbox job runner `run` failed with {code}: {err[-800:]}") from None
         return self._result(doc)
+
+    async def _cancel_job(self, job: str) -> None:
+        """Stop the job in the sandbox: claim it if it has not started (it never will), else kill its group."""
+        try:
+            await asyncio.shield(self._json("cancel", job, timeout_s=60))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the sandbox may be gone too: its processes died with it
+            logger.warning("could not stop job %s in sandbox %s: %s", job, self.sandbox_name, exc)
 
     async def recover(self, job_id: str, *, wait_s: float = 600.0) -> ExecResult | None:
         job = self._job(job_id)
