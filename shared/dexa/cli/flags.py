@@ -92,7 +92,11 @@ def setting_sources_extra(value: str | None) -> dict[str, Any]:
 
 
 def session_extra(
-    *, setting_sources: str | None, agents: str | None, plugin_dirs: Sequence[str] | None
+    *,
+    setting_sources: str | None,
+    agents: str | None,
+    plugin_dirs: Sequence[str] | None,
+    mcp_config: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """SessionConfig.extra from run flags: kept with the session, so a resumed session has the same subagents and
     plugins (`--agents` JSON as given, `--plugin-dir` as absolute paths)."""
@@ -101,6 +105,11 @@ def session_extra(
         out["cli_agents"] = json.loads(agents)
     if plugin_dirs:
         out["plugin_dirs"] = [str(Path(d).resolve()) for d in plugin_dirs]
+    from dexa.cli.sdk_mcp import sdk_server_names
+
+    sdk_servers = sdk_server_names(mcp_config or ())
+    if sdk_servers:
+        out["sdk_mcp_servers"] = sdk_servers
     return out
 
 
@@ -130,19 +139,11 @@ def inline_json_files(values: Sequence[str], *, kind: str) -> tuple[str, ...]:
 
 
 def _strip_sdk_servers(data: object) -> object:
-    """SDK-hosted servers (`"type": "sdk"`) run inside the calling program and need `mcp_message`, which Dexa does
-    not speak yet: they are left out, with a warning, instead of failing the whole configuration."""
+    """SDK-hosted servers (`"type": "sdk"`) run inside the calling program: there is nothing to start, so they are
+    left out of the file the MCP loader reads; the stream-json session reaches them over `mcp_message` (sdk_mcp)."""
     if not isinstance(data, dict) or not isinstance(data.get("mcpServers"), dict):
         return data
-    servers = dict(data["mcpServers"])
-    for name, cfg in list(servers.items()):
-        if isinstance(cfg, dict) and cfg.get("type") == "sdk":
-            import sys
-
-            sys.stderr.write(
-                f"dexa: warning: SDK MCP server {name!r} skipped: in-process SDK servers are not supported\n"
-            )
-            del servers[name]
+    servers = {n: c for n, c in data["mcpServers"].items() if not (isinstance(c, dict) and c.get("type") == "sdk")}
     return {**data, "mcpServers": servers}
 
 

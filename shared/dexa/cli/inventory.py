@@ -34,10 +34,11 @@ async def session_inventory(env: Any, *, err: TextIO | None = None) -> dict[str,
         "agents": list(agents),
     }
     manager = services.get("mcp")
+    sdk_servers = [s.status_entry() for s in services.get("sdk_mcp") or []]  # hosted by the Agent SDK program
     if manager is None:
-        out["mcp_servers"] = []
+        out["mcp_servers"] = sdk_servers
         return out
-    out["mcp_servers"] = manager.statuses()
+    out["mcp_servers"] = manager.statuses() + sdk_servers
     skipped = skipped_servers(manager.problems, loaded=set(manager.names()))
     if skipped:
         out["mcp_server_errors"] = skipped

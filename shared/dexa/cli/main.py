@@ -172,7 +172,9 @@ def run(
         unsandboxed=unsandboxed,
         mcp_config=mcp_files,
         strict_mcp_config=strict_mcp_config,
-        extra=session_extra(setting_sources=setting_sources, agents=agents, plugin_dirs=plugin_dir),
+        extra=session_extra(
+            setting_sources=setting_sources, agents=agents, plugin_dirs=plugin_dir, mcp_config=mcp_config
+        ),
     )
     if unsandboxed:
         err.print(

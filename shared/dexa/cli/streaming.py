@@ -23,6 +23,7 @@ from dexa.wiring import Runtime
 from .control import ControlChannel, ControlError
 from .inventory import session_inventory
 from .sdk_hooks import SdkHookRunner, parse_sdk_hooks
+from .sdk_mcp import SdkMcpServer, SdkMcpTool
 from .turns import TurnRunner, switch_model
 from .wire import CLAUDE_CODE_COMPAT, init_message
 
@@ -65,6 +66,8 @@ class _SdkEnvs:
         env = await self.inner.env_for(session)
         if self.session.sdk_hooks and not isinstance(env.hooks, SdkHookRunner):
             env.hooks = SdkHookRunner(env.hooks, self.session.channel, self.session.sdk_hooks)
+        if session.config.extra.get("sdk_mcp_servers") and "sdk_mcp" not in env.services:
+            await self.session.add_sdk_servers(env, session.config.extra["sdk_mcp_servers"])
         return env
 
 
@@ -93,6 +96,8 @@ class StreamSession:
         self.env = env
         self.states = any(env.get(k) for k in STATE_ENV)
         self.sdk_hooks = parse_sdk_hooks(None)
+        self._sdk_tools: list[SdkMcpTool] | None = None
+        self._sdk_servers: list[SdkMcpServer] = []
         self.turns = TurnRunner(
             rt,
             session.id,
@@ -115,6 +120,16 @@ class StreamSession:
             }
         )
         rt.engine.envs = _SdkEnvs(rt.engine.envs, self)
+
+    async def add_sdk_servers(self, env: Any, names: list[str]) -> None:
+        """The SDK-hosted MCP servers' tools on this env: connected once (after `initialize`), then reused."""
+        if self._sdk_tools is None:
+            self._sdk_servers = [SdkMcpServer(self.channel, str(n)) for n in names]
+            self._sdk_tools = [t for server in self._sdk_servers for t in await server.connect()]
+            self.tools += [t.spec.name for t in self._sdk_tools if t.spec.name not in self.tools]
+        for tool in self._sdk_tools:
+            env.tools.add(tool)
+        env.services["sdk_mcp"] = self._sdk_servers
 
     # ------------------------------------------------------------ the loop
 
