@@ -63,6 +63,9 @@ async def _fork(rt: Runtime, parent: Session, opts: RunOptions) -> Session:
     return await rt.store.update_session(replace(await rt.store.get_session(child.id), turns_completed=done))
 
 
+PER_RUN_EXTRA = ("cli_agents", "plugin_dirs", "sdk_mcp_servers")
+
+
 async def _open_session(rt: Runtime, opts: RunOptions, env: dict[str, str]) -> Session:
     store = rt.store
     can_prompt = opts.permission_prompt_tool == "stdio"
@@ -98,7 +101,11 @@ async def _open_session(rt: Runtime, opts: RunOptions, env: dict[str, str]) -> S
     if opts.fork_session:
         session = await _fork(rt, session, opts)
     # A resumed session keeps its model unless --model is given (Claude Code's rule), and is headless here.
-    changes: dict[str, Any] = {"config": replace(session.config, headless=not can_prompt)}
+    # --agents, --plugin-dir and SDK-hosted MCP servers belong to this invocation, as in Claude Code, which keeps
+    # none of them with the session: a resume without them has none, a resume with other ones has those.
+    extra = {k: v for k, v in session.config.extra.items() if k not in PER_RUN_EXTRA}
+    extra.update({k: v for k, v in opts.config.extra.items() if k in PER_RUN_EXTRA})
+    changes: dict[str, Any] = {"config": replace(session.config, headless=not can_prompt, extra=extra)}
     if opts.model:
         changes["model"] = opts.model
     if opts.permission_mode:

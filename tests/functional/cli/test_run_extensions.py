@@ -137,3 +137,24 @@ def test_plugin_dir_that_is_not_a_directory_is_refused(tmp_path: Path) -> None:
     _, done = _run(tmp_path, None, "--plugin-dir", str(tmp_path / "nope"))
     stderr = " ".join(done.stderr.split())
     assert done.returncode == 1 and f"--plugin-dir {tmp_path / 'nope'}: not a directory" in stderr
+
+
+def test_agents_belong_to_the_invocation_not_the_resumed_session(tmp_path: Path) -> None:
+    script = {"turns": [{"text": "one"}, {"text": "two"}, {"text": "three"}]}
+    with serve(Script.from_dict(script)) as server:
+        first, done = _run(tmp_path, server, "--agents", json.dumps(AGENTS))
+        assert done.returncode == 0, done.stderr[-2000:]
+        session_id = first[-1]["session_id"]
+        second, done = _run(tmp_path, server, "--resume", session_id)
+        assert done.returncode == 0, done.stderr[-2000:]
+        other = {"tester": {"description": "Writes tests", "prompt": "You write tests."}}
+        third, done = _run(tmp_path, server, "--resume", session_id, "--agents", json.dumps(other))
+        assert done.returncode == 0, done.stderr[-2000:]
+
+    def agents(out: list[dict[str, Any]]) -> list[str]:
+        return next(m for m in out if m.get("subtype") == "init")["agents"]
+
+    assert "reviewer" in agents(first)
+    assert "reviewer" not in agents(second) and "tester" not in agents(second)
+    assert "tester" in agents(third) and "reviewer" not in agents(third)
+    assert third[-1]["result"] == "three"
