@@ -154,6 +154,9 @@ async def run_headless(rt: Runtime, opts: RunOptions, env: dict[str, str], out: 
         channel.start()
         return await stream.run()
 
+    for name in session.config.extra.get("sdk_mcp_servers") or []:
+        # Only an Agent SDK program (which speaks stream-json on stdin) can answer for the servers it hosts.
+        sys.stderr.write(f"dexa: warning: SDK MCP server {name!r} skipped: it needs --input-format stream-json\n")
     messages: list[dict[str, Any]] = []
     streaming = opts.output_format == "stream-json"
 

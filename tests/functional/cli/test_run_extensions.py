@@ -158,3 +158,12 @@ def test_agents_belong_to_the_invocation_not_the_resumed_session(tmp_path: Path)
     assert "reviewer" not in agents(second) and "tester" not in agents(second)
     assert "tester" in agents(third) and "reviewer" not in agents(third)
     assert third[-1]["result"] == "three"
+
+
+def test_an_sdk_mcp_server_outside_an_sdk_session_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    config = {"mcpServers": {"calc": {"type": "sdk", "name": "calc"}}}
+    with serve(Script.from_dict({"turns": [{"text": "ok"}]})) as server:
+        out, done = _run(tmp_path, server, "--mcp-config", json.dumps(config))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "SDK MCP server 'calc' skipped: it needs --input-format stream-json" in " ".join(done.stderr.split())
+    assert out[-1]["result"] == "ok"
