@@ -259,7 +259,8 @@ def sessions(
         typer.echo(json.dumps(rows, indent=2))
         return
     table = Table()
-    table.add_column("id", no_wrap=True)  # whole ids at any terminal width, so they can be copied
+    # Whole ids at any terminal width, so they can be copied: the other columns shrink or fold first.
+    table.add_column("id", no_wrap=True, min_width=max((len(str(r["id"])) for r in rows), default=2))
     for name in ("status", "turns", "cost"):
         table.add_column(name, no_wrap=True)
     table.add_column("store", overflow="fold")  # checkpoint blobs; folds before an id would be cut

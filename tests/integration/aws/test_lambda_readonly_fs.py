@@ -104,6 +104,8 @@ def _lambda_run(function: str, event: dict[str, Any], env: dict[str, str]) -> su
         **env,
     }
     cmd = ["bwrap", "--ro-bind", "/", "/", "--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc"]
+    if ROOT.resolve().is_relative_to("/tmp"):  # a checkout under /tmp: keep it visible (read-only) over the tmpfs
+        cmd += ["--ro-bind", str(ROOT.resolve()), str(ROOT.resolve())]
     cmd += ["--chdir", str(code), "--clearenv"]
     for key, value in full_env.items():
         cmd += ["--setenv", key, value]
