@@ -1,7 +1,8 @@
 // The TypeScript Claude Agent SDK's documented examples, with `dexa` as the CLI (pathToClaudeCodeExecutable).
-// Usage: node examples.mjs <query|multi-turn|can-use-tool|hook|interrupt> <cli-path> <cwd>
+// Usage: node examples.mjs <query|multi-turn|can-use-tool|hook|custom-tool|interrupt> <cli-path> <cwd>
 // Prints one JSON line: what the example saw, for the Python test to check.
-import { query } from "@anthropic-ai/claude-agent-sdk";
+import { createSdkMcpServer, query, tool } from "@anthropic-ai/claude-agent-sdk";
+import { z } from "zod"; // the SDK's peer dependency, installed with it
 
 const [example, cli, cwd] = process.argv.slice(2);
 const base = { pathToClaudeCodeExecutable: cli, cwd, env: { ...process.env } };
@@ -104,6 +105,24 @@ const examples = {
       if (m.type === "result") prompts.end();
     }
     return { ...summary(msgs), seen };
+  },
+  async "custom-tool"() {
+    const calls = [];
+    const add = tool("add", "Add two numbers", { a: z.number(), b: z.number() }, async (args) => {
+      calls.push(args);
+      return { content: [{ type: "text", text: `SUM-FROM-SDK=${args.a + args.b}` }] };
+    });
+    const calc = createSdkMcpServer({ name: "calc", version: "1.0.0", tools: [add] });
+    const prompts = inbox();
+    const options = { ...base, mcpServers: { calc }, allowedTools: ["mcp__calc__add"] };
+    const q = query({ prompt: prompts, options });
+    prompts.push("add 2 and 40");
+    const msgs = [];
+    for await (const m of q) {
+      msgs.push(m);
+      if (m.type === "result") prompts.end();
+    }
+    return { ...summary(msgs), calls };
   },
   async interrupt() {
     const prompts = inbox();

@@ -66,8 +66,11 @@ class _SdkEnvs:
         env = await self.inner.env_for(session)
         if self.session.sdk_hooks and not isinstance(env.hooks, SdkHookRunner):
             env.hooks = SdkHookRunner(env.hooks, self.session.channel, self.session.sdk_hooks)
-        if session.config.extra.get("sdk_mcp_servers") and "sdk_mcp" not in env.services:
-            await self.session.add_sdk_servers(env, session.config.extra["sdk_mcp_servers"])
+        # The Python SDK names its in-process servers in --mcp-config ("type": "sdk"), the TypeScript SDK in
+        # initialize's `sdkMcpServers`: either way they are reached over mcp_message.
+        names = [*(session.config.extra.get("sdk_mcp_servers") or []), *self.session.sdk_server_names]
+        if names and "sdk_mcp" not in env.services:
+            await self.session.add_sdk_servers(env, list(dict.fromkeys(names)))
         return env
 
 
@@ -97,6 +100,7 @@ class StreamSession:
         self.states = any(env.get(k) for k in STATE_ENV)
         self.sdk_hooks = parse_sdk_hooks(None)
         self._sdk_tools: list[SdkMcpTool] | None = None
+        self.sdk_server_names: list[str] = []
         self._sdk_servers: list[SdkMcpServer] = []
         self.turns = TurnRunner(
             rt,
@@ -245,6 +249,7 @@ class StreamSession:
 
     async def _initialize(self, request: dict[str, Any]) -> dict[str, Any]:
         self.sdk_hooks = parse_sdk_hooks(request.get("hooks"))
+        self.sdk_server_names = [str(n) for n in request.get("sdkMcpServers") or []]
         session = await self.rt.store.get_session(self.session_id)
         return {
             "commands": [],

@@ -5,8 +5,11 @@ control requests, so the model's direct `mcp__calc__add` call must come back wit
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import stat
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -129,3 +132,40 @@ def test_an_sdk_tool_not_allowed_is_denied_in_a_headless_session(tmp_path: Path)
     assert calls == []
     (result,) = [m for m in messages if isinstance(m, sdk.ResultMessage)]
     assert [d["tool_name"] for d in result.permission_denials or []] == ["mcp__calc__add"]
+
+
+TS_TOOLS = Path(__file__).resolve().parents[3] / "tools" / "agent-sdk"
+
+
+@pytest.mark.skipif(
+    not (TS_TOOLS / "node_modules" / "@anthropic-ai" / "claude-agent-sdk").exists() or shutil.which("node") is None,
+    reason="TypeScript Agent SDK not installed: (cd tools/agent-sdk && npm ci)",
+)
+def test_the_typescript_sdks_custom_tool_example(tmp_path: Path) -> None:
+    """The TypeScript SDK names its servers in initialize's `sdkMcpServers`, not in --mcp-config."""
+    script = {"turns": [{"tool_uses": [{"name": "mcp__calc__add", "input": {"a": 2, "b": 40}}]}, {"text": "42"}]}
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    cli = tmp_path / "dexa-cli"
+    cli.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m dexa.cli "$@"\n')
+    cli.chmod(cli.stat().st_mode | stat.S_IXUSR)
+    with serve(Script.from_dict(script)) as server:
+        done = subprocess.run(
+            ["node", str(TS_TOOLS / "examples.mjs"), "custom-tool", str(cli), str(ws)],
+            env={
+                **os.environ,
+                "ANTHROPIC_BASE_URL": server.url,
+                "ANTHROPIC_API_KEY": "sk-test",
+                "DEXA_HOME": str(tmp_path / "home"),
+                "HOME": str(tmp_path / "userhome"),
+            },
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+    assert done.returncode == 0, (done.stdout[-1000:], done.stderr[-3000:])
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["calls"] == [{"a": 2, "b": 40}]
+    assert seen["tool_results"] == [{"is_error": False, "content": "SUM-FROM-SDK=42"}]
+    assert {"name": "calc", "status": "connected"} in seen["init"]["mcp_servers"]
+    assert [r["result"] for r in seen["results"]] == ["42"]
