@@ -14,7 +14,7 @@ from constructs import Construct
 
 from dexa.adapters.aws import schema
 
-from .agent import AgentStack
+from .agent import MODAL_SECRET_ENV, AgentStack
 from .common import dexa_function
 from .data import DataStack
 from .event_stream import event_stream_function, route_event_stream, web_adapter_layer_arn
@@ -50,6 +50,8 @@ class ApiStack(cdk.Stack):
             schema.ENV_SCHEDULE_GROUP: integrations.schedule_group.ref,
             schema.ENV_SCHEDULER_ROLE_ARN: integrations.scheduler_role.role_arn,
             schema.ENV_SCHEDULER_TARGET_ARN: integrations.scheduler_fn.function_arn,
+            # Rewinds and checkpoint listings run here and reach the session's Modal workspace.
+            MODAL_SECRET_ENV: agent.modal_secret.secret_arn,
         }
         self.api_fn = dexa_function(
             self,
@@ -62,6 +64,7 @@ class ApiStack(cdk.Stack):
         grant_table(self.api_fn, data.table, data.key)
         grant_table(self.api_fn, data.idempotency_table, data.key)
         grant_blobs(self.api_fn, data.bucket, data.key)
+        agent.modal_secret.grant_read(self.api_fn)
         sm.grant_start_execution(self.api_fn)
         sm.grant_task_response(self.api_fn)
         self.api_fn.add_to_role_policy(
@@ -105,7 +108,9 @@ class ApiStack(cdk.Stack):
         self.stream_fn: lambda_.Function | None = None
         adapter = web_adapter_layer_arn(self)
         if adapter is not None:
-            self.stream_fn = event_stream_function(self, environment=environment, layer_arn=adapter)
+            # It reads events only: no workspace, so no Modal token.
+            stream_env = {k: v for k, v in environment.items() if k != MODAL_SECRET_ENV}
+            self.stream_fn = event_stream_function(self, environment=stream_env, layer_arn=adapter)
             grant_table(self.stream_fn, data.table, data.key)
             grant_blobs(self.stream_fn, data.bucket, data.key)
         self.api = rest_front(

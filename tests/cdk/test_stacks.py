@@ -216,6 +216,19 @@ def test_the_step_and_the_reconciler_may_describe_the_turn_executions(templates:
     assert {"states:DescribeExecution", "states:ListExecutions"} <= granted["Reconciler"]
 
 
+def test_the_api_and_the_step_reach_the_modal_workspace_with_the_token_secret(templates: dict[str, Any]) -> None:
+    """Rewinds and checkpoint listings run in the API function: it needs the Modal token as the step does."""
+    readers: set[str] = set()
+    for stack, name, statement in _statements(templates):
+        resources = json.dumps(statement.get("Resource"))
+        if "secretsmanager:GetSecretValue" in _actions(statement) and "ModalToken" in resources:
+            readers.add(f"{stack}/{name.split('ServiceRole')[0]}")
+    assert {"DexaAgent/AgentStep", "DexaApi/Api"} <= readers, readers
+    api_fns = _resources(templates["DexaApi"], "AWS::Lambda::Function")
+    api = next(f for k, f in api_fns.items() if k.startswith("Api") and "Stream" not in k)
+    assert "ModalToken" in json.dumps(api["Properties"]["Environment"]["Variables"]["DEXA_MODAL_SECRET_ARN"])
+
+
 # ---------------------------------------------------------------- least privilege
 
 
