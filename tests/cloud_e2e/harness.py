@@ -27,6 +27,7 @@ from .lambda_emulator import LambdaEmulator
 from .modal_standin import PACKAGE_PARENT, ModalStandin
 from .procs import Child, python
 from .provision import REGION, Deployment, Provisioner
+from .synth import MAIL_FROM
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -88,6 +89,11 @@ class Cloud:
             api_id=api.ref,
             stage=stage.ref,
         )
+        # What an operator does once: verify the sender in SES, and point links at the URL clients reach (the
+        # stack publishes API Gateway's execute-api URL, which here is the front's).
+        self.client("ses").verify_email_identity(EmailAddress=MAIL_FROM)
+        (public_url,) = self.deployment.physical(self.api_stack, "AWS::SSM::Parameter")
+        self.client("ssm").put_parameter(Name=public_url.ref, Value=self.api.url, Type="String", Overwrite=True)
 
     # -- plumbing ------------------------------------------------------------------------------------------------
 
@@ -143,11 +149,36 @@ class Cloud:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
+    def sent_mail(self) -> list[dict[str, Any]]:
+        """Mail SES accepted (moto keeps it), oldest first."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.moto.url}/_e2e/mail", timeout=10) as response:
+            return json.loads(response.read())
+
     def model_requests(self, script: str) -> list[dict[str, Any]]:
         import urllib.request
 
         with urllib.request.urlopen(f"{self.model.url}/_e2e/requests/{script}", timeout=10) as response:
             return json.loads(response.read())["requests"]
+
+    # -- EventBridge Scheduler (moto stores schedules but never fires them) ------------------------------------------
+
+    def fire_schedule(self, name: str, *, when: str | None = None) -> dict[str, Any]:
+        """Fire one schedule as EventBridge Scheduler does: its target's Input, with the context attribute
+        `<aws.scheduler.scheduled-time>` substituted, invoked synchronously on the target Lambda. Returns the
+        function's result; a function error raises, as Scheduler would count a failed attempt."""
+        (group,) = self.deployment.physical(self.stack("Integrations"), "AWS::Scheduler::ScheduleGroup")
+        schedule = self.client("scheduler").get_schedule(Name=name, GroupName=group.ref)
+        assert schedule["State"] == "ENABLED", schedule
+        target = schedule["Target"]
+        scheduled = when or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        payload = target.get("Input", "{}").replace("<aws.scheduler.scheduled-time>", scheduled)
+        response = self.client("lambda").invoke(FunctionName=target["Arn"], Payload=payload.encode())
+        body = response["Payload"].read()
+        if response.get("FunctionError"):
+            raise RuntimeError(f"schedule {name}: the target failed: {body[:2000]!r}")
+        return json.loads(body or b"null")
 
     # -- operator actions ----------------------------------------------------------------------------------------
 

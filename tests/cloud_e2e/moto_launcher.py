@@ -72,6 +72,20 @@ class RequestCounter:
                 body = json.dumps(dict(self.counts)).encode()
             start_response("200 OK", [("content-type", "application/json"), ("content-length", str(len(body)))])
             return [body]
+        if path == "/_e2e/mail":
+            # The mail SES accepted. (moto's /moto-api/data.json would list it too, but fails on other models.)
+            from moto.ses.models import ses_backends
+
+            sent = [
+                {"source": m.source, "destinations": m.destinations, "subject": m.subject, "body": m.body}
+                for account in ses_backends.values()
+                for backend in account.values()
+                for m in backend.sent_messages
+                if hasattr(m, "body")
+            ]
+            body = json.dumps(sent).encode()
+            start_response("200 OK", [("content-type", "application/json"), ("content-length", str(len(body)))])
+            return [body]
         if not path.startswith("/moto-api"):
             with self.lock:
                 self.counts[self._key(environ)] += 1
@@ -88,6 +102,43 @@ class RequestCounter:
         if service == "lambda" and path.endswith("/invocations"):
             return "lambda:Invoke"
         return f"{service}:{environ['REQUEST_METHOD']} {'/'.join(path.split('/')[:3])}"
+
+
+# Every SDK call on AWS is TLS; here they are plain HTTP to 127.0.0.1. The condition keys a request carries:
+REQUEST_CONDITIONS = {"aws:SecureTransport": "true"}
+
+
+def bucket_policy_with_conditions() -> None:
+    """moto answers a bucket-policy statement whose Condition it cannot evaluate with DENIED, even for a Deny: the
+    stack's TLS-only statement (Deny s3:* when aws:SecureTransport is false) would refuse every object call. Drop
+    the statements whose Bool conditions on the keys above do not hold for the request, as AWS does; statements
+    with other conditions go to moto unchanged."""
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    def holds(condition: dict[str, Any] | None) -> bool:
+        for operator, keys in (condition or {}).items():
+            for key, expected in keys.items():
+                if operator != "Bool" or key not in REQUEST_CONDITIONS:
+                    return True  # not ours to judge
+                values = expected if isinstance(expected, list) else [expected]
+                if REQUEST_CONDITIONS[key] not in [str(v).lower() for v in values]:
+                    return False
+        return True
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        doc = json.loads(self.policy)
+        statements = doc.get("Statement", [])
+        statements = [
+            st for st in (statements if isinstance(statements, list) else [statements]) if holds(st.get("Condition"))
+        ]
+        if not statements:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(json.dumps({**doc, "Statement": statements})).is_action_permitted(action, resource)
+
+    FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     # Roles attach AWS managed policies (AWSLambdaBasicExecutionRole...), which exist in every real account.
     default_user_config["iam"] = {"load_aws_managed_policies": True}
     LambdaSimpleBackend.invoke = forward_invoke(args.lambda_url.rstrip("/"))  # type: ignore[method-assign]
+    bucket_policy_with_conditions()
 
     app = RequestCounter(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)

@@ -19,7 +19,13 @@ from .lambda_emulator import HOST_ARCH
 
 ROOT = Path(__file__).resolve().parents[2]
 INPUTS = ("stacks", "functions", "shared/dexa", "layers", "app.py", "cdk.json", "pyproject.toml", "uv.lock")
-CONTEXT = {"dexa:lambdaArch": HOST_ARCH, "dexa:lambdaPython": f"{sys.version_info.major}.{sys.version_info.minor}"}
+# Mail on (SES in moto): the sender the harness verifies as an SES identity.
+MAIL_FROM = "dexa@e2e.example"
+CONTEXT = {
+    "dexa:lambdaArch": HOST_ARCH,
+    "dexa:lambdaPython": f"{sys.version_info.major}.{sys.version_info.minor}",
+    "dexa:mailFrom": MAIL_FROM,
+}
 
 
 def fingerprint(root: Path = ROOT) -> str:

@@ -155,11 +155,6 @@ def wait_execution(cloud: Cloud, session_id: str, timeout: float = 60) -> str:
     raise AssertionError(f"the execution of {session_id} is still RUNNING after {timeout}s")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product: after cancel the Bash command keeps running in the Modal workspace and writes its file "
-    "(the turn ends, but the remote process is not terminated; issue 14 finding 5; helpers A/D)",
-)
 def test_cancel_during_a_long_bash_stops_the_tool_and_the_turn(cloud: Cloud, admin: ApiClient) -> None:
     sid = admin.create_session("[script:cancel] sleep a while", permission_mode="bypassPermissions")["id"]
     admin.watch(sid, until="tool.started", timeout=120)
@@ -170,7 +165,8 @@ def test_cancel_during_a_long_bash_stops_the_tool_and_the_turn(cloud: Cloud, adm
     time.sleep(22)  # past the point where the sleep would have finished and written its file
     assert workspace(cloud, sid, "late.txt") is None, "the Bash command ran to completion after cancel"
     session = admin.session(sid)
-    assert session["status"] == "idle" and session["turns_completed"] == 0, session
+    # (turns_completed counts ended turns, a cancelled one included: the engine numbers turns on)
+    assert session["status"] == "idle" and not session["running"], session
     assert len(cloud.model_requests("cancel")) == 1, "the model was called again after cancel"
 
 
@@ -216,6 +212,89 @@ def test_a_dead_execution_is_reconciled_and_the_session_does_not_stay_running(cl
     assert "turn.completed" not in [e.type for e in events]
 
 
+def test_workspace_outlives_idle_timeout_and_rewinds(cloud: Cloud, admin: ApiClient) -> None:
+    assert cloud.modal is not None
+    sid = admin.create_session("[script:rewind] v1 then v2", permission_mode="bypassPermissions")["id"]
+    admin.watch(sid, until="turn.completed", timeout=120)
+    assert workspace(cloud, sid, "app.txt") == "v1\n"
+    # Modal's idle timeout ends the sandbox; the next turn's Bash runs in a new one on the session's volume.
+    assert cloud.modal.expire(name=f"dexa-{sid}")
+    after = admin.session(sid)["last_seq"]
+    admin.ok("POST", f"/sessions/{sid}/messages", json={"prompt": "now v2"})
+    events = admin.watch(sid, until="turn.completed", after=after, timeout=120)
+    assert any("workspace_restored" in json.dumps(e.data) for e in events), [e.type for e in events]
+    results = [json.dumps(e.data) for e in events if e.type in ("tool.completed", "tool.result")]
+    assert any("v1" in r for r in results), results  # the restored workspace still held v1
+    assert workspace(cloud, sid, "app.txt") == "v2\n"
+    # Rewind through the API (it runs in the API function, which reaches the workspace with the Modal token).
+    checkpoints = admin.ok("GET", f"/sessions/{sid}/checkpoints")["data"]
+    before_tools = [c for c in reversed(checkpoints) if c.get("reason") == "tool"]
+    assert len(before_tools) == 2, checkpoints  # one before each Bash; the second saw v1
+    # The checkpoints' file contents are in the deployed bucket (content-addressed blobs).
+    assert cloud.client("s3").list_objects_v2(Bucket=cloud.bucket, Prefix="blobs/")["KeyCount"] > 0
+    target = before_tools[1]["id"]
+    rewound = admin.ok(
+        "POST", f"/sessions/{sid}/rewind", json={"checkpoint_id": target, "mode": "code", "on_conflict": "overwrite"}
+    )
+    assert rewound["checkpoint_id"] == target, rewound
+    assert workspace(cloud, sid, "app.txt") == "v1\n"
+
+
+def test_a_schedule_fires_and_runs(cloud: Cloud, admin: ApiClient) -> None:
+    created = admin.ok("POST", "/schedules", json={"cron": "0 9 * * 1-5", "prompt": "[script:scheduled] report"})
+    # The API created the EventBridge schedule: weekdays at 09:00 UTC, aimed at the scheduler function.
+    group = cloud.deployment.physical(cloud.stack("Integrations"), "AWS::Scheduler::ScheduleGroup")[0].ref
+    schedule = cloud.client("scheduler").get_schedule(Name=created["id"], GroupName=group)
+    assert schedule["ScheduleExpression"] == "cron(0 9 ? * 2,3,4,5,6 *)", schedule["ScheduleExpression"]
+    fired = cloud.fire_schedule(created["id"], when="2020-01-06T09:00:00Z")
+    assert fired["status"] == "started", fired
+    sid = fired["session_id"]
+    events = admin.watch(sid, until="turn.completed", timeout=120)
+    assert "turn.failed" not in [e.type for e in events]
+    session = admin.session(sid)
+    assert session["status"] == "idle" and session["result"] == "Scheduled report done.", session
+    assert wait_execution(cloud, sid) == "SUCCEEDED"
+    # Scheduler retries a firing it thinks failed: the same scheduled time does not start a second run.
+    again = cloud.fire_schedule(created["id"], when="2020-01-06T09:00:00Z")
+    assert again.get("session_id") == sid and again["status"] != "started", again
+
+
+def test_a_tool_call_is_approved_through_an_emailed_link(cloud: Cloud, admin: ApiClient) -> None:
+    import re
+    from urllib.parse import unquote
+
+    reviewer = "reviewer@e2e.example"
+    admin.ok("PUT", "/review-channels", json={"emails": [reviewer]})
+    sid = admin.create_session("[script:approve_mail] write mailed.txt")["id"]
+    admin.watch(sid, until="permission.required", timeout=120)
+    deadline = time.monotonic() + 30
+    mails: list[dict[str, Any]] = []
+    while not mails and time.monotonic() < deadline:
+        mails = [m for m in cloud.sent_mail() if reviewer in json.dumps(m["destinations"]) and sid in m["body"]]
+        time.sleep(0.3)
+    assert mails, f"no mail to {reviewer} about {sid}: {cloud.sent_mail()}"
+    (mail,) = mails  # announced once
+    links = re.findall(r"(https?://[^\s\"'<>]+/outputs/review\?token=)([^\s\"'<>&]+)", mail["body"])
+    assert links, mail["body"]
+    # The link points where clients reach the API (the public URL parameter), and its page is open to browsers.
+    base, token = links[0][0], unquote(links[0][1])
+    assert base.startswith(cloud.api.url), (base, cloud.api.url)
+    import httpx
+
+    page = httpx.get(f"{base}{links[0][1]}", timeout=30)  # no API key: a browser's first request
+    assert page.status_code == 307 and "/ui/review?token=" in page.headers["location"], page.text[:500]
+    assert workspace(cloud, sid, "mailed.txt") is None
+    # The reviewer opens it signed in, and approves (what the review page posts).
+    admin.ok("POST", "/approval-links/redeem", json={"token": token})
+    events = admin.watch(sid, until="turn.completed", timeout=120)
+    assert "permission.resolved" in [e.type for e in events]
+    assert workspace(cloud, sid, "mailed.txt") == "mailed\n"
+    assert wait_execution(cloud, sid) == "SUCCEEDED"
+    # Single use: the same link cannot decide again.
+    again = admin.request("POST", "/approval-links/redeem", json={"token": token})
+    assert again.status_code in (404, 409), again.text
+
+
 # -- placeholders: scenarios waiting for other parts of issue 14 (strict: they fail loudly once they pass) ---------
 
 
@@ -228,28 +307,18 @@ def test_a_resynthesized_code_change_is_what_runs(cloud: Cloud) -> None:
     raise NotImplementedError
 
 
-@_missing("Modal stand-in (helper D): the workspace outlives the sandbox idle timeout; rewind in the remote workspace")
-def test_workspace_outlives_idle_timeout_and_rewinds(cloud: Cloud) -> None:
-    raise NotImplementedError
-
-
-@_missing("schedules (helper E2): created through the API, fired by EventBridge Scheduler, run to completion")
-def test_a_schedule_fires_and_runs(cloud: Cloud) -> None:
-    raise NotImplementedError
-
-
 @_missing("GitHub webhook (helper E2): an @dexa mention starts a session that opens a PR on the GitHub fake")
 def test_github_mention_starts_a_session(cloud: Cloud) -> None:
     raise NotImplementedError
 
 
-@_missing("Slack (helper E2): approve through a signed Slack interaction")
+@pytest.mark.xfail(
+    strict=True,
+    reason="harness: the Slack fake's URL must be in the template (synth context dexa:slackApiUrl sets "
+    "DEXA_SLACK_API_URL), but the fake's port is known only at run time and the assembly is cached across runs; "
+    "needs a stable address for the fake (or a per-run synth, ~1 min) before the signed interaction can be driven",
+)
 def test_approve_through_slack(cloud: Cloud) -> None:
-    raise NotImplementedError
-
-
-@_missing("SES (helper E2): approve through an emailed link, mail through SES in moto")
-def test_approve_through_an_emailed_link(cloud: Cloud) -> None:
     raise NotImplementedError
 
 

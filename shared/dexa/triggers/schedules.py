@@ -81,6 +81,11 @@ def _workspace(runtime: Any, cwd: str | None, org_id: str) -> str:
     """The record's cwd (checked against the org's root when it was saved), or the org's workspace root. This
     function's container may never have seen the directory, so it is created inside the workspaces dir."""
     settings = getattr(runtime, "settings", None)
+    if getattr(settings, "sandbox", "") == "modal":
+        # The session's files live in its remote workspace (as for sessions the API creates), not on this disk.
+        from dexa.adapters.modal.image import WORKDIR
+
+        return cwd or WORKDIR
     root = Path(settings.workspaces_dir) / org_id if settings is not None else None
     path = Path(cwd) if cwd else root
     if path is None:

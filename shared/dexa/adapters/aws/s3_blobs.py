@@ -55,9 +55,13 @@ class S3BlobStore:
 
     def _exists(self, key: str) -> bool:
         try:
-            self._call("head_object", Key=key)
-        except NotFoundError:
-            return False
+            self._s3.head_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            # A HEAD has no error body: S3 answers a missing key with 403 when it will not say "absent" (no
+            # s3:ListBucket, or a bucket policy's deny). Unknown means upload: the key is content-addressed.
+            if error_code(exc) in (*_MISSING, "403", "Forbidden", "AccessDenied"):
+                return False
+            raise StorageError(f"S3 head_object on {self.bucket!r} failed: {type(exc).__name__}: {exc}") from exc
         return True
 
     async def put_blob(self, data: bytes) -> str:
