@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -183,8 +184,11 @@ class Container:
         self.server.server_close()
         inv = self.current
         if inv is not None and not inv.done.is_set():
-            inv.result = _error_payload("Runtime.ExitError", f"RequestId: {inv.request_id} Error: Runtime exited "
-                                        f"with error: exit status {self.proc.returncode}")  # fmt: skip
+            code = self.proc.returncode
+            how = f"signal: {_SIGNALS.get(-code, -code)}" if code < 0 else f"exit status {code}"
+            inv.result = _error_payload(
+                "Runtime.ExitError", f"RequestId: {inv.request_id} Error: Runtime exited with error: {how}"
+            )
             inv.error = True
             inv.done.set()
         self.log.close()
@@ -262,6 +266,10 @@ def _spawn(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
 
 _spawner_thread = threading.Thread(target=_spawner, name="lambda-spawner", daemon=True)
 _spawner_lock = threading.Lock()
+
+
+# How Lambda words a runtime that died of a signal ("Runtime exited with error: signal: killed").
+_SIGNALS = {9: "killed", 15: "terminated", 6: "aborted", 11: "segmentation fault"}
 
 
 def _task_of(payload: bytes) -> str:
@@ -438,6 +446,29 @@ class LambdaEmulator:
                 self._idle.setdefault(name, []).append(container)
             self._lock.notify_all()
         return inv
+
+    def kill_when(self, name: str, when: Callable[[], bool], *, timeout: float = 120) -> threading.Event:
+        """Crash the runtime mid-invocation, as an out-of-memory kill or a host failure does: once `when()` holds,
+        every container of `name` serving an invocation is killed (SIGKILL to its process group). The invocation
+        then ends as Lambda reports a dead runtime (Runtime.ExitError, "signal: killed"). One shot; the returned
+        event is set when a container was killed."""
+        fired = threading.Event()
+
+        def watch() -> None:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if when():
+                    with self._lock:
+                        busy = [c for c in self._all if c.config.name == name and c.current is not None]
+                    for c in busy:
+                        c.kill()
+                    if busy:
+                        fired.set()
+                        return
+                time.sleep(0.05)
+
+        threading.Thread(target=watch, name=f"kill-{name}", daemon=True).start()
+        return fired
 
     def _live(self, name: str) -> int:
         return sum(1 for c in self._all if c.config.name == name and not c.dead)

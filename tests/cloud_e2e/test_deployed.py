@@ -322,6 +322,44 @@ def test_approve_through_slack(cloud: Cloud) -> None:
     raise NotImplementedError
 
 
-@_missing("a step Lambda killed mid-tool is retried and the tool's effect happens once")
-def test_a_killed_step_is_retried_once(cloud: Cloud) -> None:
-    raise NotImplementedError
+def step_function_name(cloud: Cloud) -> str:
+    machine = cloud.client("stepfunctions").describe_state_machine(stateMachineArn=cloud.state_machine_arn)
+    # BeginTurn's target (inside the top-level Parallel that catches failures): the one agent-step function.
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            begin = node.get("BeginTurn")
+            if isinstance(begin, dict):
+                found.append(begin["Parameters"]["FunctionName"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(machine["definition"]))
+    assert found, machine["definition"][:2000]
+    return found[0].rsplit(":", 1)[-1]
+
+
+def test_a_killed_step_is_retried_once(cloud: Cloud, admin: ApiClient) -> None:
+    """The step Lambda dies mid-tool (its runtime killed, as an out-of-memory kill does); Step Functions retries the
+    step, and the retry picks up the command's journaled job on the volume instead of running it again."""
+    sid = admin.create_session("[script:killed_step] append a line", permission_mode="bypassPermissions")["id"]
+    # The command has started in the Modal workspace: kill the step Lambda waiting on it.
+    killed = cloud.emulator.kill_when(
+        step_function_name(cloud), lambda: workspace(cloud, sid, "started.txt") is not None
+    )
+    events = admin.watch(sid, until="turn.completed", timeout=180)
+    assert killed.is_set(), "the step Lambda was never killed mid-tool"
+    assert not [e for e in events if e.type in ("turn.failed", "error")], [e.data for e in events]
+    assert wait_execution(cloud, sid) == "SUCCEEDED"
+    history = cloud.client("stepfunctions").get_execution_history(executionArn=execution_of(cloud, sid)["executionArn"])
+    failed = [e["taskFailedEventDetails"] for e in history["events"] if e["type"] == "TaskFailed"]
+    assert [f["error"] for f in failed] == ["Runtime.ExitError"], failed
+    assert "signal: killed" in failed[0]["cause"], failed
+    # Exactly once: the command neither ran twice nor was lost.
+    assert workspace(cloud, sid, "started.txt") == "start\n"
+    assert workspace(cloud, sid, "once.txt") == "line\n"
+    assert len([e for e in events if e.type in ("tool.completed", "tool.result")]) == 1, [e.type for e in events]

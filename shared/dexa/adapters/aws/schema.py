@@ -86,6 +86,9 @@ RETRYABLE_LAMBDA_ERRORS: Final = (
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
     "Lambda.Unknown",
+    # The runtime died mid-invocation (killed out of memory, host failure): Lambda reports the crash as the
+    # function's errorType, which is the error name the Task sees.
+    "Runtime.ExitError",
 )
 
 
