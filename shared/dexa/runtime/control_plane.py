@@ -1,9 +1,10 @@
-"""The control plane's secrets and reviewer notices, chosen for where the runtime runs (dexa.wiring calls these).
+"""The control plane's secrets, schedule timer and reviewer notices, chosen for where the runtime runs.
 
 local (`dexa serve`, `dexa run`)         cloud (DEXA_STORE=dynamo, env from the stacks)
 vault   Fernet file under the home       DynamoVault (DEXA_VAULT_KMS_KEY: the data stack's KMS key)
 links   link.key beside the vault        DEXA_LINK_KEY(_ARN): Secrets Manager, current + previous version
 base    the local server's URL           DEXA_PUBLIC_URL: the API's public URL
+timer   none: `dexa serve`'s own loop    EventBridge Scheduler (DEXA_SCHEDULE_GROUP)
 notices Slack (DEXA_SLACK_BOT_TOKEN(_ARN)) and mail (DEXA_MAIL_FROM through SES), where configured
 """
 
@@ -138,3 +139,15 @@ def code_env(settings: DexaSettings, env: dict[str, str], base_url: str) -> dict
             env["GITHUB_TOKEN"] = token
     env.setdefault(ENV_PUBLIC_URL, base_url)
     return env
+
+
+def schedule_timer(settings: DexaSettings, env: Mapping[str, str]) -> Any:
+    """EventBridge Scheduler when the stack configured a schedule group; else None: `dexa serve`'s own loop reads
+    the schedule records, so there is no timer to keep in step."""
+    from dexa.adapters.aws.schema import ENV_SCHEDULE_GROUP
+
+    if settings.store == "dynamo" and env.get(ENV_SCHEDULE_GROUP):
+        from dexa.adapters.aws.schedules import EventBridgeSchedules
+
+        return EventBridgeSchedules.from_env(env)
+    return None
