@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,7 +27,7 @@ from .events_relay import EventsRelay
 from .lambda_emulator import LambdaEmulator
 from .modal_standin import PACKAGE_PARENT, ModalStandin
 from .procs import Child, python
-from .provision import REGION, Deployment, Provisioner
+from .provision import REGION, Deployment, Provisioner, _placeholder_zip, asset_dirs
 from .synth import MAIL_FROM
 
 HERE = Path(__file__).resolve().parent
@@ -44,6 +45,7 @@ class Cloud:
         self.log_dir = work_dir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._children: list[Child] = []
+        self._scratch: list[Path] = []
         self.modal: ModalStandin | None = None
         self.api: ApiFront  # set last by _deploy()
         self.emulator = LambdaEmulator(log_dir=self.log_dir, work_dir=work_dir)
@@ -182,6 +184,51 @@ class Cloud:
 
     # -- operator actions ----------------------------------------------------------------------------------------
 
+    def update_code(self, cdk_out: Path) -> dict[str, str]:
+        """What `cdk deploy` does for a code-only change: each layer whose asset changed is published as a new
+        version (PublishLayerVersion) and the functions are pointed at it (UpdateFunctionConfiguration); a changed
+        function asset replaces the function's code. Warm containers are stopped, so the next invocations start
+        cold on the new code. Returns {old layer version ARN: new one}."""
+        lam = self.client("lambda")
+        dep = self.deployment
+        new_assets = asset_dirs(cdk_out)
+        replaced: dict[str, str] = {}
+        code_of: dict[str, str] = {}
+        for stack in dep.resources:
+            template = json.loads((cdk_out / f"{stack}.template.json").read_text())
+            for lid, res in template.get("Resources", {}).items():
+                props = res.get("Properties", {})
+                if res["Type"] == "AWS::Lambda::LayerVersion":
+                    new_hash = str(props["Content"]["S3Key"]).removesuffix(".zip")
+                    old_arn = dep.resources[stack][lid].ref
+                    if dep.layer_code.get(old_arn) == new_hash:
+                        continue
+                    layer = lam.publish_layer_version(
+                        LayerName=old_arn.split(":")[6],
+                        Content={"ZipFile": _placeholder_zip()},
+                        CompatibleRuntimes=props.get("CompatibleRuntimes", []),
+                        CompatibleArchitectures=props.get("CompatibleArchitectures", []),
+                    )
+                    dep.assets[new_hash] = new_assets[new_hash]
+                    dep.layer_code[layer["LayerVersionArn"]] = new_hash
+                    replaced[old_arn] = layer["LayerVersionArn"]
+                elif res["Type"] == "AWS::Lambda::Function":
+                    code_of[str(dep.resources[stack][lid].ref)] = str(props["Code"]["S3Key"]).removesuffix(".zip")
+        for name, code in dep.function_code.items():
+            layers = [replaced.get(arn, arn) for arn in code["layers"]]
+            if layers != code["layers"]:
+                lam.update_function_configuration(FunctionName=name, Layers=layers)
+                code["layers"] = layers
+            new_code: str = code_of.get(name) or code["code"]
+            if new_code != code["code"]:
+                dep.assets[new_code] = new_assets[new_code]
+                lam.update_function_code(FunctionName=name, ZipFile=_placeholder_zip())
+                code["code"] = new_code
+        self.emulator.recycle()
+        # Its functions now run from this assembly: it goes when the deployment does (each is ~200 MB).
+        self._scratch.append(cdk_out)
+        return replaced
+
     def bootstrap(self, org: str = "e2e", admin: str = "admin") -> dict[str, Any]:
         """`dexa cloud bootstrap --json` against the deployed stack: the first org, admin and keys."""
         (plan,) = self.deployment.physical(self.api_stack, "AWS::ApiGateway::UsagePlan")
@@ -214,6 +261,8 @@ class Cloud:
         for child in reversed(self._children):
             child.stop()
         self.emulator.close()
+        for path in self._scratch:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @contextmanager
