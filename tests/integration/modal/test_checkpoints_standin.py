@@ -26,6 +26,9 @@ printf '#!/bin/sh\necho hi\n' > run.sh && chmod 755 run.sh
 echo artefact > build/out.bin && echo noise > debug.log
 echo gone-later > empty/inner/only.txt
 ln -s src/main.py link.py
+# Older than the racy-clean window: files written in the same instant as a checkpoint are re-hashed next time (as
+# git's index does), which would make the "only what changed" count below depend on the clock.
+find . -path ./.git -prune -o -print0 | xargs -0 touch -h -d '1 minute ago'
 """
 
 
