@@ -65,7 +65,9 @@ def test_batch_approval_and_a_signed_link_landing_on_its_output(page: Any, live:
     assert "approve output" in page.get_by_role("note").inner_text()
 
     page.goto(f"{live.url}/ui/review?session={sid}")
+    # Ticked before the queue has loaded on purpose: the selection must cover what arrives.
     page.get_by_label("Select all pending").check()
+    page.get_by_text("2 selected").wait_for()
     page.get_by_role("button", name="Approve selected").click()
     wait_until(
         lambda: all(o["status"] == "executed" for o in api(live, "GET", f"/sessions/{sid}/pending-outputs")["data"]),

@@ -337,6 +337,8 @@ export function mount(root, _params, query) {
     fill(list, ...page.cards.map((c) => c.el));
     info.textContent = `${rows.length} output(s) from ${found.sessions} session(s)`;
     applyFilter();
+    // "Select all" ticked while the queue was still loading means every pending output that arrived.
+    if (all.checked) page.cards.filter((c) => c.pending && !c.el.hidden).forEach((c) => { c.select.checked = true; });
     page.updateBatch();
     page.updateCount();
     const target = focusId && page.cards.find((c) => c.o.id === focusId);
