@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.table import Table
 
@@ -21,9 +22,20 @@ app = typer.Typer(
     help="Dexa: a durable, hosted Claude agent runtime.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
 err = Console(stderr=True, soft_wrap=True)  # no mid-word wrapping when stderr is a pipe
+
+
+def _flag_type_rich(self: typer.core.TyperOption, ctx: object) -> str | None:
+    """Typer 0.29's rich help prints a value type for on/off flags too (`--help <bool>`), which take no value;
+    its plain help skips them. Match the plain help."""
+    if self.is_flag or self.count:
+        return None
+    return _TYPE_RICH(self, ctx)  # pyright: ignore[reportArgumentType]
+
+
+_TYPE_RICH = typer.core.TyperOption.display_type_rich
+typer.core.TyperOption.display_type_rich = _flag_type_rich  # type: ignore[method-assign]
 
 
 def _split_rules(values: list[str] | None) -> tuple[str, ...]:
@@ -309,6 +321,7 @@ _SUBCOMMANDS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
     ("dexa.cli.trust_cmd", None, ("trust",)),
     ("dexa.cli.cloud_cmd", "cloud", ("cloud",)),
     ("dexa.cli.mcp_cmd", "mcp", ("mcp",)),
+    ("dexa.cli.doctor", None, ("doctor",)),
 )
 
 
