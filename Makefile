@@ -62,6 +62,12 @@ test-deps: sync
 	@if [ -f tools/asl/package-lock.json ] && [ ! -d tools/asl/node_modules ]; then \
 	  (cd tools/asl && npm ci --silent --no-audit --no-fund); \
 	fi
+	@# mcp-server-sqlite needs the mcp 1.x SDK, so it gets its own pinned environment (as uvx would give it).
+	@if [ ! -x tools/mcp-py/.venv/bin/mcp-server-sqlite ]; then \
+	  $(UV) venv -q tools/mcp-py/.venv --python 3.11 && \
+	  $(UV) pip install -q --python tools/mcp-py/.venv/bin/python --require-hashes -r tools/mcp-py/requirements.txt \
+	  || echo "WARNING: the third-party SQLite MCP server tests will skip"; \
+	fi
 	@# The TypeScript Claude Agent SDK, pinned: its examples drive dexa as their CLI (tests/integration/parity).
 	@if [ -f tools/agent-sdk/package-lock.json ] && [ ! -d tools/agent-sdk/node_modules ]; then \
 	  (cd tools/agent-sdk && npm ci --silent --no-audit --no-fund) || echo "WARNING: Agent SDK (TS) tests will skip"; \
