@@ -112,6 +112,7 @@ class Runtime:
                 base_url=self.base_url,
                 redirect_uri=f"{self.base_url}/oauth/callback",
                 link_secret=link_secret(self.settings, self.envs.env),
+                demo_path=self.settings.state_dir / "demo-company.db",
             )
         return self._integrations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,10 +40,13 @@ class ManagedServers:
         *,
         demo: DemoCompany | None = None,
         http: httpx.AsyncClient | None = None,
+        demo_path: str | Path | None = None,
     ) -> None:
         self.registry = registry
         self.oauth = oauth
         self.demo = demo
+        # The demo company lives in a file under DEXA_HOME, so approvals after a restart act on the same data.
+        self.demo_path = demo_path
         self.http = http
         self._providers: dict[tuple[str, str], tuple[str, Any]] = {}
         # Servers are stateless over their provider; building one costs ~40 ms of schema work, so reuse them.
@@ -74,7 +78,7 @@ class ManagedServers:
         pid = record["provider"]
         if pid == "demo":
             if self.demo is None:
-                self.demo = DemoCompany()
+                self.demo = DemoCompany(self.demo_path or ":memory:")
             demo = self.demo
             return {k: (k, getattr(demo, k)) for k in CATALOGUE["demo"].kinds}
         if CATALOGUE[pid].managed == "database":

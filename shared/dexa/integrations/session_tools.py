@@ -63,11 +63,12 @@ def build_integrations(
     link_secret: bytes | Sequence[bytes] | None = None,
     base_url: str = "http://127.0.0.1:8765",
     oauth_http_options: Mapping[str, Any] | None = None,
+    demo_path: Path | None = None,
 ) -> Integrations:
     """`emit(session_id, type, data)` appends to a session's event log (e.g. `TurnEngine.emit`)."""
     oauth = OAuthService(kv, vault, redirect_uri=redirect_uri, http_options=oauth_http_options)
     registry = IntegrationRegistry(kv, vault, oauth)
-    managed = ManagedServers(registry, oauth, demo=demo)
+    managed = ManagedServers(registry, oauth, demo=demo, demo_path=demo_path)
     live = LiveSessions()
     executor = RoutingExecutor()
 

@@ -185,7 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(ScriptedError(status=400, message=problem), bedrock=bedrock)
             return
         index = turn_index(body)
-        script = self.fake.script
+        script = self.fake.script.for_request(body)
         error = self.fake.errors.take(index, script.errors_at(index))
         if error is not None and not (error.mid_stream and stream):
             self._send_error(error, bedrock=bedrock)

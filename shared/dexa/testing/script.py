@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,18 @@ class Script:
     # Errors listed after the last turn: served, then the script is exhausted.
     trailing_errors: tuple[ScriptedError, ...] = ()
     source: str = "<script>"
+    # A reactive script answers each request from its history (tool results included) instead of from `turns`;
+    # it returns None when it has nothing more to say.
+    responder: Callable[[Mapping[str, Any]], Turn | None] | None = None
+
+    def for_request(self, body: Mapping[str, Any]) -> Script:
+        """The script that serves this request: itself, or, when reactive, the responder's turn at its index."""
+        if self.responder is None:
+            return self
+        messages: list[Any] = list(body.get("messages") or [])
+        index = assistant_count(str(m.get("role", "")) for m in messages if isinstance(m, Mapping))
+        turn = self.responder(body)
+        return Script(turns=(Turn(),) * index + ((turn,) if turn is not None else ()), source=self.source)
 
     def errors_at(self, index: int) -> tuple[ScriptedError, ...]:
         if index < len(self.turns):

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.anyio
 
 EXPECTED = {
     "calendar": {"list_events", "get_event", "suggest_time", "create_event", "update_event", "respond_to_event"},
-    "email": {"search_threads", "get_thread", "get_draft", "create_draft", "send_draft"},
+    "email": {"get_profile", "search_threads", "get_thread", "get_draft", "create_draft", "send_draft"},
     "crm": {"search_contacts", "get_contact", "get_deal", "update_deal", "create_note", "create_task"},
     "chat": {"read_channel", "read_thread", "send_message"},
     "tickets": {"search_tickets", "get_ticket", "create_ticket", "add_comment"},

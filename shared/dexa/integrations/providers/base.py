@@ -5,7 +5,8 @@ prompts and staged-output previews do not depend on which provider an org connec
 
     event    {id, summary, description, start, end, location, organizer, attendees: [{email, name, response}]}
     thread   {id, subject, snippet, messages: [{id, from, to, date, body}]}
-    draft    {id, to: [..], cc: [..], subject, body, thread_id}
+    draft    {id, from, to: [..], cc: [..], subject, body, thread_id}
+    profile  {email, name?, timezone?}   the mailbox owner: who drafts are sent as
     contact  {id, name, email, company, title, owner, deal_ids}
     deal     {id, name, stage, amount, close_date, contact_ids, company}
     message  {ts, channel, user, text, thread_ts}
@@ -35,6 +36,8 @@ class CalendarProvider(Protocol):
 
 
 class EmailProvider(Protocol):
+    async def profile(self) -> Doc: ...
+
     async def search_threads(self, query: str, *, max_results: int = 20) -> list[Doc]: ...
 
     async def get_thread(self, thread_id: str) -> Doc: ...

@@ -16,7 +16,7 @@ from typing import Any
 from dexa.core.errors import NotFoundError, ToolInputError
 
 from .base import Doc
-from .demo_seed import seed
+from .demo_seed import VERSION, seed
 
 
 def monday_of(day: date) -> date:
@@ -43,20 +43,56 @@ def _id(prefix: str) -> str:
 
 
 class DemoCompany:
-    def __init__(self, path: str | Path = ":memory:", *, week_start: date | None = None) -> None:
+    """The fake company. A file path keeps it across processes: `dexa serve`, `dexa outputs` and the demo share it.
+
+    A file seeded before stays as it is (its week included) unless it predates the current tables.
+    """
+
+    def __init__(self, path: str | Path = ":memory:", *, week_start: date | None = None, user: str = "maya") -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(path), check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         # Demo data: WAL without fsync per commit keeps seeding and each write fast.
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.week_start = monday_of(week_start or datetime.now(UTC).date())
-        seed(self.db, self.week_start)
+        # Two processes (a server and the CLI) may write the same file.
+        self.db.execute("PRAGMA busy_timeout=5000")
+        if self._stale():
+            self._drop()
+        seed(self.db, monday_of(week_start or datetime.now(UTC).date()), user=user)
+        self.week_start = date.fromisoformat(self._meta("seeded"))
         self.calendar = DemoCalendar(self)
         self.email = DemoEmail(self)
         self.crm = DemoCrm(self)
         self.chat = DemoChat(self)
         self.tickets = DemoTickets(self)
         self.meetings = DemoMeetings(self)
+
+    def _meta(self, key: str) -> str:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row else ""
+
+    def _stale(self) -> bool:
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        return "meta" in tables and self._meta("seeded") != "" and self._meta("version") != VERSION
+
+    def _drop(self) -> None:
+        for (name,) in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
+            self.db.execute(f'DROP TABLE "{name}"')
+        self.db.commit()
+
+    def reset(self, *, week_start: date | None = None, user: str = "maya") -> None:
+        """Start the company over: seeded afresh for `week_start`'s week (default: this week)."""
+        self._drop()
+        seed(self.db, monday_of(week_start or datetime.now(UTC).date()), user=user)
+        self.week_start = date.fromisoformat(self._meta("seeded"))
+
+    @property
+    def user(self) -> Doc:
+        """The person whose mailbox and calendar these are."""
+        email = self._meta("user")
+        return dict(self.one("SELECT * FROM staff WHERE email=?", (email,), f"staff member {email}"))
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         return self.db.execute(sql, params).fetchall()
@@ -174,6 +210,9 @@ class DemoEmail:
     def __init__(self, co: DemoCompany) -> None:
         self.co = co
 
+    async def profile(self) -> Doc:
+        return self.co.user
+
     async def search_threads(self, query: str, *, max_results: int = 20) -> list[Doc]:
         terms = [t for t in query.lower().split() if ":" not in t]
         senders = [t.split(":", 1)[1] for t in query.lower().split() if t.startswith("from:")]
@@ -223,6 +262,7 @@ class DemoEmail:
         row = self.co.one("SELECT * FROM drafts WHERE id=?", (draft_id,), f"draft {draft_id}")
         return {
             "id": row["id"],
+            "from": self.co.user["email"],
             "to": json.loads(row["recipients"]),
             "cc": json.loads(row["cc"]),
             "subject": row["subject"],

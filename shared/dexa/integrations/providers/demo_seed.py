@@ -1,6 +1,8 @@
 """The embedded demo org: Northwind Labs, a small analytics company, and one realistic week of its business.
 
 Everything is relative to the Monday of the week being seeded, so "this week" always has meetings to follow up.
+The mailbox and calendar belong to one Northwind person (`meta.user`, Maya by default): drafts are written as them.
+Customers sit in several time zones and people have other meetings, so a good follow-up needs free/busy and zones.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import sqlite3
 from datetime import UTC, date, datetime, time, timedelta
 
 ORG_DOMAIN = "northwind.example"
+# Bumped when the tables change: an older file is re-seeded rather than read with missing columns.
+VERSION = "2"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, summary TEXT, description TEXT, start TEXT, end TEXT,
   location TEXT, organizer TEXT, attendees TEXT);
@@ -22,7 +26,8 @@ CREATE TABLE IF NOT EXISTS drafts (id TEXT PRIMARY KEY, recipients TEXT, cc TEXT
 CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, draft_id TEXT, recipients TEXT, subject TEXT, body TEXT,
   thread_id TEXT, sent_at TEXT);
 CREATE TABLE IF NOT EXISTS contacts (id TEXT PRIMARY KEY, name TEXT, email TEXT, company TEXT, title TEXT,
-  owner TEXT);
+  owner TEXT, timezone TEXT);
+CREATE TABLE IF NOT EXISTS staff (email TEXT PRIMARY KEY, name TEXT, title TEXT, timezone TEXT);
 CREATE TABLE IF NOT EXISTS deals (id TEXT PRIMARY KEY, name TEXT, stage TEXT, amount REAL, close_date TEXT,
   company TEXT, contact_ids TEXT, next_step TEXT);
 CREATE TABLE IF NOT EXISTS notes (id TEXT PRIMARY KEY, contact_id TEXT, body TEXT, created TEXT);
@@ -38,6 +43,7 @@ CREATE TABLE IF NOT EXISTS transcripts (recording_id TEXT PRIMARY KEY, text TEXT
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
+STAFF_TZ = "Europe/London"
 PEOPLE = {
     "maya": ("Maya Chen", f"maya@{ORG_DOMAIN}", "Account Executive"),
     "leo": ("Leo Park", f"leo@{ORG_DOMAIN}", "Customer Success"),
@@ -45,11 +51,11 @@ PEOPLE = {
     "sam": ("Sam Ortiz", f"sam@{ORG_DOMAIN}", "Solutions Engineer"),
 }
 CONTACTS = [
-    ("c_acme", "Ana Silva", "ana.silva@acme.example", "Acme Corp", "VP Operations", "maya"),
-    ("c_globex", "Tom Reed", "tom.reed@globex.example", "Globex", "Head of Data", "maya"),
-    ("c_initech", "Bill Lumbergh", "bill@initech.example", "Initech", "IT Director", "sam"),
-    ("c_umbrella", "Dr. Kei Ito", "kei.ito@umbrella.example", "Umbrella Health", "CMIO", "leo"),
-    ("c_hooli", "Gavin Belson", "gavin@hooli.example", "Hooli", "CEO", "maya"),
+    ("c_acme", "Ana Silva", "ana.silva@acme.example", "Acme Corp", "VP Operations", "maya", "America/New_York"),
+    ("c_globex", "Tom Reed", "tom.reed@globex.example", "Globex", "Head of Data", "maya", "Europe/London"),
+    ("c_initech", "Bill Lumbergh", "bill@initech.example", "Initech", "IT Director", "sam", "America/Chicago"),
+    ("c_umbrella", "Dr. Kei Ito", "kei.ito@umbrella.example", "Umbrella Health", "CMIO", "leo", "Europe/Berlin"),
+    ("c_hooli", "Gavin Belson", "gavin@hooli.example", "Hooli", "CEO", "maya", "America/Los_Angeles"),
 ]
 DEALS = [
     ("d_acme", "Acme expansion (50 seats)", "proposal", 48000, "c_acme", "Acme Corp", "send pricing"),
@@ -67,11 +73,13 @@ def _attendees(*emails: str) -> str:
     return json.dumps([{"email": e, "name": "", "response": "accepted"} for e in emails])
 
 
-def seed(db: sqlite3.Connection, week_start: date) -> None:
-    """Fill an empty demo database for the week starting on `week_start` (a Monday)."""
+def seed(db: sqlite3.Connection, week_start: date, *, user: str = "maya") -> None:
+    """Fill an empty demo database for the week starting on `week_start` (a Monday); `user` owns the mailbox."""
     db.executescript(SCHEMA)
     if db.execute("SELECT 1 FROM meta WHERE key='seeded'").fetchone():
         return
+    if user not in PEOPLE:
+        raise ValueError(f"demo user must be one of {sorted(PEOPLE)}, not {user!r}")
     d = [week_start + timedelta(days=i) for i in range(12)]
     maya, leo, sam, priya = (PEOPLE[k][1] for k in ("maya", "leo", "sam", "priya"))
     events = [
@@ -138,8 +146,11 @@ def seed(db: sqlite3.Connection, week_start: date) -> None:
     ]
     db.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)", events)
     db.executemany(
-        "INSERT INTO contacts VALUES (?,?,?,?,?,?)", [(i, n, e, c, t, PEOPLE[o][1]) for i, n, e, c, t, o in CONTACTS]
+        "INSERT INTO contacts VALUES (?,?,?,?,?,?,?)",
+        [(i, n, e, c, t, PEOPLE[o][1], tz) for i, n, e, c, t, o, tz in CONTACTS],
     )
+    db.executemany("INSERT INTO staff VALUES (?,?,?,?)", [(e, n, t, STAFF_TZ) for n, e, t in PEOPLE.values()])
+    db.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)", _busy_next_weeks(d, maya, sam))
     db.executemany(
         "INSERT INTO deals VALUES (?,?,?,?,?,?,?,?)",
         [
@@ -151,7 +162,36 @@ def seed(db: sqlite3.Connection, week_start: date) -> None:
     _seed_recordings(db, d)
     _seed_support(db, d, priya)
     db.execute("INSERT INTO meta VALUES ('seeded', ?)", (week_start.isoformat(),))
+    db.execute("INSERT INTO meta VALUES ('version', ?)", (VERSION,))
+    db.execute("INSERT INTO meta VALUES ('user', ?)", (PEOPLE[user][1],))
     db.commit()
+
+
+def _busy_next_weeks(d: list[date], maya: str, sam: str) -> list[tuple[str, ...]]:
+    """Internal meetings that take the first obvious follow-up slots, so picking a time needs free/busy."""
+    later = [d[0] + timedelta(days=i) for i in range(7, 19)]
+    return [
+        (
+            "ev_forecast",
+            "Quarterly forecast",
+            "Internal.",
+            _at(later[0], 13),
+            _at(later[0], 17),
+            "Room 1",
+            maya,
+            _attendees(maya, PEOPLE["leo"][1]),
+        ),
+        (
+            "ev_enablement",
+            "Sales enablement",
+            "Internal.",
+            _at(later[9], 14),
+            _at(later[9], 16),
+            "Room 2",
+            sam,
+            _attendees(sam, maya),
+        ),
+    ]
 
 
 def _seed_mail(db: sqlite3.Connection, d: list[date], maya: str) -> None:

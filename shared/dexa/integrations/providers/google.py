@@ -171,6 +171,10 @@ class GmailProvider:
     def __init__(self, rest: RestClient) -> None:
         self.rest = rest
 
+    async def profile(self) -> Doc:
+        raw = await self.rest.request("GET", "/profile")
+        return {"email": raw.get("emailAddress", "")}
+
     async def search_threads(self, query: str, *, max_results: int = 20) -> list[Doc]:
         page = await self.rest.request("GET", "/threads", params={"q": query, "maxResults": max_results})
         out: list[Doc] = []

@@ -20,6 +20,11 @@ def build_email_server(provider: EmailProvider, *, mode: Mode = "agent") -> MCPS
     )
 
     @mcp.tool(annotations=READ)
+    async def get_profile() -> dict[str, Any]:
+        """Whose mailbox this is (email, and name and time zone when known): drafts are sent as this person."""
+        return await call(provider.profile)
+
+    @mcp.tool(annotations=READ)
     async def search_threads(query: str, max_results: int = 10) -> dict[str, Any]:
         """Search mail threads (Gmail query syntax, e.g. 'from:ana@acme.com newer_than:7d')."""
         return {"threads": await call(lambda: provider.search_threads(query, max_results=min(max_results, 50)))}
