@@ -40,6 +40,7 @@ from .runtime_dir import build_runtime_dir
 RUNTIME_API = "/2018-06-01/runtime"
 SANDBOX_UID, SANDBOX_GID = 993, 990  # sbx_user1051 on Lambda
 HOST_ARCH = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), platform.machine())
+INVOCATION_MARK = "--- emulator: invocation"  # written to a container's log before each invocation (profiling)
 HOST_RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
 
 
@@ -135,6 +136,7 @@ class Container:
             "--remount-ro", "/",
             "--chdir", "/var/task",
             f"/var/lang/bin/python{sys.version_info.major}.{sys.version_info.minor}",
+            *self.emulator.python_flags,
             "-S",
             "/var/runtime/bootstrap.py",
         ]  # fmt: skip
@@ -220,7 +222,11 @@ class Container:
         if self.init_seconds is None:
             self.init_seconds = time.monotonic() - self.started
             self.emulator.stats.init_seconds.setdefault(self.config.name, []).append(self.init_seconds)
-        return self.inbox.get()
+        inv = self.inbox.get()
+        if self.emulator.python_flags:  # a profiling run: mark where each invocation starts in the container's log
+            self.log.write(f"{INVOCATION_MARK} {inv.request_id}\n".encode())
+            self.log.flush()
+        return inv
 
     def finish(self, request_id: str, body: bytes, *, error: bool) -> bool:
         inv = self.current
@@ -347,6 +353,8 @@ class LambdaEmulator:
         # Emulated SDKs: {mount point inside: host dir} put first on the path, and their own variables.
         self.sdk_mounts: dict[str, Path] = {}
         self.sdk_env: dict[str, str] = {}
+        # Extra interpreter flags for new containers (benchmarks: ["-X", "importtime"] profiles each cold start).
+        self.python_flags: list[str] = []
         self.runtime_dir = build_runtime_dir()
         self.stats = Stats()
         self._lock = threading.Condition()
