@@ -8,7 +8,8 @@ fixed name that functions read at cold start (dexa.runtime.control_plane), never
 
 CDK context: `dexa:mailFrom` (a verified SES identity: address, its domain verified) turns mail on;
 `dexa:publicUrl` (e.g. a custom domain) replaces the API's own URL; `dexa:slackApiUrl`, `dexa:githubApiUrl` and
-`dexa:githubUrl` point Slack and GitHub calls elsewhere (GitHub Enterprise, or the emulated deployment's fakes).
+`dexa:githubUrl` pin Slack and GitHub calls elsewhere at synth time. The same can be set without a redeploy in the
+secrets themselves: the Slack bot token secret may be {"bot_token", "api_url"} (dexa.adapters.aws.secrets).
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ class ReviewSecrets(Construct):
             ),
         )
         self.slack_bot_token = secretsmanager.Secret(
-            self, "SlackBotToken", description="Slack bot token (xoxb-...) that posts approval requests"
+            self,
+            "SlackBotToken",
+            description='Slack bot token that posts approval requests: xoxb-... or {"bot_token", "api_url"}',
         )
         self.github_token = secretsmanager.Secret(
             self, "GithubToken", description="GitHub token for repos, the git proxy and pull requests (or use an App)"

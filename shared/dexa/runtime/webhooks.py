@@ -4,7 +4,7 @@ sessions as the org's configured user, the Slack reply channel, and the staged-o
 Environment (set by stacks/integrations.py; a plain value wins over its `_ARN` secret):
     DEXA_SLACK_SIGNING_SECRET(_ARN)   verifies Slack interactions
     DEXA_GITHUB_WEBHOOK_SECRET(_ARN)  verifies GitHub deliveries
-    DEXA_SLACK_BOT_TOKEN(_ARN)        answers interactions (ephemeral refusals); DEXA_SLACK_API_URL for a fake
+    DEXA_SLACK_BOT_TOKEN(_ARN)        answers interactions (ephemeral refusals): `xoxb-...` or {"bot_token", "api_url"}
     DEXA_PUBLIC_URL(_PARAMETER)       where session links in GitHub comments point (the runtime's base_url)
 """
 
@@ -72,14 +72,18 @@ def github_triggers(runtime: Any, env: Mapping[str, str]) -> Any:
 
 
 def slack_api(env: Mapping[str, str], secrets: SecretReader) -> Any:
-    token = secrets.get("DEXA_SLACK_BOT_TOKEN")
-    if not token:
+    """The Slack Web API client, or None without a bot token. The base URL comes with the token's secret
+    ({"bot_token", "api_url"}; dexa.adapters.aws.secrets.slack_bot), so pointing Slack elsewhere needs no redeploy."""
+    from dexa.adapters.aws.secrets import slack_bot
+
+    bot = slack_bot(secrets, env)
+    if bot is None:
         return None
     import httpx
 
     from dexa.integrations.slack_review import SLACK_API, HttpSlackApi
 
-    return HttpSlackApi(token, http=httpx.AsyncClient(timeout=10), base_url=env.get("DEXA_SLACK_API_URL", SLACK_API))
+    return HttpSlackApi(bot.token, http=httpx.AsyncClient(timeout=10), base_url=bot.api_url or SLACK_API)
 
 
 def build_receiver(runtime: Any, env: Mapping[str, str], *, secrets: SecretReader | None = None) -> WebhookReceiver:

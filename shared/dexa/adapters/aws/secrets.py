@@ -6,7 +6,9 @@ never logged and never reach a sandbox.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from dexa.core.errors import ConfigError
@@ -67,6 +69,51 @@ def link_keys(reader: SecretReader) -> list[bytes]:
     if any(len(k) < 32 for k in keys):
         raise ConfigError(f"{ENV_LINK_KEY} must be at least 32 characters (the stack generates 64)")
     return keys
+
+
+ENV_SLACK_BOT_TOKEN = "DEXA_SLACK_BOT_TOKEN"
+ENV_SLACK_API_URL = "DEXA_SLACK_API_URL"
+
+
+@dataclass(frozen=True, slots=True)
+class SlackBot:
+    token: str
+    api_url: str = ""  # "" = Slack's own (https://slack.com/api)
+
+
+def secret_doc(raw: str, *, name: str, value_key: str, keys: tuple[str, ...]) -> dict[str, str]:
+    """A secret that is either a bare value or JSON naming it and where it is used (like the model secret's
+    {"api_key", "base_url"}): the endpoint then changes with the secret, not with a redeploy.
+
+    Raises:
+        ConfigError: JSON that is not an object of strings, or lacks `value_key`.
+    """
+    raw = raw.strip()
+    if not raw.startswith("{"):
+        return {value_key: raw}
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{name}: the secret looks like JSON but does not parse ({exc.msg})") from None
+    if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
+        raise ConfigError(f"{name}: the secret must be a JSON object of strings, with keys {(value_key, *keys)}")
+    if not doc.get(value_key):
+        raise ConfigError(f"{name}: the secret's JSON has no {value_key!r}")
+    return {k: str(v) for k, v in doc.items() if k in (value_key, *keys)}
+
+
+def slack_bot(reader: SecretReader, env: Mapping[str, str]) -> SlackBot | None:
+    """The bot token that posts approval requests and answers interactions, and the Web API base URL: the secret
+    holds `xoxb-...` or {"bot_token", "api_url"}; DEXA_SLACK_API_URL in the environment wins. None when unset.
+
+    Raises:
+        ConfigError: the secret cannot be read or is malformed.
+    """
+    raw = reader.get(ENV_SLACK_BOT_TOKEN)
+    if not raw.strip():
+        return None
+    doc = secret_doc(raw, name=ENV_SLACK_BOT_TOKEN, value_key="bot_token", keys=("api_url",))
+    return SlackBot(token=doc["bot_token"], api_url=env.get(ENV_SLACK_API_URL) or doc.get("api_url", ""))
 
 
 def ssm_parameter(name: str, env: Mapping[str, str], *, client: Any = None) -> str:
