@@ -35,6 +35,10 @@ ROOT = HERE.parents[1]
 SCRIPTS = HERE / "scripts"
 # Modal's idle timeout (15 min) and lifetime (24 h), scaled down for the test.
 MODAL_TIME_SCALE = 0.01
+# The Slack app the deployment is connected to (its stand-in runs as slack_server.py).
+SLACK_BOT_TOKEN = "xoxb-e2e-bot"
+SLACK_SIGNING_SECRET = "e2e-slack-signing-secret"
+SLACK_TEAM, SLACK_CHANNEL = "T0E2E", "C0REVIEW"
 OPERATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIDOPERATOR", "AWS_SECRET_ACCESS_KEY": "operator-secret"}
 
 
@@ -79,6 +83,20 @@ class Cloud:
         self.client("secretsmanager").put_secret_value(
             SecretId=self.agent_resource("AWS::SecretsManager::Secret", "ModalToken"),
             SecretString=json.dumps({"token_id": "ak-e2e-standin", "token_secret": "as-e2e-standin"}),
+        )
+        # What an operator does to connect the Slack app: its signing secret, and the bot token with the Web API
+        # it talks to (here the stand-in; on AWS the secret is just the token, or names https://slack.com/api).
+        self.slack = self._child(
+            "slack",
+            [python(), str(HERE / "slack_server.py"), "--token", SLACK_BOT_TOKEN, "--channel", SLACK_CHANNEL],
+        )
+        self.client("secretsmanager").put_secret_value(
+            SecretId=self.agent_resource("AWS::SecretsManager::Secret", "ReviewSlackBotToken"),
+            SecretString=json.dumps({"bot_token": SLACK_BOT_TOKEN, "api_url": f"{self.slack.url}/api"}),
+        )
+        self.client("secretsmanager").put_secret_value(
+            SecretId=self.agent_resource("AWS::SecretsManager::Secret", "SlackSigningSecret"),
+            SecretString=SLACK_SIGNING_SECRET,
         )
         (api,) = self.deployment.physical(self.api_stack, "AWS::ApiGateway::RestApi")
         (stage,) = self.deployment.physical(self.api_stack, "AWS::ApiGateway::Stage")
@@ -156,6 +174,13 @@ class Cloud:
         import urllib.request
 
         with urllib.request.urlopen(f"{self.moto.url}/_e2e/mail", timeout=10) as response:
+            return json.loads(response.read())
+
+    def slack_seen(self, what: str) -> list[dict[str, Any]]:
+        """What the Slack stand-in received: "posts" (chat.postMessage) or "responses" (to response_urls)."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.slack.url}/_fake/{what}", timeout=10) as response:
             return json.loads(response.read())
 
     def model_requests(self, script: str) -> list[dict[str, Any]]:

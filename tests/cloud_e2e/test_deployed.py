@@ -6,15 +6,19 @@ whole folder deploys once per run.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import time
+import urllib.parse
 from typing import Any
 
+import httpx
 import pytest
 
 from .client import ApiClient
-from .harness import Cloud
+from .harness import SLACK_CHANNEL, SLACK_SIGNING_SECRET, SLACK_TEAM, Cloud
 from .provision import NO_OP_TYPES, Provisioner, UnhandledResource
 
 pytestmark = pytest.mark.timeout(600)
@@ -347,14 +351,73 @@ def test_github_mention_starts_a_session(cloud: Cloud) -> None:
     raise NotImplementedError
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="harness: the Slack fake's URL must be in the template (synth context dexa:slackApiUrl sets "
-    "DEXA_SLACK_API_URL), but the fake's port is known only at run time and the assembly is cached across runs; "
-    "needs a stable address for the fake (or a per-run synth, ~1 min) before the signed interaction can be driven",
-)
-def test_approve_through_slack(cloud: Cloud) -> None:
-    raise NotImplementedError
+def slack_click(cloud: Cloud, button: dict[str, Any], *, slack_user: str, signing_secret: str) -> httpx.Response:
+    """What Slack sends when `slack_user` clicks `button`: a block_actions payload, form-encoded, signed v0 with the
+    app's signing secret over the timestamp and the raw body, through the public webhook route."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": SLACK_TEAM},
+        "user": {"id": slack_user, "team_id": SLACK_TEAM},
+        "response_url": f"{cloud.slack.url}/actions/{slack_user}",
+        "actions": [{"type": "button", "action_id": button["action_id"], "value": button["value"]}],
+    }
+    body = "payload=" + urllib.parse.quote(json.dumps(payload))
+    timestamp = str(int(time.time()))
+    digest = hmac.new(signing_secret.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256).hexdigest()
+    headers = {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-slack-request-timestamp": timestamp,
+        "x-slack-signature": f"v0={digest}",
+    }
+    return httpx.post(f"{cloud.api.url}/webhooks/slack", content=body, headers=headers, timeout=35)
+
+
+def test_approve_through_slack(cloud: Cloud, admin: ApiClient) -> None:
+    """The step Lambda posts Approve/Reject buttons to the org's review channel; a click, signed by Slack, decides
+    only when the clicking Slack user is mapped to a Dexa user who may approve; the turn then continues."""
+    reviewer = admin.ok("POST", "/users", json={"name": "rita", "role": "reviewer"})
+    admin.ok("PUT", "/review-channels", json={"slack_team": SLACK_TEAM, "slack_channel": SLACK_CHANNEL})
+    admin.ok("PUT", "/slack-users", json={"slack_user": "U0RITA", "user_id": reviewer["id"]})
+    sid = admin.create_session("[script:approve_slack] write slacked.txt")["id"]
+    admin.watch(sid, until="permission.required", timeout=120)
+    deadline = time.monotonic() + 30
+    posts: list[dict[str, Any]] = []
+    while not posts and time.monotonic() < deadline:
+        posts = [p for p in cloud.slack_seen("posts") if sid in json.dumps(p)]
+        time.sleep(0.3)
+    assert posts, f"no approval request for {sid} in Slack: {cloud.slack_seen('posts')}"
+    (post,) = posts  # announced once
+    assert post["channel"] == SLACK_CHANNEL, post
+    buttons = {b["action_id"]: b for block in post["blocks"] for b in block.get("elements", [])}
+    approve = buttons["dexa_approve"]
+    assert json.loads(approve["value"])["session_id"] == sid
+
+    # Forged or stale requests are refused before anything is read.
+    forged = slack_click(cloud, approve, slack_user="U0RITA", signing_secret="not-the-secret")
+    assert forged.status_code == 401, forged.text
+    # A Slack user no one mapped: an ephemeral refusal (through the response_url), and nothing is decided.
+    stranger = slack_click(cloud, approve, slack_user="U0STRANGER", signing_secret=SLACK_SIGNING_SECRET)
+    assert stranger.status_code == 200, stranger.text
+    assert stranger.json()["response_type"] == "ephemeral" and "not a Dexa reviewer" in stranger.json()["text"]
+    refusals = [r for r in cloud.slack_seen("responses") if r["path"] == "/actions/U0STRANGER"]
+    assert refusals and refusals[-1]["replace_original"] is False, refusals
+    (pending,) = admin.ok("GET", f"/sessions/{sid}/approvals")["data"]
+    assert pending["status"] == "pending" and execution_of(cloud, sid)["status"] == "RUNNING"
+    assert workspace(cloud, sid, "slacked.txt") is None
+
+    # The mapped reviewer decides; the parked execution resumes and the tool runs.
+    decided = slack_click(cloud, approve, slack_user="U0RITA", signing_secret=SLACK_SIGNING_SECRET)
+    assert decided.status_code == 200 and decided.json()["replace_original"] is True, decided.text
+    events = admin.watch(sid, until="turn.completed", timeout=120)
+    assert "permission.resolved" in [e.type for e in events]
+    assert workspace(cloud, sid, "slacked.txt") == "slacked\n"
+    assert admin.session(sid)["result"] == "Approved in Slack, written."
+    (approval,) = admin.ok("GET", f"/sessions/{sid}/approvals")["data"]
+    assert approval["decided_by"] == reviewer["id"], approval
+    assert wait_execution(cloud, sid) == "SUCCEEDED"
+    # A second click is too late: the decision is made once.
+    again = slack_click(cloud, approve, slack_user="U0RITA", signing_secret=SLACK_SIGNING_SECRET)
+    assert again.status_code == 200 and "Already decided" in again.json()["text"], again.text
 
 
 def step_function_name(cloud: Cloud) -> str:
