@@ -6,6 +6,7 @@ links   link.key beside the vault        DEXA_LINK_KEY(_ARN): Secrets Manager, c
 base    the local server's URL           DEXA_PUBLIC_URL: the API's public URL
 timer   none: `dexa serve`'s own loop    EventBridge Scheduler (DEXA_SCHEDULE_GROUP)
 notices Slack (DEXA_SLACK_BOT_TOKEN(_ARN)) and mail (DEXA_MAIL_FROM through SES), where configured
+        mail through SMTP instead when DEXA_SMTP_HOST is set (dexa.integrations.smtp_mailer), in either shape
 """
 
 from __future__ import annotations
@@ -105,9 +106,17 @@ class _LazySlack:
 def attach_review_notifier(runtime: Any, env: Mapping[str, str]) -> Any:
     """Announce waiting approvals and staged outputs in Slack / by mail, when either is configured; None if not."""
     from dexa.adapters.aws.secrets import SecretReader
-    from dexa.adapters.aws.ses_mailer import SesMailer
+    from dexa.integrations.smtp_mailer import VAULT_PASSWORD_KEY, SmtpMailer
 
-    mailer = SesMailer.from_env(env)
+    async def vault_password() -> str:
+        return await runtime.integrations.registry.vault.get(VAULT_PASSWORD_KEY) or ""
+
+    # An SMTP server wins where one is configured (`dexa serve`); else SES sends as DEXA_MAIL_FROM.
+    mailer: Any = SmtpMailer.from_env(env, vault_password=vault_password)
+    if mailer is None:
+        from dexa.adapters.aws.ses_mailer import SesMailer
+
+        mailer = SesMailer.from_env(env)
     slack = None
     if env.get("DEXA_SLACK_BOT_TOKEN") or env.get("DEXA_SLACK_BOT_TOKEN_ARN"):
         slack = _LazySlack(env, SecretReader(env))
