@@ -314,6 +314,7 @@ _SUBCOMMANDS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
     ("dexa.cli.rewind_cmd", "rewind", ("rewind",)),
     ("dexa.cli.checkpoints_cmd", "checkpoints", ("checkpoints",)),
     ("dexa.cli.integrations_cmd", "integrations", ("integrations",)),
+    ("dexa.cli.outputs_cmd", "outputs", ("outputs",)),
     ("dexa.cli.server_cmd", None, ("serve", "attach", "continue", "chat")),
     ("dexa.cli.plugins_cmd", "plugins", ("plugins", "plugin", "marketplace")),
     ("dexa.cli.schedule_cmd", "schedules", ("schedules",)),
