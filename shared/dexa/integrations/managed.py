@@ -159,9 +159,18 @@ class ManagedServers:
                     integration_id=record["id"],
                     description=info.description,
                     kind="",
+                    http_auth=self._remote_auth(org_id, record),
                 )
             )
         return servers
+
+    def _remote_auth(self, org_id: str, record: Mapping[str, Any]) -> Any:
+        """The SDK's OAuth provider over the org's grant: the control plane's connection adds and refreshes the
+        bearer per request, so a token that expires mid-session is refreshed without the session noticing."""
+        remote = self.registry.remote
+        if remote is None or (record.get("auth") or CATALOGUE[record["provider"]].auth) != "oauth":
+            return None
+        return remote.auth_for(org_id, record["id"], record["url"], name=record["name"])
 
     async def headers(self, org_id: str, server: ServerConfig) -> dict[str, str]:
         """Auth headers for a remote integration server, injected by the runtime (never given to a sandbox)."""
@@ -177,7 +186,9 @@ class ManagedServers:
         )
         if raw:
             headers.update(json.loads(raw))
-        if (record.get("auth") or info.auth) == "oauth" and self.oauth is not None:
+        if (record.get("auth") or info.auth) == "oauth" and record["mode"] == "remote":
+            pass  # the ServerConfig's http_auth carries the grant (see _remote_auth)
+        elif (record.get("auth") or info.auth) == "oauth" and self.oauth is not None:
             headers["Authorization"] = f"Bearer {await self.oauth.access_token(org_id, record['id'])}"
         elif "api_key" in record.get("secret_keys", []):
             headers["Authorization"] = f"Bearer {await self.registry.secret(org_id, record['id'], 'api_key')}"

@@ -15,13 +15,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from dexa.core.errors import ConfigError, ConflictError, NotFoundError, PermissionDeniedError
+from dexa.core.errors import ConfigError, ConflictError, NotFoundError, PermissionDeniedError, ToolError
 from dexa.core.ports import KeyValueStore
 
 from .catalogue import CATALOGUE, ProviderInfo
 from .database.connect import check_connection_string
-from .oauth import OAuthService, public
-from .oauth_discovery import AuthServer, canonical_resource, discover
+from .oauth import PENDING_NAMESPACE, OAuthService, public
+from .oauth_discovery import AuthServer
+from .remote import RemoteMcpAuth
+from .remote.storage import FLOW as REMOTE_FLOW
 from .vault import SecretVault
 
 NAMESPACE = "integrations"
@@ -53,6 +55,12 @@ class IntegrationRegistry:
         self.kv = kv
         self.vault = vault
         self.oauth = oauth
+        # Vendor-hosted MCP servers: the MCP authorization flow, run by the SDK's OAuth client.
+        self.remote = (
+            RemoteMcpAuth(kv, vault, redirect_uri=oauth.redirect_uri, http_options=oauth.http_options)
+            if oauth is not None
+            else None
+        )
         self.probe = probe
         self.clock = clock
 
@@ -169,6 +177,8 @@ class IntegrationRegistry:
         record = await self.record(org_id, integration_id)
         for what in record.get("secret_keys", []):
             await self.vault.delete(secret_key(org_id, integration_id, what))
+        if self.remote is not None and record["mode"] == "remote":
+            await self.remote.revoke(org_id, integration_id)  # at the vendor too, not only forgotten here
         if self.oauth is not None:
             await self.oauth.forget(org_id, integration_id)
         await self.kv.kv_delete(NAMESPACE, integration_id, org_id=org_id)
@@ -186,22 +196,26 @@ class IntegrationRegistry:
     # ------------------------------------------------------------ OAuth connection
 
     async def auth_server(self, record: Mapping[str, Any]) -> tuple[AuthServer, tuple[str, ...], str | None]:
+        """The static OAuth endpoints of a managed provider (remote MCP servers are discovered instead)."""
         info = CATALOGUE[record["provider"]]
-        if record["mode"] == "remote" and record.get("url"):
-            if self.oauth is None:
-                raise ConfigError("OAuth is not configured")
-            async with self.oauth.http() as http:
-                server, scopes = await discover(http, record["url"])
-            return server, scopes, canonical_resource(record["url"])
         if info.oauth is None:
             raise ConfigError(f"{info.id} does not use OAuth")
         return info.oauth, info.scopes, None
 
     async def begin_connect(self, org_id: str, integration_id: str, *, user_id: str) -> str:
         """The authorize URL for an OAuth integration."""
-        if self.oauth is None:
+        if self.oauth is None or self.remote is None:
             raise ConfigError("OAuth is not configured (no redirect URI / client registrations)")
         record = await self.record(org_id, integration_id)
+        if record["mode"] == "remote" and record.get("url"):
+            info = CATALOGUE[record["provider"]]
+            return await self.remote.begin(
+                org_id=org_id,
+                user_id=user_id,
+                integration_id=integration_id,
+                url=record["url"],
+                issuer_hint=info.oauth.issuer if info.oauth else None,
+            )
         server, scopes, resource = await self.auth_server(record)
         return await self.oauth.begin(
             org_id=org_id,
@@ -213,9 +227,13 @@ class IntegrationRegistry:
         )
 
     async def complete_connect(self, *, state: str, code: str, iss: str | None = None) -> dict[str, Any]:
-        if self.oauth is None:
+        if self.oauth is None or self.remote is None:
             raise ConfigError("OAuth is not configured")
-        done = await self.oauth.complete(state=state, code=code, iss=iss)
+        pending = await self.kv.kv_get(PENDING_NAMESPACE, state) or {}
+        if pending.get("flow") == REMOTE_FLOW:
+            done = await self.remote.complete(state=state, code=code, iss=iss)
+        else:
+            done = await self.oauth.complete(state=state, code=code, iss=iss)
         record = await self.record(done["org_id"], done["integration_id"])
         # A custom server that answered with an OAuth challenge becomes an OAuth integration from now on.
         return _public(await self._update(done["org_id"], record, status="connected", last_error="", auth="oauth"))
@@ -245,13 +263,15 @@ class IntegrationRegistry:
     async def _probe(self, org_id: str, record: Mapping[str, Any], info: ProviderInfo) -> dict[str, Any]:
         detail: str | None = None
         try:
-            if (record.get("auth") or info.auth) == "oauth" and self.oauth is not None:
+            if (record.get("auth") or info.auth) == "oauth" and record["mode"] == "remote" and self.remote:
+                await self.remote.check(org_id, record["id"], record["url"], name=record["name"])
+            elif (record.get("auth") or info.auth) == "oauth" and self.oauth is not None:
                 await self.oauth.access_token(org_id, record["id"])
             elif info.auth in ("api_key", "connection_string") and info.auth not in record.get("secret_keys", []):
                 detail = f"no {info.auth.replace('_', ' ')} stored"
             if detail is None and self.probe is not None:
                 detail = await self.probe(record)
-        except (PermissionDeniedError, ConfigError) as exc:
+        except (PermissionDeniedError, ConfigError, ToolError) as exc:
             detail = str(exc)
         return {"ok": detail is None, "checked_at": self.clock(), "detail": detail or "ok"}
 

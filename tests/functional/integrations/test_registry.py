@@ -1,17 +1,13 @@
 """The integration registry: catalogue, org scoping, secrets in the vault only, allowlisted custom servers,
-status with token health, and the OAuth connection of a remote MCP server."""
+and status with token health. (The OAuth connection of a remote MCP server: test_remote_mcp_oauth.py.)"""
 
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qs, urlsplit
 
-import httpx2
 import pytest
-from fake_oauth_server import RESOURCE, FakeAuthServer
 
 from dexa.core.errors import ConfigError, ConflictError, NotFoundError, PermissionDeniedError
-from dexa.integrations.oauth import ClientRegistration, OAuthService
 from dexa.integrations.registry import IntegrationRegistry
 
 pytestmark = pytest.mark.anyio
@@ -76,30 +72,3 @@ async def test_unconnected_sources_say_how_to_connect(store, vault) -> None:
     await registry.add("o", {"provider": "hubspot"})
     missing = {m["name"]: m for m in await registry.unconnected("o")}
     assert "hubspot" not in missing and "dexa integrations add gmail" in missing["gmail"]["connect"]
-
-
-async def test_oauth_connection_of_a_remote_server_updates_status_and_health(store, vault, clock) -> None:
-    fake = FakeAuthServer()
-    fake.add_client("dexa", "https://dexa.test/cb")
-    transport = httpx2.ASGITransport(app=fake.app())
-    oauth = OAuthService(
-        store, vault, redirect_uri="https://dexa.test/cb", http_options={"transport": transport}, clock=clock
-    )
-    await oauth.register_client(ClientRegistration(issuer=fake.issuer, client_id="dexa"))
-    registry = IntegrationRegistry(store, vault, oauth, clock=clock)
-    await registry.set_allowlist("o", ["https://mcp.test/*"])
-    record = await registry.add("o", {"provider": "custom_mcp", "name": "tracker", "url": RESOURCE})
-    url = await registry.begin_connect("o", record["id"], user_id="u")
-    assert "resource=https%3A%2F%2Fmcp.test%2Fmcp" in url
-    async with oauth.http() as http:
-        location = (await http.get(url)).headers["location"]
-    params = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
-    connected = await registry.complete_connect(state=params["state"], code=params["code"], iss=params["iss"])
-    assert connected["status"] == "connected"
-    status = await registry.status("o", record["id"], probe=True)
-    assert status["token"]["connected"] and status["token"]["expires_at"] == clock.now + 3600
-    assert status["health"]["ok"] and "access_token" not in json.dumps(status)
-    fake.revoke_all()
-    clock.now += 7200
-    stale = await registry.status("o", record["id"], probe=True)
-    assert stale["status"] == "needs_reauth" and not stale["health"]["ok"]

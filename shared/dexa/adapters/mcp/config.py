@@ -67,6 +67,9 @@ class ServerConfig:
     source: str = ""
     # An in-process server object (managed servers); never serialised.
     server_object: Any = field(default=None, compare=False, repr=False)
+    # An httpx2.Auth the control plane attaches to a remote server's requests (an integration's OAuth grant:
+    # it adds and refreshes the bearer itself, so no token is copied into headers); never serialised.
+    http_auth: Any = field(default=None, compare=False, repr=False)
 
     def public(self) -> dict[str, Any]:
         """A description safe to show or store: no env values, no header values."""

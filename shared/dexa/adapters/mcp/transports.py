@@ -95,9 +95,9 @@ async def open_transport(
         headers.update(await headers_provider(server))
     if server.transport == "http":
         client = await stack.enter_async_context(
-            httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0))
+            httpx2.AsyncClient(headers=headers, auth=server.http_auth, timeout=httpx2.Timeout(30.0, read=300.0))
         )
         return streamable_http_client(server.url, http_client=client)
     if server.transport == "sse":
-        return sse_client(server.url, headers=headers, timeout=30.0, sse_read_timeout=300.0)
+        return sse_client(server.url, headers=headers, timeout=30.0, sse_read_timeout=300.0, auth=server.http_auth)
     raise ConfigError(f"MCP server {server.name}: unsupported transport {server.transport!r}")
