@@ -46,6 +46,7 @@ from .routers import events as event_routes
 from .routers import integrations as integration_routes
 from .routers import outputs as output_routes
 from .routers import rewind as rewind_routes
+from .routers import session_commands as session_command_routes
 from .routers import sessions as session_routes
 from .routers import triggers as trigger_routes
 from .schemas.common import EventPublic, SseFrame
@@ -182,6 +183,7 @@ def create_app(
     for module in (
         admin_routes,
         session_routes,
+        session_command_routes,
         event_routes,
         approval_routes,
         output_routes,

@@ -265,7 +265,11 @@ def _run_attach(session_id: str, server: str | None, *, after: int, exit_when_id
                 console=console,
             )
             if chat_after:
-                code = await ChatRepl(client, session_id, console=console).run()
+                from dexa.cli.slash import dispatch
+                from dexa.client.repl import SessionSpec
+
+                spec = SessionSpec(cwd=(await client.get_session(session_id)).cwd)
+                code = await ChatRepl(client, session_id, console=console, spec=spec, slash=dispatch).run()
             return code
         finally:
             await client.aclose()
@@ -315,23 +319,31 @@ def chat(
     model: Annotated[str | None, typer.Option("--model")] = None,
     permission_mode: Annotated[str, typer.Option("--permission-mode")] = "default",
 ) -> None:
-    """Interactive session on a Dexa server: streamed output, tool calls and diffs, inline approvals."""
+    """Interactive session on a Dexa server: streamed output, tool calls and diffs, inline approvals, slash
+    commands (/help). The session is created with the first prompt."""
+    from dexa.cli.slash import dispatch
     from dexa.client.connect import connect
-    from dexa.client.repl import ChatRepl
+    from dexa.client.repl import ChatRepl, SessionSpec
+
+    workdir = str((cwd or Path.cwd()).resolve())
+    if session_id is None and server is None:
+        from dexa.cli.trust_cmd import prompt_for_trust
+
+        prompt_for_trust(workdir)
 
     async def main() -> int:
         client = connect(server)
         try:
-            sid = session_id
-            if sid is None:
-                workdir = str((cwd or Path.cwd()).resolve())
-                if server is None:
-                    from dexa.cli.trust_cmd import prompt_for_trust
-
-                    prompt_for_trust(workdir)
-                created = await client.create_session(cwd=workdir, model=model, permission_mode=permission_mode)
-                sid = created.id
-            return await ChatRepl(client, sid, bypass_allowed=permission_mode == "bypassPermissions").run()
+            if session_id is not None:
+                workdir_of = (await client.get_session(session_id)).cwd
+                spec = SessionSpec(cwd=workdir_of, model=model, permission_mode=permission_mode)
+            else:
+                spec = SessionSpec(cwd=workdir, model=model, permission_mode=permission_mode)
+                await client.health()  # no server: say so now, not at the first prompt
+            repl = ChatRepl(
+                client, session_id, spec=spec, slash=dispatch, bypass_allowed=permission_mode == "bypassPermissions"
+            )
+            return await repl.run()
         finally:
             await client.aclose()
 

@@ -42,6 +42,7 @@ from dexa.api.schemas.sessions import (
 from dexa.core.errors import ConfigError, ConflictError, DexaError, NotFoundError, PermissionDeniedError
 
 from .config_api import ConfigOperations
+from .session_commands import SessionCommandOperations
 from .sse import parse
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def error_from(response: httpx.Response) -> DexaError:
     return DexaError(f"{status} {detail}", code=code)
 
 
-class DexaClient(ConfigOperations):
+class DexaClient(ConfigOperations, SessionCommandOperations):
     def __init__(
         self,
         base_url: str,

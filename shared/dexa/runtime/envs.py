@@ -53,6 +53,19 @@ class LocalEnvFactory:
             self._cache[session.id] = env
         return env
 
+    async def switch_model(self, session: Session) -> None:
+        """Point a live environment at `session.model` (changed by /model) from its next model call on."""
+        env = self._cache.get(session.id)
+        if env is None:
+            return  # built with the new model when first needed
+        from dexa.adapters.anthropic import make_model
+        from dexa.agents.extensions import plan_model_for
+
+        env.model = make_model(resolve_model(session.model, self.env), self.env)
+        env.context_window = context_window(resolve_model(session.model, self.env))
+        plan = plan_model_for(session.model, self.env)
+        env.plan_model = make_model(plan, self.env) if plan else None
+
     def for_org(self, org_id: str) -> LocalEnvFactory:
         """This factory with the org's home for user settings and memory: the owner's own for the local org, a
         per-org scope for every other org (dexa.auth.orgpaths), so one org's ~/.claude never reaches another's."""

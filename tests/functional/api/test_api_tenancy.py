@@ -76,6 +76,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/sessions/{session_id}/rewind"): {"checkpoint_id": "cp_1"},
     ("POST", "/sessions/{session_id}/fork"): {},
     ("POST", "/sessions/{session_id}/abort"): {},
+    ("POST", "/sessions/{session_id}/commands"): {"command": "/review hijack"},
+    ("POST", "/sessions/{session_id}/compact"): {},
+    ("POST", "/sessions/{session_id}/model"): {"model": "haiku"},
     ("POST", "/sessions/{session_id}/pending-outputs/{output_id}/approve"): {},
     ("POST", "/sessions/{session_id}/pending-outputs/{output_id}/reject"): {"reason": "no"},
     ("POST", "/integrations"): {"kind": "crm", "name": "b-crm"},
@@ -154,12 +157,25 @@ def _router_routes() -> set[tuple[str, str]]:
         integrations,
         outputs,
         rewind,
+        session_commands,
         sessions,
         triggers,
     )
 
     out: set[tuple[str, str]] = set()
-    modules = (admin, approvals, catalog, config, events, integrations, outputs, rewind, sessions, triggers)
+    modules = (
+        admin,
+        approvals,
+        catalog,
+        config,
+        events,
+        integrations,
+        outputs,
+        rewind,
+        session_commands,
+        sessions,
+        triggers,
+    )
     routers = [m.router for m in modules]
     for router in [*routers, integrations.callback_router]:
         for route in router.routes:

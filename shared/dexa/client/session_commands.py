@@ -1,0 +1,54 @@
+"""DexaClient's interactive-session operations (a mixin, as config_api.py): custom slash commands, /compact,
+/model and /mcp. Tagged like every other operation, so the OpenAPI drift test covers them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from dexa.api.schemas.session_commands import CompactPublic, McpServersPublic
+from dexa.api.schemas.sessions import SessionPublic, TurnAccepted
+
+F = TypeVar("F", bound=Callable[..., Any])
+M = TypeVar("M", bound=BaseModel)
+
+
+def operation(method: str, path: str) -> Callable[[F], F]:
+    def tag(fn: F) -> F:
+        fn.__dexa_operation__ = (method, path)  # type: ignore[attr-defined]
+        return fn
+
+    return tag
+
+
+class SessionCommandOperations:
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        model: type[M] | None,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
+        raise NotImplementedError  # DexaClient provides it
+
+    @operation("POST", "/sessions/{session_id}/commands")
+    async def run_command(self, session_id: str, command: str) -> TurnAccepted:
+        return await self._call(
+            "POST", f"/sessions/{session_id}/commands", TurnAccepted, json_body={"command": command}
+        )
+
+    @operation("POST", "/sessions/{session_id}/compact")
+    async def compact(self, session_id: str) -> CompactPublic:
+        return await self._call("POST", f"/sessions/{session_id}/compact", CompactPublic)
+
+    @operation("POST", "/sessions/{session_id}/model")
+    async def set_model(self, session_id: str, model: str) -> SessionPublic:
+        return await self._call("POST", f"/sessions/{session_id}/model", SessionPublic, json_body={"model": model})
+
+    @operation("GET", "/sessions/{session_id}/mcp")
+    async def mcp_servers(self, session_id: str) -> McpServersPublic:
+        return await self._call("GET", f"/sessions/{session_id}/mcp", McpServersPublic)
