@@ -11,8 +11,6 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from anthropic.lib.bedrock import AsyncAnthropicBedrock
-
 from dexa.core.models import api_model_id
 
 from .model import AnthropicModel
@@ -70,6 +68,8 @@ class BedrockModel(AnthropicModel):
         super().__init__(model, client=client, env=env_map, **options)
 
     def _make_client(self) -> Any:
+        from anthropic.lib.bedrock import AsyncAnthropicBedrock
+
         return AsyncAnthropicBedrock(aws_region=self.region, max_retries=0)
 
     def api_model(self, model: str) -> str:

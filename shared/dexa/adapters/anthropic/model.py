@@ -12,9 +12,8 @@ import os
 import random
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
 import anyio
 
 from dexa.core.messages import Message, user_text
@@ -22,8 +21,10 @@ from dexa.core.models import api_model_id, resolve_model, split_context_suffix
 from dexa.core.ports import DeltaSink, ModelRequest, ModelResponse, StreamDelta, ToolSpec
 
 from .convert import Json, answer_with_sources, blocks_from_api, build_params
-from .retry import Failure, TransportError, backoff_s, classify, translate
 from .stream import StreamAccumulator
+
+if TYPE_CHECKING:
+    from .retry import Failure
 
 logger = logging.getLogger(__name__)
 
@@ -73,9 +74,19 @@ class AnthropicModel:
         self.thinking_budget = thinking_budget
         self.prompt_caching = prompt_caching
         self._rng = random.Random()
-        self._client: Any = client if client is not None else self._make_client()
+        # The SDK is imported with the first request, not here: importing it costs ~1-2 s (thousands of type
+        # modules), and a Lambda step that only runs tools builds a session's model without ever calling it.
+        self._client_obj: Any = client
+
+    @property
+    def _client(self) -> Any:
+        if self._client_obj is None:
+            self._client_obj = self._make_client()
+        return self._client_obj
 
     def _make_client(self) -> Any:
+        import anthropic
+
         return anthropic.AsyncAnthropic(max_retries=0)
 
     def api_model(self, model: str) -> str:
@@ -83,7 +94,8 @@ class AnthropicModel:
         return api_model_id(model)
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._client_obj is not None:
+            await self._client_obj.close()
 
     async def complete(self, request: ModelRequest, on_delta: DeltaSink | None = None) -> ModelResponse:
         """Stream one reply. Raises ModelRateLimitError, ModelUnavailableError or ModelRequestError."""
@@ -150,6 +162,10 @@ class AnthropicModel:
     async def _stream_with_retries(
         self, params: Json, headers: dict[str, str], on_delta: DeltaSink | None
     ) -> StreamAccumulator:
+        import anthropic
+
+        from .retry import TransportError, classify, translate
+
         attempt = 0
         while True:
             acc = StreamAccumulator()
@@ -182,6 +198,8 @@ class AnthropicModel:
                 if delta is not None and on_delta is not None:
                     await on_delta(delta)
         if not acc.stopped:
+            import anthropic
+
             # The connection closed before message_stop: a partial reply must not be persisted as complete.
             raise anthropic.APIConnectionError(
                 message="stream ended before message_stop", request=stream.response.request
@@ -190,6 +208,8 @@ class AnthropicModel:
     def _delay(self, failure: Failure, attempt: int) -> float:
         if failure.retry_after_s is not None:
             return failure.retry_after_s
+        from .retry import backoff_s
+
         return backoff_s(attempt, base_delay=self.base_delay, max_delay=self.max_delay, rng=self._rng)
 
     def _retry_delta(self, failure: Failure, attempt: int, delay: float, *, partial: bool) -> StreamDelta:
