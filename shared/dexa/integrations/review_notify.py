@@ -2,7 +2,10 @@
 
 `ReviewNotifier` observes the engine's events (`TurnEngine.observers`). For `permission.required` and
 `output.staged` it looks up the org's review channels (dexa.triggers.org_links) and posts Approve/Reject buttons
-to its Slack channel and mails single-use signed links to its reviewers. Each request is announced once, even
+to its Slack channel and mails single-use signed links to its reviewers. A session started by an email or a Slack
+message (dexa.triggers.inbound) also tells the person who asked, where they asked: the Slack thread, or their
+address. Whoever is told, only a reviewer's decision counts: a Slack click maps to a Dexa user allowed to
+approve, and a link is redeemed by a signed-in reviewer. Each request is announced once, even
 when a retried step emits its event again. A notice that cannot be sent is logged and never fails the turn: the
 request still waits in the API and the web UI.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dexa.core.events import Event, EventType
@@ -37,6 +41,28 @@ def _summary(data: Mapping[str, Any]) -> str:
     raw = data.get("preview") or json.dumps(data.get("input") or {}, indent=1, sort_keys=True)
     text = str(raw)
     return text if len(text) <= _SUMMARY_LIMIT else text[: _SUMMARY_LIMIT - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class _Targets:
+    slack: tuple[tuple[str, str], ...]  # (channel, thread ts or "")
+    emails: tuple[str, ...]
+
+
+def _with_requester(channels: ReviewChannels, extra: Mapping[str, Any]) -> _Targets:
+    """The org's review channels, plus where a triggered session's requester asked (kept in its config)."""
+    slack = [(channels.slack_channel, "")] if channels.slack_channel else []
+    emails = list(channels.emails)
+    reply = extra.get("reply_to") or {}
+    if reply.get("slack_channel") and (reply["slack_channel"], "") not in slack:
+        slack.append((str(reply["slack_channel"]), str(reply.get("slack_thread") or "")))
+    if reply.get("email") and str(reply["email"]).lower() not in {e.lower() for e in emails}:
+        emails.append(str(reply["email"]))
+    return _Targets(slack=tuple(slack), emails=tuple(emails))
+
+
+def _threaded(message: dict[str, Any], thread: str) -> dict[str, Any]:
+    return {**message, "thread_ts": thread} if thread else message
 
 
 class ReviewNotifier:
@@ -66,8 +92,8 @@ class ReviewNotifier:
         if event.type == EventType.OUTPUT_STAGED and data.get("auto"):
             return  # policy approves it at once; nobody needs to look
         session = await self.store.get_session(event.session_id)
-        channels = await review_channels(self.store, session.org_id)
-        if not (channels.slack_channel or channels.emails):
+        channels = _with_requester(await review_channels(self.store, session.org_id), session.config.extra)
+        if not (channels.slack or channels.emails):
             return
         ident = str(data.get("approval_id") or data.get("output_id") or data.get("id") or "")
         if not ident or not await self.store.kv_put_if_absent(
@@ -80,15 +106,15 @@ class ReviewNotifier:
             await self._output(session.org_id, ident, data, channels)
 
     async def _tool(
-        self, org_id: str, session_id: str, approval_id: str, data: Mapping[str, Any], channels: ReviewChannels
+        self, org_id: str, session_id: str, approval_id: str, data: Mapping[str, Any], channels: _Targets
     ) -> None:
         tool = str(data.get("tool_name") or "a tool")
         summary = _summary(data)
-        if self.slack is not None and channels.slack_channel:
+        for channel, thread in channels.slack if self.slack is not None else ():
             message = approval_message(
-                channels.slack_channel, session_id=session_id, approval_id=approval_id, tool=tool, summary=summary
+                channel, session_id=session_id, approval_id=approval_id, tool=tool, summary=summary
             )
-            await self._post(message)
+            await self._post(_threaded(message, thread))
         links = self.links()
         if self.mailer is not None and channels.emails and links is not None:
             approve = links.tool_url(org_id, session_id, approval_id, "approve")
@@ -99,16 +125,13 @@ class ReviewNotifier:
             )
             await self._mail(channels.emails, f"Dexa needs approval: {tool}", text)
 
-    async def _output(self, org_id: str, output_id: str, data: Mapping[str, Any], channels: ReviewChannels) -> None:
+    async def _output(self, org_id: str, output_id: str, data: Mapping[str, Any], channels: _Targets) -> None:
         kind, summary = str(data.get("kind") or ""), _summary(data)
         links = self.links()
         review = links.url(org_id, output_id, "review") if links is not None else ""
-        if self.slack is not None and channels.slack_channel:
-            await self._post(
-                output_message(
-                    channels.slack_channel, output_id=output_id, kind=kind, summary=summary, review_url=review
-                )
-            )
+        for channel, thread in channels.slack if self.slack is not None else ():
+            message = output_message(channel, output_id=output_id, kind=kind, summary=summary, review_url=review)
+            await self._post(_threaded(message, thread))
         if self.mailer is not None and channels.emails and links is not None:
             text = (
                 f"Dexa staged a {kind or 'side effect'} for review ({output_id}):\n\n{summary}\n\n"

@@ -234,6 +234,10 @@ def extra_routers(runtime: Runtime, *, local: bool, handoff_codes: Any = None) -
             return (await runtime.envs.env_for(session)).workspace
 
         routers.extend(code.routers(workspace_for=workspace_for))
+    from dexa.api.inbound import create_inbound_router
+
+    # Slack clicks and events, templated task webhooks: signed by their senders, no API key.
+    routers.append(create_inbound_router(runtime, runtime.envs.env))
     try:
         from dexa.web import create_web_router
     except ImportError:

@@ -82,4 +82,7 @@ async def on_serve_start(runtime: Any, *, local_cwd: str | None) -> None:
     """The app's start-up hook (runs on the engine's loop, where the driver's tasks must live). `local_cwd` is the
     local org's default working directory (the one `dexa serve` registers), or None."""
     await resume_unfinished_turns(runtime, await all_org_ids(runtime))
+    from dexa.runtime.inbound import start_inbound_mail
+
+    await start_inbound_mail(runtime, runtime.envs.env)  # mail to an org's address starts sessions
     runtime.background.append(asyncio.create_task(scheduler_loop(runtime, local_cwd=local_cwd), name="dexa-scheduler"))

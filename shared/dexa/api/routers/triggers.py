@@ -1,22 +1,30 @@
 """Where outside events reach an org: GitHub `@dexa` mentions, the Slack workspace and email reviewers that
-approvals are announced to, and which Slack users act as which Dexa users (dexa.triggers.org_links).
+approvals are announced to, which Slack users act as which Dexa users (dexa.triggers.org_links), the org's inbound
+mail address and its senders (dexa.triggers.email), Slack's unmapped users (dexa.triggers.slack_events), and saved
+task templates that signed webhooks fill (dexa.triggers.templates).
 
 Reads need sessions:read; writes need an admin key and land in the audit log.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from dexa.api.deps import ConfigAdmin, Ctx, Reader, problems
 from dexa.api.schemas.triggers import (
+    EmailTriggerPublic,
+    EmailTriggerUpdate,
     GithubTriggerPublic,
     GithubTriggerUpdate,
     ReviewChannelsDoc,
+    SlackTriggerPublic,
+    SlackTriggerUpdate,
     SlackUserLink,
     SlackUserPublic,
+    TaskTemplateCreate,
+    TaskTemplatePublic,
 )
-from dexa.triggers import org_links
+from dexa.triggers import email, org_links, slack_events, templates
 
 router = APIRouter(tags=["config"])
 
@@ -59,3 +67,74 @@ async def map_slack_user(body: SlackUserLink, ctx: Ctx, who: ConfigAdmin) -> Sla
     await org_links.map_slack_user(ctx.runtime.store, who.org_id, body.slack_user, body.user_id)
     await ctx.audit.append(who, "slack_user.link", body.slack_user, {"user_id": body.user_id})
     return SlackUserPublic(slack_user=body.slack_user, user_id=body.user_id)
+
+
+@router.put("/triggers/email", response_model=EmailTriggerPublic, responses=problems(403, 409))
+async def set_email_trigger(body: EmailTriggerUpdate, ctx: Ctx, who: ConfigAdmin) -> EmailTriggerPublic:
+    """Mail to `address` starts sessions as the user its sender maps to (others: `unknown_sender`)."""
+    doc = await email.set_email_trigger(
+        ctx.runtime.store, who.org_id, address=body.address, senders=body.senders, unknown_sender=body.unknown_sender
+    )
+    await ctx.audit.append(who, "triggers.email", who.org_id, doc)
+    return EmailTriggerPublic.model_validate(doc)
+
+
+@router.get("/triggers/email", response_model=EmailTriggerPublic, responses=problems(404))
+async def get_email_trigger(ctx: Ctx, who: Reader) -> EmailTriggerPublic:
+    doc = await email.get_email_trigger(ctx.runtime.store, who.org_id)
+    if doc is None:
+        from dexa.core.errors import NotFoundError
+
+        raise NotFoundError("this org receives no trigger mail; PUT /triggers/email")
+    return EmailTriggerPublic.model_validate(doc)
+
+
+@router.put("/triggers/slack", response_model=SlackTriggerPublic, responses=problems(403))
+async def set_slack_trigger(body: SlackTriggerUpdate, ctx: Ctx, who: ConfigAdmin) -> SlackTriggerPublic:
+    """Whether Slack users nobody mapped may ask Dexa for work, and as whom."""
+    doc = await slack_events.set_slack_trigger(ctx.runtime.store, who.org_id, unknown_user=body.unknown_user)
+    await ctx.audit.append(who, "triggers.slack", who.org_id, doc)
+    return SlackTriggerPublic.model_validate(doc)
+
+
+def _template(t: templates.TaskTemplate, *, secret: bool = False) -> TaskTemplatePublic:
+    return TaskTemplatePublic(**t.public(), webhook_path=f"/webhooks/tasks/{t.id}", secret=t.secret if secret else None)
+
+
+@router.post("/task-templates", status_code=201, response_model=TaskTemplatePublic, responses=problems(403))
+async def create_task_template(body: TaskTemplateCreate, ctx: Ctx, who: ConfigAdmin) -> TaskTemplatePublic:
+    """A prompt a webhook fills; the answer holds the webhook's signing secret, shown this once."""
+    t = await templates.save_template(
+        ctx.runtime.store, who.org_id, name=body.name, prompt=body.prompt, run_as=body.run_as, by=who.user_id
+    )
+    await ctx.audit.append(who, "task_template.create", t.id, {"name": t.name, "run_as": t.run_as})
+    return _template(t, secret=True)
+
+
+@router.put("/task-templates/{template_id}", response_model=TaskTemplatePublic, responses=problems(403, 404))
+async def update_task_template(
+    template_id: str, body: TaskTemplateCreate, ctx: Ctx, who: ConfigAdmin
+) -> TaskTemplatePublic:
+    t = await templates.save_template(
+        ctx.runtime.store,
+        who.org_id,
+        name=body.name,
+        prompt=body.prompt,
+        run_as=body.run_as,
+        by=who.user_id,
+        template_id=template_id,
+    )
+    await ctx.audit.append(who, "task_template.update", t.id, {"name": t.name, "run_as": t.run_as})
+    return _template(t)
+
+
+@router.get("/task-templates", response_model=list[TaskTemplatePublic], responses=problems())
+async def list_task_templates(ctx: Ctx, who: Reader) -> list[TaskTemplatePublic]:
+    return [_template(t) for t in await templates.list_templates(ctx.runtime.store, who.org_id)]
+
+
+@router.delete("/task-templates/{template_id}", status_code=204, response_class=Response, responses=problems(404))
+async def delete_task_template(template_id: str, ctx: Ctx, who: ConfigAdmin) -> Response:
+    await templates.delete_template(ctx.runtime.store, who.org_id, template_id)
+    await ctx.audit.append(who, "task_template.delete", template_id, {})
+    return Response(status_code=204)
