@@ -26,7 +26,7 @@ from dexa.adapters.github import GitHubAppCredentials, GitHubProvider, StaticTok
 from dexa.adapters.github.client import API_URL
 from dexa.core.errors import ConfigError
 from dexa.core.ports import KeyValueStore
-from dexa.gitproxy import SessionTokens, create_gitproxy_router
+from dexa.gitproxy.tokens import SessionTokens
 
 from .ports import CredentialSource, PrGate, PrStager, SessionEmit, SideEffectRecorder
 from .sources import CodeSources
@@ -86,6 +86,7 @@ class CodeWiring:
     ) -> list[Any]:
         """The git proxy, plus the webhook (with `start` and a webhook secret) and the PR routes (with
         `workspace_for`). `org_for(installation_id, repo)` maps GitHub installations to Dexa orgs."""
+        from dexa.gitproxy.router import create_gitproxy_router
         from dexa.triggers import GitHubTriggers, create_webhook_router
 
         from .routes import create_pull_requests_router

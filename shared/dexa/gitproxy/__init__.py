@@ -1,11 +1,36 @@
 """The git credential proxy: git smart HTTP between the workspace and the forge, with the real credential
-injected upstream and pushes limited to the session's own branches. Mount `create_gitproxy_router(...)`."""
+injected upstream and pushes limited to the session's own branches. Mount `create_gitproxy_router(...)`.
+
+Nothing is imported eagerly: a step Lambda mints session tokens (`.tokens`) and must not pay for FastAPI, which
+only the API function, serving the router, needs.
+"""
 
 from __future__ import annotations
 
-from .policy import AncestryChecker, ref_refusals
-from .router import create_gitproxy_router, kv_session_repos
-from .tokens import SessionClaims, SessionTokens
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .policy import AncestryChecker, ref_refusals
+    from .router import create_gitproxy_router, kv_session_repos
+    from .tokens import SessionClaims, SessionTokens
+
+_EXPORTS = {
+    "AncestryChecker": ".policy",
+    "ref_refusals": ".policy",
+    "create_gitproxy_router": ".router",
+    "kv_session_repos": ".router",
+    "SessionClaims": ".tokens",
+    "SessionTokens": ".tokens",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dexa.gitproxy' has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)
+
 
 __all__ = [
     "AncestryChecker",
