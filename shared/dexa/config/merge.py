@@ -21,6 +21,10 @@ _DEXA_KEYS = frozenset(
 )
 
 
+# Which settings scopes make up each output-policy level (problems are reported once, by the whole merge).
+_POLICY_LEVELS = {"org": ("managed",), "user": ("cli", "user"), "project": ("project", "local")}
+
+
 def _get(data: Mapping[str, Any], path: Sequence[str]) -> Any:
     node: Any = data
     for part in path:
@@ -156,6 +160,12 @@ def merge_dexa(layers: Sequence[Layer], problems: list[SettingsProblem], sources
         sources["dexa.network.level"] = network.source
     return DexaSettings(
         output_policy=MappingProxyType(_deep_merge(valid, ("dexa", "outputPolicy"), problems)),
+        output_policy_layers=MappingProxyType(
+            {
+                level: _deep_merge([x for x in valid if x.scope in scopes], ("dexa", "outputPolicy"), [])
+                for level, scopes in _POLICY_LEVELS.items()
+            }
+        ),
         network=network.policy,
         network_cap=network.cap,
         budget_usd=_capped(valid, ("dexa", "budgetUsd"), (int, float), problems, sources, minimum=0),

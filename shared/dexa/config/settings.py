@@ -62,6 +62,9 @@ class DexaSettings:
     """Dexa's own keys (the `dexa` object of a settings file)."""
 
     output_policy: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    # The same, merged per level ("org": managed; "user": user and --settings; "project": the repository's files),
+    # because a project may only tighten what the org and the user decided (integrations/outputs/policy.py).
+    output_policy_layers: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: _EMPTY)
     network: NetworkPolicy = field(default_factory=NetworkPolicy)
     # The org's `dexa.network.maxLevel` ceiling: a session request (API, CLI flag) may never exceed it.
     network_cap: NetworkPolicy = field(default_factory=lambda: NetworkPolicy(level="full"))

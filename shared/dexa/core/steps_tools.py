@@ -14,11 +14,20 @@ from .messages import ToolUseBlock
 from .ports import PermissionDecision
 from .session import TERMINAL_TOOL_STATUSES, Approval, Session, ToolRecord, TurnState
 from .steps_base import StepHost, StepResult
+from .tools import HeldTool
 
 logger = logging.getLogger(__name__)
 
 # Polling tools legitimately repeat the same call; they only count as a loop when their output stops changing.
 POLLING_TOOLS = frozenset({"BashOutput", "TaskOutput"})
+
+
+def _mode_prompt(decision: PermissionDecision) -> bool:
+    """The mode's own prompt (no rule asked for it), or dontAsk's refusal of one: what a held call is spared."""
+    source = decision.source or ""
+    if decision.rule is not None or not source.startswith("mode:"):
+        return False
+    return decision.behavior == "ask" or (decision.behavior == "deny" and source == "mode:dontAsk")
 
 
 class ToolSteps(StepHost):
@@ -93,6 +102,18 @@ class ToolSteps(StepHost):
                     hook = replace(hook, permission_decision="deny")
             decision = env.policy.decide(tool.spec.name, tool_input, mode=session.permission_mode, cwd=session.cwd)
             decision = env.combine(hook, decision, session.permission_mode)
+            if (
+                _mode_prompt(decision)
+                and isinstance(tool, HeldTool)
+                and await tool.held(tool_input, org_id=session.org_id, session_id=session.id)
+            ):
+                decision = PermissionDecision(
+                    behavior="allow",
+                    rule=None,
+                    source="policy:held",
+                    reason=f"{tool.spec.name} is held by the output policy (staged for review, auto-applied by "
+                    "policy or blocked): the model's call alone reaches no server, so no permission prompt.",
+                )
             if (
                 decision.behavior == "allow"
                 and tool.spec.name not in POLLING_TOOLS

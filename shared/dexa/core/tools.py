@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from .ports import KeyValueStore, ToolSpec, Workspace
 
@@ -79,6 +79,17 @@ class Tool(Protocol):
     read_only: bool
 
     async def run(self, tool_input: dict[str, Any], ctx: ToolContext) -> ToolOutput: ...
+
+
+@runtime_checkable
+class HeldTool(Protocol):
+    """A tool whose calls an output policy may hold (stage for review, auto-apply, or block) instead of running.
+
+    Asked before the permission prompt: a held call never reaches its server on the model's word, so prompting
+    for it would only ask permission to ask. Deny rules, ask rules and hooks still apply as usual.
+    """
+
+    async def held(self, tool_input: dict[str, Any], *, org_id: str, session_id: str) -> bool: ...
 
 
 class ToolRegistry:

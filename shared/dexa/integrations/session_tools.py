@@ -111,12 +111,14 @@ async def mcp_tools_for_session(
     registry: ToolRegistry | None = None,
     project_servers: bool = True,
     project_env: Mapping[str, str] | None = None,
+    output_policy_layers: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[list[Tool], McpManager]:
     """The MCP tools of one session and the manager that owns their connections (call `manager.aclose()`).
 
     Servers: org policy servers, `--mcp-config` files (only those with `strict`), `~/.claude.json` and the
     project's `.mcp.json`, plus the org's connected integrations. Bad config never raises: each problem becomes a
-    `config.error` event. `emit(type, data)` is bound to the session's event log.
+    `config.error` event. `emit(type, data)` is bound to the session's event log. `output_policy_layers` are
+    the settings files' dexa.outputPolicy per level (EffectiveSettings.dexa.output_policy_layers).
     """
     env = dict(os.environ if env is None else env)
     org = org_servers if isinstance(org_servers, OrgMcpPolicy) else OrgMcpPolicy(servers=dict(org_servers or {}))
@@ -147,7 +149,7 @@ async def mcp_tools_for_session(
     queue = integrations.queue if integrations is not None else None
     executor = RoutingExecutor()
     executor.add_fallback(live.resolver)
-    gate = StagingGate(queue, executor=executor)
+    gate = StagingGate(queue, executor=executor, kv=kv, settings_layers=output_policy_layers)
     headers: HeadersProvider | None = None
     if integrations is not None:
         managed = integrations.managed

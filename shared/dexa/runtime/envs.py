@@ -125,7 +125,13 @@ class LocalEnvFactory:
         env.system_prompt += "\n\n" + await code.system_prompt(session.id, session.org_id)
 
     async def _add_mcp(
-        self, session: Session, env: SessionEnv, workspace: Any, extra_roots: tuple[str, ...], trust: Any
+        self,
+        session: Session,
+        env: SessionEnv,
+        workspace: Any,
+        extra_roots: tuple[str, ...],
+        trust: Any,
+        policy_layers: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         """MCP servers (org, --mcp-config, .mcp.json, connected integrations) become session tools."""
         from dexa.adapters.mcp.config import OrgMcpPolicy, resolve_servers
@@ -181,6 +187,7 @@ class LocalEnvFactory:
             registry=env.tools,
             project_servers=trust.mcp_servers,
             project_env=project_env,
+            output_policy_layers=policy_layers,
         )
         for tool in tools:
             env.tools.add(tool)
@@ -309,7 +316,9 @@ class LocalEnvFactory:
             services=services,
             startup_events=startup,
         )
-        await self._add_mcp(session, env, workspace, extra_roots, trust)
+        await self._add_mcp(
+            session, env, workspace, extra_roots, trust, policy_layers=loaded.settings.dexa.output_policy_layers
+        )
         await self._add_code(session, env, workspace)
         plan = plan_model_for(session.model, self.env)
         if plan:

@@ -79,18 +79,22 @@ def test_direct_is_never_allowed_for_an_output_with_external_effects() -> None:
     assert decide(_call("send_draft", kind="email"), org=org).decision == "auto"
 
 
-def test_untrusted_servers_stage_everything_until_reads_are_trusted() -> None:
-    org = OutputPolicy()
-    custom = {"scope": "integration", "trusted": False}
-    assert decide(_call("list_issues", hints=READ, **custom), org=org).decision == "stage"
-    assert decide(_call("list_issues", hints=READ, trusted_reads=True, **custom), org=org).decision == "direct"
-    assert decide(_call("create_issue", hints=PRIVATE, trusted_reads=True, **custom), org=org).decision == "stage"
+def test_org_added_hosted_servers_run_reads_and_stage_writes_and_the_org_can_stage_reads_too() -> None:
+    custom = {"scope": "integration", "trusted": False, "server": "linear"}
+    assert decide(_call("list_issues", hints=READ, **custom), org=OutputPolicy()).decision == "direct"
+    staged = decide(_call("create_issue", hints=PRIVATE, **custom), org=OutputPolicy())
+    assert (staged.decision, staged.kind) == ("stage", "mcp_call")
+    strict = OutputPolicy.from_dict({"reads": {"linear": "stage"}})
+    assert decide(_call("list_issues", hints=READ, **custom), org=strict).decision == "stage"
+    per_tool = OutputPolicy.from_dict({"tools": {"linear/create_issue": "direct"}})
+    assert decide(_call("create_issue", hints=PRIVATE, **custom), org=per_tool).decision == "direct"
 
 
-def test_developer_configured_servers_are_left_to_the_permission_engine_except_forced_interaction() -> None:
+def test_developer_configured_servers_stage_writes_too_and_forced_interaction_stages() -> None:
     org = OutputPolicy()
-    assert decide(_call("git_commit", scope="project", trusted=False), org=org).decision == "direct"
-    forced = ToolHints(requires_user_interaction=True)
+    commit = decide(_call("git_commit", scope="project", trusted=False), org=org)
+    assert (commit.decision, commit.rule) == ("stage", "annotation.write")
+    forced = ToolHints(requires_user_interaction=True, read_only=True)
     assert decide(_call("deploy", scope="project", trusted=False, hints=forced), org=org).decision == "stage"
 
 

@@ -27,6 +27,8 @@ class ToolHints:
     requires_user_interaction: bool = False
     max_result_chars: int | None = None
     title: str = ""
+    # Whether the server stated any of the four hints; a tool with none is classified by its name instead.
+    annotated: bool = True
 
     @staticmethod
     def from_wire(annotations: Any, meta: Mapping[str, Any] | None) -> ToolHints:
@@ -35,6 +37,10 @@ class ToolHints:
             return default if value is None else bool(value)
 
         meta = meta or {}
+        stated = annotations is not None and any(
+            getattr(annotations, name, None) is not None
+            for name in ("read_only_hint", "destructive_hint", "idempotent_hint", "open_world_hint")
+        )
         max_chars = meta.get(MAX_RESULT_SIZE_CHARS)
         return ToolHints(
             read_only=hint("read_only_hint", False),
@@ -44,6 +50,7 @@ class ToolHints:
             requires_user_interaction=bool(meta.get(REQUIRES_USER_INTERACTION, False)),
             max_result_chars=int(max_chars) if isinstance(max_chars, int | float) and max_chars > 0 else None,
             title=str(getattr(annotations, "title", "") or ""),
+            annotated=stated,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -53,6 +60,7 @@ class ToolHints:
             "idempotent": self.idempotent,
             "open_world": self.open_world,
             "requires_user_interaction": self.requires_user_interaction,
+            "annotated": self.annotated,
         }
 
 
@@ -70,6 +78,8 @@ class McpCall:
     trusted_reads: bool = False
     kind: str = ""
     integration_id: str | None = None
+    # How the server is started or reached (command line or URL): recognises well-known third-party servers.
+    origin: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -78,7 +88,14 @@ class CallGate(Protocol):
         """None lets the call reach the server; a ToolOutput is returned to the model instead (staged, denied)."""
         ...
 
+    async def held(self, call: McpCall, *, org_id: str, session_id: str) -> bool:
+        """Whether `check` will keep this call from the server (stage, auto-apply or deny), asked before it runs."""
+        ...
+
 
 class PassThroughGate:
     async def check(self, call: McpCall, ctx: ToolContext) -> ToolOutput | None:
         return None
+
+    async def held(self, call: McpCall, *, org_id: str, session_id: str) -> bool:
+        return False

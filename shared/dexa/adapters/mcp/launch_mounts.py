@@ -125,6 +125,9 @@ def launch_mounts(
         if candidate.is_file():
             script = candidate.resolve()
             add(_script_root(script), script.parent)
+            if os.access(candidate, os.X_OK) and _interpreter(script):
+                # A program run by a wrapper (`sh -c '…' /venv/bin/server`): its install tree and interpreter too.
+                add_program(str(candidate))
     caches: list[Path] = [host_home / c for c in _CACHES if (host_home / c).is_dir()]
     caches = [c for c in caches if not any(c.is_relative_to(r) for r in inside)]
     ro = [str(p) for p in dict.fromkeys(read_only)]

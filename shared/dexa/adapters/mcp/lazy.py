@@ -153,6 +153,14 @@ class DirectCallTool:
             input_schema={"type": "object", "properties": {}, "additionalProperties": True},
         )
 
+    async def held(self, tool_input: dict[str, Any], *, org_id: str, session_id: str) -> bool:
+        """As McpTool.held, once the server is loaded; a server that cannot load gets the ordinary prompt."""
+        loaded = (await self.manager.load_sources([self.server]))[self.server]
+        tool = next((t for t in self.manager.loaded_tools(self.server) if t.spec.name == self.spec.name), None)
+        if loaded.get("error") or tool is None:
+            return False
+        return await tool.held(tool_input, org_id=org_id, session_id=session_id)
+
     async def run(self, tool_input: dict[str, Any], ctx: ToolContext) -> ToolOutput:
         self.manager.bind_emit(ctx.emit)
         loaded = (await self.manager.load_sources([self.server]))[self.server]

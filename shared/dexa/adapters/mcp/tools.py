@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 from typing import TYPE_CHECKING, Any
 
 import mcp.types as types
@@ -52,12 +53,9 @@ class McpTool:
         # The engine runs read-only tools concurrently and skips their checkpoints; that is all the hint grants.
         self.read_only = self.hints.read_only
 
-    async def run(self, tool_input: dict[str, Any], ctx: ToolContext) -> ToolOutput:
-        manager = self.manager
-        manager.bind_emit(ctx.emit)
-        conn = manager.connection(self.server)
-        config = conn.server
-        call = McpCall(
+    def _call(self, tool_input: dict[str, Any]) -> McpCall:
+        config = self.manager.connection(self.server).server
+        return McpCall(
             server=self.server,
             tool=self.tool,
             exposed_name=self.spec.name,
@@ -68,7 +66,24 @@ class McpTool:
             trusted_reads=config.trusted_reads,
             kind=config.kind,
             integration_id=config.integration_id,
+            origin=shlex.join([config.command, *config.args]) if config.command else config.url,
         )
+
+    async def held(self, tool_input: dict[str, Any], *, org_id: str, session_id: str) -> bool:
+        """True when the gate will stage, auto-apply or deny this call: it never reaches the server on the model's
+        word, so the turn engine does not ask a tool permission first (a deny rule still denies)."""
+        try:
+            return await self.manager.gate.held(self._call(tool_input), org_id=org_id, session_id=session_id)
+        except DexaError:
+            logger.exception("could not classify %s before its permission check", self.spec.name)
+            return False  # the ordinary permission prompt applies; the gate still decides when it runs
+
+    async def run(self, tool_input: dict[str, Any], ctx: ToolContext) -> ToolOutput:
+        manager = self.manager
+        manager.bind_emit(ctx.emit)
+        conn = manager.connection(self.server)
+        config = conn.server
+        call = self._call(tool_input)
         if self.deferred:  # before the gate: nothing is staged with input the tool would refuse
             try:
                 await manager.expand(self.server)

@@ -9,11 +9,13 @@ from typing import Any
 from dexa.adapters.mcp.gate import McpCall
 from dexa.core.errors import DexaError
 from dexa.core.events import EventType
+from dexa.core.ports import KeyValueStore
 from dexa.core.tools import ToolContext, ToolOutput
 
 from .executor import OutputExecutor, RoutingExecutor
 from .kinds import shape
-from .policy import POLICY_NAMESPACE, OutputPolicy, PolicyDecision, decide
+from .known import typed_call
+from .policy import POLICY_NAMESPACE, OutputPolicy, PolicyDecision, PolicySet, decide
 from .queue import OutputQueue
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,8 @@ class StagingGate:
         org_policy: OutputPolicy | None = None,
         session_policy: OutputPolicy | None = None,
         lookup: LookupFn | None = None,
+        kv: KeyValueStore | None = None,
+        settings_layers: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         # Without a queue, outputs go to the session's own store (ctx.kv), executed through `executor`.
         self.queue = queue
@@ -44,32 +48,62 @@ class StagingGate:
         self.org_policy = org_policy
         self.session_policy = session_policy
         self.lookup = lookup
+        # Where the org's and the session's stored policies are read before a call runs (`held`).
+        self.kv = kv
+        # dexa.outputPolicy from the settings files, merged per level: "org" (managed), "user", "project".
+        self.settings_layers = dict(settings_layers or {})
 
-    async def _policies(self, ctx: ToolContext) -> tuple[OutputPolicy, OutputPolicy | None]:
+    def _layer(self, level: str) -> OutputPolicy | None:
+        doc = self.settings_layers.get(level)
+        if not doc:
+            return None
+        try:
+            return OutputPolicy.from_dict(doc)
+        except DexaError as exc:
+            if level == "org":
+                raise
+            logger.warning("dexa.outputPolicy in the %s settings is ignored: %s", level, exc)
+            return None
+
+    async def _policies(self, kv: KeyValueStore | None, org_id: str, session_id: str) -> PolicySet:
         org = self.org_policy
         if org is None:
-            org = OutputPolicy.from_dict(await ctx.kv.kv_get(POLICY_NAMESPACE, "org", org_id=ctx.org_id))
+            stored = await kv.kv_get(POLICY_NAMESPACE, "org", org_id=org_id) if kv is not None else None
+            org = OutputPolicy.from_dict(stored)
+            managed = self._layer("org")
+            if managed is not None:
+                org = org.over(managed)
         session = self.session_policy
-        if session is None:
-            doc = await ctx.kv.kv_get(POLICY_NAMESPACE, f"session:{ctx.session_id}", org_id=ctx.org_id)
+        if session is None and kv is not None:
+            doc = await kv.kv_get(POLICY_NAMESPACE, f"session:{session_id}", org_id=org_id)
             session = OutputPolicy.from_dict(doc) if doc else None
-        return org, session
+        return PolicySet(org=org, user=self._layer("user"), project=self._layer("project"), session=session)
+
+    async def decision(
+        self, call: McpCall, *, kv: KeyValueStore | None, org_id: str, session_id: str
+    ) -> PolicyDecision:
+        try:
+            policies = await self._policies(kv, org_id, session_id)
+        except DexaError as exc:
+            # A broken org policy document must fail closed: stage rather than run.
+            logger.warning("output policy for org %s is invalid (%s); staging", org_id, exc)
+            policies = PolicySet(org=OutputPolicy(default="stage"))
+        return decide(call, policies=policies)
+
+    async def held(self, call: McpCall, *, org_id: str, session_id: str) -> bool:
+        """Asked before the permission prompt: a call policy keeps from the server needs no tool permission."""
+        decision = await self.decision(call, kv=self.kv, org_id=org_id, session_id=session_id)
+        return decision.decision != "direct"
 
     async def check(self, call: McpCall, ctx: ToolContext) -> ToolOutput | None:
-        try:
-            org, session = await self._policies(ctx)
-        except DexaError as exc:
-            # A broken policy document must fail closed: stage rather than run.
-            logger.warning("output policy for org %s is invalid (%s); staging", ctx.org_id, exc)
-            org, session = OutputPolicy(default="stage"), None
-        decision = decide(call, org=org, session=session)
+        decision = await self.decision(call, kv=ctx.kv, org_id=ctx.org_id, session_id=ctx.session_id)
         if decision.decision == "direct":
             return None
         if decision.decision == "deny":
             return ToolOutput(
                 is_error=True,
-                content=f"{call.exposed_name} is blocked by your organisation's output "
-                f"policy ({decision.rule}). Do not retry; tell the user.",
+                content=f"{call.exposed_name} is blocked by the output policy ({decision.rule}). "
+                "Nothing was sent. Do not retry; tell the user.",
             )
         return await self._stage(call, ctx, decision)
 
@@ -81,7 +115,13 @@ class StagingGate:
                 is_error=True,
                 content=f"{call.exposed_name} was not staged: its dry run failed: {extra['error']}. Nothing changed.",
             )
-        shaped = shape(decision.kind, call.tool, call.arguments, extra)
+        kind, shown = decision.kind, call.arguments
+        if kind == "mcp_call" and not call.trusted:
+            # A well-known third-party server's write (a Slack message, a SQL change) reads like Dexa's own.
+            typed = typed_call(call.origin, call.tool, call.arguments)
+            if typed is not None:
+                kind, shown = typed
+        shaped = shape(kind, call.tool, shown, extra, server=call.server)
         queue = self.queue or OutputQueue(ctx.kv, self.executor, emit=_session_emit(ctx))
         output = await queue.stage(
             org_id=ctx.org_id,
@@ -90,7 +130,7 @@ class StagingGate:
             server=call.server,
             tool=call.tool,
             exposed_name=call.exposed_name,
-            kind=decision.kind,
+            kind=kind,
             arguments=call.arguments,
             preview=shaped.preview,
             target=shaped.target,
@@ -124,7 +164,7 @@ class StagingGate:
                 "sent or applied; a reviewer will approve, edit or reject it. Do not retry this call; "
                 "continue with the rest of the task and mention the staged item in your summary."
             ),
-            data={"output_id": output.id, "status": output.status, "kind": decision.kind},
+            data={"output_id": output.id, "status": output.status, "kind": kind},
         )
 
     async def _lookup(self, call: McpCall) -> Mapping[str, Any] | None:

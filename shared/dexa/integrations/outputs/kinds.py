@@ -80,7 +80,9 @@ def _clip(text: str, limit: int = 600) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def shape(kind: str, tool: str, arguments: Mapping[str, Any], lookup: Mapping[str, Any] | None = None) -> OutputShape:
+def shape(
+    kind: str, tool: str, arguments: Mapping[str, Any], lookup: Mapping[str, Any] | None = None, *, server: str = ""
+) -> OutputShape:
     """Target, recipients and a human-readable preview. `lookup` is extra context (e.g. the draft being sent)."""
     a = dict(arguments)
     extra = dict(lookup or {})
@@ -156,8 +158,13 @@ def shape(kind: str, tool: str, arguments: Mapping[str, Any], lookup: Mapping[st
             recipients=(),
             preview=_clip(f"New ticket: {a.get('subject', '')}\n{a.get('body', '')}"),
         )
+    # Any other server's call: which server, which tool, and every argument, as the server will receive them.
+    args = json.dumps(a, indent=2, sort_keys=True, default=str, ensure_ascii=False)
     return OutputShape(
-        kind=kind, target=tool, recipients=(), preview=_clip(f"{tool}({json.dumps(a, sort_keys=True, default=str)})")
+        kind=kind,
+        target=f"{server}: {tool}" if server else tool,
+        recipients=(),
+        preview=_clip(f"{server or 'MCP server'} · {tool}\n{args}", 2000),
     )
 
 

@@ -1,9 +1,18 @@
-"""Stage, auto-apply, run directly, or deny: the per-call decision for MCP calls (mcp.md §5.3).
+"""Stage, auto-apply, run directly, or deny: the one decision every MCP call gets before it runs.
 
-Levels, most specific first: org (server, tool) overrides always win; then session, output type, integration and
-org default; then the built-in defaults. A session may only tighten (stage/deny) unless the org allows
-session-level auto-apply. Business outputs never run "direct": auto-apply still goes through the control plane, so
-every external effect is executed once and lands in the side-effect ledger.
+What a call is comes first: a business output of one of Dexa's managed servers (kinds.py), else a read or a write
+as its annotations say (classify.py). Built-in defaults: reads run, writes are staged for review, business outputs
+are staged. Then the policy documents, each with the same keys (`tools` "server/tool", `output_types`, `reads` and
+`integrations` per server, `default` for writes):
+
+  org      the org's stored policy (API, `dexa integrations policy`) over the managed settings' dexa.outputPolicy.
+           A per-tool rule is final; any other org rule sets the decision and no user setting can change it.
+  user     ~/.claude/settings.json and --settings: replaces the built-in default where the org said nothing.
+  project  .claude/settings.json and settings.local.json (they live in the repository): may only tighten.
+  session  the session's stored policy: may only tighten, unless the org allows session auto-apply.
+
+Business outputs never run "direct": auto-apply still goes through the control plane, so every external effect is
+executed once and lands in the side-effect ledger.
 """
 
 from __future__ import annotations
@@ -15,20 +24,21 @@ from typing import Any, Literal, cast
 from dexa.adapters.mcp.gate import McpCall
 from dexa.core.errors import ConfigError
 
+from .classify import classify
 from .kinds import DEFAULT_DECISIONS, is_private_write, output_type
 
 Decision = Literal["direct", "stage", "auto", "deny"]
 DECISIONS: frozenset[str] = frozenset({"direct", "stage", "auto", "deny"})
 POLICY_NAMESPACE = "output_policy"
-# Scopes where a developer configured the server for their own session; the permission engine governs those.
-DEVELOPER_SCOPES = frozenset({"project", "local", "user", "session", "org"})
 _STRICTNESS = {"direct": 0, "auto": 1, "stage": 2, "deny": 3}
+_SECTIONS = ("output_types", "integrations", "reads", "tools")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PolicyDecision:
     decision: Decision
     rule: str
+    # The output type a staged call gets: a business type, or "mcp_call"; "" when the call runs.
     kind: str
 
 
@@ -49,8 +59,11 @@ def _decisions(raw: Any, where: str) -> dict[str, Decision]:
 class OutputPolicy:
     default: Decision | None = None
     output_types: dict[str, Decision] = field(default_factory=dict)
+    # Per server (any MCP server's name, managed or not): the decision for its writes.
     integrations: dict[str, Decision] = field(default_factory=dict)
-    # "server/tool" keys (org level: always win).
+    # Per server: the decision for its reads (they run unless a policy says otherwise).
+    reads: dict[str, Decision] = field(default_factory=dict)
+    # "server/tool" keys: the most specific rule of a level.
     tools: dict[str, Decision] = field(default_factory=dict)
     allow_session_auto: bool = False
 
@@ -65,6 +78,7 @@ class OutputPolicy:
             default=cast(Decision | None, default),
             output_types=_decisions(data.get("output_types"), "output_types"),
             integrations=_decisions(data.get("integrations"), "integrations"),
+            reads=_decisions(data.get("reads"), "reads"),
             tools=_decisions(data.get("tools"), "tools"),
             allow_session_auto=bool(data.get("allow_session_auto", False)),
         )
@@ -74,84 +88,97 @@ class OutputPolicy:
             "default": self.default,
             "output_types": self.output_types,
             "integrations": self.integrations,
+            "reads": self.reads,
             "tools": self.tools,
             "allow_session_auto": self.allow_session_auto,
         }
 
-
-def _session_choice(
-    session: OutputPolicy | None, org: OutputPolicy, kind: str, server: str
-) -> tuple[Decision, str] | None:
-    if session is None:
-        return None
-    for value, rule in (
-        (session.output_types.get(kind), f"session.output_types.{kind}"),
-        (session.integrations.get(server), f"session.integrations.{server}"),
-        (session.default, "session.default"),
-    ):
-        if value is None:
-            continue
-        if value == "auto" and not org.allow_session_auto:
-            continue  # a session cannot loosen what the org stages
-        return cast(Decision, value), rule
-    return None
-
-
-def decide(call: McpCall, *, org: OutputPolicy, session: OutputPolicy | None = None) -> PolicyDecision:
-    kind = (output_type(call.kind, call.tool, call.arguments) if call.kind else None) or ""
-    override = org.tools.get(f"{call.server}/{call.tool}")
-    if override is not None:
-        return _business_safe(
-            PolicyDecision(decision=override, rule=f"org.tools.{call.server}/{call.tool}", kind=kind or "mcp_call"),
-            business=bool(kind),
+    def over(self, base: OutputPolicy) -> OutputPolicy:
+        """This document's rules on top of `base`'s, key by key (the stored org policy over managed settings)."""
+        return OutputPolicy(
+            default=self.default if self.default is not None else base.default,
+            output_types={**base.output_types, **self.output_types},
+            integrations={**base.integrations, **self.integrations},
+            reads={**base.reads, **self.reads},
+            tools={**base.tools, **self.tools},
+            allow_session_auto=self.allow_session_auto or base.allow_session_auto,
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicySet:
+    """Every level's document for one call; absent levels say nothing."""
+
+    org: OutputPolicy = field(default_factory=OutputPolicy)
+    user: OutputPolicy | None = None
+    project: OutputPolicy | None = None
+    session: OutputPolicy | None = None
+
+
+def _match(policy: OutputPolicy, level: str, call: McpCall, kind: str, read: bool) -> tuple[Decision, str] | None:
+    """The most specific rule of one level that covers this call."""
+    key = f"{call.server}/{call.tool}"
+    candidates: list[tuple[Decision | None, str]] = [(policy.tools.get(key), f"{level}.tools.{key}")]
     if kind:
-        chosen: tuple[Decision, str] | None = _session_choice(session, org, kind, call.server)
-        if chosen is None:
-            levels: tuple[tuple[Decision | None, str], ...] = (
-                (org.output_types.get(kind), f"org.output_types.{kind}"),
-                (org.integrations.get(call.server), f"org.integrations.{call.server}"),
-                (org.default, "org.default"),
-            )
-            for value, rule in levels:
-                if value is not None:
-                    chosen = (value, rule)
-                    break
-        if chosen is None:
-            chosen = (cast(Decision, DEFAULT_DECISIONS.get(kind, "stage")), f"default.{kind}")
-        return _business_safe(PolicyDecision(decision=chosen[0], rule=chosen[1], kind=kind), business=True)
+        candidates.append((policy.output_types.get(kind), f"{level}.output_types.{kind}"))
+    if read:
+        candidates.append((policy.reads.get(call.server), f"{level}.reads.{call.server}"))
+    else:
+        candidates.append((policy.integrations.get(call.server), f"{level}.integrations.{call.server}"))
+        candidates.append((policy.default, f"{level}.default"))
+    return next(((d, r) for d, r in candidates if d is not None), None)
+
+
+def _builtin(call: McpCall, kind: str) -> tuple[Decision, str, bool]:
+    """The decision with no policy at all, its rule, and whether the call is a read."""
+    if kind:
+        return cast(Decision, DEFAULT_DECISIONS.get(kind, "stage")), f"default.{kind}", False
     if call.trusted and call.kind and is_private_write(call.kind, call.tool, call.arguments):
-        return PolicyDecision(decision="direct", rule=f"managed.private_write.{call.kind}.{call.tool}", kind="")
-    return _annotation_default(call, org, session)
+        return "direct", f"managed.private_write.{call.kind}.{call.tool}", False
+    what = classify(call.tool, call.hints)
+    if call.hints.requires_user_interaction:
+        return "stage", "annotation.requiresUserInteraction", what.read
+    if what.read:
+        return "direct", what.basis, True
+    if call.trusted and not call.hints.open_world and not call.hints.destructive:
+        # Dexa's own servers: a closed-world, non-destructive write stays inside the org (a draft, a note).
+        return "direct", "annotation.closedWorldWrite", False
+    return "stage", what.basis, False
 
 
-def _business_safe(decision: PolicyDecision, *, business: bool) -> PolicyDecision:
-    if business and decision.decision == "direct":
-        return PolicyDecision(
-            decision="auto", rule=decision.rule + " (direct means auto-apply for outputs)", kind=decision.kind
-        )
-    return decision
+def decide(
+    call: McpCall,
+    *,
+    org: OutputPolicy | None = None,
+    session: OutputPolicy | None = None,
+    policies: PolicySet | None = None,
+) -> PolicyDecision:
+    levels = policies or PolicySet(org=org or OutputPolicy(), session=session)
+    kind = (output_type(call.kind, call.tool, call.arguments) if call.kind else None) or ""
+    builtin, builtin_rule, read = _builtin(call, kind)
+    business = bool(kind)
 
+    def done(decision: Decision, rule: str) -> PolicyDecision:
+        if business and decision == "direct":
+            decision, rule = "auto", rule + " (direct means auto-apply for outputs)"
+        staged_kind = "" if decision == "direct" else kind or "mcp_call"
+        return PolicyDecision(decision=decision, rule=rule, kind=staged_kind)
 
-def _annotation_default(call: McpCall, org: OutputPolicy, session: OutputPolicy | None) -> PolicyDecision:
-    hints = call.hints
-    integration = org.integrations.get(call.server)
-    if integration is not None and not hints.read_only:
-        return PolicyDecision(decision=integration, rule=f"org.integrations.{call.server}", kind="mcp_call")
-    if hints.requires_user_interaction:
-        return PolicyDecision(decision="stage", rule="annotation.requiresUserInteraction", kind="mcp_call")
-    if call.scope in DEVELOPER_SCOPES:
-        return PolicyDecision(decision="direct", rule=f"scope.{call.scope}", kind="")
-    if call.trusted:
-        if hints.read_only:
-            return PolicyDecision(decision="direct", rule="annotation.readOnly", kind="")
-        if not hints.open_world and not hints.destructive:
-            return PolicyDecision(decision="direct", rule="annotation.closedWorldWrite", kind="")
-        return PolicyDecision(decision="stage", rule="annotation.openWorldOrDestructive", kind="mcp_call")
-    # Untrusted (customer-added) servers: annotations only count once an admin trusts the server for reads.
-    if hints.read_only and call.trusted_reads:
-        return PolicyDecision(decision="direct", rule="annotation.readOnly.trustedReads", kind="")
-    chosen = _session_choice(session, org, "mcp_call", call.server)
-    if chosen is not None and _STRICTNESS[chosen[0]] >= _STRICTNESS["stage"]:
-        return PolicyDecision(decision=chosen[0], rule=chosen[1], kind="mcp_call")
-    return PolicyDecision(decision="stage", rule="untrusted.server", kind="mcp_call")
+    org_tool = levels.org.tools.get(f"{call.server}/{call.tool}")
+    if org_tool is not None:
+        return done(org_tool, f"org.tools.{call.server}/{call.tool}")
+    chosen = _match(levels.org, "org", call, kind, read)
+    if chosen is None and levels.user is not None:
+        chosen = _match(levels.user, "user", call, kind, read)
+    if chosen is None:
+        chosen = (builtin, builtin_rule)
+    for level, policy in (("project", levels.project), ("session", levels.session)):
+        if policy is None:
+            continue
+        tighter = _match(policy, level, call, kind, read)
+        if tighter is None:
+            continue
+        loosen_ok = level == "session" and tighter[0] == "auto" and levels.org.allow_session_auto
+        if _STRICTNESS[tighter[0]] > _STRICTNESS[chosen[0]] or loosen_ok:
+            chosen = tighter
+    return done(*chosen)
