@@ -6,87 +6,10 @@ exactly once; the other way then answers "already decided". Only a Slack user ma
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from email.message import Message
-from pathlib import Path
-from typing import Any
 
 import pytest
-from trigger_kit import LOCAL_USER, SIGNING_SECRET, FakeSlack, Mailbox, Served, click, link_tokens, wait_until
-
-TEAM, CHANNEL, REVIEWER_EMAIL = "T0ACME", "C0REVIEW", "rev@acme.example"
-
-
-class Stack:
-    def __init__(self, tmp: Path) -> None:
-        self.mailbox = Mailbox(tmp)
-        self.slack = FakeSlack()
-        env = {
-            **self.mailbox.env(),
-            "DEXA_SLACK_BOT_TOKEN": "xoxb-test-token",
-            "DEXA_SLACK_API_URL": self.slack.url + "/api",
-            "DEXA_SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        }
-        self.served = Served(tmp, env=env)
-        s = self.served
-        s.call("PUT", "/review-channels", {"slack_team": TEAM, "slack_channel": CHANNEL, "emails": [REVIEWER_EMAIL]})
-        s.call("PUT", "/slack-users", {"slack_user": "U0REV", "user_id": LOCAL_USER})
-
-    def start(self, name: str) -> str:
-        cwd = self.served.ws / name
-        cwd.mkdir()
-        sid = self.served.call("POST", "/sessions", {"prompt": "Schedule the Acme follow-up.", "cwd": str(cwd)})["id"]
-        self.served.waiting(sid)
-        return sid
-
-    def notices(self, session_id: str) -> tuple[dict[str, Any], dict[str, Any], Message, Message]:
-        """(Slack output message, Slack tool message, output mail, tool mail) of the session."""
-        (output,) = self.served.outputs(session_id)
-
-        def slack_for(key: str, value: str) -> list[dict[str, Any]]:
-            return [
-                p
-                for p in self.slack.posts
-                if any(json.loads(b["value"]).get(key) == value for b in self.slack.buttons(p).values())
-            ]
-
-        def mail(subject: str, text: str) -> list[Message]:
-            return [
-                m
-                for m in self.mailbox.to(REVIEWER_EMAIL)
-                if subject in str(m["Subject"]) and text in m.get_body().get_content()  # type: ignore[attr-defined]
-            ]
-
-        def found() -> Any:
-            got = (
-                slack_for("output_id", output["id"]),
-                slack_for("session_id", session_id),
-                mail("staged", output["id"]),
-                mail("needs approval", session_id),
-            )
-            return all(len(g) == 1 for g in got) and tuple(g[0] for g in got)
-
-        return wait_until(found, 30, f"the notices of {session_id}: {self.slack.posts} {self.mailbox.messages}")
-
-    def click(self, post: dict[str, Any], action: str, user: str) -> dict[str, Any]:
-        body, headers = click(
-            self.slack.buttons(post)[action], user=user, team=TEAM, response_url=self.slack.url + "/respond/1"
-        )
-        res = self.served.post_raw("/webhooks/slack", body, headers)
-        assert res.status_code == 200, res.text
-        return res.json()
-
-    def redeem(self, token: str) -> Any:
-        return self.served.http.post("/approval-links/redeem", json={"token": token})
-
-    def executed(self, session_id: str) -> int:
-        return sum(1 for e in self.served.events(session_id) if e["type"] == "output.executed")
-
-    def close(self) -> None:
-        self.served.stop()
-        self.slack.close()
-        self.mailbox.close()
+from trigger_kit import CHANNEL, LOCAL_USER, Stack, link_tokens
 
 
 @pytest.fixture(scope="module")
