@@ -102,9 +102,10 @@ class OutputPolicyDoc(BaseModel):
     output_types: dict[str, Decision] = Field(default_factory=dict, max_length=200)
     integrations: dict[str, Decision] = Field(default_factory=dict, max_length=200)
     tools: dict[str, Decision] = Field(default_factory=dict, max_length=500, description='"server/tool" keys')
+    reads: dict[str, Decision] = Field(default_factory=dict, max_length=200, description="per server: its reads")
     allow_session_auto: bool = False
 
-    @field_validator("output_types", "integrations", "tools")
+    @field_validator("output_types", "integrations", "tools", "reads")
     @classmethod
     def _keys(cls, values: dict[str, Decision]) -> dict[str, Decision]:
         for key in values:
