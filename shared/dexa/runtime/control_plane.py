@@ -139,13 +139,20 @@ def code_env(settings: DexaSettings, env: dict[str, str], base_url: str) -> dict
     from dexa.core.errors import ConfigError
 
     if not env.get("GITHUB_TOKEN") and env.get("DEXA_GITHUB_TOKEN_ARN"):
+        from dexa.adapters.aws.secrets import secret_doc
+
         try:
-            token = SecretReader(env).get("DEXA_GITHUB_TOKEN")
+            raw = SecretReader(env).get("DEXA_GITHUB_TOKEN")
+            # The token, or {"token", "api_url", "git_url"} (GitHub Enterprise, a proxy, or a stand-in).
+            doc = secret_doc(raw, name="DEXA_GITHUB_TOKEN", value_key="token", keys=("api_url", "git_url"))
         except ConfigError as exc:  # sessions without GitHub sources keep working
             logger.warning("%s", exc.message)
-            token = ""
-        if token:
-            env["GITHUB_TOKEN"] = token
+            doc = {}
+        if doc.get("token"):
+            env["GITHUB_TOKEN"] = doc["token"]
+            for key, var in (("api_url", "DEXA_GITHUB_API_URL"), ("git_url", "DEXA_GITHUB_URL")):
+                if doc.get(key):
+                    env.setdefault(var, doc[key])
     env.setdefault(ENV_PUBLIC_URL, base_url)
     return env
 

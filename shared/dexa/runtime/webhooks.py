@@ -59,9 +59,15 @@ def github_triggers(runtime: Any, env: Mapping[str, str]) -> Any:
     async def org_for(installation: int | None, repo: str) -> str | None:
         return await github_org(store, installation, repo)
 
+    remote_root = None
+    if getattr(getattr(runtime, "settings", None), "sandbox", "") == "modal":  # a Modal sandbox per session
+        from dexa.adapters.modal.image import WORKDIR
+
+        remote_root = WORKDIR
     start = runtime_starter(
         runtime,
         workspace_root=root,
+        remote_root=remote_root,
         workspace_for=lambda task: paths.workspace_root(task.org_id),
         run_as=run_as,
         session_url=(lambda sid: f"{public}/sessions/{sid}") if public else (lambda _sid: ""),

@@ -41,16 +41,21 @@ def runtime_starter(
     user_id: str = "usr_github",
     run_as: Callable[[TriggerTask], Awaitable[str]] | None = None,
     workspace_for: Callable[[TriggerTask], Path] | None = None,
+    remote_root: str | None = None,
 ) -> SessionStarter:
     """Each trigger gets an empty workspace directory; the repo arrives through the session's `github:` source
     (cloned through the git proxy when the env factory attaches the session's RepoSet). The session runs as
     `run_as(task)` (the org's configured user) or `user_id`, under `workspace_for(task)` or `workspace_root`; who
-    asked is kept in the session's config (`requested_by`)."""
+    asked is kept in the session's config (`requested_by`). With `remote_root` (remote workspaces: a Modal sandbox
+    per session) the session's cwd is that path in its own namespace, and nothing is created on this disk."""
 
     async def start(task: TriggerTask) -> StartedSession:
         session_id = "ses_" + uuid.uuid4().hex[:20]
-        cwd = (workspace_for(task) if workspace_for is not None else workspace_root) / session_id
-        cwd.mkdir(parents=True, exist_ok=False)
+        if remote_root is not None:
+            cwd: Path | str = remote_root
+        else:
+            cwd = (workspace_for(task) if workspace_for is not None else workspace_root) / session_id
+            cwd.mkdir(parents=True, exist_ok=False)
         source = f"github:{task.repo}" + (f"@{task.base}" if task.base else "")
         extra = {"requested_by": f"github:{task.sender}", "trigger": f"{task.repo}#{task.number}"}
         session = await runtime.create_session(

@@ -3,6 +3,7 @@ key, the public URL the API stack publishes in SSM, and reviewer notices only wh
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import boto3
@@ -72,3 +73,23 @@ def test_the_cloud_code_workflow_gets_its_github_token_from_the_secret_and_the_p
     out = code_env(_settings(tmp_path, "dynamo"), dict(env), "https://api.dexa.test/v1")
     assert out["GITHUB_TOKEN"] == "ghs_fake_token" and out["DEXA_PUBLIC_URL"] == "https://api.dexa.test/v1"
     assert code_env(_settings(tmp_path, "sqlite"), dict(env), "http://127.0.0.1:4096") == env
+
+
+def test_the_github_secret_may_name_the_forge_it_belongs_to(aws: None, tmp_path: Path) -> None:
+    sm = boto3.client("secretsmanager", region_name="us-east-1")
+    doc = {"token": "ghs_t", "api_url": "http://ghe.test/api/v3", "git_url": "http://ghe.test"}
+    arn = sm.create_secret(Name="gh-json", SecretString=json.dumps(doc))["ARN"]
+    env = {"DEXA_GITHUB_TOKEN_ARN": arn, "AWS_DEFAULT_REGION": "us-east-1"}
+    out = code_env(_settings(tmp_path, "dynamo"), dict(env), "https://api.dexa.test/v1")
+    assert (out["GITHUB_TOKEN"], out["DEXA_GITHUB_API_URL"], out["DEXA_GITHUB_URL"]) == (
+        "ghs_t",
+        "http://ghe.test/api/v3",
+        "http://ghe.test",
+    )
+    # A URL pinned in the environment (the stack's -c dexa:githubApiUrl) wins over the secret's.
+    pinned = code_env(_settings(tmp_path, "dynamo"), {**env, "DEXA_GITHUB_API_URL": "https://x"}, "https://a")
+    assert pinned["DEXA_GITHUB_API_URL"] == "https://x"
+    broken = sm.create_secret(Name="gh-bad", SecretString='{"api_url": "http://x"}')["ARN"]
+    assert "GITHUB_TOKEN" not in code_env(
+        _settings(tmp_path, "dynamo"), {**env, "DEXA_GITHUB_TOKEN_ARN": broken}, "https://a"
+    )
