@@ -1,0 +1,1 @@
+"""Evaluations of Dexa agents (run from the repository root: `python -m evals.business`)."""
