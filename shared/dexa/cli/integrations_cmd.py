@@ -29,6 +29,19 @@ LOCAL_ORG = "org_local"
 LOCAL_USER = "usr_local"
 
 
+def redirect_uri() -> str:
+    """Where the provider sends the browser back: `dexa serve`'s callback route (DEXA_PUBLIC_URL, else its default
+    address), so a connection started here is completed by the server."""
+    import os
+    from dataclasses import fields
+
+    from dexa.runtime.control_plane import public_url
+    from dexa.wiring import Runtime
+
+    default = next(str(f.default) for f in fields(Runtime) if f.name == "base_url")
+    return f"{public_url(os.environ, default)}/oauth/callback"
+
+
 def _run(fn: Callable[[Any], Awaitable[T]]) -> T:
     """Run `fn(integrations)` against the local home (SQLite store + encrypted file vault)."""
     from dexa.adapters.sqlite import SqliteStore
@@ -42,7 +55,7 @@ def _run(fn: Callable[[Any], Awaitable[T]]) -> T:
     async def main() -> T:
         store = SqliteStore(settings.db_path)
         try:
-            return await fn(build_integrations(store, FileVault.open(settings.home)))
+            return await fn(build_integrations(store, FileVault.open(settings.home), redirect_uri=redirect_uri()))
         finally:
             close = getattr(store, "close", None)
             if close is not None:
@@ -176,16 +189,55 @@ def parse_callback(value: str) -> tuple[str, str, str | None]:
 @app.command("connect")
 def connect(
     integration_id: str,
-    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Prompt for the callback URL")] = True,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait until `dexa serve` receives the browser's callback")
+    ] = True,
+    paste: Annotated[bool, typer.Option("--paste", help="Prompt for the redirect URL instead (no dexa serve)")] = False,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the URL in a browser")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the callback")] = 600.0,
 ) -> None:
-    """OAuth: print the authorize URL, then accept the callback (pasted now, or later with `callback`)."""
+    """OAuth: print the authorize URL (and open it); `dexa serve` completes the connection when the provider sends
+    the browser back to its /oauth/callback. Without a server, use --paste or `dexa integrations callback URL`."""
     url = _run(lambda i: i.registry.begin_connect(LOCAL_ORG, integration_id, user_id=LOCAL_USER))
     out.print("Open this URL and approve access:")
     out.print(url, soft_wrap=True)
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(url)
+    if paste:
+        callback(typer.prompt("Paste the URL you were redirected to"))
+        return
     if not wait:
         out.print("Then run: dexa integrations callback '<the URL you were redirected to>' (within 10 minutes)")
         return
-    callback(typer.prompt("Paste the URL you were redirected to"))
+    out.print(f"Waiting for the sign-in to come back to {redirect_uri()} (dexa serve)...")
+    state = parse_qs(urlsplit(url).query).get("state", [""])[0]
+    status = _run(lambda i: _await_callback(i, integration_id, state, timeout))
+    out.print(f"connected [bold]{integration_id}[/] ({status['provider']}, token {status['token'].get('status')})")
+
+
+async def _await_callback(integrations: Any, integration_id: str, state: str, timeout: float) -> dict[str, Any]:
+    """Polls until the server holds a new grant for this integration. Raises DexaError on timeout, or when the
+    server spent this sign-in's state without storing one (the exchange failed; its log says why)."""
+    from dexa.core.errors import ToolTimeoutError
+    from dexa.integrations.oauth import PENDING_NAMESPACE
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    before = (await integrations.registry.status(LOCAL_ORG, integration_id)).get("token")
+    spent_at: float | None = None
+    while loop.time() < deadline:
+        status = await integrations.registry.status(LOCAL_ORG, integration_id)
+        token = status.get("token") or {}
+        if token.get("connected") and token.get("status") == "ok" and token != before:
+            return status
+        if spent_at is None and await integrations.registry.kv.kv_get(PENDING_NAMESPACE, state) is None:
+            spent_at = loop.time()  # the callback arrived; the code exchange takes a moment
+        if spent_at is not None and loop.time() - spent_at > 30:
+            raise ToolTimeoutError("the sign-in ended without a connection; see dexa serve's log and try again")
+        await asyncio.sleep(0.5)
+    raise ToolTimeoutError(f"no callback within {timeout:g}s; finish with `dexa integrations callback URL`")
 
 
 @app.command("callback")

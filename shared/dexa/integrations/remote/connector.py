@@ -70,7 +70,14 @@ class RemoteMcpAuth:
         self._providers: dict[tuple[str, str, str], DexaOAuthProvider] = {}
 
     def _storage(
-        self, org_id: str, integration_id: str, url: str, issuer_hint: str | None, *, fresh: bool = False
+        self,
+        org_id: str,
+        integration_id: str,
+        url: str,
+        issuer_hint: str | None,
+        *,
+        fresh: bool = False,
+        redirect_uri: str | None = None,
     ) -> VaultTokenStorage:
         return VaultTokenStorage(
             self.kv,
@@ -78,16 +85,18 @@ class RemoteMcpAuth:
             org_id=org_id,
             integration_id=integration_id,
             server_url=url,
-            redirect_uri=self.redirect_uri,
+            redirect_uri=redirect_uri or self.redirect_uri,
             issuer_hint=issuer_hint,
             fresh=fresh,
         )
 
-    def _provider(self, storage: VaultTokenStorage, url: str, phase: Phase) -> DexaOAuthProvider:
+    def _provider(
+        self, storage: VaultTokenStorage, url: str, phase: Phase, *, redirect_uri: str | None = None
+    ) -> DexaOAuthProvider:
         return DexaOAuthProvider(
             url,
             storage=storage,
-            redirect_uri=self.redirect_uri,
+            redirect_uri=redirect_uri or self.redirect_uri,
             phase=phase,
             client_metadata_url=self.client_metadata_url,
         )
@@ -158,9 +167,13 @@ class RemoteMcpAuth:
         if time.time() > float(pending["expires_at"]):
             raise PermissionDeniedError("the OAuth authorization expired (10 minutes); start the connection again")
         org_id, integration_id, url = pending["org_id"], pending["integration_id"], pending["url"]
-        storage = self._storage(org_id, integration_id, url, pending.get("issuer"), fresh=True)
+        # The code is bound to the redirect URI the flow began with (the CLI and `dexa serve` may differ).
+        redirect_uri = str(pending.get("redirect_uri") or self.redirect_uri)
+        storage = self._storage(
+            org_id, integration_id, url, pending.get("issuer"), fresh=True, redirect_uri=redirect_uri
+        )
         self._forget_provider(org_id, integration_id)
-        provider = self._provider(storage, url, Complete(pending, code, iss))
+        provider = self._provider(storage, url, Complete(pending, code, iss), redirect_uri=redirect_uri)
         response = await self._probe(provider, url)
         if response.status_code in (401, 403):
             await self.vault.delete(grant_key(org_id, integration_id))

@@ -25,8 +25,10 @@ FLOW = "remote_mcp"
 ISSUER_HINTS = "remote_mcp_issuers"
 
 
-def client_key(issuer: str) -> str:
-    return f"oauth_client_info/{issuer}"
+def client_key(issuer: str, redirect_uri: str) -> str:
+    # Per issuer (SEP-2352) and per redirect URI: a client registered for `dexa serve`'s callback cannot be used
+    # with another address's, and the authorization server would refuse the mismatch.
+    return f"oauth_client_info/{issuer}|{redirect_uri}"
 
 
 def _url_key(url: str) -> str:
@@ -100,6 +102,8 @@ class VaultTokenStorage:
                 "obtained_at": now,
                 "server": {"issuer": str(asm.issuer)} if asm else previous.get("server") or {},
                 "resource": self.resource or previous.get("resource"),
+                # Which registration the grant belongs to: a refresh must authenticate as the same client.
+                "redirect_uri": self.redirect_uri,
                 "prm": self.prm.model_dump(mode="json", exclude_none=True) if self.prm else previous.get("prm"),
                 "asm": asm.model_dump(mode="json", exclude_none=True) if asm else previous.get("asm"),
                 "status": "ok",
@@ -129,7 +133,9 @@ class VaultTokenStorage:
         issuer = await self._issuer()
         if issuer is None:
             return None
-        raw = await self.vault.get(client_key(issuer))
+        grant = None if self.fresh else await self.grant()
+        redirect_uri = str((grant or {}).get("redirect_uri") or self.redirect_uri)
+        raw = await self.vault.get(client_key(issuer, redirect_uri))
         if raw:
             return OAuthClientInformationFull.model_validate_json(raw)
         doc = await self.kv.kv_get(CLIENTS_NAMESPACE, issuer)
@@ -140,7 +146,7 @@ class VaultTokenStorage:
             client_id=str(doc["client_id"]),
             client_secret=secret,
             token_endpoint_auth_method="client_secret_post" if secret else "none",
-            redirect_uris=[self.redirect_uri],  # pyright: ignore[reportArgumentType]
+            redirect_uris=[redirect_uri],  # pyright: ignore[reportArgumentType]
             issuer=issuer,
         )
 
@@ -148,5 +154,5 @@ class VaultTokenStorage:
         issuer = client_info.issuer or (str(self.asm.issuer) if self.asm else None)
         if issuer is None:
             return  # a registration not bound to an issuer is used for this flow only
-        await self.vault.put(client_key(issuer), client_info.model_dump_json(exclude_none=True))
+        await self.vault.put(client_key(issuer, self.redirect_uri), client_info.model_dump_json(exclude_none=True))
         await self.kv.kv_put(ISSUER_HINTS, _url_key(self.server_url), {"issuer": issuer, "url": self.server_url})
