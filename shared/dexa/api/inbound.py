@@ -4,7 +4,8 @@ None takes an API key: each authenticates by the signature of its raw body (Slac
 template's secret) and acts only for users the org mapped.
     POST /webhooks/slack                 Approve/Reject clicks (the same receiver as the cloud's webhooks Lambda,
                                          dexa.adapters.aws.webhooks; here a tool decision resumes the local driver)
-    POST /webhooks/slack/events          mentions and DMs start sessions (dexa.triggers.slack_events)
+    POST /webhooks/slack-events          mentions and DMs start sessions (dexa.triggers.slack_events); also at
+                                         /webhooks/slack/events
     POST /webhooks/tasks/{template_id}   a saved task template filled from the JSON body (dexa.triggers.templates)
 Engine work (deciding, starting sessions) runs on the engine's loop (`ctx.call`), like every API route's.
 """
@@ -93,6 +94,7 @@ def create_inbound_router(runtime: Any, env: Mapping[str, str]) -> APIRouter:
 
         return JSONResponse(json.loads(answer["body"]), status_code=int(answer["statusCode"]))
 
+    @router.post("/webhooks/slack-events", include_in_schema=False)  # the cloud's path (one segment)
     @router.post("/webhooks/slack/events", include_in_schema=False)
     async def slack_events(request: Request) -> JSONResponse:
         body = await body_of(request)

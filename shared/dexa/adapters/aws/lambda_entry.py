@@ -204,18 +204,18 @@ def step_handler() -> LambdaHandler:
 
 
 def webhooks_handler() -> LambdaHandler:
-    """Slack interactions and GitHub deliveries (dexa.runtime.webhooks composes the receiver)."""
-    from .webhooks import WebhookReceiver
-
+    """Slack interactions and GitHub deliveries (dexa.runtime.webhooks composes the receiver), Slack events and SES
+    inbound mail (dexa.runtime.inbound fronts it)."""
     state: dict[str, Any] = {}
 
     def handle(event: dict[str, Any], context: Any) -> Any:
-        receiver: WebhookReceiver | None = state.get("receiver")
+        receiver: Any = state.get("receiver")
         if receiver is None:
+            from dexa.runtime.inbound import InboundReceiver
             from dexa.runtime.webhooks import build_receiver
 
             state["runtime"] = runtime = cloud_runtime()
-            receiver = state["receiver"] = build_receiver(runtime, os.environ)
+            receiver = state["receiver"] = InboundReceiver(runtime, os.environ, build_receiver(runtime, os.environ))
         response = _loop().run_until_complete(receiver.handle(event))
         drain = getattr(state["runtime"].driver, "drain", None)
         if drain is not None:  # a session a mention started must reach StartExecution before Lambda freezes us
