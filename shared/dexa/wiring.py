@@ -114,6 +114,9 @@ class Runtime:
                 link_secret=link_secret(self.settings, self.envs.env),
                 demo_path=self.settings.state_dir / "demo-company.db",
             )
+            from dexa.runtime.output_delivery import attach_output_delivery
+
+            attach_output_delivery(self._integrations, self)
         return self._integrations
 
     async def create_session(
@@ -249,4 +252,7 @@ def build_runtime(
     attach_review_notifier(rt, env)
     envs.integrations_provider = lambda: rt.integrations
     envs.code_provider = lambda: rt.code
+    from dexa.runtime.output_delivery import lazy_output_decider
+
+    engine.deciders["output"] = lazy_output_decider(rt)
     return rt

@@ -33,6 +33,11 @@ logger = logging.getLogger(__name__)
 MAX_STOP_CONTINUATIONS = 8
 
 
+NOTES_NAMESPACE = "session_notes"
+# (approval, allow, by, message, updated_input) -> (allowed, what the agent is told), or None: someone else decides.
+Decider = Callable[..., Awaitable[tuple[bool, str] | None]]
+
+
 class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
     def __init__(
         self,
@@ -49,6 +54,9 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
         # Told of every stored event, after it is stored (e.g. announcing a waiting approval in Slack). An
         # observer handles its own failures: the event is already in the log and the turn must go on.
         self.observers: list[Callable[[Event], Awaitable[None]]] = []
+        # Approval kinds whose decision is an action performed elsewhere (a staged output, executed by the control
+        # plane): whoever answers the approval, the decider performs it and says what the agent is told.
+        self.deciders: dict[str, Decider] = {}
 
     # ------------------------------------------------------------ events
 
@@ -142,6 +150,9 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
                 )
         if session_context:
             prompt = f"<session-start-hook>\n{session_context}\n</session-start-hook>\n\n{prompt}"
+        notes = await self._take_notes(session.id, state.turn)
+        if notes:
+            prompt = f"<system-reminder>\n{notes}\n</system-reminder>\n\n{prompt}"
         existing = await self.store.list_messages(session.id)
         if env.checkpointer is not None:
             await env.checkpointer.checkpoint(
@@ -154,6 +165,25 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
             )
         await self.advance(session, replace(state, step="call_model"))
         return "next"
+
+    async def add_note(self, session_id: str, key: str, text: str) -> None:
+        """Something the agent should hear at its next turn (a staged output decided since); once per key."""
+        full = f"{session_id}:{key}"
+        await self.store.kv_put_if_absent(NOTES_NAMESPACE, full, {"key": full, "text": text, "at": time.time()})
+
+    async def _take_notes(self, session_id: str, turn: int) -> str:
+        """The notes not yet shown, now bound to this turn (a re-run of this step shows the same ones again)."""
+        docs = await self.store.kv_list(NOTES_NAMESPACE, prefix=f"{session_id}:")
+        shown: list[str] = []
+        for doc in sorted(docs, key=lambda d: float(d.get("at") or 0.0)):
+            if doc.get("turn") not in (None, turn):
+                continue
+            if doc.get("turn") is None:
+                key = str(doc.get("key") or "")
+                if key:
+                    await self.store.kv_put(NOTES_NAMESPACE, key, {**doc, "turn": turn})
+            shown.append(str(doc.get("text", "")))
+        return "\n\n".join(t for t in shown if t)
 
     async def _session_start(self, session: Session, state: TurnState, env: SessionEnv) -> str:
         """SessionStart hooks, once per session environment (source "startup" on the first turn, else "resume").
@@ -327,6 +357,13 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
         approval = await self.store.get_approval(session_id, approval_id)
         if approval is None:
             raise NotFoundError(f"approval {approval_id} not found in session {session_id}")
+        decider = self.deciders.get(approval.kind)
+        if decider is not None and approval.status == "pending":
+            outcome = await decider(approval, allow=allow, by=by, message=message, updated_input=updated_input)
+            if outcome is None:  # another caller is carrying the decision out and will resolve the approval
+                return (await self.store.get_approval(session_id, approval_id) or approval), False
+            allow, message = outcome
+            scope, updated_input = "once", None
         decided = replace(
             approval,
             status="allowed" if allow else "denied",

@@ -6,11 +6,12 @@ import asyncio
 import logging
 import time
 from dataclasses import replace
+from typing import Any, cast
 
 from .environment import SessionEnv
 from .events import EventType
 from .messages import Message, ToolResultBlock, message_to_dict
-from .session import TERMINAL_TOOL_STATUSES, Session, ToolRecord, TurnState
+from .session import TERMINAL_TOOL_STATUSES, Approval, Session, ToolRecord, TurnState
 from .steps_base import StepHost, StepResult
 from .tools import SessionState, Tool, ToolContext, ToolOutput
 
@@ -51,6 +52,10 @@ class RunSteps(StepHost):
         await self.save_state(session.id, tool_state)
         for use in assistant.tool_uses:  # merged and saved above; a crash before this merges them again (idempotent)
             await self.store.kv_delete(ITEM_STATE_NS, f"{session.id}:{use.id}")
+        if await self._parked(session.id, assistant):
+            # A call is parked on a decision (a blocking staged output): wait for it like for a tool approval.
+            await self.advance(session, replace(state, step="await_approval"), status="waiting")
+            return "next"
         await self._append_results(session, state, assistant)
         fresh = await self.store.get_session(session.id)
         if fresh.cancel_requested:
@@ -170,6 +175,14 @@ class RunSteps(StepHost):
         except Exception as exc:  # a tool bug must become a tool error the model sees, never a dead turn
             logger.exception("tool %s crashed", record.name)
             output = ToolOutput(content=f"{record.name} failed: {type(exc).__name__}: {exc}", is_error=True)
+        park = output.data.get("park")
+        if isinstance(park, dict):
+            park = cast(dict[str, Any], park)
+            if env.can_prompt:
+                return await self._park(session, record, output, park)
+            # Nobody can decide during this run: the call fails, saying why and where it can still be decided.
+            data = {k: v for k, v in output.data.items() if k != "park"}
+            output = ToolOutput(content=str(park.get("headless") or output.content), is_error=True, data=data)
         if env.hooks is not None:
             hook = await env.hooks.run(
                 "PostToolUse",
@@ -189,6 +202,51 @@ class RunSteps(StepHost):
             if hook.additional_context:
                 output.content += f"\n\n<post-tool-use-hook>{hook.additional_context}</post-tool-use-hook>"
         await self._complete_tool(session, env, record, output, status="failed" if output.is_error else "done")
+
+    async def _park(self, session: Session, record: ToolRecord, output: ToolOutput, park: dict[str, Any]) -> None:
+        """The tool handed its call to someone else's decision (a staged output in blocking mode): the turn waits
+        on an approval of the park's kind, and the decision (not a re-run) becomes the tool's result."""
+        approval = Approval(
+            id=f"ap_{record.tool_use_id}",
+            session_id=session.id,
+            tool_use_id=record.tool_use_id,
+            tool_name=record.name,
+            input=record.input,
+            reason=str(park.get("reason") or output.content),
+            rule=park.get("rule"),
+            source=park.get("source"),
+            kind=str(park.get("kind") or "output"),
+            created_at=time.time(),
+        )
+        await self.store.put_approval(approval)
+        waiting = replace(record, status="waiting", updated_at=time.time())
+        await self.store.transition_tool(session.id, record.tool_use_id, from_status=["running"], to=waiting)
+        data = {k: v for k, v in output.data.items() if k != "park"}
+        await self.emit(
+            session.id,
+            EventType.PERMISSION_REQUIRED,
+            {
+                "approval_id": approval.id,
+                "tool_use_id": record.tool_use_id,
+                "tool_name": record.name,
+                "input": record.input,
+                "reason": approval.reason,
+                "rule": approval.rule,
+                "source": approval.source,
+                "kind": approval.kind,
+                "suggestions": [],
+                "options": ["once", "deny"],
+                "output_id": data.get("output_id"),
+                "output": data,
+            },
+        )
+
+    async def _parked(self, session_id: str, assistant: Message) -> bool:
+        for use in assistant.tool_uses:
+            record = await self.store.get_tool_record(session_id, use.id)
+            if record is not None and record.status == "waiting":
+                return True
+        return False
 
     async def _complete_tool(
         self, session: Session, env: SessionEnv, record: ToolRecord, output: ToolOutput, *, status: str

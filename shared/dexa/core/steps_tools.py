@@ -18,6 +18,8 @@ from .tools import HeldTool
 
 logger = logging.getLogger(__name__)
 
+# Approval kinds whose decision someone else performs (the output queue executes an approved staged output).
+DECIDED_ELSEWHERE = frozenset({"output"})
 # Polling tools legitimately repeat the same call; they only count as a loop when their output stops changing.
 POLLING_TOOLS = frozenset({"BashOutput", "TaskOutput"})
 
@@ -218,6 +220,31 @@ class ToolSteps(StepHost):
 
     # ------------------------------------------------------------ await
 
+    async def _decided_elsewhere(self, session_id: str, record: ToolRecord, approval: Approval) -> None:
+        """A parked call whose decision was carried out by the control plane (a staged output executed or not):
+        the decision's message is the tool result; the call is never run again here."""
+        ok = approval.status == "allowed"
+        content = approval.message or ("Approved." if ok else "Rejected.")
+        done = replace(
+            record,
+            status="done" if ok else "failed",
+            result={"content": content, "is_error": not ok},
+            updated_at=time.time(),
+        )
+        if await self.store.transition_tool(session_id, record.tool_use_id, from_status=["waiting"], to=done):
+            await self.emit(
+                session_id,
+                EventType.TOOL_COMPLETED,
+                {
+                    "tool_use_id": record.tool_use_id,
+                    "name": record.name,
+                    "status": done.status,
+                    "is_error": not ok,
+                    "content": content,
+                    "data": {"approval_id": approval.id, "decided_by": approval.decided_by},
+                },
+            )
+
     async def await_approval(self, session: Session, state: TurnState, env: SessionEnv) -> StepResult:
         assistant = await self._assistant(session.id, state)
         for use in assistant.tool_uses:
@@ -227,6 +254,9 @@ class ToolSteps(StepHost):
             approval = await self.store.get_approval(session.id, f"ap_{use.id}")
             if approval is None or approval.status == "pending":
                 return "wait"
+            if approval.kind in DECIDED_ELSEWHERE:
+                await self._decided_elsewhere(session.id, record, approval)
+                continue
             if approval.status == "allowed":
                 new = replace(record, status="allowed", input=approval.input, updated_at=time.time())
             else:

@@ -24,6 +24,7 @@ from dexa.core.tools import Tool, ToolRegistry
 
 from .managed import ManagedServers
 from .oauth import OAuthService
+from .outputs.connections import ReconnectingRoute
 from .outputs.executor import LiveSessions, RoutingExecutor, result_dict
 from .outputs.gate import StagingGate
 from .outputs.links import ApprovalLinks
@@ -84,11 +85,23 @@ def build_integrations(
 
         return call
 
+    # The session's own servers are reconnected from the definition kept with the output (in this loop, after the
+    # session ended too); a live session's connection is the last resort (SDK-hosted servers live only there).
+    reconnect = ReconnectingRoute(vault)
     executor.add_fallback(managed_route)
+    executor.add_fallback(reconnect.resolver)
     executor.add_fallback(live.resolver)
-    queue = OutputQueue(kv, executor, emit=emit)
+    queue = OutputQueue(kv, executor, emit=emit, vault=vault)
     links = ApprovalLinks(link_secret, base_url=base_url, kv=kv) if link_secret else None
-    return Integrations(registry=registry, managed=managed, queue=queue, live=live, oauth=oauth, links=links)
+    return Integrations(
+        registry=registry,
+        managed=managed,
+        queue=queue,
+        live=live,
+        oauth=oauth,
+        links=links,
+        extra={"reconnect": reconnect},
+    )
 
 
 def platform_secret_values(env: Mapping[str, str]) -> list[str]:
@@ -175,6 +188,7 @@ async def mcp_tools_for_session(
         unconnected=unconnected if integrations is not None else None,
     )
     gate.lookup = _lookup(manager)
+    gate.servers = lambda name: manager.connection(name).server if manager.has_server(name) else None
     live.register(session.id, _direct_call(manager))
     manager.on_close.append(lambda: live.unregister(session.id))
     preloaded: list[str] = []

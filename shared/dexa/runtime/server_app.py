@@ -101,15 +101,31 @@ class IntegrationsPort:
 _WHY_FIELD = {"failed": "error", "rejected": "reason"}
 
 
+def _reviewable(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """What a reviewer may edit: the arguments, and for a draft's send the draft's recipients, subject and body."""
+    from dexa.integrations.outputs.email_edit import reviewable
+    from dexa.integrations.outputs.models import PendingOutput as Staged
+
+    return reviewable(Staged.from_dict(dict(doc)))
+
+
 class OutputsPort:
     """The API's OutputQueue over the staged-output queue the MCP layer writes to."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        # Runs a coroutine where the engine lives (ApiContext.call, set by build_app): a decision executes the
+        # output and drives the parked turn on, and both belong to the engine's loop, not the request's.
+        self.on_engine: Any = None
 
     @property
     def queue(self) -> Any:
         return self.runtime.integrations.queue
+
+    async def _engine(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.on_engine is None:
+            return await fn(*args, **kwargs)
+        return await self.on_engine(fn, *args, **kwargs)
 
     @staticmethod
     def _public(o: Any) -> PendingOutput:
@@ -121,7 +137,7 @@ class OutputsPort:
             session_id=d["session_id"],
             kind=d.get("kind", ""),
             tool=d.get("exposed_name") or d.get("tool", ""),
-            arguments=dict(d.get("final_arguments") or d.get("arguments") or {}),
+            arguments=dict(d.get("final_arguments") or _reviewable(d)),
             integration=d.get("server", ""),
             summary=d.get("preview", ""),
             context={
@@ -129,6 +145,10 @@ class OutputsPort:
                 "recipients": list(d.get("recipients") or ()),
                 "target": d.get("target", ""),
                 "tool_use_id": d.get("tool_use_id", ""),
+                # blocking / non_blocking, what a review edit changed, and how the server is reached (no secrets).
+                "mode": d.get("mode", "non_blocking"),
+                "changes": dict(d.get("changes") or {}),
+                "connection": d.get("connection"),
             },
             status=status if status in ("pending", "approved", "rejected", "executed", "failed") else "pending",
             created_at=float(d.get("created_at") or 0.0),
@@ -160,14 +180,14 @@ class OutputsPort:
     ) -> PendingOutput:
         await self.get(org_id, session_id, output_id)
         try:
-            return self._public(await self.queue.approve(org_id, output_id, by=by, edited_args=arguments))
+            return self._public(await self._engine(self.queue.approve, org_id, output_id, by=by, edited_args=arguments))
         except ConflictError as exc:
             raise ConflictError(str(exc), code="already_decided") from exc
 
     async def reject(self, org_id: str, session_id: str, output_id: str, *, by: str, reason: str = "") -> PendingOutput:
         await self.get(org_id, session_id, output_id)
         try:
-            return self._public(await self.queue.reject(org_id, output_id, by=by, reason=reason))
+            return self._public(await self._engine(self.queue.reject, org_id, output_id, by=by, reason=reason))
         except ConflictError as exc:
             raise ConflictError(str(exc), code="already_decided") from exc
 
@@ -261,10 +281,11 @@ def build_app(runtime: Runtime, *, local: bool = False, **kwargs: Any) -> FastAP
     from dexa.web import HandoffCodes
 
     integrations = IntegrationsPort(runtime)
+    outputs = OutputsPort(runtime)
     codes = HandoffCodes()
     ports: dict[str, Any] = {
         "rewinder": runtime.checkpoints,
-        "outputs": OutputsPort(runtime),
+        "outputs": outputs,
         "integrations": integrations,
         "permission_check": PermissionCheck(runtime),
         # OAuth needs a redirect URI / client registrations; links need the installation's link secret.
@@ -276,6 +297,7 @@ def build_app(runtime: Runtime, *, local: bool = False, **kwargs: Any) -> FastAP
         "max_body_bytes": runtime.settings.max_body_bytes,
     }
     app = create_app(runtime, **{**ports, **kwargs})
+    outputs.on_engine = app.state.dexa.call
     if local:
         app.state.handoff_codes = codes  # `dexa serve` issues the code it prints from here
     return app

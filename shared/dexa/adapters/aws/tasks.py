@@ -226,8 +226,8 @@ class TaskRunner:
         env = await self.engine.envs.env_for(session)
         out: list[tuple[str, bool]] = []
         for record in await self.store.list_tool_records(ev.session_id, turn=ev.turn):
-            if record.status in TERMINAL_TOOL_STATUSES:
-                continue
+            if record.status in TERMINAL_TOOL_STATUSES or record.status == "waiting":
+                continue  # a call parked on a decision (a blocking staged output) has nothing to run
             tool = env.tools.get(record.name)
             out.append((record.tool_use_id, record.status == "allowed" and tool is not None and tool.read_only))
         return out

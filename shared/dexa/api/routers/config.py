@@ -114,6 +114,10 @@ async def put_output_policy(body: OutputPolicyDoc, ctx: Ctx, who: ConfigAdmin) -
     from dexa.integrations.outputs.policy import OutputPolicy
 
     doc = OutputPolicy.from_dict(body.model_dump()).to_dict()  # the gate's own parser: what it cannot read is refused
+    if body.modes is not None:
+        from dexa.integrations.outputs.modes import OutputModes
+
+        doc["modes"] = OutputModes.from_dict(body.modes.model_dump()).to_dict()
     await ctx.runtime.store.kv_put(POLICY_NAMESPACE, POLICY_KEY, doc, org_id=who.org_id)
     await ctx.audit.append(who, "output_policy.update", POLICY_KEY, doc)
     return OutputPolicyDoc.model_validate(doc)

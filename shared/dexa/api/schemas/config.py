@@ -12,6 +12,7 @@ from .approvals import ApprovalPublic, OutputPublic
 from .common import Mode
 
 Decision = Literal["direct", "stage", "auto", "deny"]
+OutputMode = Literal["blocking", "non_blocking"]
 SettingsScope = Literal["project", "local"]
 
 
@@ -93,10 +94,23 @@ class PermissionsSettingsPublic(BaseModel):
 # ------------------------------------------------------------------ output policy
 
 
+class OutputModesDoc(BaseModel):
+    """Whether the agent waits for a staged output's decision: "blocking" (the turn waits, then continues with the
+    result) or "non_blocking" (the agent goes on and hears of the decision at its next turn; the default)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    default: OutputMode | None = None
+    output_types: dict[str, OutputMode] = Field(default_factory=dict, max_length=200)
+    tools: dict[str, OutputMode] = Field(default_factory=dict, max_length=500, description='"server/tool" keys')
+
+
 class OutputPolicyDoc(BaseModel):
     """The org's stage / auto-apply / direct / deny policy for MCP calls (most specific level wins)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    modes: OutputModesDoc | None = None
 
     default: Decision | None = None
     output_types: dict[str, Decision] = Field(default_factory=dict, max_length=200)

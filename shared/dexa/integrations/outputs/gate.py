@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from dexa.adapters.mcp.config import ServerConfig
 from dexa.adapters.mcp.gate import McpCall
 from dexa.core.errors import DexaError
 from dexa.core.events import EventType
@@ -15,6 +16,9 @@ from dexa.core.tools import ToolContext, ToolOutput
 from .executor import OutputExecutor, RoutingExecutor
 from .kinds import shape
 from .known import typed_call
+from .models import TERMINAL_STATUSES, OutputMode, PendingOutput
+from .modes import OutputModes
+from .notice import decision_text
 from .policy import POLICY_NAMESPACE, OutputPolicy, PolicyDecision, PolicySet, decide
 from .queue import OutputQueue
 
@@ -48,6 +52,11 @@ class StagingGate:
         self.org_policy = org_policy
         self.session_policy = session_policy
         self.lookup = lookup
+        # The session's server definitions by name (its McpManager), kept with each output so the control plane can
+        # reconnect to a third-party server to execute it; None = managed servers only.
+        self.servers: Callable[[str], ServerConfig | None] | None = None
+        # Overrides the org policy document's "modes" (tests, embedders); see modes.py.
+        self.modes: OutputModes | None = None
         # Where the org's and the session's stored policies are read before a call runs (`held`).
         self.kv = kv
         # dexa.outputPolicy from the settings files, merged per level: "org" (managed), "user", "project".
@@ -123,6 +132,8 @@ class StagingGate:
                 kind, shown = typed
         shaped = shape(kind, call.tool, shown, extra, server=call.server)
         queue = self.queue or OutputQueue(ctx.kv, self.executor, emit=_session_emit(ctx))
+        mode, mode_rule = await self._mode(call, ctx, kind)
+        server = self.servers(call.server) if self.servers is not None else None
         output = await queue.stage(
             org_id=ctx.org_id,
             session_id=ctx.session_id,
@@ -139,7 +150,9 @@ class StagingGate:
             server_kind=call.kind,
             policy=decision.rule,
             auto=decision.decision == "auto",
-            context={"cwd": ctx.cwd, "lookup": dict(extra or {})},
+            context={"cwd": ctx.cwd, "lookup": dict(extra or {}), "mode_rule": mode_rule},
+            mode=mode,
+            connection=server,
         )
         if output.status == "pending":
             await ctx.emit(EventType.OUTPUT_STAGED, {**output.summary(), "auto": output.auto, "policy": output.policy})
@@ -158,6 +171,14 @@ class StagingGate:
                 content=f"Applied automatically by org policy ({decision.rule}) as {output.id}: {content}",
                 data={"output_id": output.id},
             )
+        if output.status in TERMINAL_STATUSES:  # a re-run of a call decided since (crash, resume): its outcome
+            return ToolOutput(
+                is_error=output.status != "executed",
+                content=decision_text(output),
+                data={"output_id": output.id, "status": output.status, "kind": output.kind},
+            )
+        if output.mode == "blocking":
+            return _parked(output, call.exposed_name)
         return ToolOutput(
             content=(
                 f"Staged as {output.id} for human review ({shaped.target}). It has NOT been "
@@ -166,6 +187,17 @@ class StagingGate:
             ),
             data={"output_id": output.id, "status": output.status, "kind": kind},
         )
+
+    async def _mode(self, call: McpCall, ctx: ToolContext, kind: str) -> tuple[OutputMode, str]:
+        modes = self.modes
+        if modes is None:
+            doc = await ctx.kv.kv_get(POLICY_NAMESPACE, "org", org_id=ctx.org_id) or {}
+            try:
+                modes = OutputModes.from_dict(doc.get("modes"))
+            except DexaError as exc:  # a broken mode table must not stop staging: the safe default applies
+                logger.warning("output modes for org %s are invalid (%s); using the default", ctx.org_id, exc)
+                modes = OutputModes()
+        return modes.choose(server=call.server, tool=call.tool, kind=kind or "mcp_call")
 
     async def _lookup(self, call: McpCall) -> Mapping[str, Any] | None:
         spec = _LOOKUPS.get((call.kind, call.tool))
@@ -179,6 +211,31 @@ class StagingGate:
         except DexaError as exc:
             logger.info("preview lookup %s.%s failed: %s", call.server, tool, exc)
             return None
+
+
+def _parked(output: PendingOutput, exposed_name: str) -> ToolOutput:
+    """A blocking output: the turn waits on an approval of kind "output" until the output is decided."""
+    waiting = (
+        f"Staged as {output.id} for human review ({output.target}). It has NOT been sent or applied; this call "
+        "waits for the reviewer's decision."
+    )
+    return ToolOutput(
+        content=waiting,
+        data={
+            "output_id": output.id,
+            "status": output.status,
+            "kind": output.kind,
+            "park": {
+                "kind": "output",
+                "reason": f"{exposed_name} is staged as {output.id}: {output.preview}",
+                "rule": output.policy,
+                "source": "output_policy",
+                # What the agent is told when nobody can decide now (a headless run with no approver).
+                "headless": f"{waiting} This run has no approver, so it cannot wait: the output stays staged for "
+                f"review (dexa outputs approve {output.id}, the API or the Review page). Do not retry this call.",
+            },
+        },
+    )
 
 
 def _session_emit(ctx: ToolContext) -> Callable[[str, str, Mapping[str, Any]], Awaitable[None]]:

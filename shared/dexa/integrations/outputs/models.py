@@ -9,6 +9,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 OutputStatus = Literal["pending", "approved", "rejected", "executed", "failed"]
+# blocking: the agent's turn waits for the decision and continues with the result as the tool result;
+# non_blocking: the agent is told "staged as out_...", goes on, and hears of the decision at its next turn.
+OutputMode = Literal["blocking", "non_blocking"]
+OUTPUT_MODES: frozenset[str] = frozenset({"blocking", "non_blocking"})
 TERMINAL_STATUSES = frozenset({"rejected", "executed", "failed"})
 NAMESPACE = "outputs"
 DECISIONS_NAMESPACE = "outputs_decisions"
@@ -58,6 +62,11 @@ class PendingOutput:
     executed_at: float | None = None
     result: dict[str, Any] | None = None
     error: str = ""
+    mode: OutputMode = "non_blocking"
+    # How the control plane reconnects to a third-party server to execute it (no secret values: see connections.py).
+    connection: dict[str, Any] | None = None
+    # What a reviewer's edit changed ({field: {"from": old, "to": new}}), for the ledger and the agent.
+    changes: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -84,4 +93,5 @@ class PendingOutput:
             "server": self.server,
             "tool": self.tool,
             "created_at": self.created_at,
+            "mode": self.mode,
         }

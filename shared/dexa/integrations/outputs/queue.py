@@ -12,16 +12,20 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from dexa.adapters.mcp.config import ServerConfig
 from dexa.core.errors import ConflictError, DexaError, NotFoundError, ToolInputError
 from dexa.core.events import EventType
 from dexa.core.ports import KeyValueStore
 
+from . import connections, email_edit
 from .executor import OutputExecutor, structured_of
+from .kinds import shape
 from .models import (
     DECISIONS_NAMESPACE,
     EXECUTIONS_NAMESPACE,
     LEDGER_NAMESPACE,
     NAMESPACE,
+    OutputMode,
     PendingOutput,
     args_hash,
     new_output_id,
@@ -42,11 +46,17 @@ class OutputQueue:
         *,
         emit: SessionEmit | None = None,
         clock: Callable[[], float] = time.time,
+        vault: Any = None,
     ) -> None:
         self.kv = kv
         self.executor = executor
         self.emit = emit
         self.clock = clock
+        # Where a third-party server's credentials are kept for the control plane's reconnect (connections.py).
+        self.vault = vault
+        # Called with every output once decided (executed, failed or rejected): the runtime delivers the decision
+        # into the session (resumes a blocked turn, or leaves a note for the next one). Failures are logged only.
+        self.on_decided: list[Callable[[PendingOutput], Awaitable[None]]] = []
 
     async def _event(self, output: PendingOutput, type_: str, data: Mapping[str, Any]) -> None:
         if self.emit is None or not output.session_id:
@@ -77,8 +87,14 @@ class OutputQueue:
         policy: str = "",
         auto: bool = False,
         context: Mapping[str, Any] | None = None,
+        mode: OutputMode = "non_blocking",
+        connection: ServerConfig | None = None,
     ) -> PendingOutput:
-        """Store a PendingOutput. Idempotent per tool_use_id, so a re-run step never stages twice."""
+        """Store a PendingOutput. Idempotent per tool_use_id, so a re-run step never stages twice.
+
+        `connection`: the session's own server (not a managed one), kept so the control plane can reconnect to it
+        after the session ended; its env and header values go to the vault, never into the document.
+        """
         if tool_use_id:
             claim = await self.kv.kv_get("outputs_by_tool_use", f"{session_id}:{tool_use_id}", org_id=org_id)
             if claim is not None:
@@ -103,12 +119,24 @@ class OutputQueue:
             auto=auto,
             context={"session_id": session_id, "tool_use_id": tool_use_id, **dict(context or {})},
             created_at=self.clock(),
+            mode=mode,
         )
+        secret: dict[str, Any] = {}
+        if connection is not None and connections.describable(connection):
+            public, secret = connections.describe(connection)
+            if (secret["env"] or secret["headers"]) and self.vault is None:
+                raise ToolInputError(
+                    f"cannot stage a call to {server!r}: its credentials would have to be stored in clear "
+                    "(no vault is configured)"
+                )
+            output = replace(output, connection=public)
         if tool_use_id and not await self.kv.kv_put_if_absent(
             "outputs_by_tool_use", f"{session_id}:{tool_use_id}", {"output_id": output.id}, org_id=org_id
         ):
             claim = await self.kv.kv_get("outputs_by_tool_use", f"{session_id}:{tool_use_id}", org_id=org_id)
             return await self.get(org_id, str((claim or {})["output_id"]))
+        if output.connection is not None:
+            await connections.save(self.vault, org_id, output.id, secret)
         await self.kv.kv_put(NAMESPACE, output.id, output.to_dict(), org_id=org_id)
         return output
 
@@ -120,6 +148,11 @@ class OutputQueue:
         if doc is None:
             raise NotFoundError(f"no output {output_id}")
         return PendingOutput.from_dict(doc)
+
+    async def for_tool_use(self, org_id: str, session_id: str, tool_use_id: str) -> PendingOutput | None:
+        """The output a tool call staged, if it staged one."""
+        claim = await self.kv.kv_get("outputs_by_tool_use", f"{session_id}:{tool_use_id}", org_id=org_id)
+        return None if claim is None else await self.get(org_id, str(claim["output_id"]))
 
     async def list(self, org_id: str, session_id: str | None = None, status: str | None = None) -> Docs:
         docs = await self.kv.kv_list(NAMESPACE, prefix="out_", org_id=org_id)
@@ -164,18 +197,13 @@ class OutputQueue:
         if edited_args is not None and not isinstance(edited_args, Mapping):
             raise ToolInputError("edited_args must be an object of tool arguments")
         await self._claim(output, "approved", by)
-        final = dict(edited_args) if edited_args is not None else dict(output.arguments)
-        output = replace(
-            output,
-            status="approved",
-            decided_by=by,
-            decided_at=self.clock(),
-            edited=edited_args is not None and dict(edited_args) != output.arguments,
-            final_arguments=final,
-            final_hash=args_hash(final),
-        )
+        output = replace(_pinned(output, edited_args), status="approved", decided_by=by, decided_at=self.clock())
         await self.kv.kv_put(NAMESPACE, output.id, output.to_dict(), org_id=org_id)
-        await self._event(output, EventType.OUTPUT_APPROVED, {"by": by, "edited": output.edited, "auto": output.auto})
+        await self._event(
+            output,
+            EventType.OUTPUT_APPROVED,
+            {"by": by, "edited": output.edited, "auto": output.auto, "changes": output.changes},
+        )
         return (await self._execute(output)).to_dict()
 
     async def approve_many(self, org_id: str, output_ids: Sequence[str], *, by: str) -> Docs:
@@ -195,7 +223,18 @@ class OutputQueue:
         output = replace(output, status="rejected", decided_by=by, decided_at=self.clock(), reason=reason)
         await self.kv.kv_put(NAMESPACE, output.id, output.to_dict(), org_id=org_id)
         await self._event(output, EventType.OUTPUT_REJECTED, {"by": by, "reason": reason})
+        await self._ledger(output, dict(output.arguments))
+        if output.connection is not None:
+            await connections.forget(self.vault, output.org_id, output.id)
+        await self._decided(output)
         return output.to_dict()
+
+    async def _decided(self, output: PendingOutput) -> None:
+        for callback in self.on_decided:
+            try:
+                await callback(output)
+            except Exception:  # the decision stands; delivering it into the session is best effort
+                logger.exception("could not deliver the decision on %s to session %s", output.id, output.session_id)
 
     async def _execute(self, output: PendingOutput) -> PendingOutput:
         arguments = dict(output.final_arguments or output.arguments)
@@ -206,7 +245,10 @@ class OutputQueue:
         ):
             raise ConflictError(f"output {output.id} is already being executed")
         try:
-            result = await self.executor.execute(output, arguments)
+            if email_edit.rewrites(output, arguments):
+                result = await email_edit.send_edited(self.executor, output, arguments)
+            else:
+                result = await self.executor.execute(output, arguments)
         except DexaError as exc:
             output = replace(output, status="failed", error=str(exc), executed_at=self.clock())
         except Exception as exc:  # the executor reaches vendor code; an output must never stay half-decided
@@ -215,34 +257,75 @@ class OutputQueue:
         else:
             output = replace(output, status="executed", result=result, executed_at=self.clock())
         await self.kv.kv_put(NAMESPACE, output.id, output.to_dict(), org_id=output.org_id)
-        if output.status == "executed":
-            await self.kv.kv_put(
-                LEDGER_NAMESPACE,
-                output.id,
-                {
-                    "output_id": output.id,
-                    "session_id": output.session_id,
-                    "kind": output.kind,
-                    "server": output.server,
-                    "tool": output.tool,
-                    "target": output.target,
-                    "recipients": list(output.recipients),
-                    "args_hash": output.final_hash,
-                    # What ran, exactly (an edit included), and what it reported (e.g. a SQL change's row count).
-                    "arguments": arguments,
-                    "result": structured_of(output.result or {}),
-                    "approved_by": output.decided_by,
-                    "executed_at": output.executed_at,
-                    "undoable": False,
-                },
-                org_id=output.org_id,
-            )
+        await self._ledger(output, arguments)
         await self._event(
             output,
             EventType.OUTPUT_EXECUTED,
             {"status": output.status, "error": output.error, "result": _short(output.result)},
         )
+        if output.connection is not None:
+            await connections.forget(self.vault, output.org_id, output.id)
+        await self._decided(output)
         return output
+
+    async def _ledger(self, output: PendingOutput, arguments: dict[str, Any]) -> None:
+        """Every decided output, with exactly what ran (an edit included) and what it reported, or why not."""
+        await self.kv.kv_put(
+            LEDGER_NAMESPACE,
+            output.id,
+            {
+                "output_id": output.id,
+                "session_id": output.session_id,
+                "status": output.status,
+                "kind": output.kind,
+                "server": output.server,
+                "tool": output.tool,
+                "target": output.target,
+                "recipients": list(output.recipients),
+                "args_hash": output.final_hash or output.args_hash,
+                "staged_args_hash": output.args_hash,
+                "edited": output.edited,
+                "changes": output.changes,
+                "arguments": arguments,
+                "result": structured_of(output.result or {}),
+                "content": _short(output.result),
+                "error": output.error,
+                "reason": output.reason,
+                "approved_by": output.decided_by if output.status != "rejected" else None,
+                "decided_by": output.decided_by,
+                "executed_at": output.executed_at,
+                "undoable": False,
+            },
+            org_id=output.org_id,
+        )
+
+
+def _pinned(output: PendingOutput, edited_args: Mapping[str, Any] | None) -> PendingOutput:
+    """The output with the arguments that will run pinned by hash; an edit re-derives what a reviewer and the ledger
+    see (target, recipients, preview) from the edited arguments, so neither keeps the staged recipients."""
+    shown = email_edit.reviewable(output)
+    final = dict(edited_args) if edited_args is not None else dict(output.arguments)
+    if final in (output.arguments, shown):
+        final = dict(output.arguments)
+        return replace(output, edited=False, final_arguments=final, final_hash=args_hash(final))
+    changes = {
+        key: {"from": shown.get(key), "to": final.get(key)}
+        for key in sorted(set(shown) | set(final))
+        if shown.get(key) != final.get(key)
+    }
+    lookup = dict(output.context.get("lookup") or {})
+    # An edited field overrides what the lookup showed (e.g. a draft's body edited in review).
+    shaped = shape(output.kind, output.tool, final, {**lookup, **{k: v for k, v in final.items() if k in lookup}})
+    return replace(
+        output,
+        edited=True,
+        final_arguments=final,
+        final_hash=args_hash(final),
+        changes=changes,
+        target=shaped.target or output.target,
+        recipients=shaped.recipients,
+        preview=shaped.preview,
+    )
 
 
 def _short(result: Mapping[str, Any] | None) -> str:
