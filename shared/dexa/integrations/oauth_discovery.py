@@ -1,8 +1,7 @@
-"""OAuth discovery for MCP servers: Protected Resource Metadata (RFC 9728) then AS metadata (RFC 8414 / OIDC).
+"""OAuth authorization servers of the managed providers: their static endpoints, or RFC 8414 / OIDC metadata.
 
-Both documents are checked the way the MCP authorization spec (2026-07-28) requires: the PRM `resource` must be
-the server's canonical URI, the AS metadata `issuer` must equal the issuer it was fetched for, and the AS must
-support PKCE S256.
+The metadata is checked as RFC 8414 §3.3 requires (its `issuer` equals the issuer it was fetched for) and the AS
+must support PKCE S256. Vendor-hosted MCP servers are discovered by the `mcp` SDK instead (integrations.remote).
 """
 
 from __future__ import annotations
@@ -81,24 +80,6 @@ async def _get_json(http: httpx2.AsyncClient, url: str) -> dict[str, Any] | None
     return body if isinstance(body, dict) else None  # pyright: ignore[reportUnknownVariableType]
 
 
-async def protected_resource(http: httpx2.AsyncClient, resource_url: str) -> dict[str, Any]:
-    """Raises ToolError when there is no PRM, PermissionDeniedError when it names another resource."""
-    resource = canonical_resource(resource_url)
-    for url in _well_known(resource_url, "oauth-protected-resource"):
-        doc = await _get_json(http, url)
-        if doc is None:
-            continue
-        if canonical_resource(str(doc.get("resource", ""))) != resource:
-            raise PermissionDeniedError(
-                f"protected resource metadata at {url} is for {doc.get('resource')!r}, "
-                f"not {resource!r}; refusing to authorize"
-            )
-        if not doc.get("authorization_servers"):
-            raise ToolError(f"protected resource metadata at {url} lists no authorization_servers")
-        return doc
-    raise ToolError(f"{resource_url} publishes no OAuth protected resource metadata (RFC 9728)")
-
-
 async def authorization_server(http: httpx2.AsyncClient, issuer: str) -> AuthServer:
     """Fetch and check AS metadata. Raises PermissionDeniedError on an issuer mismatch or no S256."""
     candidates = [
@@ -126,11 +107,3 @@ async def authorization_server(http: httpx2.AsyncClient, issuer: str) -> AuthSer
             scopes_supported=tuple(doc.get("scopes_supported") or ()),
         )
     raise ToolError(f"no authorization server metadata found for issuer {issuer}")
-
-
-async def discover(http: httpx2.AsyncClient, resource_url: str) -> tuple[AuthServer, tuple[str, ...]]:
-    """(authorization server, scopes the resource supports) for an MCP server URL."""
-    prm = await protected_resource(http, resource_url)
-    issuer = str(prm["authorization_servers"][0])
-    server = await authorization_server(http, issuer)
-    return server, tuple(prm.get("scopes_supported") or server.scopes_supported)

@@ -11,7 +11,7 @@ from fake_oauth_server import RESOURCE, FakeAuthServer
 
 from dexa.core.errors import PermissionDeniedError, ToolError
 from dexa.integrations.oauth import ClientRegistration, OAuthService
-from dexa.integrations.oauth_discovery import canonical_resource, discover
+from dexa.integrations.oauth_discovery import AuthServer, authorization_server, canonical_resource
 
 pytestmark = pytest.mark.anyio
 REDIRECT = "https://dexa.test/oauth/callback"
@@ -40,9 +40,14 @@ async def _authorize(service: OAuthService, url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
-async def _connect(service: OAuthService) -> dict:
+async def _discover(service: OAuthService, issuer: str = FakeAuthServer.issuer) -> tuple[AuthServer, tuple[str, ...]]:
+    """A managed provider's authorization server from its RFC 8414 metadata, with the resource's scopes."""
     async with service.http() as http:
-        server, scopes = await discover(http, RESOURCE)
+        return await authorization_server(http, issuer), ("mcp:read", "mcp:write")
+
+
+async def _connect(service: OAuthService) -> dict:
+    server, scopes = await _discover(service)
     url = await service.begin(
         org_id="org",
         user_id="u1",
@@ -112,16 +117,14 @@ async def test_an_authorization_response_from_another_issuer_is_rejected(store, 
 async def test_metadata_claiming_another_issuer_is_rejected_at_discovery(store, vault, clock) -> None:
     fake = FakeAuthServer(metadata_issuer="https://impostor.test")
     service = await _service(fake, store, vault, clock)
-    async with service.http() as http:
-        with pytest.raises(PermissionDeniedError, match="issuer"):
-            await discover(http, RESOURCE)
+    with pytest.raises(PermissionDeniedError, match="issuer"):
+        await _discover(service, fake.issuer)
 
 
 async def test_a_state_cannot_be_replayed_and_a_wrong_verifier_fails(store, vault, clock) -> None:
     fake = FakeAuthServer()
     service = await _service(fake, store, vault, clock)
-    async with service.http() as http:
-        server, scopes = await discover(http, RESOURCE)
+    server, scopes = await _discover(service)
     url = await service.begin(
         org_id="org", user_id="u", integration_id="int_2", server=server, scopes=scopes, resource=RESOURCE
     )
