@@ -33,7 +33,7 @@ from .prs import LinkedPullRequests
 from .repos import Emit, RepoSet
 from .state import LinkedPR, LinkedPRSet, load_repos
 from .tools import code_tools
-from .transport import HostGitTransport
+from .transport import HostGitTransport, WorkspaceGitTransport
 
 
 def _bind(emit: SessionEmit, session_id: str) -> Emit:
@@ -70,6 +70,8 @@ class CodeSources:
     def _transport(self, workspace: Workspace) -> GitTransport:
         if self.transport_for is not None:
             return self.transport_for(workspace)
+        if getattr(workspace, "is_remote", False):  # no host directory to clone into: git runs in the sandbox
+            return WorkspaceGitTransport(workspace)
         return HostGitTransport(self.staging_dir)
 
     def _mint(self, session_id: str, org_id: str) -> str:

@@ -112,6 +112,17 @@ class LocalEnvFactory:
 
         return enabled_plugins(home=self.home, cwd=Path(session.cwd), managed=self.org_policy, scopes=("user",))
 
+    def _git_proxy_hosts(self) -> tuple[str, ...]:
+        """The git credential proxy's host, when the code workflow is configured: a remote sandbox clones and
+        pushes through it itself (dexa.code.transport.WorkspaceGitTransport), even with no other network."""
+        wiring = self.code_provider() if self.code_provider is not None else None
+        if wiring is None:
+            return ()
+        from urllib.parse import urlsplit
+
+        host = urlsplit(wiring.code.proxy_url).hostname
+        return (host,) if host else ()
+
     async def _add_code(self, session: Session, env: SessionEnv, workspace: Any) -> None:
         """Git repos as sources: cloned through the credential proxy, linked PRs at the end."""
         wiring = self.code_provider() if self.code_provider is not None else None
@@ -237,6 +248,7 @@ class LocalEnvFactory:
                 network=network.enabled,
                 extra_roots=extra_roots,
                 emit=self.emit,
+                reachable_hosts=self._git_proxy_hosts(),
             )
         else:
             workspace = LocalSandbox(

@@ -140,6 +140,13 @@ def test_network_is_an_allowlist_when_policy_grants_ranges(make_fake: MakeFake, 
     assert "block_network" not in full.options and "outbound_cidr_allowlist" not in full.options
 
 
+def test_a_session_without_network_still_reaches_the_git_proxy_host_only(make_fake: MakeFake, fake: FakeModal) -> None:
+    asyncio.run(make_fake("ses_g", domain_allowlist=["api.dexa.test"]).exec("true", cwd=make_fake().root))
+    (sandbox,) = fake.created
+    assert sandbox.options["outbound_domain_allowlist"] == ["api.dexa.test"]
+    assert "block_network" not in sandbox.options and "outbound_cidr_allowlist" not in sandbox.options
+
+
 def test_credentials_in_the_environment_never_reach_the_sandbox(make_fake: MakeFake, fake: FakeModal) -> None:
     ws = make_fake()
     env = {"AWS_SECRET_ACCESS_KEY": "s", "ANTHROPIC_API_KEY": "k", "GITHUB_TOKEN": "t", "DB_PASSWORD": "p", "CI": "1"}

@@ -47,6 +47,7 @@ class SandboxAttach:
     environment_name: str | None
     network: bool
     cidr_allowlist: tuple[str, ...]
+    domain_allowlist: tuple[str, ...]
     idle_timeout_s: int
     lifetime_s: int
     cpu: float | None
@@ -100,7 +101,9 @@ class SandboxAttach:
         if not self.network:
             if self.cidr_allowlist:
                 options["outbound_cidr_allowlist"] = list(self.cidr_allowlist)
-            else:
+            if self.domain_allowlist:
+                options["outbound_domain_allowlist"] = list(self.domain_allowlist)
+            if not (self.cidr_allowlist or self.domain_allowlist):
                 options["block_network"] = True
         return options
 

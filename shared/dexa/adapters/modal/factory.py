@@ -45,8 +45,10 @@ def session_workspace(
     network: bool,
     extra_roots: Sequence[str] = (),
     emit: Emit | None = None,
+    reachable_hosts: Sequence[str] = (),
 ) -> ModalSandbox:
-    """The session's workspace: its own sandbox and volume, the record in the store, events into its log."""
+    """The session's workspace: its own sandbox and volume, the record in the store, events into its log.
+    `reachable_hosts` stay reachable when the session has no network (the git credential proxy)."""
 
     async def on_event(type_: str, data: Mapping[str, Any]) -> None:
         if emit is not None:
@@ -59,6 +61,7 @@ def session_workspace(
         extra_roots=[r for r in extra_roots if r.startswith(WORKDIR + "/")],
         app_name=env.get("DEXA_MODAL_APP") or APP_NAME,
         network=network,
+        domain_allowlist=tuple(reachable_hosts),
         idle_timeout_s=_int(env, "DEXA_MODAL_IDLE_TIMEOUT_S", 900),
         lifetime_s=min(_int(env, "DEXA_MODAL_LIFETIME_S", 24 * 3600), 24 * 3600),
         tags={"org": org_id},

@@ -59,7 +59,8 @@ class ModalSandbox(SandboxAttach, TreeOps):
 
     Args:
         session_id: names the sandbox (`dexa-<session_id>`), so every Lambda of the session shares it.
-        network: full outbound network. Otherwise blocked, unless `cidr_allowlist` names reachable ranges.
+        network: full outbound network. Otherwise blocked, unless `cidr_allowlist` names reachable ranges or
+            `domain_allowlist` reachable hosts (the git credential proxy: the only way repos enter and leave).
         root: the session's working directory, inside `mount`.
         mount: where the session's Volume is mounted (the workspace namespace; /workspace).
         idle_timeout_s: Modal ends the sandbox after this long without an exec; the volume keeps the files.
@@ -81,6 +82,7 @@ class ModalSandbox(SandboxAttach, TreeOps):
         app_name: str = APP_NAME,
         network: bool = False,
         cidr_allowlist: Sequence[str] = (),
+        domain_allowlist: Sequence[str] = (),
         idle_timeout_s: int = 900,
         lifetime_s: int = 24 * 3600,
         cpu: float | None = None,
@@ -108,6 +110,7 @@ class ModalSandbox(SandboxAttach, TreeOps):
         self.app_name = app_name
         self.network = network
         self.cidr_allowlist = tuple(cidr_allowlist)
+        self.domain_allowlist = tuple(domain_allowlist)
         self.idle_timeout_s = idle_timeout_s
         self.lifetime_s = lifetime_s
         self.cpu, self.memory_mb = cpu, memory_mb
