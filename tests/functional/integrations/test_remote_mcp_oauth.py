@@ -274,6 +274,20 @@ async def test_after_a_restart_an_expired_grant_is_refreshed_not_re_authorized(
     assert grants == ["authorization_code", "refresh_token"] and len(short_lived.auth.authorize_requests) == 1
 
 
+async def test_a_refused_access_token_is_refreshed_in_place_of_a_new_login(
+    tmp_path: Path, store, vault, vendor: Vendor
+) -> None:
+    integrations = wire(store, vault)
+    await connect(integrations, vendor.url())
+    async with SessionTools(tmp_path, store, integrations) as session:
+        assert not (await session.call("mcp__crm__find_contact", {"email": "a@acme.example"})).is_error
+        vendor.auth.access.clear()  # the vendor dropped its access tokens (a key rotation); refresh tokens live
+        out = await session.call("mcp__crm__find_contact", {"email": "a@acme.example"})
+    assert not out.is_error, out.content
+    assert [r["grant_type"] for r in vendor.auth.token_requests] == ["authorization_code", "refresh_token"]
+    assert len(vendor.auth.authorize_requests) == 1
+
+
 async def test_revocation_at_the_vendor_asks_for_a_reconnect_and_reconnecting_works(
     tmp_path: Path, store, vault, vendor: Vendor
 ) -> None:
@@ -283,8 +297,9 @@ async def test_revocation_at_the_vendor_asks_for_a_reconnect_and_reconnecting_wo
     async with SessionTools(tmp_path, store, integrations) as session:
         # The server refuses the token; the control plane tries its refresh token, which is dead too.
         outs = [await session.call("mcp__crm__find_contact", {"email": "a@acme.example"}) for _ in range(2)]
-    assert all(o.is_error for o in outs)
-    assert "connected again" in outs[-1].content and f"dexa integrations connect {connected['id']}" in outs[-1].content
+    for out in outs:
+        assert out.is_error and "connected again" in out.content, out.content
+        assert f"dexa integrations connect {connected['id']}" in out.content
     status = await integrations.registry.status(ORG, connected["id"])
     assert status["status"] == "needs_reauth" and status["token"]["status"] == "needs_reauth"
 

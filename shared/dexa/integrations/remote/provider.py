@@ -9,12 +9,14 @@ So that one step is replaced per phase:
   authorization URL.
 - `Complete`: the flow is re-run from the server's 401; at the same step it hands the SDK the code from the
   callback and the persisted verifier, after checking the issuer is the one the user authorized with.
-- `Headless` (sessions, approved outputs): nobody is there to ask; the grant is marked `needs_reauth`, or, when a
-  refresh token is still held, the token is expired so the next request refreshes it.
+- `Headless` (sessions, approved outputs): nobody is there to ask. A 401 on a token thought valid is answered
+  with a refresh (`_perform_authorization` / `_handle_token_response`); when that fails the grant is marked
+  `needs_reauth` and the call fails with a message saying how to reconnect.
 
 `_initialize` also restores what discovery found last time and the absolute expiry, so a provider built after a
 restart refreshes before sending an expired token instead of starting a new authorization (mcp.md §0.10).
-Both overrides are private SDK methods: `mcp` is pinned below 3.
+The overrides are private SDK methods of mcp 2.x (they must be re-checked before moving to 3); the tests run
+the real flow against servers built from the SDK's server-side auth.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlencode, urljoin, urlsplit
 
+import httpx2
 from mcp.client.auth import OAuthClientProvider, PKCEParameters
 from mcp.client.auth.utils import validate_authorization_response_iss
 from mcp.shared.auth import OAuthClientMetadata, OAuthMetadata, ProtectedResourceMetadata
@@ -110,6 +113,7 @@ class DexaOAuthProvider(OAuthClientProvider):
         )
         self.storage = storage
         self.phase = phase
+        self._refreshing_after_401 = False
 
     async def _initialize(self) -> None:
         await super()._initialize()
@@ -132,6 +136,22 @@ class DexaOAuthProvider(OAuthClientProvider):
         self.storage.asm = self.context.oauth_metadata
         self.storage.resource = self.context.get_resource_url()
 
+    async def _perform_authorization(self) -> httpx2.Request:
+        # Headless, a 401 on a token we thought valid (revoked access token, clocks that differ) is answered with
+        # the refresh grant in the authorization's place; only when that fails is a person asked.
+        if isinstance(self.phase, Headless) and self.context.can_refresh_token():
+            self._refreshing_after_401 = True
+            return await self._refresh_token()
+        return await super()._perform_authorization()
+
+    async def _handle_token_response(self, response: httpx2.Response) -> None:
+        if not self._refreshing_after_401:
+            await super()._handle_token_response(response)
+            return
+        self._refreshing_after_401 = False
+        if not await self._handle_refresh_response(response):  # stores the new tokens when it succeeds
+            await self._needs_reauth()
+
     async def _perform_authorization_code_grant(self) -> tuple[str, str]:
         self._share_metadata()
         phase = self.phase
@@ -139,13 +159,12 @@ class DexaOAuthProvider(OAuthClientProvider):
             return await self._begin(phase)
         if isinstance(phase, Complete):
             return self._complete(phase)
-        if self.context.current_tokens is not None and self.context.current_tokens.refresh_token:
-            # The server refused a token we thought valid (revoked, or clocks differ): refresh on the next
-            # request rather than give up, and only ask a person when the refresh itself fails.
-            self.context.token_expiry_time = 1.0  # long past (0 would read as "never expires")
-            raise ReauthRequired(f"{phase.name}: the server rejected the access token; it is refreshed on retry")
+        await self._needs_reauth()
+
+    async def _needs_reauth(self) -> NoReturn:
+        name = self.phase.name if isinstance(self.phase, Headless) else self.context.server_url
         message = (
-            f"{phase.name} needs to be connected again (its authorization was revoked or expired); "
+            f"{name} needs to be connected again (its authorization was revoked or expired); "
             f"run `dexa integrations connect {self.storage.integration_id}`"
         )
         await self.storage.mark("needs_reauth", message)
