@@ -75,7 +75,7 @@ def checkpoint_table(checkpoints: list[dict[str, Any]]) -> Table:
     return table
 
 
-def print_report(report: dict[str, Any], console: Console) -> None:
+def print_report(report: dict[str, Any], console: Console, *, session_id: str = "SESSION") -> None:
     status = report.get("status", "ok")
     if status == "conflict":
         console.print("[bold yellow]Files changed outside Dexa[/] since it last saw them; nothing was changed:")
@@ -96,7 +96,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     if "messages_hidden" in report:
         console.print(f"  conversation: {report['messages_hidden']} message(s) hidden (kept in history)")
     if report.get("undo_checkpoint_id"):
-        console.print(f"  undo with: dexa rewind SESSION --to {report['undo_checkpoint_id']} --code")
+        console.print(f"  undo with: dexa rewind {session_id} --to {report['undo_checkpoint_id']} --code")
     effects = report.get("side_effects", [])
     if effects:
         console.print("[bold]Not undone[/] (happened outside the workspace after this checkpoint):")
@@ -150,7 +150,7 @@ def rewind(
     elif isinstance(result, list):
         out.print(checkpoint_table(result) if result else "No checkpoints for this session yet.")
     else:
-        print_report(result, out)
+        print_report(result, out, session_id=session)
     if isinstance(result, dict):
         raise typer.Exit({"ok": 0, "conflict": 1, "partial": 3}.get(result.get("status", "ok"), 0))
 
@@ -179,11 +179,11 @@ async def rewind_interactive(
         return None
     report = await service.rewind(session_id, checkpoint_id=choice, mode=mode, on_conflict="ask")
     if report["status"] == "conflict":
-        print_report(report, console)
+        print_report(report, console, session_id=session_id)
         answer = (await ask("[k]eep a copy and restore, [o]verwrite, or [c]ancel: ")).strip().lower()[:1]
         on_conflict = {"k": "keep_copy", "o": "overwrite"}.get(answer)
         if on_conflict is None:
             return None
         report = await service.rewind(session_id, checkpoint_id=choice, mode=mode, on_conflict=on_conflict)
-    print_report(report, console)
+    print_report(report, console, session_id=session_id)
     return report

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 from rich.table import Table
 
+from dexa.cli.rewind_cmd import checkpoint_table, print_report
 from dexa.core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ BUILTINS: dict[str, tuple[str, str]] = {
 RESUME_LIMIT = 20
 REWIND_CHOICES = {"b": "both", "both": "both", "c": "code", "code": "code", "o": "conversation"}
 REWIND_CHOICES["conversation"] = "conversation"
+CONFLICT_CHOICES = {"k": "keep_copy", "o": "overwrite"}
 
 
 async def _custom(repl: ChatRepl) -> list[SkillPublic]:
@@ -114,10 +116,16 @@ async def rewind(repl: ChatRepl, args: str) -> None:
     if not points:
         repl.console.print("[dim]No checkpoints in this session yet.[/]")
         return
-    for i, cp in enumerate(points, 1):
-        repl.console.print(f"  [bold]{i:>2}[/]  {escape(_label(cp.model_dump()))}  [dim]{cp.id}[/]")
-    numbers = {str(i): cp.id for i, cp in enumerate(points, 1)}
-    chosen = await repl.pick("Rewind to which checkpoint? (number, empty to cancel) ", numbers)
+    rows = [cp.model_dump() for cp in points]
+    try:
+        repl.console.print(checkpoint_table(rows))  # the same table as `dexa rewind SESSION`
+        numbers = {str(r["seq"]): str(r["id"]) for r in rows}
+    except KeyError:  # a server that lists fewer fields
+        for i, cp in enumerate(rows, 1):
+            repl.console.print(f"  [bold]{i:>2}[/]  {escape(_label(cp))}  [dim]{cp['id']}[/]")
+        numbers = {str(i): str(cp["id"]) for i, cp in enumerate(rows, 1)}
+    numbers.update({str(r["id"]): str(r["id"]) for r in rows})
+    chosen = await repl.pick("Rewind to which checkpoint? (#, empty to cancel) ", numbers)
     if chosen is None:
         repl.console.print("[dim]Never mind: nothing changed.[/]")
         return
@@ -125,14 +133,16 @@ async def rewind(repl: ChatRepl, args: str) -> None:
     if mode is None:
         repl.console.print("[dim]Never mind: nothing changed.[/]")
         return
-    result = await repl.client.rewind(sid, chosen, mode=mode, on_conflict="overwrite")
+    report = (await repl.client.rewind(sid, chosen, mode=mode, on_conflict="ask")).details
+    if report.get("status") == "conflict":
+        print_report(report, repl.console, session_id=sid)
+        how = await repl.pick("[k]eep a copy and restore, [o]verwrite, or cancel (empty): ", CONFLICT_CHOICES)
+        if how is None:
+            repl.console.print("[dim]Never mind: nothing changed.[/]")
+            return
+        report = (await repl.client.rewind(sid, chosen, mode=mode, on_conflict=how)).details
     await repl.sync()
-    what = {"both": "code and conversation", "code": "code", "conversation": "conversation"}[mode]
-    repl.console.print(f"[green]Rewound {what} to {result.checkpoint_id}.[/]")
-    for key in ("restored", "deleted", "skipped"):
-        value = result.details.get(key)
-        if isinstance(value, list) and value:
-            repl.console.print(f"  {key}: {escape(', '.join(str(v) for v in value[:10]))}")
+    print_report(report, repl.console, session_id=sid)
 
 
 async def cost(repl: ChatRepl, args: str) -> None:

@@ -63,9 +63,9 @@ def world(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[World]:
         "---\ndescription: Greet someone by name\n---\nSay hello to $ARGUMENTS.\n"
     )
     (ws / "CLAUDE.md").write_text("Answer briefly.\n")
-    (home / ".claude" / "settings.json").write_text(json.dumps({"permissions": {"allow": ["Bash(sleep:*)"]}}))
+    (home / ".claude" / "settings.json").write_text(json.dumps({"permissions": {"allow": ["Bash(sleep:*)", "Write"]}}))
     script = tmp_path / "script.json"
-    script.write_text(json.dumps({"turns": turns}))
+    script.write_text(json.dumps({"turns": turns}).replace("{ws}", str(ws)))
     env = {
         **os.environ,
         "HOME": str(home),
@@ -200,5 +200,45 @@ def test_escape_interrupts_the_running_turn_and_the_repl_goes_on(world: World) -
 
     chat.line("are you there?")
     at = chat.expect("Back after the interrupt.", after=at)
+    chat.line("/exit")
+    assert chat.close() == 0
+
+
+WRITE_NOTES = [
+    {
+        "text": "Writing notes.",
+        "tool_uses": [{"name": "Write", "input": {"file_path": "{ws}/notes.txt", "content": "v1\n"}}],
+    },
+    {"text": "Notes written."},
+]
+
+
+@pytest.mark.parametrize("world", [WRITE_NOTES], indirect=True)
+def test_rewind_restores_code_and_asks_about_files_changed_outside(world: World) -> None:
+    chat = world.chat()
+    at = chat.expect("/help lists the commands")
+    chat.line("write the notes")
+    at = chat.expect("Notes written.", after=at)
+    at = chat.expect("turn 1 done", after=at)
+    notes = world.ws / "notes.txt"
+    assert notes.read_text() == "v1\n"
+    notes.write_text("edited by hand\n")  # a change Dexa never saw
+
+    sid = world.sessions()[0]["id"]
+    points = world.api("GET", f"/sessions/{sid}/checkpoints")["data"]
+    first = min(points, key=lambda p: p["seq"])["id"]  # taken at the prompt, before the Write
+    chat.line("/rewind")
+    at = chat.expect("Rewind to which checkpoint?", after=at)
+    assert first in chat.text
+    chat.line(first)
+    at = chat.expect("Restore [b]oth", after=at)
+    chat.line("c")
+    at = chat.expect("Files changed outside Dexa", after=at)
+    chat.line("k")
+    at = chat.expect(f"undo with: dexa rewind {sid} --to", after=at)
+    assert "kept a copy of notes.txt" in chat.text
+    assert not notes.exists(), chat.text[-2500:]
+    copies = [p for p in world.ws.rglob("notes.txt*") if p.is_file()]
+    assert [p.read_text() for p in copies] == ["edited by hand\n"]
     chat.line("/exit")
     assert chat.close() == 0
