@@ -246,3 +246,12 @@ def callback(url: Annotated[str, typer.Argument(help="The redirect URL (or its q
     code, state, iss = parse_callback(url)
     record = _run(lambda i: i.registry.complete_connect(state=state, code=code, iss=iss))
     out.print(f"connected [bold]{record['id']}[/] ({record['provider']})")
+
+
+def _register_policy() -> None:
+    from .integration_policy_cmd import policy
+
+    app.command("policy")(policy)
+
+
+_register_policy()

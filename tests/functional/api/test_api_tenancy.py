@@ -86,6 +86,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/users"): {"name": "b-new", "role": "member"},
     ("POST", "/keys"): {"user_id": "usr_a_member", "name": "steal"},
     ("POST", "/integrations/{integration_id}/oauth/start"): {},
+    ("PUT", "/integrations/{integration_id}/policy"): {"reads": "deny", "tools": {"x": "direct"}},
     ("POST", "/approval-links/peek"): {"token": "{link_token}"},
     ("POST", "/approval-links/redeem"): {"token": "{link_token}"},
     ("POST", "/schedules"): {"cron": "* * * * *", "prompt": "b's own"},
@@ -249,6 +250,8 @@ def test_cross_tenant_calls_changed_nothing_in_org_a(world: Any) -> None:
     outputs = client.get(f"/sessions/{ids['session_id']}/pending-outputs", headers=h).json()["data"]
     assert [o["status"] for o in outputs] == ["pending"]
     assert client.get(f"/integrations/{ids['integration_id']}/status", headers=h).status_code == 200
+    policy = client.get(f"/integrations/{ids['integration_id']}/policy", headers=h).json()
+    assert (policy["reads"], policy["tools"]) == (None, {})
     keys = {k["id"]: k for k in client.get("/keys", headers=h).json()["data"]}
     assert keys[ids["key_id"]]["revoked_at"] is None
     assert not any(e["actor"].startswith("usr_b") for e in client.get("/audit", headers=h).json()["data"])

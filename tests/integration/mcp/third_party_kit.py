@@ -153,11 +153,7 @@ class Workspace:
             try:
                 return await store.kv_list("outputs", org_id=LOCAL_ORG)
             finally:
-                closer = getattr(store, "close", None)
-                if closer is not None:
-                    result = closer()
-                    if asyncio.iscoroutine(result):
-                        await result
+                store.close()
 
         docs = asyncio.run(read())
         return sorted(docs, key=lambda d: d.get("created_at", 0))

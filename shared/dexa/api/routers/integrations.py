@@ -8,13 +8,20 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
-from dexa.api.deps import ApiContext, Ctx, IntegrationReader, IntegrationWriter, problems
+from dexa.api.deps import ApiContext, ConfigAdmin, Ctx, IntegrationReader, IntegrationWriter, problems
 from dexa.api.ports import OAuthConnector
 from dexa.api.problems import not_implemented
-from dexa.api.schemas.admin import IntegrationCreate, IntegrationPublic, IntegrationsPublic, IntegrationStatusPublic
+from dexa.api.schemas.admin import (
+    IntegrationCreate,
+    IntegrationPublic,
+    IntegrationsPublic,
+    IntegrationStatusPublic,
+    ServerPolicyPublic,
+    ServerPolicyUpdate,
+)
 from dexa.api.schemas.common import ID_PATTERN
 from dexa.api.schemas.config import OAuthStartPublic
-from dexa.core.errors import DexaError
+from dexa.core.errors import DexaError, NotFoundError
 
 router = APIRouter(prefix="/integrations", tags=["integrations"])
 # The provider redirects the browser here; the path is the redirect URI registered with it.
@@ -48,6 +55,38 @@ async def integration_status(
     integration_id: IntegrationId, ctx: Ctx, who: IntegrationReader
 ) -> IntegrationStatusPublic:
     return IntegrationStatusPublic.of(await ctx.integrations.status(who.org_id, integration_id))
+
+
+async def _server_name(ctx: ApiContext, org_id: str, integration_id: str) -> str:
+    """The server name an integration's tools go by (its policy's key); another org's id is simply not found."""
+    for item in await ctx.integrations.list(org_id):
+        if item.id == integration_id:
+            return item.name
+    raise NotFoundError(f"no integration {integration_id}")
+
+
+@router.get("/{integration_id}/policy", response_model=ServerPolicyPublic, responses=problems(404))
+async def get_server_policy(integration_id: IntegrationId, ctx: Ctx, who: IntegrationReader) -> ServerPolicyPublic:
+    """What this server's reads, writes and tools get under the org's output policy (null: the built-in default)."""
+    from dexa.integrations.outputs.server_policy import server_policy
+
+    name = await _server_name(ctx, who.org_id, integration_id)
+    found = await server_policy(ctx.runtime.store, who.org_id, name)
+    return ServerPolicyPublic(integration_id=integration_id, **found.to_dict())
+
+
+@router.put("/{integration_id}/policy", response_model=ServerPolicyPublic, responses=problems(400, 404))
+async def put_server_policy(
+    integration_id: IntegrationId, body: ServerPolicyUpdate, ctx: Ctx, who: ConfigAdmin
+) -> ServerPolicyPublic:
+    """Set how this server's calls are treated: e.g. reads "direct", writes "stage", one tool "deny"."""
+    from dexa.integrations.outputs.server_policy import set_server_policy
+
+    name = await _server_name(ctx, who.org_id, integration_id)
+    changes = body.model_dump(include=body.model_fields_set)
+    updated, doc = await set_server_policy(ctx.runtime.store, who.org_id, name, changes)
+    await ctx.audit.append(who, "output_policy.update", "org", {"server": name, "changes": changes, "policy": doc})
+    return ServerPolicyPublic(integration_id=integration_id, **updated.to_dict())
 
 
 def _oauth(ctx: ApiContext) -> OAuthConnector:

@@ -37,6 +37,28 @@ class IntegrationPublic(BaseModel):
         )
 
 
+PolicyDecision = Literal["direct", "stage", "auto", "deny"]
+
+
+class ServerPolicyUpdate(Body):
+    """A connected server's slice of the org output policy. A field left out is kept; null removes the rule, so the
+    built-in default applies again (reads run, writes are staged)."""
+
+    reads: PolicyDecision | None = Field(default=None, description="what the server's read calls get")
+    writes: PolicyDecision | None = Field(default=None, description="what its other calls get")
+    tools: dict[str, PolicyDecision | None] = Field(
+        default_factory=dict, max_length=200, description="per tool of this server (beats reads and writes)"
+    )
+
+
+class ServerPolicyPublic(BaseModel):
+    integration_id: str
+    server: str
+    reads: PolicyDecision | None
+    writes: PolicyDecision | None
+    tools: dict[str, PolicyDecision]
+
+
 class IntegrationsPublic(BaseModel):
     data: list[IntegrationPublic]
     count: int
