@@ -26,7 +26,15 @@ from dexa.api.schemas.config import (
     SideEffectsPublic,
     SkillsPublic,
 )
-from dexa.api.schemas.triggers import GithubTriggerPublic, ReviewChannelsDoc, SlackUserPublic
+from dexa.api.schemas.triggers import (
+    EmailTriggerPublic,
+    GithubTriggerPublic,
+    ReviewChannelsDoc,
+    SlackTriggerPublic,
+    SlackUserPublic,
+    TaskTemplatePublic,
+    TaskTemplatesPublic,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)
@@ -189,6 +197,39 @@ class ConfigOperations:
     async def map_slack_user(self, slack_user: str, user_id: str) -> SlackUserPublic:
         body = {"slack_user": slack_user, "user_id": user_id}
         return await self._call("PUT", "/slack-users", SlackUserPublic, json_body=body)
+
+    @operation("PUT", "/triggers/email")
+    async def set_email_trigger(
+        self, address: str, *, senders: Mapping[str, str] | None = None, unknown_sender: str = "reject"
+    ) -> EmailTriggerPublic:
+        body = {"address": address, "senders": dict(senders or {}), "unknown_sender": unknown_sender}
+        return await self._call("PUT", "/triggers/email", EmailTriggerPublic, json_body=body)
+
+    @operation("GET", "/triggers/email")
+    async def get_email_trigger(self) -> EmailTriggerPublic:
+        return await self._call("GET", "/triggers/email", EmailTriggerPublic)
+
+    @operation("PUT", "/triggers/slack")
+    async def set_slack_trigger(self, *, unknown_user: str = "reject") -> SlackTriggerPublic:
+        return await self._call("PUT", "/triggers/slack", SlackTriggerPublic, json_body={"unknown_user": unknown_user})
+
+    @operation("POST", "/task-templates")
+    async def create_task_template(self, name: str, prompt: str, run_as: str) -> TaskTemplatePublic:
+        body = {"name": name, "prompt": prompt, "run_as": run_as}
+        return await self._call("POST", "/task-templates", TaskTemplatePublic, json_body=body)
+
+    @operation("PUT", "/task-templates/{template_id}")
+    async def update_task_template(self, template_id: str, name: str, prompt: str, run_as: str) -> TaskTemplatePublic:
+        body = {"name": name, "prompt": prompt, "run_as": run_as}
+        return await self._call("PUT", f"/task-templates/{template_id}", TaskTemplatePublic, json_body=body)
+
+    @operation("GET", "/task-templates")
+    async def list_task_templates(self) -> TaskTemplatesPublic:
+        return await self._call("GET", "/task-templates", TaskTemplatesPublic)
+
+    @operation("DELETE", "/task-templates/{template_id}")
+    async def delete_task_template(self, template_id: str) -> None:
+        await self._call("DELETE", f"/task-templates/{template_id}", None)
 
     @operation("DELETE", "/schedules/{schedule_id}")
     async def delete_schedule(self, schedule_id: str) -> None:

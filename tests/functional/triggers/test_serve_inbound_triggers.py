@@ -185,7 +185,7 @@ def test_a_signed_webhook_fills_a_saved_template_and_runs_as_its_user(org: Org) 
     prompt = "Follow up on ticket {{ticket.id}} ({{ ticket.subject }}) for {{customer}}."
     created = served.call("POST", "/task-templates", {"name": "ticket follow-up", "prompt": prompt, "run_as": org.ana})
     assert created["variables"] == ["customer", "ticket.id", "ticket.subject"] and created["secret"]
-    assert all(t["secret"] is None for t in served.call("GET", "/task-templates"))
+    assert all(t["secret"] is None for t in served.call("GET", "/task-templates")["data"])
     path, secret = created["webhook_path"], created["secret"]
 
     body = json.dumps({"ticket": {"id": 42, "subject": "Printer on fire"}, "customer": "Acme"}).encode()

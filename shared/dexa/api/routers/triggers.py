@@ -23,6 +23,7 @@ from dexa.api.schemas.triggers import (
     SlackUserPublic,
     TaskTemplateCreate,
     TaskTemplatePublic,
+    TaskTemplatesPublic,
 )
 from dexa.triggers import email, org_links, slack_events, templates
 
@@ -128,9 +129,10 @@ async def update_task_template(
     return _template(t)
 
 
-@router.get("/task-templates", response_model=list[TaskTemplatePublic], responses=problems())
-async def list_task_templates(ctx: Ctx, who: Reader) -> list[TaskTemplatePublic]:
-    return [_template(t) for t in await templates.list_templates(ctx.runtime.store, who.org_id)]
+@router.get("/task-templates", response_model=TaskTemplatesPublic, responses=problems())
+async def list_task_templates(ctx: Ctx, who: Reader) -> TaskTemplatesPublic:
+    rows = [_template(t) for t in await templates.list_templates(ctx.runtime.store, who.org_id)]
+    return TaskTemplatesPublic(data=rows, count=len(rows))
 
 
 @router.delete("/task-templates/{template_id}", status_code=204, response_class=Response, responses=problems(404))

@@ -78,3 +78,8 @@ class TaskTemplatePublic(BaseModel):
     created_at: float
     webhook_path: str
     secret: str | None = Field(default=None, description="Signs the webhook's bodies; shown only on creation")
+
+
+class TaskTemplatesPublic(BaseModel):
+    data: list[TaskTemplatePublic]
+    count: int
