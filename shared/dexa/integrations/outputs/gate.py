@@ -189,15 +189,21 @@ class StagingGate:
         )
 
     async def _mode(self, call: McpCall, ctx: ToolContext, kind: str) -> tuple[OutputMode, str]:
-        modes = self.modes
-        if modes is None:
-            doc = await ctx.kv.kv_get(POLICY_NAMESPACE, "org", org_id=ctx.org_id) or {}
+        """Blocking or not: the org's stored policy, then dexa.outputPolicy.modes of the org (managed), user and
+        project settings; the first that names this tool or output type decides, then the first default."""
+        if self.modes is not None:
+            return self.modes.choose(server=call.server, tool=call.tool, kind=kind or "mcp_call")
+        doc = await ctx.kv.kv_get(POLICY_NAMESPACE, "org", org_id=ctx.org_id) or {}
+        sources = [("org", doc.get("modes"))]
+        for level in ("org", "user", "project"):
+            sources.append((level, (self.settings_layers.get(level) or {}).get("modes")))
+        tables: list[OutputModes] = []
+        for level, raw in sources:
             try:
-                modes = OutputModes.from_dict(doc.get("modes"))
-            except DexaError as exc:  # a broken mode table must not stop staging: the safe default applies
-                logger.warning("output modes for org %s are invalid (%s); using the default", ctx.org_id, exc)
-                modes = OutputModes()
-        return modes.choose(server=call.server, tool=call.tool, kind=kind or "mcp_call")
+                tables.append(OutputModes.from_dict(raw))
+            except DexaError as exc:  # a broken mode table must not stop staging: the others (or the default) apply
+                logger.warning("output modes in the %s policy are ignored: %s", level, exc)
+        return OutputModes.first(tables, server=call.server, tool=call.tool, kind=kind or "mcp_call")
 
     async def _lookup(self, call: McpCall) -> Mapping[str, Any] | None:
         spec = _LOOKUPS.get((call.kind, call.tool))

@@ -13,7 +13,7 @@ The built-in default is non_blocking for every output type (the reviewer may tak
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -72,4 +72,16 @@ class OutputModes:
         for value, rule in levels:
             if value is not None:
                 return value, rule
+        return DEFAULT_MODE, "default"
+
+    @staticmethod
+    def first(tables: Sequence[OutputModes], *, server: str, tool: str, kind: str) -> tuple[OutputMode, str]:
+        """Across policies, most authoritative first: the first that names the tool or type, else the first default."""
+        for table in tables:
+            mode, rule = table.choose(server=server, tool=tool, kind=kind)
+            if rule.startswith(("modes.tools.", "modes.output_types.")):
+                return mode, rule
+        for table in tables:
+            if table.default is not None:
+                return table.default, "modes.default"
         return DEFAULT_MODE, "default"
