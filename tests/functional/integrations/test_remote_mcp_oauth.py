@@ -288,6 +288,22 @@ async def test_a_refused_access_token_is_refreshed_in_place_of_a_new_login(
     assert len(vendor.auth.authorize_requests) == 1
 
 
+async def test_two_processes_sharing_a_rotating_grant_do_not_lock_each_other_out(
+    tmp_path: Path, store, vault, short_lived: Vendor
+) -> None:
+    connected = await connect(wire(store, vault), short_lived.url())
+    serve, run = wire(store, vault), wire(store, vault)  # e.g. dexa serve and a dexa run on the same home
+    async with SessionTools(tmp_path, store, run) as late:
+        assert not (await late.call("mcp__crm__find_contact", {"email": "a@acme.example"})).is_error
+        await asyncio.sleep(2.1)
+        async with SessionTools(tmp_path, store, serve) as early:  # rotates the refresh `late` holds
+            assert not (await early.call("mcp__crm__find_contact", {"email": "a@acme.example"})).is_error
+        out = await late.call("mcp__crm__find_contact", {"email": "a@acme.example"})
+    assert not out.is_error, out.content
+    status = await serve.registry.status(ORG, connected["id"])
+    assert status["status"] == "connected" and status["token"]["status"] == "ok"
+
+
 async def test_revocation_at_the_vendor_asks_for_a_reconnect_and_reconnecting_works(
     tmp_path: Path, store, vault, vendor: Vendor
 ) -> None:

@@ -139,9 +139,15 @@ class DexaOAuthProvider(OAuthClientProvider):
     async def _perform_authorization(self) -> httpx2.Request:
         # Headless, a 401 on a token we thought valid (revoked access token, clocks that differ) is answered with
         # the refresh grant in the authorization's place; only when that fails is a person asked.
-        if isinstance(self.phase, Headless) and self.context.can_refresh_token():
-            self._refreshing_after_401 = True
-            return await self._refresh_token()
+        if isinstance(self.phase, Headless):
+            # Another process (dexa serve and a `dexa run`, two Lambdas) may have rotated the refresh token
+            # since this one loaded it: refresh with the vault's newest, not the one just refused.
+            stored = await self.storage.get_tokens()
+            if stored is not None:
+                self.context.current_tokens = stored
+            if self.context.can_refresh_token():
+                self._refreshing_after_401 = True
+                return await self._refresh_token()
         return await super()._perform_authorization()
 
     async def _handle_token_response(self, response: httpx2.Response) -> None:
