@@ -105,11 +105,17 @@ class Workspace:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(doc))
 
-    def run(self, turns: list[dict[str, Any]], *args: str) -> list[dict[str, Any]]:
+    def run(self, turns: list[dict[str, Any]], *args: str, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
         """`dexa run -p` with stream-json output; returns its messages (the last is the result)."""
         script = self.tmp / f"script-{len(list(self.tmp.glob('script-*')))}.json"
         script.write_text(json.dumps({"turns": turns}))
-        env = {**os.environ, "HOME": str(self.home), "DEXA_HOME": str(self.dexa_home), "ANTHROPIC_API_KEY": "x"}
+        env = {
+            **os.environ,
+            "HOME": str(self.home),
+            "DEXA_HOME": str(self.dexa_home),
+            "ANTHROPIC_API_KEY": "x",
+            **(env or {}),
+        }
         done = subprocess.run(
             [sys.executable, "-m", "dexa.cli", "run", "-p", "tidy up the customer records",
              "--model", f"scripted:{script}", "--output-format", "stream-json", "--verbose", *args],
