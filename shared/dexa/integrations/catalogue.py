@@ -2,7 +2,9 @@
 
 `managed` names the Dexa-hosted server kind (calendar, email, crm, chat, tickets, meetings) when Dexa has a
 provider client for the vendor; `remote_mcp` is the vendor's official hosted MCP server (mcp.md §4), offered as a
-preset. OAuth endpoints are static where the vendor documents them, or discovered from the MCP server's PRM.
+preset (`mode=remote`). A remote server is connected by the MCP authorization flow (integrations.remote): its
+authorization server is discovered from the server itself; `oauth` only names the issuer where an admin may have
+pre-registered Dexa's client. The managed clients use `oauth`'s static endpoints.
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ class ProviderInfo:
 
     def connect_hint(self) -> str:
         if self.id == "custom_mcp":
-            return "dexa integrations add custom_mcp --name NAME --url URL (the URL must be on the org allowlist)"
+            return (
+                "dexa integrations add custom_mcp --name NAME --url URL (the URL must be on the org allowlist); "
+                "then dexa integrations connect <id> if it asks for OAuth"
+            )
         if self.auth == "oauth":
             return f"dexa integrations add {self.id} && dexa integrations connect <id>"
         if self.auth == "api_key":
