@@ -126,3 +126,86 @@ async def test_a_broken_org_policy_fails_closed(tmp_path: Path, store) -> None:
         assert out.content.startswith("Staged as")
     finally:
         await org.aclose()
+
+
+# ------------------------------------------------------------------ classification and levels
+
+
+def test_annotations_decide_and_a_tool_without_any_is_judged_by_its_name() -> None:
+    import mcp.types as types
+
+    from dexa.integrations.outputs.classify import classify
+
+    def of(name: str, annotations: types.ToolAnnotations | None = None) -> str:
+        return classify(name, ToolHints.from_wire(annotations, None)).basis
+
+    assert of("git_log", types.ToolAnnotations(read_only_hint=True)) == "annotation.readOnlyHint"
+    # One stated hint means the server annotated it: the spec's defaults fill the rest (readOnlyHint false).
+    assert of("list_things", types.ToolAnnotations(destructive_hint=False)) == "annotation.write"
+    assert of("list_things", types.ToolAnnotations(title="Only a title")) == "name.read:list"
+    assert of("slack_get_users") == "name.read:get"
+    assert of("getFileInfo") == "name.read:get"
+    assert of("describe_table") == "name.read:describe"
+    assert of("slack_post_message") == "name.write:post"
+    assert of("write_query") == "name.write:write"
+    assert of("get_and_delete") == "name.write:delete"  # a write verb anywhere wins
+    assert of("log_event") == "name.unrecognised"  # unknown verbs are writes
+    assert of("read_query") == "name.read:read"
+
+
+def test_levels_org_wins_the_user_sets_the_base_the_project_and_session_only_tighten() -> None:
+    from dexa.integrations.outputs.policy import PolicySet
+
+    write = _call("write_query", scope="project", trusted=False, server="db")
+    read = _call("read_query", scope="project", trusted=False, server="db", hints=READ)
+
+    def decide_with(**levels: dict) -> tuple[str, str]:
+        docs = {k: OutputPolicy.from_dict(v) for k, v in levels.items()}
+        got = decide(write, policies=PolicySet(**docs))
+        return got.decision, got.rule
+
+    assert decide_with() == ("stage", "annotation.write")
+    assert decide_with(user={"integrations": {"db": "direct"}}) == ("direct", "user.integrations.db")
+    assert decide_with(org={"integrations": {"db": "stage"}}, user={"integrations": {"db": "direct"}}) == (
+        "stage",
+        "org.integrations.db",
+    )
+    # The project cannot loosen what the user or the built-in default decided, but can tighten it.
+    assert decide_with(project={"tools": {"db/write_query": "direct"}}) == ("stage", "annotation.write")
+    assert decide_with(user={"default": "direct"}, project={"integrations": {"db": "deny"}}) == (
+        "deny",
+        "project.integrations.db",
+    )
+    # An org per-tool rule is final, even over a stricter project.
+    assert decide_with(org={"tools": {"db/write_query": "direct"}}, project={"default": "deny"}) == (
+        "direct",
+        "org.tools.db/write_query",
+    )
+    assert decide(read, policies=PolicySet(project=OutputPolicy.from_dict({"reads": {"db": "stage"}}))).decision == (
+        "stage"
+    )
+
+
+def test_settings_files_keep_their_output_policy_levels_apart(tmp_path: Path) -> None:
+    import json
+
+    from dexa.config.loader import load_settings
+
+    home, project = tmp_path / "home", tmp_path / "project"
+    for base, doc in (
+        (home, {"integrations": {"db": "direct"}}),
+        (project, {"tools": {"db/read_query": "stage"}}),
+    ):
+        (base / ".claude").mkdir(parents=True)
+        (base / ".claude" / "settings.json").write_text(json.dumps({"dexa": {"outputPolicy": doc}}))
+    settings, problems = load_settings(
+        str(project),
+        home=str(home),
+        org_policy={"dexa": {"outputPolicy": {"reads": {"crm": "stage"}}}},
+        managed_path=None,
+    )
+    assert not problems
+    layers = settings.dexa.output_policy_layers
+    assert layers["org"] == {"reads": {"crm": "stage"}}
+    assert layers["user"] == {"integrations": {"db": "direct"}}
+    assert layers["project"] == {"tools": {"db/read_query": "stage"}}
