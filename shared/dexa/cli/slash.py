@@ -41,6 +41,7 @@ BUILTINS: dict[str, tuple[str, str]] = {
     "skills": ("", "Skills available in this project"),
     "mode": ("[mode]", "Show or set the permission mode"),
     "plan": ("[prompt]", "Switch to plan mode (and send the prompt, if any)"),
+    "plugin": ("", "Plugins enabled in this project"),
     "exit": ("", "Leave (also /quit, Ctrl-D)"),
 }
 RESUME_LIMIT = 20
@@ -291,6 +292,16 @@ async def plan(repl: ChatRepl, args: str) -> None:
         await repl.send(args.strip())
 
 
+async def plugin(repl: ChatRepl, args: str) -> None:
+    rows = (await repl.client.list_plugins(cwd=repl.spec.cwd)).data
+    for p in rows:
+        runs = f" [yellow]runs code: {escape(', '.join(p.runs_code))}[/]" if p.runs_code else ""
+        repl.console.print(f"  [bold]{escape(p.name)}[/] {escape(p.version)} {escape(p.description)}{runs}")
+    if not rows:
+        repl.console.print("No plugins enabled.")
+    repl.console.print("[dim]Install and manage them with `dexa plugins` (and `dexa plugins marketplace`).[/]")
+
+
 async def exit_(repl: ChatRepl, args: str) -> bool:
     return True
 
@@ -311,6 +322,7 @@ HANDLERS: dict[str, Handler] = {
     "skills": skills,
     "mode": mode,
     "plan": plan,
+    "plugin": plugin,
     "exit": exit_,
     "quit": exit_,
 }

@@ -64,6 +64,8 @@ def world(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[World]:
     )
     (ws / "CLAUDE.md").write_text("Answer briefly.\n")
     (home / ".claude" / "settings.json").write_text(json.dumps({"permissions": {"allow": ["Bash(sleep:*)", "Write"]}}))
+    time_server = {"command": sys.executable, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]}
+    (home / ".claude.json").write_text(json.dumps({"mcpServers": {"time": time_server}}))
     script = tmp_path / "script.json"
     script.write_text(json.dumps({"turns": turns}).replace("{ws}", str(ws)))
     env = {
@@ -150,7 +152,8 @@ def test_slash_commands_work_in_the_repl_and_unknown_ones_never_reach_the_model(
     at = chat.expect("Model: haiku", after=at)
 
     chat.line("/mcp")
-    at = chat.expect("No MCP servers configured", after=at)
+    at = chat.expect("tools", after=at)
+    assert "time (user) ✔ connected · 2 tools" in chat.text
     chat.line("/permissions")
     at = chat.expect("Bash(sleep:*)", after=at)
     chat.line("/memory")
@@ -242,3 +245,10 @@ def test_rewind_restores_code_and_asks_about_files_changed_outside(world: World)
     assert [p.read_text() for p in copies] == ["edited by hand\n"]
     chat.line("/exit")
     assert chat.close() == 0
+
+
+def test_every_builtin_the_engine_routes_has_a_repl_command() -> None:
+    from dexa.cli.slash import BUILTINS, HANDLERS
+    from dexa.commands import BUILTIN_COMMANDS
+
+    assert set(BUILTIN_COMMANDS) <= set(HANDLERS) and set(BUILTINS) <= set(HANDLERS)

@@ -21,6 +21,8 @@ from dexa.api.schemas.session_commands import (
 )
 from dexa.api.schemas.sessions import SessionPublic, TurnAccepted
 from dexa.api.session_policy import check_session_request
+from dexa.commands.builtins import BUILTIN_COMMANDS
+from dexa.commands.expand import parse_slash
 from dexa.core.errors import ConfigError, ConflictError
 from dexa.runtime.prompts import prepare_prompt
 
@@ -39,15 +41,17 @@ async def run_command(session_id: str, body: CommandCreate, ctx: Ctx, who: Write
     """Expand `/name args` (a `.claude/commands` file, a plugin command or a skill) and start it as the next turn.
     400 names an unknown command, or a built-in one, which the client handles itself."""
     session = await ctx.session(who, session_id)
+    parsed = parse_slash(body.command)
+    if parsed is None:
+        raise ConfigError("command: must be `/name args` (send prompts to /messages)", code="not_a_command")
+    if parsed[0] in BUILTIN_COMMANDS:
+        raise ConfigError(f"/{parsed[0]} is a built-in command: the client runs it", code="builtin_command")
     env = await ctx.call(ctx.runtime.engine.envs.env_for, session)
     prepared = await ctx.call(prepare_prompt, body.command, session, env)
-    if prepared.text is None:
-        cmd = prepared.command
-        if cmd is not None and cmd.kind == "builtin":
-            raise ConfigError(f"/{cmd.name} is a built-in command: the client runs it", code="builtin_command")
-        raise ConfigError(cmd.message if cmd is not None else "not a command", code="unknown_command")
-    if not body.command.lstrip().startswith("/"):
-        raise ConfigError("command: must start with / (send prompts to /messages)", code="not_a_command")
+    cmd = prepared.command
+    if prepared.text is None or prepared.text.strip() == body.command.strip():  # nothing expanded it
+        unknown = f"Unknown slash command: {body.command.split()[0]}"
+        raise ConfigError(cmd.message if cmd is not None and cmd.message else unknown, code="unknown_command")
     turn = await submit(ctx, session_id, prepared.text)
     return TurnAccepted(session=await public(ctx, await ctx.session(who, session_id)), turn=turn)
 
