@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help demo test cloud-e2e test-deps check lint typecheck format sync system-deps business-demo code-demo bench synth layer clean
+.PHONY: help demo test cloud-e2e test-deps check lint typecheck format sync system-deps business-demo business-eval code-demo bench synth layer clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ demo: sync ## the offline demo: an agent fixes a bug in a small repo until its t
 
 business-demo: sync ## the business demo: follow-ups across calendar, CRM and email, staged for review
 	$(BIN)/dexa business-demo
+
+business-eval: sync ## the business eval offline: scripted agents (correct and wrong) graded on the demo company
+	$(BIN)/python -m evals.business
 
 code-demo: sync ## the code demo: two repos changed through the git proxy, linked PRs (GitHub fake)
 	$(BIN)/python -m dexa.code.demo

@@ -36,10 +36,10 @@ async def offline(tasks: list[Task], home: Path, out: list[str]) -> int:
                 expected = mutation is None
                 verdict = "ok" if r.passed == expected else "WRONG"
                 bad += verdict == "WRONG"
-                why = "" if r.passed else "  <- " + "; ".join(r.failed_checks)[:150]
-                out.append(
-                    f"{verdict:5} {task.id:30} {r.agent:9} {'pass' if r.passed else 'fail'} {r.seconds:5.1f}s{why}"
-                )
+                failed = [name for name, good, _ in r.checks if not good]
+                why = f"  ({'; '.join(failed)})" if failed else ""
+                verdict_line = f"{verdict:5} {task.id:28} {r.agent:9} {'pass' if r.passed else 'fail'}"
+                out.append(f"{verdict_line} {r.seconds:4.1f}s{why}")
                 print(out[-1], flush=True)
     return bad
 

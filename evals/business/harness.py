@@ -71,7 +71,8 @@ class Harness:
         from dexa.testing.script import Script
         from dexa.wiring import LOCAL_ORG, build_runtime
 
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+        # A handler first, so the MCP SDK's own INFO-level set-up is a no-op (its per-request lines are noise here).
+        logging.basicConfig(level=logging.WARNING)
         if not self.live:
             self._server = serve(Script(turns=(), responder=self._respond, source="evals.business scripted agent"))
             for key, value in (("ANTHROPIC_BASE_URL", self._server.url), ("ANTHROPIC_API_KEY", "loopback-eval")):
@@ -79,7 +80,6 @@ class Harness:
                 os.environ[key] = value
         self.home.mkdir(parents=True, exist_ok=True)
         self.rt = build_runtime(DexaSettings(home=self.home))
-        logging.getLogger("httpx").setLevel(logging.WARNING)
         integrations = self.rt.integrations
         data = self.home / "data"
         data.mkdir(exist_ok=True)
