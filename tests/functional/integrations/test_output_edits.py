@@ -72,3 +72,32 @@ async def test_a_rejection_and_a_failure_are_in_the_ledger_with_their_reason(tmp
         assert org.demo.outbox() == []
     finally:
         await org.aclose()
+
+
+async def test_the_api_reports_a_failed_outputs_real_error(tmp_path: Path, store) -> None:
+    """The API's output resource carries the integration's error for a failed output (it once read the empty
+    rejection reason), and the rejection reason for a rejected one."""
+    from types import SimpleNamespace
+
+    from dexa.api.schemas.approvals import OutputPublic
+    from dexa.runtime.server_app import OutputsPort
+
+    org = await demo_org(tmp_path, store)
+    try:
+        draft_id = await org.draft()
+        await org.call("mcp__email__send_draft", {"draft_id": draft_id})
+        await org.call("mcp__email__send_draft", {"draft_id": draft_id})
+        first, second = await org.integrations.queue.list(ORG, status="pending")
+        port = OutputsPort(SimpleNamespace(integrations=org.integrations))  # type: ignore[arg-type]
+        sent = await port.approve(ORG, first["session_id"], first["id"], by="maya")
+        assert sent.status == "executed" and sent.error == ""
+        failed = OutputPublic.of(await port.approve(ORG, second["session_id"], second["id"], by="maya"))
+        assert failed.status == "failed" and "already sent" in failed.error, failed
+        assert len(org.demo.outbox()) == 1
+        draft_two = await org.draft()
+        await org.call("mcp__email__send_draft", {"draft_id": draft_two})
+        (third,) = await org.integrations.queue.list(ORG, status="pending")
+        rejected = await port.reject(ORG, third["session_id"], third["id"], by="maya", reason="not now")
+        assert rejected.status == "rejected" and rejected.error == "not now"
+    finally:
+        await org.aclose()
