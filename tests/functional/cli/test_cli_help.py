@@ -28,8 +28,12 @@ def test_help_shows_no_value_type_for_flags_and_each_command_once() -> None:
 
 
 def test_bash_completion_completes_commands_and_options() -> None:
-    script = _dexa("--show-completion", "bash")
-    assert script.returncode == 0 and "_dexa_completion" in script.stdout
+    # From bash, as a user types it: typer detects the shell from the parent process (`; true` keeps bash the
+    # parent rather than exec-ing dexa in its place).
+    script = subprocess.run(
+        ["bash", "-c", f"{DEXA} --show-completion; true"], capture_output=True, text=True, timeout=60
+    )
+    assert "_dexa_completion" in script.stdout and "complete -o default -F _dexa_completion dexa" in script.stdout
     words = _dexa(env={"_DEXA_COMPLETE": "complete_bash", "COMP_WORDS": "dexa ch", "COMP_CWORD": "1"})
     assert words.stdout.split() == ["chat", "checkpoints"]
     opts = _dexa(env={"_DEXA_COMPLETE": "complete_bash", "COMP_WORDS": "dexa chat --per", "COMP_CWORD": "2"})
