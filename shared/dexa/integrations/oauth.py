@@ -76,7 +76,9 @@ class OAuthService:
     # ------------------------------------------------------------ client registrations (per issuer)
 
     async def register_client(self, registration: ClientRegistration) -> None:
-        await self.kv.kv_put(CLIENTS_NAMESPACE, registration.issuer, {"client_id": registration.client_id})
+        await self.kv.kv_put(
+            CLIENTS_NAMESPACE, registration.issuer, {"client_id": registration.client_id, "issuer": registration.issuer}
+        )
         if registration.client_secret:
             await self.vault.put(f"oauth_client/{registration.issuer}", registration.client_secret)
 

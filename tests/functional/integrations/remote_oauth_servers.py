@@ -96,6 +96,8 @@ class AuthServer:
     issued: list[str] = field(default_factory=list)
     # Set to make the next consent come back with this `iss` (a mix-up attack).
     forged_iss: str | None = None
+    # Dynamic client registration offered (most vendors' own servers only take clients registered by hand).
+    dcr: bool = True
 
     # -------------------------------------------------- OAuthAuthorizationServerProvider
 
@@ -220,7 +222,7 @@ class AuthServer:
             self,
             issuer_url=AnyHttpUrl(self.issuer),
             client_registration_options=ClientRegistrationOptions(
-                enabled=True, valid_scopes=[SCOPE], default_scopes=[SCOPE]
+                enabled=self.dcr, valid_scopes=[SCOPE], default_scopes=[SCOPE]
             ),
             revocation_options=RevocationOptions(enabled=True),
         )
@@ -309,11 +311,14 @@ class Vendor:
         self.as_served.stop()
 
 
-def start_vendor(*, token_ttl: int = 3600, names: tuple[str, ...] = ("crm",), liar: bool = False) -> Vendor:
-    """`liar` adds a server "liar" whose metadata claims to be the "crm" resource."""
+def start_vendor(
+    *, token_ttl: int = 3600, names: tuple[str, ...] = ("crm",), liar: bool = False, dcr: bool = True
+) -> Vendor:
+    """`liar` adds a server "liar" whose metadata claims to be the "crm" resource; `dcr=False` turns dynamic
+    client registration off (clients are then registered by hand in `auth.clients`)."""
     as_served = Served()
     # The issuer exactly as the SDK's metadata renders it (a root URL keeps its slash); `iss` must match it.
-    auth = AuthServer(issuer=str(AnyHttpUrl(as_served.url)), token_ttl=token_ttl)
+    auth = AuthServer(issuer=str(AnyHttpUrl(as_served.url)), token_ttl=token_ttl, dcr=dcr)
     as_served.start(auth.app())
     servers: dict[str, tuple[Served, MCPServer]] = {}
     for name in names:

@@ -17,12 +17,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
+from mcp.shared.auth import OAuthClientInformationFull
 from remote_oauth_servers import Vendor, start_vendor
 
 from dexa.core.errors import PermissionDeniedError
 from dexa.core.session import Session
 from dexa.core.tools import SessionState, ToolContext, ToolRegistry
-from dexa.integrations.oauth import grant_key
+from dexa.integrations.oauth import ClientRegistration, grant_key
 from dexa.integrations.session_tools import Integrations, build_integrations, mcp_tools_for_session
 from dexa.testing.fakes import DirWorkspace
 
@@ -163,6 +164,40 @@ async def test_discovery_registration_and_consent_connect_the_server(store, vaul
     second = await other.registry.add("org_2", {"provider": "custom_mcp", "name": "crm", "url": vendor.url()})
     await other.registry.begin_connect("org_2", second["id"], user_id="u2")
     assert len(vendor.auth.registrations) == 1
+
+
+async def test_without_dynamic_registration_a_hand_registered_client_is_used(store, vault) -> None:
+    vendor = start_vendor(dcr=False)
+    try:
+        integrations = wire(store, vault)
+        registry = integrations.registry
+        await registry.set_allowlist(ORG, ["http://127.0.0.1:*"])
+        record = await registry.add(ORG, {"provider": "custom_mcp", "name": "crm", "url": vendor.url()})
+        with pytest.raises(PermissionDeniedError, match=re.escape("dexa integrations client http://127.0.0.1:")):
+            await registry.begin_connect(ORG, record["id"], user_id="u1")
+        # The admin registers Dexa at the vendor, then tells Dexa (the issuer as they typed it, no slash).
+        vendor.auth.clients["dexa-by-hand"] = OAuthClientInformationFull(
+            client_id="dexa-by-hand",
+            client_secret="hand-secret",
+            redirect_uris=[REDIRECT],  # pyright: ignore[reportArgumentType]
+            token_endpoint_auth_method="client_secret_post",
+            grant_types=["authorization_code", "refresh_token"],
+            scope="crm",
+        )
+        assert integrations.oauth is not None
+        await integrations.oauth.register_client(
+            ClientRegistration(
+                issuer=vendor.auth.issuer.rstrip("/"), client_id="dexa-by-hand", client_secret="hand-secret"
+            )
+        )
+        answer = await consent(await registry.begin_connect(ORG, record["id"], user_id="u1"))
+        done = await registry.complete_connect(state=answer["state"], code=answer["code"], iss=answer["iss"])
+        assert done["status"] == "connected" and vendor.auth.registrations == []
+        (exchange,) = vendor.auth.token_requests
+        assert exchange["client_id"] == "dexa-by-hand" and exchange["client_secret"] == "hand-secret"
+        assert (await registry.status(ORG, record["id"], probe=True))["health"]["ok"]
+    finally:
+        vendor.stop()
 
 
 async def test_a_state_is_single_use_and_a_refused_consent_connects_nothing(store, vault, vendor: Vendor) -> None:

@@ -105,6 +105,13 @@ class RemoteMcpAuth:
         async with httpx2.AsyncClient(auth=provider, timeout=30.0, **self.http_options) as http:
             try:
                 return await http.post(url, json=_PROBE, headers=_PROBE_HEADERS)
+            except OAuthRegistrationError as exc:
+                issuer = provider.context.auth_server_url or "its authorization server"
+                raise PermissionDeniedError(
+                    f"{url}: Dexa could not register with {issuer} ({exc}); if it does not offer dynamic "
+                    f"registration, register Dexa's client there and run `dexa integrations client {issuer} "
+                    "CLIENT_ID --secret SECRET`"
+                ) from exc
             except _SDK_ERRORS as exc:
                 raise PermissionDeniedError(f"{url}: OAuth authorization failed: {exc}") from exc
             except httpx2.HTTPError as exc:

@@ -29,8 +29,8 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx2
 from mcp.client.auth import OAuthClientProvider, PKCEParameters
-from mcp.client.auth.utils import validate_authorization_response_iss
-from mcp.shared.auth import OAuthClientMetadata, OAuthMetadata, ProtectedResourceMetadata
+from mcp.client.auth.utils import issuers_match, validate_authorization_response_iss
+from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthMetadata, ProtectedResourceMetadata
 
 from dexa.core.errors import PermissionDeniedError
 
@@ -114,9 +114,11 @@ class DexaOAuthProvider(OAuthClientProvider):
         self.storage = storage
         self.phase = phase
         self._refreshing_after_401 = False
+        self._preregistered: dict[str, OAuthClientInformationFull] = {}
 
     async def _initialize(self) -> None:
         await super()._initialize()
+        self._preregistered = await self.storage.preregistered() if self.context.client_info is None else {}
         grant = await self.storage.grant()
         if not grant or self.context.current_tokens is None:
             return
@@ -129,6 +131,17 @@ class DexaOAuthProvider(OAuthClientProvider):
             expires_at = float(grant["expires_at"])
             lifetime = expires_at - float(grant.get("obtained_at") or expires_at)
             self.context.token_expiry_time = expires_at - min(REFRESH_MARGIN_S, lifetime / 10)
+
+    def _select_authorization_server(self, advertised: list[str]) -> str:
+        # Prefer an advertised server Dexa has a hand-registered client for, and use that client (it is bound to
+        # that issuer, SEP-2352); otherwise the SDK registers one (CIMD or DCR) with the first.
+        for candidate in advertised:
+            client = next((c for i, c in self._preregistered.items() if issuers_match(i, candidate)), None)
+            if client is not None:
+                if self.context.client_info is None:
+                    self.context.client_info = client
+                return candidate
+        return super()._select_authorization_server(advertised)
 
     def _share_metadata(self) -> None:
         # The storage writes what discovery found next to the tokens it is given.

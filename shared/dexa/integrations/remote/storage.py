@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from mcp.client.auth.utils import issuers_match
 from mcp.shared.auth import OAuthClientInformationFull, OAuthMetadata, OAuthToken, ProtectedResourceMetadata
 
 from dexa.core.ports import KeyValueStore
@@ -138,9 +139,14 @@ class VaultTokenStorage:
         raw = await self.vault.get(client_key(issuer, redirect_uri))
         if raw:
             return OAuthClientInformationFull.model_validate_json(raw)
-        doc = await self.kv.kv_get(CLIENTS_NAMESPACE, issuer)
-        if doc is None:
-            return None
+        for registered, client in (await self.preregistered(redirect_uri)).items():
+            if issuers_match(registered, issuer):
+                return client
+        return None
+
+    async def _preregistered_client(
+        self, issuer: str, doc: Mapping[str, Any], redirect_uri: str
+    ) -> OAuthClientInformationFull:
         secret = await self.vault.get(f"oauth_client/{issuer}")
         return OAuthClientInformationFull(
             client_id=str(doc["client_id"]),
@@ -149,6 +155,16 @@ class VaultTokenStorage:
             redirect_uris=[redirect_uri],  # pyright: ignore[reportArgumentType]
             issuer=issuer,
         )
+
+    async def preregistered(self, redirect_uri: str | None = None) -> dict[str, OAuthClientInformationFull]:
+        """Clients an admin registered by hand (`dexa integrations client ISSUER ID`), by issuer: for
+        authorization servers without dynamic registration (most vendors' own)."""
+        out: dict[str, OAuthClientInformationFull] = {}
+        for doc in await self.kv.kv_list(CLIENTS_NAMESPACE):
+            if doc.get("issuer"):
+                issuer = str(doc["issuer"])
+                out[issuer] = await self._preregistered_client(issuer, doc, redirect_uri or self.redirect_uri)
+        return out
 
     async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
         issuer = client_info.issuer or (str(self.asm.issuer) if self.asm else None)
