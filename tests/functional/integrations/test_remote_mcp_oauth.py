@@ -306,7 +306,9 @@ async def test_after_a_restart_an_expired_grant_is_refreshed_not_re_authorized(
         out = await session.call("mcp__crm__find_contact", {"email": "ana@acme.example"})
     assert not out.is_error, out.content
     grants = [r["grant_type"] for r in short_lived.auth.token_requests]
-    assert grants == ["authorization_code", "refresh_token"] and len(short_lived.auth.authorize_requests) == 1
+    # (More than one refresh only if this machine took longer than the token's 2-second life to connect.)
+    assert grants[0] == "authorization_code" and set(grants[1:]) == {"refresh_token"}
+    assert len(short_lived.auth.authorize_requests) == 1
 
 
 async def test_a_refused_access_token_is_refreshed_in_place_of_a_new_login(
