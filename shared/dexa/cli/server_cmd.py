@@ -316,8 +316,10 @@ def chat(
     session_id: Annotated[str | None, typer.Option("--session", "-s", help="Continue this session")] = None,
     server: Server = None,
     cwd: Annotated[Path | None, typer.Option("--cwd", help="Working directory for a new session")] = None,
-    model: Annotated[str | None, typer.Option("--model")] = None,
-    permission_mode: Annotated[str, typer.Option("--permission-mode")] = "default",
+    model: Annotated[str | None, typer.Option("--model", help="sonnet|opus|haiku|<id> (/model changes it)")] = None,
+    permission_mode: Annotated[
+        str, typer.Option("--permission-mode", help="default|acceptEdits|plan|bypassPermissions|dontAsk")
+    ] = "default",
 ) -> None:
     """Interactive session on a Dexa server: streamed output, tool calls and diffs, inline approvals, slash
     commands (/help). The session is created with the first prompt."""

@@ -63,11 +63,14 @@ def test_doctor_passes_on_a_healthy_machine_and_warns_without_ripgrep(tmp_path: 
     home, proj = tmp_path / "home", tmp_path / "proj"
     home.mkdir()
     proj.mkdir()
+    time_server = {"command": sys.executable, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]}
+    (home / ".claude.json").write_text(json.dumps({"mcpServers": {"time": time_server}}))
     proc = _doctor(proj, home, "--json", ANTHROPIC_API_KEY="sk-test")
     assert proc.returncode == 0, proc.stdout
     checks = _by_name(proc.stdout)
     assert {c["status"] for cs in checks.values() for c in cs} == {"OK"}
     assert checks["bubblewrap"][0]["message"].startswith("bwrap starts")
+    assert checks["MCP time (user)"][0]["message"] == "starts and lists its tools"
     assert "ripgrep" in checks["ripgrep"][0]["message"] and checks["git"][0]["message"].startswith("git version")
 
     bin_dir = tmp_path / "bin"  # everything doctor needs on PATH except ripgrep
