@@ -1,4 +1,5 @@
-"""Integrations stack: webhook receivers (GitHub, Slack approval buttons) and scheduled automations."""
+"""Integrations stack: webhook receivers (GitHub, Slack approval buttons and events, SES inbound mail) and scheduled
+automations."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from .agent import AgentStack
 from .common import dexa_function
 from .data import DataStack
 from .grants import grant_blobs, grant_table
+from .inbound_mail import add_inbound_mail
 
 SLACK_SECRET_ENV = "DEXA_SLACK_SIGNING_SECRET_ARN"
 GITHUB_SECRET_ENV = "DEXA_GITHUB_WEBHOOK_SECRET_ARN"
@@ -57,6 +59,8 @@ class IntegrationsStack(cdk.Stack):
         agent.state_machine.grant_task_response(self.webhooks_fn)
         self.slack_secret.grant_read(self.webhooks_fn)
         self.github_secret.grant_read(self.webhooks_fn)
+        # Mail to an org's address starts sessions, when -c dexa:inboundMailDomain names the domain.
+        self.inbound_mail = add_inbound_mail(self, webhooks_fn=self.webhooks_fn)
 
         self.schedule_group = scheduler.CfnScheduleGroup(self, "Automations", name=f"{self.stack_name}-automations")
         # The role EventBridge Scheduler assumes to invoke the scheduler function, and nothing else.
