@@ -18,13 +18,14 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from dexa.core.errors import ConflictError, PermissionDeniedError
 from dexa.core.ports import KeyValueStore
 
-from .queue import OutputQueue
+if TYPE_CHECKING:  # the queue pulls in the MCP SDK; links are minted by functions that never touch it
+    from .queue import OutputQueue
 
 Action = Literal["approve", "reject", "review"]
 USED_NAMESPACE = "approval_links_used"
