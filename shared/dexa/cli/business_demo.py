@@ -10,6 +10,7 @@ from the tool results in the request, as a model would. The company lives in DEX
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -83,11 +84,12 @@ def time_today() -> Any:
 
 async def _run(console: Console, *, reset: bool) -> tuple[int, dict[str, Any]]:
     from dexa.cli.render import EventRenderer
+    from dexa.core.events import EventType
     from dexa.settings import get_settings
     from dexa.wiring import LOCAL_ORG, build_runtime
 
-    # The SDK's per-request INFO lines would bury the transcript.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # A handler first, so the MCP SDK's own INFO-level set-up is a no-op: per-request lines would bury the transcript.
+    logging.basicConfig(level=logging.WARNING)
     settings = get_settings()
     rt = build_runtime(settings)
     try:
@@ -100,12 +102,15 @@ async def _run(console: Console, *, reset: bool) -> tuple[int, dict[str, Any]]:
         console.print(f"[bold]Task:[/] {PROMPT}  [dim](as {company.user['name']}, {company.user['email']})[/]\n")
         await rt.engine.submit(session.id, PROMPT)
         task = asyncio.create_task(rt.driver.run(session.id, wait_for_approvals=False))
-        renderer, cursor = EventRenderer(console, show_output_lines=2), 0
+        renderer, cursor = EventRenderer(console), 0
         while True:
             events = await rt.store.read_events(session.id, after=cursor)
             for ev in events:
                 cursor = ev.seq
-                renderer.render(ev)
+                if ev.type == EventType.TOOL_COMPLETED:
+                    console.print(f"  [green]⎿[/] {escape(_gist(str(ev.data.get('content', ''))))}", soft_wrap=True)
+                elif ev.type != EventType.CHECKPOINT_CREATED:
+                    renderer.render(ev)
             if task.done() and not events:
                 break
             if not events:
@@ -117,7 +122,7 @@ async def _run(console: Console, *, reset: bool) -> tuple[int, dict[str, Any]]:
         new_sent = len(company.outbox()) - sent_before
         new_invites = len(company.invitations()) - invites_before
         console.print(f"Sent during the run: {new_sent} email(s), {new_invites} calendar invitation(s).")
-        facts = {"session": final, "pending": pending, "company": company}
+        facts = {"session": final, "pending": pending, "company": company, "model_calls": await _model_calls(rt, final)}
         if new_sent or new_invites or not pending or final.status != "idle":
             console.print("[bold red]demo failed: something was sent before approval, or nothing was staged[/]")
             return 1, facts
@@ -125,6 +130,30 @@ async def _run(console: Console, *, reset: bool) -> tuple[int, dict[str, Any]]:
         return 0, facts
     finally:
         await rt.aclose()
+
+
+async def _model_calls(rt: Any, session: Any) -> int:
+    messages = await rt.store.list_messages(session.id)
+    return sum(1 for m in messages if m.role == "assistant")
+
+
+def _gist(content: str) -> str:
+    """One line for a tool result: what came back, not the whole JSON."""
+    if content.startswith("Staged as "):
+        return content.split(". ", 1)[0] + "; nothing sent."
+    try:
+        data = json.loads(content)
+    except ValueError:
+        first = (content.splitlines() or [""])[0]
+        return first if len(first) <= 110 else first[:109] + "…"
+    if isinstance(data, dict) and data.get("id"):
+        return f"{data['id']} {data.get('subject') or data.get('summary') or ''}".strip()
+    if isinstance(data, dict):
+        lists = {k: v for k, v in data.items() if isinstance(v, list)}
+        if lists:
+            return ", ".join(f"{len(v)} {k}" for k, v in lists.items())
+        return ", ".join(f"{k}: {v}" for k, v in list(data.items())[:3])
+    return str(data)[:110]
 
 
 def _print_queue(console: Console, pending: list[Mapping[str, Any]]) -> None:
@@ -156,12 +185,14 @@ def run_business_demo(*, approve_one: bool = False, reset: bool = True, console:
     """
     console = console or Console(highlight=False)
     started = time.time()
+    live = bool(os.environ.get("ANTHROPIC_API_KEY"))
     with _model_endpoint(console):
         code, facts = asyncio.run(_run(console, reset=reset))
     session = facts["session"]
+    cost = f"cost ${session.cost_usd:.4f}" if live else "no cost (scripted model)"
     console.print(
-        f"[dim]session {session.id} · turns {session.turns_completed} · tokens in {session.usage.input_tokens} / "
-        f"out {session.usage.output_tokens} · cost ${session.cost_usd:.4f} · {time.time() - started:.1f}s[/]"
+        f"[dim]session {session.id} · turns {session.turns_completed} · model calls "
+        f"{facts['model_calls']} · {cost} · {time.time() - started:.1f}s[/]"
     )
     if code != 0 or not facts["pending"]:
         return code

@@ -116,22 +116,19 @@ def test_the_scripted_agent_writes_from_what_the_tools_return(demo: tuple[Path, 
 
 def test_outputs_cli_shows_approves_once_and_rejects(demo: tuple[Path, str]) -> None:
     home, _ = demo
-    email = next(r for r in outputs(home) if r["kind"] == "email" and "acme" in json.dumps(r["context"]))
+    rows = outputs(home)
+    email = next(r for r in rows if r["kind"] == "email" and "acme" in json.dumps(r["context"]))
     shown = dexa(home, "outputs", "show", email["id"]).stdout
     assert "Subject: Re: Pricing for 50 seats" in shown and "draft_id" in shown
-    done = dexa(home, "outputs", "approve", email["id"]).stdout
-    assert "executed" in done
+    assert "executed" in dexa(home, "outputs", "approve", email["id"]).stdout
     again = dexa(home, "outputs", "approve", email["id"], check=False)
     assert again.returncode == 2 and "already" in again.stderr
     sent = company(home).execute("SELECT recipients, thread_id FROM outbox").fetchall()
     assert [tuple(r) for r in sent] == [('["ana.silva@acme.example"]', "th_acme")]
-    invite = _by_kind(outputs(home), "calendar_invite")[0]
-    dexa(home, "outputs", "reject", invite["id"], "--reason", "wrong week")
+    invite = _by_kind(rows, "calendar_invite")[0]
+    rejected = json.loads(dexa(home, "outputs", "reject", invite["id"], "--reason", "wrong week", "--json").stdout)
+    assert rejected[0]["status"] == "rejected" and rejected[0]["error"] == "wrong week"
     assert company(home).execute("SELECT count(*) FROM invitations").fetchone()[0] == 0
-    rejected = outputs(home, "--status", "rejected")
-    assert [r["id"] for r in rejected] == [invite["id"]] and rejected[0]["error"] == "wrong week"
-    missing = dexa(home, "outputs", "approve", "out_nope", check=False)
-    assert missing.returncode == 2 and "no output out_nope" in missing.stderr
 
 
 def test_a_server_started_later_executes_against_the_same_company(demo: tuple[Path, str]) -> None:
@@ -159,3 +156,17 @@ def test_a_server_started_later_executes_against_the_same_company(demo: tuple[Pa
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+def test_outputs_cli_names_the_problem_with_bad_input() -> None:
+    from typer.testing import CliRunner
+
+    from dexa.cli.outputs_cmd import app
+
+    runner = CliRunner()
+    bad_status = runner.invoke(app, ["list", "--status", "sent"])
+    assert bad_status.exit_code == 2 and "--status must be one of" in bad_status.output
+    missing = runner.invoke(app, ["approve", "out_nope"])
+    assert missing.exit_code == 2 and "no output out_nope" in missing.output
+    bad_json = runner.invoke(app, ["approve", "out_nope", "--arguments", "{not json"])
+    assert bad_json.exit_code == 2 and "--arguments is not valid JSON" in bad_json.output
