@@ -100,7 +100,9 @@ class OutputCard {
       h('div', { class: 'output-head' },
         this.select,
         h('h2', { id: `h-${o.id}` }, o.summary || `${o.kind} via ${o.tool}`),
-        badge(o.status, statusKind(o.status)), o.edited ? badge('edited', 'accent') : null),
+        badge(o.status, statusKind(o.status)), o.edited ? badge('edited', 'accent') : null,
+        // A blocking output: the agent's turn is parked until this is decided.
+        pending && (o.context || {}).mode === 'blocking' ? badge('agent waiting', 'warn') : null),
       h('p', { class: 'small muted' },
         `${o.kind}${o.integration ? ` · ${o.integration}` : ''} · ${o.tool} · staged ${fmtAgo(o.created_at)} · from `,
         h('a', { href: `/ui/sessions/${enc(o.session_id)}`, 'data-link': '' }, sessionTitle)),
