@@ -38,7 +38,8 @@ endef
 system-deps: ## install OS packages the sandbox needs (bubblewrap), when we can
 	$(call apt_install,$(APT_PKGS))
 	@for d in tools/mcp tools/ts; do \
-	  if [ -f $$d/package-lock.json ] && [ ! -d $$d/node_modules ]; then (cd $$d && npm ci --silent --no-audit --no-fund); fi; \
+	  if [ -f $$d/package-lock.json ] && { [ ! -d $$d/node_modules ] || [ $$d/package-lock.json -nt $$d/node_modules/.package-lock.json ]; }; then \
+	    (cd $$d && npm ci --silent --no-audit --no-fund); fi; \
 	done
 
 sync: $(BIN)/dexa system-deps ## create the environment
