@@ -62,16 +62,20 @@ class _Parts:
             def signing_secret() -> str:
                 return reader.get("DEXA_SLACK_SIGNING_SECRET")
 
-            slack = slack_api(self.env, reader) if self.env.get("DEXA_SLACK_BOT_TOKEN") else None
+            def slack() -> Any:
+                return slack_api(self.env, reader) if self.env.get("DEXA_SLACK_BOT_TOKEN") else None
+
+            # One Slack client per loop: an httpx client's connections belong to the loop that opened them, and
+            # clicks are answered on the engine's loop while events are acknowledged on the request's.
             receiver = WebhookReceiver(
                 runtime.engine,
                 cast(Any, _LocalRelease(runtime)),
                 lambda provider: signing_secret() if provider == "slack" else "",
-                slack=slack,
+                slack=slack(),
                 outputs=lambda: runtime.integrations.queue,
             )
             start = trigger_starter(runtime)
-            self._built = {"secret": signing_secret, "slack": slack, "receiver": receiver, "start": start}
+            self._built = {"secret": signing_secret, "slack": slack(), "receiver": receiver, "start": start}
         return self._built
 
 
