@@ -20,7 +20,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from dexa.api.deps import ApiContext
-from dexa.core.errors import ConfigError, NotFoundError, PermissionDeniedError
 from dexa.core.session import Approval
 
 logger = logging.getLogger(__name__)
@@ -127,31 +126,14 @@ def create_inbound_router(runtime: Any, env: Mapping[str, str]) -> APIRouter:
         body = await body_of(request)
         if body is None:
             return JSONResponse({"error": "payload too large"}, status_code=413)
-        from dexa.triggers import inbound, templates
+        from dexa.triggers.templates import handle_delivery
 
         ctx = _ctx(request)
-        try:
-            template, task = await templates.task_for_delivery(runtime.store, template_id, request.headers, body)
-        except NotFoundError as exc:
-            return JSONResponse({"error": exc.message}, status_code=404)
-        except PermissionDeniedError as exc:
-            return JSONResponse({"error": exc.message}, status_code=401)
-        except ConfigError as exc:
-            return JSONResponse({"error": exc.message}, status_code=400)
-        delivery = request.headers.get(templates.DELIVERY_HEADER, "")
-        key = f"{template.id}:{delivery}"
-        if delivery and not await inbound.claim(runtime.store, template.org_id, "webhook", key):
-            return JSONResponse({"status": "duplicate"}, status_code=200)
-        try:
-            session_id = await ctx.call(parts.get()["start"], task)
-        except PermissionDeniedError as exc:
-            if delivery:
-                await inbound.release(runtime.store, template.org_id, "webhook", key)
-            return JSONResponse({"status": "rejected", "reason": exc.message}, status_code=403)
-        except BaseException:
-            if delivery:
-                await inbound.release(runtime.store, template.org_id, "webhook", key)
-            raise
-        return JSONResponse({"status": "started", "session_id": session_id}, status_code=202)
+
+        async def start_on_engine(task: Any) -> str:
+            return await ctx.call(parts.get()["start"], task)
+
+        status, content = await handle_delivery(runtime.store, start_on_engine, template_id, request.headers, body)
+        return JSONResponse(content, status_code=status)
 
     return router

@@ -73,21 +73,42 @@ class InboundReceiver:
 
             triggers = EmailTriggers(self.runtime.store, self._starter())
             return await SesInbound.from_env(triggers, self.env, s3=self._s3).handle(event)
-        provider = str((event.get("pathParameters") or {}).get("provider") or "").lower()
-        if provider == "slack-events":
+        params = event.get("pathParameters") or {}
+        if params.get("template_id"):
+            return await self.task_webhook(event, str(params["template_id"]))
+        if str(params.get("provider") or "").lower() == "slack-events":
             return await self.slack_events(event)
         return await self.inner.handle(event)
 
-    async def slack_events(self, event: Mapping[str, Any]) -> dict[str, Any]:
+    @staticmethod
+    def _body(event: Mapping[str, Any]) -> bytes:
         import base64
+
+        raw = event.get("body") or ""
+        return base64.b64decode(raw) if event.get("isBase64Encoded") else str(raw).encode()
+
+    @staticmethod
+    def _answer(status: int, content: Mapping[str, Any]) -> dict[str, Any]:
         import json
 
+        return {"statusCode": status, "headers": {"content-type": "application/json"}, "body": json.dumps(content)}
+
+    async def task_webhook(self, event: Mapping[str, Any], template_id: str) -> dict[str, Any]:
+        """`POST /webhooks/tasks/{template_id}` (an API route with that path parameter) fills a saved template."""
+        from dexa.triggers.templates import handle_delivery
+
+        headers = dict(event.get("headers") or {})
+        status, content = await handle_delivery(
+            self.runtime.store, self._starter(), template_id, headers, self._body(event)
+        )
+        return self._answer(status, content)
+
+    async def slack_events(self, event: Mapping[str, Any]) -> dict[str, Any]:
         from dexa.adapters.aws.secrets import SecretReader
         from dexa.runtime.webhooks import slack_api
         from dexa.triggers.slack_events import SlackEvents
 
-        raw = event.get("body") or ""
-        body = base64.b64decode(raw) if event.get("isBase64Encoded") else str(raw).encode()
+        body = self._body(event)
         reader = SecretReader(self.env)
         public = str(getattr(self.runtime, "base_url", "") or "").rstrip("/")
         events = SlackEvents(
@@ -98,4 +119,4 @@ class InboundReceiver:
             session_url=(lambda sid: f"{public}/ui/sessions/{sid}") if public else (lambda _sid: ""),
         )
         status, content = await events.handle(dict(event.get("headers") or {}), body)
-        return {"statusCode": status, "headers": {"content-type": "application/json"}, "body": json.dumps(content)}
+        return self._answer(status, content)

@@ -23,7 +23,7 @@ from typing import Any
 from dexa.core.errors import ConfigError, NotFoundError, PermissionDeniedError
 from dexa.core.ports import KeyValueStore
 
-from .inbound import InboundTask, requester
+from .inbound import InboundTask, Starter, claim, release, requester
 
 TEMPLATES = "task_templates"
 TEMPLATE_IDS = "task_template_ids"
@@ -184,3 +184,31 @@ async def task_for_delivery(
         title=f"{template.name}"[:120],
     )
     return template, task
+
+
+async def handle_delivery(
+    kv: KeyValueStore, start: Starter, template_id: str, headers: Mapping[str, str], body: bytes
+) -> tuple[int, dict[str, Any]]:
+    """One webhook delivery -> (HTTP status, body): 202 started, 200 duplicate, 400 a bad body or missing
+    variables, 401 a bad signature, 403 a `run_as` who may no longer start sessions, 404 no such template."""
+    try:
+        template, task = await task_for_delivery(kv, template_id, headers, body)
+    except NotFoundError as exc:
+        return 404, {"error": exc.message}
+    except PermissionDeniedError as exc:
+        return 401, {"error": exc.message}
+    except ConfigError as exc:
+        return 400, {"error": exc.message}
+    delivery = {k.lower(): v for k, v in headers.items()}.get(DELIVERY_HEADER, "")
+    key = f"{template.id}:{delivery}"
+    if delivery and not await claim(kv, template.org_id, "webhook", key):
+        return 200, {"status": "duplicate"}
+    try:
+        session_id = await start(task)
+    except BaseException as exc:
+        if delivery:  # a redelivery may try again
+            await release(kv, template.org_id, "webhook", key)
+        if isinstance(exc, PermissionDeniedError):
+            return 403, {"status": "rejected", "reason": exc.message}
+        raise
+    return 202, {"status": "started", "session_id": session_id}

@@ -191,3 +191,25 @@ async def test_slack_events_have_their_own_path_through_the_same_front(cloud: Cl
     assert answer["statusCode"] == 200 and json.loads(answer["body"]) == {"challenge": "abc"}
     forged = {**event, "headers": slack_headers(body, secret="wrong")}
     assert (await cloud.receiver.handle(forged))["statusCode"] == 401
+
+
+async def test_a_task_template_webhook_through_the_same_front(cloud: Cloud) -> None:
+    from dexa.triggers.templates import save_template, sign
+
+    ana = await cloud.org()
+    template = await save_template(
+        cloud.runtime.store, "org_acme", name="triage", prompt="Triage {{issue.title}}", run_as=ana, by=ana
+    )
+    body = json.dumps({"issue": {"title": "Checkout is down"}}).encode()
+    event = {
+        "pathParameters": {"template_id": template.id},
+        "headers": {"X-Dexa-Signature-256": sign(template.secret, body)},
+        "body": base64.b64encode(body).decode(),
+        "isBase64Encoded": True,
+    }
+    answer = await cloud.receiver.handle(event)
+    assert answer["statusCode"] == 202, answer
+    session = await cloud.runtime.store.get_session(json.loads(answer["body"])["session_id"])
+    assert session.user_id == ana and session.config.extra["requested_by"] == f"webhook:{template.id} (as {ana})"
+    unsigned = {**event, "headers": {}}
+    assert (await cloud.receiver.handle(unsigned))["statusCode"] == 401
