@@ -104,6 +104,19 @@ class Plan:
         return lambda body: self.turn(body, mutation)
 
 
+def corrupting(responder: Responder) -> Responder:
+    """Any scripted agent, with one argument of its first write in each reply made wrong."""
+
+    def respond(body: Mapping[str, Any]) -> Turn | None:
+        turn = responder(body)
+        if turn is None or not turn.tool_uses:
+            return turn
+        uses = _corrupt_first_write([(u.name, dict(u.input)) for u in turn.tool_uses])
+        return reply(turn.text, *[tool_use(n, a) for n, a in uses])
+
+    return respond
+
+
 def _extra_write() -> Turn:
     return tool_use("mcp__crm__create_note", {"contact_id": "c_hooli", "body": "Follow up on everything, urgently."})
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from dexa.demo.follow_ups import FollowUpAgent
 
-from .agents import MUTATIONS, Plan, Responder, Seen
+from .agents import MUTATIONS, Plan, Responder, Seen, corrupting
 from .world import World
 
 Check = tuple[str, bool, str]
@@ -72,8 +72,10 @@ class Task:
     responder: Callable[[], Responder] | None = None
 
     def agent(self, mutation: str | None = None) -> Responder:
-        if self.responder is not None and mutation is None:
-            return self.responder()
+        if self.responder is not None:
+            if mutation not in (None, "corrupt"):
+                raise ValueError(f"{self.id}: its scripted agent can only be corrupted, not {mutation}")
+            return self.responder() if mutation is None else corrupting(self.responder())
         assert self.plan is not None, f"{self.id} has no plan for mutation {mutation}"
         return self.plan.agent(mutation)
 
@@ -948,7 +950,8 @@ FOLLOW_UPS = Task(
     prompt="Make sure every customer meeting this week has a follow-up scheduled.",
     staged={"email": 3, "calendar_invite": 3, "crm_update": 3},
     check=_follow_ups_check,
-    mutations=(),
+    # Its agent is the demo's own (dexa.demo.follow_ups); the wrong variant gets an argument wrong in each reply.
+    mutations=("corrupt",),
     responder=FollowUpAgent,
 )
 
