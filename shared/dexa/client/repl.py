@@ -199,13 +199,17 @@ class ChatRepl:
         return 0
 
     async def next_line(self) -> str:
-        """A line typed ahead during the last turn, else the prompt (pre-filled with a line begun meanwhile)."""
+        return await self.read_line(HTML("<b>›</b> "), echo="› ")
+
+    async def read_line(self, question: Any, *, echo: str) -> str:
+        """A line typed ahead while a turn ran (the answer may be typed before its question shows), else the
+        prompt, pre-filled with a line begun meanwhile."""
         if len(self._ahead) > 1:
             line = self._ahead.pop(0)
-            self.console.print(f"[bold]›[/] {escape(line)}")
+            self.console.print(f"{escape(echo)}{escape(line)}")
             return line
         begun, self._ahead = self._ahead[0], [""]
-        return await self.prompt.prompt_async(HTML("<b>›</b> "), default=begun)
+        return await self.prompt.prompt_async(question, default=begun)
 
     async def command(self, name: str, args: str) -> bool:
         if self.slash is not None:
@@ -333,7 +337,8 @@ class ChatRepl:
         call = describe_call(str(request.get("tool_name")), request.get("input") or {})
         while True:
             try:
-                raw = await self.prompt.prompt_async(f"Allow {call}? [o]nce / [a]lways / [d]eny: ")
+                question = f"Allow {call}? [o]nce / [a]lways / [d]eny: "
+                raw = await self.read_line(question, echo=question)
             except (EOFError, KeyboardInterrupt):
                 raw = "d"
             decision = ANSWERS.get(raw.strip().lower())
@@ -342,7 +347,8 @@ class ChatRepl:
         message = ""
         if decision == "deny":
             with contextlib.suppress(EOFError, KeyboardInterrupt):
-                message = (await self.prompt.prompt_async("Tell the agent why (optional): ")).strip()
+                why = "Tell the agent why (optional): "
+                message = (await self.read_line(why, echo=why)).strip()
         assert self.session_id is not None
         try:
             await self.client.approve(
@@ -358,7 +364,7 @@ class ChatRepl:
         """Ask until one of `choices` (answer -> value) is typed; None on an empty answer, Esc-less EOF or ^C."""
         while True:
             try:
-                raw = (await self.prompt.prompt_async(question)).strip().lower()
+                raw = (await self.read_line(question, echo=question)).strip().lower()
             except (EOFError, KeyboardInterrupt):
                 return None
             if not raw:

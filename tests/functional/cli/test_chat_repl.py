@@ -252,3 +252,22 @@ def test_every_builtin_the_engine_routes_has_a_repl_command() -> None:
     from dexa.commands import BUILTIN_COMMANDS
 
     assert set(BUILTIN_COMMANDS) <= set(HANDLERS) and set(BUILTINS) <= set(HANDLERS)
+
+
+ASK_BASH = [
+    {"text": "Running it.", "tool_uses": [{"name": "Bash", "input": {"command": "echo approved-$((40 + 2))"}}]},
+    {"text": "Ran it."},
+]
+
+
+@pytest.mark.parametrize("world", [ASK_BASH], indirect=True)
+def test_an_approval_is_answered_at_the_prompt_while_the_turn_waits(world: World) -> None:
+    chat = world.chat()
+    at = chat.expect("/help lists the commands")
+    chat.line("run the command")
+    at = chat.expect("Allow Bash(echo approved-$((40 + 2)))? [o]nce / [a]lways / [d]eny:", after=at)
+    chat.line("o")
+    at = chat.expect("approved-42", after=at)
+    at = chat.expect("Ran it.", after=at)
+    chat.line("/exit")
+    assert chat.close() == 0
