@@ -152,7 +152,10 @@ async def test_a_rejected_change_never_runs_and_a_failing_one_is_recorded(org: O
     done = await org.integrations.queue.approve(ORG, staged.id, by="reviewer")
     assert done["status"] == "failed" and 'check constraint "small"' in done["error"]
     assert pg_rows(db_url, "SELECT amount FROM orders WHERE id = 10") == [(Decimal("120.50"),)]
-    assert await org.integrations.queue.ledger(ORG) == []
+    # The ledger records both decisions; nothing in it says executed.
+    ledger = await org.integrations.queue.ledger(ORG)
+    assert sorted(e["status"] for e in ledger) == ["failed", "rejected"]
+    assert all(e["status"] != "executed" for e in ledger)
 
 
 async def test_connection_failures_name_host_and_port_never_the_password(
