@@ -194,7 +194,10 @@ class ChatRepl:
                 except DexaError as exc:
                     self.console.print(f"[red]/{escape(parsed[0])}: {escape(str(exc))}[/]")
                 continue
-            await self.send(text)
+            try:
+                await self.send(text)
+            except DexaError as exc:  # the server went away or refused: say so and keep the REPL
+                self.console.print(f"[red]error: {escape(str(exc))}[/]")
         await asyncio.gather(*self._mode_tasks, return_exceptions=True)
         return 0
 

@@ -29,6 +29,7 @@ class World:
     server: str
     model_url: str
     token: str
+    serve: subprocess.Popen[str]
 
     def api(self, method: str, path: str) -> Any:
         r = httpx.request(method, self.server + path, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
@@ -93,7 +94,7 @@ def world(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[World]:
         server = _started(serve, "listening on ")
         env["DEXA_SERVER"] = server
         token = read_local_token(home / ".dexa") or ""
-        yield World(env=env, ws=ws, server=server, model_url=model_url, token=token)
+        yield World(env=env, ws=ws, server=server, model_url=model_url, token=token, serve=serve)
     finally:
         serve.send_signal(signal.SIGINT)
         fake.terminate()
@@ -269,5 +270,17 @@ def test_an_approval_is_answered_at_the_prompt_while_the_turn_waits(world: World
     chat.line("o")
     at = chat.expect("approved-42", after=at)
     at = chat.expect("Ran it.", after=at)
+    chat.line("/exit")
+    assert chat.close() == 0
+
+
+@pytest.mark.parametrize("world", [CONVERSATION], indirect=True)
+def test_a_server_that_goes_away_is_an_error_line_and_the_repl_stays(world: World) -> None:
+    chat = world.chat()
+    at = chat.expect("/help lists the commands")
+    world.serve.send_signal(signal.SIGINT)
+    world.serve.wait(timeout=20)
+    chat.line("hello")
+    at = chat.expect(f"error: no Dexa server at {world.server}", after=at)
     chat.line("/exit")
     assert chat.close() == 0
