@@ -128,7 +128,14 @@ class ApiStack(cdk.Stack):
 
 # Routes a browser opens with nothing but the page URL (the app shell, its files, the login exchange, an emailed
 # approval link) or that a provider signs itself (webhooks): no authorizer, no usage-plan key.
-PUBLIC_PATHS = ("/", "/health", "/ui", "/ui/{proxy+}", "/outputs/review", "/webhooks/{provider}")
+PUBLIC_PATHS = ("/", "/health", "/ui", "/ui/{proxy+}", "/outputs/review", "/webhooks/{provider}", "/git/{proxy+}")
+# The git credential proxy's request and result bodies are binary packs (the advertisements are text).
+GIT_BINARY_TYPES = (
+    "application/x-git-upload-pack-request",
+    "application/x-git-upload-pack-result",
+    "application/x-git-receive-pack-request",
+    "application/x-git-receive-pack-result",
+)
 
 # API Gateway's own refusals in the API's error shape (RFC 9457), not `{"message": ...}`.
 GATEWAY_PROBLEMS = (
@@ -167,6 +174,7 @@ def rest_front(
         cloud_watch_role=False,
         endpoint_types=[apigw.EndpointType.REGIONAL],
         api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
+        binary_media_types=list(GIT_BINARY_TYPES),
         deploy_options=apigw.StageOptions(
             stage_name=STAGE,
             # The whole API's ceiling, protecting the backend; each org's own limits are in the usage plan.
@@ -198,6 +206,8 @@ def rest_front(
     outputs.add_resource("review").add_method("GET", backend, **public)
     if stream_fn is not None:
         route_event_stream(api, backend=backend, stream_fn=stream_fn, method_options=protected)
+    # A sandbox's git clones and pushes carry the session's short-lived git token (dexa.gitproxy), not an API key.
+    api.root.add_resource("git").add_resource("{proxy+}").add_method("ANY", backend, **public)
     # Webhooks authenticate by signature (GitHub, Slack), not by API key.
     hooks = api.root.add_resource("webhooks").add_resource("{provider}")
     hooks.add_method("POST", apigw.LambdaIntegration(webhooks_fn), **public)

@@ -317,7 +317,20 @@ def test_every_api_route_is_metered_per_org_through_the_authorizer_and_browser_p
         ("/ui/{proxy+}", "ANY"),
         ("/outputs/review", "GET"),  # an emailed approval link: a plain GET from a mail client
         ("/webhooks/{provider}", "POST"),
+        ("/git/{proxy+}", "ANY"),  # a sandbox's clone/push: the git proxy checks the session's own git token
     }
+    # git packs pass as binary both ways (and nothing else is declared binary: JSON stays text).
+    api.has_resource_properties(
+        "AWS::ApiGateway::RestApi",
+        {
+            "BinaryMediaTypes": [
+                "application/x-git-upload-pack-request",
+                "application/x-git-upload-pack-result",
+                "application/x-git-receive-pack-request",
+                "application/x-git-receive-pack-result",
+            ]
+        },
+    )
     for key, m in methods.items():
         if key in public:
             assert not m.get("ApiKeyRequired"), key

@@ -8,7 +8,8 @@ ANY); a CUSTOM method calls its REQUEST Lambda authorizer (an "Unauthorized" fai
 context reaches the integration as requestContext.authorizer); a method with apiKeyRequired accepts only an
 enabled key in a usage plan for this API and stage, taken from x-api-key or, with apiKeySource AUTHORIZER, from
 the authorizer's usageIdentifierKey (403 otherwise). Errors use the API's gateway responses when it defines them.
-The request becomes a REST (v1) proxy event; the function is invoked through moto's Lambda Invoke,
+The request becomes a REST (v1) proxy event (its body base64 only when its Content-Type is in binaryMediaTypes,
+else UTF-8 text); the function is invoked through moto's Lambda Invoke,
 as API Gateway invokes it, with the 29 s integration timeout. A body the function marks isBase64Encoded is decoded
 only when the request's Accept matches the API's binaryMediaTypes; otherwise the client gets the base64 text,
 as on AWS. Not emulated: throttling and quotas, custom domains, authorizers other than API keys.
@@ -41,7 +42,12 @@ class Route:
 
 
 class ApiFront:
-    def __init__(self, *, apigw: Any, lambda_client: Any, api_id: str, stage: str) -> None:
+    def __init__(
+        self, *, apigw: Any, lambda_client: Any, api_id: str, stage: str, binary_types: list[str] | None = None
+    ) -> None:
+        # moto drops binaryMediaTypes on CreateRestApi (and mangles them on UpdateRestApi): the harness passes the
+        # template's list instead.
+        self._binary_override = binary_types
         self.apigw = apigw
         self.lambda_client = lambda_client
         self.api_id = api_id
@@ -56,7 +62,9 @@ class ApiFront:
     def refresh(self) -> None:
         """Read routes, binary types and keys from moto (after a deploy)."""
         api = self.apigw.get_rest_api(restApiId=self.api_id)
-        self.binary_types: list[str] = api.get("binaryMediaTypes", [])
+        self.binary_types: list[str] = (
+            self._binary_override if self._binary_override is not None else api.get("binaryMediaTypes", [])
+        )
         self.key_source = api.get("apiKeySource", "HEADER")
         self.authorizers = {a["id"]: a for a in self.apigw.get_authorizers(restApiId=self.api_id)["items"]}
         self.gateway_responses = {
@@ -315,10 +323,13 @@ def _handler(front: ApiFront) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - o
             multi.setdefault("X-Forwarded-Port", ["443"])
             multi.setdefault("X-Forwarded-For", [self.client_address[0]])
             qs = parse_qs(query, keep_blank_values=True)
-            try:
-                text, is_b64 = body.decode(), False
-            except UnicodeDecodeError:
+            # As API Gateway does: base64 only for a Content-Type in binaryMediaTypes; any other body is passed as
+            # UTF-8 text, so a binary body the API did not declare arrives mangled, as it would on AWS.
+            content_type = (self.headers.get("content-type") or "").split(";")[0].strip()
+            if any(fnmatch.fnmatch(content_type, pattern) for pattern in front.binary_types):
                 text, is_b64 = base64.b64encode(body).decode(), True
+            else:
+                text, is_b64 = body.decode(errors="replace"), False
             return {
                 "resource": route.path,
                 "path": path,

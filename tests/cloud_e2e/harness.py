@@ -39,6 +39,11 @@ MODAL_TIME_SCALE = 0.01
 SLACK_BOT_TOKEN = "xoxb-e2e-bot"
 SLACK_SIGNING_SECRET = "e2e-slack-signing-secret"
 SLACK_TEAM, SLACK_CHANNEL = "T0E2E", "C0REVIEW"
+# The GitHub the deployment is connected to (its stand-in runs as github_server.py), and its one repository.
+GITHUB_TOKEN = "ghp_e2e_token"
+GITHUB_WEBHOOK_SECRET = "e2e-github-webhook-secret"
+GITHUB_REPO = "octo/hello"
+GITHUB_FILES = {"README.md": "# hello\n", "greeting.txt": "hello wrld\n"}
 OPERATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIDOPERATOR", "AWS_SECRET_ACCESS_KEY": "operator-secret"}
 
 
@@ -98,16 +103,44 @@ class Cloud:
             SecretId=self.agent_resource("AWS::SecretsManager::Secret", "SlackSigningSecret"),
             SecretString=SLACK_SIGNING_SECRET,
         )
+        # ... and to connect GitHub: the token (with the forge it belongs to) and the webhook secret.
+        self.github_root = work_dir / "github"
+        self.github = self._child(
+            "github",
+            [
+                python(),
+                str(HERE / "github_server.py"),
+                "--root",
+                str(self.github_root),
+                "--token",
+                GITHUB_TOKEN,
+                "--repo",
+                f"{GITHUB_REPO}={json.dumps(GITHUB_FILES)}",
+            ],
+        )
+        self.client("secretsmanager").put_secret_value(
+            SecretId=self.agent_resource("AWS::SecretsManager::Secret", "ReviewGithubToken"),
+            SecretString=json.dumps(
+                {"token": GITHUB_TOKEN, "api_url": f"{self.github.url}/api/v3", "git_url": self.github.url}
+            ),
+        )
+        self.client("secretsmanager").put_secret_value(
+            SecretId=self.agent_resource("AWS::SecretsManager::Secret", "GithubWebhookSecret"),
+            SecretString=GITHUB_WEBHOOK_SECRET,
+        )
         (api,) = self.deployment.physical(self.api_stack, "AWS::ApiGateway::RestApi")
         (stage,) = self.deployment.physical(self.api_stack, "AWS::ApiGateway::Stage")
         self.relay = EventsRelay(
             sfn=self.client("stepfunctions"), events=self.client("events"), lambda_client=self.client("lambda")
         )
+        template = json.loads((cdk_out / f"{self.api_stack}.template.json").read_text())
+        (rest_api,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
         self.api = ApiFront(
             apigw=self.client("apigateway"),
             lambda_client=self.client("lambda", timeout=29),
             api_id=api.ref,
             stage=stage.ref,
+            binary_types=list(rest_api["Properties"].get("BinaryMediaTypes", [])),
         )
         # What an operator does once: verify the sender in SES, and point links at the URL clients reach (the
         # stack publishes API Gateway's execute-api URL, which here is the front's).
@@ -181,6 +214,13 @@ class Cloud:
         import urllib.request
 
         with urllib.request.urlopen(f"{self.slack.url}/_fake/{what}", timeout=10) as response:
+            return json.loads(response.read())
+
+    def github_state(self) -> dict[str, Any]:
+        """The GitHub stand-in's pull requests, comments and REST requests."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.github.url}/_fake/state", timeout=10) as response:
             return json.loads(response.read())
 
     def model_requests(self, script: str) -> list[dict[str, Any]]:

@@ -11,6 +11,8 @@ notices Slack (DEXA_SLACK_BOT_TOKEN(_ARN)) and mail (DEXA_MAIL_FROM through SES)
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 from collections.abc import Mapping
@@ -154,6 +156,19 @@ def code_env(settings: DexaSettings, env: dict[str, str], base_url: str) -> dict
                 if doc.get(key):
                     env.setdefault(var, doc[key])
     env.setdefault(ENV_PUBLIC_URL, base_url)
+    if not env.get("DEXA_GIT_PROXY_SECRET"):
+        # The step that mints a session's git token and the API that verifies it are different functions: both
+        # derive the signing key from the deployment's link key (Secrets Manager), never a per-process random one.
+        from dexa.adapters.aws.secrets import ENV_LINK_KEY, link_keys
+
+        if env.get(ENV_LINK_KEY) or env.get(f"{ENV_LINK_KEY}_ARN"):
+            try:
+                keys = link_keys(SecretReader(env))
+            except ConfigError as exc:
+                logger.warning("%s", exc.message)
+                keys = []
+            if keys:
+                env["DEXA_GIT_PROXY_SECRET"] = hmac.new(keys[0], b"dexa git proxy", hashlib.sha256).hexdigest()
     return env
 
 

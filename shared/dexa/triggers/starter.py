@@ -64,7 +64,8 @@ def runtime_starter(
             org_id=task.org_id,
             user_id=await run_as(task) if run_as is not None else user_id,
             permission_mode=permission_mode,
-            config=SessionConfig(sources=(source,), headless=True, extra=extra),
+            # No one is there to approve: the PR the prompt asks for is pre-approved (org deny rules still win).
+            config=SessionConfig(sources=(source,), headless=True, allowed_tools=("OpenPullRequests",), extra=extra),
             title=f"{task.repo}#{task.number}: {task.title}"[:200],
             session_id=session_id,
         )

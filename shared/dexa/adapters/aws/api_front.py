@@ -36,6 +36,8 @@ TEXT_MIME_TYPES: Final = (
     "application/xml",
     "application/vnd.oai.openapi",
     "image/svg+xml",
+    "application/x-git-upload-pack-advertisement",  # the git proxy's ref advertisements are pkt-line text
+    "application/x-git-receive-pack-advertisement",
 )
 
 COOKIE_NAME: Final = "dexa_token"  # = dexa.api.deps.COOKIE_NAME (not imported: the authorizer must stay light)
