@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -167,14 +168,18 @@ def _print_queue(console: Console, pending: list[Mapping[str, Any]]) -> None:
     console.print()
 
 
-def _next_steps(console: Console, session_id: str, first: str) -> None:
+def _next_steps(console: Console, session_id: str, first: str, home: Path) -> None:
+    route = f"/sessions/{session_id}/pending-outputs/{first}/approve"
     console.print(
         "[bold]Next:[/]\n"
         "  dexa outputs list                  the review queue\n"
         f"  dexa outputs show {first}      one output in full\n"
         f"  dexa outputs approve {first}   executes it once (reject with `dexa outputs reject ID --reason ...`)\n"
         "  dexa serve                         then the Review page: http://127.0.0.1:4096/ui/review\n"
-        f"  API: POST /sessions/{session_id}/pending-outputs/{first}/approve"
+        "  or, with dexa serve running, the API:\n"
+        f'  curl -X POST -H "Authorization: Bearer $(cat {home}/token)" -H "content-type: application/json" '
+        f"-d '{{}}' http://127.0.0.1:4096{route}",
+        soft_wrap=True,
     )
 
 
@@ -198,7 +203,9 @@ def run_business_demo(*, approve_one: bool = False, reset: bool = True, console:
         return code
     email = next((o for o in facts["pending"] if o["kind"] == "email"), facts["pending"][0])
     if not approve_one:
-        _next_steps(console, session.id, email["id"])
+        from dexa.settings import get_settings
+
+        _next_steps(console, session.id, email["id"], get_settings().home)
         return 0
     from dexa.cli.outputs_cmd import approve
 
