@@ -58,6 +58,7 @@ async def set_email_trigger(
 
     Raises:
         ConfigError: a malformed address.
+        NotFoundError: a mapped user (or the unknown-sender user) who is not in the org.
         PermissionDeniedError: a mapped user (or the unknown-sender user) who may not start sessions.
         ConflictError: another org receives mail at `address`.
     """

@@ -21,7 +21,7 @@ from typing import Any
 
 from dexa.auth.models import ROLE_SCOPES, User
 from dexa.auth.service import AuthService
-from dexa.core.errors import NotFoundError, PermissionDeniedError
+from dexa.core.errors import PermissionDeniedError
 from dexa.core.ports import KeyValueStore
 from dexa.core.session import SessionConfig
 
@@ -46,12 +46,10 @@ async def requester(kv: KeyValueStore, org_id: str, user_id: str) -> User:
     """The user a trigger acts for, when they may start sessions.
 
     Raises:
-        PermissionDeniedError: unknown in the org, disabled, or a role without sessions:write (e.g. a reviewer).
+        NotFoundError: no such user in the org (another org's user ids are unknown here, as everywhere).
+        PermissionDeniedError: disabled, or a role without sessions:write (e.g. a reviewer).
     """
-    try:
-        user = await AuthService(kv).get_user(org_id, user_id)
-    except NotFoundError as exc:
-        raise PermissionDeniedError(f"user {user_id} is not a member of org {org_id}", code="forbidden") from exc
+    user = await AuthService(kv).get_user(org_id, user_id)
     if user.disabled:
         raise PermissionDeniedError(f"user {user_id} is disabled", code="forbidden")
     if "sessions:write" not in ROLE_SCOPES[user.role]:

@@ -106,7 +106,7 @@ async def save_template(
     Raises:
         ConfigError: an empty prompt or name.
         PermissionDeniedError: `run_as` may not start sessions.
-        NotFoundError: `template_id` names no template of the org.
+        NotFoundError: `run_as` is not a user of the org, or `template_id` names no template of the org.
     """
     if not prompt.strip() or not name.strip():
         raise ConfigError("a task template needs a name and a prompt")
@@ -208,7 +208,7 @@ async def handle_delivery(
     except BaseException as exc:
         if delivery:  # a redelivery may try again
             await release(kv, template.org_id, "webhook", key)
-        if isinstance(exc, PermissionDeniedError):
+        if isinstance(exc, PermissionDeniedError | NotFoundError):  # run_as lost its role or left the org
             return 403, {"status": "rejected", "reason": exc.message}
         raise
     return 202, {"status": "started", "session_id": session_id}

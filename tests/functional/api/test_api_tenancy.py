@@ -54,6 +54,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
         )
         schedule = client.post("/schedules", json={"cron": "0 9 * * *", "prompt": SECRET_PROMPT}, headers=api.h())
         start = client.post(f"/integrations/{integ}/oauth/start", headers=api.h()).json()["authorize_url"]
+        template = client.post(
+            "/task-templates", json={"name": "a", "prompt": SECRET_PROMPT, "run_as": "usr_a_member"}, headers=api.h()
+        )
         ids = {
             "session_id": sid,
             "output_id": out.id,
@@ -63,6 +66,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
             "schedule_id": schedule.json()["id"],
             "link_token": ctx.links.token("org_a", out.id, "approve"),  # type: ignore[union-attr]
             "oauth_state": start.split("state=")[1].split("&")[0],
+            "template_id": template.json()["id"],
         }
         yield api, client, ids
 
@@ -94,6 +98,10 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/triggers/github"): {"run_as": "usr_a_member", "repos": ["octo/b-repo"]},
     ("PUT", "/slack-users"): {"slack_user": "U0BUSER", "user_id": "usr_a_member"},
     ("PUT", "/review-channels"): {"slack_team": "T0BTEAM", "emails": ["b@example.org"]},
+    ("PUT", "/triggers/email"): {"address": "b@in.dexa.test", "unknown_sender": "usr_a_member"},
+    ("PUT", "/triggers/slack"): {"unknown_user": "usr_a_member"},
+    ("POST", "/task-templates"): {"name": "b-template", "prompt": "b's own", "run_as": "usr_a_member"},
+    ("PUT", "/task-templates/{template_id}"): {"name": "b-template", "prompt": "b's own", "run_as": "usr_b_member"},
     ("PUT", "/settings/permissions"): {"permissions": {"deny": ["WebFetch"]}},
     ("PUT", "/output-policies"): {"default": "deny"},
     ("PUT", "/memory"): {"path": "b-notes.md", "content": "b's own"},
@@ -129,6 +137,8 @@ COLLECTIONS = {
     ("POST", "/schedules"),
     ("GET", "/review-channels"),
     ("PUT", "/review-channels"),
+    ("GET", "/triggers/email"),
+    ("GET", "/task-templates"),
 }
 # A's resource named in the body or query (not the path) must still be invisible to B.
 BODY_REFERENCES = {
@@ -138,6 +148,9 @@ BODY_REFERENCES = {
     ("GET", "/oauth/callback"),
     ("PUT", "/triggers/github"),
     ("PUT", "/slack-users"),
+    ("PUT", "/triggers/email"),
+    ("PUT", "/triggers/slack"),
+    ("POST", "/task-templates"),
 }
 
 
@@ -258,5 +271,7 @@ def test_cross_tenant_calls_changed_nothing_in_org_a(world: Any) -> None:
     assert asyncio.run(api.runtime.store.list_sessions(org_id="org_a")).__len__() == 1
     assert [s["id"] for s in client.get("/schedules", headers=h).json()["data"]] == [ids["schedule_id"]]
     assert client.get("/output-policies", headers=h).json()["default"] is None
+    (template,) = client.get("/task-templates", headers=h).json()["data"]
+    assert template["id"] == ids["template_id"] and template["prompt"] == SECRET_PROMPT
     assert ids["oauth_state"] in api.app.state.dexa.oauth.pending  # B's callback did not spend A's sign-in
     assert api.app.state.dexa.links.peek(ids["link_token"]).output_id == ids["output_id"]

@@ -70,7 +70,7 @@ async def map_slack_user(body: SlackUserLink, ctx: Ctx, who: ConfigAdmin) -> Sla
     return SlackUserPublic(slack_user=body.slack_user, user_id=body.user_id)
 
 
-@router.put("/triggers/email", response_model=EmailTriggerPublic, responses=problems(403, 409))
+@router.put("/triggers/email", response_model=EmailTriggerPublic, responses=problems(403, 404, 409))
 async def set_email_trigger(body: EmailTriggerUpdate, ctx: Ctx, who: ConfigAdmin) -> EmailTriggerPublic:
     """Mail to `address` starts sessions as the user its sender maps to (others: `unknown_sender`)."""
     doc = await email.set_email_trigger(
@@ -80,17 +80,14 @@ async def set_email_trigger(body: EmailTriggerUpdate, ctx: Ctx, who: ConfigAdmin
     return EmailTriggerPublic.model_validate(doc)
 
 
-@router.get("/triggers/email", response_model=EmailTriggerPublic, responses=problems(404))
+@router.get("/triggers/email", response_model=EmailTriggerPublic, responses=problems())
 async def get_email_trigger(ctx: Ctx, who: Reader) -> EmailTriggerPublic:
+    """The org's inbound address and senders; an empty address until PUT /triggers/email sets one."""
     doc = await email.get_email_trigger(ctx.runtime.store, who.org_id)
-    if doc is None:
-        from dexa.core.errors import NotFoundError
-
-        raise NotFoundError("this org receives no trigger mail; PUT /triggers/email")
-    return EmailTriggerPublic.model_validate(doc)
+    return EmailTriggerPublic.model_validate(doc or {"address": "", "senders": {}, "unknown_sender": "reject"})
 
 
-@router.put("/triggers/slack", response_model=SlackTriggerPublic, responses=problems(403))
+@router.put("/triggers/slack", response_model=SlackTriggerPublic, responses=problems(403, 404))
 async def set_slack_trigger(body: SlackTriggerUpdate, ctx: Ctx, who: ConfigAdmin) -> SlackTriggerPublic:
     """Whether Slack users nobody mapped may ask Dexa for work, and as whom."""
     doc = await slack_events.set_slack_trigger(ctx.runtime.store, who.org_id, unknown_user=body.unknown_user)
@@ -102,7 +99,7 @@ def _template(t: templates.TaskTemplate, *, secret: bool = False) -> TaskTemplat
     return TaskTemplatePublic(**t.public(), webhook_path=f"/webhooks/tasks/{t.id}", secret=t.secret if secret else None)
 
 
-@router.post("/task-templates", status_code=201, response_model=TaskTemplatePublic, responses=problems(403))
+@router.post("/task-templates", status_code=201, response_model=TaskTemplatePublic, responses=problems(403, 404))
 async def create_task_template(body: TaskTemplateCreate, ctx: Ctx, who: ConfigAdmin) -> TaskTemplatePublic:
     """A prompt a webhook fills; the answer holds the webhook's signing secret, shown this once."""
     t = await templates.save_template(
