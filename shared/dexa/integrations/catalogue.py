@@ -9,10 +9,12 @@ pre-registered Dexa's client. The managed clients use `oauth`'s static endpoints
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from .oauth_discovery import AuthServer
+from .providers import zendesk
 
 Auth = Literal["oauth", "api_key", "connection_string", "none"]
 
@@ -30,6 +32,8 @@ class ProviderInfo:
     scopes: tuple[str, ...] = ()
     # Config keys the provider needs (e.g. a Zendesk subdomain); values are not secret.
     config_keys: tuple[str, ...] = ()
+    # Checks the whole config when it is added (raises ConfigError), for rules config_keys cannot say.
+    config_check: Callable[[Mapping[str, Any]], None] | None = None
     notes: str = ""
     kinds: tuple[str, ...] = field(default=())
 
@@ -55,6 +59,15 @@ def _google(scopes: tuple[str, ...]) -> AuthServer:
         token_endpoint="https://oauth2.googleapis.com/token",
         scopes_supported=scopes,
         extra_params={"access_type": "offline", "prompt": "consent"},
+    )
+
+
+def _microsoft() -> AuthServer:
+    # The `common` endpoint takes work and personal accounts; Graph's v2.0 endpoint honours offline_access.
+    return AuthServer(
+        issuer="https://login.microsoftonline.com/common/v2.0",
+        authorization_endpoint="https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+        token_endpoint="https://login.microsoftonline.com/common/oauth2/v2.0/token",
     )
 
 
@@ -95,18 +108,26 @@ CATALOGUE: dict[str, ProviderInfo] = {
             notes="gmail.compose is a restricted scope: public apps need Google verification and CASA",
         ),
         ProviderInfo(
+            id="outlook_calendar",
+            name="Outlook Calendar (Microsoft 365)",
+            kind="calendar",
+            auth="oauth",
+            managed="calendar",
+            oauth=_microsoft(),
+            scopes=("User.Read", "Calendars.ReadWrite", "offline_access"),
+            description="Events, free/busy (getSchedule) and invitations through Microsoft Graph",
+            notes="no official Microsoft MCP server; Graph invites a new event's attendees itself",
+        ),
+        ProviderInfo(
             id="outlook",
-            name="Outlook (Microsoft 365)",
+            name="Outlook Mail (Microsoft 365)",
             kind="email",
             auth="oauth",
-            oauth=AuthServer(
-                issuer="https://login.microsoftonline.com/common/v2.0",
-                authorization_endpoint="https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
-                token_endpoint="https://login.microsoftonline.com/common/oauth2/v2.0/token",
-            ),
-            scopes=("Mail.ReadWrite", "Mail.Send", "Calendars.ReadWrite", "offline_access"),
-            description="Mail and calendar through Microsoft Graph",
-            notes="no official Microsoft MCP server; connect a community server as custom_mcp",
+            managed="email",
+            oauth=_microsoft(),
+            scopes=("User.Read", "Mail.ReadWrite", "Mail.Send", "offline_access"),
+            description="Search conversations, write drafts and threaded replies, send approved drafts",
+            notes="no official Microsoft MCP server; Mail.Send is only used for drafts a reviewer approved",
         ),
         ProviderInfo(
             id="hubspot",
@@ -154,7 +175,9 @@ CATALOGUE: dict[str, ProviderInfo] = {
                 authorization_endpoint="https://slack.com/oauth/v2/authorize",
                 token_endpoint="https://slack.com/api/oauth.v2.access",
             ),
-            scopes=("chat:write", "channels:read", "channels:history", "groups:history"),
+            # groups:* are Slack's scopes for private channels (conversations.list types=private_channel, and
+            # history/replies in them); without them the app sees public channels only.
+            scopes=("chat:write", "channels:read", "channels:history", "groups:read", "groups:history"),
             description="Read channels and threads, post approved messages",
         ),
         ProviderInfo(
@@ -164,8 +187,13 @@ CATALOGUE: dict[str, ProviderInfo] = {
             auth="api_key",
             managed="tickets",
             config_keys=("subdomain",),
+            config_check=zendesk.check_config,
             description="Support tickets and comments",
-            notes="API token or OAuth token for https://<subdomain>.zendesk.com; no official MCP server",
+            notes=(
+                "https://<subdomain>.zendesk.com; an API token needs --config email=AGENT_EMAIL (sent as Basic "
+                "{email}/token), an OAuth access token --config token_type=oauth (sent as Bearer); no official "
+                "MCP server"
+            ),
         ),
         ProviderInfo(
             id="linear",

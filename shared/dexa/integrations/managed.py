@@ -24,8 +24,10 @@ from .providers.demo import DemoCompany
 from .providers.google import CALENDAR_API, GMAIL_API, GmailProvider, GoogleCalendarProvider
 from .providers.http import RestClient, TokenFn
 from .providers.hubspot import HUBSPOT_API, HubSpotProvider
+from .providers.microsoft import OutlookCalendarProvider, OutlookMailProvider, graph_rest
 from .providers.slack import SLACK_API, SlackProvider
 from .providers.zendesk import ZendeskProvider, zendesk_api
+from .providers.zendesk import basic_user as zendesk_basic_user
 from .registry import IntegrationRegistry
 from .servers import Mode, build_server
 
@@ -92,6 +94,11 @@ class ManagedServers:
                 ),
             ),
             "gmail": ("email", lambda: GmailProvider(RestClient(GMAIL_API, token, vendor="Gmail", http=self.http))),
+            "outlook_calendar": (
+                "calendar",
+                lambda: OutlookCalendarProvider(graph_rest(token, http=self.http, vendor="Outlook Calendar")),
+            ),
+            "outlook": ("email", lambda: OutlookMailProvider(graph_rest(token, http=self.http, vendor="Outlook"))),
             "hubspot": (
                 "crm",
                 lambda: HubSpotProvider(RestClient(HUBSPOT_API, token, vendor="HubSpot", http=self.http)),
@@ -101,7 +108,11 @@ class ManagedServers:
                 "tickets",
                 lambda: ZendeskProvider(
                     RestClient(
-                        zendesk_api(str(record["config"].get("subdomain", ""))), token, vendor="Zendesk", http=self.http
+                        zendesk_api(str(record["config"].get("subdomain", ""))),
+                        token,
+                        vendor="Zendesk",
+                        http=self.http,
+                        basic_user=zendesk_basic_user(record["config"]),
                     )
                 ),
             ),

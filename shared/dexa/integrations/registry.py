@@ -111,6 +111,8 @@ class IntegrationRegistry:
         missing = [k for k in info.config_keys if not config.get(k)]
         if missing:
             raise ConfigError(f"{info.id} needs config {', '.join(missing)}")
+        if info.config_check is not None:
+            info.config_check(config)
         url = await self._url(org_id, info, spec, mode)
         if info.managed == "database" and spec.get("connection_string"):
             check_connection_string(info.id, str(spec["connection_string"]))

@@ -16,7 +16,10 @@ def test_add_list_status_remove_round_trip() -> None:
     runner = CliRunner()
     providers = runner.invoke(app, ["providers"])
     assert providers.exit_code == 0 and "hubspot" in providers.output
-    added = runner.invoke(app, ["add", "zendesk", "--api-key", "zd-secret", "--config", "subdomain=acme"])
+    added = runner.invoke(
+        app,
+        ["add", "zendesk", "--api-key", "zd-secret", "--config", "subdomain=acme", "--config", "email=a@acme.example"],
+    )
     assert added.exit_code == 0, added.output
     listed = json.loads(runner.invoke(app, ["list", "--json"]).output)
     (record,) = listed

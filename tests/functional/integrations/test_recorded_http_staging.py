@@ -4,6 +4,7 @@ approval, and exactly once after 20 concurrent approvals. Gmail is connected thr
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -12,7 +13,7 @@ import httpx2
 import pytest
 import respx
 from fake_oauth_server import FakeAuthServer
-from provider_fixtures import GMAIL_DRAFT, GMAIL_DRAFT_CREATED, GMAIL_SENT, ZENDESK_COMMENTS, ZENDESK_TICKET
+from vendor_http import recorded
 
 from dexa.core.session import Session
 from dexa.core.tools import SessionState, ToolContext, ToolRegistry
@@ -82,9 +83,9 @@ async def test_gmail_send_is_never_called_before_approval_and_once_after(tmp_pat
     registry, manager, ctx = await _session_tools(tmp_path, store, integrations, ["email"])
     try:
         with respx.mock(base_url=GMAIL_API) as api:
-            create = api.post("/drafts").respond(200, json=GMAIL_DRAFT_CREATED)
-            api.get("/drafts/r-123").respond(200, json=GMAIL_DRAFT)
-            send = api.post("/drafts/send").respond(200, json=GMAIL_SENT)
+            create = api.post("/drafts").respond(200, json=recorded("gmail_compose", "POST", "/drafts"))
+            api.get("/drafts/r-123").respond(200, json=recorded("gmail_compose", "GET", "/drafts/r-123"))
+            send = api.post("/drafts/send").respond(200, json=recorded("gmail_compose", "POST", "/drafts/send"))
             draft = await registry.get("mcp__email__create_draft").run(
                 {"to": ["ana.silva@acme.example"], "subject": "Pricing", "body": "Hello Ana"}, ctx()
             )
@@ -104,14 +105,19 @@ async def test_gmail_send_is_never_called_before_approval_and_once_after(tmp_pat
 async def test_a_zendesk_public_comment_waits_for_approval(tmp_path: Path, store, vault) -> None:
     integrations = build_integrations(store, vault)
     await integrations.registry.add(
-        ORG, {"provider": "zendesk", "api_key": "zd-token", "config": {"subdomain": "acme"}}
+        ORG,
+        {"provider": "zendesk", "api_key": "zd-token", "config": {"subdomain": "acme", "email": "agent@acme.example"}},
     )
     registry, manager, ctx = await _session_tools(tmp_path, store, integrations, ["tickets"])
     try:
         with respx.mock(base_url=zendesk_api("acme")) as api:
-            api.get("/tickets/101.json").respond(200, json=ZENDESK_TICKET)
-            api.get("/tickets/101/comments.json").respond(200, json=ZENDESK_COMMENTS)
-            put = api.put("/tickets/101.json").respond(200, json=ZENDESK_TICKET)
+            api.get("/tickets/101.json").respond(200, json=recorded("zendesk_tickets", "GET", "/tickets/101.json"))
+            api.get("/tickets/101/comments.json").respond(
+                200, json=recorded("zendesk_tickets", "GET", "/tickets/101/comments.json")
+            )
+            put = api.put("/tickets/101.json").respond(
+                200, json=recorded("zendesk_tickets", "PUT", "/tickets/101.json")
+            )
             staged = await registry.get("mcp__tickets__add_comment").run(
                 {"ticket_id": "101", "body": "Fixed in 4.2", "public": True}, ctx()
             )
@@ -119,6 +125,8 @@ async def test_a_zendesk_public_comment_waits_for_approval(tmp_path: Path, store
             (pending,) = await integrations.queue.list(ORG)
             results = await _twenty_approvals(integrations, pending["id"])
             assert sum(isinstance(r, dict) for r in results) == 1 and put.call_count == 1
-            assert put.calls[0].request.headers["authorization"] == "Bearer zd-token"
+            # A Zendesk API token is the Basic password of {email}/token (a Bearer API token is refused).
+            basic = base64.b64encode(b"agent@acme.example/token:zd-token").decode()
+            assert put.calls[0].request.headers["authorization"] == f"Basic {basic}"
     finally:
         await manager.aclose()

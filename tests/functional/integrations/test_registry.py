@@ -16,7 +16,12 @@ pytestmark = pytest.mark.anyio
 async def test_add_list_status_remove_are_scoped_to_the_org(store, vault) -> None:
     registry = IntegrationRegistry(store, vault)
     zendesk = await registry.add(
-        "org_a", {"provider": "zendesk", "api_key": "zd-secret-token", "config": {"subdomain": "acme"}}
+        "org_a",
+        {
+            "provider": "zendesk",
+            "api_key": "zd-secret-token",
+            "config": {"subdomain": "acme", "email": "a@acme.example"},
+        },
     )
     assert zendesk["status"] == "connected" and zendesk["name"] == "tickets" and "secret" not in json.dumps(zendesk)
     gmail = await registry.add("org_a", {"provider": "gmail"})
@@ -42,6 +47,8 @@ async def test_bad_specs_are_refused_with_the_reason(store, vault) -> None:
         await registry.add("o", {"provider": "myspace"})
     with pytest.raises(ConfigError, match="subdomain"):
         await registry.add("o", {"provider": "zendesk", "api_key": "k"})
+    with pytest.raises(ConfigError, match="email=AGENT_EMAIL"):
+        await registry.add("o", {"provider": "zendesk", "api_key": "k", "config": {"subdomain": "acme"}})
     with pytest.raises(ConfigError, match="name"):
         await registry.add("o", {"provider": "slack", "name": "bad name!"})
     await registry.add("o", {"provider": "slack"})

@@ -1,41 +1,21 @@
-"""Real provider clients against recorded responses (respx): request shapes, normalisation, error mapping."""
+"""The real provider clients against recorded vendor responses (cassettes/): every request they send is checked
+against the vendor's published description (vendor_http), then its shape and normalisation are asserted."""
 
 from __future__ import annotations
 
 import base64
 import email
-import json
 
-import httpx
 import pytest
-import respx
-from provider_fixtures import (
-    CALENDAR_INSERTED,
-    CALENDAR_PAGE_1,
-    CALENDAR_PAGE_2,
-    FREEBUSY,
-    GMAIL_DRAFT,
-    GMAIL_DRAFT_CREATED,
-    GMAIL_SENT,
-    GMAIL_THREAD_META,
-    GMAIL_THREADS,
-    HUBSPOT_DEAL,
-    HUBSPOT_NOTE,
-    HUBSPOT_SEARCH,
-    SLACK_CHANNELS,
-    SLACK_HISTORY,
-    SLACK_POSTED,
-    ZENDESK_COMMENTS,
-    ZENDESK_SEARCH,
-    ZENDESK_TICKET,
-)
+from vendor_http import replay
 
-from dexa.core.errors import NotFoundError, PermissionDeniedError, ToolError
+from dexa.core.errors import ConfigError, NotFoundError, PermissionDeniedError, ToolError
+from dexa.integrations.providers.base import AvailabilityUnknownError
 from dexa.integrations.providers.google import CALENDAR_API, GMAIL_API, GmailProvider, GoogleCalendarProvider
 from dexa.integrations.providers.http import RestClient
 from dexa.integrations.providers.hubspot import HUBSPOT_API, HubSpotProvider
 from dexa.integrations.providers.slack import SLACK_API, SlackProvider
-from dexa.integrations.providers.zendesk import ZendeskProvider, zendesk_api
+from dexa.integrations.providers.zendesk import ZendeskProvider, basic_user, check_config, zendesk_api
 
 pytestmark = pytest.mark.anyio
 
@@ -44,20 +24,16 @@ async def _token() -> str:
     return "ya29.test-token"
 
 
-def _rest(base: str, vendor: str) -> RestClient:
-    return RestClient(base, _token, vendor=vendor)
+def _rest(base: str, vendor: str, **kwargs) -> RestClient:
+    return RestClient(base, _token, vendor=vendor, **kwargs)
 
 
-def _body(call: respx.models.Call) -> dict:
-    return json.loads(call.request.content)
+def _raw_mail(body: dict) -> email.message.Message:
+    return email.message_from_bytes(base64.urlsafe_b64decode(body["message"]["raw"] + "=="))
 
 
 async def test_google_calendar_pages_normalises_and_inserts_with_invites() -> None:
-    with respx.mock(base_url=CALENDAR_API, assert_all_called=True) as api:
-        events = api.get("/calendars/primary/events")
-        events.side_effect = [httpx.Response(200, json=CALENDAR_PAGE_1), httpx.Response(200, json=CALENDAR_PAGE_2)]
-        insert = api.post("/calendars/primary/events").respond(200, json=CALENDAR_INSERTED)
-        busy = api.post("/freeBusy").respond(200, json=FREEBUSY)
+    with replay("google_calendar") as api:
         cal = GoogleCalendarProvider(_rest(CALENDAR_API, "Google Calendar"))
         listed = await cal.list_events(time_min="2030-01-07T00:00:00Z", time_max="2030-01-14T00:00:00Z")
         assert [e["id"] for e in listed] == ["evt1", "evt2"] and listed[1]["start"] == "2030-01-09"
@@ -66,9 +42,9 @@ async def test_google_calendar_pages_normalises_and_inserts_with_invites() -> No
             "name": "Ana Silva",
             "response": "tentative",
         }
-        first = events.calls[0].request
+        first, second = api.requests("GET", "/calendars/primary/events")
         assert first.url.params["singleEvents"] == "true" and first.url.params["orderBy"] == "startTime"
-        assert events.calls[1].request.url.params["pageToken"] == "p2"
+        assert second.url.params["pageToken"] == "p2"
         assert first.headers["authorization"] == "Bearer ya29.test-token"
         await cal.create_event(
             {
@@ -79,44 +55,68 @@ async def test_google_calendar_pages_normalises_and_inserts_with_invites() -> No
             },
             send_updates=True,
         )
-        assert insert.calls[0].request.url.params["sendUpdates"] == "all"
-        assert _body(insert.calls[0])["attendees"] == [{"email": "ana.silva@acme.example"}]
+        assert api.requests("POST", "/events")[0].url.params["sendUpdates"] == "all"
+        assert api.json("POST", "/events")["attendees"] == [{"email": "ana.silva@acme.example"}]
         spans = await cal.busy(
             ["ana.silva@acme.example"], time_min="2030-01-07T00:00:00Z", time_max="2030-01-08T00:00:00Z"
         )
         assert spans == {"ana.silva@acme.example": [("2030-01-07T09:00:00Z", "2030-01-07T10:00:00Z")]}
-        assert _body(busy.calls[0])["items"] == [{"id": "ana.silva@acme.example"}]
+        assert api.json("POST", "/freeBusy")["items"] == [{"id": "ana.silva@acme.example"}]
+    assert api.checked == {"google_calendar.json"}
+
+
+async def test_google_freebusy_errors_are_unknown_never_free() -> None:
+    with replay("google_freebusy_errors"):
+        cal = GoogleCalendarProvider(_rest(CALENDAR_API, "Google Calendar"))
+        with pytest.raises(AvailabilityUnknownError, match=r"ceo@elsewhere.example: notFound") as caught:
+            await cal.busy(
+                ["ana.silva@acme.example", "ceo@elsewhere.example"],
+                time_min="2030-01-07T00:00:00Z",
+                time_max="2030-01-08T00:00:00Z",
+            )
+    assert caught.value.unknown == {"ceo@elsewhere.example": "notFound"}
+    assert caught.value.known == {"ana.silva@acme.example": [("2030-01-07T09:00:00Z", "2030-01-07T10:00:00Z")]}
 
 
 async def test_gmail_drafts_are_rfc5322_and_sending_is_a_separate_call() -> None:
-    with respx.mock(base_url=GMAIL_API) as api:
-        create = api.post("/drafts").respond(200, json=GMAIL_DRAFT_CREATED)
-        api.get("/drafts/r-123").respond(200, json=GMAIL_DRAFT)
-        send = api.post("/drafts/send").respond(200, json=GMAIL_SENT)
-        api.get("/threads").respond(200, json=GMAIL_THREADS)
-        api.get("/threads/t-9").respond(200, json=GMAIL_THREAD_META)
+    with replay("gmail_compose") as api:
         gmail = GmailProvider(_rest(GMAIL_API, "Gmail"))
-        draft = await gmail.create_draft(
-            to=["ana.silva@acme.example"], subject="Pricing", body="Hello Ana", thread_id="t-9"
-        )
-        assert draft["id"] == "r-123" and send.call_count == 0
-        message = _body(create.calls[0])["message"]
-        parsed = email.message_from_bytes(base64.urlsafe_b64decode(message["raw"] + "=="))
+        draft = await gmail.create_draft(to=["ana.silva@acme.example"], subject="Pricing", body="Hello Ana")
+        assert draft["id"] == "r-123" and draft["thread_id"] == "t-9" and not api.requests("POST", "/drafts/send")
+        parsed = _raw_mail(api.json("POST", "/drafts"))
         assert parsed["To"] == "ana.silva@acme.example" and parsed["Subject"] == "Pricing"
-        assert message["threadId"] == "t-9"
         fetched = await gmail.get_draft("r-123")
         assert fetched["body"] == "Hello Ana\n" and fetched["to"] == ["ana.silva@acme.example"]
         threads = await gmail.search_threads("from:ana.silva@acme.example")
-        assert threads == [{"id": "t-9", "subject": "Pricing for 50 seats", "snippet": "Could you send the pricing"}]
+        assert threads == [
+            {"id": "t-9", "subject": "Pricing for 50 seats", "snippet": "Could you send the pricing for 50 seats?"}
+        ]
         sent = await gmail.send_draft("r-123")
-        assert _body(send.calls[0]) == {"id": "r-123"} and sent["labels"] == ["SENT"]
+        assert api.json("POST", "/drafts/send") == {"id": "r-123"} and sent["labels"] == ["SENT"]
+    assert api.checked == {"gmail.json"}
 
 
-async def test_hubspot_search_notes_with_association_and_deal_updates() -> None:
-    with respx.mock(base_url=HUBSPOT_API) as api:
-        search = api.post("/crm/v3/objects/contacts/search").respond(200, json=HUBSPOT_SEARCH)
-        note = api.post("/crm/v3/objects/notes").respond(201, json=HUBSPOT_NOTE)
-        patch = api.patch("/crm/v3/objects/deals/9001").respond(200, json=HUBSPOT_DEAL)
+async def test_gmail_reply_threads_by_message_id_and_subject() -> None:
+    """Gmail threads a reply only with threadId, In-Reply-To/References naming the last message it answers
+    (not the user's own unsent draft) and the thread's subject."""
+    with replay("gmail_reply") as api:
+        gmail = GmailProvider(_rest(GMAIL_API, "Gmail"))
+        draft = await gmail.create_draft(
+            to=["ana.silva@acme.example"], subject="our pricing", body="Here it is", thread_id="t-9"
+        )
+        lookup = api.requests("GET", "/threads/t-9")[0].url.params
+        assert lookup["format"] == "metadata" and "Message-ID" in lookup.get_list("metadataHeaders")
+        sent = api.json("POST", "/drafts")
+        assert sent["message"]["threadId"] == "t-9"
+        mail = _raw_mail(sent)
+        assert mail["In-Reply-To"] == "<CAF0b2@mail.acme.example>"
+        assert mail["References"] == "<CAF0a1@mail.acme.example> <CAF0b2@mail.acme.example>"
+        assert mail["Subject"] == "Re: Pricing for 50 seats"
+        assert draft["in_reply_to"] == "<CAF0b2@mail.acme.example>" and draft["thread_id"] == "t-9"
+
+
+async def test_hubspot_search_notes_tasks_with_associations_and_deal_updates() -> None:
+    with replay("hubspot_crm") as api:
         crm = HubSpotProvider(_rest(HUBSPOT_API, "HubSpot"))
         (contact,) = await crm.search_contacts("acme")
         assert contact == {
@@ -128,67 +128,105 @@ async def test_hubspot_search_notes_with_association_and_deal_updates() -> None:
             "owner": "77",
             "deal_ids": [],
         }
-        assert _body(search.calls[0])["query"] == "acme"
+        assert api.json("POST", "/contacts/search")["query"] == "acme"
+        assert (await crm.get_contact("501"))["deal_ids"] == ["9001"]
+        assert (await crm.get_deal("9001"))["next_step"] == "Security review"
         await crm.create_note("501", "Wants SSO")
-        sent = _body(note.calls[0])
-        assert sent["properties"]["hs_note_body"] == "Wants SSO" and sent["properties"]["hs_timestamp"].isdigit()
-        assert sent["associations"][0]["types"][0]["associationTypeId"] == 202
+        note = api.json("POST", "/notes")
+        assert note["properties"]["hs_note_body"] == "Wants SSO" and note["properties"]["hs_timestamp"].isdigit()
+        assert note["associations"][0]["types"][0]["associationTypeId"] == 202
+        task = await crm.create_task("501", "Send SSO docs", due="2030-01-10T09:00:00Z")
+        assert api.json("POST", "/tasks")["associations"][0]["types"][0]["associationTypeId"] == 204
+        assert task["status"] == "open"
         deal = await crm.update_deal("9001", {"stage": "contractsent", "amount": 48000})
-        assert _body(patch.calls[0]) == {"properties": {"dealstage": "contractsent", "amount": "48000"}}
+        assert api.json("PATCH", "/deals/9001") == {"properties": {"dealstage": "contractsent", "amount": "48000"}}
         assert deal["amount"] == 48000.0 and deal["contact_ids"] == ["501"]
+    assert api.checked == {"hubspot_contacts.json", "hubspot_deals.json", "hubspot_notes.json", "hubspot_tasks.json"}
 
 
-async def test_slack_resolves_channels_checks_ok_and_posts() -> None:
-    with respx.mock(base_url=SLACK_API) as api:
-        api.get("/conversations.list").respond(200, json=SLACK_CHANNELS)
-        api.get("/conversations.history").respond(200, json=SLACK_HISTORY)
-        post = api.post("/chat.postMessage").respond(200, json=SLACK_POSTED)
+async def test_slack_finds_private_channels_and_posts_form_encoded() -> None:
+    """Private channels are listed (types=private_channel, the groups:read scope) and posted to by id."""
+    with replay("slack_channels") as api:
         slack = SlackProvider(_rest(SLACK_API, "Slack"))
-        (msg,) = await slack.read_channel("#sales")
-        assert msg["text"] == "Acme wants pricing"
-        await slack.send_message("#sales", "hi", thread_ts="1700000003.000300")
-        assert _body(post.calls[0]) == {
-            "channel": "C0SALES",
+        (msg,) = await slack.read_channel("#support")
+        assert msg["text"] == "Acme wants pricing" and msg["channel"] == "#support"
+        listing = api.requests("GET", "/conversations.list")
+        assert listing[0].url.params["types"] == "public_channel,private_channel"
+        assert listing[1].url.params["cursor"] == "dGVhbTpDMDYxRkE1UEI="
+        assert api.requests("GET", "/conversations.history")[0].url.params["channel"] == "C061EG9SL"
+        replies = await slack.read_thread("#support", "1700000003.000300")
+        assert [m["text"] for m in replies] == ["Acme wants pricing", "On it"]
+        await slack.send_message("#deal-desk", "hi", thread_ts="1700000003.000300")
+        post = api.requests("POST", "/chat.postMessage")[0]
+        assert post.headers["content-type"] == "application/x-www-form-urlencoded"
+        assert post.headers["authorization"] == "Bearer ya29.test-token"
+        assert dict(x.split("=") for x in post.content.decode().split("&")) == {
+            "channel": "G024BE91L",
             "text": "hi",
-            "unfurl_links": False,
+            "unfurl_links": "false",
             "thread_ts": "1700000003.000300",
         }
         with pytest.raises(NotFoundError, match="#general"):
             await slack.read_channel("#general")
-    with respx.mock(base_url=SLACK_API) as api:
-        api.post("/chat.postMessage").respond(200, json={"ok": False, "error": "not_in_channel"})
+    assert api.checked == {"slack.json"}
+
+
+async def test_slack_errors_name_the_missing_scope() -> None:
+    with replay("slack_errors"):
+        slack = SlackProvider(_rest(SLACK_API, "Slack"))
+        with pytest.raises(PermissionDeniedError, match="missing_scope groups:history; reconnect Slack"):
+            await slack.read_channel("G024BE91L")
         with pytest.raises(PermissionDeniedError, match="not_in_channel"):
-            await SlackProvider(_rest(SLACK_API, "Slack")).send_message("C0X", "hi")
+            await slack.send_message("C0X", "hi")
 
 
-async def test_zendesk_search_read_and_public_comment_shape() -> None:
-    base = zendesk_api("acme")
-    with respx.mock(base_url=base) as api:
-        search = api.get("/search.json").respond(200, json=ZENDESK_SEARCH)
-        api.get("/tickets/101.json").respond(200, json=ZENDESK_TICKET)
-        api.get("/tickets/101/comments.json").respond(200, json=ZENDESK_COMMENTS)
-        put = api.put("/tickets/101.json").respond(200, json=ZENDESK_TICKET)
-        desk = ZendeskProvider(_rest(base, "Zendesk"))
+def test_slack_catalogue_asks_for_private_channel_scopes() -> None:
+    from dexa.integrations.catalogue import CATALOGUE
+
+    assert {"groups:read", "groups:history", "channels:read", "channels:history"} <= set(CATALOGUE["slack"].scopes)
+
+
+async def test_zendesk_api_token_is_basic_email_token_and_oauth_is_bearer() -> None:
+    config = {"subdomain": "acme", "email": "agent@acme.example"}
+    with replay("zendesk_tickets") as api:
+        desk = ZendeskProvider(_rest(zendesk_api("acme"), "Zendesk", basic_user=basic_user(config)))
         assert [t["id"] for t in await desk.search_tickets("status:open csv")] == ["101"]
-        assert search.calls[0].request.url.params["query"] == "type:ticket status:open csv"
+        search = api.requests("GET", "/search.json")[0]
+        assert search.url.params["query"] == "type:ticket status:open csv"
+        expected = base64.b64encode(b"agent@acme.example/token:ya29.test-token").decode()
+        assert search.headers["authorization"] == f"Basic {expected}"
         ticket = await desk.get_ticket("101")
         assert ticket["comments"] == [{"author": "9001", "body": "It times out", "public": True}]
         await desk.add_comment("101", "Fixed in 4.2", public=True)
-        assert _body(put.calls[0]) == {"ticket": {"comment": {"body": "Fixed in 4.2", "public": True}}}
+        assert api.json("PUT", "/tickets/101.json") == {"ticket": {"comment": {"body": "Fixed in 4.2", "public": True}}}
+    assert basic_user({"subdomain": "acme", "token_type": "oauth"}) is None
+    with pytest.raises(ConfigError, match="email=AGENT_EMAIL"):
+        check_config({"subdomain": "acme"})
+    with pytest.raises(ConfigError, match="subdomain"):
+        check_config({"subdomain": "acme.zendesk.com", "email": "a@b.c"})
+    with pytest.raises(ConfigError, match="token_type"):
+        check_config({"subdomain": "acme", "token_type": "password"})
 
 
 async def test_http_errors_map_to_dexa_errors() -> None:
-    with respx.mock(base_url=HUBSPOT_API) as api:
-        api.get("/crm/v3/objects/deals/1").respond(401, json={"status": "error", "message": "expired token"})
-        api.get("/crm/v3/objects/deals/2").respond(404, json={"message": "not found"})
-        api.get("/crm/v3/objects/deals/3").respond(429, headers={"Retry-After": "10"})
-        api.get("/crm/v3/objects/deals/4").respond(500, json={"message": "boom"})
+    with replay("hubspot_errors"):
         crm = HubSpotProvider(_rest(HUBSPOT_API, "HubSpot"))
-        with pytest.raises(PermissionDeniedError, match="expired token"):
+        with pytest.raises(PermissionDeniedError, match="Authentication credentials not found"):
             await crm.get_deal("1")
         with pytest.raises(NotFoundError):
             await crm.get_deal("2")
         with pytest.raises(ToolError, match=r"rate limit.*10"):
             await crm.get_deal("3")
-        with pytest.raises(ToolError, match="500: boom"):
+        with pytest.raises(ToolError, match="500: internal error"):
             await crm.get_deal("4")
+
+
+async def test_a_request_off_the_vendor_description_fails_the_check() -> None:
+    """The check can fail: a parameter of the wrong type, and a path the vendor does not have."""
+    with replay("google_calendar", all_used=False):
+        rest = _rest(CALENDAR_API, "Google Calendar")
+        with pytest.raises(AssertionError, match=r"does not match google_calendar\.json"):
+            await rest.request("GET", "/calendars/primary/events", params={"maxResults": "lots"})
+    with replay("hubspot_crm", all_used=False):
+        with pytest.raises(AssertionError, match=r"does not match hubspot_contacts\.json"):
+            await _rest(HUBSPOT_API, "HubSpot").request("POST", "/crm/v3/objects/contacts/search", json={"limit": "x"})

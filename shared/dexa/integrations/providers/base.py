@@ -18,7 +18,24 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from dexa.core.errors import ToolError
+
 Doc = dict[str, Any]
+
+
+class AvailabilityUnknownError(ToolError):
+    """Free/busy could not be read for some calendars (not shared, not found, the vendor failed).
+
+    Never read as "free": a slot suggested over an unreadable calendar would double-book a person.
+    """
+
+    code = "availability_unknown"
+
+    def __init__(self, unknown: dict[str, str], known: dict[str, list[tuple[str, str]]]) -> None:
+        self.unknown = unknown
+        self.known = known
+        reasons = "; ".join(f"{who}: {why}" for who, why in unknown.items())
+        super().__init__(f"availability unknown for {reasons}")
 
 
 class CalendarProvider(Protocol):
@@ -26,7 +43,9 @@ class CalendarProvider(Protocol):
 
     async def get_event(self, event_id: str) -> Doc: ...
 
-    async def busy(self, emails: list[str], *, time_min: str, time_max: str) -> dict[str, list[tuple[str, str]]]: ...
+    async def busy(self, emails: list[str], *, time_min: str, time_max: str) -> dict[str, list[tuple[str, str]]]:
+        """Busy spans per email. Raises AvailabilityUnknownError when any calendar could not be read."""
+        ...
 
     async def create_event(self, event: Doc, *, send_updates: bool) -> Doc: ...
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from dexa.core.errors import ToolInputError
 
-from .base import Doc
+from .base import AvailabilityUnknownError, Doc
 from .http import RestClient
 
 CALENDAR_API = "https://www.googleapis.com/calendar/v3"
@@ -39,6 +39,29 @@ def normalize_event(item: dict[str, Any]) -> Doc:
             for a in item.get("attendees", [])
         ],
     }
+
+
+def read_freebusy(body: dict[str, Any], emails: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """Busy spans from a freeBusy response. A calendar Google could not read comes back with `errors` and no
+    busy spans (e.g. notFound for a calendar not shared with the user): that is unknown, never free.
+
+    Raises:
+        AvailabilityUnknownError: naming each unreadable calendar and Google's reason.
+    """
+    calendars: dict[str, Any] = body.get("calendars") or {}
+    known: dict[str, list[tuple[str, str]]] = {}
+    unknown: dict[str, str] = {}
+    for email in emails:
+        entry = calendars.get(email)
+        if entry is None:
+            unknown[email] = "missing from Google's free/busy answer"
+        elif entry.get("errors"):
+            unknown[email] = ", ".join(str(e.get("reason", "error")) for e in entry["errors"])
+        else:
+            known[email] = [(b["start"], b["end"]) for b in entry.get("busy", [])]
+    if unknown:
+        raise AvailabilityUnknownError(unknown, known)
+    return known
 
 
 class GoogleCalendarProvider:
@@ -76,8 +99,7 @@ class GoogleCalendarProvider:
         body = await self.rest.request(
             "POST", "/freeBusy", json={"timeMin": time_min, "timeMax": time_max, "items": [{"id": e} for e in emails]}
         )
-        calendars = body.get("calendars", {})
-        return {e: [(b["start"], b["end"]) for b in calendars.get(e, {}).get("busy", [])] for e in emails}
+        return read_freebusy(body, emails)
 
     async def create_event(self, event: Doc, *, send_updates: bool) -> Doc:
         payload = {
@@ -204,6 +226,11 @@ class GmailProvider:
         mail["To"] = ", ".join(to)
         if cc:
             mail["Cc"] = ", ".join(cc)
+        reply = await self._reply_headers(thread_id) if thread_id else None
+        if reply is not None:
+            subject = reply["subject"]
+            mail["In-Reply-To"] = reply["in_reply_to"]
+            mail["References"] = reply["references"]
         mail["Subject"] = subject
         mail.set_content(body)
         message: dict[str, Any] = {"raw": _b64url(mail.as_bytes())}
@@ -217,7 +244,28 @@ class GmailProvider:
             "subject": subject,
             "body": body,
             "thread_id": (created.get("message") or {}).get("threadId", thread_id),
+            "in_reply_to": reply["in_reply_to"] if reply else None,
         }
+
+    async def _reply_headers(self, thread_id: str) -> dict[str, str]:
+        """Gmail threads a draft only if it names the thread, answers a message of it by Message-ID
+        (In-Reply-To, References) and keeps its subject (developers.google.com/gmail/api/guides/threads)."""
+        raw = await self.rest.request(
+            "GET",
+            f"/threads/{quote(thread_id, safe='')}",
+            params={"format": "metadata", "metadataHeaders": ["Subject", "Message-ID", "References"]},
+        )
+        messages = [m for m in raw.get("messages", []) if "DRAFT" not in m.get("labelIds", [])]
+        if not messages:
+            raise ToolInputError(f"Gmail thread {thread_id} has no message to reply to")
+        last = _headers(messages[-1].get("payload", {}))
+        message_id = last.get("message-id", "")
+        if not message_id:
+            raise ToolInputError(f"the last message of Gmail thread {thread_id} has no Message-ID to reply to")
+        original = _headers(messages[0].get("payload", {})).get("subject", "")
+        subject = original if original.lower().startswith("re:") else f"Re: {original}"
+        references = " ".join(x for x in (last.get("references", ""), message_id) if x)
+        return {"subject": subject, "in_reply_to": message_id, "references": references}
 
     async def get_draft(self, draft_id: str) -> Doc:
         raw = await self.rest.request("GET", f"/drafts/{draft_id}", params={"format": "full"})

@@ -1,7 +1,8 @@
-"""A small REST client for the real providers: bearer from the vault, vendor errors mapped to Dexa errors."""
+"""A small REST client for the real providers: a credential from the vault, vendor errors mapped to Dexa errors."""
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -25,15 +26,27 @@ class RestClient:
         vendor: str,
         http: httpx.AsyncClient | None = None,
         timeout_s: float = 30.0,
+        basic_user: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.vendor = vendor
         self._http = http or httpx.AsyncClient(timeout=timeout_s)
         self._owns = http is None
+        # Set for vendors whose API keys are HTTP Basic passwords (Zendesk: `{email}/token`); else a bearer token.
+        self.basic_user = basic_user
+        # Sent with every request (e.g. Graph's Prefer: outlook.timezone, so times come back in UTC).
+        self.headers = dict(headers or {})
 
     async def request(
-        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
     ) -> Any:
         """Send one request; returns the decoded JSON body.
 
@@ -43,10 +56,10 @@ class RestClient:
             ToolError: any other failure, with the vendor's message.
         """
         url = path if path.startswith("http") else f"{self.base_url}{path}"
-        headers = {"Authorization": f"Bearer {await self.token()}", "Accept": "application/json"}
+        headers = {**self.headers, "Authorization": await self._authorization(), "Accept": "application/json"}
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         try:
-            response = await self._http.request(method, url, params=clean, json=json, headers=headers)
+            response = await self._http.request(method, url, params=clean, json=json, data=data, headers=headers)
         except httpx.HTTPError as exc:
             raise ToolError(f"{self.vendor}: request failed ({type(exc).__name__}: {exc})") from exc
         if response.status_code in (401, 403):
@@ -63,6 +76,12 @@ class RestClient:
         if not response.content:
             return {}
         return response.json()
+
+    async def _authorization(self) -> str:
+        secret = await self.token()
+        if self.basic_user is None:
+            return f"Bearer {secret}"
+        return "Basic " + base64.b64encode(f"{self.basic_user}:{secret}".encode()).decode()
 
     async def aclose(self) -> None:
         if self._owns:

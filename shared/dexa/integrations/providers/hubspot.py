@@ -79,7 +79,15 @@ class HubSpotProvider:
         body = await self.rest.request(
             "POST",
             "/crm/v3/objects/contacts/search",
-            json={"query": query, "limit": limit, "properties": CONTACT_PROPS},
+            # HubSpot's description requires filterGroups, sorts and the paging cursor even when unused.
+            json={
+                "query": query,
+                "limit": limit,
+                "properties": CONTACT_PROPS,
+                "filterGroups": [],
+                "sorts": [],
+                "after": "0",
+            },
         )
         return [normalize_contact(r) for r in body.get("results", [])]
 

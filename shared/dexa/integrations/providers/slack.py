@@ -18,7 +18,11 @@ def _check(body: dict[str, Any], method: str) -> dict[str, Any]:
     error = str(body.get("error", "unknown_error"))
     if error in ("channel_not_found", "thread_not_found", "message_not_found"):
         raise NotFoundError(f"Slack {method}: {error}")
-    if error in ("not_authed", "invalid_auth", "token_revoked", "missing_scope", "not_in_channel"):
+    if error == "missing_scope":
+        # Slack names the scope the token lacks (e.g. groups:history for a private channel).
+        needed = body.get("needed") or "?"
+        raise PermissionDeniedError(f"Slack {method}: missing_scope {needed}; reconnect Slack granting it")
+    if error in ("not_authed", "invalid_auth", "token_revoked", "not_in_channel"):
         raise PermissionDeniedError(f"Slack {method}: {error}")
     raise ToolError(f"Slack {method}: {error}")
 
@@ -86,8 +90,9 @@ class SlackProvider:
 
     async def send_message(self, channel: str, text: str, *, thread_ts: str | None = None) -> Doc:
         cid = await self._channel_id(channel)
-        payload: dict[str, Any] = {"channel": cid, "text": text, "unfurl_links": False}
+        # Form-encoded, as Slack's published description of chat.postMessage specifies.
+        payload = {"channel": cid, "text": text, "unfurl_links": "false"}
         if thread_ts:
             payload["thread_ts"] = thread_ts
-        body = _check(await self.rest.request("POST", "/chat.postMessage", json=payload), "chat.postMessage")
+        body = _check(await self.rest.request("POST", "/chat.postMessage", data=payload), "chat.postMessage")
         return {"ts": body.get("ts", ""), "channel": channel, "text": text, "thread_ts": thread_ts}

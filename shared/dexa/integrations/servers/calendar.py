@@ -8,7 +8,8 @@ from typing import Any, Literal
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from dexa.integrations.providers.base import CalendarProvider
+from dexa.core.errors import DexaError
+from dexa.integrations.providers.base import AvailabilityUnknownError, CalendarProvider
 
 from .base import DESTRUCTIVE_WRITE, EXTERNAL_WRITE, READ, Mode, call, guard, new_server
 
@@ -75,7 +76,18 @@ def build_calendar_server(provider: CalendarProvider, *, mode: Mode = "agent") -
         """Free slots (working hours) when all attendees are available."""
         if not 5 <= duration_minutes <= 480:
             raise ToolError("duration_minutes must be between 5 and 480")
-        busy = await call(lambda: provider.busy(attendees, time_min=time_min, time_max=time_max))
+        try:
+            busy = await provider.busy(attendees, time_min=time_min, time_max=time_max)
+        except AvailabilityUnknownError as exc:
+            # An unreadable calendar is not a free one: suggest nothing rather than double-book someone.
+            return {
+                "slots": [],
+                "availability_unknown": [{"email": e, "reason": r} for e, r in exc.unknown.items()],
+                "note": "no slot suggested: these attendees' availability could not be read; ask them, "
+                "or suggest times without them",
+            }
+        except DexaError as exc:
+            raise ToolError(str(exc)) from exc
         return {"slots": free_slots(busy, time_min=time_min, time_max=time_max, minutes=duration_minutes)}
 
     @mcp.tool(annotations=EXTERNAL_WRITE)

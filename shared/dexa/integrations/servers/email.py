@@ -43,7 +43,7 @@ def build_email_server(provider: EmailProvider, *, mode: Mode = "agent") -> MCPS
     async def create_draft(
         to: list[str], subject: str, body: str, cc: list[str] | None = None, thread_id: str | None = None
     ) -> dict[str, Any]:
-        """Write a draft (never sends). Pass thread_id to reply in a thread."""
+        """Write a draft (never sends). Pass thread_id to reply in a thread (the reply keeps its subject)."""
         if not to or any("@" not in addr for addr in to):
             raise ToolError("to must list at least one email address")
         guard("email", mode, "create_draft", {"to": to})
