@@ -104,6 +104,7 @@ def world_factory(
             policy: PermissionPolicy | None = None,
             store_wrapper: Callable[[Store], Store] | None = None,
             asl_override: str | None = None,
+            chain: bool = True,
         ) -> World:
             store: Store = DynamoStore(
                 table, client=clients["dynamodb"], overflow=S3BlobStore(bucket, client=clients["s3"])
@@ -125,7 +126,9 @@ def world_factory(
                     name=f"turn-{next(_names)}", definition=asl_override, roleArn=role
                 )["stateMachineArn"]
             driver = SfnTurnDriver(engine, machine, client=clients["stepfunctions"])
-            runner = TaskRunner(engine, driver=driver)  # the production cancel cadence (tasks.CANCEL_POLL_S)
+            # The production cancel cadence (tasks.CANCEL_POLL_S); chain=False: one step per task, as the machine's
+            # own paths (PlanTools, the Map) run when a step hands the turn back.
+            runner = TaskRunner(engine, driver=driver, chain=chain)
             for name in functions:
                 handlers[name] = runner.handle
             import asyncio

@@ -41,6 +41,7 @@ def test_each_steps_history_estimate_covers_the_events_recorded_so_far(world_fac
         ],
         [PeekTool(), AppendTool()],
         policy=RulePolicy(ask={"Append"}),
+        chain=False,  # one step per task: the machine's own Map/RunTools path, task by task
     )
     arn = asyncio.run(world.start())
     approval = _pending_token(world)
@@ -72,12 +73,15 @@ def test_a_turn_past_the_history_budget_continues_in_a_fresh_execution(world_fac
     world = world_factory(
         [tool_use("Append", {"path": "a", "line": "1"}), text("done")],
         [AppendTool()],
-        asl_override=asl.turn_definition_json(step_function_arn=fn, history_budget=30),
+        # BeginTurn (10 events, chaining up to the Append), PlanTools (19) and RunTools (26) pass it: RunTools leaves
+        # the next model call to Route, which continues the turn in a fresh execution.
+        asl_override=asl.turn_definition_json(step_function_arn=fn, history_budget=20),
     )
     first = asyncio.run(world.start())
     assert world.wait(first)["status"] == "SUCCEEDED"
     entered = [e["stateEnteredEventDetails"]["name"] for e in world.history(first) if "stateEnteredEventDetails" in e]
-    assert "ContinueAsNew" in entered and entered.count("CallModel") == 1
+    assert "ContinueAsNew" in entered and entered.count("CallModel") == 0
+    assert len(world.model.calls) == 1  # the second model call was left to the fresh execution
     info = world.wait(first + "-c1")
     assert info["status"] == "SUCCEEDED"
     assert asyncio.run(world.store.get_session(world.session_id)).result == "done"

@@ -52,7 +52,7 @@ def test_a_malformed_task_event_names_the_field(raw: dict[str, Any], field: str)
 
 
 def test_sample_step_events_walk_a_turn_and_an_unknown_task_is_refused(world_factory: Callable[..., World]) -> None:
-    world = world_factory([text("hello")], [])
+    world = world_factory([text("hello")], [], chain=False)  # one step per event, as each sample names it
     asyncio.run(world.engine.submit(world.session_id, "hi"))
     sid = world.session_id
     first = world.runner.handle(_event("sfn_begin_turn.json", session_id=sid))

@@ -56,6 +56,7 @@ def test_parallel_reads_run_as_map_items_and_every_following_edit_finds_its_file
             text("done"),
         ],
         [read, Edit()],
+        chain=False,  # one step per task: the machine's own Map/RunTools path, task by task
     )
     info = world.wait(asyncio.run(world.start()), timeout_s=60)
     assert info["status"] == "SUCCEEDED", info
@@ -93,6 +94,7 @@ def test_each_call_with_effects_gets_its_own_invocation_and_a_later_read_sees_th
             text("done"),
         ],
         [BarrierRead(2), Edit()],
+        chain=False,  # one step per task: the machine's own Map/RunTools path, task by task
     )
     info = world.wait(asyncio.run(world.start()), timeout_s=60)
     assert info["status"] == "SUCCEEDED", info

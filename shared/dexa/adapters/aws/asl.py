@@ -109,14 +109,15 @@ class HistoryCost:
 HISTORY_COST = HistoryCost()
 
 
-def _payload(task: str, **extra: str) -> dict[str, Any]:
+def _payload(task: str, **extra: Any) -> dict[str, Any]:
     # calls_base: model calls the turn made in earlier executions (continue-as-new); always in the input.
     return {"task": task, "session_id.$": "$.session_id", "turn.$": "$.turn", "calls_base.$": "$.calls_base", **extra}
 
 
-def _counted(task: str) -> dict[str, Any]:
-    """A step's payload with the history estimate so far and this attempt's retry count."""
-    extra = {"retries.$": "$$.State.RetryCount"}
+def _counted(task: str, limits: dict[str, int]) -> dict[str, Any]:
+    """A step's payload with the history estimate so far, this attempt's retry count, and Route's limits (a task
+    running several steps stops before a model call where Route would continue the turn in a fresh execution)."""
+    extra: dict[str, Any] = {"retries.$": "$$.State.RetryCount", **limits}
     if task != "begin_turn":  # BeginTurn is the first state: no estimate exists yet
         extra["history.$"] = "$.last.history"
     return _payload(task, **extra)
@@ -135,15 +136,18 @@ _RESULT = {
 }
 
 
-def _step_task(fn: str, task: str, retry: RetryPolicy, *, next_state: str = "Route") -> dict[str, Any]:
+def _step_task(
+    fn: str, task: str, retry: RetryPolicy, limits: dict[str, int], *, next_state: str = "Route"
+) -> dict[str, Any]:
     return {
         "Type": "Task",
         "Resource": LAMBDA_INVOKE,
-        "Parameters": _invoke(fn, _counted(task)),
+        "Parameters": _invoke(fn, _counted(task, limits)),
         "ResultSelector": _RESULT,
         "ResultPath": "$.last",
         "TimeoutSeconds": TASK_TIMEOUT_S,
-        "Retry": retry.blocks(model=task == "call_model"),
+        # Any step task may reach a model call: one invocation runs consecutive steps (tasks.TaskRunner._step).
+        "Retry": retry.blocks(model=task != "plan_tools"),
         "Next": next_state,
     }
 
@@ -178,13 +182,14 @@ def _turn_states(
     map_concurrency: int,
     history_budget: int,
 ) -> dict[str, Any]:
+    limits = {"history_budget": history_budget, "max_model_calls": max_model_calls}
     states: dict[str, Any] = {
-        "BeginTurn": _step_task(fn, "begin_turn", retry),
+        "BeginTurn": _step_task(fn, "begin_turn", retry, limits),
         "Route": _route(max_model_calls, history_budget),
-        "CallModel": _step_task(fn, "call_model", retry),
-        "DecideTools": _step_task(fn, "decide_tools", retry),
-        "AwaitApproval": _step_task(fn, "await_approval", retry),
-        "PlanTools": _step_task(fn, "plan_tools", retry, next_state="HasParallelTools"),
+        "CallModel": _step_task(fn, "call_model", retry, limits),
+        "DecideTools": _step_task(fn, "decide_tools", retry, limits),
+        "AwaitApproval": _step_task(fn, "await_approval", retry, limits),
+        "PlanTools": _step_task(fn, "plan_tools", retry, limits, next_state="HasParallelTools"),
         "HasParallelTools": {
             "Type": "Choice",
             "Choices": [{"Variable": "$.last.parallel[0]", "IsPresent": True, "Next": "RunReadOnlyTools"}],
@@ -223,8 +228,8 @@ def _turn_states(
             "ResultPath": None,
             "Next": "RunTools",
         },
-        "RunTools": _step_task(fn, "run_tools", retry),
-        "EndTurn": _step_task(fn, "end_turn", retry),
+        "RunTools": _step_task(fn, "run_tools", retry, limits),
+        "EndTurn": _step_task(fn, "end_turn", retry, limits),
         "WaitForDecision": {
             "Type": "Task",
             "Resource": LAMBDA_CALLBACK,

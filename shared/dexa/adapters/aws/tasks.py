@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -22,7 +24,9 @@ from dexa.core.errors import ConfigError, ModelError, ModelRateLimitError, Model
 from dexa.core.events import EventType
 from dexa.core.session import TERMINAL_TOOL_STATUSES, Session
 
-from .asl import HISTORY_COST
+from . import schema
+from .asl import HISTORY_BUDGET, HISTORY_COST
+from .chain import StepBudget, quick_tools
 from .sfn import CANCELLED_NS, SfnApprovalNotifier, SfnTurnDriver
 
 logger = logging.getLogger(__name__)
@@ -37,6 +41,8 @@ _RETRYABLE_MODEL: dict[str, type[ModelError]] = {
 CANCEL_POLL_S = 0.25
 _STEP_TASKS = ("begin_turn", "call_model", "decide_tools", "await_approval", "run_tools", "end_turn")
 _local = threading.local()
+# This invocation's step budget: set per dispatch (concurrent in-process invocations each have their own context).
+_budget: contextvars.ContextVar[StepBudget | None] = contextvars.ContextVar("dexa_step_budget", default=None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +55,9 @@ class TaskEvent:
     calls_base: int = 0
     history: int = 0  # the machine's estimate of its history events before this task (asl.HistoryCost)
     retries: int = 0  # $$.State.RetryCount: earlier attempts of this task
+    # Route's limits (asl.py), so a task running several steps stops where Route would continue as new.
+    history_budget: int = HISTORY_BUDGET
+    max_model_calls: int = schema.MAX_MODEL_CALLS_PER_EXECUTION
     error: dict[str, Any] = field(default_factory=dict)
 
     @staticmethod
@@ -71,6 +80,8 @@ class TaskEvent:
             calls_base=int(raw.get("calls_base") or 0),
             history=int(raw.get("history") or 0),
             retries=int(raw.get("retries") or 0),
+            history_budget=int(raw.get("history_budget") or HISTORY_BUDGET),
+            max_model_calls=int(raw.get("max_model_calls") or schema.MAX_MODEL_CALLS_PER_EXECUTION),
             error=dict(error) if isinstance(error, Mapping) else {"Error": str(error)},
         )
 
@@ -94,8 +105,11 @@ class TaskRunner:
         notifier: SfnApprovalNotifier | None = None,
         driver: SfnTurnDriver | None = None,
         cancel_poll_s: float = CANCEL_POLL_S,
+        chain: bool = True,
     ) -> None:
         self.engine = engine
+        # chain: run consecutive steps in one invocation (chain.py); off, every step is its own task.
+        self.chain = chain
         self.store = engine.store
         self.driver = driver
         self.notifier = notifier or (driver.approvals if driver is not None else None)
@@ -112,9 +126,10 @@ class TaskRunner:
         }
 
     def handle(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
-        return _loop().run_until_complete(self.dispatch(event))
+        return _loop().run_until_complete(self.dispatch(event, budget=StepBudget.from_context(context)))
 
-    async def dispatch(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+    async def dispatch(self, raw: Mapping[str, Any], *, budget: StepBudget | None = None) -> dict[str, Any]:
+        _budget.set(budget if self.chain else None)
         event = TaskEvent.parse(raw)
         fn = self._tasks.get(event.task)
         if fn is None:
@@ -186,7 +201,7 @@ class TaskRunner:
                 return str(event.data.get("code", ""))
         return ""
 
-    async def _after_step(self, ev: TaskEvent, outcome: str) -> dict[str, Any]:
+    async def _after_step(self, ev: TaskEvent, outcome: str) -> tuple[dict[str, Any], Session]:
         session = await self.store.get_session(ev.session_id)
         state = session.turn_state
         if outcome == "done" and state is not None and session.status == "failed" and state.step == "call_model":
@@ -195,16 +210,62 @@ class TaskRunner:
             if error is not None:
                 # Step Functions retries the step with backoff; the engine resumes at call_model.
                 raise error(session.error or code)
-            return self._result(ev, "failed", session)
-        return self._result(ev, outcome, session)
+            return self._result(ev, "failed", session), session
+        return self._result(ev, outcome, session), session
 
-    async def _step(self, ev: TaskEvent, session: Session) -> dict[str, Any]:
+    async def _step_once(self, ev: TaskEvent, session: Session) -> tuple[dict[str, Any], Session]:
         assert session.turn_state is not None
+        step, started, wall = session.turn_state.step, time.monotonic(), time.time()
         if session.cancel_requested:
             # The engine ends the turn as cancelled; watching would interrupt that very write half-way.
-            return await self._after_step(ev, str(await self.engine.step(ev.session_id)))
-        cancelled, outcome = await self._watch(ev, self.engine.step(ev.session_id))
-        return await self._after_step(ev, "next" if cancelled else str(outcome))
+            outcome = str(await self.engine.step(ev.session_id))
+        else:
+            cancelled, result = await self._watch(ev, self.engine.step(ev.session_id))
+            outcome = "next" if cancelled else str(result)
+        # One line per step (the benchmark reads them: per-step overhead without transitions in between).
+        ms = (time.monotonic() - started) * 1000
+        logger.info(
+            "step %s of turn %s: %s in %.0f ms",
+            step,
+            ev.turn,
+            outcome,
+            ms,
+            extra={"step_timing": {"step": step, "start": wall, "end": time.time(), "ms": round(ms, 1)}},
+        )
+        return await self._after_step(ev, outcome)
+
+    async def _step(self, ev: TaskEvent, session: Session, *, chain: bool = True) -> dict[str, Any]:
+        """Run the turn's current step, then (chain) the ones after it while this invocation may (chain.py)."""
+        result, session = await self._step_once(ev, session)
+        budget = _budget.get() if chain else None
+        while result["outcome"] == "next" and budget is not None and budget.left():
+            if not await self._chainable(ev, session):
+                break
+            result, session = await self._step_once(ev, session)
+        return result
+
+    async def _chainable(self, ev: TaskEvent, session: Session) -> bool:
+        """Whether the session's next step may run in this invocation rather than as the machine's next task."""
+        state = session.turn_state
+        if state is None or state.turn != ev.turn or session.cancel_requested or state.step not in _STEP_TASKS:
+            return False
+        if state.step == "call_model":
+            # Route decides ContinueAsNew at this boundary (asl._route): leave it to the machine when it would.
+            history = ev.history + HISTORY_COST.after_task(ev.task, retries=ev.retries, parallel=0)
+            return state.model_calls - ev.calls_base < ev.max_model_calls and history < ev.history_budget
+        if state.step == "run_tools":
+            return quick_tools(await self._calls(ev, session))
+        return True
+
+    async def _calls(self, ev: TaskEvent, session: Session) -> list[tuple[str, str, bool]]:
+        """(name, status, read_only) of the turn's tool calls still to run."""
+        env = await self.engine.envs.env_for(session)
+        calls: list[tuple[str, str, bool]] = []
+        for record in await self.store.list_tool_records(ev.session_id, turn=ev.turn):
+            if record.status not in TERMINAL_TOOL_STATUSES:
+                tool = env.tools.get(record.name)
+                calls.append((record.name, record.status, tool is not None and tool.read_only))
+        return calls
 
     def _make_step(self, step: str) -> Callable[[TaskEvent], Awaitable[dict[str, Any]]]:
         async def run(ev: TaskEvent) -> dict[str, Any]:
@@ -253,7 +314,10 @@ class TaskRunner:
     async def run_tools(self, ev: TaskEvent) -> dict[str, Any]:
         """One call per invocation, so no call shares another's 15-minute Lambda limit: while more than one is left,
         run the next and come back through PlanTools (which batches the read-only ones after it); the last one runs
-        inside the engine's run_tools step, which appends the results and moves on to the model."""
+        inside the engine's run_tools step, which appends the results and moves on to the model.
+
+        After a call that is not quick (chain.quick_tools) the task hands the turn back instead of running on: the
+        next steps get an invocation of their own, and a machine stopped meanwhile runs none of them."""
         session = await self._current(ev)
         if session is None:
             return self._result(ev, "done", None)
@@ -262,7 +326,7 @@ class TaskRunner:
             return await self._step(ev, session)
         pending = await self._pending(ev, session)
         if len(pending) <= 1:
-            return await self._step(ev, session)
+            return await self._step(ev, session, chain=quick_tools(await self._calls(ev, session)))
         await self._watch(ev, self.engine.run_tool(ev.session_id, pending[0][0]))
         return self._result(ev, "next", await self._current(ev))
 
