@@ -112,6 +112,10 @@ def cloud_runtime() -> Any:
     # Lambda's filesystem is read-only except /tmp, and HOME is not writable: Dexa's home lives in /tmp there.
     os.environ.setdefault("DEXA_HOME", "/tmp/dexa")
     runtime = build_runtime(get_settings())
+    from .warm_envs import StampedEnvs
+
+    # A warm container keeps each session's environment until the session changes what it is built from.
+    runtime.engine.envs = StampedEnvs(runtime.engine.envs)
     if os.environ.get(schema.ENV_STATE_MACHINE_ARN) and not isinstance(runtime.driver, SfnTurnDriver):
         # Duck-compatible with InProcessDriver where the API uses it (start, cancel, is_running).
         runtime.driver = SfnTurnDriver.from_env(runtime.engine, os.environ)  # pyright: ignore[reportAttributeAccessIssue]
