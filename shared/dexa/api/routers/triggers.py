@@ -1,12 +1,15 @@
 """Where outside events reach an org: GitHub `@dexa` mentions, the Slack workspace and email reviewers that
 approvals are announced to, which Slack users act as which Dexa users (dexa.triggers.org_links), the org's inbound
 mail address and its senders (dexa.triggers.email), Slack's unmapped users (dexa.triggers.slack_events), and saved
-task templates that signed webhooks fill (dexa.triggers.templates).
+task templates that signed webhooks fill (dexa.triggers.templates). Those three are imported per request: the API
+function's cold start does not pay for them.
 
 Reads need sessions:read; writes need an admin key and land in the audit log.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Response
 
@@ -25,7 +28,10 @@ from dexa.api.schemas.triggers import (
     TaskTemplatePublic,
     TaskTemplatesPublic,
 )
-from dexa.triggers import email, org_links, slack_events, templates
+from dexa.triggers import org_links
+
+if TYPE_CHECKING:
+    from dexa.triggers.templates import TaskTemplate
 
 router = APIRouter(tags=["config"])
 
@@ -73,6 +79,8 @@ async def map_slack_user(body: SlackUserLink, ctx: Ctx, who: ConfigAdmin) -> Sla
 @router.put("/triggers/email", response_model=EmailTriggerPublic, responses=problems(403, 404, 409))
 async def set_email_trigger(body: EmailTriggerUpdate, ctx: Ctx, who: ConfigAdmin) -> EmailTriggerPublic:
     """Mail to `address` starts sessions as the user its sender maps to (others: `unknown_sender`)."""
+    from dexa.triggers import email
+
     doc = await email.set_email_trigger(
         ctx.runtime.store, who.org_id, address=body.address, senders=body.senders, unknown_sender=body.unknown_sender
     )
@@ -83,6 +91,8 @@ async def set_email_trigger(body: EmailTriggerUpdate, ctx: Ctx, who: ConfigAdmin
 @router.get("/triggers/email", response_model=EmailTriggerPublic, responses=problems())
 async def get_email_trigger(ctx: Ctx, who: Reader) -> EmailTriggerPublic:
     """The org's inbound address and senders; an empty address until PUT /triggers/email sets one."""
+    from dexa.triggers import email
+
     doc = await email.get_email_trigger(ctx.runtime.store, who.org_id)
     return EmailTriggerPublic.model_validate(doc or {"address": "", "senders": {}, "unknown_sender": "reject"})
 
@@ -90,18 +100,22 @@ async def get_email_trigger(ctx: Ctx, who: Reader) -> EmailTriggerPublic:
 @router.put("/triggers/slack", response_model=SlackTriggerPublic, responses=problems(403, 404))
 async def set_slack_trigger(body: SlackTriggerUpdate, ctx: Ctx, who: ConfigAdmin) -> SlackTriggerPublic:
     """Whether Slack users nobody mapped may ask Dexa for work, and as whom."""
+    from dexa.triggers import slack_events
+
     doc = await slack_events.set_slack_trigger(ctx.runtime.store, who.org_id, unknown_user=body.unknown_user)
     await ctx.audit.append(who, "triggers.slack", who.org_id, doc)
     return SlackTriggerPublic.model_validate(doc)
 
 
-def _template(t: templates.TaskTemplate, *, secret: bool = False) -> TaskTemplatePublic:
+def _template(t: TaskTemplate, *, secret: bool = False) -> TaskTemplatePublic:
     return TaskTemplatePublic(**t.public(), webhook_path=f"/webhooks/tasks/{t.id}", secret=t.secret if secret else None)
 
 
 @router.post("/task-templates", status_code=201, response_model=TaskTemplatePublic, responses=problems(403, 404))
 async def create_task_template(body: TaskTemplateCreate, ctx: Ctx, who: ConfigAdmin) -> TaskTemplatePublic:
     """A prompt a webhook fills; the answer holds the webhook's signing secret, shown this once."""
+    from dexa.triggers import templates
+
     t = await templates.save_template(
         ctx.runtime.store, who.org_id, name=body.name, prompt=body.prompt, run_as=body.run_as, by=who.user_id
     )
@@ -113,6 +127,8 @@ async def create_task_template(body: TaskTemplateCreate, ctx: Ctx, who: ConfigAd
 async def update_task_template(
     template_id: str, body: TaskTemplateCreate, ctx: Ctx, who: ConfigAdmin
 ) -> TaskTemplatePublic:
+    from dexa.triggers import templates
+
     t = await templates.save_template(
         ctx.runtime.store,
         who.org_id,
@@ -128,12 +144,16 @@ async def update_task_template(
 
 @router.get("/task-templates", response_model=TaskTemplatesPublic, responses=problems())
 async def list_task_templates(ctx: Ctx, who: Reader) -> TaskTemplatesPublic:
+    from dexa.triggers import templates
+
     rows = [_template(t) for t in await templates.list_templates(ctx.runtime.store, who.org_id)]
     return TaskTemplatesPublic(data=rows, count=len(rows))
 
 
 @router.delete("/task-templates/{template_id}", status_code=204, response_class=Response, responses=problems(404))
 async def delete_task_template(template_id: str, ctx: Ctx, who: ConfigAdmin) -> Response:
+    from dexa.triggers import templates
+
     await templates.delete_template(ctx.runtime.store, who.org_id, template_id)
     await ctx.audit.append(who, "task_template.delete", template_id, {})
     return Response(status_code=204)
