@@ -66,3 +66,16 @@ def test_trigger_creates_a_headless_session_on_the_repo_and_starts_driving_it(tm
     assert Path(kw["cwd"]).is_dir() and Path(kw["cwd"]).parent == tmp_path
     assert runtime.submitted == [(started.session_id, task.prompt)] and runtime.started == [started.session_id]
     assert started.url == f"https://dexa.test/s/{started.session_id}" and "add tests" in task.prompt
+
+
+def test_in_a_remote_workspace_the_session_gets_the_sandbox_root_and_nothing_is_made_here(tmp_path: Path) -> None:
+    runtime = StubRuntime()
+    start = runtime_starter(runtime, workspace_root=tmp_path / "unused", remote_root="/workspace")
+    task = TriggerTask(
+        org_id="org_a", repo="acme/api", number=4, kind="issue", title="Bug", url="u", sender="mona", request="fix"
+    )
+    asyncio.run(start(task))
+    [kw] = runtime.created
+    assert kw["cwd"] == "/workspace" and not (tmp_path / "unused").exists()
+    # No one is there to approve: the pull request the prompt asks for is pre-approved.
+    assert kw["config"].allowed_tools == ("OpenPullRequests",) and kw["permission_mode"] == "acceptEdits"
