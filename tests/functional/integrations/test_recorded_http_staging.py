@@ -13,7 +13,7 @@ import httpx2
 import pytest
 import respx
 from fake_oauth_server import FakeAuthServer
-from vendor_http import recorded
+from vendor_http import recorded, replay
 
 from dexa.core.session import Session
 from dexa.core.tools import SessionState, ToolContext, ToolRegistry
@@ -128,5 +128,80 @@ async def test_a_zendesk_public_comment_waits_for_approval(tmp_path: Path, store
             # A Zendesk API token is the Basic password of {email}/token (a Bearer API token is refused).
             basic = base64.b64encode(b"agent@acme.example/token:zd-token").decode()
             assert put.calls[0].request.headers["authorization"] == f"Basic {basic}"
+    finally:
+        await manager.aclose()
+
+
+async def _connected(store, vault, provider: str):
+    """build_integrations with `provider` connected through a real OAuth code flow (fake authorization server)."""
+    fake = FakeAuthServer()
+    fake.add_client("dexa", "https://dexa.test/cb")
+    integrations = build_integrations(
+        store,
+        vault,
+        redirect_uri="https://dexa.test/cb",
+        oauth_http_options={"transport": httpx2.ASGITransport(app=fake.app())},
+    )
+    oauth = integrations.oauth
+    assert oauth is not None
+    await oauth.register_client(ClientRegistration(issuer=fake.issuer, client_id="dexa"))
+    record = await integrations.registry.add(ORG, {"provider": provider})
+    async with oauth.http() as http:
+        server = await authorization_server(http, fake.issuer)
+        url = await oauth.begin(
+            org_id=ORG, user_id="u", integration_id=record["id"], server=server, scopes=["mcp:read"], resource=None
+        )
+        params = parse_qs(urlsplit((await http.get(url)).headers["location"]).query)
+    await integrations.registry.complete_connect(state=params["state"][0], code=params["code"][0], iss=params["iss"][0])
+    return integrations, fake
+
+
+async def test_an_outlook_reply_is_drafted_in_the_conversation_and_sent_once_after_approval(
+    tmp_path: Path, store, vault
+) -> None:
+    """Outlook (Microsoft Graph) behind the managed email server: the reply is threaded by createReply, the send
+    is staged, and 20 concurrent approvals send it once; every Graph request matches Graph's description."""
+    integrations, fake = await _connected(store, vault, "outlook")
+    registry, manager, ctx = await _session_tools(tmp_path, store, integrations, ["email"])
+    try:
+        with replay("graph_mail", all_used=False) as api:
+            draft = await registry.get("mcp__email__create_draft").run(
+                {"to": ["ana.silva@acme.example"], "subject": "x", "body": "Here it is", "thread_id": "AAQkAGI2conv1="},
+                ctx(),
+            )
+            assert json.loads(draft.content)["thread_id"] == "AAQkAGI2conv1="
+            (reply,) = api.requests("POST", "/createReply")
+            assert reply.headers["authorization"] == f"Bearer {fake.tokens[0].access_token}"
+            staged = await registry.get("mcp__email__send_draft").run({"draft_id": "AAMkAGr1="}, ctx())
+            assert staged.content.startswith("Staged as") and not api.requests("POST", "/send")
+            (pending,) = await integrations.queue.list(ORG, status="pending")
+            assert pending["recipients"] == ["ana.silva@acme.example"] and "Here it is" in pending["preview"]
+            results = await _twenty_approvals(integrations, pending["id"])
+            assert sum(isinstance(r, dict) for r in results) == 1
+            assert len(api.requests("POST", "/AAMkAGr1=/send")) == 1
+        assert api.checked == {"microsoft_graph.json"}
+    finally:
+        await manager.aclose()
+
+
+async def test_suggest_time_offers_no_slot_when_a_calendar_cannot_be_read(tmp_path: Path, store, vault) -> None:
+    """Google answers free/busy with errors for a calendar it cannot read: the agent is told whose availability
+    is unknown and why, and is offered no slot (never one that treats that person as free)."""
+    integrations, _ = await _connected(store, vault, "google_calendar")
+    registry, manager, ctx = await _session_tools(tmp_path, store, integrations, ["calendar"])
+    try:
+        with replay("google_freebusy_errors"):
+            result = await registry.get("mcp__calendar__suggest_time").run(
+                {
+                    "attendees": ["ana.silva@acme.example", "ceo@elsewhere.example"],
+                    "duration_minutes": 30,
+                    "time_min": "2030-01-07T00:00:00Z",
+                    "time_max": "2030-01-08T00:00:00Z",
+                },
+                ctx(),
+            )
+        answer = json.loads(result.content)
+        assert answer["slots"] == []
+        assert answer["availability_unknown"] == [{"email": "ceo@elsewhere.example", "reason": "notFound"}]
     finally:
         await manager.aclose()

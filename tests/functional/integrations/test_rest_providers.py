@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import email
+from email.message import Message
 
 import pytest
 from vendor_http import replay
@@ -14,10 +15,12 @@ from dexa.integrations.providers.base import AvailabilityUnknownError
 from dexa.integrations.providers.google import CALENDAR_API, GMAIL_API, GmailProvider, GoogleCalendarProvider
 from dexa.integrations.providers.http import RestClient
 from dexa.integrations.providers.hubspot import HUBSPOT_API, HubSpotProvider
+from dexa.integrations.providers.microsoft import OutlookCalendarProvider, OutlookMailProvider, graph_rest
 from dexa.integrations.providers.slack import SLACK_API, SlackProvider
 from dexa.integrations.providers.zendesk import ZendeskProvider, basic_user, check_config, zendesk_api
 
-pytestmark = pytest.mark.anyio
+# openapi-core checks no oauth2 security scheme and warns so; these tests assert the Authorization header.
+pytestmark = [pytest.mark.anyio, pytest.mark.filterwarnings("ignore:Unsupported scheme type")]
 
 
 async def _token() -> str:
@@ -28,7 +31,7 @@ def _rest(base: str, vendor: str, **kwargs) -> RestClient:
     return RestClient(base, _token, vendor=vendor, **kwargs)
 
 
-def _raw_mail(body: dict) -> email.message.Message:
+def _raw_mail(body: dict) -> Message:
     return email.message_from_bytes(base64.urlsafe_b64decode(body["message"]["raw"] + "=="))
 
 
@@ -230,3 +233,82 @@ async def test_a_request_off_the_vendor_description_fails_the_check() -> None:
     with replay("hubspot_crm", all_used=False):
         with pytest.raises(AssertionError, match=r"does not match hubspot_contacts\.json"):
             await _rest(HUBSPOT_API, "HubSpot").request("POST", "/crm/v3/objects/contacts/search", json={"limit": "x"})
+
+
+async def test_outlook_calendar_pages_reads_schedules_and_responds() -> None:
+    with replay("graph_calendar") as api:
+        cal = OutlookCalendarProvider(graph_rest(_token))
+        listed = await cal.list_events(time_min="2030-01-07T00:00:00Z", time_max="2030-01-14T00:00:00Z")
+        assert [e["summary"] for e in listed] == ["Acme — expansion review", "Offsite"]
+        assert listed[0]["start"] == "2030-01-07T10:00:00Z" and listed[0]["location"] == "Teams"
+        assert listed[0]["attendees"] == [
+            {"email": "maya@northwind.example", "name": "Maya Chen", "response": "accepted"},
+            {"email": "ana.silva@acme.example", "name": "Ana Silva", "response": "tentative"},
+        ]
+        first, second = api.requests("GET", "/me/calendarView")
+        assert first.url.params["startDateTime"] == "2030-01-07T00:00:00Z"
+        assert 'outlook.timezone="UTC"' in first.headers["prefer"]
+        assert second.url.params["$skip"] == "100" and second.url.params.get_list("startDateTime") == [
+            "2030-01-07T00:00:00Z"
+        ]
+        with pytest.raises(AvailabilityUnknownError, match="ErrorFreeBusyGenerationFailed") as caught:
+            await cal.busy(
+                ["ana.silva@acme.example", "ceo@elsewhere.example"],
+                time_min="2030-01-07T00:00:00+01:00",
+                time_max="2030-01-08T00:00:00Z",
+            )
+        assert caught.value.known == {"ana.silva@acme.example": [("2030-01-07T09:00:00Z", "2030-01-07T10:00:00Z")]}
+        schedule = api.json("POST", "/getSchedule")
+        assert schedule["startTime"] == {"dateTime": "2030-01-06T23:00:00", "timeZone": "UTC"}
+        created = await cal.create_event(
+            {
+                "summary": "Follow-up",
+                "start": "2030-01-14T15:00:00Z",
+                "end": "2030-01-14T15:30:00Z",
+                "attendees": ["ana.silva@acme.example"],
+            },
+            send_updates=True,
+        )
+        assert created["id"] == "AAMkAGI2TG95AAA=" and created["attendees"][0]["response"] == "needsAction"
+        assert api.json("POST", "/me/events")["attendees"] == [
+            {"emailAddress": {"address": "ana.silva@acme.example"}, "type": "required"}
+        ]
+        accepted = await cal.respond_to_event("AAMkAGI2TG93AAA=", "accepted")
+        assert api.json("POST", "/accept") == {"sendResponse": True} and accepted["id"] == "AAMkAGI2TG93AAA="
+    assert api.checked == {"microsoft_graph.json"}
+
+
+async def test_outlook_mail_replies_in_the_conversation_and_sends_separately() -> None:
+    with replay("graph_mail") as api:
+        mail = OutlookMailProvider(graph_rest(_token))
+        assert await mail.profile() == {"email": "maya@northwind.example", "name": "Maya Chen"}
+        threads = await mail.search_threads("pricing")
+        assert threads == [
+            {"id": "AAQkAGI2conv1=", "subject": "RE: Pricing for 50 seats", "snippet": "And SSO, please."}
+        ]
+        assert api.requests("GET", "/me/messages")[0].url.params["$search"] == '"pricing"'
+        thread = await mail.get_thread("AAQkAGI2conv1=")
+        assert [m["body"] for m in thread["messages"]] == [
+            "Could you send the pricing for 50 seats?",
+            "And SSO, please.",
+        ]
+        assert api.requests("GET", "/me/messages")[1].url.params["$filter"] == "conversationId eq 'AAQkAGI2conv1='"
+        draft = await mail.create_draft(
+            to=["ana.silva@acme.example"], subject="ignored", body="Here it is", thread_id="AAQkAGI2conv1="
+        )
+        # The reply answers the newest received message (not Maya's own half-written draft), through createReply.
+        assert api.json("POST", "/AAMkAGm2=/createReply") == {
+            "message": {
+                "toRecipients": [{"emailAddress": {"address": "ana.silva@acme.example"}}],
+                "ccRecipients": [],
+                "body": {"contentType": "text", "content": "Here it is"},
+            }
+        }
+        assert draft["thread_id"] == "AAQkAGI2conv1=" and draft["subject"] == "RE: Pricing for 50 seats"
+        assert not api.requests("POST", "/send")
+        fetched = await mail.get_draft("AAMkAGr1=")
+        assert fetched["body"] == "Here it is" and fetched["to"] == ["ana.silva@acme.example"]
+        assert (await mail.send_draft("AAMkAGr1="))["status"] == "sent"
+        fresh = await mail.create_draft(to=["ana.silva@acme.example"], subject="Intro", body="Hello")
+        assert api.json("POST", "/me/messages")["subject"] == "Intro" and fresh["thread_id"] == "AAQkAGI2conv2="
+    assert api.checked == {"microsoft_graph.json"}

@@ -59,7 +59,10 @@ class RestClient:
         headers = {**self.headers, "Authorization": await self._authorization(), "Accept": "application/json"}
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         try:
-            response = await self._http.request(method, url, params=clean, json=json, data=data, headers=headers)
+            # params=None, not {}: an empty mapping would strip the query of a full next-page URL (Graph's nextLink).
+            response = await self._http.request(
+                method, url, params=clean or None, json=json, data=data, headers=headers
+            )
         except httpx.HTTPError as exc:
             raise ToolError(f"{self.vendor}: request failed ({type(exc).__name__}: {exc})") from exc
         if response.status_code in (401, 403):
