@@ -68,6 +68,29 @@ async def test_google_calendar_pages_normalises_and_inserts_with_invites() -> No
     assert api.checked == {"google_calendar.json"}
 
 
+async def test_google_calendar_moves_an_event_and_answers_an_invitation() -> None:
+    with replay("google_calendar_changes") as api:
+        cal = GoogleCalendarProvider(_rest(CALENDAR_API, "Google Calendar"))
+        assert (await cal.get_event("evt1"))["summary"] == "Acme — expansion review"
+        moved = await cal.update_event(
+            "evt1", {"start": "2030-01-07T14:00:00Z", "end": "2030-01-07T15:00:00Z"}, send_updates=False
+        )
+        patch = api.requests("PATCH", "/events/evt1")[0]
+        assert patch.url.params["sendUpdates"] == "none" and moved["start"] == "2030-01-07T14:00:00Z"
+        assert api.json("PATCH", "/events/evt1") == {
+            "start": {"dateTime": "2030-01-07T14:00:00Z"},
+            "end": {"dateTime": "2030-01-07T15:00:00Z"},
+        }
+        answered = await cal.respond_to_event("evt1", "accepted")
+        # Only the user's own attendee entry changes; the others are sent back as they were.
+        assert [a["responseStatus"] for a in api.json("PATCH", "/events/evt1", 1)["attendees"]] == [
+            "accepted",
+            "accepted",
+        ]
+        assert answered["attendees"][0]["response"] == "accepted"
+    assert api.checked == {"google_calendar.json"}
+
+
 async def test_google_freebusy_errors_are_unknown_never_free() -> None:
     with replay("google_freebusy_errors"):
         cal = GoogleCalendarProvider(_rest(CALENDAR_API, "Google Calendar"))
@@ -96,6 +119,17 @@ async def test_gmail_drafts_are_rfc5322_and_sending_is_a_separate_call() -> None
         ]
         sent = await gmail.send_draft("r-123")
         assert api.json("POST", "/drafts/send") == {"id": "r-123"} and sent["labels"] == ["SENT"]
+    assert api.checked == {"gmail.json"}
+
+
+async def test_gmail_reads_the_profile_and_a_full_thread_as_plain_text() -> None:
+    with replay("gmail_read") as api:
+        gmail = GmailProvider(_rest(GMAIL_API, "Gmail"))
+        assert await gmail.profile() == {"email": "maya@northwind.example"}
+        thread = await gmail.get_thread("t-9")
+        (message,) = thread["messages"]
+        assert message["body"] == "Could you send the pricing for 50 seats?\n"
+        assert message["from"] == "Ana Silva <ana.silva@acme.example>" and thread["subject"] == "Pricing for 50 seats"
     assert api.checked == {"gmail.json"}
 
 
@@ -273,6 +307,17 @@ async def test_outlook_calendar_pages_reads_schedules_and_responds() -> None:
         assert api.json("POST", "/me/events")["attendees"] == [
             {"emailAddress": {"address": "ana.silva@acme.example"}, "type": "required"}
         ]
+        moved = await cal.update_event(
+            "AAMkAGI2TG95AAA=",
+            {"summary": "Follow-up (moved)", "start": "2030-01-14T17:00:00+01:00", "end": "2030-01-14T16:30:00Z"},
+            send_updates=True,
+        )
+        assert api.json("PATCH", "/me/events/AAMkAGI2TG95AAA=") == {
+            "subject": "Follow-up (moved)",
+            "start": {"dateTime": "2030-01-14T16:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2030-01-14T16:30:00", "timeZone": "UTC"},
+        }
+        assert moved["start"] == "2030-01-14T16:00:00Z"
         accepted = await cal.respond_to_event("AAMkAGI2TG93AAA=", "accepted")
         assert api.json("POST", "/accept") == {"sendResponse": True} and accepted["id"] == "AAMkAGI2TG93AAA="
     assert api.checked == {"microsoft_graph.json"}
