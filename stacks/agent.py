@@ -20,6 +20,7 @@ from dexa.adapters.aws import asl, schema
 
 from .common import dexa_function, dexa_layer
 from .data import DataStack
+from .event_stream import web_adapter_layer_arn
 from .grants import grant_blobs, grant_table
 from .ops import dead_letter_queue, function_alarms, machine_alarms, queue_alarm, reserve_concurrency
 
@@ -51,13 +52,16 @@ class AgentStack(cdk.Stack):
             name=schema.FN_AGENT_STEP,
             timeout=cdk.Duration.minutes(15),
             memory_mb=2048,
-            description="Dexa agent step: one durable step of a turn per invocation",
+            description="Dexa agent step: consecutive durable steps of a turn per invocation",
             environment={
                 schema.ENV_TABLE: data.table.table_name,
                 schema.ENV_BUCKET: data.bucket.bucket_name,
                 schema.ENV_STATE_MACHINE_ARN: self.state_machine_arn,
                 MODEL_SECRET_ENV: self.model_secret.secret_arn,
                 MODAL_SECRET_ENV: self.modal_secret.secret_arn,
+                # With the event-stream function deployed, model deltas reach streams live instead of the event log
+                # (dynamo_log.py); without it, clients long-poll the log, so deltas stay in it.
+                **({schema.ENV_LIVE_DELTAS: "1"} if web_adapter_layer_arn(self) else {}),
             },
         )
         grant_table(self.step_fn, data.table, data.key)

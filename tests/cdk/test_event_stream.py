@@ -14,11 +14,29 @@ ADAPTER = "arn:aws:lambda:us-east-1:753240598075:layer:LambdaAdapterLayerArm64:2
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def streamed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from stacks.event_stream import CONTEXT_KEY
     from stacks.synth import synthesize
 
-    return synthesize(tmp_path_factory.mktemp("cdk.stream"), context={CONTEXT_KEY: ADAPTER})["DexaApi"]
+    return synthesize(tmp_path_factory.mktemp("cdk.stream"), context={CONTEXT_KEY: ADAPTER})
+
+
+@pytest.fixture(scope="module")
+def api(streamed: dict[str, Any]) -> dict[str, Any]:
+    return streamed["DexaApi"]
+
+
+def _step_env(agent: dict[str, Any]) -> dict[str, Any]:
+    (step,) = [f for f in _of(agent, "AWS::Lambda::Function").values() if "agent step" in f.get("Description", "")]
+    return step["Environment"]["Variables"]
+
+
+def test_model_deltas_go_live_only_where_the_stream_function_reads_them(
+    streamed: dict[str, Any], templates: dict[str, Any]
+) -> None:
+    assert _step_env(streamed["DexaAgent"])["DEXA_LIVE_DELTAS"] == "1"
+    # Without the stream, clients long-poll the event log: deltas must stay in it.
+    assert "DEXA_LIVE_DELTAS" not in _step_env(templates["DexaAgent"])
 
 
 def _of(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:

@@ -85,6 +85,18 @@ def frame(event: Event) -> ServerSentEvent:
     return ServerSentEvent(data=json.dumps(event.to_dict(), separators=(",", ":")), event=event.type, id=str(event.seq))
 
 
+def live_frame(event: Event, cursor: int) -> ServerSentEvent:
+    """A model delta that is not in the log (a store with read_live): flagged `live`, numbered with the last logged
+    seq, so Last-Event-ID still resumes from the log and seq-ordered clients can tell it apart."""
+    body = {**event.to_dict(), "seq": cursor, "live": True}
+    return ServerSentEvent(data=json.dumps(body, separators=(",", ":")), event=event.type, id=str(cursor))
+
+
+def _message_id(event: Event) -> str | None:
+    message = event.data.get("message") if event.type == "message.assistant" else None
+    return str(message.get("id")) if isinstance(message, dict) else None  # pyright: ignore[reportUnknownMemberType]
+
+
 async def _wait(wake: asyncio.Event, timeout: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(wake.wait(), timeout)
@@ -97,13 +109,25 @@ async def live_frames(
     loop = asyncio.get_running_loop()
     deadline = None if cfg.max_s is None else loop.time() + cfg.max_s
     yield ServerSentEvent(retry=cfg.retry_ms)
+    # Stores that keep model deltas out of the log (DynamoStore with live deltas) are read for them as well, from
+    # this connection's start; a delta read after its final message was sent is dropped.
+    read_live = getattr(log, "read_live", None)
+    live_at: str = log.live_cursor() if read_live is not None else ""  # type: ignore[attr-defined]
+    finished: set[str] = set()
     async with hub.subscribe(session_id) as wake:
         cursor = after
         while True:
             wake.clear()
+            if read_live is not None:
+                for key, ev in await read_live(session_id, after=live_at):
+                    live_at = key
+                    if ev.data.get("message_id") not in finished:
+                        yield live_frame(ev, cursor)
             events = await log.read_events(session_id, after=cursor, limit=BATCH)
             for ev in events:
                 cursor = ev.seq
+                if (done := _message_id(ev)) is not None:
+                    finished.add(done)
                 yield frame(ev)
             if len(events) == BATCH:
                 continue

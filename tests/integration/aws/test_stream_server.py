@@ -155,3 +155,62 @@ def test_the_stream_refuses_a_caller_without_a_key(stream_fn: dict[str, Any]) ->
     response = httpx.get(url, timeout=10)
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_live_model_deltas_reach_an_open_stream_without_entering_the_event_log(stream_fn: dict[str, Any]) -> None:
+    """The step Lambda's store with live deltas (DEXA_LIVE_DELTAS=1, set when the event stream is deployed): each
+    delta is one short-lived item, read by the stream between its log reads; the final message is the log's."""
+    store: DynamoStore = stream_fn["store"]
+    sid = stream_fn["session"]
+    writer = DynamoStore(store.table_name, client=store._t.client, live_deltas=True)  # pyright: ignore[reportPrivateUsage]
+    frames: queue.Queue[tuple[float, str]] = queue.Queue()
+    url = f"{stream_fn['base']}/sessions/{sid}/events"
+    headers = {"Authorization": f"Bearer {stream_fn['token']}", "Accept": "text/event-stream"}
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            with httpx.stream("GET", url, headers=headers, timeout=httpx.Timeout(30, read=30)) as response:
+                for line in response.iter_lines():
+                    frames.put((time.monotonic(), line))
+                    if stop.is_set():
+                        return
+        except httpx.TransportError:
+            if not stop.is_set():
+                raise
+
+    threading.Thread(target=read, daemon=True).start()
+
+    def until(needle: str, timeout: float = 10.0) -> float:
+        end = time.monotonic() + timeout
+        while (left := end - time.monotonic()) > 0:
+            at, line = frames.get(timeout=left)
+            if needle in line:
+                return at
+        raise AssertionError(f"no {needle!r} within {timeout}s")
+
+    until("id: 1")
+    time.sleep(0.3)  # the stream's live cursor starts when it connected
+    latencies = []
+    for i in range(20):
+        sent = time.monotonic()
+        asyncio.run(writer.append_event(sid, "message.delta", {"turn": 1, "message_id": "t1a0", "text": f"d{i}."}))
+        latencies.append(until(f'"text":"d{i}."') - sent)
+        time.sleep(0.03)
+    p50, p95 = statistics.median(latencies), sorted(latencies)[int(len(latencies) * 0.95) - 1]
+    print(f"live delta latency over one stream: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
+    assert p95 < 0.2, latencies
+    assert [e.type for e in asyncio.run(store.read_events(sid))] == ["session.created"]  # nothing logged
+
+    message = {"id": "t1a0", "role": "assistant", "content": [{"type": "text", "text": "done"}]}
+    asyncio.run(writer.append_event(sid, "message.assistant", {"turn": 1, "message": message}))
+    until("id: 2")
+    # A delta of a message whose final form was sent is dropped; the next message's deltas stream on.
+    asyncio.run(writer.append_event(sid, "message.delta", {"turn": 1, "message_id": "t1a0", "text": "late."}))
+    asyncio.run(writer.append_event(sid, "message.delta", {"turn": 1, "message_id": "t1a1", "text": "next."}))
+    until('"text":"next."')
+    stop.set()
+    seen: list[str] = []
+    while not frames.empty():
+        seen.append(frames.get()[1])
+    assert not any('"late."' in line for line in seen)

@@ -8,13 +8,20 @@ make numbers restart.
 
 Messages: [Put MSGID#{id} IF absent ; Put MSG#{pos} IF absent] in one transaction: the first guard makes
 put_message idempotent by id, the second keeps insertion order without a counter (messages never expire).
+
+Live deltas (opt-in, `live_types`): a streamed model delta is one plain PutItem of LIVE#{time_ns}#{nonce} with a
+one-hour TTL, not a log event (a two-item transaction, 4 write units, kept 90 days): the final message is what the
+log keeps. Connected streams read LIVE# items after their own cursor (read_live) between their log reads; a client
+that connects or resumes later gets the final message only.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -42,6 +49,9 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 200
 _SEQ_SK = "SEQ"
+_LIVE = "LIVE#"
+_LIVE_END = "LIVE#~"
+LIVE_TTL_S = 3600
 _EVT_END = "EVT#999999999999"
 _MSG_END = "MSG#99999999"
 
@@ -75,6 +85,7 @@ class LogMixin:
     _event_ttl_s: float | None
     _seq_hint: dict[str, int]
     _append_locks: list[threading.Lock]
+    _live_types: frozenset[str]
 
     def _live(self) -> tuple[str, dict[str, Any]]:
         """A filter that hides items whose TTL passed but which DynamoDB has not deleted yet."""
@@ -139,11 +150,67 @@ class LogMixin:
     async def append_event(self, session_id: str, type: str, data: Mapping[str, Any]) -> Event:
         ts = self._clock()
         payload = json.dumps(dict(data), default=str)
+        if type in self._live_types:
+            return await self._put_live(session_id, type, payload, ts)
         item: Item = {"type": s(type), "ts": n(ts), **await self._payloads.pack(payload)}
         if self._event_ttl_s:
             item[schema.TTL_ATTRIBUTE] = n(int(ts + self._event_ttl_s))
         seq = await self._t.run(lambda: self._append(session_id, item))
         return Event(session_id=session_id, seq=seq, type=type, data=json.loads(payload), ts=ts)
+
+    # ------------------------------------------------------------ live deltas
+
+    def live_cursor(self) -> str:
+        """A read_live cursor at this moment: a stream opened now starts here (earlier deltas are not replayed)."""
+        return f"{_LIVE}{time.time_ns():020d}"
+
+    async def _put_live(self, session_id: str, type: str, payload: str, ts: float) -> Event:
+        # time_ns orders one stream's deltas (one writer at a time per turn); the nonce keeps two writers apart.
+        sk = f"{self.live_cursor()}#{os.urandom(3).hex()}"
+        item: Item = {
+            schema.PK: s(schema.session_pk(session_id)),
+            schema.SK: s(sk),
+            "type": s(type),
+            "ts": n(ts),
+            "data": s(payload),
+            schema.TTL_ATTRIBUTE: n(int(ts + LIVE_TTL_S)),
+        }
+        await self._t.run(lambda: self._t.call("put_item", TableName=self._t.name, Item=item))
+        # Not in the log: its seq is the log's position when it was sent (what a resuming client has seen).
+        seq = self._seq_hint.get(session_id, 0)
+        return Event(session_id=session_id, seq=seq, type=type, data=json.loads(payload), ts=ts)
+
+    async def read_live(self, session_id: str, *, after: str, limit: int = 200) -> list[tuple[str, Event]]:
+        """Live deltas written after the cursor `after`, oldest first, each with its own cursor."""
+        live, values = self._live()
+
+        def run() -> list[Item]:
+            return list(
+                self._t.query(
+                    limit=limit,
+                    KeyConditionExpression="PK = :pk AND SK BETWEEN :lo AND :hi",
+                    FilterExpression=live,
+                    ExpressionAttributeValues={
+                        ":pk": s(schema.session_pk(session_id)),
+                        ":lo": s(after + "~"),  # "~" sorts after the nonce: strictly after `after`
+                        ":hi": s(_LIVE_END),
+                        **values,
+                    },
+                    ConsistentRead=True,
+                )
+            )
+
+        out: list[tuple[str, Event]] = []
+        for item in await self._t.run(run):
+            event = Event(
+                session_id=session_id,
+                seq=0,
+                type=text(item, "type"),
+                data=json.loads(text(item, "data")),
+                ts=num(item, "ts"),
+            )
+            out.append((text(item, "SK"), event))
+        return out
 
     async def read_events(self, session_id: str, *, after: int = 0, limit: int = 1000) -> list[Event]:
         if limit <= 0:
@@ -221,9 +288,7 @@ class LogMixin:
         raise ConflictError(f"could not store message {message_id} in {session_id} after {MAX_ATTEMPTS} attempts")
 
     async def put_message(self, session_id: str, message: Message) -> bool:
-        pk = schema.session_pk(session_id)
-        if await self._t.run(lambda: self._t.get(pk, f"MSGID#{message.id}")) is not None:
-            return False
+        # No read first: the transaction's MSGID guard is what makes this idempotent (a repeat is rare).
         body = await self._payloads.pack(json.dumps(message_to_dict(message)))
         return await self._t.run(lambda: self._insert_message(session_id, message.id, body))
 

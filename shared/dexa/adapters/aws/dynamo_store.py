@@ -9,6 +9,7 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -22,6 +23,7 @@ from dexa.core.codec import (
     tool_record_to_dict,
 )
 from dexa.core.errors import ConflictError, NotFoundError, StorageError
+from dexa.core.events import EventType
 from dexa.core.ports import BlobStore
 from dexa.core.session import Approval, Session, ToolRecord
 
@@ -32,6 +34,9 @@ from .dynamo_log import MAX_ATTEMPTS, LogMixin, Payloads
 logger = logging.getLogger(__name__)
 
 _META = "META"
+# Sessions this process read or wrote last, by id: update_session's first guess at the stored version (the item is
+# only written conditionally on that version, so a stale guess costs a re-read, never a lost update).
+_RECALL_SIZE = 512
 
 
 def _gsi_sort(updated_at: float, session_id: str) -> str:
@@ -66,6 +71,7 @@ class DynamoStore(LogMixin):
             item fails with StorageError.
         event_ttl_s: events expire this long after they were written (None keeps them forever).
         kv_ttl_s: per-namespace TTL for kv documents (checkpoint manifests by default).
+        live_deltas: model deltas become live items for connected streams instead of log events (dynamo_log.py).
     """
 
     def __init__(
@@ -78,6 +84,7 @@ class DynamoStore(LogMixin):
         event_ttl_s: float | None = schema.EVENT_TTL_SECONDS,
         kv_ttl_s: Mapping[str, int] | None = None,
         clock: Callable[[], float] = time.time,
+        live_deltas: bool = False,
     ) -> None:
         if client is None:
             import boto3
@@ -94,6 +101,9 @@ class DynamoStore(LogMixin):
         self._seq_hint: dict[str, int] = {}
         # Striped, so the lock table never grows with the number of sessions a process has seen.
         self._append_locks = [threading.Lock() for _ in range(64)]
+        self._live_types = frozenset({EventType.TEXT_DELTA, EventType.THINKING_DELTA}) if live_deltas else frozenset()
+        self._recalled: OrderedDict[str, Session] = OrderedDict()
+        self._recall_lock = threading.Lock()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, overflow: BlobStore | None = None, client: Any = None) -> DynamoStore:
@@ -104,6 +114,7 @@ class DynamoStore(LogMixin):
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
             overflow=overflow,
             event_ttl_s=(float(days) * 86_400 or None) if days else schema.EVENT_TTL_SECONDS,
+            live_deltas=env.get(schema.ENV_LIVE_DELTAS, "") == "1",
         )
 
     @property
@@ -137,22 +148,46 @@ class DynamoStore(LogMixin):
             raise ConflictError(f"session {session.id} already exists")
         return session
 
+    def _recall(self, session_id: str) -> Session | None:
+        with self._recall_lock:
+            return self._recalled.get(session_id)
+
+    def _remember(self, session: Session) -> Session:
+        with self._recall_lock:
+            self._recalled[session.id] = session
+            self._recalled.move_to_end(session.id)
+            while len(self._recalled) > _RECALL_SIZE:
+                self._recalled.popitem(last=False)
+        return session
+
     async def get_session(self, session_id: str, *, org_id: str | None = None) -> Session:
         item = await self._t.run(lambda: self._t.get(schema.session_pk(session_id), _META))
         if item is None or (org_id is not None and text(item, "org_id") != org_id):
             raise NotFoundError(f"session {session_id} not found")
-        return session_from_dict(json.loads(text(item, "data")))
+        return self._remember(session_from_dict(json.loads(text(item, "data"))))
 
     async def update_session(self, session: Session, *, expect_version: int | None = None) -> Session:
+        """Conditional on the stored version. The version this process last read or wrote is tried first (most
+        updates follow a read of the same session: one PutItem instead of GetItem + PutItem); a stale one costs a
+        re-read, as does any conflict."""
+
         def run() -> Session:
+            stored = self._recall(session.id)
+            fresh = stored is None
             for attempt in range(MAX_ATTEMPTS):
-                current = self._t.get(schema.session_pk(session.id), _META)
-                if current is None:
-                    raise NotFoundError(f"session {session.id} not found")
-                version = int(num(current, "version"))
+                if stored is None:
+                    current = self._t.get(schema.session_pk(session.id), _META)
+                    if current is None:
+                        raise NotFoundError(f"session {session.id} not found")
+                    stored, fresh = session_from_dict(json.loads(text(current, "data"))), True
+                version = stored.version
                 if expect_version is not None and version != expect_version:
+                    if not fresh:
+                        stored = None
+                        continue
                     raise ConflictError(f"session {session.id} changed (version {version} != {expect_version})")
-                _refuse_ended_turn(session, session_from_dict(json.loads(text(current, "data"))))
+                # A turn only ever ends: if a stale copy shows it ended, the stored session shows it too.
+                _refuse_ended_turn(session, stored)
                 new = replace(session, version=version + 1, updated_at=time.time())
                 try:
                     self._t.call(
@@ -166,11 +201,13 @@ class DynamoStore(LogMixin):
                 except Exception as exc:
                     if error_code(exc) != CONDITION_FAILED:
                         raise
-                    if expect_version is not None:
+                    if expect_version is not None and fresh:
                         raise ConflictError(f"session {session.id} changed while updating") from exc
-                    backoff(attempt)
+                    if fresh:
+                        backoff(attempt)
+                    stored = None
                     continue
-                return new
+                return self._remember(new)
             raise ConflictError(f"session {session.id}: too much write contention")
 
         return await self._t.run(run)

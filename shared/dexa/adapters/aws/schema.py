@@ -57,6 +57,8 @@ ENV_SCHEDULE_GROUP: Final = "DEXA_SCHEDULE_GROUP"
 ENV_SCHEDULER_ROLE_ARN: Final = "DEXA_SCHEDULER_ROLE_ARN"
 ENV_SCHEDULER_TARGET_ARN: Final = "DEXA_SCHEDULER_TARGET_ARN"
 ENV_EVENT_TTL_DAYS: Final = "DEXA_EVENT_TTL_DAYS"
+# "1": model deltas go to short-lived LIVE# items read by the event-stream function, not to the event log.
+ENV_LIVE_DELTAS: Final = "DEXA_LIVE_DELTAS"
 
 # Lambda function roles; function names in the stacks derive from these.
 FN_API: Final = "api"

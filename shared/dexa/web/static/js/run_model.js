@@ -84,6 +84,7 @@ export class RunModel {
 
   apply(events) {
     for (const ev of events) {
+      if (ev.live) { this._apply(ev); continue; } // a delta outside the log: its final message follows in it
       if (ev.seq <= this.lastSeq) continue;
       this.lastSeq = ev.seq;
       this.seen += 1;

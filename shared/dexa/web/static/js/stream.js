@@ -126,6 +126,7 @@ export class EventStream {
   _event(frame) {
     let ev;
     try { ev = JSON.parse(frame.data.join('\n')); } catch { return null; }
+    if (ev.live) return ev; // a model delta streamed outside the log: it moves no cursor
     const seq = Number(ev.seq ?? frame.id);
     if (!Number.isFinite(seq) || seq <= this.last) return null; // already seen
     if (seq !== this.last + 1) return 'gap';
