@@ -186,7 +186,8 @@ CATALOGUE: dict[str, ProviderInfo] = {
             kind="tickets",
             auth="api_key",
             managed="tickets",
-            config_keys=("subdomain",),
+            # email: an API token signs in as {email}/token (listed so the web form asks for it).
+            config_keys=("subdomain", "email"),
             config_check=zendesk.check_config,
             description="Support tickets and comments",
             notes=(
