@@ -125,9 +125,14 @@ def attach_review_notifier(runtime: Any, env: Mapping[str, str]) -> Any:
     if slack is None and mailer is None:
         return None
     from dexa.integrations.review_notify import ReviewNotifier
+    from dexa.integrations.trigger_replies import TriggerReplies
 
     notifier = ReviewNotifier(runtime.store, slack=slack, mailer=mailer, links=lambda: runtime.integrations.links)
     runtime.engine.observers.append(notifier)
+    # A session started by an email or a Slack message answers there.
+    runtime.engine.observers.append(
+        TriggerReplies(runtime.store, slack=slack, mailer=mailer, base_url=str(getattr(runtime, "base_url", "") or ""))
+    )
     return notifier
 
 

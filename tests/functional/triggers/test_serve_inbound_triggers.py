@@ -91,6 +91,15 @@ def test_an_email_starts_a_session_as_its_sender_that_stages_for_the_reviewers(o
     assert "approved" in org.stack.click(post, "dexa_approve", "U0REV")["text"]
     assert served.outputs(session["id"])[0]["status"] == "executed"
 
+    # Once the turn ends, Ana gets the answer as a reply to her mail.
+    _approve_bash(org, session["id"])
+    reply = wait_until(
+        lambda: [m for m in mailbox.to("ana@acme.example") if m["Subject"] == "Re: Book a follow-up with Dana"],
+        30,
+        "the answer mailed back",
+    )
+    assert len(reply) == 1 and "The invite waits for review." in reply[0].get_body().get_content()  # type: ignore[attr-defined]
+
     # The same message delivered again starts nothing new.
     _send(org, _mail("ana@acme.example", "Book a follow-up with Dana", "<m1@acme.example>"))
     assert len(org.sessions()) == len(before) + 1
@@ -112,6 +121,14 @@ def test_senders_map_only_to_users_who_may_start_sessions(org: Org) -> None:
     )
     assert res.status_code == 403 and "may not start sessions" in res.text
     assert org.stack.served.call("GET", "/triggers/email")["senders"] == {"ana@acme.example": org.ana}
+
+
+def _approve_bash(org: Org, session_id: str) -> None:
+    served = org.stack.served
+    served.waiting(session_id)
+    (approval,) = served.call("GET", f"/sessions/{session_id}/approvals?status=pending")["data"]
+    served.call("POST", f"/sessions/{session_id}/approve", {"approval_id": approval["id"], "decision": "once"})
+    served.idle(session_id)
 
 
 def _event(event_id: str, event: dict[str, Any]) -> bytes:
@@ -162,6 +179,12 @@ def test_a_slack_mention_starts_a_session_as_the_mapped_user_and_reviews_land_in
         ),
         30,
         "the review message in the review channel and in the requester's thread",
+    )
+    _approve_bash(org, session["id"])
+    wait_until(
+        lambda: [p for p in slack.posts if p.get("thread_ts") == ts and "The invite waits for review." in p["text"]],
+        30,
+        "the answer in the thread",
     )
 
 
