@@ -28,6 +28,7 @@ from dexa.core.session import SessionConfig
 PROMPT = "Make sure every customer meeting this week has a follow-up scheduled."
 SOURCES = ("calendar", "crm", "email", "meetings")
 TITLE = "business demo: follow-ups for this week's customer meetings"
+RESEEDED = "the demo company was re-seeded by a later business-demo run"
 
 
 @contextmanager
@@ -74,7 +75,19 @@ async def _company(rt: Any, *, reset: bool) -> Any:
     this_week = monday_of(time_today())
     if reset or company.week_start != this_week:
         company.reset(week_start=this_week)
+        await _retire_earlier_runs(rt)
     return company
+
+
+async def _retire_earlier_runs(rt: Any) -> None:
+    """Reject what earlier demo runs left pending: it refers to drafts and a week the re-seed has replaced."""
+    from dexa.wiring import LOCAL_ORG
+
+    demo_sessions = {s.id for s in await rt.store.list_sessions(org_id=LOCAL_ORG, limit=1000) if s.title == TITLE}
+    queue = rt.integrations.queue
+    for output in await queue.list(LOCAL_ORG, status="pending"):
+        if output["session_id"] in demo_sessions:
+            await queue.reject(LOCAL_ORG, output["id"], by="dexa business-demo", reason=RESEEDED)
 
 
 def time_today() -> Any:

@@ -170,3 +170,14 @@ def test_outputs_cli_names_the_problem_with_bad_input() -> None:
     assert missing.exit_code == 2 and "no output out_nope" in missing.output
     bad_json = runner.invoke(app, ["approve", "out_nope", "--arguments", "{not json"])
     assert bad_json.exit_code == 2 and "--arguments is not valid JSON" in bad_json.output
+
+
+def test_running_the_demo_again_retires_what_the_last_run_left_pending(demo: tuple[Path, str]) -> None:
+    home, _ = demo
+    earlier = {r["id"] for r in outputs(home)}
+    assert earlier
+    dexa(home, "business-demo")
+    rejected = {r["id"]: r for r in outputs(home, "--status", "rejected")}
+    assert earlier <= set(rejected) and all("re-seeded" in rejected[i]["error"] for i in earlier)
+    fresh = outputs(home)
+    assert len(fresh) == 9 and not earlier & {r["id"] for r in fresh}
