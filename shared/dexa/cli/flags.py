@@ -105,11 +105,12 @@ def session_extra(
         out["cli_agents"] = json.loads(agents)
     if plugin_dirs:
         out["plugin_dirs"] = [str(Path(d).resolve()) for d in plugin_dirs]
-    from dexa.cli.sdk_mcp import sdk_server_names
+    if mcp_config:  # sdk_mcp imports the MCP SDK (~1,000 modules): not for a run without --mcp-config
+        from dexa.cli.sdk_mcp import sdk_server_names
 
-    sdk_servers = sdk_server_names(mcp_config or ())
-    if sdk_servers:
-        out["sdk_mcp_servers"] = sdk_servers
+        sdk_servers = sdk_server_names(mcp_config)
+        if sdk_servers:
+            out["sdk_mcp_servers"] = sdk_servers
     return out
 
 

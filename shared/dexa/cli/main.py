@@ -7,12 +7,10 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import typer.core
-from rich.console import Console
-from rich.table import Table
 
 from dexa.core.errors import DexaError
 from dexa.core.session import SessionConfig
@@ -23,7 +21,22 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, soft_wrap=True)  # no mid-word wrapping when stderr is a pipe
+
+
+class _Stderr:
+    """rich's stderr Console, built on first use: a `dexa run -p` that prints no error never imports rich."""
+
+    _console: Any = None
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, soft_wrap=True)  # no mid-word wrapping when stderr is a pipe
+        self._console.print(*objects, **kwargs)
+
+
+err = _Stderr()
 
 
 def _flag_type_rich(self: typer.core.TyperOption, ctx: object) -> str | None:
@@ -270,6 +283,9 @@ def sessions(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table()
     # Whole ids at any terminal width, so they can be copied: the other columns shrink or fold first.
     table.add_column("id", no_wrap=True, min_width=max((len(str(r["id"])) for r in rows), default=2))

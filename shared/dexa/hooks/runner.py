@@ -24,8 +24,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
-
 from dexa.core.ports import HookOutcome
 from dexa.core.tools import TOOL_ALIASES
 
@@ -33,6 +31,8 @@ from .config import TOOL_EVENTS, HookHandler, HooksConfig
 from .protocol import HookResult, interpret_command, interpret_http, merge
 
 if TYPE_CHECKING:
+    import httpx
+
     from dexa.config.settings import EffectiveSettings
     from dexa.core.ports import Workspace
 
@@ -318,6 +318,8 @@ class SettingsHookRunner:
         if self.sandboxed(handler):
             allowed = tuple(v for v in allowed if v in self._header_allowlist)
         headers = {k: _interpolate(v, self._host_env, allowed) for k, v in handler.headers}
+        import httpx  # here, not at the top: only http hooks use it, and it costs a cold start ~0.1 s
+
         try:
             transport = self._sandbox_transport if self.sandboxed(handler) else self._transport
             if transport is None and self.sandboxed(handler):

@@ -17,7 +17,6 @@ from dexa.core.events import EventType
 from dexa.core.ports import HookOutcome, HookRunner, PermissionDecision, Workspace
 from dexa.core.session import Session, SessionConfig
 from dexa.egress.policy import NetworkPolicy
-from dexa.egress.transport import egress_transport
 from dexa.hooks.protocol import HookResult
 from dexa.hooks.runner import SettingsHookRunner, workspace_executor
 from dexa.permissions.engine import PermissionEngine, combine
@@ -90,6 +89,14 @@ def initial_mode(requested: str | None, settings: EffectiveSettings) -> str:
     return check_mode(mode, settings)
 
 
+def _hook_transport(network: NetworkPolicy) -> Any:
+    # Imported only for http hooks: the egress transport is built on httpx 1, which (with click and pygments)
+    # would cost every session's cold start ~0.1-0.3 s of imports.
+    from dexa.egress.transport import egress_transport
+
+    return egress_transport(network)
+
+
 def _http_hooks(settings: EffectiveSettings) -> bool:
     return any(h.type == "http" for g in settings.hooks.groups for h in g.handlers)
 
@@ -153,7 +160,7 @@ def load_session_config(
         sandbox_executor=sandbox,
         host_settings_env=_user_layers_env(session, home=home, org_policy=org_policy, managed_path=managed_path),
         header_env_allowlist=header_env_allowlist(org_policy),
-        sandbox_http_transport=egress_transport(network or settings.dexa.network) if _http_hooks(settings) else None,
+        sandbox_http_transport=_hook_transport(network or settings.dexa.network) if _http_hooks(settings) else None,
     )
     extra_dirs = tuple(d for d in settings.working_dirs(session.config.add_dirs) if d != session.cwd)
 

@@ -16,14 +16,16 @@ import contextvars
 import logging
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dexa.adapters.mcp.config import ServerConfig
-from dexa.adapters.mcp.transports import CommandWrapper, StdioLaunch
 from dexa.core.errors import ConflictError
 from dexa.core.session import Approval
 from dexa.integrations.outputs.models import PendingOutput
 from dexa.integrations.outputs.notice import decided_ok, decision_text
+
+if TYPE_CHECKING:  # the transports module imports the MCP SDK (~1,000 modules), which a run may never use
+    from dexa.adapters.mcp.config import ServerConfig
+    from dexa.adapters.mcp.transports import CommandWrapper, StdioLaunch
 
 logger = logging.getLogger(__name__)
 

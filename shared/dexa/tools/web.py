@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from dexa.core.errors import EgressDeniedError, ToolError
 from dexa.core.ports import ToolSpec
@@ -15,9 +13,11 @@ from dexa.core.tools import ToolContext, ToolOutput
 from dexa.egress.addresses import DEFAULT_BLOCKED_NETWORKS, IPNetwork, Resolver, system_resolver
 from dexa.egress.policy import NetworkPolicy, normalize_host
 from dexa.egress.resolve import check_and_resolve
-from dexa.egress.transport import egress_transport
 
 from .validate import BaseTool, RerunOnRecover
+
+if TYPE_CHECKING:  # httpx (with click, rich and pygments) is imported by the first fetch, not by every session
+    import httpx
 
 MAX_BYTES = 10 << 20
 MAX_MARKDOWN_CHARS = 100_000
@@ -79,7 +79,7 @@ class WebFetch(RerunOnRecover, BaseTool):
         self._resolve = resolver or system_resolver
         self._blocked = tuple(blocked_networks)
         self._max_bytes = max_bytes
-        self._timeout = httpx.Timeout(timeout_s, connect=min(10.0, timeout_s))
+        self._timeout_s = timeout_s
         self._cache: dict[str, tuple[float, str, dict[str, Any]]] = {}
 
     async def _check_host(self, url: httpx.URL, ctx: ToolContext, pins: dict[tuple[str, int], list[str]]) -> None:
@@ -113,9 +113,13 @@ class WebFetch(RerunOnRecover, BaseTool):
                 raise OSError(f"{host}:{port} was not checked before connecting")
             return pins[key]
 
+        from dexa.egress.transport import egress_transport
+
         return egress_transport(_policy(ctx), resolver=pinned, blocked_networks=self._blocked_for(ctx))
 
     def _parse(self, raw: str, ctx: ToolContext) -> httpx.URL:
+        import httpx
+
         try:
             url = httpx.URL(raw.strip())
         except (httpx.InvalidURL, TypeError) as exc:
@@ -144,9 +148,11 @@ class WebFetch(RerunOnRecover, BaseTool):
         started = time.monotonic()
         headers = {"User-Agent": USER_AGENT, "Accept": "text/html,text/markdown,text/plain,application/json;q=0.9"}
         pins: dict[tuple[str, int], list[str]] = {}
+        import httpx
+
         async with httpx.AsyncClient(
             transport=self._client_transport(ctx, pins),
-            timeout=self._timeout,
+            timeout=httpx.Timeout(self._timeout_s, connect=min(10.0, self._timeout_s)),
             follow_redirects=False,
             headers=headers,
             trust_env=False,  # an environment proxy would resolve the name again

@@ -85,9 +85,9 @@ class AnthropicModel:
         return self._client_obj
 
     def _make_client(self) -> Any:
-        import anthropic
+        from .sdk import async_client, plain_http_client
 
-        return anthropic.AsyncAnthropic(max_retries=0)
+        return async_client(max_retries=0, http_client=plain_http_client(self._env))
 
     def api_model(self, model: str) -> str:
         """The id sent on the wire for a resolved model name."""
@@ -162,9 +162,10 @@ class AnthropicModel:
     async def _stream_with_retries(
         self, params: Json, headers: dict[str, str], on_delta: DeltaSink | None
     ) -> StreamAccumulator:
-        import anthropic
-
         from .retry import TransportError, classify, translate
+        from .sdk import load
+
+        anthropic = load()
 
         attempt = 0
         while True:
@@ -198,7 +199,9 @@ class AnthropicModel:
                 if delta is not None and on_delta is not None:
                     await on_delta(delta)
         if not acc.stopped:
-            import anthropic
+            from .sdk import load
+
+            anthropic = load()
 
             # The connection closed before message_stop: a partial reply must not be persisted as complete.
             raise anthropic.APIConnectionError(

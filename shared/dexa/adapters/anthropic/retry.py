@@ -11,9 +11,12 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-import anthropic
-
 from dexa.core.errors import ModelError, ModelRateLimitError, ModelRequestError, ModelUnavailableError
+
+from . import sdk
+
+sdk.load()  # before the import below: `anthropic` is then the lazy package, with only what a request needs
+import anthropic  # noqa: E402
 
 try:  # The SDK moved to its own httpx fork; a raw transport error can escape a stream being read.
     import httpx2 as _http  # pyright: ignore[reportMissingImports]
