@@ -62,7 +62,7 @@ def _model_endpoint(console: Console) -> Iterator[None]:
                 os.environ[key] = value
 
 
-async def _company(rt: Any, *, reset: bool) -> Any:
+async def _company(rt: Any, *, reset: bool, user: str) -> Any:
     """The org's demo company (connected if it is not yet), re-seeded for this week when asked or out of date."""
     from dexa.integrations.providers.demo import monday_of
     from dexa.wiring import LOCAL_ORG
@@ -74,7 +74,7 @@ async def _company(rt: Any, *, reset: bool) -> Any:
     company = integrations.managed.demo
     this_week = monday_of(time_today())
     if reset or company.week_start != this_week:
-        company.reset(week_start=this_week)
+        company.reset(week_start=this_week, user=user)
         await _retire_earlier_runs(rt)
     return company
 
@@ -96,7 +96,7 @@ def time_today() -> Any:
     return datetime.now(UTC).date()
 
 
-async def _run(console: Console, *, reset: bool) -> tuple[int, dict[str, Any]]:
+async def _run(console: Console, *, reset: bool, user: str) -> tuple[int, dict[str, Any]]:
     from dexa.cli.render import EventRenderer
     from dexa.core.events import EventType
     from dexa.settings import get_settings
@@ -107,7 +107,7 @@ async def _run(console: Console, *, reset: bool) -> tuple[int, dict[str, Any]]:
     settings = get_settings()
     rt = build_runtime(settings)
     try:
-        company = await _company(rt, reset=reset)
+        company = await _company(rt, reset=reset, user=user)
         sent_before, invites_before = len(company.outbox()), len(company.invitations())
         cwd = settings.workspaces_dir / "business-demo"
         cwd.mkdir(parents=True, exist_ok=True)
@@ -196,16 +196,19 @@ def _next_steps(console: Console, session_id: str, first: str, home: Path) -> No
     )
 
 
-def run_business_demo(*, approve_one: bool = False, reset: bool = True, console: Console | None = None) -> int:
+def run_business_demo(
+    *, approve_one: bool = False, reset: bool = True, user: str = "maya", console: Console | None = None
+) -> int:
     """Run the follow-ups demo in DEXA_HOME; returns a process exit code (0 = staged, nothing sent).
 
-    `reset` re-seeds the company first (a demo starts from the same week every time); the company is kept otherwise.
+    `reset` re-seeds the company first (a demo starts from the same week every time), with `user`'s mailbox and
+    calendar; the company is kept otherwise.
     """
     console = console or Console(highlight=False)
     started = time.time()
     live = bool(os.environ.get("ANTHROPIC_API_KEY"))
     with _model_endpoint(console):
-        code, facts = asyncio.run(_run(console, reset=reset))
+        code, facts = asyncio.run(_run(console, reset=reset, user=user))
     session = facts["session"]
     cost = f"cost ${session.cost_usd:.4f}" if live else "no cost (scripted model)"
     console.print(
@@ -234,6 +237,11 @@ def register(app: typer.Typer) -> None:
     def business_demo(
         approve: bool = typer.Option(False, "--approve", help="Then approve one staged email and show it sent"),
         keep: bool = typer.Option(False, "--keep-company", help="Keep the demo company's data (default: re-seed)"),
+        user: str = typer.Option("maya", "--as", help="Whose mailbox and calendar: maya, leo, priya or sam"),
     ) -> None:
         """Follow-ups for this week's customer meetings, through the real loop: drafted, staged, nothing sent."""
-        raise typer.Exit(run_business_demo(approve_one=approve, reset=not keep))
+        from dexa.integrations.providers.demo_seed import PEOPLE
+
+        if user not in PEOPLE:
+            raise typer.BadParameter(f"--as must be one of {', '.join(PEOPLE)}, not {user!r}")
+        raise typer.Exit(run_business_demo(approve_one=approve, reset=not keep, user=user))

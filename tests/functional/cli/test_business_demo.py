@@ -181,3 +181,20 @@ def test_running_the_demo_again_retires_what_the_last_run_left_pending(demo: tup
     assert earlier <= set(rejected) and all("re-seeded" in rejected[i]["error"] for i in earlier)
     fresh = outputs(home)
     assert len(fresh) == 9 and not earlier & {r["id"] for r in fresh}
+
+
+def test_the_demo_refuses_an_unknown_mailbox_owner() -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from dexa.cli.business_demo import register
+
+    app = typer.Typer()
+    register(app)
+
+    @app.command("noop")
+    def noop() -> None:  # a second command keeps typer from collapsing the app into one command
+        return None
+
+    done = CliRunner().invoke(app, ["business-demo", "--as", "bob"])
+    assert done.exit_code == 2 and "--as must be one of maya, leo, priya, sam" in done.output
