@@ -87,7 +87,7 @@ class AnthropicModel:
     def _make_client(self) -> Any:
         from .sdk import async_client, plain_http_client
 
-        return async_client(max_retries=0, http_client=plain_http_client(self._env))
+        return async_client(max_retries=0, http_client=plain_http_client())
 
     def api_model(self, model: str) -> str:
         """The id sent on the wire for a resolved model name."""

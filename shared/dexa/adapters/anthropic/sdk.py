@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import re
 import sys
 import threading
-from collections.abc import Mapping
 from typing import Any
 
 # Parents first: a child's spec is found through its parent's __path__.
@@ -63,11 +63,12 @@ def async_client(**kwargs: Any) -> Any:
     return AsyncAnthropic(**kwargs)
 
 
-def plain_http_client(env: Mapping[str, str]) -> Any:
+def plain_http_client() -> Any:
     """The SDK's default HTTP client without TLS setup when ANTHROPIC_BASE_URL is plain http:// (a loopback
     server, a local proxy): building the CA bundle's SSL context costs 30-80 ms of CPU and such a URL never uses
-    it. None (the SDK builds its own, verifying) for any other URL."""
-    if not env.get("ANTHROPIC_BASE_URL", "").strip().lower().startswith("http://"):
+    it. None (the SDK builds its own, verifying) for any other URL. Read from the process environment, as the
+    SDK reads the URL itself."""
+    if not os.environ.get("ANTHROPIC_BASE_URL", "").strip().lower().startswith("http://"):
         return None
     load()
     from anthropic._base_client import DefaultAsyncHttpxClient  # pyright: ignore[reportPrivateImportUsage]
