@@ -185,13 +185,22 @@ async def test_an_outlook_reply_is_drafted_in_the_conversation_and_sent_once_aft
         await manager.aclose()
 
 
-async def test_suggest_time_offers_no_slot_when_a_calendar_cannot_be_read(tmp_path: Path, store, vault) -> None:
-    """Google answers free/busy with errors for a calendar it cannot read: the agent is told whose availability
-    is unknown and why, and is offered no slot (never one that treats that person as free)."""
-    integrations, _ = await _connected(store, vault, "google_calendar")
+@pytest.mark.parametrize(
+    ("provider", "cassette", "reason"),
+    [
+        ("google_calendar", "google_freebusy_errors", "notFound"),
+        ("outlook_calendar", "graph_calendar", "ErrorFreeBusyGenerationFailed"),
+    ],
+)
+async def test_suggest_time_offers_no_slot_when_a_calendar_cannot_be_read(
+    tmp_path: Path, store, vault, provider: str, cassette: str, reason: str
+) -> None:
+    """The vendor answers free/busy with an error for a calendar it cannot read: the agent is told whose
+    availability is unknown and why, and is offered no slot (never one that treats that person as free)."""
+    integrations, _ = await _connected(store, vault, provider)
     registry, manager, ctx = await _session_tools(tmp_path, store, integrations, ["calendar"])
     try:
-        with replay("google_freebusy_errors"):
+        with replay(cassette, all_used=False) as api:
             result = await registry.get("mcp__calendar__suggest_time").run(
                 {
                     "attendees": ["ana.silva@acme.example", "ceo@elsewhere.example"],
@@ -203,6 +212,7 @@ async def test_suggest_time_offers_no_slot_when_a_calendar_cannot_be_read(tmp_pa
             )
         answer = json.loads(result.content)
         assert answer["slots"] == []
-        assert answer["availability_unknown"] == [{"email": "ceo@elsewhere.example", "reason": "notFound"}]
+        assert answer["availability_unknown"] == [{"email": "ceo@elsewhere.example", "reason": reason}]
+        assert len(api.calls) == 1 and api.checked
     finally:
         await manager.aclose()
