@@ -61,6 +61,8 @@ CREATE TABLE IF NOT EXISTS kv (
 
 BUSY_TIMEOUT_MS = 100
 WRITE_DEADLINE_S = 30.0
+# Decoded messages kept per store (FIFO beyond this): a long session's history, several sessions in dexa serve.
+DECODED_MESSAGES_MAX = 4096
 FILE_MODE = 0o600
 
 
@@ -95,6 +97,7 @@ class SqliteStore:
         self._conn.executescript(SCHEMA)
         self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         self._lock = threading.RLock()
+        self._decoded: dict[str, Message] = {}
 
     def close(self) -> None:
         with self._lock:
@@ -243,7 +246,20 @@ class SqliteStore:
     async def list_messages(self, session_id: str, *, include_hidden: bool = False) -> list[Message]:
         sql = "SELECT data FROM messages WHERE session_id=?" + ("" if include_hidden else " AND hidden=0")
         rows = self._q(sql + " ORDER BY pos", (session_id,))
-        return [message_from_dict(json.loads(r[0])) for r in rows]
+        return [self._decode(r[0]) for r in rows]
+
+    def _decode(self, data: str) -> Message:
+        # Every step re-reads the whole history, which only grows: each stored message is decoded once per process
+        # (about half a headless request's store CPU). Keyed by the row's JSON text, so a row rewritten by another
+        # process is simply a new entry. Messages are frozen; the dicts inside (tool inputs) are not, and no one
+        # may mutate them.
+        message = self._decoded.get(data)
+        if message is None:
+            message = message_from_dict(json.loads(data))
+            if len(self._decoded) >= DECODED_MESSAGES_MAX:
+                del self._decoded[next(iter(self._decoded))]
+            self._decoded[data] = message
+        return message
 
     async def hide_messages_after(self, session_id: str, message_id: str | None) -> int:
         def run(c: sqlite3.Connection) -> int:

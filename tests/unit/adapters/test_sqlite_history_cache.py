@@ -1,0 +1,63 @@
+"""The SQLite store decodes each stored message once (every model step re-reads the whole history), and the cache
+never shows a stale history: hidden rows, another connection's writes and a rewritten row are seen as SQL says."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+import dexa.adapters.sqlite.store as store_module
+from dexa.adapters.sqlite.store import SqliteStore
+from dexa.core.messages import Message, TextBlock
+from dexa.core.session import Session
+
+
+def _session(sid: str) -> Session:
+    now = time.time()
+    return Session(id=sid, org_id="o", user_id="u", cwd="/w", model="m", created_at=now, updated_at=now)
+
+
+def _msg(mid: str, text: str = "") -> Message:
+    return Message(id=mid, role="assistant", content=(TextBlock(text=text or mid),))
+
+
+@pytest.mark.anyio
+async def test_history_is_decoded_once_and_reads_stay_exact(tmp_path: Path) -> None:
+    db = tmp_path / "dexa.db"
+    store, other = SqliteStore(db), SqliteStore(db)
+    await store.create_session(_session("s1"))
+    for mid in ("m1", "m2", "m3"):
+        await store.put_message("s1", _msg(mid))
+    first = await store.list_messages("s1")
+    again = await store.list_messages("s1")
+    assert [m.id for m in again] == ["m1", "m2", "m3"]
+    assert all(a is b for a, b in zip(first, again, strict=True))  # decoded once, not per read
+
+    await other.put_message("s1", _msg("m4"))  # another process appends
+    assert [m.id for m in await store.list_messages("s1")] == ["m1", "m2", "m3", "m4"]
+    await store.hide_messages_after("s1", "m2")  # a rewind
+    assert [m.id for m in await store.list_messages("s1")] == ["m1", "m2"]
+    assert [m.id for m in await store.list_messages("s1", include_hidden=True)] == ["m1", "m2", "m3", "m4"]
+
+    # A row rewritten in place (same id and position, new content) is read as it now is.
+    other._conn.execute(  # pyright: ignore[reportPrivateUsage]
+        "UPDATE messages SET data=replace(data, '\"m1\"}', '\"edited\"}') WHERE session_id='s1' AND id='m1'"
+    )
+    listed = await store.list_messages("s1")
+    assert listed[0].content == (TextBlock(text="edited"),), listed[0]
+    store.close()
+    other.close()
+
+
+@pytest.mark.anyio
+async def test_the_decode_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "DECODED_MESSAGES_MAX", 5)
+    store = SqliteStore(tmp_path / "dexa.db")
+    await store.create_session(_session("s1"))
+    for i in range(12):
+        await store.put_message("s1", _msg(f"m{i}"))
+    assert [m.id for m in await store.list_messages("s1")] == [f"m{i}" for i in range(12)]
+    assert len(store._decoded) <= 5  # pyright: ignore[reportPrivateUsage]
+    store.close()
