@@ -144,6 +144,8 @@ class Integration:
     config: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
     created_by: str = ""
+    # Set by an OAuth connect: whose grant was stored ("org" or "user:<id>").
+    grant_owner: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,13 +183,37 @@ class PermissionChecker(Protocol):
 
 
 class OAuthConnector(Protocol):
-    async def begin_connect(self, org_id: str, integration_id: str, *, user_id: str) -> str:
-        """The provider's authorize URL. Raises NotFoundError (also for another org's id) or ConfigError."""
+    async def begin_connect(self, org_id: str, integration_id: str, *, user_id: str, owner: str = "org") -> str:
+        """The provider's authorize URL; the grant is stored for `owner` ("org", or "user:<user_id>": the caller's
+        own). Raises NotFoundError (also for another org's id) or ConfigError."""
         ...
 
-    async def complete_connect(self, org_id: str, *, state: str, code: str, iss: str | None = None) -> Integration:
-        """Finish the flow the caller's org started. Raises NotFoundError for an unknown state or another org's,
-        PermissionDeniedError for an expired or mixed-up one."""
+    async def complete_connect(
+        self,
+        org_id: str,
+        *,
+        state: str,
+        code: str,
+        iss: str | None = None,
+        user_id: str = "",
+        may_connect_org: bool = True,
+    ) -> Integration:
+        """Finish the flow the caller's org started. Raises NotFoundError for an unknown state, another org's or
+        another user's; PermissionDeniedError for an org grant a caller who may not connect the org's completes,
+        or an expired or mixed-up one."""
+        ...
+
+    async def grants(self, org_id: str, integration_id: str, *, user_id: str) -> Mapping[str, Any]:
+        """{"policy", "grant_owner" (whose grant `user_id`'s sessions use, or None), "grants" (the org's and the
+        caller's own, public facts)}. Raises NotFoundError (also for another org's id)."""
+        ...
+
+    async def forget_grant(self, org_id: str, integration_id: str, owner: str) -> None:
+        """Disconnect one grant. Raises NotFoundError when there is none."""
+        ...
+
+    async def set_grant_policy(self, org_id: str, integration_id: str, policy: str) -> None:
+        """Raises NotFoundError or ConfigError (unknown policy)."""
         ...
 
 

@@ -1,4 +1,9 @@
-"""An org's integrations as MCP servers: agent-mode servers for sessions, control-plane calls for approvals."""
+"""An org's integrations as MCP servers: agent-mode servers for sessions, control-plane calls for approvals.
+
+Each OAuth integration acts with one grant per user the session acts for (the org's or the user's own, by the
+integration's `grants` policy, see grants.py); providers and servers are therefore kept per grant owner, and an
+approved output's result says whose grant executed it (`grant_owner`).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from dexa.core.errors import ConfigError, DexaError, ToolError
 
 from .catalogue import CATALOGUE
 from .database.provider import VaultDatabase
+from .grants import ORG
 from .oauth import OAuthService
 from .outputs.executor import CallFn, result_dict
 from .outputs.models import PendingOutput
@@ -50,24 +56,25 @@ class ManagedServers:
         # The demo company lives in a file under DEXA_HOME, so approvals after a restart act on the same data.
         self.demo_path = demo_path
         self.http = http
-        self._providers: dict[tuple[str, str], tuple[str, Any]] = {}
+        # Keyed by grant owner too: a provider holds the token function of exactly one grant.
+        self._providers: dict[tuple[str, str, str], tuple[str, Any]] = {}
         # Servers are stateless over their provider; building one costs ~40 ms of schema work, so reuse them.
-        self._servers: dict[tuple[str, str, str], Any] = {}
+        self._servers: dict[tuple[str, str, str, str], Any] = {}
 
-    def server(self, org_id: str, name: str, kind: str, provider: Any, mode: Mode) -> Any:
-        key = (org_id, name, mode)
+    def server(self, org_id: str, name: str, kind: str, provider: Any, mode: Mode, owner: str = ORG) -> Any:
+        key = (org_id, name, mode, owner)
         if key not in self._servers:
             self._servers[key] = build_server(kind, provider, mode=mode)
         return self._servers[key]
 
     # ------------------------------------------------------------ providers
 
-    def _token(self, org_id: str, record: Mapping[str, Any]) -> TokenFn:
+    def _token(self, org_id: str, record: Mapping[str, Any], owner: str = ORG) -> TokenFn:
         async def token() -> str:
             if (record.get("auth") or CATALOGUE[record["provider"]].auth) == "oauth":
                 if self.oauth is None:
                     raise ConfigError("OAuth is not configured")
-                return await self.oauth.access_token(org_id, record["id"])
+                return await self.oauth.access_token(org_id, record["id"], owner)
             key = await self.registry.secret(org_id, record["id"], "api_key")
             if not key:
                 raise ConfigError(f"integration {record['name']} has no API key")
@@ -75,8 +82,8 @@ class ManagedServers:
 
         return token
 
-    def _provider(self, org_id: str, record: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
-        """{server name: (server kind, provider)} for one managed integration."""
+    def _provider(self, org_id: str, record: Mapping[str, Any], owner: str = ORG) -> dict[str, tuple[str, Any]]:
+        """{server name: (server kind, provider)} for one managed integration, acting with `owner`'s grant."""
         pid = record["provider"]
         if pid == "demo":
             if self.demo is None:
@@ -85,7 +92,7 @@ class ManagedServers:
             return {k: (k, getattr(demo, k)) for k in CATALOGUE["demo"].kinds}
         if CATALOGUE[pid].managed == "database":
             return {record["name"]: ("database", VaultDatabase(self.registry, org_id, record))}
-        token = self._token(org_id, record)
+        token = self._token(org_id, record, owner)
         rest: dict[str, tuple[str, Any]] = {
             "google_calendar": (
                 "calendar",
@@ -122,23 +129,41 @@ class ManagedServers:
         kind, make = rest[pid]
         return {record["name"]: (kind, make())}
 
-    async def providers(self, org_id: str) -> dict[str, tuple[str, Any]]:
-        out: dict[str, tuple[str, Any]] = {}
+    async def _usable(self, org_id: str, record: Mapping[str, Any], user_id: str | None) -> str | None:
+        """Whose grant a session acting for `user_id` uses with this integration; None: it cannot use it (not
+        connected, or the policy leaves this user without a grant)."""
+        owner = await self.registry.grant_owner(org_id, record, user_id)
+        if owner is None:
+            return None
+        if (record.get("auth") or CATALOGUE[record["provider"]].auth) == "oauth":
+            return owner  # a stored grant is the connection, whatever the org-wide status says
+        return owner if record["status"] in ("connected", "needs_reauth") else None
+
+    async def _owned_providers(self, org_id: str, user_id: str | None) -> dict[str, tuple[str, Any, str]]:
+        out: dict[str, tuple[str, Any, str]] = {}
         for record in await self.registry.list(org_id):
-            if record["mode"] != "managed" or record["status"] not in ("connected", "needs_reauth"):
+            if record["mode"] != "managed":
                 continue
-            for name, value in self._provider(org_id, record).items():
-                cached = self._providers.setdefault((org_id, name), value)
-                out[name] = cached
+            owner = await self._usable(org_id, record, user_id)
+            if owner is None:
+                continue
+            for name, value in self._provider(org_id, record, owner).items():
+                kind, provider = self._providers.setdefault((org_id, name, owner), value)
+                out[name] = (kind, provider, owner)
         return out
+
+    async def providers(self, org_id: str, user_id: str | None = None) -> dict[str, tuple[str, Any]]:
+        """{server name: (kind, provider)} of the managed integrations a session acting for `user_id` may use."""
+        return {name: (kind, p) for name, (kind, p, _) in (await self._owned_providers(org_id, user_id)).items()}
 
     # ------------------------------------------------------------ session side
 
-    async def session_servers(self, org_id: str) -> list[ServerConfig]:
-        """Every connected integration as a server for one session (managed ones in agent mode)."""
+    async def session_servers(self, org_id: str, user_id: str | None = None) -> list[ServerConfig]:
+        """Every integration a session acting for `user_id` may use, as a server (managed ones in agent mode), each
+        with the grant its policy picks for that user."""
         servers: list[ServerConfig] = []
         records = {r["name"]: r for r in await self.registry.list(org_id)}
-        for name, (kind, provider) in (await self.providers(org_id)).items():
+        for name, (kind, provider, owner) in (await self._owned_providers(org_id, user_id)).items():
             record = records.get(name) or next(r for r in records.values() if r["provider"] == "demo")
             servers.append(
                 ServerConfig(
@@ -152,11 +177,14 @@ class ManagedServers:
                     description=CATALOGUE[record["provider"]].description
                     if record["provider"] != "demo"
                     else f"{kind} (demo company)",
-                    server_object=self.server(org_id, name, kind, provider, "agent"),
+                    server_object=self.server(org_id, name, kind, provider, "agent", owner),
                 )
             )
         for record in records.values():
-            if record["mode"] != "remote" or record["status"] not in ("connected", "needs_reauth"):
+            if record["mode"] != "remote":
+                continue
+            owner = await self._usable(org_id, record, user_id)
+            if owner is None:
                 continue
             info = CATALOGUE[record["provider"]]
             servers.append(
@@ -170,24 +198,25 @@ class ManagedServers:
                     integration_id=record["id"],
                     description=info.description,
                     kind="",
-                    http_auth=self._remote_auth(org_id, record),
+                    http_auth=self._remote_auth(org_id, record, owner),
                 )
             )
         return servers
 
-    def _remote_auth(self, org_id: str, record: Mapping[str, Any]) -> Any:
+    def _remote_auth(self, org_id: str, record: Mapping[str, Any], owner: str = ORG) -> Any:
         """The SDK's OAuth provider over the org's grant: the control plane's connection adds and refreshes the
         bearer per request, so a token that expires mid-session is refreshed without the session noticing."""
         remote = self.registry.remote
         if remote is None or (record.get("auth") or CATALOGUE[record["provider"]].auth) != "oauth":
             return None
-        return remote.auth_for(org_id, record["id"], record["url"], name=record["name"])
+        return remote.auth_for(org_id, record["id"], record["url"], name=record["name"], owner=owner)
 
-    async def headers(self, org_id: str, server: ServerConfig) -> dict[str, str]:
+    async def headers(self, org_id: str, server: ServerConfig, user_id: str | None = None) -> dict[str, str]:
         """Auth headers for a remote integration server, injected by the runtime (never given to a sandbox)."""
         if server.integration_id is None:
             return {}
         record = await self.registry.record(org_id, server.integration_id)
+        owner = await self.registry.grant_owner(org_id, record, user_id) or ORG
         info = CATALOGUE[record["provider"]]
         headers: dict[str, str] = {}
         raw = (
@@ -200,27 +229,31 @@ class ManagedServers:
         if (record.get("auth") or info.auth) == "oauth" and record["mode"] == "remote":
             pass  # the ServerConfig's http_auth carries the grant (see _remote_auth)
         elif (record.get("auth") or info.auth) == "oauth" and self.oauth is not None:
-            headers["Authorization"] = f"Bearer {await self.oauth.access_token(org_id, record['id'])}"
+            headers["Authorization"] = f"Bearer {await self.oauth.access_token(org_id, record['id'], owner)}"
         elif "api_key" in record.get("secret_keys", []):
             headers["Authorization"] = f"Bearer {await self.registry.secret(org_id, record['id'], 'api_key')}"
         return headers
 
     # ------------------------------------------------------------ control plane side
 
-    async def control_call(self, org_id: str, server: str) -> CallFn | None:
-        """How the control plane performs an approved call on one of the org's servers."""
-        providers = await self.providers(org_id)
+    async def control_call(self, org_id: str, server: str, user_id: str | None = None) -> CallFn | None:
+        """How the control plane performs an approved call on one of the org's servers, with the grant the
+        integration's policy picks for `user_id` (who the session acted for, not the reviewer). The call's result
+        carries `grant_owner`, for the ledger."""
+        providers = await self._owned_providers(org_id, user_id)
         if server in providers:
-            kind, provider = providers[server]
-            return _inproc_call(kind, self.server(org_id, server, kind, provider, "control"))
-        for config in await self.session_servers(org_id):
+            kind, provider, owner = providers[server]
+            return _owned(_inproc_call(kind, self.server(org_id, server, kind, provider, "control", owner)), owner)
+        records = {r["name"]: r for r in await self.registry.list(org_id)}
+        for config in await self.session_servers(org_id, user_id):
             if config.name == server and config.transport != "inproc":
-                return _remote_call(config, self, org_id)
+                owner = await self.registry.grant_owner(org_id, records[server], user_id) or ORG
+                return _owned(_remote_call(config, self, org_id, user_id), owner)
         return None
 
     async def execute(self, output: PendingOutput, arguments: dict[str, Any]) -> dict[str, Any]:
         """OutputExecutor for managed and integration servers."""
-        call = await self.control_call(output.org_id, output.server)
+        call = await self.control_call(output.org_id, output.server, output.requested_by or None)
         if call is None:
             raise ToolError(f"the integration serving {output.server!r} is no longer connected in this org")
         result = await call(output.tool, arguments)
@@ -247,10 +280,17 @@ def _inproc_call(kind: str, server: Any) -> CallFn:
     return call
 
 
-def _remote_call(config: ServerConfig, managed: ManagedServers, org_id: str) -> CallFn:
+def _owned(call: CallFn, owner: str) -> CallFn:
+    async def owned(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        return {**await call(tool, arguments), "grant_owner": owner}
+
+    return owned
+
+
+def _remote_call(config: ServerConfig, managed: ManagedServers, org_id: str, user_id: str | None = None) -> CallFn:
     async def call(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
         async def headers(server: ServerConfig) -> dict[str, str]:
-            return await managed.headers(org_id, server)
+            return await managed.headers(org_id, server, user_id)
 
         conn = McpConnection(config, headers_provider=headers)
         try:

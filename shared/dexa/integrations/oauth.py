@@ -28,6 +28,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from dexa.core.errors import ConfigError, PermissionDeniedError, ToolError
 from dexa.core.ports import KeyValueStore
 
+from .grants import ORG, connect_hint, key_suffix
 from .oauth_discovery import AuthServer
 from .vault import SecretVault
 
@@ -39,8 +40,9 @@ CLIENTS_NAMESPACE = "oauth_clients"
 PENDING_TTL_S = 600.0
 
 
-def grant_key(org_id: str, integration_id: str) -> str:
-    return f"oauth/{org_id}/{integration_id}"
+def grant_key(org_id: str, integration_id: str, owner: str = ORG) -> str:
+    """The vault key of one grant: the org's shared one, or a user's own (`owner` "user:<id>", see grants.py)."""
+    return f"oauth/{org_id}/{integration_id}{key_suffix(owner)}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,8 +106,9 @@ class OAuthService:
         server: AuthServer,
         scopes: Sequence[str],
         resource: str | None,
+        owner: str = ORG,
     ) -> str:
-        """Returns the URL the user opens to authorize."""
+        """Returns the URL the user opens to authorize; the grant it yields is stored for `owner`."""
         if "S256" not in server.code_challenge_methods:
             raise PermissionDeniedError(f"authorization server {server.issuer} does not support PKCE S256")
         client = await self.client_for(server.issuer)
@@ -118,6 +121,7 @@ class OAuthService:
                 "org_id": org_id,
                 "user_id": user_id,
                 "integration_id": integration_id,
+                "owner": owner,
                 "verifier": verifier,
                 "server": server.to_dict(),
                 "scopes": list(scopes),
@@ -171,8 +175,9 @@ class OAuthService:
             redirect_uri=pending["redirect_uri"],
             **extra,
         )
-        grant = self._grant(token, server=server, resource=pending.get("resource"), previous=None)
-        await self._save(pending["org_id"], pending["integration_id"], grant)
+        owner = str(pending.get("owner") or ORG)
+        grant = {**self._grant(token, server=server, resource=pending.get("resource"), previous=None), "owner": owner}
+        await self._save(pending["org_id"], pending["integration_id"], grant, owner)
         return {"org_id": pending["org_id"], "integration_id": pending["integration_id"], **public(grant)}
 
     async def _token_request(self, server: AuthServer, **body: Any) -> dict[str, Any]:
@@ -221,47 +226,49 @@ class OAuthService:
             "status": "ok",
             "last_error": "",
             "version": int((previous or {}).get("version", 0)) + 1,
+            "owner": (previous or {}).get("owner", ORG),
         }
 
-    async def _save(self, org_id: str, integration_id: str, grant: Mapping[str, Any]) -> None:
-        await self.vault.put(grant_key(org_id, integration_id), json.dumps(grant))
+    async def _save(self, org_id: str, integration_id: str, grant: Mapping[str, Any], owner: str = ORG) -> None:
+        await self.vault.put(grant_key(org_id, integration_id, owner), json.dumps(grant))
 
-    async def load(self, org_id: str, integration_id: str) -> dict[str, Any] | None:
-        raw = await self.vault.get(grant_key(org_id, integration_id))
+    async def load(self, org_id: str, integration_id: str, owner: str = ORG) -> dict[str, Any] | None:
+        raw = await self.vault.get(grant_key(org_id, integration_id, owner))
         return json.loads(raw) if raw else None
 
-    async def forget(self, org_id: str, integration_id: str) -> None:
-        await self.vault.delete(grant_key(org_id, integration_id))
+    async def forget(self, org_id: str, integration_id: str, owner: str = ORG) -> None:
+        await self.vault.delete(grant_key(org_id, integration_id, owner))
 
     # ------------------------------------------------------------ using and refreshing
 
-    async def access_token(self, org_id: str, integration_id: str) -> str:
-        """A valid access token, refreshed ahead of expiry.
+    async def access_token(self, org_id: str, integration_id: str, owner: str = ORG) -> str:
+        """A valid access token of `owner`'s grant, refreshed ahead of expiry.
 
         Raises:
             PermissionDeniedError: not connected, or the grant needs a new interactive login.
         """
-        key = grant_key(org_id, integration_id)
+        key = grant_key(org_id, integration_id, owner)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            grant = await self.load(org_id, integration_id)
+            grant = await self.load(org_id, integration_id, owner)
             if grant is None:
                 raise PermissionDeniedError(
-                    f"integration {integration_id} is not connected; run `dexa integrations connect {integration_id}`"
+                    f"integration {integration_id} is not connected; run `{connect_hint(integration_id, owner)}`"
                 )
             if grant.get("status") == "needs_reauth":
                 raise PermissionDeniedError(
-                    f"integration {integration_id} needs to be reconnected: {grant.get('last_error', '')}"
+                    f"integration {integration_id} needs to be reconnected (`{connect_hint(integration_id, owner)}`): "
+                    f"{grant.get('last_error', '')}"
                 )
             expires_at = grant.get("expires_at")
             if expires_at is None or float(expires_at) - self.refresh_margin_s > self.clock():
                 return str(grant["access_token"])
-            return await self._refresh(org_id, integration_id, grant)
+            return await self._refresh(org_id, integration_id, grant, owner)
 
-    async def _refresh(self, org_id: str, integration_id: str, grant: dict[str, Any]) -> str:
+    async def _refresh(self, org_id: str, integration_id: str, grant: dict[str, Any], owner: str = ORG) -> str:
         if not grant.get("refresh_token"):
             grant = {**grant, "status": "needs_reauth", "last_error": "access token expired and no refresh token"}
-            await self._save(org_id, integration_id, grant)
+            await self._save(org_id, integration_id, grant, owner)
             raise PermissionDeniedError(f"integration {integration_id} expired; reconnect it")
         server = AuthServer.from_dict(grant["server"])
         extra = {"resource": grant["resource"]} if grant.get("resource") else {}
@@ -271,13 +278,15 @@ class OAuthService:
             )
         except ToolError as exc:
             if exc.code == "invalid_grant":
-                await self._save(org_id, integration_id, {**grant, "status": "needs_reauth", "last_error": str(exc)})
+                await self._save(
+                    org_id, integration_id, {**grant, "status": "needs_reauth", "last_error": str(exc)}, owner
+                )
                 raise PermissionDeniedError(f"integration {integration_id} must be reconnected: {exc}") from exc
-            await self._save(org_id, integration_id, {**grant, "last_error": str(exc)})
+            await self._save(org_id, integration_id, {**grant, "last_error": str(exc)}, owner)
             raise
         fresh = self._grant(token, server=server, resource=grant.get("resource"), previous=grant)
-        await self._save(org_id, integration_id, fresh)
-        logger.info("refreshed OAuth token for %s/%s", org_id, integration_id)
+        await self._save(org_id, integration_id, fresh, owner)
+        logger.info("refreshed OAuth token for %s/%s (%s)", org_id, integration_id, owner)
         return str(fresh["access_token"])
 
 
@@ -294,4 +303,5 @@ def public(grant: Mapping[str, Any] | None) -> dict[str, Any]:
         "resource": grant.get("resource"),
         "last_error": grant.get("last_error", ""),
         "has_refresh_token": bool(grant.get("refresh_token")),
+        "owner": grant.get("owner", ORG),
     }

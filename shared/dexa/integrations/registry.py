@@ -2,6 +2,8 @@
 
 Records live in kv namespace "integrations" scoped by org, so another org's id is simply not found.
 Secrets never enter a record: API keys, connection strings and custom headers are vault entries.
+An OAuth integration holds the org's shared grant and users' own grants; its `grants` policy picks one per user
+(grants.py).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from dexa.core.ports import KeyValueStore
 
 from .catalogue import CATALOGUE, ProviderInfo
 from .database.connect import check_connection_string
-from .oauth import PENDING_NAMESPACE, OAuthService, public
+from .grants import DEFAULT_POLICY, ORG, check_policy, choose, user_owner
+from .oauth import PENDING_NAMESPACE, OAuthService, grant_key, public
 from .oauth_discovery import AuthServer
 from .remote import RemoteMcpAuth
 from .remote.storage import FLOW as REMOTE_FLOW
@@ -130,6 +133,7 @@ class IntegrationRegistry:
             "transport": str(spec.get("transport") or "http"),
             "config": config,
             "trusted_reads": bool(spec.get("trusted_reads", False)),
+            "grants": check_policy(str(spec.get("grants") or DEFAULT_POLICY)),
             "secret_keys": secret_keys,
             "status": self._initial_status(info, secret_keys),
             "created_at": now,
@@ -179,10 +183,9 @@ class IntegrationRegistry:
         record = await self.record(org_id, integration_id)
         for what in record.get("secret_keys", []):
             await self.vault.delete(secret_key(org_id, integration_id, what))
-        if self.remote is not None and record["mode"] == "remote":
-            await self.remote.revoke(org_id, integration_id)  # at the vendor too, not only forgotten here
-        if self.oauth is not None:
-            await self.oauth.forget(org_id, integration_id)
+        # Every grant goes with it: the org's and each user's own.
+        for owner in [ORG, *await self._user_owners(org_id, integration_id)]:
+            await self._forget_grant(org_id, record, owner)
         await self.kv.kv_delete(NAMESPACE, integration_id, org_id=org_id)
 
     async def secret(self, org_id: str, integration_id: str, what: str) -> str | None:
@@ -204,11 +207,18 @@ class IntegrationRegistry:
             raise ConfigError(f"{info.id} does not use OAuth")
         return info.oauth, info.scopes, None
 
-    async def begin_connect(self, org_id: str, integration_id: str, *, user_id: str) -> str:
-        """The authorize URL for an OAuth integration."""
+    async def begin_connect(self, org_id: str, integration_id: str, *, user_id: str, owner: str = ORG) -> str:
+        """The authorize URL for an OAuth integration; the grant is stored for `owner`: the org ("org", an admin's
+        call, checked by the caller) or `user:<user_id>` (the caller's own; never another user's)."""
         if self.oauth is None or self.remote is None:
             raise ConfigError("OAuth is not configured (no redirect URI / client registrations)")
         record = await self.record(org_id, integration_id)
+        if owner not in (ORG, user_owner(user_id)):
+            raise PermissionDeniedError(f"{user_id} cannot connect a grant for {owner}; only the org's or their own")
+        if owner != ORG and (record.get("auth") or CATALOGUE[record["provider"]].auth) != "oauth":
+            raise ConfigError(f"{record['name']} uses the org's credentials; only OAuth integrations have own grants")
+        if owner == ORG and record.get("grants") == "user_only":
+            raise ConfigError(f"{record['name']} uses only users' own grants (policy user_only); connect with --mine")
         if record["mode"] == "remote" and record.get("url"):
             info = CATALOGUE[record["provider"]]
             return await self.remote.begin(
@@ -217,6 +227,7 @@ class IntegrationRegistry:
                 integration_id=integration_id,
                 url=record["url"],
                 issuer_hint=info.oauth.issuer if info.oauth else None,
+                owner=owner,
             )
         server, scopes, resource = await self.auth_server(record)
         return await self.oauth.begin(
@@ -226,9 +237,11 @@ class IntegrationRegistry:
             server=server,
             scopes=scopes,
             resource=resource,
+            owner=owner,
         )
 
     async def complete_connect(self, *, state: str, code: str, iss: str | None = None) -> dict[str, Any]:
+        """Returns the integration with `grant_owner` (whose grant was stored) and `connected_by`."""
         if self.oauth is None or self.remote is None:
             raise ConfigError("OAuth is not configured")
         pending = await self.kv.kv_get(PENDING_NAMESPACE, state) or {}
@@ -237,38 +250,107 @@ class IntegrationRegistry:
         else:
             done = await self.oauth.complete(state=state, code=code, iss=iss)
         record = await self.record(done["org_id"], done["integration_id"])
-        # A custom server that answered with an OAuth challenge becomes an OAuth integration from now on.
-        return _public(await self._update(done["org_id"], record, status="connected", last_error="", auth="oauth"))
+        owner = str(done.get("owner") or ORG)
+        # A custom server that answered with an OAuth challenge becomes an OAuth integration from now on. A user's
+        # own grant leaves the integration's (org-wide) status alone.
+        changes: dict[str, Any] = {"auth": "oauth"}
+        if owner == ORG or record.get("status") == "needs_auth":
+            changes.update(status="connected", last_error="")
+        updated = await self._update(done["org_id"], record, **changes)
+        return {**_public(updated), "grant_owner": owner, "connected_by": pending.get("user_id", "")}
+
+    # ------------------------------------------------------------ grants (the org's and users' own)
+
+    async def set_grant_policy(self, org_id: str, integration_id: str, policy: str) -> dict[str, Any]:
+        """`user_first`, `org_only` or `user_only` (grants.py). Raises ConfigError for another value."""
+        record = await self.record(org_id, integration_id)
+        return _public(await self._update(org_id, record, grants=check_policy(policy)))
+
+    async def _user_owners(self, org_id: str, integration_id: str) -> list[str]:
+        prefix = grant_key(org_id, integration_id) + "/users/"
+        return [user_owner(k[len(prefix) :]) for k in await self.vault.keys(prefix)]
+
+    async def has_grant(self, org_id: str, integration_id: str, owner: str) -> bool:
+        return await self.vault.get(grant_key(org_id, integration_id, owner)) is not None
+
+    async def grant_owner(self, org_id: str, record: Mapping[str, Any], user_id: str | None) -> str | None:
+        """Whose grant a session acting for `user_id` uses with this integration, by its policy; None when it has
+        none. Integrations without OAuth use the org's credentials ("org")."""
+        if (record.get("auth") or CATALOGUE[record["provider"]].auth) != "oauth":
+            return ORG
+
+        async def has(owner: str) -> bool:
+            return await self.has_grant(org_id, str(record["id"]), owner)
+
+        return await choose(str(record.get("grants") or DEFAULT_POLICY), user_id=user_id, has_grant=has)
+
+    async def grants(self, org_id: str, integration_id: str, *, user_id: str) -> Records:
+        """The grants `user_id` may see: the org's and their own (never another user's), as public facts."""
+        await self.record(org_id, integration_id)
+        out: Records = []
+        for owner in (ORG, user_owner(user_id)):
+            raw = await self.vault.get(grant_key(org_id, integration_id, owner))
+            if raw:
+                out.append({**public(json.loads(raw)), "owner": owner})
+        return out
+
+    async def forget_grant(self, org_id: str, integration_id: str, owner: str) -> None:
+        """Disconnect one grant (revoked at the vendor where it can be). Raises NotFoundError when there is none."""
+        record = await self.record(org_id, integration_id)
+        if not await self.has_grant(org_id, integration_id, owner):
+            raise NotFoundError(f"integration {integration_id} has no grant of {owner}")
+        await self._forget_grant(org_id, record, owner)
+
+    async def _forget_grant(self, org_id: str, record: Mapping[str, Any], owner: str) -> None:
+        if self.remote is not None and record["mode"] == "remote":
+            await self.remote.revoke(org_id, record["id"], owner)  # at the vendor too, not only forgotten here
+        if self.oauth is not None:
+            await self.oauth.forget(org_id, record["id"], owner)
 
     # ------------------------------------------------------------ status and health
 
-    async def status(self, org_id: str, integration_id: str, *, probe: bool = False) -> dict[str, Any]:
-        """Status, token facts (never values) and health; `probe` checks health now (refreshing a token)."""
+    async def status(
+        self, org_id: str, integration_id: str, *, probe: bool = False, user_id: str | None = None
+    ) -> dict[str, Any]:
+        """Status, token facts (never values) and health; `probe` checks health now (refreshing a token).
+
+        For a caller (`user_id`): `grant_owner` is whose grant their sessions would use, `grants` the grants they
+        may see (the org's and their own)."""
         record = await self.record(org_id, integration_id)
         info = CATALOGUE[record["provider"]]
         auth = record.get("auth") or info.auth
+        owner = await self.grant_owner(org_id, record, user_id)
         if probe:
-            record = await self._update(org_id, record, health=await self._probe(org_id, record, info))
+            record = await self._update(org_id, record, health=await self._probe(org_id, record, info, owner or ORG))
         out = {
             **_public(record),
             "auth": auth,
             "connect": info.connect_hint(),
             "health": record.get("health") or {"ok": None, "checked_at": None, "detail": "not checked"},
         }
+        out["grants_policy"] = record.get("grants") or DEFAULT_POLICY
+        out["grant_owner"] = owner
         if auth == "oauth" and self.oauth is not None:
-            grant = await self.oauth.load(org_id, integration_id)
+            # The token facts of the grant this caller's sessions use (the org's when they would use none).
+            grant = await self.oauth.load(org_id, integration_id, owner or ORG)
             out["token"] = public(grant)
             if grant and grant.get("status") == "needs_reauth":
                 out["status"] = "needs_reauth"
+            elif owner is not None and out["status"] == "needs_auth":
+                out["status"] = "connected"  # connected for this caller through their own grant
+            if user_id:
+                out["grants"] = await self.grants(org_id, integration_id, user_id=user_id)
         return out
 
-    async def _probe(self, org_id: str, record: Mapping[str, Any], info: ProviderInfo) -> dict[str, Any]:
+    async def _probe(
+        self, org_id: str, record: Mapping[str, Any], info: ProviderInfo, owner: str = ORG
+    ) -> dict[str, Any]:
         detail: str | None = None
         try:
             if (record.get("auth") or info.auth) == "oauth" and record["mode"] == "remote" and self.remote:
-                await self.remote.check(org_id, record["id"], record["url"], name=record["name"])
+                await self.remote.check(org_id, record["id"], record["url"], name=record["name"], owner=owner)
             elif (record.get("auth") or info.auth) == "oauth" and self.oauth is not None:
-                await self.oauth.access_token(org_id, record["id"])
+                await self.oauth.access_token(org_id, record["id"], owner)
             elif info.auth in ("api_key", "connection_string") and info.auth not in record.get("secret_keys", []):
                 detail = f"no {info.auth.replace('_', ' ')} stored"
             if detail is None and self.probe is not None:

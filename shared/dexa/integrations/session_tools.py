@@ -78,7 +78,7 @@ def build_integrations(
             return None
 
         async def call(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
-            fn = await managed.control_call(output.org_id, output.server)
+            fn = await managed.control_call(output.org_id, output.server, output.requested_by or None)
             if fn is None:
                 return result_dict(f"integration for {output.server} is not connected", is_error=True)
             return await fn(tool, arguments)
@@ -148,7 +148,7 @@ async def mcp_tools_for_session(
     problems: list[ConfigProblem] = list(resolved.problems)
     servers: dict[str, ServerConfig] = {s.name: s for s in resolved.servers}
     if integrations is not None:
-        for server in await integrations.managed.session_servers(session.org_id):
+        for server in await integrations.managed.session_servers(session.org_id, session.user_id):
             if server.name in servers:
                 problems.append(
                     ConfigProblem(
@@ -163,12 +163,13 @@ async def mcp_tools_for_session(
     executor = RoutingExecutor()
     executor.add_fallback(live.resolver)
     gate = StagingGate(queue, executor=executor, kv=kv, settings_layers=output_policy_layers)
+    gate.requested_by = session.user_id
     headers: HeadersProvider | None = None
     if integrations is not None:
         managed = integrations.managed
 
         async def integration_headers(server: ServerConfig) -> Mapping[str, str]:
-            return await managed.headers(session.org_id, server)
+            return await managed.headers(session.org_id, server, session.user_id)
 
         headers = integration_headers
 

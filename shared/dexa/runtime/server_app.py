@@ -48,6 +48,7 @@ class IntegrationsPort:
             config=dict(record.get("config") or {}),
             created_at=float(record.get("created_at", 0.0)),
             created_by=str(record.get("created_by", by)),
+            grant_owner=str(record.get("grant_owner", "")),
         )
 
     async def list(self, org_id: str) -> list[Integration]:
@@ -57,8 +58,8 @@ class IntegrationsPort:
         spec = {
             "provider": kind,
             "name": name,
-            **{k: v for k, v in config.items() if k in ("mode", "url", "transport")},
-            "config": {k: v for k, v in config.items() if k not in ("mode", "url", "transport")},
+            **{k: v for k, v in config.items() if k in ("mode", "url", "transport", "grants")},
+            "config": {k: v for k, v in config.items() if k not in ("mode", "url", "transport", "grants")},
         }
         return self._public(await self.registry.add(org_id, spec), by)
 
@@ -81,19 +82,50 @@ class IntegrationsPort:
             last_sync=float(synced) if synced else None,
         )
 
-    async def begin_connect(self, org_id: str, integration_id: str, *, user_id: str) -> str:
-        return await self.registry.begin_connect(org_id, integration_id, user_id=user_id)
+    async def begin_connect(self, org_id: str, integration_id: str, *, user_id: str, owner: str = "org") -> str:
+        return await self.registry.begin_connect(org_id, integration_id, user_id=user_id, owner=owner)
 
-    async def complete_connect(self, org_id: str, *, state: str, code: str, iss: str | None = None) -> Integration:
-        # The state names the org that started the flow; another org's (or an unknown) state is 404, and is
-        # checked before completing so a wrong caller cannot spend someone else's sign-in.
+    async def complete_connect(
+        self,
+        org_id: str,
+        *,
+        state: str,
+        code: str,
+        iss: str | None = None,
+        user_id: str = "",
+        may_connect_org: bool = True,
+    ) -> Integration:
+        # The state names the org (and, for a user's own grant, the user) that started the flow; anyone else's (or
+        # an unknown) state is 404, checked before completing so a wrong caller cannot spend someone else's
+        # sign-in, nor store their own account as another user's grant.
+        from dexa.core.errors import PermissionDeniedError
+        from dexa.integrations.grants import ORG, user_owner
         from dexa.integrations.oauth import PENDING_NAMESPACE
 
         oauth = self.registry.oauth
         pending = None if oauth is None else await oauth.kv.kv_get(PENDING_NAMESPACE, state)
         if pending is None or pending.get("org_id") != org_id:
             raise NotFoundError("unknown or already used OAuth state; start the connection again")
+        owner = str(pending.get("owner") or ORG)
+        if owner != ORG and (not user_id or owner != user_owner(user_id)):
+            raise NotFoundError("unknown or already used OAuth state; start the connection again")
+        if owner == ORG and not may_connect_org:
+            raise PermissionDeniedError("only an admin can connect the organisation's shared grant")
         return self._public(await self.registry.complete_connect(state=state, code=code, iss=iss))
+
+    async def grants(self, org_id: str, integration_id: str, *, user_id: str) -> Mapping[str, Any]:
+        record = await self.registry.record(org_id, integration_id)
+        return {
+            "policy": record.get("grants") or "user_first",
+            "grant_owner": await self.registry.grant_owner(org_id, record, user_id),
+            "grants": await self.registry.grants(org_id, integration_id, user_id=user_id),
+        }
+
+    async def forget_grant(self, org_id: str, integration_id: str, owner: str) -> None:
+        await self.registry.forget_grant(org_id, integration_id, owner)
+
+    async def set_grant_policy(self, org_id: str, integration_id: str, policy: str) -> None:
+        await self.registry.set_grant_policy(org_id, integration_id, policy)
 
 
 # Why an output did not go out: the integration's error for a failed one, the reviewer's reason for a rejected one
@@ -149,6 +181,9 @@ class OutputsPort:
                 "mode": d.get("mode", "non_blocking"),
                 "changes": dict(d.get("changes") or {}),
                 "connection": d.get("connection"),
+                # Who the session acted for, and whose integration grant executed the output ("org"/"user:<id>").
+                "requested_by": d.get("requested_by", ""),
+                "grant_owner": d.get("grant_owner", ""),
             },
             status=status if status in ("pending", "approved", "rejected", "executed", "failed") else "pending",
             created_at=float(d.get("created_at") or 0.0),

@@ -159,23 +159,66 @@ class MemoryOAuth:
 
     def __init__(self, integrations: Any) -> None:
         self.integrations = integrations
-        self.pending: dict[str, tuple[str, str]] = {}
+        self.pending: dict[str, tuple[str, str, str]] = {}
+        self.policies: dict[str, str] = {}
+        self.granted: dict[tuple[str, str], set[str]] = {}
 
-    async def begin_connect(self, org_id: str, integration_id: str, *, user_id: str) -> str:
+    async def begin_connect(self, org_id: str, integration_id: str, *, user_id: str, owner: str = "org") -> str:
         import secrets
 
         state = secrets.token_urlsafe(16)
-        self.pending[state] = (org_id, integration_id)
+        self.pending[state] = (org_id, integration_id, owner)
         return f"https://auth.example.com/authorize?state={state}&client_id=dexa"
 
-    async def complete_connect(self, org_id: str, *, state: str, code: str, iss: str | None = None) -> Any:
-        from dexa.core.errors import NotFoundError
+    async def complete_connect(
+        self,
+        org_id: str,
+        *,
+        state: str,
+        code: str,
+        iss: str | None = None,
+        user_id: str = "",
+        may_connect_org: bool = True,
+    ) -> Any:
+        from dataclasses import replace
+
+        from dexa.core.errors import NotFoundError, PermissionDeniedError
 
         found = self.pending.get(state)
-        if found is None or found[0] != org_id:
+        if found is None or found[0] != org_id or found[2] not in ("org", f"user:{user_id}"):
             raise NotFoundError("unknown or already used OAuth state")
+        if found[2] == "org" and not may_connect_org:
+            raise PermissionDeniedError("only an admin can connect the organisation's shared grant")
         del self.pending[state]
-        return next(i for i in await self.integrations.list(org_id) if i.id == found[1])
+        self.granted.setdefault((org_id, found[1]), set()).add(found[2])
+        item = next(i for i in await self.integrations.list(org_id) if i.id == found[1])
+        return replace(item, grant_owner=found[2])
+
+    async def grants(self, org_id: str, integration_id: str, *, user_id: str) -> dict[str, Any]:
+        from dexa.core.errors import NotFoundError
+
+        if not any(i.id == integration_id for i in await self.integrations.list(org_id)):
+            raise NotFoundError(f"no integration {integration_id}")
+        have = self.granted.get((org_id, integration_id), set())
+        visible = [o for o in ("org", f"user:{user_id}") if o in have]
+        mine = f"user:{user_id}" in have
+        return {
+            "policy": self.policies.get(integration_id, "user_first"),
+            "grant_owner": f"user:{user_id}" if mine else ("org" if "org" in have else None),
+            "grants": [{"owner": o, "status": "ok"} for o in visible],
+        }
+
+    async def forget_grant(self, org_id: str, integration_id: str, owner: str) -> None:
+        from dexa.core.errors import NotFoundError
+
+        have = self.granted.get((org_id, integration_id), set())
+        if owner not in have:
+            raise NotFoundError(f"integration {integration_id} has no grant of {owner}")
+        have.discard(owner)
+
+    async def set_grant_policy(self, org_id: str, integration_id: str, policy: str) -> None:
+        await self.grants(org_id, integration_id, user_id="")
+        self.policies[integration_id] = policy
 
 
 def link_signer(store: Any) -> Any:

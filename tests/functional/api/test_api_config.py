@@ -151,7 +151,10 @@ def test_oauth_start_returns_an_authorize_url_and_the_callback_completes_it(capi
     assert done.status_code == 200 and done.json()["id"] == integ
     assert _problem(cc.get("/oauth/callback", params={"state": state, "code": "c"}, headers=capi.h()), 404)
     assert "code" in _problem(cc.get("/oauth/callback", params={"state": state}, headers=capi.h()), 422)["detail"]
-    assert _problem(cc.post(f"/integrations/{integ}/oauth/start", headers=capi.h("a_member")), 403)
+    # A member may connect their own account, never the org's shared grant.
+    assert _problem(cc.post(f"/integrations/{integ}/oauth/start?for=org", headers=capi.h("a_member")), 403)
+    mine = cc.post(f"/integrations/{integ}/oauth/start", headers=capi.h("a_member"))
+    assert mine.status_code == 200, mine.text
     assert _problem(cc.post(f"/integrations/{integ}/oauth/start", headers=capi.h("b_admin")), 404)
     assert {"integration.oauth.start", "integration.oauth.connect"} <= set(_audit_actions(capi, cc))
     status = cc.get(f"/integrations/{integ}/status", headers=capi.h()).json()

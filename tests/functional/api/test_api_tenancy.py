@@ -67,6 +67,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
             "link_token": ctx.links.token("org_a", out.id, "approve"),  # type: ignore[union-attr]
             "oauth_state": start.split("state=")[1].split("&")[0],
             "template_id": template.json()["id"],
+            "grant_for": "org",
         }
         yield api, client, ids
 
@@ -91,6 +92,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/keys"): {"user_id": "usr_a_member", "name": "steal"},
     ("POST", "/integrations/{integration_id}/oauth/start"): {},
     ("PUT", "/integrations/{integration_id}/policy"): {"reads": "deny", "tools": {"x": "direct"}},
+    ("PUT", "/integrations/{integration_id}/grants"): {"policy": "org_only"},
     ("POST", "/approval-links/peek"): {"token": "{link_token}"},
     ("POST", "/approval-links/redeem"): {"token": "{link_token}"},
     ("POST", "/schedules"): {"cron": "* * * * *", "prompt": "b's own"},

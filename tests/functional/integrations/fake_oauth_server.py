@@ -200,7 +200,7 @@ class Issuer(IssuerParameter):
 
 class Server(AuthorizationServer):
     def __init__(self, fake: FakeAuthServer) -> None:
-        super().__init__(scopes_supported=["mcp:read", "mcp:write", "offline_access"])
+        super().__init__(scopes_supported=list(fake.scopes))
         self.fake = fake
         self.register_token_generator(
             "default",
@@ -247,6 +247,8 @@ class FakeAuthServer:
     # What `iss` the authorization response carries (RFC 9207).
     response_issuer: str | None = None
     expires_in: int = 3600
+    # What the server grants (a vendor's own scopes when it stands in for Google or Microsoft).
+    scopes: tuple[str, ...] = ("mcp:read", "mcp:write", "offline_access")
     clients: dict[str, Client] = field(default_factory=dict)
     codes: dict[str, Code] = field(default_factory=dict)
     tokens: list[Token] = field(default_factory=list)

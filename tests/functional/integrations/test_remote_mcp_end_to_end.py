@@ -184,7 +184,9 @@ def test_cli_connect_completes_on_dexa_serve_and_no_token_reaches_the_workspace(
         authorize = _wait_for_line(connect, r"^https?://")
         back = browser_consent(authorize)
         assert back.startswith(f"{machine.serve_url}/oauth/callback?")
-        with httpx2.Client() as browser:  # the browser (logged in to dexa serve) follows the redirect
+        # The browser (logged in to dexa serve) follows the redirect. The callback exchanges the code and probes the
+        # vendor's server; on a loaded machine that outlasts httpx's 5-second default.
+        with httpx2.Client(timeout=60) as browser:
             landed = browser.get(back, headers={"Authorization": f"Bearer {local_token}"})
         assert landed.status_code == 200, landed.text
         out, err = connect.communicate(timeout=60)

@@ -107,7 +107,15 @@ async def approve_output(
         who,
         "output.approve",
         session_id,
-        {"output_id": output_id, "kind": out.kind, "edited": out.edited, "status": out.status},
+        {
+            "output_id": output_id,
+            "kind": out.kind,
+            "edited": out.edited,
+            "status": out.status,
+            # Whose integration grant executed it ("org" / "user:<id>"); the reviewer is the audit entry's actor.
+            "grant_owner": out.context.get("grant_owner", ""),
+            "requested_by": out.context.get("requested_by", ""),
+        },
     )
     return OutputPublic.of(out)
 

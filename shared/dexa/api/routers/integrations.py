@@ -1,4 +1,8 @@
-"""Integrations an org has connected. Thin over the configured IntegrationRegistry."""
+"""Integrations an org has connected. Thin over the configured IntegrationRegistry.
+
+OAuth grants: an admin connects the org's shared grant; any user may connect their own (`?for=me`) and see or
+remove only their own and the org's. Which one a session uses is the integration's grants policy.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,9 @@ from dexa.api.schemas.admin import (
 )
 from dexa.api.schemas.common import ID_PATTERN
 from dexa.api.schemas.config import OAuthStartPublic
-from dexa.core.errors import DexaError, NotFoundError
+from dexa.api.schemas.grants import GrantFor, GrantPolicyUpdate, GrantsPublic
+from dexa.auth.models import Principal
+from dexa.core.errors import DexaError, NotFoundError, PermissionDeniedError
 
 router = APIRouter(prefix="/integrations", tags=["integrations"])
 # The provider redirects the browser here; the path is the redirect URI registered with it.
@@ -95,13 +101,79 @@ def _oauth(ctx: ApiContext) -> OAuthConnector:
     return ctx.oauth
 
 
-@router.post("/{integration_id}/oauth/start", response_model=OAuthStartPublic, responses=problems(404, 501))
-async def start_oauth(integration_id: IntegrationId, ctx: Ctx, who: IntegrationWriter) -> OAuthStartPublic:
+def _may_connect_org(who: Principal) -> bool:
+    return who.can("integrations:write")
+
+
+def _owner(who: Principal, grant_for: GrantFor) -> str:
+    if grant_for == "me":
+        return f"user:{who.user_id}"
+    if not _may_connect_org(who):
+        raise PermissionDeniedError(
+            f"this key (role {who.role}) cannot manage the organisation's shared grant; an admin can "
+            "(connect your own account with for=me)",
+            code="forbidden",
+        )
+    return "org"
+
+
+@router.post("/{integration_id}/oauth/start", response_model=OAuthStartPublic, responses=problems(403, 404, 501))
+async def start_oauth(
+    integration_id: IntegrationId,
+    ctx: Ctx,
+    who: IntegrationReader,
+    grant_for: Annotated[
+        GrantFor | None,
+        Query(
+            alias="for",
+            description="org: the org's shared grant (admins); me: the caller's own account. Default: org for a "
+            "caller who may manage integrations, else me; me for an integration whose policy is user_only",
+        ),
+    ] = None,
+) -> OAuthStartPublic:
     """Begin OAuth sign-in: open `authorize_url` in the browser; the provider returns to /oauth/callback."""
     await ctx.integrations.status(who.org_id, integration_id)  # another org's id: 404 before anything else
-    url = await _oauth(ctx).begin_connect(who.org_id, integration_id, user_id=who.user_id)
-    await ctx.audit.append(who, "integration.oauth.start", integration_id)
+    oauth = _oauth(ctx)
+    if grant_for is None:
+        view = await oauth.grants(who.org_id, integration_id, user_id=who.user_id)
+        grant_for = "org" if _may_connect_org(who) and view.get("policy") != "user_only" else "me"
+    owner = _owner(who, grant_for)
+    url = await oauth.begin_connect(who.org_id, integration_id, user_id=who.user_id, owner=owner)
+    await ctx.audit.append(who, "integration.oauth.start", integration_id, {"grant_owner": owner})
     return OAuthStartPublic(authorize_url=url)
+
+
+@router.get("/{integration_id}/grants", response_model=GrantsPublic, responses=problems(404, 501))
+async def list_grants(integration_id: IntegrationId, ctx: Ctx, who: IntegrationReader) -> GrantsPublic:
+    """The org's grant and the caller's own (never another user's), the policy, and whose grant the caller's
+    sessions use."""
+    view = await _oauth(ctx).grants(who.org_id, integration_id, user_id=who.user_id)
+    return GrantsPublic.of(integration_id, view)
+
+
+@router.put("/{integration_id}/grants", response_model=GrantsPublic, responses=problems(400, 403, 404, 501))
+async def set_grant_policy(
+    integration_id: IntegrationId, body: GrantPolicyUpdate, ctx: Ctx, who: ConfigAdmin
+) -> GrantsPublic:
+    """Set whose grant sessions use: user_first (a user's own, else the org's), org_only or user_only."""
+    oauth = _oauth(ctx)
+    await oauth.set_grant_policy(who.org_id, integration_id, body.policy)
+    await ctx.audit.append(who, "integration.grants.policy", integration_id, {"policy": body.policy})
+    return GrantsPublic.of(integration_id, await oauth.grants(who.org_id, integration_id, user_id=who.user_id))
+
+
+@router.delete(
+    "/{integration_id}/grants/{grant_for}", status_code=204, response_class=Response, responses=problems(403, 404)
+)
+async def delete_grant(
+    integration_id: IntegrationId, grant_for: GrantFor, ctx: Ctx, who: IntegrationReader
+) -> Response:
+    """Disconnect the caller's own grant (`me`) or, for an admin, the org's (`org`); revoked at the vendor where
+    it can be."""
+    owner = _owner(who, grant_for)
+    await _oauth(ctx).forget_grant(who.org_id, integration_id, owner)
+    await ctx.audit.append(who, "integration.grant.delete", integration_id, {"grant_owner": owner})
+    return Response(status_code=204)
 
 
 @callback_router.get(
@@ -115,23 +187,33 @@ async def start_oauth(integration_id: IntegrationId, ctx: Ctx, who: IntegrationW
 async def oauth_callback(
     request: Request,
     ctx: Ctx,
-    who: IntegrationWriter,
+    who: IntegrationReader,
     code: Annotated[str, Query(min_length=1, max_length=4096)],
     state: Annotated[str, Query(min_length=1, max_length=512)],
     iss: Annotated[str | None, Query(min_length=1, max_length=2048)] = None,
 ) -> Any:
-    """Finish a sign-in the caller's org started (the browser's cookie authenticates). Another org's state: 404.
+    """Finish a sign-in the caller started (the browser's cookie authenticates). Another org's or another user's
+    state: 404; the org's shared grant needs a caller who may manage integrations.
 
     A browser is sent back to /ui/integrations with `connected=<id>` (and `error=` when it failed)."""
     browser = "text/html" in request.headers.get("accept", "")
     try:
-        item = await _oauth(ctx).complete_connect(who.org_id, state=state, code=code, iss=iss)
+        item = await _oauth(ctx).complete_connect(
+            who.org_id,
+            state=state,
+            code=code,
+            iss=iss,
+            user_id=who.user_id,
+            may_connect_org=_may_connect_org(who),
+        )
     except DexaError as exc:
         if not browser:
             raise
         query = urlencode({"connected": "", "error": exc.message or str(exc)})
         return RedirectResponse(f"/ui/integrations?{query}", status_code=303)
-    await ctx.audit.append(who, "integration.oauth.connect", item.id, {"kind": item.kind})
+    await ctx.audit.append(
+        who, "integration.oauth.connect", item.id, {"kind": item.kind, "grant_owner": item.grant_owner}
+    )
     if browser:
         return RedirectResponse(f"/ui/integrations?{urlencode({'connected': item.id})}", status_code=303)
     return IntegrationPublic.of(item)

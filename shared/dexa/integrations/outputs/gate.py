@@ -61,6 +61,8 @@ class StagingGate:
         self.kv = kv
         # dexa.outputPolicy from the settings files, merged per level: "org" (managed), "user", "project".
         self.settings_layers = dict(settings_layers or {})
+        # The user the session acts for; kept with each output so it executes with that user's grant.
+        self.requested_by = ""
 
     def _layer(self, level: str) -> OutputPolicy | None:
         doc = self.settings_layers.get(level)
@@ -153,6 +155,7 @@ class StagingGate:
             context={"cwd": ctx.cwd, "lookup": dict(extra or {}), "mode_rule": mode_rule},
             mode=mode,
             connection=server,
+            requested_by=self.requested_by,
         )
         if output.status == "pending":
             await ctx.emit(EventType.OUTPUT_STAGED, {**output.summary(), "auto": output.auto, "policy": output.policy})

@@ -67,6 +67,10 @@ class PendingOutput:
     connection: dict[str, Any] | None = None
     # What a reviewer's edit changed ({field: {"from": old, "to": new}}), for the ledger and the agent.
     changes: dict[str, Any] = field(default_factory=dict)
+    # The user the session acted for (who started it, or who asked a trigger): picks the integration's grant.
+    requested_by: str = ""
+    # Whose grant executed it ("org" or "user:<id>", see integrations/grants.py); set when it runs.
+    grant_owner: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

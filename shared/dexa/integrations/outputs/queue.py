@@ -89,6 +89,7 @@ class OutputQueue:
         context: Mapping[str, Any] | None = None,
         mode: OutputMode = "non_blocking",
         connection: ServerConfig | None = None,
+        requested_by: str = "",
     ) -> PendingOutput:
         """Store a PendingOutput. Idempotent per tool_use_id, so a re-run step never stages twice.
 
@@ -120,6 +121,7 @@ class OutputQueue:
             context={"session_id": session_id, "tool_use_id": tool_use_id, **dict(context or {})},
             created_at=self.clock(),
             mode=mode,
+            requested_by=requested_by,
         )
         secret: dict[str, Any] = {}
         if connection is not None and connections.describable(connection):
@@ -255,7 +257,9 @@ class OutputQueue:
             logger.exception("executing %s failed unexpectedly", output.id)
             output = replace(output, status="failed", error=f"{type(exc).__name__}: {exc}", executed_at=self.clock())
         else:
-            output = replace(output, status="executed", result=result, executed_at=self.clock())
+            # The integration's executor says whose grant it acted with; it is audit, not part of the result.
+            owner = str(result.pop("grant_owner", "") or "") if isinstance(result, dict) else ""
+            output = replace(output, status="executed", result=result, executed_at=self.clock(), grant_owner=owner)
         await self.kv.kv_put(NAMESPACE, output.id, output.to_dict(), org_id=output.org_id)
         await self._ledger(output, arguments)
         await self._event(
@@ -293,6 +297,8 @@ class OutputQueue:
                 "reason": output.reason,
                 "approved_by": output.decided_by if output.status != "rejected" else None,
                 "decided_by": output.decided_by,
+                "requested_by": output.requested_by,
+                "grant_owner": output.grant_owner,
                 "executed_at": output.executed_at,
                 "undoable": False,
             },

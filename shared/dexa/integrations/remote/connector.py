@@ -19,6 +19,7 @@ from mcp.shared.auth import OAuthMetadata
 
 from dexa.core.errors import ConfigError, PermissionDeniedError, ToolError
 from dexa.core.ports import KeyValueStore
+from dexa.integrations.grants import ORG, connect_hint
 from dexa.integrations.oauth import PENDING_NAMESPACE, PENDING_TTL_S, USED_STATES, grant_key, public
 from dexa.integrations.vault import SecretVault
 
@@ -67,7 +68,7 @@ class RemoteMcpAuth:
         self.client_metadata_url = client_metadata_url
         # One provider per grant per process: the SDK's lock then serialises refreshes, so two sessions on one
         # grant never spend the same rotating refresh token.
-        self._providers: dict[tuple[str, str, str], DexaOAuthProvider] = {}
+        self._providers: dict[tuple[str, str, str, str], DexaOAuthProvider] = {}
 
     def _storage(
         self,
@@ -78,6 +79,7 @@ class RemoteMcpAuth:
         *,
         fresh: bool = False,
         redirect_uri: str | None = None,
+        owner: str = ORG,
     ) -> VaultTokenStorage:
         return VaultTokenStorage(
             self.kv,
@@ -88,6 +90,7 @@ class RemoteMcpAuth:
             redirect_uri=redirect_uri or self.redirect_uri,
             issuer_hint=issuer_hint,
             fresh=fresh,
+            owner=owner,
         )
 
     def _provider(
@@ -120,9 +123,16 @@ class RemoteMcpAuth:
     # ------------------------------------------------------------ connect
 
     async def begin(
-        self, *, org_id: str, user_id: str, integration_id: str, url: str, issuer_hint: str | None = None
+        self,
+        *,
+        org_id: str,
+        user_id: str,
+        integration_id: str,
+        url: str,
+        issuer_hint: str | None = None,
+        owner: str = ORG,
     ) -> str:
-        """Discover and register, then return the URL where the user consents.
+        """Discover and register, then return the URL where the user consents; the grant is stored for `owner`.
 
         Raises:
             PermissionDeniedError: discovery or registration failed a check (PRM for another resource,
@@ -139,6 +149,7 @@ class RemoteMcpAuth:
                     "org_id": org_id,
                     "user_id": user_id,
                     "integration_id": integration_id,
+                    "owner": owner,
                     "url": url,
                     "verifier": verifier,
                     "redirect_uri": self.redirect_uri,
@@ -147,7 +158,7 @@ class RemoteMcpAuth:
                 },
             )
 
-        storage = self._storage(org_id, integration_id, url, issuer_hint, fresh=True)
+        storage = self._storage(org_id, integration_id, url, issuer_hint, fresh=True, owner=owner)
         provider = self._provider(storage, url, Begin(save))
         try:
             response = await self._probe(provider, url)
@@ -174,16 +185,17 @@ class RemoteMcpAuth:
         if time.time() > float(pending["expires_at"]):
             raise PermissionDeniedError("the OAuth authorization expired (10 minutes); start the connection again")
         org_id, integration_id, url = pending["org_id"], pending["integration_id"], pending["url"]
+        owner = str(pending.get("owner") or ORG)
         # The code is bound to the redirect URI the flow began with (the CLI and `dexa serve` may differ).
         redirect_uri = str(pending.get("redirect_uri") or self.redirect_uri)
         storage = self._storage(
-            org_id, integration_id, url, pending.get("issuer"), fresh=True, redirect_uri=redirect_uri
+            org_id, integration_id, url, pending.get("issuer"), fresh=True, redirect_uri=redirect_uri, owner=owner
         )
-        self._forget_provider(org_id, integration_id)
+        self._forget_provider(org_id, integration_id, owner)
         provider = self._provider(storage, url, Complete(pending, code, iss), redirect_uri=redirect_uri)
         response = await self._probe(provider, url)
         if response.status_code in (401, 403):
-            await self.vault.delete(grant_key(org_id, integration_id))
+            await self.vault.delete(grant_key(org_id, integration_id, owner))
             raise PermissionDeniedError(
                 f"{url} refused the token its authorization server issued (HTTP {response.status_code}); "
                 "the server and its authorization server disagree about the audience"
@@ -193,48 +205,50 @@ class RemoteMcpAuth:
 
     # ------------------------------------------------------------ use
 
-    def auth_for(self, org_id: str, integration_id: str, url: str, *, name: str) -> httpx2.Auth:
-        """The auth for the control plane's connection to this integration's server (adds and refreshes the
-        bearer; asks nobody)."""
-        key = (org_id, integration_id, url)
+    def auth_for(self, org_id: str, integration_id: str, url: str, *, name: str, owner: str = ORG) -> httpx2.Auth:
+        """The auth for the control plane's connection to this integration's server with `owner`'s grant (adds and
+        refreshes the bearer; asks nobody)."""
+        key = (org_id, integration_id, url, owner)
         provider = self._providers.get(key)
         if provider is None:
-            storage = self._storage(org_id, integration_id, url, None)
+            storage = self._storage(org_id, integration_id, url, None, owner=owner)
             provider = self._providers[key] = self._provider(storage, url, Headless(name))
         return provider
 
-    def _forget_provider(self, org_id: str, integration_id: str) -> None:
-        for key in [k for k in self._providers if k[:2] == (org_id, integration_id)]:
+    def _forget_provider(self, org_id: str, integration_id: str, owner: str | None = None) -> None:
+        """Drop cached providers of one grant (`owner`), or of every grant of the integration."""
+        for key in [k for k in self._providers if k[:2] == (org_id, integration_id) and owner in (None, k[3])]:
             del self._providers[key]
 
-    async def check(self, org_id: str, integration_id: str, url: str, *, name: str) -> None:
+    async def check(self, org_id: str, integration_id: str, url: str, *, name: str, owner: str = ORG) -> None:
         """One authenticated request (refreshing if due). Raises PermissionDeniedError when it is refused."""
-        grant = await self._storage(org_id, integration_id, url, None).grant()
+        grant = await self._storage(org_id, integration_id, url, None, owner=owner).grant()
+        hint = connect_hint(integration_id, owner)
         if grant is None:
-            raise PermissionDeniedError(
-                f"integration {integration_id} is not connected; run `dexa integrations connect {integration_id}`"
-            )
+            raise PermissionDeniedError(f"integration {integration_id} is not connected; run `{hint}`")
         if grant.get("status") == "needs_reauth":
-            raise ReauthRequired(f"integration {integration_id} needs to be reconnected: {grant.get('last_error', '')}")
-        provider = self.auth_for(org_id, integration_id, url, name=name)
+            raise ReauthRequired(
+                f"integration {integration_id} needs to be reconnected (`{hint}`): {grant.get('last_error', '')}"
+            )
+        provider = self.auth_for(org_id, integration_id, url, name=name, owner=owner)
         response = await self._probe(provider, url)  # pyright: ignore[reportArgumentType]
         if response.status_code in (401, 403):
             raise PermissionDeniedError(f"{url} refused the stored token (HTTP {response.status_code})")
 
     # ------------------------------------------------------------ disconnect
 
-    async def revoke(self, org_id: str, integration_id: str) -> bool:
-        """Revoke the grant at the authorization server (RFC 7009) and forget it. True when the server took it.
+    async def revoke(self, org_id: str, integration_id: str, owner: str = ORG) -> bool:
+        """Revoke `owner`'s grant at the authorization server (RFC 7009) and forget it. True when the server took it.
 
         A server without a revocation endpoint, or one that fails, still leaves the grant forgotten here.
         """
-        grant_raw = await self.vault.get(grant_key(org_id, integration_id))
-        self._forget_provider(org_id, integration_id)
+        grant_raw = await self.vault.get(grant_key(org_id, integration_id, owner))
+        self._forget_provider(org_id, integration_id, owner)
         if not grant_raw:
             return False
-        storage = self._storage(org_id, integration_id, "", None)
+        storage = self._storage(org_id, integration_id, "", None, owner=owner)
         grant = await storage.grant() or {}
-        await self.vault.delete(grant_key(org_id, integration_id))
+        await self.vault.delete(grant_key(org_id, integration_id, owner))
         asm = OAuthMetadata.model_validate(grant["asm"]) if grant.get("asm") else None
         if asm is None or asm.revocation_endpoint is None:
             return False

@@ -33,6 +33,7 @@ from mcp.client.auth.utils import issuers_match, validate_authorization_response
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthMetadata, ProtectedResourceMetadata
 
 from dexa.core.errors import PermissionDeniedError
+from dexa.integrations.grants import connect_hint
 
 from .storage import VaultTokenStorage
 
@@ -184,7 +185,7 @@ class DexaOAuthProvider(OAuthClientProvider):
         name = self.phase.name if isinstance(self.phase, Headless) else self.context.server_url
         message = (
             f"{name} needs to be connected again (its authorization was revoked or expired); "
-            f"run `dexa integrations connect {self.storage.integration_id}`"
+            f"run `{connect_hint(self.storage.integration_id, self.storage.owner)}`"
         )
         await self.storage.mark("needs_reauth", message)
         raise ReauthRequired(message)

@@ -18,6 +18,7 @@ from mcp.client.auth.utils import issuers_match
 from mcp.shared.auth import OAuthClientInformationFull, OAuthMetadata, OAuthToken, ProtectedResourceMetadata
 
 from dexa.core.ports import KeyValueStore
+from dexa.integrations.grants import ORG
 from dexa.integrations.oauth import CLIENTS_NAMESPACE, grant_key
 from dexa.integrations.oauth_discovery import canonical_resource
 from dexa.integrations.vault import SecretVault
@@ -50,11 +51,14 @@ class VaultTokenStorage:
         redirect_uri: str,
         issuer_hint: str | None = None,
         fresh: bool = False,
+        owner: str = ORG,
     ) -> None:
         self.kv = kv
         self.vault = vault
         self.org_id = org_id
         self.integration_id = integration_id
+        # Whose grant this is: the org's shared one or a user's own (grants.py); part of the vault key.
+        self.owner = owner
         self.server_url = server_url
         self.redirect_uri = redirect_uri
         self.issuer_hint = issuer_hint
@@ -67,11 +71,11 @@ class VaultTokenStorage:
     # ------------------------------------------------------------ grant
 
     async def grant(self) -> dict[str, Any] | None:
-        raw = await self.vault.get(grant_key(self.org_id, self.integration_id))
+        raw = await self.vault.get(grant_key(self.org_id, self.integration_id, self.owner))
         return json.loads(raw) if raw else None
 
     async def save_grant(self, grant: Mapping[str, Any]) -> None:
-        await self.vault.put(grant_key(self.org_id, self.integration_id), json.dumps(dict(grant)))
+        await self.vault.put(grant_key(self.org_id, self.integration_id, self.owner), json.dumps(dict(grant)))
 
     async def get_tokens(self) -> OAuthToken | None:
         grant = None if self.fresh else await self.grant()
@@ -93,6 +97,7 @@ class VaultTokenStorage:
         await self.save_grant(
             {
                 "flow": FLOW,
+                "owner": self.owner,
                 "url": self.server_url,
                 "access_token": tokens.access_token,
                 "refresh_token": tokens.refresh_token or previous.get("refresh_token"),
