@@ -186,9 +186,39 @@ def parse_callback(value: str) -> tuple[str, str, str | None]:
     return params["code"], params["state"], params.get("iss")
 
 
+GrantFor = Annotated[
+    str | None,
+    typer.Option(
+        "--for",
+        help="Whose grant: org (the organisation's shared account; the default here, where you are the admin) or me "
+        "(your own account; the default when the integration's grants policy is user_only)",
+        show_default=False,
+    ),
+]
+Mine = Annotated[bool, typer.Option("--mine", help="Same as --for me")]
+
+
+def _owner(integration_id: str, grant_for: str | None, mine: bool) -> str:
+    """The grant owner to act on: "org" or the local user's own."""
+    from dexa.integrations.grants import ORG, user_owner
+
+    if mine:
+        if grant_for not in (None, "me"):
+            raise typer.BadParameter("--mine and --for org contradict each other")
+        grant_for = "me"
+    if grant_for is None:
+        record = _run(lambda i: i.registry.record(LOCAL_ORG, integration_id))
+        grant_for = "me" if record.get("grants") == "user_only" else "org"
+    if grant_for not in ("org", "me"):
+        raise typer.BadParameter(f"--for takes org or me, not {grant_for!r}")
+    return ORG if grant_for == "org" else user_owner(LOCAL_USER)
+
+
 @app.command("connect")
 def connect(
     integration_id: str,
+    grant_for: GrantFor = None,
+    mine: Mine = False,
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="Wait until `dexa serve` receives the browser's callback")
     ] = True,
@@ -197,8 +227,12 @@ def connect(
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the callback")] = 600.0,
 ) -> None:
     """OAuth: print the authorize URL (and open it); `dexa serve` completes the connection when the provider sends
-    the browser back to its /oauth/callback. Without a server, use --paste or `dexa integrations callback URL`."""
-    url = _run(lambda i: i.registry.begin_connect(LOCAL_ORG, integration_id, user_id=LOCAL_USER))
+    the browser back to its /oauth/callback. Without a server, use --paste or `dexa integrations callback URL`.
+
+    `--mine` connects your own account; sessions you start then use it, or the org's, as the integration's grants
+    policy says (`dexa integrations grants ID --policy user_first|org_only|user_only`)."""
+    owner = _owner(integration_id, grant_for, mine)
+    url = _run(lambda i: i.registry.begin_connect(LOCAL_ORG, integration_id, user_id=LOCAL_USER, owner=owner))
     out.print("Open this URL and approve access:")
     out.print(url, soft_wrap=True)
     if open_browser:
@@ -213,25 +247,30 @@ def connect(
         return
     out.print(f"Waiting for the sign-in to come back to {redirect_uri()} (dexa serve)...")
     state = parse_qs(urlsplit(url).query).get("state", [""])[0]
-    status = _run(lambda i: _await_callback(i, integration_id, state, timeout))
-    out.print(f"connected [bold]{integration_id}[/] ({status['provider']}, token {status['token'].get('status')})")
+    status = _run(lambda i: _await_callback(i, integration_id, state, timeout, owner))
+    token = status["token"].get("status")
+    out.print(f"connected [bold]{integration_id}[/] ({status['provider']}, {owner} grant, token {token})")
 
 
-async def _await_callback(integrations: Any, integration_id: str, state: str, timeout: float) -> dict[str, Any]:
-    """Polls until the server holds a new grant for this integration. Raises DexaError on timeout, or when the
-    server spent this sign-in's state without storing one (the exchange failed; its log says why)."""
+async def _await_callback(
+    integrations: Any, integration_id: str, state: str, timeout: float, owner: str = "org"
+) -> dict[str, Any]:
+    """Polls until the server holds a new grant of `owner` for this integration. Raises DexaError on timeout, or
+    when the server spent this sign-in's state without storing one (the exchange failed; its log says why)."""
     from dexa.core.errors import ToolTimeoutError
-    from dexa.integrations.oauth import PENDING_NAMESPACE
+    from dexa.integrations.oauth import PENDING_NAMESPACE, public
+
+    async def grant() -> dict[str, Any]:
+        return public(await integrations.oauth.load(LOCAL_ORG, integration_id, owner))
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    before = (await integrations.registry.status(LOCAL_ORG, integration_id)).get("token")
+    before = await grant()
     spent_at: float | None = None
     while loop.time() < deadline:
-        status = await integrations.registry.status(LOCAL_ORG, integration_id)
-        token = status.get("token") or {}
+        token = await grant()
         if token.get("connected") and token.get("status") == "ok" and token != before:
-            return status
+            return {**await integrations.registry.status(LOCAL_ORG, integration_id), "token": token}
         if spent_at is None and await integrations.registry.kv.kv_get(PENDING_NAMESPACE, state) is None:
             spent_at = loop.time()  # the callback arrived; the code exchange takes a moment
         if spent_at is not None and loop.time() - spent_at > 30:
@@ -245,7 +284,51 @@ def callback(url: Annotated[str, typer.Argument(help="The redirect URL (or its q
     """Finish an OAuth connection with the redirect URL the provider sent you to."""
     code, state, iss = parse_callback(url)
     record = _run(lambda i: i.registry.complete_connect(state=state, code=code, iss=iss))
-    out.print(f"connected [bold]{record['id']}[/] ({record['provider']})")
+    out.print(f"connected [bold]{record['id']}[/] ({record['provider']}, {record.get('grant_owner', 'org')} grant)")
+
+
+@app.command("grants")
+def grants(
+    integration_id: str,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            "--policy",
+            help="Set whose grant sessions use: user_first (your own, else the org's), org_only, user_only",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Show the org's grant and your own for an OAuth integration, its grants policy and whose grant your sessions
+    use; `--policy` changes the policy."""
+
+    async def show(i: Any) -> dict[str, Any]:
+        if policy is not None:
+            await i.registry.set_grant_policy(LOCAL_ORG, integration_id, policy)
+        record = await i.registry.record(LOCAL_ORG, integration_id)
+        return {
+            "policy": record.get("grants") or "user_first",
+            "grant_owner": await i.registry.grant_owner(LOCAL_ORG, record, LOCAL_USER),
+            "grants": await i.registry.grants(LOCAL_ORG, integration_id, user_id=LOCAL_USER),
+        }
+
+    view = _run(show)
+    out.print(f"policy [bold]{view['policy']}[/]; your sessions use: {view['grant_owner'] or 'no grant (connect one)'}")
+    table = Table("owner", "status", "scope", "expires_at", "refresh")
+    for g in view["grants"]:
+        table.add_row(
+            g["owner"], g["status"], g["scope"], str(g["expires_at"]), "yes" if g["has_refresh_token"] else "no"
+        )
+    out.print(table)
+
+
+@app.command("disconnect")
+def disconnect(integration_id: str, grant_for: GrantFor = None, mine: Mine = False) -> None:
+    """Remove one grant (the org's, or yours with --mine), revoked at the vendor where it can be; the integration
+    stays (`dexa integrations remove` removes it with every grant)."""
+    owner = _owner(integration_id, grant_for, mine)
+    _run(lambda i: i.registry.forget_grant(LOCAL_ORG, integration_id, owner))
+    out.print(f"disconnected the {owner} grant of [bold]{integration_id}[/]")
 
 
 def _register_policy() -> None:
