@@ -30,6 +30,7 @@ FORBIDDEN = {
     "boto3": "the AWS adapters",
     "botocore": "the AWS adapters",
     "modal": "the Modal adapters",
+    "aiohttp": "the anthropic SDK's optional aiohttp transport",
 }
 # anthropic submodules the piecemeal SDK import (dexa.adapters.anthropic.sdk) keeps out.
 FORBIDDEN_SDK = ("anthropic.resources.beta", "anthropic.resources.organization", "anthropic.lib.vertex")

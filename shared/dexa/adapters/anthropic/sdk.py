@@ -36,6 +36,7 @@ LAZY_PACKAGES = (
     "anthropic.resources",  # every API resource, beta included
     "anthropic.lib._tracing",
     "anthropic.lib.streaming",  # the beta message stream helpers
+    "anthropic._vendor.httpx_aiohttp",  # aiohttp (~40 modules), for a client built with it only
 )
 
 _FROM_IMPORT = re.compile(r"^from\s+(\.[\w.]*)\s+import\s+(\([^)]*\)|[^\n]*)", re.MULTILINE)
