@@ -9,7 +9,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
-from dexa.api.schemas.admin import IntegrationPublic
+from dexa.api.schemas.admin import IntegrationPublic, ServerPolicyPublic
 from dexa.api.schemas.approvals import OutputsPublic
 from dexa.api.schemas.config import (
     AgentsPublic,
@@ -94,6 +94,19 @@ class ConfigOperations:
     async def oauth_callback(self, code: str, state: str, *, iss: str | None = None) -> IntegrationPublic:
         params = _some(code=code, state=state, iss=iss)
         return await self._call("GET", "/oauth/callback", IntegrationPublic, params=params)
+
+    # ------------------------------------------------------------ a connected server's output policy
+
+    @operation("GET", "/integrations/{integration_id}/policy")
+    async def server_policy(self, integration_id: str) -> ServerPolicyPublic:
+        return await self._call("GET", f"/integrations/{integration_id}/policy", ServerPolicyPublic)
+
+    @operation("PUT", "/integrations/{integration_id}/policy")
+    async def set_server_policy(self, integration_id: str, changes: Mapping[str, Any]) -> ServerPolicyPublic:
+        """Only the keys given change (reads, writes, tools); a null value removes that rule."""
+        return await self._call(
+            "PUT", f"/integrations/{integration_id}/policy", ServerPolicyPublic, json_body=dict(changes)
+        )
 
     # ------------------------------------------------------------ settings, policy, memory
 
