@@ -117,6 +117,9 @@ class Runtime:
             from dexa.runtime.output_delivery import attach_output_delivery
 
             attach_output_delivery(self._integrations, self)
+            from dexa.runtime.output_ledger import attach_output_ledger
+
+            attach_output_ledger(self._integrations, self.store)
         return self._integrations
 
     async def create_session(

@@ -1,7 +1,9 @@
-"""Playwright on Debian's chromium against a live Dexa server. Skips (with the reason) when chromium is absent."""
+"""Playwright on Debian's chromium against `dexa serve` (tests/browser/served.py). Skips (with the reason) when
+chromium is absent."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -9,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_harness import Live, start_server
+from scenarios import STAGE, script
+from served import Served
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -23,6 +26,9 @@ ARGS = [
     "--disable-sync",
 ]
 SHOTS = Path(os.environ.get("DEXA_SCREENSHOTS", tempfile.gettempdir())) / "dexa-ui-screenshots"
+# The user's own rules, as a person who runs Dexa keeps them in ~/.claude/settings.json: edits and the demo
+# calendar's invites go ahead (an invite is still staged for review), Bash asks.
+USER_RULES = {"permissions": {"allow": ["Write", "Edit", "TodoWrite", STAGE], "ask": ["Bash"]}}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -35,10 +41,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    server, stop = start_server(tmp_path_factory.mktemp("web"))
-    yield server
-    stop()
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One `dexa serve` for the modules whose scenarios share it (scenarios.py), with the demo company connected."""
+    tmp = tmp_path_factory.mktemp("web")
+    (tmp / "home" / ".claude").mkdir(parents=True)
+    (tmp / "home" / ".claude" / "settings.json").write_text(json.dumps(USER_RULES))
+    s = Served(tmp, script((tmp / "ws").resolve()), setup=[["integrations", "add", "demo"]])
+    yield s
+    s.stop()
 
 
 # Module scope on purpose: while Playwright's sync API is open it owns a running event loop in the main thread, so
@@ -61,11 +71,17 @@ def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         ctx.close()
 
 
-@pytest.fixture
-def page(browser_context: Any, live: Live) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def signed_in(browser_context: Any, served: Served) -> Any:
     pg = browser_context.new_page()
-    # Sign in the way a user does: the one-time link `dexa serve` prints (a no-op when already signed in).
-    pg.goto(live.handoff_url())
+    served.sign_in(pg)
+    pg.close()
+    return browser_context
+
+
+@pytest.fixture
+def page(signed_in: Any) -> Iterator[Any]:
+    pg = signed_in.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     pg.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)

@@ -20,17 +20,21 @@ import httpx
 
 from dexa.testing.messages_api import FakeMessagesServer
 from dexa.testing.messages_api import serve as serve_model
+from dexa.testing.script import Script
 
 
 class Served:
-    def __init__(self, tmp: Path, turns: list[dict[str, Any]], *, setup: Sequence[Sequence[str]] = ()) -> None:
+    def __init__(self, tmp: Path, turns: list[dict[str, Any]] | Script, *, setup: Sequence[Sequence[str]] = ()) -> None:
         self.tmp = tmp
         self.home, self.user_home, self.ws = tmp / "dexa-home", tmp / "home", tmp / "ws"
         for d in (self.home, self.user_home, self.ws):
             d.mkdir(parents=True, exist_ok=True)
-        script = tmp / "script.json"
-        script.write_text(json.dumps({"turns": turns}))
-        self.model: FakeMessagesServer = serve_model(script)
+        if isinstance(turns, Script):
+            self.model: FakeMessagesServer = serve_model(turns)
+        else:
+            script = tmp / "script.json"
+            script.write_text(json.dumps({"turns": turns}))
+            self.model = serve_model(script)
         self.env = {
             **os.environ,
             "DEXA_HOME": str(self.home),
@@ -62,8 +66,21 @@ class Served:
         assert "/?code=" in second, second
         # The one-time link `dexa serve` prints: the way a browser is handed the local key.
         self.handoff = second.split("open ")[1].strip()
+        self.handoff_used = False
         token = (self.home / "token").read_text().strip()
         self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+    def sign_in(self, page: Any) -> None:
+        """As a user does: the one-time link `dexa serve` printed, then (once spent) the key pasted at /ui/login."""
+        if not self.handoff_used:
+            self.handoff_used = True
+            page.goto(self.handoff)
+        else:
+            page.goto(f"{self.url}/ui/login")
+            page.get_by_label("API key").fill((self.home / "token").read_text().strip())
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"{self.url}/")
+        page.wait_for_selector("body[data-ready]")
 
     def _log_tail(self) -> str:
         self.log.flush()
@@ -121,3 +138,14 @@ def check_layout(page: Any, selectors: list[str], shot: Path) -> None:
     assert got["scrollWidth"] <= got["vw"], f"{shot.name}: page scrolls sideways ({got['scrollWidth']} > {got['vw']})"
     assert not got["wide"], f"{shot.name}: elements wider than the viewport: {got['wide']}"
     assert not got["hidden"], f"{shot.name}: controls hidden or off screen: {got['hidden']}"
+
+
+def run_main_session(served: Served, prompt: str = "[main] review me") -> str:
+    """The "[main]" scenario (scenarios.py) driven through the API to its end: its Bash approval allowed once."""
+    s = served.session(prompt)
+    pending = wait_until(
+        lambda: served.call("GET", f"/sessions/{s['id']}/approvals?status=pending")["data"], 30, "the Bash approval"
+    )
+    served.call("POST", f"/sessions/{s['id']}/approve", {"approval_id": pending[0]["id"], "decision": "once"})
+    served.wait_idle(s["id"])
+    return str(s["id"])

@@ -1,5 +1,6 @@
-"""Every page: an accessibility audit (light and dark, desktop and phone width) with screenshots, keyboard
-navigation, the permission tester, and pages whose endpoint the server lacks degrading with a message."""
+"""Every page of `dexa serve`'s UI on the real runtime: an accessibility audit (light and dark, desktop and phone
+width) with screenshots, keyboard navigation, the permission tester, schedules, the output policy, and the settings,
+memory and extensions pages reading and writing the workspace."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_harness import Live, api, run_main_session, wait_until
+from served import Served, run_main_session, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -22,25 +23,25 @@ def _audit(page: Any, where: str) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def waiting_session(live: Live) -> str:
+def waiting_session(served: Served) -> str:
     """A session parked on its Bash approval (the state approvals are made in, often on a phone)."""
-    s = api(live, "POST", "/sessions", {"prompt": "[main] wait for me"})
-    wait_until(lambda: api(live, "GET", f"/sessions/{s['id']}/approvals?status=pending")["data"], 15, "approval")
+    s = served.session("[main] wait for me")
+    pending = lambda: served.call("GET", f"/sessions/{s['id']}/approvals?status=pending")["data"]  # noqa: E731
+    wait_until(pending, 30, "the Bash approval")
     return str(s["id"])
 
 
 def test_every_page_passes_the_accessibility_audit_at_both_widths_in_light_and_dark(
-    page: Any, live: Live, waiting_session: str, shots: Path
+    page: Any, served: Served, waiting_session: str, shots: Path
 ) -> None:
-    done = run_main_session(live, "[main] audit me")
-    api(live, "POST", "/integrations", {"kind": "email", "name": "Team Gmail", "config": {"provider": "gmail"}})
+    done = run_main_session(served, "[main] audit me")
     pages = {
         "home": ("/", "text=Recent sessions"),
         "run-waiting": (f"/ui/sessions/{waiting_session}", ".approval.pending"),
         "run-done": (f"/ui/sessions/{done}", "text=All done"),
         "review": ("/ui/review", "article.output"),
         "checkpoints": (f"/ui/sessions/{done}/checkpoints", "input[name=checkpoint]"),
-        "integrations": ("/ui/integrations", "text=Team Gmail"),
+        "integrations": ("/ui/integrations", "text=Connect a source"),
         "config": ("/ui/config/permissions", "text=Test a tool call"),
         "login": ("/ui/login", "text=Sign in to Dexa"),
     }
@@ -50,7 +51,7 @@ def test_every_page_passes_the_accessibility_audit_at_both_widths_in_light_and_d
         for width, size in WIDTHS.items():
             page.set_viewport_size(size)
             for name, (path, ready) in pages.items():
-                page.goto(live.url + path)
+                page.goto(served.url + path)
                 page.wait_for_selector(ready)
                 if name == "run-done":  # open the Write card so the diff is audited too
                     page.locator(".item.tool summary", has_text="hello_audit_me.py").click()
@@ -69,8 +70,8 @@ def test_every_page_passes_the_accessibility_audit_at_both_widths_in_light_and_d
     print(f"\naccessibility: {len(pages) * 4} page audits clean; screenshots in {shots}")
 
 
-def test_keyboard_shortcuts_move_focus_open_help_and_navigate(page: Any, live: Live, waiting_session: str) -> None:
-    page.goto(live.url + "/")
+def test_keyboard_shortcuts_move_focus_open_help_and_navigate(page: Any, served: Served, waiting_session: str) -> None:
+    page.goto(served.url + "/")
     page.wait_for_selector(".session-link")
     page.keyboard.press("j")
     first = page.evaluate("document.activeElement.dataset.sessionId")
@@ -86,41 +87,31 @@ def test_keyboard_shortcuts_move_focus_open_help_and_navigate(page: Any, live: L
     page.keyboard.press("r")
     page.wait_for_url("**/ui/review")
     # `d` on a focused approval denies it (the run view's shortcut), with the permission engine's reason shown.
-    page.goto(f"{live.url}/ui/sessions/{waiting_session}")
+    page.goto(f"{served.url}/ui/sessions/{waiting_session}")
     page.locator(".approval.pending button[data-decision=deny]").focus()
     page.keyboard.press("d")
     page.get_by_text("Denied", exact=True).wait_for()
-    approvals = api(live, "GET", f"/sessions/{waiting_session}/approvals")["data"]
+    approvals = served.call("GET", f"/sessions/{waiting_session}/approvals")["data"]
     assert approvals[0]["status"] == "denied"
 
 
-def test_the_permission_tester_answers_and_missing_endpoints_degrade_with_a_message(page: Any, live: Live) -> None:
-    page.goto(live.url + "/ui/config/permissions")
+def test_the_permission_tester_answers_from_the_users_rules_and_exports_a_draft(page: Any, served: Served) -> None:
+    page.goto(served.url + "/ui/config/permissions")
     page.get_by_label("Tool", exact=True).fill("Bash")
     page.get_by_role("button", name="Check").click()
     result = page.locator("[data-check-result]")
     result.get_by_text("ask", exact=True).wait_for()
-    assert "ask by test rule Bash" in result.inner_text()
-    # This server has no settings endpoint: the editor says so and still exports what was drafted.
-    page.get_by_text("Reading the org’s rules is not available on this server").wait_for()
+    assert str(served.user_home / ".claude" / "settings.json") in result.inner_text()
     page.get_by_label("Deny").fill("Bash(rm -rf:*)")
     page.get_by_role("button", name="Show as settings.json").click()
-    assert json.loads(page.locator("pre.code").last.inner_text()) == {
-        "permissions": {"allow": [], "ask": [], "deny": ["Bash(rm -rf:*)"]}
-    }
-    for section, text in (
-        ("memory", "The memory editor is not available"),
-        ("extensions", "Subagents is not available"),
-    ):
-        page.goto(f"{live.url}/ui/config/{section}")
-        page.get_by_text(text).wait_for()
-    page.goto(live.url + "/ui/config/audit")
+    assert json.loads(page.locator("pre.code").last.inner_text())["permissions"]["deny"] == ["Bash(rm -rf:*)"]
+    page.goto(served.url + "/ui/config/audit")
     page.get_by_role("cell", name="approval.decide").first.wait_for()
 
 
-def test_the_audit_flags_the_violations_it_checks_for(page: Any, live: Live) -> None:
+def test_the_audit_flags_the_violations_it_checks_for(page: Any, served: Served) -> None:
     """The audit can fail: a page with known problems yields exactly those rules."""
-    page.goto(live.url + "/ui/login")
+    page.goto(served.url + "/ui/login")
     page.wait_for_selector("text=Sign in to Dexa")
     page.evaluate("""() => {
       const m = document.querySelector('main');
@@ -144,14 +135,14 @@ def test_the_audit_flags_the_violations_it_checks_for(page: Any, live: Live) -> 
     } <= rules
 
 
-def test_schedules_and_the_output_policy_are_edited_from_the_config_pages(page: Any, live: Live) -> None:
-    page.goto(live.url + "/ui/config/schedules")
+def test_schedules_and_the_output_policy_are_edited_from_the_config_pages(page: Any, served: Served) -> None:
+    page.goto(served.url + "/ui/config/schedules")
     page.get_by_text("No schedules.").wait_for()
     page.get_by_label("When (cron: minute hour day month weekday)").fill("0 9 * * 1-5")
     page.get_by_label("Prompt").fill("Summarise yesterday's PRs")
     page.get_by_role("button", name="Add schedule").click()
     page.get_by_role("cell", name="Summarise yesterday's PRs").wait_for()
-    assert [s["cron"] for s in api(live, "GET", "/schedules")["data"]] == ["0 9 * * 1-5"]
+    assert [s["cron"] for s in served.call("GET", "/schedules")["data"]] == ["0 9 * * 1-5"]
     page.get_by_label("When (cron: minute hour day month weekday)").fill("61 * * * *")
     page.get_by_label("Prompt").fill("never")
     page.get_by_role("button", name="Add schedule").click()
@@ -159,44 +150,39 @@ def test_schedules_and_the_output_policy_are_edited_from_the_config_pages(page: 
     page.get_by_role("button", name="Delete schedule 0 9 * * 1-5").click()
     page.get_by_text("No schedules.").wait_for()
 
-    page.goto(live.url + "/ui/config/policies")
+    page.goto(served.url + "/ui/config/policies")
     page.get_by_label("Default").select_option("stage")
     page.get_by_label("Output types").fill("email = deny")
     page.get_by_role("button", name="Save policy").click()
     page.get_by_text("Policy saved").wait_for()
-    assert api(live, "GET", "/output-policies")["output_types"] == {"email": "deny"}
+    assert served.call("GET", "/output-policies")["output_types"] == {"email": "deny"}
 
 
-def test_settings_memory_and_extensions_pages_read_and_write_the_workspace(
-    page: Any, live: Live, tmp_path: Path
-) -> None:
-    ctx = live.app.state.dexa
-    ctx.config_home = str(tmp_path)  # the harness serves no config home; give it one for this test only
-    (live.workspace / "CLAUDE.md").write_text("# Project\nUse tabs.\n")
+def test_settings_memory_and_extensions_pages_read_and_write_the_workspace(page: Any, served: Served) -> None:
+    project = served.ws / ".claude" / "settings.json"
+    (served.ws / "CLAUDE.md").write_text("# Project\nUse tabs.\n")
     try:
-        page.goto(live.url + "/ui/config/permissions")
+        page.goto(served.url + "/ui/config/permissions")
         page.get_by_text("does not exist yet").wait_for()
         page.get_by_label("Deny").fill("Bash(rm -rf:*)")
         page.get_by_role("button", name="Save rules").click()
         page.get_by_text("Rules saved").wait_for()
-        written = json.loads((live.workspace / ".claude" / "settings.json").read_text())
-        assert written["permissions"]["deny"] == ["Bash(rm -rf:*)"]
+        assert json.loads(project.read_text())["permissions"]["deny"] == ["Bash(rm -rf:*)"]
         page.get_by_label("Allow").fill("Bash(unclosed")
         page.get_by_role("button", name="Save rules").click()
         page.get_by_text("permissions.allow[0]").wait_for()
 
-        page.goto(live.url + "/ui/config/memory")
-        box = page.get_by_label(f"{live.workspace / 'CLAUDE.md'} (project)")
+        page.goto(served.url + "/ui/config/memory")
+        box = page.get_by_label(f"{served.ws / 'CLAUDE.md'} (project)")
         box.wait_for()
         box.fill("# Project\nUse spaces.\n")
         page.get_by_role("button", name="Save", exact=True).first.click()
         page.get_by_text("Saved").first.wait_for()
-        assert "Use spaces." in (live.workspace / "CLAUDE.md").read_text()
+        assert "Use spaces." in (served.ws / "CLAUDE.md").read_text()
 
-        page.goto(live.url + "/ui/config/extensions")
+        page.goto(served.url + "/ui/config/extensions")
         page.get_by_role("cell", name="general-purpose", exact=True).wait_for()
         page.get_by_text("No plugins enabled.").wait_for()
     finally:
-        ctx.config_home = None
-        (live.workspace / "CLAUDE.md").unlink(missing_ok=True)
-        (live.workspace / ".claude" / "settings.json").unlink(missing_ok=True)
+        (served.ws / "CLAUDE.md").unlink(missing_ok=True)
+        project.unlink(missing_ok=True)

@@ -1,62 +1,76 @@
-"""The review queue (edit + approve one output, reject the other, see results, signed-link landing) and the
-checkpoints timeline (pick a point, read the side-effect ledger, rewind code and conversation)."""
+"""The review queue on `dexa serve` with the demo company's calendar (edit + approve one staged invite, reject the
+other, see results, a signed link landing and redeemed) and the checkpoints timeline (pick a point, read the
+side-effect ledger, rewind code and conversation)."""
 
 from __future__ import annotations
 
-import base64
-import json
+import sqlite3
 from typing import Any
 
 import pytest
-from web_harness import EMAIL, SLACK, Live, api, run_main_session, wait_until
+from served import Served, run_main_session, wait_until
+
+from dexa.integrations.outputs.links import ApprovalLinks
 
 pytestmark = pytest.mark.browser
 
+DANA, SAM = "dana@acme.example", "sam@acme.example"
 
-def test_a_reviewer_edits_and_approves_one_output_and_rejects_the_other(page: Any, live: Live) -> None:
-    sid = run_main_session(live)
-    page.goto(f"{live.url}/ui/review?session={sid}")
-    email = page.locator("article.output", has_text=EMAIL["to"])
-    slack = page.locator("article.output", has_text=SLACK["channel"])
-    email.wait_for()
-    assert "To: dana@example.com" in email.inner_text()
-    assert "To: #sales (channel)" in slack.inner_text()
-    email.get_by_text("Context: why the agent drafted this").click()
-    assert "follow-up after the demo call" in email.locator("details.context").inner_text()
 
-    email.get_by_label("subject").fill("Demo follow-up (edited)")
-    email.get_by_role("button", name="Approve & send").click()
-    email.get_by_text("Sent.").wait_for()
-    assert "edited" in email.inner_text() and "msg_" in email.inner_text()
+def _outputs(served: Served, sid: str) -> list[dict[str, Any]]:
+    return served.call("GET", f"/sessions/{sid}/pending-outputs")["data"]
 
-    slack.get_by_label("Reason").fill("not this channel")
-    slack.focus()
+
+def _invited(served: Served) -> list[tuple[str, str]]:
+    """(summary, attendee) of every invitation the demo company's calendar sent."""
+    db = sqlite3.connect(served.home / "state" / "demo-company.db")
+    try:
+        rows = db.execute(
+            "SELECT e.summary, i.attendee FROM invitations i JOIN events e ON e.id = i.event_id ORDER BY i.at"
+        ).fetchall()
+    finally:
+        db.close()
+    return [(str(s), str(a)) for s, a in rows]
+
+
+def _links(served: Served) -> ApprovalLinks:
+    """Links signed with this installation's key (DEXA_HOME/link.key), as the reviewer notices carry them."""
+    return ApprovalLinks((served.home / "link.key").read_bytes(), base_url=served.url, kv=None)  # type: ignore[arg-type]
+
+
+def test_a_reviewer_edits_and_approves_one_output_and_rejects_the_other(page: Any, served: Served) -> None:
+    sid = run_main_session(served)
+    page.goto(f"{served.url}/ui/review?session={sid}")
+    dana = page.locator("article.output", has_text=DANA)
+    sam = page.locator("article.output", has_text=SAM)
+    dana.wait_for()
+    sam.wait_for()
+    assert "Acme follow-up 1" in dana.inner_text() and "Acme follow-up 2" in sam.inner_text()
+
+    dana.locator("[data-arg=summary]").fill("Acme follow-up (moved)")
+    dana.locator("[data-act=approve]").click()
+    dana.locator(".result").wait_for()
+    assert "edited" in dana.inner_text()
+
+    sam.get_by_label("Reason").fill("not this week")
+    sam.focus()
     page.keyboard.press("d")  # reject the focused output
-    slack.get_by_text("Rejected by").wait_for()
+    sam.get_by_text("Rejected by").wait_for()
 
-    outs = {o["tool"]: o for o in api(live, "GET", f"/sessions/{sid}/pending-outputs")["data"]}
-    assert outs["SendEmail"]["status"] == "executed" and outs["SendEmail"]["edited"]
-    assert outs["PostSlack"]["status"] == "rejected" and outs["PostSlack"]["error"] == "not this channel"
-    sent = [o for o in live.executed if o.session_id == sid]
-    assert len(sent) == 1 and sent[0].arguments == {**EMAIL, "subject": "Demo follow-up (edited)"}
+    by_who = {("dana" if DANA in str(o) else "sam"): o for o in _outputs(served, sid)}
+    assert by_who["dana"]["status"] == "executed" and by_who["dana"]["edited"], by_who
+    assert by_who["sam"]["status"] == "rejected" and by_who["sam"]["error"] == "not this week", by_who
+    assert ("Acme follow-up (moved)", DANA) in _invited(served)
+    assert not any(a == SAM for _s, a in _invited(served))
     # Nothing pending in this session any more: the default view says so.
     page.get_by_role("button", name="Pending", exact=True).click()
     page.get_by_text("Nothing waits for review.").wait_for()
 
 
-def test_batch_approval_and_a_signed_link_landing_on_its_output(page: Any, live: Live) -> None:
-    sid = run_main_session(live, "[main] batch")
-    outs = api(live, "GET", f"/sessions/{sid}/pending-outputs")["data"]
-    target = next(o for o in outs if o["tool"] == "PostSlack")
-    claims = (
-        base64.urlsafe_b64encode(
-            json.dumps({"o": "org_local", "i": target["id"], "a": "approve", "e": 4102444800, "n": "abc"}).encode()
-        )
-        .decode()
-        .rstrip("=")
-    )
-    # ApprovalLinks.url points at /outputs/review?token=...; the UI router forwards it to the queue.
-    page.goto(f"{live.url}/outputs/review?token={claims}.sig")
+def test_batch_approval_and_a_signed_link_landing_on_its_output(page: Any, served: Served) -> None:
+    sid = run_main_session(served, "[main] batch")
+    target = next(o for o in _outputs(served, sid) if SAM in str(o))
+    page.goto(_links(served).url("org_local", target["id"], "approve"))
     page.wait_for_url("**/ui/review?token=*")
     card = page.locator(f"article.output[data-output-id='{target['id']}']")
     card.wait_for()
@@ -64,34 +78,45 @@ def test_batch_approval_and_a_signed_link_landing_on_its_output(page: Any, live:
     assert page.evaluate("document.activeElement.dataset.outputId") == target["id"]
     assert "approve output" in page.get_by_role("note").inner_text()
 
-    page.goto(f"{live.url}/ui/review?session={sid}")
+    page.goto(f"{served.url}/ui/review?session={sid}")
     # Ticked before the queue has loaded on purpose: the selection must cover what arrives.
     page.get_by_label("Select all pending").check()
     page.get_by_text("2 selected").wait_for()
     page.get_by_role("button", name="Approve selected").click()
-    wait_until(
-        lambda: all(o["status"] == "executed" for o in api(live, "GET", f"/sessions/{sid}/pending-outputs")["data"]),
-        10,
-        "both outputs executed",
-    )
+    wait_until(lambda: all(o["status"] == "executed" for o in _outputs(served, sid)), 20, "both outputs executed")
     page.get_by_text("Approved 2 of 2").wait_for()
 
 
-def test_rewinding_from_the_timeline_restores_files_and_shows_the_ledger_first(page: Any, live: Live) -> None:
-    sid = run_main_session(live, "[main] rewind me")
-    written = live.workspace / "hello_rewind_me.py"
+def test_a_verified_approval_link_is_redeemed_once_from_the_review_page(page: Any, served: Served) -> None:
+    sid = run_main_session(served, "[main] link")
+    target = next(o for o in _outputs(served, sid) if SAM in str(o))
+    page.goto(_links(served).url("org_local", target["id"], "approve"))
+    page.wait_for_url("**/ui/review?token=*")
+    page.get_by_role("button", name="Approve via this link").click()
+    page.get_by_text("Done: executed.").wait_for()
+    done = next(o for o in _outputs(served, sid) if o["id"] == target["id"])
+    assert done["status"] == "executed"
+    page.reload()
+    page.get_by_text("Already executed.").wait_for()
+
+
+def test_rewinding_from_the_timeline_restores_files_and_shows_the_ledger_first(page: Any, served: Served) -> None:
+    sid = run_main_session(served, "[main] rewind me")
+    written = served.ws / "hello_rewind_me.py"
     assert written.exists()
     # An executed output after the checkpoint: the page must list it before the rewind.
-    email = next(o for o in api(live, "GET", f"/sessions/{sid}/pending-outputs")["data"] if o["tool"] == "SendEmail")
-    api(live, "POST", f"/sessions/{sid}/pending-outputs/{email['id']}/approve", {})
-    oldest = api(live, "GET", f"/sessions/{sid}/checkpoints")["data"][-1]  # newest first: the prompt checkpoint
+    invite = next(o for o in _outputs(served, sid) if DANA in str(o))
+    served.call("POST", f"/sessions/{sid}/pending-outputs/{invite['id']}/approve", {})
+    oldest = served.call("GET", f"/sessions/{sid}/checkpoints")["data"][-1]  # newest first: the prompt checkpoint
     assert oldest["reason"] == "prompt"
 
-    page.goto(f"{live.url}/ui/sessions/{sid}")
+    page.goto(f"{served.url}/ui/sessions/{sid}")
     page.get_by_role("link", name="Checkpoints").click()
     page.wait_for_url(f"**/ui/sessions/{sid}/checkpoints")
     # The timeline itself shows the ledger entry next to the checkpoint that was current when it happened.
-    assert "was executed" in page.locator("[data-timeline-effects]").first.inner_text()
+    effects = page.locator("[data-timeline-effects]").first
+    effects.wait_for()
+    assert f"to {DANA} was executed" in effects.inner_text()
     page.locator(f"input[value='{oldest['id']}']").check()
     ledger = page.locator("[data-ledger=list]")
     ledger.wait_for()
@@ -106,24 +131,4 @@ def test_rewinding_from_the_timeline_restores_files_and_shows_the_ledger_first(p
     assert "message(s) hidden" in report.inner_text()
     assert not written.exists()  # the file the agent wrote after the checkpoint is gone again
     page.get_by_role("link", name="← Back to the run").click()
-    page.get_by_text(f"Rewound both to {oldest['id']}").wait_for()
-
-
-def test_a_verified_approval_link_is_redeemed_once_from_the_review_page(page: Any, live: Live) -> None:
-    from dexa.integrations.outputs.links import ApprovalLinks
-
-    sid = run_main_session(live, "[main] link")
-    target = next(o for o in api(live, "GET", f"/sessions/{sid}/pending-outputs")["data"] if o["tool"] == "PostSlack")
-    ctx = live.app.state.dexa
-    ctx.links = ApprovalLinks(b"browser-test-secret-0123456789", base_url=live.url, kv=live.runtime.store)
-    try:
-        page.goto(ctx.links.url("org_local", target["id"], "approve"))
-        page.wait_for_url("**/ui/review?token=*")
-        page.get_by_role("button", name="Approve via this link").click()
-        page.get_by_text("Done: executed.").wait_for()
-        done = next(o for o in api(live, "GET", f"/sessions/{sid}/pending-outputs")["data"] if o["id"] == target["id"])
-        assert done["status"] == "executed"
-        page.reload()
-        page.get_by_text("Already executed.").wait_for()
-    finally:
-        ctx.links = None
+    page.get_by_text("Rewound both to").wait_for()
