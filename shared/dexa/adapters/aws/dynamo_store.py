@@ -152,8 +152,15 @@ class DynamoStore(LogMixin):
         with self._recall_lock:
             return self._recalled.get(session_id)
 
+    def recalled(self, session_id: str) -> Session | None:
+        """The session as this process last read or wrote it (no request; possibly stale: for hints only)."""
+        return self._recall(session_id)
+
     def _remember(self, session: Session) -> Session:
         with self._recall_lock:
+            known = self._recalled.get(session.id)
+            if known is not None and known.version > session.version:
+                return session  # a read that finished after a newer write in this process: keep the newer
             self._recalled[session.id] = session
             self._recalled.move_to_end(session.id)
             while len(self._recalled) > _RECALL_SIZE:

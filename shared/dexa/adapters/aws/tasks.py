@@ -201,8 +201,13 @@ class TaskRunner:
                 return str(event.data.get("code", ""))
         return ""
 
-    async def _after_step(self, ev: TaskEvent, outcome: str) -> tuple[dict[str, Any], Session]:
-        session = await self.store.get_session(ev.session_id)
+    async def _after_step(self, ev: TaskEvent, outcome: str, *, fresh: bool = False) -> tuple[dict[str, Any], Session]:
+        # The engine's own last read or write of the session is enough to route on: a change another process made
+        # since (a cancel, a reconciled turn) is what the next step's own read sees first. After a cancel, read.
+        recalled = None if fresh else getattr(self.store, "recalled", None)
+        session = recalled(ev.session_id) if recalled is not None else None
+        if session is None:
+            session = await self.store.get_session(ev.session_id)
         state = session.turn_state
         if outcome == "done" and state is not None and session.status == "failed" and state.step == "call_model":
             code = await self._model_failure(session)
@@ -216,6 +221,7 @@ class TaskRunner:
     async def _step_once(self, ev: TaskEvent, session: Session) -> tuple[dict[str, Any], Session]:
         assert session.turn_state is not None
         step, started, wall = session.turn_state.step, time.monotonic(), time.time()
+        cancelled = False
         if session.cancel_requested:
             # The engine ends the turn as cancelled; watching would interrupt that very write half-way.
             outcome = str(await self.engine.step(ev.session_id))
@@ -232,7 +238,7 @@ class TaskRunner:
             ms,
             extra={"step_timing": {"step": step, "start": wall, "end": time.time(), "ms": round(ms, 1)}},
         )
-        return await self._after_step(ev, outcome)
+        return await self._after_step(ev, outcome, fresh=cancelled)
 
     async def _step(self, ev: TaskEvent, session: Session, *, chain: bool = True) -> dict[str, Any]:
         """Run the turn's current step, then (chain) the ones after it while this invocation may (chain.py)."""
