@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help demo test cloud-e2e test-deps check lint typecheck format sync system-deps business-demo business-eval code-demo bench synth layer clean
+.PHONY: help demo test cloud-e2e test-deps check lint typecheck format sync dev-sync system-deps business-demo business-eval code-demo bench synth layer clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -17,9 +17,21 @@ $(UV):
 	$(PY) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
-$(BIN)/dexa: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --quiet --compile-bytecode
+# Two stamps, one venv. The runtime sync is what running Dexa needs (no dev group, no extras); --inexact so that it
+# never uninstalls the test tools `make test` put there. It records its seconds and the venv's size, which
+# `make demo` prints. The dev sync adds the dev group and every extra (what the tests exercise).
+$(VENV)/.runtime-synced: $(UV) pyproject.toml uv.lock
+	@start=$$(date +%s%N); \
+	$(UV) sync --frozen --no-dev --inexact --quiet --compile-bytecode || exit 1; \
+	secs=$$(( ($$(date +%s%N) - start) / 1000000 )); \
+	printf 'runtime install: uv sync %d.%01d s, %s in %s\n' $$((secs / 1000)) $$((secs % 1000 / 100)) \
+	  "$$(du -sh $(VENV) | cut -f1)" "$(VENV)" | tee $(VENV)/.install-figures
 	@$(BIN)/python -m compileall -q shared >/dev/null || true
+	@touch $@
+
+$(VENV)/.dev-synced: $(VENV)/.runtime-synced
+	$(UV) sync --frozen --all-extras --quiet --compile-bytecode
+	@echo "dev install: $$(du -sh $(VENV) | cut -f1) in $(VENV)"
 	@touch $@
 
 APT_PKGS := bubblewrap socat ripgrep
@@ -42,9 +54,12 @@ system-deps: ## install OS packages the sandbox needs (bubblewrap), when we can
 	    (cd $$d && npm ci --silent --no-audit --no-fund); fi; \
 	done
 
-sync: $(BIN)/dexa system-deps ## create the environment
+sync: $(VENV)/.runtime-synced system-deps ## create the environment (runtime dependencies only)
+
+dev-sync: $(VENV)/.dev-synced system-deps ## add the dev tools and every extra (what the tests need)
 
 demo: sync ## the offline demo: an agent fixes a bug in a small repo until its tests pass
+	@cat $(VENV)/.install-figures 2>/dev/null || true
 	$(BIN)/dexa demo
 
 business-demo: sync ## the business demo: follow-ups across calendar, CRM and email, staged for review
@@ -56,7 +71,7 @@ business-eval: sync ## the business eval offline: scripted agents (correct and w
 code-demo: sync ## the code demo: two repos changed through the git proxy, linked PRs (GitHub fake)
 	$(BIN)/python -m dexa.code.demo
 
-test-deps: sync
+test-deps: dev-sync
 	$(call apt_install,$(TEST_APT_PKGS))
 	@# The real Claude Code CLI, pinned: parity tests run Dexa and it on the same scripted sessions.
 	@if [ -f tools/claude-code/package-lock.json ] && [ ! -d tools/claude-code/node_modules ]; then \
@@ -83,26 +98,26 @@ test: test-deps ## run the test suite
 cloud-e2e: test-deps ## the deployed stack emulated here (moto server, Lambda in bubblewrap); also part of `make test`
 	$(BIN)/pytest -q -n 0 tests/cloud_e2e $(PYTEST_ARGS)
 
-lint: sync
+lint: dev-sync
 	$(BIN)/ruff check shared tests benchmarks functions stacks sandbox_modal app.py
 	$(BIN)/ruff format --check shared/dexa/core
 
-typecheck: sync
+typecheck: dev-sync
 	$(BIN)/pyright
 
 check: lint typecheck test ## lint + typecheck + tests
 
-format: sync
+format: dev-sync
 	$(BIN)/ruff format shared tests benchmarks
 	$(BIN)/ruff check --fix shared tests benchmarks
 
-bench: sync ## print the benchmark figures
+bench: dev-sync ## print the benchmark figures
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-synth: sync ## synthesize the CDK app into cdk.out
+synth: dev-sync ## synthesize the CDK app into cdk.out
 	$(BIN)/python app.py
 
-layer: sync ## build the Lambda layer into layers/dexa/python
+layer: dev-sync ## build the Lambda layer into layers/dexa/python
 	bash layers/dexa/build.sh
 
 clean:

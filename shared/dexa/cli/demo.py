@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -76,8 +77,16 @@ def demo_script(root: str) -> dict[str, Any]:
     }
 
 
+RESUME_PROMPT = "Add a test for a 100 % discount and run the tests."
+
+
 def _prepare_repo() -> Path:
-    work = Path(tempfile.mkdtemp(prefix="dexa-demo-"))
+    """A fresh copy of the demo repo under the Dexa home, kept after the run: resume and rewind need its files."""
+    from dexa.settings import get_settings
+
+    demos = get_settings().home / "demos"
+    demos.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=demos))
     repo = work / "invoice-repo"
     src = resources.files("dexa.demo").joinpath("repo")
     with resources.as_file(src) as path:
@@ -132,7 +141,7 @@ async def _run(repo: Path, env: dict[str, str], model: str, console: Console) ->
         await rt.aclose()
 
 
-def run_demo(*, keep: bool = False) -> int:
+def run_demo(*, keep: bool = True) -> int:
     console = Console(highlight=False)
     repo = _prepare_repo()
     env = dict(os.environ)
@@ -174,9 +183,29 @@ def run_demo(*, keep: bool = False) -> int:
         f"tool calls {outcome['tool_calls']} ({outcome['denied']} denied)  events {outcome['events']}\n"
         f"tokens in {session.usage.input_tokens} / out {session.usage.output_tokens}  "
         f"cost ${session.cost_usd:.4f}  wall {time.time() - started:.2f}s\n"
-        f"tests after the run: {'[green]PASS[/]' if tests.returncode == 0 else '[red]FAIL[/]'}\n"
-        f"inspect it: dexa sessions · workspace {'kept at ' + str(repo) if keep else 'removed'}"
+        f"tests after the run: {'[green]PASS[/]' if tests.returncode == 0 else '[red]FAIL[/]'}"
     )
-    if not keep:
+    if keep:
+        # Plain and unwrapped: each command must stay one line that pastes into a shell as printed.
+        console.print(next_steps(session.id, repo), markup=False, highlight=False, soft_wrap=True)
+    else:
         shutil.rmtree(repo.parent, ignore_errors=True)
+        console.print("workspace removed (--no-keep): the session cannot be resumed or rewound")
     return 0 if ok else 1
+
+
+def next_steps(session_id: str, repo: Path) -> str:
+    """What to try next, each command runnable as printed (a test runs every one of them)."""
+    repo_q, work_q = shlex.quote(str(repo)), shlex.quote(str(repo.parent))
+    lines = [
+        f"workspace kept at {repo_q} (with the session's script); remove it when done:",
+        f"  rm -rf {work_q}",
+        "next steps (each line pastes into a shell as is):",
+        f"  dexa sessions  # this session is {session_id}",
+        f"  dexa rewind {session_id}  # its checkpoints",
+        f"  dexa rewind {session_id} --to 1 --code  # put the bug back: the files as before the fix",
+        f"  cd {repo_q} && python3 -m unittest -q  # the tests fail again after that rewind",
+        f"  cd {repo_q} && dexa run --resume {session_id} -p {shlex.quote(RESUME_PROMPT)}"
+        "  # continue it (needs ANTHROPIC_API_KEY)",
+    ]
+    return "\n".join(lines)

@@ -310,7 +310,9 @@ def sessions(
 
 @app.command()
 def demo(
-    keep: Annotated[bool, typer.Option("--keep", help="Keep the demo workspace")] = False,
+    keep: Annotated[
+        bool, typer.Option("--keep/--no-keep", help="Keep the demo workspace (for resume and rewind)")
+    ] = True,
 ) -> None:
     """Run the offline demo: fix a bug in a small repo until its tests pass, then print the diff."""
     from dexa.cli.demo import run_demo

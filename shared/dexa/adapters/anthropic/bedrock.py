@@ -7,10 +7,12 @@ cross-region inference profile ids (`us.anthropic.claude-sonnet-5-v1:0`).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from typing import Any
 
+from dexa.core.errors import ConfigError
 from dexa.core.models import api_model_id
 
 from .model import AnthropicModel
@@ -49,6 +51,16 @@ def bedrock_model_id(model: str, region: str) -> str:
     return f"{geo_prefix(region)}.anthropic.{_SNAPSHOTS.get(name, name)}-v1:0"
 
 
+def require_bedrock_sdk() -> None:
+    """Bedrock signs requests with botocore, an optional extra: say how to get it before the first request fails."""
+    if importlib.util.find_spec("botocore") is None or importlib.util.find_spec("boto3") is None:
+        raise ConfigError(
+            "CLAUDE_CODE_USE_BEDROCK is set, but the Bedrock client (boto3/botocore) is not installed: "
+            "install Dexa with the bedrock extra (pip install 'dexa[bedrock]', uv tool install '.[bedrock]'), "
+            "or unset CLAUDE_CODE_USE_BEDROCK to use the Anthropic API"
+        )
+
+
 class BedrockModel(AnthropicModel):
     """Claude on Bedrock. Accepts the same options as AnthropicModel plus `region`."""
 
@@ -63,6 +75,8 @@ class BedrockModel(AnthropicModel):
         client: Any = None,
         **options: Any,
     ) -> None:
+        if client is None:
+            require_bedrock_sdk()
         env_map: Mapping[str, str] = os.environ if env is None else env
         self.region = region or bedrock_region(env_map)
         super().__init__(model, client=client, env=env_map, **options)
