@@ -9,37 +9,18 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, TextIO
 
 from dexa.core.errors import ConfigError, DexaError, NotFoundError
-from dexa.core.session import Session, SessionConfig
+from dexa.core.session import Session
 from dexa.runtime.prompts import prepare_prompt
 from dexa.wiring import LOCAL_ORG, Runtime, check_model_credentials
 
 from .inventory import session_inventory
+from .run_options import RunOptions
 from .turns import TurnRunner
 from .wire import error_result, init_message, print_result
-
-
-@dataclass(slots=True, kw_only=True)
-class RunOptions:
-    prompt: str | None
-    cwd: str
-    output_format: str = "text"
-    input_format: str = "text"
-    verbose: bool = False
-    resume: str | None = None
-    continue_: bool = False
-    fork_session: bool = False
-    model: str | None = None
-    fallback_model: str | None = None
-    permission_mode: str | None = None
-    session_id: str | None = None
-    include_partial_messages: bool = False
-    replay_user_messages: bool = False
-    permission_prompt_tool: str | None = None
-    config: SessionConfig = field(default_factory=SessionConfig)
 
 
 def _write(out: TextIO, obj: dict[str, Any]) -> None:

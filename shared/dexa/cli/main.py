@@ -146,7 +146,7 @@ def run(
 ) -> None:
     """Run a prompt headlessly (Claude Code's `-p` contract)."""
     from dexa.cli.flags import check_run_flags, inline_json_files, read_text_flag, session_extra
-    from dexa.cli.headless import RunOptions, run_headless
+    from dexa.cli.run_options import RunOptions
 
     prompt = prompt_arg
     if prompt == "-" or (
@@ -228,6 +228,8 @@ def run(
         from dexa.cli.remote import run_remote
 
         raise typer.Exit(run_remote(server, opts))
+
+    from dexa.cli.headless import run_headless
 
     async def main() -> int:
         rt = _runtime()

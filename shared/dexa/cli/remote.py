@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from dexa.api.schemas.common import EventPublic
 from dexa.api.schemas.sessions import SessionPublic
-from dexa.cli.headless import RunOptions
+from dexa.cli.run_options import RunOptions
 from dexa.cli.wire import init_message, print_result, result_message, wire_messages
 from dexa.client.api import DexaClient
 from dexa.client.connect import resolve_token
@@ -190,5 +190,6 @@ async def _run(client: DexaClient, opts: RunOptions, out: TextIO, stdin: TextIO)
         outcome["permission_denials"] = [*outcome.get("permission_denials", []), *denials]
     final = await client.get_session(session.id)
     result = result_message(core_session(final), outcome, duration_ms=int((time.time() - started) * 1000))
-    return print_result(result, output_format=opts.output_format, verbose=opts.verbose, messages=messages, out=out,
-                        err=sys.stderr)
+    return print_result(
+        result, output_format=opts.output_format, verbose=opts.verbose, messages=messages, out=out, err=sys.stderr
+    )

@@ -65,3 +65,24 @@ def test_a_headless_session_imports_only_what_its_requests_need(tmp_path: Path) 
     assert not sdk_found, f"anthropic modules a Messages request does not need: {sdk_found[:5]}"
     sdk_count = sum(1 for m in modules if m.startswith("anthropic"))
     assert sdk_count < 2000, f"{sdk_count} anthropic modules imported (about 1,500 expected, 3,000 when whole)"
+
+
+def test_the_thin_client_of_a_server_imports_no_engine(tmp_path: Path) -> None:
+    """`dexa run -p --server URL` only speaks HTTP to the server: no model SDK, no permission engine (bashlex), no
+    settings loader. Aimed at a closed port, it fails with its usual message after importing all it would."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    env = {**os.environ, "DEXA_HOME": str(tmp_path / "home"), "DEXA_TOKEN": "t"}
+    cmd = [sys.executable, "-X", "importtime", "-m", "dexa.cli", "run", "-p", "hi", "--server", url]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "no Dexa server at" in proc.stderr, proc.stderr[-2000:]
+    roots = {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and "self [us]" not in line
+    }
+    assert "dexa" in roots, "the import list was not read"
+    assert not roots & {"anthropic", "bashlex", "pydantic_settings", "mcp", "yaml"}, roots
