@@ -83,7 +83,10 @@ class GrantsWorld:
             headers=self.rig.h(who),
         )
         assert made.status_code == 201, made.text
-        sid = made.json()["id"]
+        return self.wait(c, who, made.json()["id"])
+
+    def wait(self, c: Any, who: str, sid: str) -> dict[str, Any]:
+        """The session once its turn is over."""
         deadline = time.monotonic() + 60
         got: dict[str, Any] = {}
         while time.monotonic() < deadline:

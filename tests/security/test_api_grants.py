@@ -2,19 +2,22 @@
 
 The attacks: user a_member's own Google account used for a_admin's session; org b reading, removing or completing
 org a's grants; a user completing another user's sign-in so their account is stored under the victim's name; a
-member connecting the org's shared account. The audit: the ledger and the audit log name the grant that executed an
-approved output and the reviewer who decided it.
+member connecting the org's shared account. A scheduled session acts with the grant of who scheduled it. The
+audit: the ledger and the audit log name the grant that executed an approved output and the reviewer who decided it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from grants_rig import ALLOWED, GrantsWorld, calendar_turns, make_world
+
+from dexa.runtime.scheduler import run_due
 
 
 @pytest.fixture
@@ -149,3 +152,32 @@ def test_no_one_reaches_another_users_or_another_orgs_grant(world: GrantsWorld) 
         assert c.delete(f"/integrations/{integ}/grants/me", headers=rig.h("a_member")).status_code == 204
         world.run_session(c, "a_member", calendar_turns(), ALLOWED)
         assert world.seen[-1][1] == f"Bearer {world.token_of(1)}"
+
+
+def test_a_scheduled_session_acts_with_the_grant_of_who_scheduled_it(world: GrantsWorld) -> None:
+    rig = world.rig
+    with rig.client() as c:
+        integ = _calendar(world, c)
+        world.connect(c, "a_admin", integ)  # the org's
+        world.connect(c, "a_member", integ)  # the member's own
+        world.connect(c, "a_admin", integ, grant_for="me")  # the admin's own
+        admin_token = world.token_of(2)
+        # Nobody watches a scheduled run: the org's user settings allow the calendar read outright.
+        repo = str(rig.org_ws("a") / "repo")
+        org_home = Path(rig.runtime.envs.for_org("org_a").home)
+        (org_home / ".claude").mkdir(parents=True, exist_ok=True)
+        (org_home / ".claude" / "settings.json").write_text(json.dumps({"permissions": {"allow": ALLOWED}}))
+        script = rig.tmp / "scheduled.json"
+        script.write_text(json.dumps({"turns": calendar_turns()}))
+        made = c.post(
+            "/schedules",
+            json={"cron": "* * * * *", "prompt": "check my week", "model": f"scripted:{script}", "cwd": repo},
+            headers=rig.h("a_admin"),
+        )
+        assert made.status_code == 201, made.text
+        assert c.portal is not None
+        (sid,) = c.portal.call(lambda: run_due(rig.runtime, ["org_a"]))
+        session = world.wait(c, "a_admin", sid)
+        assert session["status"] in ("idle", "completed"), session
+        # The admin asked: their own grant, neither the org's nor the member's.
+        assert world.seen == [("GET", f"Bearer {admin_token}")]
