@@ -3,6 +3,8 @@ picking a scenario from a tag in the turn's prompt.
 
     "[main] ..."    text, TodoWrite + Write (a diff), Bash (asks for approval), two staged calendar invites, text
     "[slow N] ..."  N Write calls (slow/line_K.txt), then text (for reloads mid-stream)
+    "[code] ..."    Write totals.py, Bash (asks; sleeps 60 s while slow.flag exists), a slowly streamed markdown reply
+    "[biz3] ..."    loads the demo calendar, stages three invites, ends with a markdown table
     "[sub] ..."     a Task call whose general-purpose subagent globs the workspace ("[child]" is its prompt)
     anything else   one streamed sentence
 
@@ -22,6 +24,8 @@ from dexa.testing.script import Script, ScriptedToolUse, Turn
 STAGE = "mcp__calendar__create_event"
 HELLO = "Hello! I am a scripted agent, streaming this sentence in pieces."
 MAIN_DONE = "All done: hello.py works and two follow-ups wait for review."
+CODE_DONE = "Done.\n\n> totals.py sums the rows.\n\n- checks\n  - the file\n  - its output\n- next steps"
+BIZ3_DONE = "Three invites wait for your review:\n\n| # | When |\n|---|---|\n| 1 | Mon |\n| 2 | Tue |\n| 3 | Wed |"
 
 
 def invite(i: int, who: str = "dana@acme.example") -> dict[str, Any]:
@@ -93,6 +97,20 @@ def responder(ws: Path) -> Callable[[Mapping[str, Any]], Turn | None]:
                 return _turn(f"finished {n} appends", delay_ms=20)
             line = {"file_path": str(ws / "slow" / f"line_{step}.txt"), "content": f"line {step}\n"}
             return _turn(f"step {step}", ("Write", line), delay_ms=10)
+        if "[code]" in prompt:
+            write = {"file_path": str(ws / "totals.py"), "content": "print(1 + 2)\n"}
+            check = {"command": "if [ -f slow.flag ]; then sleep 60; fi; cat totals.py"}
+            return [
+                _turn("I'll write totals.py.", ("Write", write)),
+                _turn("Checking it.", ("Bash", check)),
+                _turn(CODE_DONE, delay_ms=400),  # streamed in chunks, slowly enough to watch it arrive
+            ][min(step, 2)]
+        if "[biz3]" in prompt:
+            return [
+                _turn("Loading your calendar.", ("LoadSourceTools", {"sources": ["calendar"]})),
+                _turn("Proposing three follow-ups.", *((STAGE, invite(i)) for i in range(3))),
+                _turn(BIZ3_DONE),
+            ][min(step, 2)]
         if "[sub]" in prompt:
             task = {"description": "survey", "prompt": "[child] look around", "subagent_type": "general-purpose"}
             return [_turn("Delegating.", ("Task", task)), _turn("The survey found 3 modules.")][min(step, 1)]

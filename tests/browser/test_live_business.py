@@ -4,64 +4,25 @@ browser; the run view then shows each one's outcome. Layout checked at 1280 and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from scenarios import STAGE
 from served import Served, check_layout, wait_until
 
 pytestmark = pytest.mark.browser
 
-STAGE = "mcp__calendar__create_event"
-
-
-def _invite(i: int) -> dict[str, Any]:
-    day = 6 + i
-    return {
-        "summary": f"Acme follow-up {i + 1}",
-        "start": f"2020-01-{day:02d}T15:00:00Z",
-        "end": f"2020-01-{day:02d}T15:30:00Z",
-        "attendees": ["dana@acme.example"],
-    }
-
-
-TURNS = [
-    {"text": "Loading your calendar.", "tool_uses": [{"name": "LoadSourceTools", "input": {"sources": ["calendar"]}}]},
-    {"text": "Proposing three follow-ups.", "tool_uses": [{"name": STAGE, "input": _invite(i)} for i in range(3)]},
-    {"text": "Three invites wait for your review:\n\n| # | When |\n|---|---|\n| 1 | Mon |\n| 2 | Tue |\n| 3 | Wed |"},
-]
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    s = Served(tmp_path_factory.mktemp("biz"), TURNS, setup=[["integrations", "add", "demo"]])
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
-def signed_in(browser_context: Any, served: Served) -> Any:
-    pg = browser_context.new_page()
-    pg.goto(served.handoff)
-    pg.wait_for_selector("body[data-ready]")
-    pg.close()
-    return browser_context
-
 
 @pytest.fixture
-def bpage(signed_in: Any) -> Iterator[Any]:
-    pg = signed_in.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield pg
-    pg.close()
-    assert not errors, f"page errors: {errors}"
+def bpage(page: Any) -> Any:
+    return page
 
 
 @pytest.fixture(scope="module")
 def session(served: Served) -> dict[str, Any]:
-    s = served.session("Schedule follow-ups for this week's Acme call.", allowed_tools=[STAGE])
+    # The "[biz3]" scenario (scenarios.py): the demo calendar loaded, three invites staged, a closing table.
+    s = served.session("[biz3] Schedule follow-ups for this week's Acme call.", allowed_tools=[STAGE])
     served.wait_idle(s["id"])
     return s
 
