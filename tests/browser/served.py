@@ -131,6 +131,11 @@ def wait_until(cond: Callable[[], Any], timeout: float, what: str) -> Any:
 LAYOUT_JS = (Path(__file__).parent / "layout_check.js").read_text()
 
 
+def painted(page: Any) -> None:
+    """Wait until the browser has painted what the last change laid out (two animation frames), not a fixed time."""
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
 def check_layout(page: Any, selectors: list[str], shot: Path) -> None:
     """Screenshot, then assert: no horizontal overflow, and every selector's elements visible in the viewport."""
     page.screenshot(path=str(shot), full_page=False)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from scenarios import STAGE
-from served import Served, check_layout, wait_until
+from served import Served, check_layout, painted, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -77,7 +77,7 @@ def test_review_edit_approve_and_reject_then_the_run_view_shows_outcomes(
     for width, height in ((1280, 860), (390, 844)):
         bpage.set_viewport_size({"width": width, "height": height})
         bpage.evaluate("window.scrollTo(0, document.body.scrollHeight)")
-        bpage.wait_for_timeout(100)
+        painted(bpage)
         check_layout(bpage, [".run-head .btn.bad", ".run-head .badge"], shots / f"business-run-{width}.png")
         bpage.goto(f"{served.url}/ui/review?session={sid}")
         wait_until(lambda: cards.count() == 3, 10, "the review cards")

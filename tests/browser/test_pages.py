@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from served import Served, run_main_session, wait_until
+from served import Served, painted, run_main_session, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -56,7 +56,7 @@ def test_every_page_passes_the_accessibility_audit_at_both_widths_in_light_and_d
                 if name == "run-done":  # open the Write card so the diff is audited too
                     page.locator(".item.tool summary", has_text="hello_audit_me.py").click()
                     page.wait_for_selector(".diff")
-                page.wait_for_timeout(50)
+                painted(page)
                 problems += _audit(page, f"{name} {width} {scheme}")
                 # Nothing may force sideways scrolling of the whole page (phones included).
                 overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
