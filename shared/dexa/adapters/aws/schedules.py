@@ -17,6 +17,8 @@ from typing import Any
 import anyio.to_thread
 
 from dexa.core.errors import ConfigError, StorageError
+from dexa.triggers.cron import DOM, DOW, RANGES, Cron
+from dexa.triggers.cron import parse as parse_cron
 
 from . import schema
 from ._ddb import error_code
@@ -26,54 +28,36 @@ logger = logging.getLogger(__name__)
 _NAME = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
 
 
-def _values(field: str, lo: int, hi: int) -> list[int]:
-    """The numbers a Unix cron field (lists, ranges, steps; validated by the API) selects."""
-    out: set[int] = set()
-    for part in field.split(","):
-        base, _, step = part.partition("/")
-        if base == "*":
-            start, end = lo, hi
-        else:
-            first, _, last = base.partition("-")
-            start = int(first)
-            end = int(last) if last else (hi if step else start)
-        out.update(range(start, end + 1, int(step) if step else 1))
-    return sorted(out)
-
-
-def _simple(field: str, lo: int, hi: int) -> str:
+def _simple(cron: Cron, index: int) -> str:
     """`*` and `*/n` as EventBridge writes them; anything else as the explicit list it means."""
+    field = cron.fields[index]
     if field == "*":
         return "*"
     if field.startswith("*/"):
-        return f"{lo}/{field[2:]}"
-    return ",".join(str(v) for v in _values(field, lo, hi))
+        return f"{RANGES[index][0]}/{field[2:]}"
+    return ",".join(str(v) for v in cron.values(index))
 
 
 def eventbridge_cron(expr: str) -> str:
     """`m h dom mon dow` (Unix cron) -> `cron(m h dom mon dow *)` (EventBridge).
 
     Raises:
-        ConfigError: not five fields, or both day fields restricted (Unix cron ORs them; EventBridge cannot).
+        ConfigError: not a valid five-field cron, or both day fields restricted (Unix cron ORs them; EventBridge
+            cannot).
     """
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ConfigError(f"cron {expr!r}: expected 5 fields (minute hour day-of-month month day-of-week)")
-    minute, hour, dom, month, dow = fields
+    cron = parse_cron(expr)
+    dom, dow = cron.fields[DOM], cron.fields[DOW]
     if dom != "*" and dow != "*":
         raise ConfigError(
             f"cron {expr!r}: EventBridge Scheduler cannot restrict both day-of-month and day-of-week; "
             "keep one of them `*` (or create two schedules)"
         )
-    try:
-        m, h, mo = _simple(minute, 0, 59), _simple(hour, 0, 23), _simple(month, 1, 12)
-        if dow == "*":
-            days, weekdays = _simple(dom, 1, 31), "?"
-        else:
-            # Unix 0/7 = Sunday, EventBridge 1 = Sunday ... 7 = Saturday.
-            days, weekdays = "?", ",".join(str(d) for d in sorted({v % 7 + 1 for v in _values(dow, 0, 7)}))
-    except ValueError as exc:
-        raise ConfigError(f"cron {expr!r}: {exc}") from exc
+    m, h, mo = _simple(cron, 0), _simple(cron, 1), _simple(cron, 3)
+    if dow == "*":
+        days, weekdays = _simple(cron, DOM), "?"
+    else:
+        # Unix 0/7 = Sunday, EventBridge 1 = Sunday ... 7 = Saturday.
+        days, weekdays = "?", ",".join(str(d + 1) for d in cron.values(DOW))
     return f"cron({m} {h} {days} {mo} {weekdays} *)"
 
 

@@ -3,10 +3,12 @@ the side-effect ledger, approval links and OAuth."""
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from dexa.core.errors import ConfigError
+from dexa.triggers.cron import parse as parse_cron
 
 from .approvals import ApprovalPublic, OutputPublic
 from .common import Mode
@@ -216,28 +218,13 @@ class MarketplacesPublic(BaseModel):
 
 # ------------------------------------------------------------------ schedules
 
-_CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-_CRON_PART = re.compile(r"^(\*|\d{1,2}(-\d{1,2})?)(/\d{1,2})?$")
-
 
 def check_cron(expr: str) -> str:
     """Five numeric fields (minute hour day-of-month month day-of-week) with `*`, ranges, lists and steps."""
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(f"expected 5 space-separated fields (minute hour dom month dow), got {len(fields)}")
-    names = ("minute", "hour", "day-of-month", "month", "day-of-week")
-    for value, (lo, hi), name in zip(fields, _CRON_RANGES, names, strict=True):
-        for part in value.split(","):
-            m = _CRON_PART.match(part)
-            if m is None:
-                raise ValueError(f"{name} field {value!r}: {part!r} is not *, N, N-M or one of those with /STEP")
-            base, step = m.group(1), m.group(3)
-            nums = [] if base == "*" else [int(n) for n in base.split("-")]
-            if any(n < lo or n > hi for n in nums) or (len(nums) == 2 and nums[0] > nums[1]):
-                raise ValueError(f"{name} field {value!r}: values must be within {lo}-{hi}")
-            if step is not None and int(step[1:]) == 0:
-                raise ValueError(f"{name} field {value!r}: step must be at least 1")
-    return " ".join(fields)
+    try:
+        return parse_cron(expr).text
+    except ConfigError as exc:  # pydantic reports a ValueError as a 422 naming the field
+        raise ValueError(str(exc)) from exc
 
 
 class ScheduleCreate(Body):
