@@ -246,6 +246,9 @@ def run(
     except KeyboardInterrupt:  # Ctrl-C before or after the turn (a turn in flight is interrupted by run_headless)
         err.print("Interrupted.", markup=False)
         raise typer.Exit(130) from None
+    from dexa.cli.process_exit import finish
+
+    finish(code)  # the result is out and the runtime closed: skip the interpreter's slow teardown
     raise typer.Exit(code)
 
 
