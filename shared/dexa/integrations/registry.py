@@ -22,7 +22,7 @@ from dexa.core.ports import KeyValueStore
 
 from .catalogue import CATALOGUE, ProviderInfo
 from .database.connect import check_connection_string
-from .grants import DEFAULT_POLICY, ORG, check_policy, choose, user_owner
+from .grants import DEFAULT_POLICY, ORG, check_policy, choose, connect_hint, user_owner
 from .oauth import PENDING_NAMESPACE, OAuthService, grant_key, public
 from .oauth_discovery import AuthServer
 from .remote import RemoteMcpAuth
@@ -359,11 +359,30 @@ class IntegrationRegistry:
             detail = str(exc)
         return {"ok": detail is None, "checked_at": self.clock(), "detail": detail or "ok"}
 
-    async def unconnected(self, org_id: str) -> Records:
-        """Catalogue entries this org has not connected, with how to connect them (for ListSources)."""
-        have = {r["provider"] for r in await self.list(org_id)}
-        return [
+    async def unconnected(self, org_id: str, user_id: str | None = None) -> Records:
+        """Catalogue entries this org has not connected, with how to connect them (for ListSources); for a user,
+        also the org's OAuth integrations that have no grant for them (e.g. user_only ones they never connected)."""
+        records = await self.list(org_id)
+        have = {r["provider"] for r in records}
+        out = [
             {"name": p.id, "kind": p.kind, "description": p.description, "connect": p.connect_hint()}
             for p in CATALOGUE.values()
             if p.id not in have and p.id not in ("demo", "custom_mcp")
         ]
+        if user_id is None:
+            return out
+        for record in records:
+            if (record.get("auth") or CATALOGUE[record["provider"]].auth) != "oauth":
+                continue
+            if await self.grant_owner(org_id, record, user_id) is not None:
+                continue
+            owner = ORG if record.get("grants") == "org_only" else user_owner(user_id)
+            out.append(
+                {
+                    "name": record["name"],
+                    "kind": record["kind"],
+                    "description": CATALOGUE[record["provider"]].description,
+                    "connect": f"no grant for you yet: `{connect_hint(record['id'], owner)}`",
+                }
+            )
+        return out

@@ -174,7 +174,9 @@ async def mcp_tools_for_session(
         headers = integration_headers
 
     async def unconnected() -> list[dict[str, Any]]:
-        return await integrations.registry.unconnected(session.org_id) if integrations is not None else []
+        if integrations is None:
+            return []
+        return await integrations.registry.unconnected(session.org_id, session.user_id)
 
     manager = McpManager(
         [replace(s, cwd=s.cwd or session.cwd) if s.transport == "stdio" else s for s in servers.values()],

@@ -132,6 +132,10 @@ async def test_sessions_and_approved_outputs_present_their_users_grant(
     await registry.set_grant_policy(ORG, record["id"], "user_only")
     bo = Session(id="ses_bo", org_id=ORG, user_id="u_bo", cwd=str(tmp_path), model="scripted")
     assert [s.name for s in await integrations.managed.session_servers(ORG, bo.user_id)] == []
+    # ListSources tells Bo's agent how he connects his own.
+    (hint,) = [u for u in await registry.unconnected(ORG, bo.user_id) if u["name"] == "crm"]
+    assert hint["connect"].endswith(f"dexa integrations connect {record['id']} --mine`")
+    assert not [u for u in await registry.unconnected(ORG, "u_ana") if u["name"] == "crm"]
 
     # Removing the integration revokes every grant at the vendor and forgets them here.
     await registry.remove(ORG, record["id"])
