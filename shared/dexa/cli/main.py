@@ -225,9 +225,12 @@ def run(
         config=config,
     )
     if server:
+        from dexa.cli.process_exit import finish
         from dexa.cli.remote import run_remote
 
-        raise typer.Exit(run_remote(server, opts))
+        code = run_remote(server, opts)
+        finish(code)
+        raise typer.Exit(code)
 
     from dexa.cli.headless import run_headless
 
