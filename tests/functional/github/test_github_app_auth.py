@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
+import time
 from pathlib import Path
 
 import httpx
@@ -129,5 +133,57 @@ def test_app_not_installed_on_the_repo_is_not_found() -> None:
             async with httpx.AsyncClient() as http:
                 with pytest.raises(NotFoundError, match="installation for acme/private"):
                     await _creds(http, [0.0]).installation_token("o", "acme/private")
+
+    asyncio.run(main())
+
+
+def _hs256(claims: dict, secret: bytes) -> str:
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    signing_input = f"{header}.{b64(json.dumps(claims).encode())}"
+    return f"{signing_input}.{b64(hmac.new(secret, signing_input.encode(), hashlib.sha256).digest())}"
+
+
+def test_the_fake_github_mints_for_the_apps_jwt_and_refuses_forged_or_stale_ones(tmp_path: Path) -> None:
+    """The fake every code test pushes through verifies App JWTs as GitHub does, so a broken signer fails there."""
+    import jwt as pyjwt
+    from cryptography.hazmat.primitives import serialization
+
+    from dexa.adapters.github.fake import FakeGitHub
+
+    fake = FakeGitHub(root=tmp_path / "gh", app_id="12345")
+    fake.add_repo("acme/api", {"README.md": "hi\n"})
+    fake.use_app_key(KEY)
+    other_key, _ = new_app_key()
+    public_pem = KEY.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    now = int(time.time())
+    good = {"iat": now - 60, "exp": now + 540, "iss": "12345"}
+    forged = [
+        app_jwt("12345", other_key),  # another key
+        app_jwt("999", PEM),  # another App
+        app_jwt("12345", PEM, now=now - 1200),  # expired
+        pyjwt.encode({**good, "exp": now + 900}, KEY, algorithm="RS256"),  # lives over 10 minutes
+        _hs256(good, public_pem),  # the public key as an HMAC secret (PyJWT itself refuses to sign this)
+        pyjwt.encode({"iat": now, "exp": now + 60}, KEY, algorithm="RS256"),  # no issuer
+    ]
+
+    async def main() -> None:
+        transport = httpx.ASGITransport(app=fake.app())
+        async with httpx.AsyncClient(transport=transport) as http:
+            creds = GitHubAppCredentials(
+                app_id="12345", private_key_pem=PEM, http=http, api_url="http://github.test/api/v3"
+            )
+            token, _ = await creds.installation_token("org_1", "acme/api")
+            assert fake.token_valid(token)
+            for bad in forged:
+                resp = await http.post(
+                    "http://github.test/api/v3/app/installations/77/access_tokens",
+                    headers={"Authorization": f"Bearer {bad}"},
+                )
+                assert resp.status_code == 401, bad
 
     asyncio.run(main())

@@ -9,8 +9,6 @@ git proxy never expires mid-push.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -18,8 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import httpx
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from dexa.core.errors import ConfigError, PermissionDeniedError
 
@@ -31,10 +30,6 @@ JWT_BACKDATE_S = 60
 JWT_LIFETIME_S = 540  # under GitHub's 10-minute ceiling even with the backdated iat
 
 OrgInstallations = Callable[[str], Awaitable[Collection[int]]]
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def load_private_key(pem: str | bytes) -> rsa.RSAPrivateKey:
@@ -53,11 +48,8 @@ def app_jwt(app_id: str | int, private_key: rsa.RSAPrivateKey | str | bytes, *, 
     """The App's JWT: `{"iat": now-60, "exp": now+540, "iss": app_id}` signed RS256."""
     key = private_key if isinstance(private_key, rsa.RSAPrivateKey) else load_private_key(private_key)
     issued = int(now if now is not None else time.time())
-    header = {"alg": "RS256", "typ": "JWT"}
     claims = {"iat": issued - JWT_BACKDATE_S, "exp": issued + JWT_LIFETIME_S, "iss": str(app_id)}
-    signing_input = ".".join(_b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims))
-    signature = key.sign(signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
-    return f"{signing_input}.{_b64url(signature)}"
+    return jwt.encode(claims, key, algorithm="RS256")
 
 
 def parse_expiry(value: str) -> float:

@@ -10,9 +10,7 @@ Every REST request is appended to `requests`; pushes that reached git are in `pu
 
 from __future__ import annotations
 
-import base64
 import html
-import json
 import secrets
 import subprocess
 import time
@@ -22,9 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -35,10 +33,6 @@ from dexa.code.gitexec import git_env
 from .fake_git import git_host_routes, init_bare_repo
 
 Json = dict[str, Any]
-
-
-def _b64decode(part: str) -> bytes:
-    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
 @dataclass(slots=True)
@@ -104,22 +98,18 @@ class FakeGitHub:
         if self.app_public_key is None:
             return False
         try:
-            head, claims_part, sig = token.split(".")
-            header = json.loads(_b64decode(head))
-            claims = json.loads(_b64decode(claims_part))
-            self.app_public_key.verify(
-                _b64decode(sig), f"{head}.{claims_part}".encode(), padding.PKCS1v15(), hashes.SHA256()
+            # leeway 1: GitHub tolerates an `iat` a moment ahead of its clock
+            claims = jwt.decode(
+                token,
+                self.app_public_key,
+                algorithms=["RS256"],
+                issuer=self.app_id,
+                leeway=1,
+                options={"require": ["iat", "exp", "iss"]},
             )
-        except (ValueError, InvalidSignature):
+        except jwt.InvalidTokenError:
             return False
-        now = time.time()
-        return (
-            header.get("alg") == "RS256"
-            and str(claims.get("iss")) == self.app_id
-            and claims["iat"] <= now + 1
-            and claims["exp"] > now
-            and claims["exp"] - claims["iat"] <= 600
-        )
+        return claims["exp"] - claims["iat"] <= 600
 
     def _bearer(self, request: Request) -> str:
         header = request.headers.get("authorization", "")
