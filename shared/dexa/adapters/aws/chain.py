@@ -16,7 +16,7 @@ any step boundary is a retried task that finds the turn further along and routes
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -37,8 +37,8 @@ class StepBudget:
     @classmethod
     def from_context(cls, context: Any, *, share: float = BUDGET_SHARE) -> StepBudget:
         """From the Lambda context's remaining time; the Task timeout when there is no context (tests, local)."""
-        remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
-        seconds = remaining_ms() / 1000 if callable(remaining_ms) else float(TASK_TIMEOUT_S)
+        remaining_ms: Callable[[], float] | None = getattr(context, "get_remaining_time_in_millis", None)
+        seconds = remaining_ms() / 1000 if remaining_ms is not None else float(TASK_TIMEOUT_S)
         return cls(until=time.monotonic() + max(0.0, seconds) * share)
 
     def left(self) -> bool:
