@@ -13,19 +13,30 @@ PYTEST_ARGS ?=
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
+# uv, pinned, in .tools. Through the host's pip when there is one: a venv with its own pip costs ~30 s (ensurepip).
+# Debian's python may put --prefix scripts under local/bin, hence the search; a venv with pip is the fallback.
 $(UV):
-	$(PY) -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+	@if $(PY) -m pip --version >/dev/null 2>&1; then \
+	  $(PY) -m venv --without-pip $(TOOLS) && \
+	  $(PY) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --prefix $(TOOLS) uv==$(UV_VERSION); \
+	  found=$$(find $(TOOLS) -path '*/bin/uv' -type f | head -1); \
+	  if [ -n "$$found" ] && [ "$$found" != "$(UV)" ]; then ln -sf "$$PWD/$$found" $(UV); fi; \
+	fi; \
+	if ! $(UV) --version >/dev/null 2>&1; then \
+	  $(PY) -m venv --clear $(TOOLS) && $(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION); \
+	fi
+	@$(UV) --version >/dev/null
 
 # Two stamps, one venv. The runtime sync is what running Dexa needs (no dev group, no extras); --inexact so that it
 # never uninstalls the test tools `make test` put there. It records its seconds and the venv's size, which
-# `make demo` prints. The dev sync adds the dev group and every extra (what the tests exercise).
+# `make sync` (so `make demo`) prints. No --compile-bytecode here: Python compiles what a run imports, on first use,
+# and that is a fraction of the packages. The dev sync adds the dev group and every extra (what the tests exercise).
 $(VENV)/.runtime-synced: $(UV) pyproject.toml uv.lock
 	@start=$$(date +%s%N); \
-	$(UV) sync --frozen --no-dev --inexact --quiet --compile-bytecode || exit 1; \
+	$(UV) sync --frozen --no-dev --inexact --quiet || exit 1; \
 	secs=$$(( ($$(date +%s%N) - start) / 1000000 )); \
 	printf 'runtime install: uv sync %d.%01d s, %s in %s\n' $$((secs / 1000)) $$((secs % 1000 / 100)) \
-	  "$$(du -sh $(VENV) | cut -f1)" "$(VENV)" | tee $(VENV)/.install-figures
+	  "$$(du -sh $(VENV) | cut -f1)" "$(VENV)" > $(VENV)/.install-figures
 	@$(BIN)/python -m compileall -q shared >/dev/null || true
 	@touch $@
 
@@ -49,17 +60,17 @@ endef
 
 system-deps: ## install OS packages the sandbox needs (bubblewrap), when we can
 	$(call apt_install,$(APT_PKGS))
-	@for d in tools/mcp tools/ts; do \
+	@for d in tools/ts; do \
 	  if [ -f $$d/package-lock.json ] && { [ ! -d $$d/node_modules ] || [ $$d/package-lock.json -nt $$d/node_modules/.package-lock.json ]; }; then \
 	    (cd $$d && npm ci --silent --no-audit --no-fund); fi; \
 	done
 
 sync: $(VENV)/.runtime-synced system-deps ## create the environment (runtime dependencies only)
+	@cat $(VENV)/.install-figures 2>/dev/null || true
 
 dev-sync: $(VENV)/.dev-synced system-deps ## add the dev tools and every extra (what the tests need)
 
 demo: sync ## the offline demo: an agent fixes a bug in a small repo until its tests pass
-	@cat $(VENV)/.install-figures 2>/dev/null || true
 	$(BIN)/dexa demo
 
 business-demo: sync ## the business demo: follow-ups across calendar, CRM and email, staged for review
@@ -72,6 +83,9 @@ code-demo: sync ## the code demo: two repos changed through the git proxy, linke
 	$(BIN)/python -m dexa.code.demo
 
 test-deps: dev-sync
+	@# Third-party MCP servers the integration tests run against.
+	@if [ -f tools/mcp/package-lock.json ] && { [ ! -d tools/mcp/node_modules ] || [ tools/mcp/package-lock.json -nt tools/mcp/node_modules/.package-lock.json ]; }; then \
+	  (cd tools/mcp && npm ci --silent --no-audit --no-fund); fi
 	$(call apt_install,$(TEST_APT_PKGS))
 	@# The real Claude Code CLI, pinned: parity tests run Dexa and it on the same scripted sessions.
 	@if [ -f tools/claude-code/package-lock.json ] && [ ! -d tools/claude-code/node_modules ]; then \
