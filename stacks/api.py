@@ -128,7 +128,16 @@ class ApiStack(cdk.Stack):
 
 # Routes a browser opens with nothing but the page URL (the app shell, its files, the login exchange, an emailed
 # approval link) or that a provider signs itself (webhooks): no authorizer, no usage-plan key.
-PUBLIC_PATHS = ("/", "/health", "/ui", "/ui/{proxy+}", "/outputs/review", "/webhooks/{provider}", "/git/{proxy+}")
+PUBLIC_PATHS = (
+    "/",
+    "/health",
+    "/ui",
+    "/ui/{proxy+}",
+    "/outputs/review",
+    "/webhooks/{provider}",
+    "/webhooks/tasks/{template_id}",
+    "/git/{proxy+}",
+)
 # The git credential proxy's request and result bodies are binary packs (the advertisements are text).
 GIT_BINARY_TYPES = (
     "application/x-git-upload-pack-request",
@@ -209,8 +218,11 @@ def rest_front(
     # A sandbox's git clones and pushes carry the session's short-lived git token (dexa.gitproxy), not an API key.
     api.root.add_resource("git").add_resource("{proxy+}").add_method("ANY", backend, **public)
     # Webhooks authenticate by signature (GitHub, Slack), not by API key.
-    hooks = api.root.add_resource("webhooks").add_resource("{provider}")
-    hooks.add_method("POST", apigw.LambdaIntegration(webhooks_fn), **public)
+    webhooks = api.root.add_resource("webhooks")
+    webhooks.add_resource("{provider}").add_method("POST", apigw.LambdaIntegration(webhooks_fn), **public)
+    # A saved task template's webhook (dexa.triggers.templates): signed with the template's own secret.
+    templates = webhooks.add_resource("tasks").add_resource("{template_id}")
+    templates.add_method("POST", apigw.LambdaIntegration(webhooks_fn), **public)
 
     for response_type, status, code, title, detail in GATEWAY_PROBLEMS:
         body = {"type": f"https://dexa.dev/problems/{code}", "title": title, "status": int(status), "code": code}

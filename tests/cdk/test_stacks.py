@@ -317,6 +317,7 @@ def test_every_api_route_is_metered_per_org_through_the_authorizer_and_browser_p
         ("/ui/{proxy+}", "ANY"),
         ("/outputs/review", "GET"),  # an emailed approval link: a plain GET from a mail client
         ("/webhooks/{provider}", "POST"),
+        ("/webhooks/tasks/{template_id}", "POST"),  # a task template's webhook, signed with its own secret
         ("/git/{proxy+}", "ANY"),  # a sandbox's clone/push: the git proxy checks the session's own git token
     }
     # git packs pass as binary both ways (and nothing else is declared binary: JSON stays text).
