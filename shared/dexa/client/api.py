@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Literal, TypeVar
 
 import httpx
+from httpx_sse import SSEError, aconnect_sse
 from pydantic import BaseModel
 
 from dexa.api.schemas.admin import (
@@ -43,7 +44,6 @@ from dexa.core.errors import ConfigError, ConflictError, DexaError, NotFoundErro
 
 from .config_api import ConfigOperations
 from .session_commands import SessionCommandOperations
-from .sse import parse
 
 logger = logging.getLogger(__name__)
 
@@ -264,16 +264,17 @@ class DexaClient(ConfigOperations, SessionCommandOperations):
         elif poll:  # long-poll: the server holds the request until something happens
             params = {"mode": "poll", "wait": 20}
         while True:
-            headers = {"Last-Event-ID": str(cursor), "Accept": "text/event-stream"}
+            headers = {"Last-Event-ID": str(cursor)}
             got = 0
             try:
-                async with self._http.stream(
-                    "GET", f"/sessions/{session_id}/events", headers=headers, params=params
-                ) as response:
+                async with aconnect_sse(
+                    self._http, "GET", f"/sessions/{session_id}/events", headers=headers, params=params
+                ) as source:
+                    response = source.response
                     if response.status_code >= 400:
                         await response.aread()
                         raise error_from(response)
-                    async for msg in parse(response.aiter_lines()):
+                    async for msg in source.aiter_sse():
                         if msg.retry is not None:
                             retry_s = msg.retry / 1000
                         if not msg.data:
@@ -286,6 +287,8 @@ class DexaClient(ConfigOperations, SessionCommandOperations):
                         yield event
             except httpx.ConnectError as exc:
                 raise ConfigError(f"no Dexa server at {self.base_url} ({exc}); start one with `dexa serve`") from exc
+            except SSEError as exc:  # a proxy's or another service's page, not Dexa's event stream
+                raise ConfigError(f"{self.base_url} did not answer with an event stream: {exc}") from exc
             except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
                 logger.info("event stream for %s dropped (%s); resuming after %s", session_id, exc, cursor)
             if not follow and got == 0:
