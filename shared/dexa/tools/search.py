@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from dexa.core.errors import SandboxError, ToolError
+from dexa.core.errors import ConfigError, SandboxError, ToolError
 from dexa.core.ports import ToolSpec, Workspace
 from dexa.core.tools import ToolContext, ToolOutput
 
@@ -87,7 +87,7 @@ class Glob(RerunOnRecover, BaseTool):
         ws = ctx.workspace
         if not await ws.is_dir(base):
             raise ToolError(f"Directory does not exist: {base}")
-        rx = globbing.glob_regex(pattern)
+        rx = _compile_glob(pattern)
         matches = []
         for path in await ws.walk(base):
             rel = _relative(path, base)
@@ -108,6 +108,13 @@ class Glob(RerunOnRecover, BaseTool):
                 "durationMs": int((time.monotonic() - started) * 1000),
             },
         )
+
+
+def _compile_glob(pattern: str) -> globbing.GlobMatcher:
+    try:
+        return globbing.compile_glob(pattern)
+    except ConfigError as exc:
+        raise ToolError(str(exc)) from exc
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -233,8 +240,8 @@ class Grep(RerunOnRecover, BaseTool):
         ignores = [(p, await _read_or_skip(ws, p, MAX_GITIGNORE_BYTES)) for p in files if p.endswith("/.gitignore")]
         rules = globbing.IgnoreRules.parse([(p, data.decode(errors="replace")) for p, data in ignores if data])
         globs = [g for g in re.split(r"[\s]+", tool_input.get("glob") or "") if g]
-        include = [globbing.glob_regex(g) for g in globs if not g.startswith("!")]
-        exclude = [globbing.glob_regex(g[1:]) for g in globs if g.startswith("!")]
+        include = [_compile_glob(g) for g in globs if not g.startswith("!")]
+        exclude = [_compile_glob(g[1:]) for g in globs if g.startswith("!")]
         kind = tool_input.get("type")
         if kind and kind not in globbing.FILE_TYPES:
             raise ToolError(f"Unknown file type {kind!r}; known types: {', '.join(sorted(globbing.FILE_TYPES))}")

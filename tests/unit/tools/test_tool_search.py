@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from dexa.core.errors import ConfigError
 from dexa.core.tools import ToolContext
-from dexa.tools.globbing import expand_braces, glob_regex, split_absolute
+from dexa.memory.globs import GlobSet
+from dexa.tools.globbing import compile_glob, split_absolute
 from dexa.tools.search import Glob, Grep
 
 pytestmark = pytest.mark.anyio
@@ -28,18 +30,42 @@ def _choose_engine(engine: str, ctx: ToolContext) -> None:
     ctx.services["ripgrep"] = engine == "ripgrep"
 
 
-def test_glob_regex_keeps_single_star_within_a_directory() -> None:
-    assert glob_regex("*.py").match("a.py")
-    assert not glob_regex("*.py").match("pkg/a.py")
-    assert glob_regex("**/*.py").match("a.py") and glob_regex("**/*.py").match("pkg/sub/a.py")
-    assert glob_regex("src/**").match("src/x/y.ts")
-    assert glob_regex("file?.[ch]").match("file1.c") and not glob_regex("file?.[!ch]").match("file1.c")
+def test_glob_keeps_single_star_within_a_directory() -> None:
+    assert compile_glob("*.py").match("a.py")
+    assert not compile_glob("*.py").match("pkg/a.py")
+    assert compile_glob("**/*.py").match("a.py") and compile_glob("**/*.py").match("pkg/sub/a.py")
+    assert compile_glob("src/**").match("src/x/y.ts")
+    assert compile_glob("file?.[ch]").match("file1.c") and not compile_glob("file?.[!ch]").match("file1.c")
+    assert not compile_glob("a**b").match("ax/yb")  # `**` spans directories only as a whole segment
+    assert compile_glob("*").match(".env") and compile_glob("**/*.md").match(".claude/x.md")
+    assert compile_glob("*.PY", ignore_case=True).match("a.py") and not compile_glob("*.PY").match("a.py")
 
 
-def test_braces_expand_including_nested_ones() -> None:
-    assert expand_braces("a.{ts,tsx}") == ["a.ts", "a.tsx"]
-    assert expand_braces("{a,b{1,2}}.x") == ["a.x", "b1.x", "b2.x"]
-    assert expand_braces("{single}") == ["{single}"]
+def test_braces_expand_including_nested_ones_within_a_budget() -> None:
+    assert compile_glob("a.{ts,tsx}").match("a.tsx")
+    nested = compile_glob("{a,b{1,2}}.x")
+    assert all(nested.match(p) for p in ("a.x", "b1.x", "b2.x")) and not nested.match("b.x")
+    assert compile_glob("{single}").match("{single}")
+    with pytest.raises(ConfigError, match="1000"):
+        compile_glob("{a,b}" * 11)  # 2,048 patterns
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path"),
+    [
+        ("*.md", "README.md"),
+        ("*.md", "docs/README.md"),
+        ("src/**/*.{ts,tsx}", "src/a/b.tsx"),
+        ("src/**/*.{ts,tsx}", "src/b.ts"),
+        ("src/**/*.{ts,tsx}", "lib/b.ts"),
+        ("**/test_*.py", "tests/unit/test_x.py"),
+        ("a**b", "ax/yb"),
+        ("[!a]*.py", "b.py"),
+        ("**", ".github/workflows/ci.yml"),
+    ],
+)
+def test_memory_rules_and_the_glob_tool_read_a_pattern_alike(pattern: str, path: str) -> None:
+    assert GlobSet.compile([pattern]).matches(path) is compile_glob(pattern).match(path)
 
 
 def test_absolute_patterns_split_into_base_and_rest() -> None:
