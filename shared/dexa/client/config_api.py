@@ -26,6 +26,7 @@ from dexa.api.schemas.config import (
     SideEffectsPublic,
     SkillsPublic,
 )
+from dexa.api.schemas.grants import GrantFor, GrantPolicy, GrantsPublic
 from dexa.api.schemas.triggers import (
     EmailTriggerPublic,
     GithubTriggerPublic,
@@ -95,14 +96,30 @@ class ConfigOperations:
         params = _some(code=code, state=state, iss=iss)
         return await self._call("GET", "/oauth/callback", IntegrationPublic, params=params)
 
+    # ------------------------------------------------------------ grants: the org's and the caller's own
+
+    @operation("GET", "/integrations/{integration_id}/grants")
+    async def list_grants(self, integration_id: str) -> GrantsPublic:
+        return await self._call("GET", f"/integrations/{integration_id}/grants", GrantsPublic)
+
+    @operation("PUT", "/integrations/{integration_id}/grants")
+    async def set_grant_policy(self, integration_id: str, policy: GrantPolicy) -> GrantsPublic:
+        return await self._call(
+            "PUT", f"/integrations/{integration_id}/grants", GrantsPublic, json_body={"policy": policy}
+        )
+
+    @operation("DELETE", "/integrations/{integration_id}/grants/{grant_for}")
+    async def delete_grant(self, integration_id: str, grant_for: GrantFor) -> None:
+        await self._call("DELETE", f"/integrations/{integration_id}/grants/{grant_for}", None)
+
     # ------------------------------------------------------------ a connected server's output policy
 
     @operation("GET", "/integrations/{integration_id}/policy")
-    async def server_policy(self, integration_id: str) -> ServerPolicyPublic:
+    async def get_server_policy(self, integration_id: str) -> ServerPolicyPublic:
         return await self._call("GET", f"/integrations/{integration_id}/policy", ServerPolicyPublic)
 
     @operation("PUT", "/integrations/{integration_id}/policy")
-    async def set_server_policy(self, integration_id: str, changes: Mapping[str, Any]) -> ServerPolicyPublic:
+    async def put_server_policy(self, integration_id: str, changes: Mapping[str, Any]) -> ServerPolicyPublic:
         """Only the keys given change (reads, writes, tools); a null value removes that rule."""
         return await self._call(
             "PUT", f"/integrations/{integration_id}/policy", ServerPolicyPublic, json_body=dict(changes)
