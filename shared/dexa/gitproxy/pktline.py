@@ -11,6 +11,7 @@ An oid of all zeros as old means "create"; as new means "delete".
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 from dexa.core.errors import PermissionDeniedError
@@ -27,25 +28,47 @@ def _bad(message: str) -> PermissionDeniedError:
 
 
 def encode(data: bytes | str) -> bytes:
+    from dulwich.protocol import pkt_line
+
     raw = data.encode() if isinstance(data, str) else data
     if len(raw) > _MAX_DATA:
         raise ValueError("pkt-line payload too long")
-    return f"{len(raw) + 4:04x}".encode("ascii") + raw
+    return pkt_line(raw)
+
+
+class _Reader:
+    """pkt-lines of an in-memory request, read by dulwich's protocol reader, which takes lengths as git does (four
+    hex digits, nothing `int(..., 16)` would also allow) and a delim-pkt as the end of a list, as receive-pack does.
+    dulwich is imported here, by the first push, not with the API (~100 ms)."""
+
+    def __init__(self, buf: bytes, pos: int = 0) -> None:
+        from dulwich.protocol import Protocol
+
+        self._stream = io.BytesIO(buf)
+        self._stream.seek(pos)
+        self._protocol = Protocol(self._stream.read, lambda _data: None)
+
+    @property
+    def pos(self) -> int:
+        return self._stream.tell()
+
+    def read(self) -> bytes | None:
+        """The next payload; None for a flush-pkt. Truncated or malformed data raises PermissionDeniedError."""
+        from dulwich.errors import GitProtocolError, HangupException
+
+        try:
+            return self._protocol.read_pkt_line()
+        except HangupException as exc:
+            raise _bad("push request ended where a pkt-line was due") from exc
+        except GitProtocolError as exc:
+            raise _bad(f"push request is not well-formed pkt-line data: {exc}") from exc
 
 
 def read_pkt(buf: bytes, pos: int) -> tuple[bytes | None, int]:
     """(payload, next position); payload None for a flush-pkt. Truncated data raises PermissionDeniedError."""
-    if pos + 4 > len(buf):
-        raise _bad("push request ended inside a pkt-line header")
-    try:
-        size = int(buf[pos : pos + 4], 16)
-    except ValueError as exc:
-        raise _bad(f"bad pkt-line length {buf[pos : pos + 4]!r}") from exc
-    if size == 0:
-        return None, pos + 4
-    if size < 4 or pos + size > len(buf):
-        raise _bad(f"pkt-line of length {size} overruns the request")
-    return buf[pos + 4 : pos + size], pos + size
+    reader = _Reader(buf, pos)
+    payload = reader.read()
+    return payload, reader.pos
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,9 +104,9 @@ def parse_receive_pack(body: bytes) -> ReceivePackRequest:
     Raises:
         PermissionDeniedError: the body is not a well-formed command list.
     """
-    pos, updates, caps, push_cert = 0, [], frozenset[str](), False
+    reader, updates, caps, push_cert = _Reader(body), [], frozenset[str](), False
     while True:
-        payload, pos = read_pkt(body, pos)
+        payload = reader.read()
         if payload is None:
             break
         line = payload.rstrip(b"\n")
@@ -100,12 +123,10 @@ def parse_receive_pack(body: bytes) -> ReceivePackRequest:
         if len(fields) != 3 or not _oid(fields[0]) or not _oid(fields[1]) or not fields[2]:
             raise _bad(f"malformed ref update command {command[:120]!r}")
         updates.append(RefUpdate(old=fields[0], new=fields[1], ref=fields[2]))
-    if "push-options" in caps and pos < len(body) and not body.startswith(b"PACK", pos):
-        while True:
-            payload, pos = read_pkt(body, pos)
-            if payload is None:
-                break
-    return ReceivePackRequest(updates=tuple(updates), capabilities=caps, pack=body[pos:], push_cert=push_cert)
+    if "push-options" in caps and reader.pos < len(body) and not body.startswith(b"PACK", reader.pos):
+        while reader.read() is not None:
+            pass
+    return ReceivePackRequest(updates=tuple(updates), capabilities=caps, pack=body[reader.pos :], push_cert=push_cert)
 
 
 def report_status(

@@ -48,12 +48,33 @@ def test_deletion_has_no_pack_and_is_recognised() -> None:
     assert req.updates[0].is_delete and req.pack == b""
 
 
+_COMMAND = f"{OLD} {NEW} refs/heads/x\n".encode()
+
+
 @pytest.mark.parametrize(
-    "body", [b"00", b"zzzz", b"0032" + b"x" * 10, encode("not a command\n") + FLUSH, encode(f"{OLD} {NEW}\n") + FLUSH]
+    "body",
+    [
+        b"",
+        b"00",
+        b"zzzz",
+        b"0032" + b"x" * 10,
+        encode("not a command\n") + FLUSH,
+        encode(f"{OLD} {NEW}\n") + FLUSH,
+        # Lengths int(..., 16) reads but git refuses: the proxy must not see commands git would not.
+        b"+063" + _COMMAND + FLUSH,
+        b"0x63" + _COMMAND + FLUSH,
+        b" 063" + _COMMAND + FLUSH,
+    ],
 )
 def test_malformed_requests_are_refused_not_forwarded(body: bytes) -> None:
-    with pytest.raises(PermissionDeniedError):
+    assert len(_COMMAND) + 4 == 0x63
+    with pytest.raises(PermissionDeniedError, match="pkt-line|command"):
         parse_receive_pack(body)
+
+
+def test_a_delim_pkt_ends_the_command_list_as_in_receive_pack() -> None:
+    req = parse_receive_pack(encode(_COMMAND) + b"0001" + b"PACKxyz")
+    assert [u.ref for u in req.updates] == ["refs/heads/x"] and req.pack == b"PACKxyz"
 
 
 def test_refusal_report_uses_sideband_when_the_client_asked_for_it() -> None:
