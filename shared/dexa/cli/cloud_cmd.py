@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from dexa.core.errors import ConfigError, DexaError
 
@@ -50,9 +51,19 @@ class Target:
     endpoint_url: str | None
 
     def client(self, service: str) -> Any:
-        import boto3
+        return _boto3().client(service, region_name=self.region, endpoint_url=self.endpoint_url)
 
-        return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint_url)
+
+def _boto3() -> Any:
+    """boto3 comes with the aws extra, not the runtime install (`make demo`, `uv tool install .`): say so."""
+    try:
+        import boto3
+    except ImportError:
+        raise ConfigError(
+            "dexa cloud talks to AWS through boto3, which is not installed: install Dexa with the aws extra "
+            "(pip install 'dexa[aws]', uv tool install '.[aws]', or make test-deps in a checkout)"
+        ) from None
+    return boto3
 
 
 def _stack_outputs(path: Path | None, prefix: str, region: str | None, endpoint: str | None) -> dict[str, str]:
@@ -64,7 +75,7 @@ def _stack_outputs(path: Path | None, prefix: str, region: str | None, endpoint:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"--outputs {path}: not a readable JSON file ({exc})") from exc
         return {k: str(v) for s in stacks for k, v in (doc.get(s) or {}).items()}
-    import boto3
+    boto3 = _boto3()
     from botocore.exceptions import BotoCoreError, ClientError
 
     cfn = boto3.client("cloudformation", region_name=region, endpoint_url=endpoint)
@@ -165,7 +176,7 @@ def _run(fn: Any) -> Any:
     try:
         return asyncio.run(fn)
     except DexaError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print("[bold red]error:[/]", escape(str(exc)))  # escaped: messages name extras like dexa[aws]
         raise typer.Exit(2) from exc
 
 
