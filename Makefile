@@ -115,6 +115,8 @@ cloud-e2e: test-deps ## the deployed stack emulated here (moto server, Lambda in
 lint: dev-sync
 	$(BIN)/ruff check shared tests benchmarks functions stacks sandbox_modal app.py
 	$(BIN)/ruff format --check shared/dexa/core
+	@# The layering of ARCHITECTURE.md as import-linter contracts ([tool.importlinter] in pyproject.toml).
+	$(BIN)/lint-imports
 
 typecheck: dev-sync
 	$(BIN)/pyright

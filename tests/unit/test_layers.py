@@ -1,0 +1,61 @@
+"""The layering of ARCHITECTURE.md, enforced: `lint-imports` over the contracts in pyproject.toml.
+
+`make lint` runs the same command; this test puts it in `make test` (CI). The mutation tests prove the
+contracts bite: dropping one listed known violation, or listing one that no longer exists, breaks the check.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PYPROJECT = REPO / "pyproject.toml"
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def lint_imports(config: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    # Own cache dir: xdist workers must not race on the repository's .import_linter_cache.
+    cmd = [str(LINT_IMPORTS), "--no-logo", "--cache-dir", str(tmp_path / "cache"), str(config)]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=120)
+
+
+def mutated(tmp_path: Path, old: str, new: str) -> Path:
+    text = PYPROJECT.read_text()
+    assert text.count(old) == 1, f"{old!r} is no longer in pyproject.toml: update this test"
+    path = tmp_path / "pyproject.toml"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+def test_the_contracts_hold(tmp_path: Path) -> None:
+    run = lint_imports(PYPROJECT, tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    for contract in ("surfaces -> wiring", "core imports no vendor SDK", "leaf features", "no import cycles"):
+        assert contract in run.stdout
+    assert "4 kept, 0 broken" in run.stdout
+
+
+def test_a_back_import_breaks_the_layers(tmp_path: Path) -> None:
+    config = mutated(tmp_path, '"dexa.code.routes -> dexa.api.deps",', "")
+    run = lint_imports(config, tmp_path)
+    assert run.returncode == 1
+    assert "dexa.code.routes -> dexa.api.deps" in run.stdout
+    assert "surfaces -> wiring -> features and adapters -> core BROKEN" in run.stdout
+
+
+def test_a_cycle_breaks_the_acyclic_contract(tmp_path: Path) -> None:
+    config = mutated(tmp_path, '"dexa.config.merge -> dexa.config.loader",', "")
+    run = lint_imports(config, tmp_path)
+    assert run.returncode == 1
+    assert "No cycles are allowed in dexa.config." in run.stdout
+
+
+def test_a_fixed_violation_must_leave_the_list(tmp_path: Path) -> None:
+    # An ignore_imports line that matches nothing is an error, so the list cannot go stale and hide a regression.
+    listed = '"dexa.code.routes -> dexa.api.deps",'
+    config = mutated(tmp_path, listed, listed + ' "dexa.core -> dexa.api",')
+    run = lint_imports(config, tmp_path)
+    assert run.returncode != 0
+    assert "dexa.core -> dexa.api" in run.stdout + run.stderr
