@@ -12,6 +12,7 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Path, Query, Response
 
+from dexa.api import stored_settings
 from dexa.api import workspace as ws
 from dexa.api.deps import ConfigAdmin, Ctx, Reader, problems
 from dexa.api.schemas.common import ID_PATTERN
@@ -82,7 +83,16 @@ async def get_permission_settings(ctx: Ctx, who: Reader, cwd: CwdQuery = None) -
     """The workspace's project and local `permissions` as written, and the merged result a session would get."""
     home = ctx.home(who)
     path = await ws.workspace(ctx, who, cwd)
+    await _restore_permissions(ctx, who.org_id, path, home)
     return await anyio.to_thread.run_sync(_permissions_view, path, home)
+
+
+async def _restore_permissions(ctx: Ctx, org_id: str, cwd: str, home: str) -> None:
+    """Bring this server's settings files up to the store's copy (another API container may have written it)."""
+    root = ctx.paths.workspace_root(org_id)
+    for scope in ("project", "local"):
+        where = stored_settings.location(root, cwd, scope)
+        await stored_settings.restore(ctx.runtime.store, org_id, where, ws.settings_path(cwd, home, scope))
 
 
 @router.put("/settings/permissions", response_model=PermissionsSettingsPublic, responses=problems(404, 501))
@@ -94,7 +104,10 @@ async def put_permission_settings(body: PermissionsUpdate, ctx: Ctx, who: Config
     perms = body.permissions.model_dump(exclude_none=True, exclude_defaults=True)
     ws.validate_permissions(cwd, home, perms)
     path = ws.settings_path(cwd, home, body.scope)
+    await _restore_permissions(ctx, who.org_id, cwd, home)  # the other scope's file too: the view merges both
     await anyio.to_thread.run_sync(ws.write_permissions, path, perms)
+    where = stored_settings.location(ctx.paths.workspace_root(who.org_id), cwd, body.scope)
+    await stored_settings.save(ctx.runtime.store, who.org_id, where, path, perms)
     await ctx.audit.append(who, "settings.permissions.update", str(path), {"scope": body.scope, **perms})
     return await anyio.to_thread.run_sync(_permissions_view, cwd, home)
 

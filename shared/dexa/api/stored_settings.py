@@ -1,0 +1,63 @@
+"""Settings written through the API, kept in the Store as well as on disk, so every server sees the same ones.
+
+In the cloud each API Lambda container has its own DEXA_HOME on /tmp: a `.claude/settings.json` one container
+wrote is absent from the next and lost when it is recycled. The Store (DynamoDB there, SQLite locally) is shared,
+so a write lands in both, and before a settings file is read or changed the stored copy is written back over it
+when it is newer than the file. Newest wins, so a file someone edited by hand after the API write is kept.
+
+A workspace is named relative to the org's workspace root (every container resolves the same root under its own
+home) and hashed, since a path can be longer than a store key may be.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from dexa.core.ports import KeyValueStore
+
+from . import workspace as ws
+
+NAMESPACE = "settings_permissions"
+
+
+def location(workspace_root: Path, cwd: str, scope: str) -> str:
+    """`scope:ws/<path within the org's workspace root>`, or the absolute path for a workspace outside it."""
+    path = Path(cwd)
+    if path == workspace_root or workspace_root in path.parents:
+        return f"{scope}:ws/{path.relative_to(workspace_root).as_posix()}"
+    return f"{scope}:{path.as_posix()}"
+
+
+def _key(where: str) -> str:
+    return hashlib.sha256(where.encode("utf-8")).hexdigest()[:40]
+
+
+async def save(kv: KeyValueStore, org_id: str, where: str, path: Path, permissions: Mapping[str, Any]) -> None:
+    """Record what was just written to `path`, stamped with the file's own mtime so this container's copy does not
+    look older than the store's."""
+    doc = {"location": where, "permissions": dict(permissions), "updated_at": _mtime(path) or time.time()}
+    await kv.kv_put(NAMESPACE, _key(where), doc, org_id=org_id)
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+async def restore(kv: KeyValueStore, org_id: str, where: str, path: Path) -> None:
+    """Write the stored `permissions` into the file at `path` when the file is missing or older than the store's."""
+    doc = await kv.kv_get(NAMESPACE, _key(where), org_id=org_id)
+    if doc is None or doc.get("location") != where or not isinstance(doc.get("permissions"), dict):
+        return
+    mtime = await anyio.to_thread.run_sync(_mtime, path)
+    if mtime is not None and mtime >= float(doc.get("updated_at") or 0):
+        return
+    await anyio.to_thread.run_sync(ws.write_permissions, path, doc["permissions"])
