@@ -16,8 +16,6 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from croniter import CroniterError, croniter
-
 from dexa.core.errors import ConfigError
 
 FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
@@ -40,10 +38,14 @@ class Cron:
         """Whether `when` (to the minute, in whatever zone the caller's clock is) is a firing time."""
         dom, dow = self.fields[DOM], self.fields[DOW]
         day_or = not (dom.startswith("*") or dow.startswith("*"))
+        from croniter import croniter
+
         return bool(croniter.match(_for_croniter(self.text), when, day_or=day_or))
 
     def values(self, index: int) -> list[int]:
         """The numbers field `index` selects, ascending; day-of-week as 0-6 from Sunday (7 folds into 0)."""
+        from croniter import croniter
+
         expanded = croniter.expand(_for_croniter(self.text))[0][index]
         if expanded == ["*"]:
             lo, hi = RANGES[index]
@@ -78,6 +80,9 @@ def parse(expr: str) -> Cron:
             if step is not None and int(step[1:]) == 0:
                 raise ConfigError(f"cron {name} field {value!r}: step must be at least 1")
     text = " ".join(fields)
+    # Imported here: the API checks crons, but importing croniter (and dateutil) costs its cold start ~30-60 ms.
+    from croniter import CroniterError, croniter
+
     try:
         croniter.expand(_for_croniter(text))
     except CroniterError as exc:  # the checks above should leave croniter nothing to refuse
