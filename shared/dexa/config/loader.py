@@ -10,7 +10,6 @@ import json
 import logging
 import os
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from dexa.hooks.config import HookMatcherGroup, HooksConfig, filter_groups, parse_hooks
@@ -18,7 +17,7 @@ from dexa.permissions.rules import Behavior, rule_problem, split_tool_list
 
 from .locations import local_settings_dir, user_config_dir
 from .merge import merge_dexa, merge_env, merge_mode, pooled_dirs, scalar
-from .settings import EffectiveSettings, RuleEntry, Scope, SettingsProblem
+from .settings import EffectiveSettings, Layer, RuleEntry, Scope, SettingsProblem
 from .trust import TrustDecision, filter_project_layer
 
 logger = logging.getLogger(__name__)
@@ -26,14 +25,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MANAGED_PATH = "/etc/claude-code/managed-settings.json"
 MAX_SETTINGS_BYTES = 2 * 1024 * 1024
 _UNSET = object()
-
-
-@dataclass(frozen=True, slots=True)
-class Layer:
-    source: str  # file path, "cli", "policy"
-    scope: Scope
-    anchor: str  # what a `/path` rule is relative to
-    data: Mapping[str, Any]
 
 
 def read_json_file(path: str, problems: list[SettingsProblem]) -> dict[str, Any] | None:

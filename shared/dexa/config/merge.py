@@ -6,14 +6,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dexa.egress.precedence import NetworkProblem, resolve_network
 
-from .settings import DexaSettings, DirEntry, SettingsProblem
-
-if TYPE_CHECKING:
-    from .loader import Layer
+from .settings import DexaSettings, DirEntry, Layer, SettingsProblem
 
 _MODES = ("default", "acceptEdits", "plan", "auto", "dontAsk", "bypassPermissions", "manual")
 _DEXA_KEYS = frozenset(

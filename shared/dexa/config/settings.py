@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from dexa.egress.policy import NetworkPolicy
 
+# Re-exported: most callers know SettingsProblem from here.
+from .problems import SettingsProblem as SettingsProblem
+
 if TYPE_CHECKING:
     from dexa.hooks.config import HooksConfig
 
@@ -25,19 +28,13 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
-class SettingsProblem:
-    """A malformed file or key. Loading goes on without it; the runtime reports it as a `config.error` event."""
+class Layer:
+    """One settings file (or the command line, or org policy) as read, before the merge."""
 
-    file: str
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}: {self.key}" if self.key else self.file
-        return f"{where}: {self.message}"
-
-    def to_event(self) -> dict[str, str]:
-        return {"file": self.file, "key": self.key, "message": self.message}
+    source: str  # file path, "cli", "policy"
+    scope: Scope
+    anchor: str  # what a `/path` rule is relative to
+    data: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from dexa.config.settings import SettingsProblem
+from dexa.config.problems import SettingsProblem
 
 HookEvent = Literal[
     "PreToolUse",
