@@ -68,7 +68,7 @@ _COMMAND = f"{OLD} {NEW} refs/heads/x\n".encode()
 )
 def test_malformed_requests_are_refused_not_forwarded(body: bytes) -> None:
     assert len(_COMMAND) + 4 == 0x63
-    with pytest.raises(PermissionDeniedError, match="pkt-line|command"):
+    with pytest.raises(PermissionDeniedError, match=r"pkt-line|command"):
         parse_receive_pack(body)
 
 
