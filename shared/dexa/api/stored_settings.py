@@ -1,4 +1,5 @@
-"""Settings written through the API, kept in the Store as well as on disk, so every server sees the same ones.
+"""Settings and memory files written through the API, kept in the Store as well as on disk, so every server sees
+the same ones.
 
 In the cloud each API Lambda container has its own DEXA_HOME on /tmp: a `.claude/settings.json` one container
 wrote is absent from the next and lost when it is recycled. The Store (DynamoDB there, SQLite locally) is shared,
@@ -24,6 +25,7 @@ from dexa.core.ports import KeyValueStore
 from . import workspace as ws
 
 NAMESPACE = "settings_permissions"
+MEMORY = "memory_files"
 
 
 def location(workspace_root: Path, cwd: str, scope: str) -> str:
@@ -61,3 +63,45 @@ async def restore(kv: KeyValueStore, org_id: str, where: str, path: Path) -> Non
     if mtime is not None and mtime >= float(doc.get("updated_at") or 0):
         return
     await anyio.to_thread.run_sync(ws.write_permissions, path, doc["permissions"])
+
+
+def memory_location(workspace_root: Path, home: str, target: Path) -> str:
+    """`home/<path within the org's home>` (its ~/.claude), `ws/<path within the workspace root>`, or absolute."""
+    for tag, root in (("home", Path(home).resolve()), ("ws", workspace_root)):
+        if root in target.parents:
+            return f"{tag}/{target.relative_to(root).as_posix()}"
+    return target.as_posix()
+
+
+def _memory_target(workspace_root: Path, home: Path, where: str) -> Path | None:
+    """Only files inside the org's own home or workspace root are restored: an absolute location is an operator's
+    extra root on one machine, whose disk is its own record."""
+    tag, _, rest = where.partition("/")
+    root = {"home": home, "ws": workspace_root}.get(tag)
+    if root is None or not rest or ".." in Path(rest).parts or Path(rest).is_absolute():
+        return None
+    target = root / rest
+    return target if target.suffix.lower() == ".md" else None
+
+
+async def save_memory(kv: KeyValueStore, org_id: str, where: str, path: Path, content: str) -> None:
+    doc = {"location": where, "content": content, "updated_at": _mtime(path) or time.time()}
+    await kv.kv_put(MEMORY, _key(where), doc, org_id=org_id)
+
+
+def _write_if_newer(target: Path, content: str, updated_at: float) -> None:
+    mtime = _mtime(target)
+    if mtime is None or mtime < updated_at:
+        ws.write_text(target, content)
+
+
+async def restore_memory(kv: KeyValueStore, org_id: str, workspace_root: Path, home: str) -> None:
+    """Write every memory file the org saved through the API that is missing here or older than the store's."""
+    home_dir = await anyio.to_thread.run_sync(Path(home).resolve)
+    for doc in await kv.kv_list(MEMORY, org_id=org_id):
+        where, content = doc.get("location"), doc.get("content")
+        if not isinstance(where, str) or not isinstance(content, str):
+            continue
+        target = _memory_target(workspace_root, home_dir, where)
+        if target is not None:
+            await anyio.to_thread.run_sync(_write_if_newer, target, content, float(doc.get("updated_at") or 0))

@@ -69,3 +69,20 @@ def test_the_newest_write_wins_across_containers(
     _new_container(monkeypatch, deployed, first)  # back to the first container, whose file is now stale
     view = _body(call(deployed, rest("GET", "/settings/permissions", headers=bearer(deployed))))
     assert view["effective"]["deny"] == ["WebFetch"]
+
+
+def test_memory_written_in_one_container_is_loaded_in_another(
+    deployed: Any,  # noqa: F811  # the fixture imported above
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    for path, content in (("CLAUDE.md", "Always answer in French."), ("~/.claude/CLAUDE.md", "Org rule: be brief.")):
+        if path.startswith("~/"):
+            path = str(get_settings().orgs_dir / deployed.org_id / path[2:])
+        body = {"path": path, "content": content}
+        _body(call(deployed, rest("PUT", "/memory", headers=_json(deployed), body=body)))
+    _new_container(monkeypatch, deployed, tmp_path / "second-home")
+    view = _body(call(deployed, rest("GET", "/memory", headers=bearer(deployed))))
+    contents = {f["content"].strip() for f in view["files"]}
+    assert {"Always answer in French.", "Org rule: be brief."} <= contents
+    assert all(f["path"].startswith(str(tmp_path / "second-home")) for f in view["files"])

@@ -160,6 +160,8 @@ async def get_memory(ctx: Ctx, who: Reader, cwd: CwdQuery = None) -> MemoryPubli
     """The memory files (CLAUDE.md, rules, imports) a session started in `cwd` would load, in load order."""
     home = ctx.home(who)
     path = await ws.workspace(ctx, who, cwd)
+    root = ctx.paths.workspace_root(who.org_id)
+    await stored_settings.restore_memory(ctx.runtime.store, who.org_id, root, home)
     return await anyio.to_thread.run_sync(_memory_view, path, home, ws.confine_root(ctx, who, path))
 
 
@@ -170,6 +172,9 @@ async def put_memory(body: MemoryUpdate, ctx: Ctx, who: ConfigAdmin) -> MemoryWr
     cwd = await ws.workspace(ctx, who, body.cwd)
     target = ws.editable_memory(cwd, home, body.path)
     size = await anyio.to_thread.run_sync(ws.write_text, target, body.content)
+    root = ctx.paths.workspace_root(who.org_id)
+    where = await anyio.to_thread.run_sync(stored_settings.memory_location, root, home, target)
+    await stored_settings.save_memory(ctx.runtime.store, who.org_id, where, target, body.content)
     await ctx.audit.append(who, "memory.update", str(target), {"bytes": size})
     return MemoryWritten(path=str(target), bytes=size)
 
