@@ -46,10 +46,10 @@ def test_a_back_import_breaks_the_layers(tmp_path: Path) -> None:
 
 
 def test_a_cycle_breaks_the_acyclic_contract(tmp_path: Path) -> None:
-    config = mutated(tmp_path, '"dexa.code.tools -> dexa.code.sources",', "")
+    config = mutated(tmp_path, '"dexa.adapters.mcp.tools -> dexa.adapters.mcp.manager",', "")
     run = lint_imports(config, tmp_path)
     assert run.returncode == 1
-    assert "No cycles are allowed in dexa.code." in run.stdout
+    assert "No cycles are allowed in dexa.adapters.mcp." in run.stdout
 
 
 def test_a_fixed_violation_must_leave_the_list(tmp_path: Path) -> None:

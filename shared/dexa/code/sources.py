@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dexa.core.ports import KeyValueStore, Workspace
 from dexa.core.session import Session
@@ -32,7 +32,7 @@ from .ports import GitTransport, PrGate, PrStager, PullRequestProvider, SessionE
 from .prs import LinkedPullRequests
 from .repos import Emit, RepoSet
 from .state import LinkedPR, LinkedPRSet, load_repos
-from .tools import code_tools
+from .tools import CodeService, code_tools
 from .transport import HostGitTransport, WorkspaceGitTransport
 
 
@@ -176,3 +176,8 @@ class CodeSources:
     async def compensate(self, action: str, args: dict[str, Any]) -> Mapping[str, Any] | None:
         """The side-effect ledger executor for close_pr / delete_branch."""
         return await self.prs().compensate(action, args)
+
+
+if TYPE_CHECKING:
+    # pyright checks that CodeSources still gives the tools what they use of it.
+    _gives_the_tools: type[CodeService] = CodeSources

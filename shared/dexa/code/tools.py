@@ -6,17 +6,26 @@ so they hold no state of their own and survive a crash between steps.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dexa.core.errors import DexaError, ToolError
 from dexa.core.ports import ToolSpec
 from dexa.core.tools import ToolContext, ToolOutput
 
 if TYPE_CHECKING:
-    from .sources import CodeSources
+    from .prs import LinkedPullRequests
+    from .repos import RepoSet
 
 
-def _code(ctx: ToolContext) -> CodeSources:
+class CodeService(Protocol):
+    """What the tools use of `CodeSources`: named here, not imported, because sources imports these tools."""
+
+    def repo_set_for(self, ctx: ToolContext) -> RepoSet: ...
+
+    def prs(self, ctx: ToolContext | None = None) -> LinkedPullRequests: ...
+
+
+def _code(ctx: ToolContext) -> CodeService:
     code = ctx.services.get("code")
     if code is None:
         raise ToolError("code sources are not configured for this session (no git proxy / GitHub App)")
