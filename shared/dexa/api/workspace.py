@@ -8,8 +8,6 @@ resource, so a key cannot read or write arbitrary folders.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,13 +16,10 @@ import anyio
 
 from dexa.auth.models import Principal
 from dexa.config.loader import load_settings, read_json_file
-from dexa.config.locations import local_settings_dir
 from dexa.config.settings import SettingsProblem
 from dexa.core.errors import ConfigError, DexaError, NotFoundError
 
 from .deps import ApiContext
-
-SETTINGS_FILES = {"project": "settings.json", "local": "settings.local.json"}
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -60,11 +55,6 @@ def confine_root(ctx: ApiContext, who: Principal, cwd: str) -> str | None:
     return str(next((r for r in ctx.paths.roots(who.org_id) if _inside(path, r)), path))
 
 
-def settings_path(cwd: str, home: str, scope: str) -> Path:
-    root = local_settings_dir(cwd, home) if scope == "local" else cwd
-    return Path(root) / ".claude" / SETTINGS_FILES[scope]
-
-
 def read_settings_file(path: Path) -> tuple[dict[str, Any] | None, list[SettingsProblem]]:
     problems: list[SettingsProblem] = []
     return read_json_file(str(path), problems), problems
@@ -84,35 +74,6 @@ def validate_permissions(cwd: str, home: str, permissions: Mapping[str, Any]) ->
         raise DexaError(f"invalid permissions: {detail}", code="validation_error")
 
 
-def write_json(path: Path, doc: Mapping[str, Any]) -> None:
-    """Atomic replace, so a reader (a starting session) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_permissions(path: Path, permissions: Mapping[str, Any]) -> None:
-    """Replace the file's `permissions` object, keeping its other keys. A file that is not valid JSON is refused
-    rather than overwritten (it may hold hand-written settings)."""
-    problems: list[SettingsProblem] = []
-    current = read_json_file(str(path), problems)
-    if problems:
-        raise ConfigError(f"{path}: {problems[0].message}; fix or remove the file first")
-    doc = dict(current or {})
-    doc["permissions"] = dict(permissions)
-    try:
-        write_json(path, doc)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
-
-
 def editable_memory(cwd: str, home: str, path: str) -> Path:
     """The memory file `path` names, if it is a Markdown file within the workspace or ~/.claude."""
     roots = (Path(cwd).resolve(), (Path(home) / ".claude").resolve())
@@ -124,19 +85,6 @@ def editable_memory(cwd: str, home: str, path: str) -> Path:
     if target.suffix.lower() != ".md" or not any(_inside(target, r) for r in roots):
         raise refused
     return target
-
-
-def write_text(path: Path, content: str) -> int:
-    data = content.encode("utf-8")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    return len(data)
 
 
 def is_editable(cwd: str, home: str, path: str) -> bool:

@@ -12,7 +12,6 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Path, Query, Response
 
-from dexa.api import stored_settings
 from dexa.api import workspace as ws
 from dexa.api.deps import ConfigAdmin, Ctx, Reader, problems
 from dexa.api.schemas.common import ID_PATTERN
@@ -33,6 +32,7 @@ from dexa.api.schemas.config import (
     SettingsProblemPublic,
 )
 from dexa.api.session_policy import check_session_request
+from dexa.config import stored as stored_settings
 from dexa.config.settings import SettingsProblem
 from dexa.core.errors import ConfigError, NotFoundError
 
@@ -54,7 +54,7 @@ def _permissions_view(cwd: str, home: str) -> PermissionsSettingsPublic:
     files: list[SettingsFilePublic] = []
     found: list[SettingsProblem] = []
     for scope in ("project", "local"):
-        path = ws.settings_path(cwd, home, scope)
+        path = stored_settings.settings_path(cwd, home, scope)
         doc, issues = ws.read_settings_file(path)
         found += issues
         perms = (doc or {}).get("permissions")
@@ -92,7 +92,7 @@ async def _restore_permissions(ctx: Ctx, org_id: str, cwd: str, home: str) -> No
     root = ctx.paths.workspace_root(org_id)
     for scope in ("project", "local"):
         where = stored_settings.location(root, cwd, scope)
-        await stored_settings.restore(ctx.runtime.store, org_id, where, ws.settings_path(cwd, home, scope))
+        await stored_settings.restore(ctx.runtime.store, org_id, where, stored_settings.settings_path(cwd, home, scope))
 
 
 @router.put("/settings/permissions", response_model=PermissionsSettingsPublic, responses=problems(404, 501))
@@ -103,9 +103,9 @@ async def put_permission_settings(body: PermissionsUpdate, ctx: Ctx, who: Config
     cwd = await ws.workspace(ctx, who, body.cwd)
     perms = body.permissions.model_dump(exclude_none=True, exclude_defaults=True)
     ws.validate_permissions(cwd, home, perms)
-    path = ws.settings_path(cwd, home, body.scope)
+    path = stored_settings.settings_path(cwd, home, body.scope)
     await _restore_permissions(ctx, who.org_id, cwd, home)  # the other scope's file too: the view merges both
-    await anyio.to_thread.run_sync(ws.write_permissions, path, perms)
+    await anyio.to_thread.run_sync(stored_settings.write_permissions, path, perms)
     where = stored_settings.location(ctx.paths.workspace_root(who.org_id), cwd, body.scope)
     await stored_settings.save(ctx.runtime.store, who.org_id, where, path, perms)
     await ctx.audit.append(who, "settings.permissions.update", str(path), {"scope": body.scope, **perms})
@@ -171,7 +171,7 @@ async def put_memory(body: MemoryUpdate, ctx: Ctx, who: ConfigAdmin) -> MemoryWr
     home = ctx.home(who)
     cwd = await ws.workspace(ctx, who, body.cwd)
     target = ws.editable_memory(cwd, home, body.path)
-    size = await anyio.to_thread.run_sync(ws.write_text, target, body.content)
+    size = await anyio.to_thread.run_sync(stored_settings.write_text, target, body.content)
     root = ctx.paths.workspace_root(who.org_id)
     where = await anyio.to_thread.run_sync(stored_settings.memory_location, root, home, target)
     await stored_settings.save_memory(ctx.runtime.store, who.org_id, where, target, body.content)

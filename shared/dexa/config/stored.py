@@ -8,11 +8,17 @@ when it is newer than the file. Newest wins, so a file someone edited by hand af
 
 A workspace is named relative to the org's workspace root (every container resolves the same root under its own
 home) and hashed, since a path can be longer than a store key may be.
+
+Here, below the API and the runtime, so both the settings routes and a session's environment build (a step Lambda
+with a fresh home) write back the same stored files.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,12 +26,63 @@ from typing import Any
 
 import anyio
 
+from dexa.core.errors import ConfigError
 from dexa.core.ports import KeyValueStore
 
-from . import workspace as ws
+from .loader import read_json_file
+from .locations import local_settings_dir
+from .problems import SettingsProblem
 
 NAMESPACE = "settings_permissions"
 MEMORY = "memory_files"
+SETTINGS_FILES = {"project": "settings.json", "local": "settings.local.json"}
+
+
+def settings_path(cwd: str, home: str, scope: str) -> Path:
+    root = local_settings_dir(cwd, home) if scope == "local" else cwd
+    return Path(root) / ".claude" / SETTINGS_FILES[scope]
+
+
+def write_json(path: Path, doc: Mapping[str, Any]) -> None:
+    """Atomic replace, so a reader (a starting session) never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=2)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_permissions(path: Path, permissions: Mapping[str, Any]) -> None:
+    """Replace the file's `permissions` object, keeping its other keys. A file that is not valid JSON is refused
+    rather than overwritten (it may hold hand-written settings)."""
+    problems: list[SettingsProblem] = []
+    current = read_json_file(str(path), problems)
+    if problems:
+        raise ConfigError(f"{path}: {problems[0].message}; fix or remove the file first")
+    doc = dict(current or {})
+    doc["permissions"] = dict(permissions)
+    try:
+        write_json(path, doc)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def write_text(path: Path, content: str) -> int:
+    data = content.encode("utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return len(data)
 
 
 def location(workspace_root: Path, cwd: str, scope: str) -> str:
@@ -62,7 +119,7 @@ async def restore(kv: KeyValueStore, org_id: str, where: str, path: Path) -> Non
     mtime = await anyio.to_thread.run_sync(_mtime, path)
     if mtime is not None and mtime >= float(doc.get("updated_at") or 0):
         return
-    await anyio.to_thread.run_sync(ws.write_permissions, path, doc["permissions"])
+    await anyio.to_thread.run_sync(write_permissions, path, doc["permissions"])
 
 
 def memory_location(workspace_root: Path, home: str, target: Path) -> str:
@@ -92,7 +149,7 @@ async def save_memory(kv: KeyValueStore, org_id: str, where: str, path: Path, co
 def _write_if_newer(target: Path, content: str, updated_at: float) -> None:
     mtime = _mtime(target)
     if mtime is None or mtime < updated_at:
-        ws.write_text(target, content)
+        write_text(target, content)
 
 
 async def restore_memory(kv: KeyValueStore, org_id: str, workspace_root: Path, home: str) -> None:
