@@ -1,6 +1,4 @@
-"""Connection strings: which engine, where it points (for error messages, never the password), and where a
-SQLite file may live.
-"""
+"""Connection strings: which engine, and where a SQLite file may live (what a message may say of one: dsn.py)."""
 
 from __future__ import annotations
 
@@ -35,28 +33,6 @@ def check_connection_string(provider: str, dsn: str) -> None:
     engine = engine_of(dsn)
     if engine != provider:
         raise ConfigError(f"the {provider} integration needs a {provider} connection string, not a {engine} one")
-
-
-def where(dsn: str) -> str:
-    """'host:port/database as user' for messages: everything an operator needs, and no password."""
-    parts = urlsplit(dsn)
-    host = parts.hostname or "localhost"
-    try:
-        port = parts.port or 5432
-    except ValueError:
-        port = "?"
-    database = unquote(parts.path.lstrip("/")) or "(default database)"
-    user = f" as {unquote(parts.username)}" if parts.username else ""
-    return f"{host}:{port}/{database}{user}"
-
-
-def scrub(text: str, dsn: str) -> str:
-    """A driver message with the connection string and its password removed, whatever the driver quoted."""
-    parts = urlsplit(dsn)
-    for secret in (dsn, parts.password and unquote(parts.password), parts.password):
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 def sqlite_path(dsn: str, roots: Sequence[str]) -> Path:

@@ -14,7 +14,7 @@ from dexa.core.errors import PermissionDeniedError, ToolError, ToolInputError, T
 
 from . import statements
 from .base import QueryLimits, RowCollector
-from .connect import scrub, where
+from .dsn import scrub, where
 
 logger = logging.getLogger(__name__)
 
