@@ -16,13 +16,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dexa.auth.audit import AuditLog
 from dexa.auth.bootstrap import LOCAL_ORG
 from dexa.auth.orgpaths import OrgPaths
 from dexa.auth.service import AuthService
 from dexa.core.errors import DexaError
 from dexa.core.events import EventType
 
-from .audit import AuditLog
 from .body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from .deps import ApiContext
 from .integrations import KvIntegrationRegistry

@@ -10,13 +10,13 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
+from dexa.auth.audit import AuditLog
 from dexa.auth.models import Principal
 from dexa.auth.orgpaths import OrgPaths
 from dexa.auth.service import AuthService, unauthenticated
 from dexa.core.errors import DexaError
 from dexa.core.session import Session
 
-from .audit import AuditLog
 from .csrf import check_cookie_write
 from .ports import (
     ApiRuntime,

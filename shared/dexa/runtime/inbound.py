@@ -11,7 +11,7 @@ from typing import Any
 def trigger_starter(runtime: Any) -> Any:
     """dexa.triggers.inbound's starter (call on the engine's loop), sessions under each org's workspace root;
     each start is audited as `session.trigger` by the user it runs as, naming who asked."""
-    from dexa.api.audit import AuditLog
+    from dexa.auth.audit import AuditLog
     from dexa.auth.models import Principal
     from dexa.auth.orgpaths import OrgPaths
     from dexa.triggers import inbound
