@@ -12,31 +12,17 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from sse_starlette.event import ServerSentEvent
 
 from dexa.core.bus import Notifier
 from dexa.core.events import Event
 from dexa.core.ports import EventLog
+from dexa.core.streaming import StreamConfig as StreamConfig  # re-exported: the API's callers know it here
 
 logger = logging.getLogger(__name__)
 
 BATCH = 500
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StreamConfig:
-    heartbeat_s: float = 15.0
-    # Close a live stream after this long (Lambda Web Adapter must end before its timeout); None = never.
-    max_s: float | None = None
-    poll_s: float = 1.0
-    retry_ms: int = 1000
-    # Buffered hosts (Mangum) cannot stream: every request answers in poll mode.
-    buffered: bool = False
-    # Buffered hosts: a stream request with nothing new holds this long before answering (long-poll), so a
-    # watching client costs one request per event burst or per long_poll_s, not one per retry_ms.
-    long_poll_s: float = 0.0
 
 
 class EventHub:

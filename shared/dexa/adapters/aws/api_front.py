@@ -59,7 +59,7 @@ class Unauthorized(Exception):
 
 def buffered_stream() -> Any:
     """SSE settings for a buffered host: hold a poll open while nothing is new, re-reading the log 4x a second."""
-    from dexa.api.sse import StreamConfig
+    from dexa.core.streaming import StreamConfig
 
     raw = os.environ.get(ENV_LONG_POLL_S)
     try:

@@ -30,7 +30,7 @@ LIVE_POLL_S: Final = 0.1
 
 
 def live_stream() -> Any:
-    from dexa.api.sse import StreamConfig
+    from dexa.core.streaming import StreamConfig
 
     return StreamConfig(buffered=False, heartbeat_s=HEARTBEAT_S, max_s=MAX_STREAM_S, poll_s=LIVE_POLL_S, retry_ms=250)
 
