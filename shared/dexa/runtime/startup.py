@@ -23,7 +23,7 @@ SCAN_LIMIT = 100_000  # sessions read per org at start-up; list_sessions has no 
 async def all_org_ids(runtime: Any) -> list[str]:
     """Every org the store knows, plus the local one (`dexa run` writes sessions there without an org record)."""
     from dexa.auth.service import ORGS
-    from dexa.wiring import LOCAL_ORG
+    from dexa.runtime.envs import LOCAL_ORG
 
     ids = {str(doc["id"]) for doc in await runtime.store.kv_list(ORGS) if doc.get("id")}
     return sorted(ids | {LOCAL_ORG})
@@ -55,7 +55,7 @@ async def run_due_everywhere(runtime: Any, *, local_cwd: str | None) -> list[str
     """One scheduler tick over every org. A schedule saved without a cwd runs in its own org's workspace root:
     only the local org may default to the directory `dexa serve` was started in."""
     from dexa.auth.orgpaths import OrgPaths
-    from dexa.wiring import LOCAL_ORG
+    from dexa.runtime.envs import LOCAL_ORG
 
     paths = OrgPaths(workspaces=runtime.settings.workspaces_dir, scopes=runtime.settings.orgs_dir)
     started: list[str] = []
