@@ -162,3 +162,15 @@ async def restore_memory(kv: KeyValueStore, org_id: str, workspace_root: Path, h
         target = _memory_target(workspace_root, home_dir, where)
         if target is not None:
             await anyio.to_thread.run_sync(_write_if_newer, target, content, float(doc.get("updated_at") or 0))
+
+
+async def restore_for_session(kv: KeyValueStore, org_id: str, workspace_root: Path, home: str, cwd: str) -> None:
+    """Before a session reads its settings: write back the org's stored memory files and the project and local
+    permission settings of its workspace, so a server with a fresh home (a step Lambda) applies what the API wrote.
+    A settings file that is not valid JSON is left alone: the settings loader reports it to the session."""
+    for scope in ("project", "local"):
+        try:
+            await restore(kv, org_id, location(workspace_root, cwd, scope), settings_path(cwd, home, scope))
+        except ConfigError:
+            continue
+    await restore_memory(kv, org_id, workspace_root, home)

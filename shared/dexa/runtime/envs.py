@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from dexa.core.environment import SessionEnv
 from dexa.core.events import EventType
 from dexa.core.models import context_window, resolve_model
@@ -208,6 +210,19 @@ class LocalEnvFactory:
         if "LoadSourceTools" in env.tools.names():  # only sessions with sources held back need the guidance
             env.system_prompt += "\n\n" + SOURCE_SELECTION_PROMPT
 
+    async def _restore_stored(self, session: Session) -> None:
+        """Settings and memory written through the API live in the Store as well; a server whose home is fresh
+        (every cloud Lambda container) would otherwise run the session without them. The files are restored on
+        this server's disk, where the settings are read, also when the workspace itself is a remote sandbox."""
+        from dexa.auth.orgpaths import OrgPaths
+        from dexa.config.stored import restore_for_session
+
+        if self.local(session):  # the owner's own disk is the record; the API writes it directly
+            return
+        paths = OrgPaths(workspaces=self.settings.workspaces_dir, scopes=self.settings.orgs_dir, local_home=None)
+        root = await anyio.to_thread.run_sync(paths.workspace_root, session.org_id)
+        await restore_for_session(self.store, session.org_id, root, str(self.home), session.cwd)
+
     async def _build(self, session: Session) -> SessionEnv:
         from dexa.adapters.anthropic import make_model
         from dexa.adapters.local_sandbox import LocalSandbox
@@ -216,6 +231,7 @@ class LocalEnvFactory:
         from dexa.tools.registry import default_registry
 
         cfg = session.config
+        await self._restore_stored(session)
         trust, trust_warning = await pinned_trust(
             self.store,
             session,
