@@ -44,7 +44,7 @@ class World:
         return [r for r in reqs if r["path"].startswith("/v1/messages") and "count_tokens" not in r["path"]]
 
     def chat(self, *args: str) -> PtySession:
-        return PtySession([DEXA, "chat", *args], env=self.env, cwd=str(self.ws))
+        return PtySession([DEXA, "chat", *args], env=self.env, cwd=str(self.ws), cols=250)
 
 
 def _started(proc: subprocess.Popen[str], marker: str) -> str:
@@ -76,6 +76,8 @@ def world(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[World]:
         "ANTHROPIC_API_KEY": "sk-test",
         "PROMPT_TOOLKIT_NO_CPR": "1",
         "TERM": "xterm-256color",
+        # Wide enough that a long temporary path is never wrapped in the middle of a word the test looks for.
+        "COLUMNS": "250",
     }
     env.pop("DEXA_BENCH_FAKE_ENV", None)
     fake = subprocess.Popen(

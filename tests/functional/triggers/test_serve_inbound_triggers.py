@@ -59,6 +59,15 @@ def _mail(sender: str, subject: str, message_id: str, to: str = ADDRESS) -> Emai
     return msg
 
 
+def _first_prompt(served: Any, session_id: str) -> dict[str, Any]:
+    """The session's first user message: the trigger starts the turn just after the session exists."""
+    return wait_until(
+        lambda: next((e for e in served.events(session_id) if e["type"] == "message.user"), None),
+        30,
+        f"the first prompt of {session_id}",
+    )
+
+
 def _send(org: Org, msg: EmailMessage) -> None:
     with smtplib.SMTP("127.0.0.1", org.stack.served.smtp_in, timeout=30) as smtp:
         smtp.send_message(msg)
@@ -70,7 +79,7 @@ def test_an_email_starts_a_session_as_its_sender_that_stages_for_the_reviewers(o
     _send(org, _mail("ana@acme.example", "Book a follow-up with Dana", "<m1@acme.example>"))
     session = org.new_session(before)
     assert session["user_id"] == org.ana and session["title"] == "email: Book a follow-up with Dana"
-    first = next(e for e in served.events(session["id"]) if e["type"] == "message.user")
+    first = _first_prompt(served, session["id"])
     assert "Dana asked for a 30 minute follow-up" in json.dumps(first["data"])
     entry = org.audit(session["id"])
     assert entry["actor"] == org.ana and entry["detail"]["requested_by"] == "email:ana@acme.example"
@@ -160,7 +169,7 @@ def test_a_slack_mention_starts_a_session_as_the_mapped_user_and_reviews_land_in
     session = served.session(started["session_id"])
     assert session["user_id"] == org.ana
     assert org.audit(session["id"])["detail"]["requested_by"] == f"slack:{TEAM}/U0ANA"
-    first = next(e for e in served.events(session["id"]) if e["type"] == "message.user")
+    first = _first_prompt(served, session["id"])
     assert "book Dana" in json.dumps(first["data"]) and "<@U0DEXA>" not in json.dumps(first["data"])
     ack = [p for p in slack.posts if p["channel"] == "C0SALES" and p.get("thread_ts") == ts]
     assert ack and "On it" in ack[0]["text"]
@@ -217,7 +226,7 @@ def test_a_signed_webhook_fills_a_saved_template_and_runs_as_its_user(org: Org) 
     assert res.status_code == 202, res.text
     session = served.session(res.json()["session_id"])
     assert session["user_id"] == org.ana
-    first = next(e for e in served.events(session["id"]) if e["type"] == "message.user")
+    first = _first_prompt(served, session["id"])
     assert "Follow up on ticket 42 (Printer on fire) for Acme." in json.dumps(first["data"])
     assert org.audit(session["id"])["detail"]["requested_by"].startswith(f"webhook:{created['id']}")
 
