@@ -1,5 +1,7 @@
 // /ui/integrations: connected sources with health, last sync and last check, which sessions used each, connect
-// (OAuth redirect where the provider uses it, and sign in again when disconnected) and disconnect.
+// (OAuth redirect where the provider uses it, and sign in again when disconnected) and disconnect. Where the server
+// does OAuth, each card also shows whose grants exist (the org's shared one and the viewer's own), the policy that
+// picks between them, and lets the viewer connect or disconnect their own account.
 
 import { api, enc } from '../api.js';
 import { badge, clear, field, fmtAgo, h, statusKind, toast, unavailable, fill } from '../dom.js';
@@ -26,6 +28,7 @@ async function card(i, sessions, reload) {
         try { await api.del(`/integrations/${enc(i.id)}`); toast(`Disconnected ${i.name}`); reload(); } catch (e) { toast(`Not disconnected: ${e.message}`, { bad: true }); }
       },
     }, 'Disconnect')));
+  grantsPanel(i, el);
   api.get(`/integrations/${enc(i.id)}/status`).then((st) => {
     const synced = st.last_sync ? `last sync ${fmtAgo(st.last_sync)}` : 'never synced';
     const signIn = st.state === 'disconnected' || st.state === 'error' ? h('button', {
@@ -37,6 +40,61 @@ async function card(i, sessions, reload) {
     fill(statusEl, badge(st.state, statusKind(st.state)), ` ${st.detail || ''} · ${synced} · last checked ${fmtAgo(st.checked_at)} `, signIn);
   }).catch((e) => fill(statusEl, unavailable('Health', e)));
   return el;
+}
+
+const POLICIES = {
+  user_first: 'Your own account, else the organisation’s',
+  org_only: 'Only the organisation’s account',
+  user_only: 'Only each person’s own account',
+};
+
+function ownerLabel(owner) { return owner === 'org' ? 'Organisation' : 'You'; }
+
+// GET /integrations/{id}/grants answers only where the server does OAuth (501 elsewhere, 404 for a source without
+// sign-in): then the card simply has no grants panel, as before.
+function grantsPanel(i, card) {
+  const slot = h('section', { class: 'stack', 'aria-labelledby': `g-${i.id}`, dataset: { grants: '' } });
+  slot.hidden = true;
+  card.append(slot);
+  const show = (g) => {
+    const mine = g.data.find((x) => x.owner !== 'org');
+    const used = g.grant_owner ? `Your sessions use ${g.grant_owner === 'org' ? 'the organisation’s account' : 'your own account'}.`
+      : 'Your sessions have no account to use yet.';
+    const policy = h('select', { id: `gp-${i.id}` }, Object.entries(POLICIES).map(([v, label]) =>
+      h('option', { value: v }, label)));
+    policy.value = g.policy;
+    policy.addEventListener('change', async () => {
+      try { show(await api.put(`/integrations/${enc(i.id)}/grants`, { policy: policy.value })); toast('Grants policy saved'); } catch (e) {
+        policy.value = g.policy;
+        toast(`Policy not changed: ${e.message}`, { bad: true });
+      }
+    });
+    fill(slot,
+      h('h3', { id: `g-${i.id}` }, 'Accounts'),
+      h('p', { class: 'small', role: 'status' }, used),
+      g.data.length ? h('ul', { class: 'small' }, g.data.map((x) => h('li', { dataset: { grantOwner: x.owner } },
+        `${ownerLabel(x.owner)}: `, badge(x.status, statusKind(x.status)),
+        x.scope ? ` ${x.scope}` : '', x.last_error ? ` · ${x.last_error}` : '')))
+        : h('p', { class: 'small muted' }, 'No account is connected.'),
+      field('Whose account sessions use (admins)', policy),
+      h('div', { class: 'row' },
+        h('button', {
+          type: 'button', class: 'btn small', onclick: async () => {
+            try { await startOAuth(i, null, 'me'); } catch (e) { toast(`Sign-in not started: ${e.message}`, { bad: true }); }
+          },
+        }, mine ? 'Reconnect my own account' : 'Connect my own account'),
+        mine ? h('button', {
+          type: 'button', class: 'btn bad small', onclick: async () => {
+            if (!window.confirm(`Disconnect your own ${i.name} account? Your sessions fall back to the policy.`)) return;
+            try { await api.del(`/integrations/${enc(i.id)}/grants/me`); toast('Disconnected your account'); load(); } catch (e) {
+              toast(`Not disconnected: ${e.message}`, { bad: true });
+            }
+          },
+        }, 'Disconnect mine') : null));
+    slot.hidden = false;
+  };
+  const load = () => api.get(`/integrations/${enc(i.id)}/grants`).then(show).catch(() => { slot.hidden = true; });
+  load();
 }
 
 function connectForm(reload) {
@@ -89,9 +147,11 @@ function connectForm(reload) {
 
 // POST /integrations/{id}/oauth/start answers the provider's authorize URL; the provider sends the browser back to
 // /oauth/callback, which returns it here with ?connected=<id> (and &error= when sign-in failed).
-async function startOAuth(created, p) {
+// grantFor 'me' connects the caller's own account; without it the server picks (the org's for an admin).
+async function startOAuth(created, p, grantFor) {
   try {
-    const res = await api.post(`/integrations/${enc(created.id)}/oauth/start`);
+    const q = grantFor ? `?for=${enc(grantFor)}` : '';
+    const res = await api.post(`/integrations/${enc(created.id)}/oauth/start${q}`);
     if (res && res.authorize_url) { location.assign(res.authorize_url); return; }
   } catch (e) {
     if (!e.unavailable) throw e;
