@@ -51,6 +51,25 @@ async def resume_unfinished_turns(runtime: Any, org_ids: Sequence[str]) -> int:
     return resumed
 
 
+async def fail_interrupted_outputs(runtime: Any, org_ids: Sequence[str]) -> int:
+    """Outputs a stopped process left mid-execution ("approved", no result) become failed, and a blocking turn
+    parked on one continues with that failure. Runs after the turns are resumed, so its delivery starts the turn."""
+    from dexa.integrations.outputs.models import NAMESPACE
+
+    stuck = [
+        org_id
+        for org_id in org_ids
+        if any(doc.get("status") == "approved" for doc in await runtime.store.kv_list(NAMESPACE, org_id=org_id))
+    ]
+    if not stuck:
+        return 0  # the integrations (and their imports) are built only when there is something to fail
+    failed = 0
+    for org_id in stuck:
+        failed += len(await runtime.integrations.queue.fail_interrupted(org_id))
+    logger.warning("marked %d output(s) interrupted mid-execution as failed", failed)
+    return failed
+
+
 async def run_due_everywhere(runtime: Any, *, local_cwd: str | None) -> list[str]:
     """One scheduler tick over every org. A schedule saved without a cwd runs in its own org's workspace root:
     only the local org may default to the directory `dexa serve` was started in."""
@@ -81,7 +100,9 @@ async def scheduler_loop(runtime: Any, *, local_cwd: str | None, tick_s: float =
 async def on_serve_start(runtime: Any, *, local_cwd: str | None) -> None:
     """The app's start-up hook (runs on the engine's loop, where the driver's tasks must live). `local_cwd` is the
     local org's default working directory (the one `dexa serve` registers), or None."""
-    await resume_unfinished_turns(runtime, await all_org_ids(runtime))
+    org_ids = await all_org_ids(runtime)
+    await resume_unfinished_turns(runtime, org_ids)
+    await fail_interrupted_outputs(runtime, org_ids)
     from dexa.runtime.inbound import start_inbound_mail
 
     await start_inbound_mail(runtime, runtime.envs.env)  # mail to an org's address starts sessions

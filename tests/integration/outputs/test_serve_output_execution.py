@@ -143,3 +143,65 @@ def test_a_blocking_commit_parks_the_turn_which_continues_with_the_result_after_
         "POST", f"/sessions/{session_id}/approve", json={"approval_id": approval["id"], "decision": "once"}
     )
     assert again.status_code == 409
+
+
+def test_an_execution_cut_by_a_crash_fails_on_restart_and_the_parked_turn_continues_with_that(rig: Rig) -> None:
+    """A server stopped between claiming an execution and recording its result leaves the output "approved". It is
+    never retried (the commit may have happened); the next server marks it failed, says so in the ledger, and the
+    blocking turn parked on it goes on with that failure as its tool result."""
+    import asyncio
+
+    from dexa.adapters.sqlite import SqliteStore
+    from dexa.integrations.outputs.models import EXECUTIONS_NAMESPACE, LEDGER_NAMESPACE, NAMESPACE
+
+    rig.use_model(
+        [
+            {
+                "text": "Committing.",
+                "tool_uses": [{"name": COMMIT, "input": {"repo_path": str(rig.repo), "message": "Add notes"}}],
+            },
+            {"text": "The commit may not have happened; please check the repository."},
+        ]
+    )
+    first = rig.serve()
+    session_id = _stage_commit(first, rig, modes={"tools": {"git/git_commit": "blocking"}})
+    first.wait(session_id, lambda s: s["status"] == "waiting", "the turn parked on the staged commit")
+    [staged] = first.call("GET", f"/sessions/{session_id}/pending-outputs")["data"]
+    first.stop()
+
+    async def crash_mid_execution() -> None:
+        # Exactly what approve() has written when the process dies inside the executor's call.
+        store = SqliteStore(rig.home / "dexa.db")
+        try:
+            [doc] = [d for d in await store.kv_list(NAMESPACE, prefix="out_", org_id="org_local") if d]
+            assert doc["id"] == staged["id"] and doc["status"] == "pending"
+            doc.update(status="approved", decided_by="dev", final_arguments=doc["arguments"])
+            doc["final_hash"] = doc["args_hash"]
+            await store.kv_put(NAMESPACE, doc["id"], doc, org_id="org_local")
+            await store.kv_put(EXECUTIONS_NAMESPACE, doc["id"], {"at": 1.0}, org_id="org_local")
+        finally:
+            store.close()
+
+    asyncio.run(crash_mid_execution())
+
+    async def ledger() -> list[dict[str, Any]]:
+        store = SqliteStore(rig.home / "dexa.db")
+        try:
+            return await store.kv_list(LEDGER_NAMESPACE, org_id="org_local")
+        finally:
+            store.close()
+
+    second = rig.serve()
+    done = second.idle(session_id)
+    assert done["result"] == "The commit may not have happened; please check the repository.", done
+    [output] = second.call("GET", f"/sessions/{session_id}/pending-outputs")["data"]
+    assert output["status"] == "failed" and output["error"].startswith("interrupted: the server stopped"), output
+    assert rig.commits() == []  # not retried
+    [entry] = asyncio.run(ledger())
+    assert entry["output_id"] == staged["id"] and entry["status"] == "failed" and "interrupted" in entry["error"]
+    assert rig.model is not None
+    result = rig.model.message_requests()[-1]["messages"][-1]["content"][0]
+    assert result["type"] == "tool_result" and result.get("is_error"), result
+    assert "check the target before retrying" in json.dumps(result)
+    again = second.request("POST", f"/sessions/{session_id}/pending-outputs/{staged['id']}/approve", json={})
+    assert again.status_code == 409

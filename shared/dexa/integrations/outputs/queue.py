@@ -34,6 +34,7 @@ from .models import (
 logger = logging.getLogger(__name__)
 
 SessionEmit = Callable[[str, str, Mapping[str, Any]], Awaitable[None]]
+INTERRUPTED = "interrupted: the server stopped during execution; check the target before retrying"
 # `OutputQueue.list` shadows the builtin inside the class body, so annotations there use this alias.
 Docs = list[dict[str, Any]]
 
@@ -230,6 +231,27 @@ class OutputQueue:
             await connections.forget(self.vault, output.org_id, output.id)
         await self._decided(output)
         return output.to_dict()
+
+    async def fail_interrupted(self, org_id: str) -> list[PendingOutput]:
+        """Mark failed every output a stopped process left "approved" (claimed for execution, no result), and
+        deliver that failure (a blocking turn parked on one continues with it as the tool result).
+
+        Never retried: the call may or may not have reached the target, and only a human can check which.
+        Call it at start-up only, when no execution of this home can still be in flight in this process.
+        """
+        failed: list[PendingOutput] = []
+        for doc in await self.list(org_id, status="approved"):
+            output = replace(PendingOutput.from_dict(doc), status="failed", error=INTERRUPTED, executed_at=self.clock())
+            await self.kv.kv_put(NAMESPACE, output.id, output.to_dict(), org_id=org_id)
+            await self._ledger(output, dict(output.final_arguments or output.arguments))
+            await self._event(
+                output, EventType.OUTPUT_EXECUTED, {"status": output.status, "error": output.error, "result": ""}
+            )
+            if output.connection is not None:
+                await connections.forget(self.vault, output.org_id, output.id)
+            await self._decided(output)
+            failed.append(output)
+        return failed
 
     async def _decided(self, output: PendingOutput) -> None:
         for callback in self.on_decided:
