@@ -95,7 +95,9 @@ class ReviewNotifier:
         channels = _with_requester(await review_channels(self.store, session.org_id), session.config.extra)
         if not (channels.slack or channels.emails):
             return
-        ident = str(data.get("approval_id") or data.get("output_id") or data.get("id") or "")
+        # A blocking output is both staged (output.staged) and parked as an approval (permission.required with its
+        # output_id): keyed by the output, reviewers hear of it once, and either notice's answer decides the output.
+        ident = str(data.get("output_id") or data.get("approval_id") or data.get("id") or "")
         if not ident or not await self.store.kv_put_if_absent(
             NOTICES, f"{event.session_id}:{ident}", {"seq": event.seq}, org_id=session.org_id
         ):
