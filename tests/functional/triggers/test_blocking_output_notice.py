@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from notify_recorders import Mailer, Slack
 
 from dexa.adapters.sqlite import SqliteStore
 from dexa.core.events import Event, EventType
@@ -29,27 +29,6 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
     db = SqliteStore(tmp_path / "dexa.db")
     yield db
     db.close()
-
-
-class Slack:
-    def __init__(self) -> None:
-        self.posts: list[dict[str, Any]] = []
-
-    async def call(self, method: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-        self.posts.append(dict(payload))
-        return {"ok": True}
-
-    async def respond(self, response_url: str, payload: Mapping[str, Any]) -> None:
-        return None
-
-
-class Mailer:
-    def __init__(self) -> None:
-        self.sent: list[tuple[list[str], str, str]] = []
-
-    async def send(self, *, to: Sequence[str], subject: str, text: str, html: str = "") -> str:
-        self.sent.append((list(to), subject, text))
-        return "<id@x>"
 
 
 async def test_a_blocking_output_is_posted_and_mailed_once(store: SqliteStore) -> None:

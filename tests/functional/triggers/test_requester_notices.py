@@ -3,11 +3,12 @@ who asked (their Slack thread or inbox), each once, even when a retried step emi
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from notify_recorders import Mailer, Slack
 
 from dexa.adapters.sqlite import SqliteStore
 from dexa.core.events import Event, EventType
@@ -29,27 +30,6 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
     db = SqliteStore(tmp_path / "dexa.db")
     yield db
     db.close()
-
-
-class Slack:
-    def __init__(self) -> None:
-        self.posts: list[dict[str, Any]] = []
-
-    async def call(self, method: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-        self.posts.append(dict(payload))
-        return {"ok": True}
-
-    async def respond(self, response_url: str, payload: Mapping[str, Any]) -> None:
-        return None
-
-
-class Mailer:
-    def __init__(self) -> None:
-        self.sent: list[tuple[list[str], str]] = []
-
-    async def send(self, *, to: Sequence[str], subject: str, text: str, html: str = "") -> str:
-        self.sent.append((list(to), subject))
-        return "<id@x>"
 
 
 async def _session(store: SqliteStore, sid: str, reply_to: Mapping[str, str]) -> None:
@@ -74,7 +54,7 @@ async def test_the_requester_is_told_even_when_the_org_has_no_review_channels(st
     await notify(_staged("ses_mail", "out_2"))
     await notify(_staged("ses_mail", "out_3", auto=True))  # policy applied it: nobody to ask
     assert [(p["channel"], p.get("thread_ts")) for p in slack.posts] == [("C0ASK", "17.01")]
-    assert [to for to, _subject in mailer.sent] == [["ana@acme.example"]]
+    assert [to for to, _subject, _text in mailer.sent] == [["ana@acme.example"]]
 
 
 async def test_the_requester_is_added_to_the_org_reviewers_once(store: SqliteStore) -> None:
