@@ -6,6 +6,8 @@ contracts bite: dropping one listed known violation, or listing one that no long
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,10 +17,12 @@ PYPROJECT = REPO / "pyproject.toml"
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
-def lint_imports(config: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def lint_imports(config: Path, tmp_path: Path, *, pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:
     # Own cache dir: xdist workers must not race on the repository's .import_linter_cache.
     cmd = [str(LINT_IMPORTS), "--no-logo", "--cache-dir", str(tmp_path / "cache"), str(config)]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=120)
+    # PYTHONPATH comes before the editable install, so `dexa` is then found in the given copy.
+    env = {**os.environ, "PYTHONPATH": str(pythonpath)} if pythonpath else None
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=120, env=env)
 
 
 def mutated(tmp_path: Path, old: str, new: str) -> Path:
@@ -46,10 +50,16 @@ def test_a_back_import_breaks_the_layers(tmp_path: Path) -> None:
 
 
 def test_a_cycle_breaks_the_acyclic_contract(tmp_path: Path) -> None:
-    config = mutated(tmp_path, '"dexa.adapters.mcp.tools -> dexa.adapters.mcp.manager",', "")
-    run = lint_imports(config, tmp_path)
+    # No cycle is listed as known any more, so the mutation is to the code: a copy of the package in which the
+    # MCP tools import the manager that imports them (the cycle the McpHost protocol removed).
+    copy = tmp_path / "src"
+    shutil.copytree(REPO / "shared" / "dexa", copy / "dexa", ignore=shutil.ignore_patterns("__pycache__"))
+    with (copy / "dexa" / "adapters" / "mcp" / "tools.py").open("a") as tools:
+        tools.write("\nfrom .manager import McpManager  # noqa\n")
+    run = lint_imports(PYPROJECT, tmp_path, pythonpath=copy)
     assert run.returncode == 1
     assert "No cycles are allowed in dexa.adapters.mcp." in run.stdout
+    assert "- .tools -> .manager" in run.stdout
 
 
 def test_a_fixed_violation_must_leave_the_list(tmp_path: Path) -> None:

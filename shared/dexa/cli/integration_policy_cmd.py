@@ -11,6 +11,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from .integrations_local import LOCAL_ORG, out, run_local
+
 CHOICES = "direct, stage, auto, deny, or default (remove the rule)"
 
 
@@ -31,8 +33,6 @@ def policy(
     denied. Without options it shows the current rules. Example: --reads direct --tool delete_issue=deny."""
     from dexa.core.errors import ConfigError, NotFoundError
     from dexa.integrations.outputs.server_policy import server_policy, set_server_policy
-
-    from .integrations_cmd import LOCAL_ORG, _run, out
 
     changes: dict[str, Any] = {}
     if reads is not None:
@@ -63,7 +63,7 @@ def policy(
             raise ConfigError(f"{exc}; expected {CHOICES}") from exc
         return updated
 
-    found = _run(apply)
+    found = run_local(apply)
     table = Table("calls", "decision")
     table.add_row("reads", found.reads or "default (run)")
     table.add_row("writes", found.writes or "default (stage)")

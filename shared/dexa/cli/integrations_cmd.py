@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from dexa.core.errors import DexaError
+from .integration_policy_cmd import policy
+from .integrations_local import LOCAL_ORG, LOCAL_USER, err, out, redirect_uri, run_local
 
 app = typer.Typer(
     name="integrations",
@@ -22,50 +21,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console()
-err = Console(stderr=True, soft_wrap=True)  # no mid-word wrapping when stderr is a pipe
-T = TypeVar("T")
-LOCAL_ORG = "org_local"
-LOCAL_USER = "usr_local"
-
-
-def redirect_uri() -> str:
-    """Where the provider sends the browser back: `dexa serve`'s callback route (DEXA_PUBLIC_URL, else its default
-    address), so a connection started here is completed by the server."""
-    import os
-    from dataclasses import fields
-
-    from dexa.runtime.control_plane import public_url
-    from dexa.wiring import Runtime
-
-    default = next(str(f.default) for f in fields(Runtime) if f.name == "base_url")
-    return f"{public_url(os.environ, default)}/oauth/callback"
-
-
-def _run(fn: Callable[[Any], Awaitable[T]]) -> T:
-    """Run `fn(integrations)` against the local home (SQLite store + encrypted file vault)."""
-    from dexa.adapters.sqlite import SqliteStore
-    from dexa.integrations.session_tools import build_integrations
-    from dexa.integrations.vault import FileVault
-    from dexa.settings import DexaSettings
-
-    settings = DexaSettings()
-    settings.home.mkdir(parents=True, exist_ok=True)
-
-    async def main() -> T:
-        store = SqliteStore(settings.db_path)
-        try:
-            return await fn(build_integrations(store, FileVault.open(settings.home), redirect_uri=redirect_uri()))
-        finally:
-            close = getattr(store, "close", None)
-            if close is not None:
-                close()
-
-    try:
-        return asyncio.run(main())
-    except DexaError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from None
 
 
 @app.command("providers")
@@ -83,7 +38,7 @@ def providers() -> None:
 @app.command("list")
 def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List connected integrations."""
-    rows = _run(lambda i: i.registry.list(LOCAL_ORG))
+    rows = run_local(lambda i: i.registry.list(LOCAL_ORG))
     if as_json:
         out.print_json(json.dumps(rows))
         return
@@ -130,7 +85,7 @@ def add(
         "connection_string": connection_string,
         "config": settings,
     }
-    record = _run(lambda i: i.registry.add(LOCAL_ORG, {k: v for k, v in spec.items() if v}))
+    record = run_local(lambda i: i.registry.add(LOCAL_ORG, {k: v for k, v in spec.items() if v}))
     out.print(f"added [bold]{record['id']}[/] ({record['provider']}, status {record['status']})")
     if record["status"] == "needs_auth":
         out.print(f"next: dexa integrations connect {record['id']}")
@@ -139,7 +94,7 @@ def add(
 @app.command("remove")
 def remove(integration_id: str) -> None:
     """Remove an integration and its stored secrets."""
-    _run(lambda i: i.registry.remove(LOCAL_ORG, integration_id))
+    run_local(lambda i: i.registry.remove(LOCAL_ORG, integration_id))
     out.print(f"removed {integration_id}")
 
 
@@ -149,14 +104,14 @@ def status(
     probe: Annotated[bool, typer.Option("--probe", help="Check health now")] = False,
 ) -> None:
     """Connection status, token expiry and health of one integration."""
-    info = _run(lambda i: i.registry.status(LOCAL_ORG, integration_id, probe=probe))
+    info = run_local(lambda i: i.registry.status(LOCAL_ORG, integration_id, probe=probe))
     out.print_json(json.dumps(info, default=str))
 
 
 @app.command("allow")
 def allow(patterns: Annotated[list[str], typer.Argument(help="URL globs, e.g. 'https://mcp.corp.example/*'")]) -> None:
     """Set the org allowlist for custom MCP servers."""
-    _run(lambda i: i.registry.set_allowlist(LOCAL_ORG, list(patterns)))
+    run_local(lambda i: i.registry.set_allowlist(LOCAL_ORG, list(patterns)))
     out.print(f"custom MCP allowlist: {', '.join(patterns)}")
 
 
@@ -169,7 +124,7 @@ def client(
     """Register Dexa's OAuth client for an authorization server (keyed by issuer)."""
     from dexa.integrations.oauth import ClientRegistration
 
-    _run(
+    run_local(
         lambda i: i.oauth.register_client(ClientRegistration(issuer=issuer, client_id=client_id, client_secret=secret))
     )
     out.print(f"registered client {client_id} for {issuer}")
@@ -207,7 +162,7 @@ def _owner(integration_id: str, grant_for: str | None, mine: bool) -> str:
             raise typer.BadParameter("--mine and --for org contradict each other")
         grant_for = "me"
     if grant_for is None:
-        record = _run(lambda i: i.registry.record(LOCAL_ORG, integration_id))
+        record = run_local(lambda i: i.registry.record(LOCAL_ORG, integration_id))
         grant_for = "me" if record.get("grants") == "user_only" else "org"
     if grant_for not in ("org", "me"):
         raise typer.BadParameter(f"--for takes org or me, not {grant_for!r}")
@@ -232,7 +187,7 @@ def connect(
     `--mine` connects your own account; sessions you start then use it, or the org's, as the integration's grants
     policy says (`dexa integrations grants ID --policy user_first|org_only|user_only`)."""
     owner = _owner(integration_id, grant_for, mine)
-    url = _run(lambda i: i.registry.begin_connect(LOCAL_ORG, integration_id, user_id=LOCAL_USER, owner=owner))
+    url = run_local(lambda i: i.registry.begin_connect(LOCAL_ORG, integration_id, user_id=LOCAL_USER, owner=owner))
     out.print("Open this URL and approve access:")
     out.print(url, soft_wrap=True)
     if open_browser:
@@ -247,7 +202,7 @@ def connect(
         return
     out.print(f"Waiting for the sign-in to come back to {redirect_uri()} (dexa serve)...")
     state = parse_qs(urlsplit(url).query).get("state", [""])[0]
-    status = _run(lambda i: _await_callback(i, integration_id, state, timeout, owner))
+    status = run_local(lambda i: _await_callback(i, integration_id, state, timeout, owner))
     token = status["token"].get("status")
     out.print(f"connected [bold]{integration_id}[/] ({status['provider']}, {owner} grant, token {token})")
 
@@ -283,7 +238,7 @@ async def _await_callback(
 def callback(url: Annotated[str, typer.Argument(help="The redirect URL (or its query string)")]) -> None:
     """Finish an OAuth connection with the redirect URL the provider sent you to."""
     code, state, iss = parse_callback(url)
-    record = _run(lambda i: i.registry.complete_connect(state=state, code=code, iss=iss))
+    record = run_local(lambda i: i.registry.complete_connect(state=state, code=code, iss=iss))
     out.print(f"connected [bold]{record['id']}[/] ({record['provider']}, {record.get('grant_owner', 'org')} grant)")
 
 
@@ -312,7 +267,7 @@ def grants(
             "grants": await i.registry.grants(LOCAL_ORG, integration_id, user_id=LOCAL_USER),
         }
 
-    view = _run(show)
+    view = run_local(show)
     out.print(f"policy [bold]{view['policy']}[/]; your sessions use: {view['grant_owner'] or 'no grant (connect one)'}")
     table = Table("owner", "status", "scope", "expires_at", "refresh")
     for g in view["grants"]:
@@ -327,14 +282,8 @@ def disconnect(integration_id: str, grant_for: GrantFor = None, mine: Mine = Fal
     """Remove one grant (the org's, or yours with --mine), revoked at the vendor where it can be; the integration
     stays (`dexa integrations remove` removes it with every grant)."""
     owner = _owner(integration_id, grant_for, mine)
-    _run(lambda i: i.registry.forget_grant(LOCAL_ORG, integration_id, owner))
+    run_local(lambda i: i.registry.forget_grant(LOCAL_ORG, integration_id, owner))
     out.print(f"disconnected the {owner} grant of [bold]{integration_id}[/]")
 
 
-def _register_policy() -> None:
-    from .integration_policy_cmd import policy
-
-    app.command("policy")(policy)
-
-
-_register_policy()
+app.command("policy")(policy)

@@ -7,13 +7,12 @@ cost a few hundred, and only the chosen sources' schemas are added to the regist
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dexa.core.ports import ToolSpec
 from dexa.core.tools import ToolContext, ToolOutput
 
-if TYPE_CHECKING:
-    from .manager import McpManager
+from .host import McpHost
 
 LOADED_NAMESPACE = "mcp_loaded"
 # For the system prompt of sessions that have lazily loaded sources.
@@ -52,7 +51,7 @@ def source_tools_mode(env: Mapping[str, str]) -> tuple[bool, frozenset[str] | No
 class ListSourcesTool:
     read_only = True
 
-    def __init__(self, manager: McpManager) -> None:
+    def __init__(self, manager: McpHost) -> None:
         self.manager = manager
         self.spec = ToolSpec(
             name="ListSources",
@@ -89,7 +88,7 @@ class LoadSourceToolsTool:
     # It changes the tool registry, not the workspace: safe to run alongside other read-only tools.
     read_only = True
 
-    def __init__(self, manager: McpManager, names: list[str], summaries: dict[str, str]) -> None:
+    def __init__(self, manager: McpHost, names: list[str], summaries: dict[str, str]) -> None:
         self.manager = manager
         catalogue = "; ".join(f"{n} ({summaries[n]})" if summaries.get(n) else n for n in names)
         self.spec = ToolSpec(
@@ -144,7 +143,7 @@ class DirectCallTool:
 
     read_only = False
 
-    def __init__(self, manager: McpManager, server: str, name: str) -> None:
+    def __init__(self, manager: McpHost, server: str, name: str) -> None:
         self.manager = manager
         self.server = server
         self.spec = ToolSpec(

@@ -7,7 +7,7 @@ import json
 import logging
 import shlex
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp.types as types
 
@@ -18,6 +18,7 @@ from dexa.core.tools import Emit, Tool, ToolRegistry
 from .config import ConfigProblem, ServerConfig
 from .connection import McpConnection
 from .gate import CallGate, PassThroughGate
+from .host import McpHost
 from .lazy import DirectCallTool, ListSourcesTool, LoadSourceToolsTool
 from .names import McpLimits, dedupe, sanitize, tool_name
 from .results import render_prompt
@@ -351,3 +352,8 @@ class McpManager:
 def _first_line(text: str, limit: int = 120) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+if TYPE_CHECKING:
+    # pyright checks that McpManager still gives its tools what they use of it.
+    _hosts_the_tools: type[McpHost] = McpManager

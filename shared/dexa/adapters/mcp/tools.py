@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shlex
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import mcp.types as types
 
@@ -16,10 +16,8 @@ from dexa.core.tools import ToolContext, ToolOutput
 
 from .connection import ServerUnavailableError
 from .gate import McpCall, ToolHints
+from .host import McpHost
 from .results import cap, render_call, resource_text
-
-if TYPE_CHECKING:
-    from .manager import McpManager
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +28,7 @@ class McpTool:
     """One tool of one MCP server. Calls pass the gate (staging policy) before they can reach the server."""
 
     def __init__(
-        self, manager: McpManager, server: str, tool: types.Tool, exposed_name: str, *, deferred: bool = False
+        self, manager: McpHost, server: str, tool: types.Tool, exposed_name: str, *, deferred: bool = False
     ) -> None:
         self.manager = manager
         self.server = server
@@ -176,7 +174,7 @@ _SERVER_PROP = {"type": "string", "description": "MCP server name (omit for all 
 class ListMcpResourcesTool:
     read_only = True
 
-    def __init__(self, manager: McpManager) -> None:
+    def __init__(self, manager: McpHost) -> None:
         self.manager = manager
         self.spec = ToolSpec(
             name="ListMcpResourcesTool",
@@ -203,7 +201,7 @@ class ListMcpResourcesTool:
 class ReadMcpResourceTool:
     read_only = True
 
-    def __init__(self, manager: McpManager) -> None:
+    def __init__(self, manager: McpHost) -> None:
         self.manager = manager
         self.spec = ToolSpec(
             name="ReadMcpResourceTool",
