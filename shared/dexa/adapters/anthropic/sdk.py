@@ -14,6 +14,11 @@ is resolved on first use, cheapest first:
      `anthropic` behaves exactly as imported normally from then on.
 Classes are the SDK's own either way (an `isinstance` against `anthropic.APIError` holds before and after a full
 load). If `anthropic` is already imported, `load()` changes nothing.
+
+Two more cuts keep the beta types off a successful request (about 1,500 -> 720 SDK modules): functions the client
+imports by name but calls only for tracing or an HTTP error are forwarders to their real modules, imported on the
+first call (DEFERRED_FUNCTIONS; `anthropic._error_classes` is a lazy plain module for that); and a client is built
+with `open_telemetry=False` when no tracer provider is set, where the SDK's spans would record nothing anyway.
 """
 
 from __future__ import annotations
@@ -39,6 +44,25 @@ LAZY_PACKAGES = (
     "anthropic._vendor.httpx_aiohttp",  # aiohttp (~40 modules), for a client built with it only
 )
 
+# Functions the request path imports by name but calls only when a client records OpenTelemetry spans (the
+# `lib._tracing` ones, and the stream helper's snapshot hooks, which look for a span) or when a response is an HTTP
+# error (`make_status_error`). Their modules reach into the beta types (`types.beta.message_create_params` alone is
+# ~600 modules, `_error_classes` ~300): about 1,000 modules and 0.5-1.5 s of CPU that a successful request without
+# tracing never uses. Each is bound as a forwarder that imports its real module on its first call and calls the
+# SDK's own function from then on. {module they are imported from: {name: module defining it}}
+_TRACING = "anthropic.lib._tracing"
+DEFERRED_FUNCTIONS: dict[str, dict[str, str]] = {
+    _TRACING: {
+        "finish_api_call_span": f"{_TRACING}._api_call",
+        "messages_create_request_attributes": f"{_TRACING}._api_call",
+        "sessions_create_request_attributes": f"{_TRACING}._api_call",
+        "get": f"{_TRACING}._utils",
+        "share_message_snapshot": f"{_TRACING}._streaming",
+        "withhold_message_snapshot": f"{_TRACING}._streaming",
+    },
+    "anthropic._error_classes": {"make_status_error": "anthropic._error_classes"},
+}
+
 _FROM_IMPORT = re.compile(r"^from\s+(\.[\w.]*)\s+import\s+(\([^)]*\)|[^\n]*)", re.MULTILINE)
 _NAME = re.compile(r"(\w+)(?:\s+as\s+(\w+))?")
 _lock = threading.RLock()
@@ -50,6 +74,10 @@ def load() -> Any:
         if "anthropic" not in sys.modules:
             for name in LAZY_PACKAGES:
                 _install(name)
+            for holder, names in DEFERRED_FUNCTIONS.items():
+                module = sys.modules.get(holder) or _install(holder)
+                for attr, source in names.items():
+                    setattr(module, attr, _forwarder(source, attr))
         return sys.modules["anthropic"]
 
 
@@ -61,7 +89,24 @@ def async_client(**kwargs: Any) -> Any:
 
     # The one side effect of the package's __init__ that matters to a client: ANTHROPIC_LOG.
     setup_logging()
+    if "open_telemetry" not in kwargs and not tracer_provider_set():
+        kwargs["open_telemetry"] = False
     return AsyncAnthropic(**kwargs)
+
+
+def tracer_provider_set() -> bool:
+    """Whether an OpenTelemetry tracer provider is set (or named by OTEL_PYTHON_TRACER_PROVIDER) for the SDK's spans.
+
+    Without one, OpenTelemetry's proxy provider gives spans that neither record nor carry a trace context, and the
+    SDK drops them: but only after computing each request's span attributes, which imports the tracing helpers and
+    the beta types they name (~1,000 modules, 0.5-1.5 s on the first request) and costs CPU on every request. A
+    client built with `open_telemetry=False` skips that; the requests it sends are the same. A provider set later
+    (dexa.adapters.otel installs one at start-up, before any request) is seen by clients built after it."""
+    if os.environ.get("OTEL_PYTHON_TRACER_PROVIDER", "").strip():
+        return True
+    from opentelemetry import trace
+
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
 def plain_http_client() -> Any:
@@ -77,12 +122,39 @@ def plain_http_client() -> Any:
     return DefaultAsyncHttpxClient(verify=False)
 
 
-def _install(name: str) -> None:
+def _forwarder(source: str, attr: str) -> Any:
+    """A function that calls `source.attr`, importing (or, when lazy, initialising) `source` on its first call."""
+    real: list[Any] = []
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        if not real:
+            real.append(getattr(_initialised(source), attr))
+        return real[0](*args, **kwargs)
+
+    forward.__name__ = forward.__qualname__ = attr
+    forward.__module__ = source
+    forward.__doc__ = f"{source}.{attr}, imported on first call (dexa.adapters.anthropic.sdk)."
+    return forward
+
+
+def _initialised(name: str) -> Any:
+    """Module `name` with its code run: imported if absent, its real body run in place if it is a lazy one here."""
+    with _lock:
+        module = importlib.import_module(name)
+        spec = module.__spec__
+        if "__getattr__" in module.__dict__ and getattr(module, "__dexa_lazy__", False) and spec and spec.loader:
+            del module.__dict__["__getattr__"]
+            spec.loader.exec_module(module)  # the real code overwrites the forwarders with the SDK's own
+        return module
+
+
+def _install(name: str) -> Any:
     spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None or spec.origin is None or spec.submodule_search_locations is None:
-        raise ImportError(f"{name} is not an importable package")
+    if spec is None or spec.loader is None or spec.origin is None:
+        raise ImportError(f"{name} is not importable")
     module = importlib.util.module_from_spec(spec)
-    exports = _re_exports(spec.origin)
+    # A package resolves names one submodule at a time; a plain module has nothing to split, so any name runs it.
+    exports = _re_exports(spec.origin) if spec.submodule_search_locations is not None else {}
 
     def resolve(attr: str) -> Any:
         if attr.startswith("__"):
@@ -90,7 +162,7 @@ def _install(name: str) -> None:
         with _lock:
             if "__getattr__" not in module.__dict__:  # another thread ran the full __init__ meanwhile
                 return getattr(module, attr)
-            if importlib.util.find_spec(f"{name}.{attr}") is not None:
+            if exports and importlib.util.find_spec(f"{name}.{attr}") is not None:
                 return importlib.import_module(f"{name}.{attr}")
             if attr in exports:
                 relative, original = exports[attr]
@@ -102,10 +174,12 @@ def _install(name: str) -> None:
             return getattr(module, attr)
 
     module.__getattr__ = resolve  # pyright: ignore[reportAttributeAccessIssue]
+    module.__dexa_lazy__ = True  # pyright: ignore[reportAttributeAccessIssue]
     sys.modules[name] = module
     parent, _, child = name.rpartition(".")
     if parent:
         setattr(sys.modules[parent], child, module)
+    return module
 
 
 def _re_exports(init_path: str) -> dict[str, tuple[str, str]]:
@@ -122,4 +196,4 @@ def _re_exports(init_path: str) -> dict[str, tuple[str, str]]:
     return exports
 
 
-__all__ = ["LAZY_PACKAGES", "async_client", "load", "plain_http_client"]
+__all__ = ["DEFERRED_FUNCTIONS", "LAZY_PACKAGES", "async_client", "load", "plain_http_client", "tracer_provider_set"]
