@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dexa.core import tracing
 from dexa.core.bus import Notifier
 from dexa.core.driver import InProcessDriver
 from dexa.core.engine import TurnEngine
@@ -226,6 +227,10 @@ def build_runtime(
     settings: DexaSettings, *, env: Mapping[str, str] | None = None, org_policy: Mapping[str, Any] | None = None
 ) -> Runtime:
     env = dict(os.environ if env is None else env)
+    if tracing.wanted(env):  # OpenTelemetry only when an OTLP endpoint is set: off, the SDK is never imported
+        from dexa.adapters.otel import install_from_env
+
+        install_from_env(env)
     store, blobs = _storage(settings, env)
     redactor = Redactor(env[k] for k in SECRET_ENV_KEYS if env.get(k))
     envs = LocalEnvFactory(settings=settings, store=store, blobs=blobs, env=env, org_policy=org_policy)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from . import tracing
 from .bus import Notifier
 from .environment import EnvFactory, SessionEnv
 from .errors import ConflictError, DexaError, EnvironmentBuildError, NotFoundError
@@ -57,6 +58,8 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
         # Approval kinds whose decision is an action performed elsewhere (a staged output, executed by the control
         # plane): whoever answers the approval, the decider performs it and says what the agent is told.
         self.deciders: dict[str, Decider] = {}
+        # Turn spans due once the step that finished the turn has closed its own span (a parent ends last).
+        self._turn_spans: dict[str, Callable[[], None]] = {}
 
     # ------------------------------------------------------------ events
 
@@ -76,7 +79,15 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
             raise ConflictError(f"session {session_id} is busy with turn {session.turn_state.turn}")
         turn = (session.turn_state.turn if session.turn_state else session.turns_completed) + 1
         await self.store.kv_put("prompts", f"{session_id}:{turn}", {"prompt": prompt})
-        state = TurnState(turn=turn, step="begin_turn", prompt_message_id=f"t{turn}u", started_at=time.time())
+        trace, trace_parent = tracing.tracer().reserve()  # ("", "") with tracing off
+        state = TurnState(
+            turn=turn,
+            step="begin_turn",
+            prompt_message_id=f"t{turn}u",
+            started_at=time.time(),
+            trace=trace,
+            trace_parent=trace_parent,
+        )
         session = replace(session, turn_state=state, status="running", cancel_requested=False, error="")
         # Conditional on the version read above: two clients submitting at once cannot both start a turn.
         await self.store.update_session(session, expect_version=session.version)
@@ -102,7 +113,16 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
             "run_tools": self.run_tools,
             "end_turn": self.end_turn,
         }[state.step]
-        return await handler(session, state, env)
+        if not tracing.enabled():
+            return await handler(session, state, env)
+        started = time.perf_counter()
+        attrs = {"dexa.step": state.step, "dexa.session.id": session.id, "dexa.turn": state.turn}
+        with tracing.continue_from(state.trace), tracing.span(f"dexa.step {state.step}", attrs) as span:
+            result = await handler(session, state, env)
+            span.set("dexa.step.result", result)
+        tracing.observe("dexa.step.duration", time.perf_counter() - started, {"dexa.step": state.step})
+        self._end_turn_span(session_id)
+        return result
 
     async def env_for_turn(self, session: Session) -> SessionEnv:
         """The session's environment; a failure to build it is an EnvironmentBuildError naming the cause."""
@@ -263,6 +283,7 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
             cancel_requested=False,
         )
         fresh = await self.store.get_session(session.id)
+        self._record_turn(fresh, state, subtype=subtype, error=error)
         await self.emit(
             session.id,
             EventType.TURN_COMPLETED if subtype == "success" else EventType.TURN_FAILED,
@@ -282,6 +303,37 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
         await self.emit(session.id, EventType.SESSION_IDLE, {"status": status})
         return "done"
 
+    def _record_turn(self, session: Session, state: TurnState, *, subtype: str, error: str) -> None:
+        """The turn's span, with the id reserved at submit (tracing.reserve): written by _end_turn_span."""
+        if not tracing.enabled() or not state.trace:
+            return
+        self._turn_spans[session.id] = lambda: tracing.tracer().record(
+            "invoke_agent dexa",
+            start=state.started_at or time.time(),
+            end=time.time(),
+            span=state.trace,
+            parent=state.trace_parent,
+            attrs={
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.agent.name": "dexa",
+                "gen_ai.conversation.id": session.id,
+                "dexa.session.id": session.id,
+                "dexa.org.id": session.org_id,
+                "dexa.turn": state.turn,
+                "dexa.turn.subtype": subtype,
+                "dexa.turn.model_calls": state.model_calls,
+                "dexa.session.cost_usd": round(session.cost_usd, 6),
+                "error.type": subtype if subtype not in ("success", "cancelled") else None,
+            },
+            error=(error or subtype) if subtype not in ("success", "cancelled") else "",
+        )
+
+    def _end_turn_span(self, session_id: str) -> None:
+        if self._turn_spans:
+            record = self._turn_spans.pop(session_id, None)
+            if record is not None:
+                record()
+
     async def fail_turn(
         self, session_id: str, *, subtype: str, error: str, code: str | None = None, status: str | None = None
     ) -> StepResult:
@@ -291,7 +343,9 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
         if state is None:
             return "done"
         await self.emit(session_id, EventType.ERROR, {"code": code or subtype, "message": error})
-        return await self._finish(session, state, None, result="", subtype=subtype, error=error, status=status)
+        result = await self._finish(session, state, None, result="", subtype=subtype, error=error, status=status)
+        self._end_turn_span(session_id)
+        return result
 
     async def finish_cancelled(self, session_id: str) -> None:
         session = await self.store.get_session(session_id)
@@ -301,8 +355,10 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
         await self.interrupt_running_tools(session_id)
         await self._repair_history(session_id)
         await self.advance(session, None, status="idle", turns_completed=state.turn, cancel_requested=False)
+        self._record_turn(session, state, subtype="cancelled", error="")
         await self.emit(session_id, EventType.TURN_CANCELLED, {"turn": state.turn})
         await self.emit(session_id, EventType.SESSION_IDLE, {"status": "idle"})
+        self._end_turn_span(session_id)
 
     async def request_cancel(self, session_id: str) -> None:
         session = await self.store.get_session(session_id)

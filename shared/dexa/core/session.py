@@ -26,6 +26,10 @@ class TurnState:
     stop_hook_active: bool = False
     stop_continuations: int = 0  # consecutive Stop-hook blocks this turn (Claude Code forces a stop after 8)
     started_at: float = 0.0
+    # W3C traceparents (dexa.core.tracing.reserve): the turn span, whose id is chosen at submit so steps run in any
+    # process can be its children, and that span's parent (the API request that submitted it). "" = not traced.
+    trace: str = ""
+    trace_parent: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -36,6 +40,8 @@ class TurnState:
             "stop_hook_active": self.stop_hook_active,
             "stop_continuations": self.stop_continuations,
             "started_at": self.started_at,
+            "trace": self.trace,
+            "trace_parent": self.trace_parent,
         }
 
     @staticmethod
@@ -48,6 +54,8 @@ class TurnState:
             stop_hook_active=bool(data.get("stop_hook_active", False)),
             stop_continuations=int(data.get("stop_continuations", 0)),
             started_at=float(data.get("started_at", 0.0)),
+            trace=str(data.get("trace") or ""),
+            trace_parent=str(data.get("trace_parent") or ""),
         )
 
 

@@ -7,11 +7,12 @@ import logging
 import time
 from dataclasses import replace
 
+from . import tracing
 from .environment import SessionEnv
 from .errors import ModelError
 from .events import EventType
 from .messages import Message, TextBlock, message_to_dict
-from .ports import ModelRequest, StreamDelta
+from .ports import ModelRequest, ModelResponse, StreamDelta
 from .pricing import cost_usd
 from .session import Approval, Session, TurnState
 from .steps_base import StepHost, StepResult
@@ -39,9 +40,11 @@ class _DeltaBuffer:
         self.kind: str = ""
         self.text = ""
         self.last = time.monotonic()
+        self.retries = 0
 
     async def push(self, delta: StreamDelta) -> None:
         if delta.kind == "retry":
+            self.retries += 1
             await self.flush()
             await self.host.emit(self.session_id, EventType.MODEL_RETRY, dict(delta.data))
             return
@@ -62,6 +65,38 @@ class _DeltaBuffer:
             )
         self.text = ""
         self.last = time.monotonic()
+
+
+def _observe_model_call(span: tracing.Span, session: Session, response: ModelResponse, cost: float) -> None:
+    """The model call's GenAI attributes (OpenTelemetry semantic conventions) and its metrics."""
+    usage = response.usage
+    span.update(
+        {
+            "gen_ai.response.model": response.model,
+            "gen_ai.response.id": response.message.id or None,
+            "gen_ai.response.finish_reasons": response.message.stop_reason,
+            "gen_ai.usage.input_tokens": usage.input_tokens,
+            "gen_ai.usage.output_tokens": usage.output_tokens,
+            "gen_ai.usage.cache_read.input_tokens": usage.cache_read_input_tokens,
+            "gen_ai.usage.cache_creation.input_tokens": usage.cache_creation_input_tokens,
+            "dexa.cost_usd": round(cost, 6),
+        }
+    )
+    model = {"gen_ai.operation.name": "chat", "gen_ai.request.model": response.model}
+    tracing.observe("gen_ai.client.operation.duration", response.duration_ms / 1000, model)
+    tracing.observe("gen_ai.client.token.usage", usage.input_tokens, {**model, "gen_ai.token.type": "input"})
+    tracing.observe("gen_ai.client.token.usage", usage.output_tokens, {**model, "gen_ai.token.type": "output"})
+    # Cost per org, session and (for model calls made inside a tool: a subagent) tool.
+    tracing.count(
+        "dexa.cost",
+        cost,
+        {
+            "dexa.org.id": session.org_id,
+            "dexa.session.id": session.id,
+            "gen_ai.request.model": response.model,
+            "gen_ai.tool.name": tracing.current_tool(),
+        },
+    )
 
 
 class ModelSteps(StepHost):
@@ -116,11 +151,27 @@ class ModelSteps(StepHost):
             response_id=response_id,
         )
         buffer = _DeltaBuffer(self, session.id, state.turn, response_id)
-        response = await model.complete(request, buffer.push)
-        await buffer.flush()
+        with tracing.span(
+            f"chat {model.name}",
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": getattr(model, "provider_name", "anthropic"),
+                "gen_ai.request.model": model.name,
+                "gen_ai.request.max_tokens": env.max_output_tokens,
+                "gen_ai.conversation.id": session.id,
+                "dexa.turn": state.turn,
+            },
+        ) as span:
+            try:
+                response = await model.complete(request, buffer.push)
+            finally:
+                span.set("dexa.model.retries", buffer.retries)
+            await buffer.flush()
+            cost = cost_usd(response.model, response.usage)
+            if tracing.enabled():
+                _observe_model_call(span, session, response, cost)
         message = replace(response.message, id=response_id)
         if await self.store.put_message(session.id, message):
-            cost = cost_usd(response.model, response.usage)
             fresh = await self.store.get_session(session.id)
             await self.store.update_session(
                 replace(fresh, usage=fresh.usage + response.usage, cost_usd=fresh.cost_usd + cost)

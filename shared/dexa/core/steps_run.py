@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 from typing import Any, cast
 
+from . import tracing
 from .environment import SessionEnv
 from .events import EventType
 from .messages import Message, ToolResultBlock, message_to_dict
@@ -168,13 +169,7 @@ class RunSteps(StepHost):
             EventType.TOOL_STARTED,
             {"tool_use_id": record.tool_use_id, "name": record.name, "input": record.input},
         )
-        try:
-            output = await tool.run(dict(record.input), ctx)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a tool bug must become a tool error the model sees, never a dead turn
-            logger.exception("tool %s crashed", record.name)
-            output = ToolOutput(content=f"{record.name} failed: {type(exc).__name__}: {exc}", is_error=True)
+        output = await self._traced_run(session, tool, record, ctx)
         park = output.data.get("park")
         if isinstance(park, dict):
             park = cast(dict[str, Any], park)
@@ -202,6 +197,47 @@ class RunSteps(StepHost):
             if hook.additional_context:
                 output.content += f"\n\n<post-tool-use-hook>{hook.additional_context}</post-tool-use-hook>"
         await self._complete_tool(session, env, record, output, status="failed" if output.is_error else "done")
+
+    async def _traced_run(self, session: Session, tool: Tool, record: ToolRecord, ctx: ToolContext) -> ToolOutput:
+        if not tracing.enabled():
+            return await self._run_tool_body(tool, record, ctx)
+        started = time.perf_counter()
+        attrs = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": record.name,
+            "gen_ai.tool.call.id": record.tool_use_id,
+            "dexa.session.id": session.id,
+            "dexa.permission.decision": record.decision.get("behavior"),
+            "dexa.permission.rule": record.decision.get("rule"),
+            "dexa.permission.source": record.decision.get("source"),
+        }
+        with tracing.span(f"execute_tool {record.name}", attrs) as span, tracing.tool_scope(record.name):
+            output = await self._run_tool_body(tool, record, ctx)
+            data = output.data
+            span.update(
+                {
+                    "dexa.tool.is_error": output.is_error,
+                    "dexa.tool.exit_code": data.get("exit_code") if isinstance(data.get("exit_code"), int) else None,
+                    "dexa.sandbox.duration_ms": data.get("duration_ms")
+                    if isinstance(data.get("duration_ms"), int | float)
+                    else None,
+                }
+            )
+            if output.is_error:
+                span.fail(output.content[:200])
+        labels = {"gen_ai.tool.name": record.name, "dexa.org.id": session.org_id, "dexa.session.id": session.id}
+        tracing.count("dexa.tool.calls", 1, {**labels, "dexa.tool.is_error": output.is_error})
+        tracing.observe("dexa.tool.duration", time.perf_counter() - started, {"gen_ai.tool.name": record.name})
+        return output
+
+    async def _run_tool_body(self, tool: Tool, record: ToolRecord, ctx: ToolContext) -> ToolOutput:
+        try:
+            return await tool.run(dict(record.input), ctx)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a tool bug must become a tool error the model sees, never a dead turn
+            logger.exception("tool %s crashed", record.name)
+            return ToolOutput(content=f"{record.name} failed: {type(exc).__name__}: {exc}", is_error=True)
 
     async def _park(self, session: Session, record: ToolRecord, output: ToolOutput, park: dict[str, Any]) -> None:
         """The tool handed its call to someone else's decision (a staged output in blocking mode): the turn waits

@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from . import tracing
 from .environment import SessionEnv
 from .events import EventType
 from .messages import ToolUseBlock
@@ -30,6 +31,14 @@ def _mode_prompt(decision: PermissionDecision) -> bool:
     if decision.rule is not None or not source.startswith("mode:"):
         return False
     return decision.behavior == "ask" or (decision.behavior == "deny" and source == "mode:dontAsk")
+
+
+def _decision_attrs(decision: dict[str, Any]) -> tracing.Attrs:
+    return {
+        "dexa.permission.decision": decision.get("behavior"),
+        "dexa.permission.rule": decision.get("rule"),
+        "dexa.permission.source": decision.get("source"),
+    }
 
 
 class ToolSteps(StepHost):
@@ -63,7 +72,11 @@ class ToolSteps(StepHost):
         for use in assistant.tool_uses:
             record = await self.store.get_tool_record(session.id, use.id)
             if record is None:
-                record = await self._decide_one(session, state, env, use)
+                with tracing.span(
+                    f"dexa.permission {use.name}", {"gen_ai.tool.name": use.name, "gen_ai.tool.call.id": use.id}
+                ) as span:
+                    record = await self._decide_one(session, state, env, use)
+                    span.update(_decision_attrs(record.decision))
             waiting = waiting or record.status == "waiting"
         await self.advance(
             session,
@@ -254,6 +267,20 @@ class ToolSteps(StepHost):
             approval = await self.store.get_approval(session.id, f"ap_{use.id}")
             if approval is None or approval.status == "pending":
                 return "wait"
+            if tracing.enabled():
+                tracing.tracer().record(
+                    "dexa.approval_wait",
+                    start=approval.created_at,
+                    end=approval.decided_at or time.time(),
+                    attrs={
+                        "dexa.approval.id": approval.id,
+                        "dexa.approval.kind": approval.kind,
+                        "dexa.approval.decision": approval.status,
+                        "dexa.approval.scope": approval.scope,
+                        "dexa.approval.decided_by": approval.decided_by,
+                        "gen_ai.tool.name": approval.tool_name or None,
+                    },
+                )
             if approval.kind in DECIDED_ELSEWHERE:
                 await self._decided_elsewhere(session.id, record, approval)
                 continue

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dexa.core import tracing
 from dexa.core.ports import HookOutcome
 from dexa.core.tools import TOOL_ALIASES
 
@@ -184,7 +185,10 @@ class SettingsHookRunner:
         if not handlers:
             return HookRun(HookOutcome(), ())
         stdin = json.dumps(body).encode()
-        results = await asyncio.gather(*(self._run_one(event, h, body, stdin, handlers) for h in handlers))
+        attrs = {"dexa.hook.event": event, "dexa.hook.match": match, "dexa.hook.handlers": len(handlers)}
+        with tracing.span(f"dexa.hook {event}", attrs) as span:
+            results = await asyncio.gather(*(self._run_one(event, h, body, stdin, handlers) for h in handlers))
+            span.set("dexa.hook.blocked", any(r.blocked for r in results))
         for result in results:
             if result.error:
                 logger.warning("%s", result.error)

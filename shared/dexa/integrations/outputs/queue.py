@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from dexa.adapters.mcp.config import ServerConfig
+from dexa.core import tracing
 from dexa.core.errors import ConflictError, DexaError, NotFoundError, ToolInputError
 from dexa.core.events import EventType
 from dexa.core.ports import KeyValueStore
@@ -268,11 +269,20 @@ class OutputQueue:
             EXECUTIONS_NAMESPACE, output.id, {"at": self.clock()}, org_id=output.org_id
         ):
             raise ConflictError(f"output {output.id} is already being executed")
+        attrs = {
+            "dexa.output.id": output.id,
+            "dexa.output.kind": output.kind,
+            "dexa.session.id": output.session_id,
+            "dexa.org.id": output.org_id,
+            "dexa.mcp.server": output.server,
+            "gen_ai.tool.name": output.tool,
+        }
         try:
-            if email_edit.rewrites(output, arguments):
-                result = await email_edit.send_edited(self.executor, output, arguments)
-            else:
-                result = await self.executor.execute(output, arguments)
+            with tracing.span("dexa.output.execute", attrs):
+                if email_edit.rewrites(output, arguments):
+                    result = await email_edit.send_edited(self.executor, output, arguments)
+                else:
+                    result = await self.executor.execute(output, arguments)
         except DexaError as exc:
             output = replace(output, status="failed", error=str(exc), executed_at=self.clock())
         except Exception as exc:  # the executor reaches vendor code; an output must never stay half-decided
