@@ -349,6 +349,7 @@ _SUBCOMMANDS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
     ("dexa.cli.cloud_cmd", "cloud", ("cloud",)),
     ("dexa.cli.mcp_cmd", "mcp", ("mcp",)),
     ("dexa.cli.doctor", None, ("doctor",)),
+    ("dexa.cli.acp_cmd", None, ("acp",)),
 )
 
 
