@@ -29,9 +29,9 @@ from dexa.checkpoints.repository import CheckpointRepo
 from dexa.core.codec import approval_from_dict, approval_to_dict
 from dexa.core.errors import ConfigError, ConflictError, NotFoundError, StorageError
 from dexa.core.events import EventType
-from dexa.core.messages import Usage, message_from_dict, message_to_dict
+from dexa.core.messages import Message, Usage, message_from_dict, message_to_dict
 from dexa.core.ports import BlobStore, Store
-from dexa.core.session import Session, SessionConfig
+from dexa.core.session import Approval, Session, SessionConfig
 
 from .workspace import MAX_PACK_BYTES, WorkspacePack
 
@@ -144,19 +144,28 @@ async def _export_checkpoints(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Incoming:
-    """A parsed, checked document, ready to become a session."""
+    """A parsed, checked document, ready to become a session: everything is decoded before anything is written."""
 
-    doc: Mapping[str, Any]
     source_id: str
     title: str
     model: str
     permission_mode: str
     config: SessionConfig
     workspace: WorkspacePack
+    messages: tuple[Message, ...]
+    events: tuple[tuple[str, dict[str, Any]], ...]
+    approvals: tuple[Approval, ...]
+    tool_state: dict[str, Any]
+    checkpoints: tuple[Checkpoint, ...]
+    blobs: dict[str, bytes]
+    turns_completed: int
+    usage: Usage
+    cost_usd: float
+    result: str
 
 
 def parse(doc: Mapping[str, Any]) -> Incoming:
-    """Check the document's shape; ConfigError names the first field that is wrong."""
+    """Check and decode the document; ConfigError names the first field that is wrong."""
     if doc.get("format") != FORMAT:
         raise ConfigError(f"format: expected {FORMAT!r}, got {str(doc.get('format'))[:60]!r}")
     s = doc.get("session")
@@ -164,80 +173,93 @@ def parse(doc: Mapping[str, Any]) -> Incoming:
         raise ConfigError("session: missing or not an object")
     perms = doc.get("permissions") or {}
     rules = [str(r) for r in (perms.get("session_allow_rules") or []) if isinstance(r, str)][:200]
-    try:
-        config = portable_config(SessionConfig.from_dict(dict(s.get("config") or {})), rules)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"session.config: {exc}") from exc
     workspace = doc.get("workspace")
     if not isinstance(workspace, Mapping):
         raise ConfigError("workspace: missing or not an object")
+    try:
+        config = portable_config(SessionConfig.from_dict(dict(s.get("config") or {})), rules)
+        messages = tuple(message_from_dict(dict(m)) for m in doc.get("messages") or [])
+        usage = Usage.from_dict(s.get("usage") if isinstance(s.get("usage"), dict) else None)
+        turns, cost = max(0, int(s.get("turns_completed") or 0)), max(0.0, float(s.get("cost_usd") or 0.0))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"session or messages: malformed ({exc})") from exc
+    events: list[tuple[str, dict[str, Any]]] = []
+    for raw in doc.get("events") or []:
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("type"), str):
+            raise ConfigError("events: every event needs a string `type`")
+        data = raw.get("data")
+        if raw["type"] != EventType.SESSION_CREATED:  # the new home writes its own when it creates the session
+            events.append((raw["type"], dict(data) if isinstance(data, Mapping) else {}))
+    approvals: list[Approval] = []
+    for raw in doc.get("approvals") or []:
+        try:
+            approval = approval_from_dict({**dict(raw), "session_id": "-", "task_token": None})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"approvals: malformed approval ({exc})") from exc
+        if approval.status != "pending":
+            approvals.append(approval)
+    blobs: dict[str, bytes] = {}
+    for digest, encoded in dict(doc.get("blobs") or {}).items():
+        try:
+            data = base64.b64decode(str(encoded), validate=True)
+        except ValueError as exc:
+            raise ConfigError(f"blobs.{str(digest)[:80]}: not base64 ({exc})") from exc
+        # Content-addressed and shared between orgs: a blob must be what its name says.
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise ConfigError(f"blobs.{str(digest)[:80]}: content does not hash to its digest")
+        blobs[digest] = data
+    checkpoints: list[Checkpoint] = []
+    for raw in doc.get("checkpoints") or []:
+        try:
+            ckpt = Checkpoint.from_dict({**dict(raw), "session_id": "-"})
+        except StorageError as exc:
+            raise ConfigError(f"checkpoints: {exc}") from exc
+        if ckpt.manifest_blob not in blobs:
+            raise ConfigError(f"checkpoints.{ckpt.id}: its manifest blob is not in the document")
+        checkpoints.append(ckpt)
+    tool_state = doc.get("tool_state")
     return Incoming(
-        doc=doc,
         source_id=str(s.get("id") or ""),
         title=str(s.get("title") or "")[:200],
         model=str(s.get("model") or ""),
         permission_mode=str(perms.get("mode") or s.get("permission_mode") or "default"),
         config=config,
         workspace=WorkspacePack.from_dict(dict(workspace)),
+        messages=messages,
+        events=tuple(events),
+        approvals=tuple(approvals),
+        tool_state=dict(tool_state) if isinstance(tool_state, Mapping) else {},
+        checkpoints=tuple(checkpoints),
+        blobs=blobs,
+        turns_completed=turns,
+        usage=usage,
+        cost_usd=cost,
+        result=str(s.get("result") or "")[:100_000],
     )
 
 
 async def import_session(store: Store, blobs: BlobStore | None, incoming: Incoming, session: Session) -> Session:
     """Fill `session` (just created by the caller, in its org and workspace) with the document's records."""
-    doc = incoming.doc
-    try:
-        for raw in doc.get("messages") or []:
-            await store.put_message(session.id, message_from_dict(dict(raw)))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"messages: malformed message ({exc})") from exc
-    for raw in doc.get("events") or []:
-        if not isinstance(raw, Mapping) or not isinstance(raw.get("type"), str):
-            raise ConfigError("events: every event needs a string `type`")
-        if raw["type"] == EventType.SESSION_CREATED:
-            continue  # this home wrote its own when the session was created here
-        data = raw.get("data")
-        await store.append_event(session.id, raw["type"], dict(data) if isinstance(data, Mapping) else {})
-    for raw in doc.get("approvals") or []:
-        try:
-            approval = approval_from_dict({**dict(raw), "session_id": session.id, "task_token": None})
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"approvals: malformed approval ({exc})") from exc
-        if approval.status != "pending":
-            await store.put_approval(approval)
-    tool_state = doc.get("tool_state")
-    if isinstance(tool_state, Mapping) and tool_state:
-        await store.kv_put(TOOL_STATE_NS, session.id, dict(tool_state))
-    await _import_checkpoints(store, blobs, doc, session.id)
-    s = dict(doc.get("session") or {})
+    for message in incoming.messages:
+        await store.put_message(session.id, message)
+    for type_, data in incoming.events:
+        await store.append_event(session.id, type_, data)
+    for approval in incoming.approvals:
+        await store.put_approval(replace(approval, session_id=session.id))
+    if incoming.tool_state:
+        await store.kv_put(TOOL_STATE_NS, session.id, incoming.tool_state)
+    if blobs is not None:
+        for data in incoming.blobs.values():
+            await blobs.put_blob(data)
+        repo = CheckpointRepo(store, blobs)
+        for ckpt in incoming.checkpoints:
+            await repo.insert(replace(ckpt, session_id=session.id))
     return await store.update_session(
         replace(
             await store.get_session(session.id),
-            turns_completed=max(0, int(s.get("turns_completed") or 0)),
-            usage=Usage.from_dict(s.get("usage") if isinstance(s.get("usage"), dict) else None),
-            cost_usd=max(0.0, float(s.get("cost_usd") or 0.0)),
-            result=str(s.get("result") or "")[:100_000],
+            turns_completed=incoming.turns_completed,
+            usage=incoming.usage,
+            cost_usd=incoming.cost_usd,
+            result=incoming.result,
         )
     )
-
-
-async def _import_checkpoints(store: Store, blobs: BlobStore | None, doc: Mapping[str, Any], session_id: str) -> None:
-    if blobs is None:
-        return
-    for digest, encoded in dict(doc.get("blobs") or {}).items():
-        try:
-            data = base64.b64decode(str(encoded), validate=True)
-        except ValueError as exc:
-            raise ConfigError(f"blobs.{str(digest)[:80]}: not base64 ({exc})") from exc
-        # Content-addressed and shared: a blob is stored by what it is, never by the name the document gives it.
-        if hashlib.sha256(data).hexdigest() != digest:
-            raise ConfigError(f"blobs.{str(digest)[:80]}: content does not hash to its digest")
-        await blobs.put_blob(data)
-    repo = CheckpointRepo(store, blobs)
-    for raw in doc.get("checkpoints") or []:
-        try:
-            ckpt = Checkpoint.from_dict({**dict(raw), "session_id": session_id})
-        except StorageError as exc:
-            raise ConfigError(f"checkpoints: {exc}") from exc
-        if not await blobs.has_blob(ckpt.manifest_blob):
-            raise ConfigError(f"checkpoints.{ckpt.id}: its manifest blob is not in the document")
-        await repo.insert(ckpt)
