@@ -66,7 +66,7 @@ def build_server_app(runtime: ApiRuntime) -> FastAPI:
     from dexa.wiring import Runtime
 
     if isinstance(runtime, Runtime):
-        from dexa.runtime.server_app import build_app
+        from dexa.api.server_app import build_app
         from dexa.runtime.startup import on_serve_start
 
         cwd = serve_workspace(os.getcwd())

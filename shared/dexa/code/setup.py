@@ -3,8 +3,9 @@
     settings = CodeSettings.from_env(os.environ)          # None when no GitHub credential is configured
     wiring = build_code(settings, kv=store, state_dir=home / "code", http=httpx.AsyncClient(timeout=60),
                         emit=engine.emit, record_side_effect=record_side_effect)
-    app = create_app(runtime, extra_routers=wiring.routers(start=runtime_starter(runtime, ...),
-                                                            workspace_for=...))
+    app = create_app(runtime, extra_routers=[*wiring.routers(start=runtime_starter(runtime, ...), org_for=...),
+                                             create_pull_requests_router(wiring.code, workspace_for)])
+    (the pull-request routes are the API's: dexa.api.routers.pull_requests, mounted by dexa.api.server_app)
 
 Environment: DEXA_GITHUB_APP_ID + DEXA_GITHUB_APP_PRIVATE_KEY (PEM text) or DEXA_GITHUB_APP_PRIVATE_KEY_PATH; or,
 for development only, GITHUB_TOKEN. DEXA_GIT_PROXY_SECRET signs session tokens (a random one per process when
@@ -15,7 +16,7 @@ http://127.0.0.1:8765); DEXA_GITHUB_WEBHOOK_SECRET enables the webhook route.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,15 +82,11 @@ class CodeWiring:
     http: httpx.AsyncClient
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def routers(
-        self, *, start: Any = None, workspace_for: Callable[[Any], Awaitable[Any]] | None = None, org_for: Any = None
-    ) -> list[Any]:
-        """The git proxy, plus the webhook (with `start` and a webhook secret) and the PR routes (with
-        `workspace_for`). `org_for(installation_id, repo)` maps GitHub installations to Dexa orgs."""
+    def routers(self, *, start: Any = None, org_for: Any = None) -> list[Any]:
+        """The git proxy, plus the webhook (with `start` and a webhook secret). `org_for(installation_id, repo)` maps
+        GitHub installations to Dexa orgs. The pull-request routes are the API's (dexa.api.routers.pull_requests)."""
         from dexa.gitproxy.router import create_gitproxy_router
         from dexa.triggers import GitHubTriggers, create_webhook_router
-
-        from .routes import create_pull_requests_router
 
         out: list[Any] = [
             create_gitproxy_router(
@@ -107,8 +104,6 @@ class CodeWiring:
             triggers = GitHubTriggers(kv=self.kv, provider=self.code.provider, start=start, org_for=org_for)
             self.extra["triggers"] = triggers  # the lead's session-end hook calls triggers.report(...)
             out.append(create_webhook_router(secret=self.settings.webhook_secret, triggers=triggers))
-        if workspace_for is not None:
-            out.append(create_pull_requests_router(self.code, workspace_for))
         return out
 
 

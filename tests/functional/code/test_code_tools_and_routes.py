@@ -13,10 +13,10 @@ from fastapi import FastAPI
 from dexa.adapters.sqlite import SqliteStore
 from dexa.api.deps import get_principal
 from dexa.api.problems import handle_exception
+from dexa.api.routers.pull_requests import create_pull_requests_router
 from dexa.auth.models import Principal
 from dexa.code import CodeSources
 from dexa.code.ports import ForgePullRequest
-from dexa.code.routes import create_pull_requests_router
 from dexa.code.state import LinkedPR, LinkedPRSet, load_prs, save_prs
 from dexa.code.tools import AddRepository, ListRepositories, OpenPullRequests
 from dexa.core.errors import DexaError, NotFoundError

@@ -1,7 +1,9 @@
 """`/sessions/{id}/pull-requests`: see, open (push + linked PRs) and close a session's pull requests.
 
-Mounted by the lead through `create_app(..., extra_routers=[create_pull_requests_router(code, workspace_for)])`;
-it uses the API's own auth dependencies, so keys, scopes and org isolation behave like every other route.
+Mounted by `dexa.api.server_app` on the app it builds when the runtime has code sources (a GitHub App or token):
+`create_app(..., extra_routers=[create_pull_requests_router(code, workspace_for)])`. It uses the API's own auth
+dependencies, so keys, scopes and org isolation behave like every other route. It lives with the API, not in
+dexa.code, because a feature never imports a surface.
 """
 
 from __future__ import annotations
@@ -13,11 +15,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from dexa.api.deps import Ctx, Reader, Writer, problems
+from dexa.code.sources import CodeSources
 from dexa.core.errors import ConflictError, NotFoundError
 from dexa.core.ports import Workspace
 from dexa.core.session import Session
-
-from .sources import CodeSources
 
 WorkspaceFor = Callable[[Session], Awaitable[Workspace]]
 
