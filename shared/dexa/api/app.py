@@ -43,21 +43,15 @@ from .routers import approvals as approval_routes
 from .routers import catalog as catalog_routes
 from .routers import config as config_routes
 from .routers import events as event_routes
-from .routers import files as file_routes
 from .routers import integrations as integration_routes
 from .routers import outputs as output_routes
 from .routers import rewind as rewind_routes
-from .routers import session_catalog as session_catalog_routes
 from .routers import session_commands as session_command_routes
-from .routers import session_mcp as session_mcp_routes
 from .routers import sessions as session_routes
-from .routers import shares as share_routes
-from .routers import terminal as terminal_routes
 from .routers import transfer as transfer_routes
 from .routers import triggers as trigger_routes
 from .schemas.common import EventPublic, SseFrame
 from .sse import EventHub, StreamConfig
-from .trace_context import TraceContextMiddleware
 from .worker import ThreadSafeNotifier, TurnWorker
 
 DESCRIPTION = """Dexa's HTTP API: sessions, their event streams, approvals, staged outputs, integrations and
@@ -185,8 +179,6 @@ def create_app(
     app.state.dexa = ctx
     # Outermost after Starlette's error middleware: runs before routing, authentication and body parsing.
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
-    # Outermost: a request's span (continuing its traceparent header) covers everything, a 413 included.
-    app.add_middleware(TraceContextMiddleware)
     for exc_type in (DexaError, RequestValidationError, StarletteHTTPException, Exception):
         app.add_exception_handler(exc_type, handle_exception)
     for module in (
@@ -202,15 +194,9 @@ def create_app(
         trigger_routes,
         catalog_routes,
         transfer_routes,
-        file_routes,
-        session_catalog_routes,
-        session_mcp_routes,
-        share_routes,
-        terminal_routes,
     ):
         app.include_router(module.router)
     app.include_router(integration_routes.callback_router)
-    app.include_router(share_routes.public_router)
     for extra in extra_routers:
         app.include_router(extra)
 
