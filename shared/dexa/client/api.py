@@ -44,7 +44,6 @@ from dexa.core.errors import ConfigError, ConflictError, DexaError, NotFoundErro
 
 from .config_api import ConfigOperations
 from .session_commands import SessionCommandOperations
-from .workspace_api import WorkspaceOperations
 from .transfer_api import TransferOperations
 
 logger = logging.getLogger(__name__)
@@ -82,7 +81,7 @@ def error_from(response: httpx.Response) -> DexaError:
     return DexaError(f"{status} {detail}", code=code)
 
 
-class DexaClient(ConfigOperations, SessionCommandOperations, TransferOperations, WorkspaceOperations):
+class DexaClient(ConfigOperations, SessionCommandOperations, TransferOperations):
     def __init__(
         self,
         base_url: str,
