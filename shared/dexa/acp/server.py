@@ -148,6 +148,8 @@ class DexaAgent:
         return SessionModeState(current_mode_id=current, available_modes=list(MODES))
 
     def _options(self, live: _Live) -> list[Any]:
+        if not self.backend.can_think:
+            return []
         return [
             SessionConfigOptionSelect(
                 type="select",
@@ -202,8 +204,9 @@ class DexaAgent:
         self, config_id: str, session_id: str, value: str | bool, **_: Any
     ) -> SetSessionConfigOptionResponse:
         live = self._live(session_id)
-        if config_id != THINKING:
-            raise RequestError(-32602, f"Unknown config option {config_id!r}: this agent has {THINKING!r}")
+        if config_id != THINKING or not self.backend.can_think:
+            offered = [o.id for o in self._options(live)]
+            raise RequestError(-32602, f"Unknown config option {config_id!r}: this session offers {offered}")
         if value not in ("on", "off", True, False):
             raise RequestError(-32602, f"{THINKING}: value must be 'on' or 'off', not {value!r}")
         live.thinking = value in ("on", True)

@@ -80,6 +80,7 @@ def test_a_session_started_through_the_api_continues_in_the_editor(tmp_path: Pat
             server.wait(timeout=30)
             log.close()
     assert loaded.modes.current_mode_id == "default"
+    assert not loaded.config_options  # the server picks the thinking budget: no toggle that would do nothing
     users = [u.content.text for u in replayed if u.session_update == "user_message_chunk"]
     agents = [u.content.text for u in replayed if u.session_update == "agent_message_chunk"]
     assert any("what does a.txt say?" in t for t in users) and "".join(agents) == "It says hello world."
