@@ -17,6 +17,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
+from dexa.core import tracing
 from dexa.core.bus import Notifier
 
 P = ParamSpec("P")
@@ -77,8 +78,12 @@ class TurnWorker:
     async def call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn(*args, **kwargs)` on the worker loop and await its result from the caller's loop."""
 
+        # The worker loop has its own context: the caller's trace (its request span) is handed over explicitly.
+        traceparent = tracing.tracer().traceparent()
+
         async def run() -> T:
-            return await fn(*args, **kwargs)
+            with tracing.continue_from(traceparent):
+                return await fn(*args, **kwargs)
 
         future = asyncio.run_coroutine_threadsafe(run(), self.loop)
         return await asyncio.wrap_future(future)

@@ -60,9 +60,6 @@ class Span:
     def fail(self, message: str) -> None:
         """Mark the span's outcome an error (an exception escaping the span does this by itself)."""
 
-    def rename(self, name: str) -> None:
-        """A better name found while the span runs (an HTTP span learns its route after routing)."""
-
 
 class _NoopScope(AbstractContextManager[Span]):
     __slots__ = ()
@@ -99,8 +96,7 @@ class Tracer:
         return _NOOP_SCOPE
 
     def continue_from(self, traceparent: str | None) -> AbstractContextManager[None]:
-        """Make `traceparent` the current parent for the block, unless the current span already belongs to its
-        trace (a Lambda task span inside the turn keeps its steps under it)."""
+        """Make `traceparent` the current parent for the block (nothing changes when it is empty or malformed)."""
         return _NOOP_CONTEXT
 
     def traceparent(self) -> str:

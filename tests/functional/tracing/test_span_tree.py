@@ -56,7 +56,7 @@ def _run_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         rt = build_runtime(get_settings())
         try:
             config = SessionConfig(settings_files=(str(settings_file),))
-            session = await rt.create_session(cwd=str(ws), model="claude-sonnet-4-5", config=config)
+            session = await rt.create_session(cwd=str(ws), model="claude-sonnet-5", config=config)
             await rt.engine.submit(session.id, "append a line")
             await rt.driver.run(session.id, wait_for_approvals=False)  # parks on the Bash permission
             (approval,) = await rt.store.list_approvals(session.id, status="pending")
@@ -116,7 +116,7 @@ def test_a_scripted_session_makes_the_span_tree_with_genai_attributes(
     first = chats[0].attributes or {}
     assert first["gen_ai.operation.name"] == "chat"
     assert first["gen_ai.provider.name"] == "anthropic"
-    assert str(first["gen_ai.request.model"]).startswith("claude-sonnet-4-5")
+    assert str(first["gen_ai.request.model"]).startswith("claude-sonnet-5")
     assert first["dexa.model.retries"] == 1
     assert int(first["gen_ai.usage.input_tokens"]) > 0  # pyright: ignore[reportArgumentType]
     assert int(first["gen_ai.usage.output_tokens"]) > 0  # pyright: ignore[reportArgumentType]

@@ -71,9 +71,6 @@ class OtelSpan(tracing.Span):
     def fail(self, message: str) -> None:
         self._span.set_status(Status(StatusCode.ERROR, message))
 
-    def rename(self, name: str) -> None:
-        self._span.update_name(name)
-
 
 class OtelTracer(tracing.Tracer):
     enabled = True
@@ -96,12 +93,11 @@ class OtelTracer(tracing.Tracer):
 
     @contextmanager
     def _continue(self, traceparent: str | None) -> Iterator[None]:
-        parsed = tracing.parse_traceparent(traceparent)
-        current = trace.get_current_span().get_span_context()
-        if parsed is None or (current.is_valid and f"{current.trace_id:032x}" == parsed[0]):
+        remote = _remote(traceparent or "")
+        if remote is None:
             yield
             return
-        token = otel_context.attach(_remote(traceparent or ""))
+        token = otel_context.attach(remote)
         try:
             yield
         finally:
