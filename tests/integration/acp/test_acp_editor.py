@@ -5,6 +5,8 @@ TodoWrite as plan updates, slash commands, extended thinking, cancel."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -246,3 +248,65 @@ def test_mentions_thinking_and_slash_commands(tmp_path: Path) -> None:
     (announced,) = editor.of("available_commands_update")
     greet = next(c for c in announced.available_commands if c.name == "greet")
     assert greet.description == "Greet someone by name" and greet.input.root.hint == "NAME"
+
+
+def test_cancel_while_the_editor_is_asked_denies_nothing_runs_and_the_prompt_ends_cancelled(tmp_path: Path) -> None:
+    """ACP's cancel order: the editor sends session/cancel, then answers its open permission request `cancelled`."""
+    ws = _ws(tmp_path)
+    marker = f"dexaacp{uuid.uuid4().hex[:10]}"
+    turns = [{"tool_uses": [{"name": "Bash", "input": {"command": f"touch {marker}.ran"}}]}, {"text": "never"}]
+
+    async def cancel_then_answer(call: ToolCallUpdate, options: list[PermissionOption]) -> str | None:
+        await editor.conn.cancel(session_id=sid[0])
+        return None
+
+    editor = Editor(cancel_then_answer)
+    sid: list[str] = []
+    with serve(Script.from_dict({"turns": turns})) as model:
+
+        async def main() -> Any:
+            async with editor_with_dexa(tmp_path, agent_env(tmp_path, model.url), editor) as (conn, _):
+                new = await conn.new_session(cwd=str(ws))
+                sid.append(new.session_id)
+                return await conn.prompt(session_id=new.session_id, prompt=[text_block("touch it")])
+
+        done = run(main())
+        calls = len(model.message_requests())
+    assert done.stop_reason == "cancelled"
+    assert len(editor.asks) == 1 and not (ws / f"{marker}.ran").exists()
+    assert calls == 1  # the turn ended: the model was not called again with a refusal
+
+
+def test_a_cli_session_opens_in_the_editor_with_its_history_and_continues(tmp_path: Path) -> None:
+    ws = _ws(tmp_path)
+    editor = Editor()
+    with serve(Script.from_dict({"turns": [{"text": "First answer."}, {"text": "Second answer."}]})) as model:
+        env = agent_env(tmp_path, model.url)
+        ran = subprocess.run(
+            [sys.executable, "-m", "dexa.cli", "run", "-p", "first question", "--output-format", "json"],
+            env=env,
+            cwd=ws,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert ran.returncode == 0, ran.stderr[-3000:]
+        sid = json.loads(ran.stdout)["session_id"]
+
+        async def main() -> Any:
+            async with editor_with_dexa(tmp_path, env, editor) as (conn, _):
+                await conn.load_session(cwd=str(ws), session_id=sid)
+                replayed = [(u.session_update, u.content.text) for u in editor.updates if hasattr(u, "content")]
+                done = await conn.prompt(session_id=sid, prompt=[text_block("second question")])
+                return replayed, done
+
+        replayed, done = run(main())
+        sent = model.message_requests()
+    users = [text for kind, text in replayed if kind == "user_message_chunk"]
+    answer = "".join(text for kind, text in replayed if kind == "agent_message_chunk")
+    assert replayed[0][0] == "user_message_chunk" and replayed[-1][0] == "agent_message_chunk"
+    assert len(users) == 1 and "first question" in users[0] and answer == "First answer."
+    assert done.stop_reason == "end_turn" and editor.text().endswith("Second answer.")
+    # The model saw the whole conversation: the CLI's turn, then the editor's.
+    history = json.dumps(sent[-1]["messages"])
+    assert history.index("first question") < history.index("First answer.") < history.index("second question")
