@@ -80,7 +80,7 @@ business-eval: sync ## the business eval offline: scripted agents (correct and w
 	$(BIN)/python -m evals.business
 
 code-demo: sync ## the code demo: two repos changed through the git proxy, linked PRs (GitHub fake)
-	$(BIN)/python -m dexa.code.demo
+	$(BIN)/python -m dexa.demo.code_demo
 
 test-deps: dev-sync
 	@# Third-party MCP servers the integration tests run against.

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from dexa.client import DexaClient
-from dexa.code.loopback import serve_asgi
 from dexa.core.errors import ConfigError
+from dexa.testing.loopback import serve_asgi
 
 
 def _event(seq: int) -> str:

@@ -11,11 +11,11 @@ import pytest
 
 from dexa.adapters.sqlite import SqliteStore
 from dexa.checkpoints import SideEffectLedger, record_side_effect
-from dexa.code.localstack import LocalCodeStack, local_code_stack
 from dexa.code.ports import PlannedPullRequest
 from dexa.code.repos import RepoSet
 from dexa.code.state import load_prs
 from dexa.core.errors import ToolError, ToolInputError
+from dexa.demo.code_stack import LocalCodeStack, local_code_stack
 from dexa.testing.fakes import DirWorkspace
 
 SID = "ses_c0de5e55000000000000"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from dexa.adapters.sqlite import SqliteStore
 from dexa.checkpoints import SideEffectLedger
-from dexa.code.demo import ORG, SESSION_ID, run_demo
 from dexa.code.state import load_prs, load_repos
+from dexa.demo.code_demo import ORG, SESSION_ID, run_demo
 
 
 def test_two_repo_demo_ends_with_two_linked_prs_and_both_suites_passing(tmp_path: Path) -> None:

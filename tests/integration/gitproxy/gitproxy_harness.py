@@ -15,10 +15,10 @@ from dexa.adapters.github.fake import FakeGitHub
 from dexa.adapters.local_sandbox import LocalSandbox
 from dexa.adapters.sqlite import SqliteStore
 from dexa.code.gitexec import run_git
-from dexa.code.loopback import serve_asgi
 from dexa.code.repos import RepoSet
 from dexa.code.transport import HostGitTransport, auth_env
 from dexa.gitproxy import SessionTokens, create_gitproxy_router
+from dexa.testing.loopback import serve_asgi
 
 SECRET = b"test-signing-secret-0123456789abcdef"
 SESSION_A = "ses_aaaa1111bbbb2222cccc"

@@ -4,7 +4,7 @@
 scripted agent (no model API needed) clones acme/api and acme/web through the git proxy, edits both, runs both test
 suites in the sandbox, and calls OpenPullRequests. The repos are local bare repositories behind FakeGitHub; the
 PR API is FakeGitHub's recorded REST fake, whose requests and pull requests are printed at the end (and served as
-HTML at its URL while the demo runs). Run: `python -m dexa.code.demo`.
+HTML at its URL while the demo runs). Run: `python -m dexa.demo.code_demo` (`make code-demo`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from dexa.core.session import Session
 from dexa.testing.fakes import RulePolicy, StaticEnvs
 from dexa.testing.scripted import ScriptedModel, reply, text, tool_use
 
-from .localstack import local_code_stack
+from .code_stack import local_code_stack
 
 logger = logging.getLogger(__name__)
 

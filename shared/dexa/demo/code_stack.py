@@ -19,12 +19,11 @@ from fastapi import FastAPI
 
 from dexa.adapters.github import GitHubAppCredentials, GitHubProvider
 from dexa.adapters.github.fake import FakeGitHub, new_app_key
+from dexa.code.ports import PrGate, PrStager, SessionEmit, SideEffectRecorder
+from dexa.code.sources import CodeSources
 from dexa.core.ports import KeyValueStore
 from dexa.gitproxy import SessionTokens, create_gitproxy_router
-
-from .loopback import serve_asgi
-from .ports import PrGate, PrStager, SessionEmit, SideEffectRecorder
-from .sources import CodeSources
+from dexa.testing.loopback import serve_asgi
 
 
 @functools.cache
