@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functional" / "api"))
 
-from api_harness import Api, make_api  # noqa: E402
+from api_harness import Api, make_api
 
-from dexa.transfer.tokens import ExportTokens  # noqa: E402
+from dexa.transfer.tokens import ExportTokens
 
 
 @pytest.fixture

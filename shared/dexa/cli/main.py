@@ -350,6 +350,7 @@ _SUBCOMMANDS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
     ("dexa.cli.mcp_cmd", "mcp", ("mcp",)),
     ("dexa.cli.doctor", None, ("doctor",)),
     ("dexa.cli.acp_cmd", None, ("acp",)),
+    ("dexa.cli.transfer_cmd", None, ("pull", "push")),
 )
 
 
