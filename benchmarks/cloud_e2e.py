@@ -158,6 +158,7 @@ def run_turn(cloud: Cloud, admin: ApiClient) -> dict[str, Any]:
     timings = [t for t in step_timings(cloud) if t["session_id"] == sid]
     return {
         "steps": step_overheads(timings, stored),
+        "timings": timings,
         "deltas": sum(1 for e in stored if e["type"] in ("message.delta", "message.thinking_delta")),
         "session": sid,
         "wall_s": wall,
@@ -197,6 +198,25 @@ def report(turn: dict[str, Any], memory_mb: dict[str, int]) -> None:
           f"estimate ${cost:.5f} per turn (${cost * 1000:.2f} per 1000 turns)")  # fmt: skip
 
 
+def store_round_trips(timings: list[dict[str, Any]]) -> None:
+    """DynamoDB calls per warm engine step (the step_timing lines count them), by step and by operation."""
+    calls = [float(t.get("ddb_calls", 0)) for t in timings]
+    if not calls:
+        return
+    ms = [float(t.get("ddb_ms", 0)) for t in timings]
+    ops: Counter[str] = Counter()
+    for t in timings:
+        ops.update(t.get("ddb_ops") or {})
+    print(f"  DynamoDB round trips per warm step: mean {statistics.mean(calls):.1f}, p50 {percentile(calls, 0.5):.0f}, "
+          f"max {max(calls):.0f}; time in them p50 {percentile(ms, 0.5):.0f} ms; "
+          + ", ".join(f"{op} {n / len(timings):.1f}" for op, n in ops.most_common()))  # fmt: skip
+    by_step: dict[str, list[float]] = {}
+    for t, c in zip(timings, calls, strict=True):
+        by_step.setdefault(str(t["step"]), []).append(c)
+    for step, values in sorted(by_step.items()):
+        print(f"    {step:<16} n={len(values):<3} round trips mean {statistics.mean(values):.1f}")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
@@ -205,11 +225,14 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--turns", type=int, default=3)
+    parser.add_argument("--trace", action="store_true", help="log every DynamoDB call of the step Lambda")
     args = parser.parse_args()
     started = time.monotonic()
     cdk_out = synthesize()
     print(f"cloud e2e benchmark (synth {time.monotonic() - started:.1f} s)")
     with running(cdk_out) as cloud:
+        if args.trace:  # containers start on first use, so the variable reaches every one
+            cloud.emulator.sdk_env["DEXA_DDB_TRACE"] = "1"
         boot = cloud.bootstrap()
         admin = ApiClient(cloud.api.url, boot["token"], boot.get("gateway_key"))
         lam = cloud.client("lambda")
@@ -230,6 +253,7 @@ def main() -> int:
                     per_step.setdefault(step, []).append(sec)
         for step, secs in sorted(per_step.items()):
             print(f"    {step:<16} n={len(secs):<3} overhead p50 {percentile(secs, 0.5) * 1000:.0f} ms")
+        store_round_trips([t for turn in turns[1:] or turns for t in turn["timings"] if not t["cold"]])
         steps = [(sec, task) for t in turns[1:] or turns for fn, cold, sec, task in t["records"] if task and not cold]
         by_task: dict[str, list[float]] = {}
         for sec, task in steps:

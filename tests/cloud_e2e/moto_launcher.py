@@ -8,6 +8,7 @@ Two changes to stock `moto.server`, both because this machine has no Docker:
 * Lambda Invoke (and so every Step Functions Task, API Gateway integration and Scheduler target that goes through
   it) is forwarded over HTTP to the emulator, which runs the function's own code from its asset and layer dirs.
 * Step Functions executes definitions (`execute_state_machine`), set before serving, as `POST /moto-api/config` would.
+* A DynamoDB transaction no longer copies whole tables (moto_transactions.py): its cost grew with the table.
 
 `GET /_e2e/requests` returns a count of the AWS requests served so far by service and action (the benchmark's
 "AWS requests per turn"); `POST /_e2e/requests` resets it.
@@ -159,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     default_user_config["iam"] = {"load_aws_managed_policies": True}
     LambdaSimpleBackend.invoke = forward_invoke(args.lambda_url.rstrip("/"))  # type: ignore[method-assign]
     bucket_policy_with_conditions()
+    from moto_transactions import transactions_without_table_copy  # a sibling file: this runs as a script
+
+    transactions_without_table_copy()
 
     app = RequestCounter(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler)

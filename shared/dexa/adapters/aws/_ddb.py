@@ -6,10 +6,14 @@ nowhere else: a lost condition is reported to the caller as data (False / retry)
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import os
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio.to_thread
@@ -26,6 +30,35 @@ Item = dict[str, dict[str, Any]]
 # Codes that mean "the write lost a race": callers turn them into False, a retry or ConflictError.
 CONDITION_FAILED = "ConditionalCheckFailedException"
 TX_CANCELLED = "TransactionCanceledException"
+
+
+# Set to 1 to log every DynamoDB call with its duration (the step Lambda's per-call breakdown).
+ENV_TRACE = "DEXA_DDB_TRACE"
+
+
+@dataclass(slots=True)
+class CallStats:
+    """DynamoDB round trips made while a piece of work ran (one engine step): count, time and per operation."""
+
+    calls: int = 0
+    ms: float = 0.0
+    ops: Counter[str] = field(default_factory=Counter[str])
+
+    def add(self, op: str, ms: float) -> None:
+        self.calls += 1
+        self.ms += ms
+        self.ops[op] += 1
+
+
+# The stats of the work in progress in this context; worker threads (Table.run) see the caller's.
+_stats: contextvars.ContextVar[CallStats | None] = contextvars.ContextVar("dexa_ddb_stats", default=None)
+
+
+def track() -> CallStats:
+    """Start counting this context's DynamoDB calls afresh; returns the counter."""
+    stats = CallStats()
+    _stats.set(stats)
+    return stats
 
 
 def s(value: str) -> dict[str, str]:
@@ -72,6 +105,17 @@ def backoff(attempt: int, *, base: float = 0.005, cap: float = 0.2) -> None:
     time.sleep(random.uniform(0, min(cap, base * (2**attempt))))
 
 
+def _where(kwargs: Mapping[str, Any]) -> str:
+    """The keys a call touched, for the trace: PK/SK of an item, the values of a query, each item of a transaction."""
+    if "TransactItems" in kwargs:
+        return " + ".join(_where(next(iter(t.values()))) for t in kwargs["TransactItems"])
+    key = kwargs.get("Key") or kwargs.get("Item")
+    if key:
+        return "/".join(str(key[k].get("S", "")) for k in (schema.PK, schema.SK) if k in key)
+    values = kwargs.get("ExpressionAttributeValues") or {}
+    return " ".join(str(v["S"]) for v in values.values() if "S" in v)
+
+
 class Table:
     """One DynamoDB table reached through a low-level client. Methods here are synchronous; `run` hops threads."""
 
@@ -84,6 +128,7 @@ class Table:
 
     def call(self, op: str, **kwargs: Any) -> dict[str, Any]:
         """Call a client operation; condition failures propagate as the vendor error, the rest as StorageError."""
+        started = time.monotonic()
         try:
             return getattr(self.client, op)(**kwargs)
         except Exception as exc:
@@ -97,6 +142,16 @@ class Table:
             if code:
                 raise StorageError(f"DynamoDB {op} on {self.name!r} failed: {code}: {exc}") from exc
             raise StorageError(f"DynamoDB {op} on {self.name!r} failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            self._count(op, (time.monotonic() - started) * 1000, kwargs)
+
+    @staticmethod
+    def _count(op: str, ms: float, kwargs: Mapping[str, Any]) -> None:
+        stats = _stats.get()
+        if stats is not None:
+            stats.add(op, ms)
+        if os.environ.get(ENV_TRACE) == "1":
+            logger.info("ddb %s %s %.1f ms", op, _where(kwargs), ms)
 
     def get(self, pk: str, sk: str) -> Item | None:
         out = self.call("get_item", TableName=self.name, Key={schema.PK: s(pk), schema.SK: s(sk)}, ConsistentRead=True)

@@ -25,6 +25,7 @@ from dexa.core.events import EventType
 from dexa.core.session import TERMINAL_TOOL_STATUSES, Session
 
 from . import schema
+from ._ddb import track
 from .asl import HISTORY_BUDGET, HISTORY_COST
 from .chain import StepBudget, quick_tools
 from .sfn import CANCELLED_NS, SfnApprovalNotifier, SfnTurnDriver
@@ -221,6 +222,7 @@ class TaskRunner:
     async def _step_once(self, ev: TaskEvent, session: Session) -> tuple[dict[str, Any], Session]:
         assert session.turn_state is not None
         step, started, wall = session.turn_state.step, time.monotonic(), time.time()
+        calls = track()
         cancelled = False
         if session.cancel_requested:
             # The engine ends the turn as cancelled; watching would interrupt that very write half-way.
@@ -236,7 +238,18 @@ class TaskRunner:
             ev.turn,
             outcome,
             ms,
-            extra={"step_timing": {"step": step, "start": wall, "end": time.time(), "ms": round(ms, 1)}},
+            extra={
+                "step_timing": {
+                    "step": step,
+                    "start": wall,
+                    "end": time.time(),
+                    "ms": round(ms, 1),
+                    # Store round trips inside the step (the cancel watch's polls included), and their time.
+                    "ddb_calls": calls.calls,
+                    "ddb_ms": round(calls.ms, 1),
+                    "ddb_ops": dict(calls.ops),
+                }
+            },
         )
         return await self._after_step(ev, outcome, fresh=cancelled)
 
