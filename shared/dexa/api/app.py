@@ -43,11 +43,16 @@ from .routers import approvals as approval_routes
 from .routers import catalog as catalog_routes
 from .routers import config as config_routes
 from .routers import events as event_routes
+from .routers import files as file_routes
 from .routers import integrations as integration_routes
 from .routers import outputs as output_routes
 from .routers import rewind as rewind_routes
+from .routers import session_catalog as session_catalog_routes
 from .routers import session_commands as session_command_routes
+from .routers import session_mcp as session_mcp_routes
 from .routers import sessions as session_routes
+from .routers import shares as share_routes
+from .routers import terminal as terminal_routes
 from .routers import transfer as transfer_routes
 from .routers import triggers as trigger_routes
 from .schemas.common import EventPublic, SseFrame
@@ -194,9 +199,15 @@ def create_app(
         trigger_routes,
         catalog_routes,
         transfer_routes,
+        file_routes,
+        session_catalog_routes,
+        session_mcp_routes,
+        share_routes,
+        terminal_routes,
     ):
         app.include_router(module.router)
     app.include_router(integration_routes.callback_router)
+    app.include_router(share_routes.public_router)
     for extra in extra_routers:
         app.include_router(extra)
 

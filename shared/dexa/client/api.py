@@ -45,6 +45,7 @@ from dexa.core.errors import ConfigError, ConflictError, DexaError, NotFoundErro
 from .config_api import ConfigOperations
 from .session_commands import SessionCommandOperations
 from .transfer_api import TransferOperations
+from .workspace_api import WorkspaceOperations
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def error_from(response: httpx.Response) -> DexaError:
     return DexaError(f"{status} {detail}", code=code)
 
 
-class DexaClient(ConfigOperations, SessionCommandOperations, TransferOperations):
+class DexaClient(ConfigOperations, SessionCommandOperations, TransferOperations, WorkspaceOperations):
     def __init__(
         self,
         base_url: str,

@@ -28,7 +28,9 @@ class DirWorkspace:
 
     async def exec(self, command: str, *, cwd: str, timeout_s: float = 120.0, env: Mapping[str, str] | None = None,
                    job_id: str | None = None, stdin: bytes | None = None) -> ExecResult:
-        proc = await asyncio.create_subprocess_shell(command, cwd=cwd, stdout=asyncio.subprocess.PIPE,
+        # bash, as the real sandboxes run commands (the Grep tool's rg pipeline reads ${PIPESTATUS[0]}).
+        proc = await asyncio.create_subprocess_shell(command, cwd=cwd, executable="/bin/bash",
+                                                     stdout=asyncio.subprocess.PIPE,
                                                      stderr=asyncio.subprocess.PIPE,
                                                      stdin=asyncio.subprocess.PIPE if stdin is not None else None,
                                                      env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),

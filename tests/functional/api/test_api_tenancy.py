@@ -84,6 +84,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/sessions/{session_id}/commands"): {"command": "/review hijack"},
     ("POST", "/sessions/{session_id}/compact"): {},
     ("POST", "/sessions/{session_id}/model"): {"model": "haiku"},
+    ("POST", "/sessions/{session_id}/mcp"): {"name": "b-srv", "config": {"type": "http", "url": "https://b.test/mcp"}},
+    ("POST", "/sessions/{session_id}/mcp/{name}/auth"): {},
+    ("POST", "/sessions/{session_id}/summarize"): {},
+    ("POST", "/sessions/{session_id}/shares"): {},
+    ("POST", "/sessions/{session_id}/terminal/tickets"): {},
     ("POST", "/sessions/{session_id}/pending-outputs/{output_id}/approve"): {},
     ("POST", "/sessions/{session_id}/pending-outputs/{output_id}/reject"): {"reason": "no"},
     ("POST", "/integrations"): {"kind": "crm", "name": "b-crm"},
@@ -110,6 +115,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
 }
 QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/oauth/callback"): {"state": "{oauth_state}", "code": "stolen"},
+    ("GET", "/sessions/{session_id}/files/content"): {"path": "a.txt"},
+    ("GET", "/sessions/{session_id}/files/search"): {"pattern": "1"},
 }
 # Routes without an org resource in the path: B gets its own (empty or B-only) view, never A's.
 COLLECTIONS = {
@@ -170,11 +177,16 @@ def _router_routes() -> set[tuple[str, str]]:
         catalog,
         config,
         events,
+        files,
         integrations,
         outputs,
         rewind,
+        session_catalog,
         session_commands,
+        session_mcp,
         sessions,
+        shares,
+        terminal,
         triggers,
     )
 
@@ -191,9 +203,14 @@ def _router_routes() -> set[tuple[str, str]]:
         session_commands,
         sessions,
         triggers,
+        files,
+        session_catalog,
+        session_mcp,
+        shares,
+        terminal,
     )
     routers = [m.router for m in modules]
-    for router in [*routers, integrations.callback_router]:
+    for router in [*routers, integrations.callback_router, shares.public_router]:
         for route in router.routes:
             if isinstance(route, APIRoute):
                 out.update((m, route.path) for m in route.methods or ())

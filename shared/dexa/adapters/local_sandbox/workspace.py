@@ -19,6 +19,7 @@ from .files import WorkspaceFiles
 from .journal import JobDir, job_dir_name, kill_marked, marker_for, read_fd_capped
 from .launch import MAX_OUTPUT_BYTES, Launcher, Process, exit_status, open_job_files
 from .limits import SandboxLimits
+from .terminal import PtySession, open_pty
 
 logger = logging.getLogger(__name__)
 
@@ -380,6 +381,14 @@ class LocalSandbox(WorkspaceFiles):
                     shutil.rmtree(os.path.join(jobs, name))
                     pruned += 1
         return pruned
+
+    async def open_terminal(
+        self, *, cwd: str, cols: int, rows: int, env: Mapping[str, str] | None = None
+    ) -> PtySession:
+        """An interactive shell on a pty inside this sandbox (the API's workspace terminal); see terminal.py."""
+        real_cwd = self._check_cwd(cwd)
+        self._launcher.check_ready()
+        return await open_pty(self._launcher, cwd=real_cwd, cols=cols, rows=rows, env=env)
 
     async def close(self) -> None:
         """Kill every background job and in-flight command this instance started; prune old journals."""
