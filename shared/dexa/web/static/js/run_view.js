@@ -159,6 +159,7 @@ export class RunView {
     this.todoEl = h('section', { class: 'panel', 'aria-label': 'Todo list' });
     this.outputsEl = h('section', { class: 'panel', 'aria-label': 'Staged outputs' });
     this.filesEl = h('section', { class: 'panel', 'aria-label': 'Session' });
+    this.pullEl = this._pullPanel();
     const main = h('section', { 'aria-labelledby': titleId }, this.older, this.timeline, composer);
     // The header (status, Abort) sticks just under the top bar, whose height depends on the width.
     const placeHead = () => {
@@ -181,7 +182,35 @@ export class RunView {
     }, 1000);
     // The header is the grid's first row, not part of the timeline column: a sticky element stays only within its
     // parent, and on one-column screens the side panels come after the timeline.
-    fill(root, h('div', { class: 'run' }, head, main, h('aside', { class: 'side', 'aria-label': 'Run details' }, this.todoEl, this.outputsEl, this.filesEl)));
+    fill(root, h('div', { class: 'run' }, head, main, h('aside', { class: 'side', 'aria-label': 'Run details' }, this.todoEl, this.outputsEl, this.filesEl, this.pullEl)));
+  }
+
+  // `dexa pull` with a 15-minute export token: the session, its checkpoints and its workspace continue on the
+  // user's machine. The token is minted on demand (never on page load) and shown once, ready to copy.
+  _pullPanel() {
+    const out = h('div', { class: 'pull-command' });
+    const btn = h('button', { type: 'button', class: 'btn small' }, 'Continue locally');
+    btn.addEventListener('click', async () => {
+      btn.disabled = true;
+      try {
+        const minted = await api.post(`/sessions/${enc(this.sessionId)}/export-token`, {});
+        const code = h('code', { dataset: { pullCommand: '' } }, minted.command);
+        const copy = h('button', { type: 'button', class: 'btn small' }, 'Copy');
+        copy.addEventListener('click', async () => {
+          try { await navigator.clipboard.writeText(minted.command); toast('Copied'); } catch { toast('Select the command and copy it', { bad: true }); }
+        });
+        const until = new Date(minted.expires_at * 1000).toLocaleTimeString();
+        fill(out, h('pre', { class: 'small' }, code), h('div', { class: 'row' }, copy,
+          h('span', { class: 'small muted' }, `Valid until ${until}; it reads this session only.`)));
+      } catch (e) {
+        fill(out, h('p', { class: 'notice bad', role: 'alert' }, `Cannot mint an export token: ${e.message}`));
+      } finally {
+        btn.disabled = false;
+      }
+    });
+    return h('section', { class: 'panel', 'aria-label': 'Continue locally' }, h('h2', null, 'Continue locally'),
+      h('p', { class: 'small muted' }, 'Run this session on your machine with the dexa CLI (conversation, checkpoints and workspace).'),
+      btn, out);
   }
 
   _renderHead() {
