@@ -291,10 +291,9 @@ def extra_routers(runtime: Runtime, *, local: bool, handoff_codes: Any = None) -
         async def workspace_for(session: Any) -> Any:
             return (await runtime.envs.env_for(session)).workspace
 
-        from dexa.api.routers.pull_requests import create_pull_requests_router
+        from dexa.api.code_routes import code_routers
 
-        routers.extend(code.routers())
-        routers.append(create_pull_requests_router(code.code, workspace_for))
+        routers.extend(code_routers(code, workspace_for=workspace_for))
     from dexa.api.inbound import create_inbound_router
 
     # Slack clicks and events, templated task webhooks: signed by their senders, no API key.

@@ -3,9 +3,9 @@
     settings = CodeSettings.from_env(os.environ)          # None when no GitHub credential is configured
     wiring = build_code(settings, kv=store, state_dir=home / "code", http=httpx.AsyncClient(timeout=60),
                         emit=engine.emit, record_side_effect=record_side_effect)
-    app = create_app(runtime, extra_routers=[*wiring.routers(start=runtime_starter(runtime, ...), org_for=...),
-                                             create_pull_requests_router(wiring.code, workspace_for)])
-    (the pull-request routes are the API's: dexa.api.routers.pull_requests, mounted by dexa.api.server_app)
+    app = create_app(runtime, extra_routers=code_routers(wiring, start=runtime_starter(runtime, ...),
+                                                         org_for=..., workspace_for=...))
+    (its routes are composed by dexa.api.code_routes, above the features they join)
 
 Environment: DEXA_GITHUB_APP_ID + DEXA_GITHUB_APP_PRIVATE_KEY (PEM text) or DEXA_GITHUB_APP_PRIVATE_KEY_PATH; or,
 for development only, GITHUB_TOKEN. DEXA_GIT_PROXY_SECRET signs session tokens (a random one per process when
@@ -27,10 +27,10 @@ from dexa.adapters.github import GitHubAppCredentials, GitHubProvider, StaticTok
 from dexa.adapters.github.client import API_URL
 from dexa.core.errors import ConfigError
 from dexa.core.ports import KeyValueStore
-from dexa.gitproxy.tokens import SessionTokens
 
 from .ports import CredentialSource, PrGate, PrStager, SessionEmit, SideEffectRecorder
 from .sources import CodeSources
+from .tokens import SessionTokens
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,30 +81,6 @@ class CodeWiring:
     state_dir: Path
     http: httpx.AsyncClient
     extra: dict[str, Any] = field(default_factory=dict)
-
-    def routers(self, *, start: Any = None, org_for: Any = None) -> list[Any]:
-        """The git proxy, plus the webhook (with `start` and a webhook secret). `org_for(installation_id, repo)` maps
-        GitHub installations to Dexa orgs. The pull-request routes are the API's (dexa.api.routers.pull_requests)."""
-        from dexa.gitproxy.router import create_gitproxy_router
-        from dexa.triggers import GitHubTriggers, create_webhook_router
-
-        out: list[Any] = [
-            create_gitproxy_router(
-                tokens=self.tokens,
-                credentials=self.credentials,
-                kv=self.kv,
-                upstream_url=self.settings.git_url,
-                http=self.http,
-                cache_dir=self.state_dir / "mirrors",
-            )
-        ]
-        if start is not None and self.settings.webhook_secret:
-            if org_for is None:
-                raise ConfigError("the GitHub webhook needs org_for(installation_id, repo) -> Dexa org id")
-            triggers = GitHubTriggers(kv=self.kv, provider=self.code.provider, start=start, org_for=org_for)
-            self.extra["triggers"] = triggers  # the lead's session-end hook calls triggers.report(...)
-            out.append(create_webhook_router(secret=self.settings.webhook_secret, triggers=triggers))
-        return out
 
 
 def build_code(

@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 from dexa.core.ports import KeyValueStore, Workspace
 from dexa.core.session import Session
 from dexa.core.tools import Tool, ToolContext
-from dexa.gitproxy.tokens import SessionTokens
 
 from .naming import slugify
 from .ports import GitTransport, PrGate, PrStager, PullRequestProvider, SessionEmit, SideEffectRecorder
 from .prs import LinkedPullRequests
 from .repos import Emit, RepoSet
 from .state import LinkedPR, LinkedPRSet, load_repos
+from .tokens import SessionTokens
 from .tools import CodeService, code_tools
 from .transport import HostGitTransport, WorkspaceGitTransport
 

@@ -1,7 +1,7 @@
 """The git credential proxy: git smart HTTP between the workspace and the forge, with the real credential
 injected upstream and pushes limited to the session's own branches. Mount `create_gitproxy_router(...)`.
 
-Nothing is imported eagerly: a step Lambda mints session tokens (`.tokens`) and must not pay for FastAPI, which
+Nothing is imported eagerly: a step Lambda mints session tokens (`dexa.code.tokens`) and must not pay for FastAPI, which
 only the API function, serving the router, needs.
 """
 
@@ -11,17 +11,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from dexa.code.tokens import SessionClaims, SessionTokens
+
     from .policy import AncestryChecker, ref_refusals
     from .router import create_gitproxy_router, kv_session_repos
-    from .tokens import SessionClaims, SessionTokens
 
 _EXPORTS = {
     "AncestryChecker": ".policy",
     "ref_refusals": ".policy",
     "create_gitproxy_router": ".router",
     "kv_session_repos": ".router",
-    "SessionClaims": ".tokens",
-    "SessionTokens": ".tokens",
+    "SessionClaims": "dexa.code.tokens",
+    "SessionTokens": "dexa.code.tokens",
 }
 
 

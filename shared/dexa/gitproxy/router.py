@@ -27,12 +27,12 @@ from starlette.responses import PlainTextResponse, Response
 from dexa.code.naming import parse_repo
 from dexa.code.ports import CredentialSource
 from dexa.code.state import load_repos
+from dexa.code.tokens import SessionClaims, SessionTokens
 from dexa.core.errors import ConfigError, DexaError, NotFoundError, PermissionDeniedError, ToolInputError
 from dexa.core.ports import KeyValueStore
 
 from .pktline import parse_receive_pack, report_status
 from .policy import AncestryChecker, ref_refusals
-from .tokens import SessionClaims, SessionTokens
 from .upstream import Upstream, basic_auth_header
 
 logger = logging.getLogger(__name__)

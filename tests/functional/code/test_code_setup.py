@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from dexa.adapters.github import GitHubAppCredentials, StaticTokenCredentials
 from dexa.adapters.github.fake import new_app_key
 from dexa.adapters.sqlite import SqliteStore
-from dexa.api.routers.pull_requests import create_pull_requests_router
+from dexa.api.code_routes import code_routers
 from dexa.code.setup import CodeSettings, build_code
 from dexa.core.errors import ConfigError
 from dexa.triggers import StartedSession, TriggerTask
@@ -53,11 +53,10 @@ def test_build_code_picks_the_app_over_a_token_and_mounts_proxy_webhook_and_pr_r
                 assert wiring.code.proxy_url == "http://127.0.0.1:8765/git"
                 dev = build_code(CodeSettings(token="ghp_dev"), kv=store, state_dir=tmp_path, http=http)
                 assert isinstance(dev.credentials, StaticTokenCredentials)
-                routers = wiring.routers(start=start, org_for=org_for)
-                assert len(routers) == 2 and "triggers" in wiring.extra
-                routers.append(create_pull_requests_router(wiring.code, workspace_for))
+                routers = code_routers(wiring, start=start, org_for=org_for, workspace_for=workspace_for)
+                assert len(routers) == 3 and "triggers" in wiring.extra
                 with pytest.raises(ConfigError, match="org_for"):
-                    wiring.routers(start=start)
+                    code_routers(wiring, start=start)
                 app = FastAPI()
                 for router in routers:
                     app.include_router(router)
@@ -81,7 +80,7 @@ def test_the_served_app_mounts_the_pull_request_routes_with_github_credentials_o
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Entered where `dexa serve` and the API Lambda enter: build_app over a real runtime. The routes are the API's
-    # (dexa.api.routers.pull_requests); the code feature only gives the git proxy and the webhook.
+    # (dexa.api.routers.pull_requests, composed with the git proxy's by dexa.api.code_routes).
     from dexa.api.server_app import build_app
     from dexa.settings import DexaSettings
     from dexa.wiring import build_runtime

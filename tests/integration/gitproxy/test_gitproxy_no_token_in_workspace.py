@@ -7,7 +7,7 @@ from pathlib import Path
 
 from gitproxy_harness import SESSION_A, git_stack
 
-from dexa.gitproxy.tokens import PREFIX
+from dexa.code.tokens import PREFIX
 
 
 def test_no_token_appears_in_the_workspace_env_files_or_git_config(tmp_path: Path) -> None:

@@ -4,6 +4,8 @@
 HMAC-SHA256 over the payload with a control-plane secret. Verification needs no store lookup; the proxy still
 checks the session's repo list on every request, so removing a repo or ending the session takes effect at once.
 Several secrets may be given: the first signs, all verify (key rotation).
+
+Here in dexa.code, which mints them for a session's git remote; the proxy (dexa.gitproxy) imports them to verify.
 """
 
 from __future__ import annotations
