@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import replace
@@ -31,15 +32,23 @@ def _preview(text: str) -> str:
     return text if len(text) <= EVENT_OUTPUT_LIMIT else text[:EVENT_OUTPUT_LIMIT] + "\n…[truncated in event]"
 
 
+def _snapshot(state: SessionState) -> str:
+    return json.dumps(state.to_dict(), sort_keys=True, default=str)
+
+
 class RunSteps(StepHost):
     # ------------------------------------------------------------ run
 
     async def run_tools(self, session: Session, state: TurnState, env: SessionEnv) -> StepResult:
         assistant = await self._assistant(session.id, state)
-        tool_state = await self._merge_item_states(session, assistant)
+        docs = await self._item_docs(session.id)
+        stored = await self.load_state(session)
+        saved = _snapshot(stored)  # a copy: tools change the state in place
+        tool_state = self._merge(session, stored, assistant, docs)
+        records = await self._turn_records(session.id, state.turn)
         batch: list[ToolRecord] = []
         for use in assistant.tool_uses:
-            record = await self.store.get_tool_record(session.id, use.id)
+            record = records.get(use.id)
             if record is None or record.status in TERMINAL_TOOL_STATUSES:
                 continue
             tool = env.tools.get(record.name)
@@ -50,19 +59,24 @@ class RunSteps(StepHost):
             batch = []
             await self._run_one(session, env, record, tool_state)
         await self._run_batch(session, env, batch, tool_state)
-        await self.save_state(session.id, tool_state)
-        for use in assistant.tool_uses:  # merged and saved above; a crash before this merges them again (idempotent)
-            await self.store.kv_delete(ITEM_STATE_NS, f"{session.id}:{use.id}")
-        if await self._parked(session.id, assistant):
+        if docs or _snapshot(tool_state) != saved:  # read-only calls mostly leave it as it was: no write then
+            await self.save_state(session.id, tool_state)
+        for tool_use_id in docs:  # merged and saved above; a crash before this merges them again (idempotent)
+            await self.store.kv_delete(ITEM_STATE_NS, f"{session.id}:{tool_use_id}")
+        records = await self._turn_records(session.id, state.turn)  # as the calls left them
+        if self._parked(assistant, records):
             # A call is parked on a decision (a blocking staged output): wait for it like for a tool approval.
             await self.advance(session, replace(state, step="await_approval"), status="waiting")
             return "next"
-        await self._append_results(session, state, assistant)
-        fresh = await self.store.get_session(session.id)
-        if fresh.cancel_requested:
-            return "next"  # step() sees the flag and finishes the turn as cancelled
+        await self._append_results(session, state, assistant, records)
+        # A cancel that came in meanwhile fails this conditional write; it is applied again over the flag, and the
+        # next step() sees the flag and finishes the turn as cancelled.
         await self.advance(session, replace(state, step="call_model"))
         return "next"
+
+    async def _turn_records(self, session_id: str, turn: int) -> dict[str, ToolRecord]:
+        """The turn's tool records by call id, in one read."""
+        return {r.tool_use_id: r for r in await self.store.list_tool_records(session_id, turn=turn)}
 
     async def _run_batch(self, session: Session, env: SessionEnv, batch: list[ToolRecord], ts: SessionState) -> None:
         if len(batch) == 1:
@@ -89,15 +103,24 @@ class RunSteps(StepHost):
             else await self.load_state(session)
         )
         await self._run_one(session, env, record, ts)
-        await self.store.kv_put(ITEM_STATE_NS, f"{session_id}:{tool_use_id}", ts.to_dict())
+        await self.store.kv_put(ITEM_STATE_NS, f"{session_id}:{tool_use_id}", {**ts.to_dict(), "item": tool_use_id})
+
+    async def _item_docs(self, session_id: str) -> dict[str, dict[str, Any]]:
+        """What parallel items saved (run_tool), by call id, in one read (usually none: calls ran in-process)."""
+        docs = await self.store.kv_list(ITEM_STATE_NS, prefix=f"{session_id}:")
+        return {str(d["item"]): d for d in docs if d.get("item")}
 
     async def _merge_item_states(self, session: Session, assistant: Message) -> SessionState:
+        return self._merge(session, await self.load_state(session), assistant, await self._item_docs(session.id))
+
+    def _merge(
+        self, session: Session, merged: SessionState, assistant: Message, docs: dict[str, dict[str, Any]]
+    ) -> SessionState:
         """The session's tool state with what parallel items saved folded in, deterministically: files read are
         the union (latest time wins); any other field an item changed takes that item's value, later calls last."""
-        merged = await self.load_state(session)
         base = merged.to_dict()
         for use in assistant.tool_uses:
-            doc = await self.store.kv_get(ITEM_STATE_NS, f"{session.id}:{use.id}")
+            doc = docs.get(use.id)
             if not doc:
                 continue
             item = SessionState.from_dict(doc, default_cwd=session.cwd)
@@ -167,7 +190,13 @@ class RunSteps(StepHost):
         await self.emit(
             session.id,
             EventType.TOOL_STARTED,
-            {"tool_use_id": record.tool_use_id, "name": record.name, "input": record.input},
+            # The decision it runs on (rule, source): `dexa trace` and auditors read it from the log.
+            {
+                "tool_use_id": record.tool_use_id,
+                "name": record.name,
+                "input": record.input,
+                "decision": record.decision,
+            },
         )
         output = await self._traced_run(session, tool, record, ctx)
         park = output.data.get("park")
@@ -277,12 +306,9 @@ class RunSteps(StepHost):
             },
         )
 
-    async def _parked(self, session_id: str, assistant: Message) -> bool:
-        for use in assistant.tool_uses:
-            record = await self.store.get_tool_record(session_id, use.id)
-            if record is not None and record.status == "waiting":
-                return True
-        return False
+    @staticmethod
+    def _parked(assistant: Message, records: dict[str, ToolRecord]) -> bool:
+        return any((r := records.get(use.id)) is not None and r.status == "waiting" for use in assistant.tool_uses)
 
     async def _complete_tool(
         self, session: Session, env: SessionEnv, record: ToolRecord, output: ToolOutput, *, status: str
@@ -307,10 +333,12 @@ class RunSteps(StepHost):
             },
         )
 
-    async def _append_results(self, session: Session, state: TurnState, assistant: Message) -> None:
+    async def _append_results(
+        self, session: Session, state: TurnState, assistant: Message, records: dict[str, ToolRecord]
+    ) -> None:
         blocks: list[ToolResultBlock] = []
         for use in assistant.tool_uses:
-            record = await self.store.get_tool_record(session.id, use.id)
+            record = records.get(use.id)
             result = (record.result if record else None) or {"content": INTERRUPTED, "is_error": True}
             blocks.append(
                 ToolResultBlock(

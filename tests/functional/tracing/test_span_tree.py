@@ -20,7 +20,10 @@ from opentelemetry.trace import StatusCode
 
 from dexa.adapters.otel import build
 from dexa.core import tracing
+from dexa.core.events import Event
 from dexa.core.session import SessionConfig
+from dexa.runtime.trace_tree import TraceNode
+from dexa.runtime.trace_tree import build as replay
 from dexa.settings import get_settings
 from dexa.testing.messages_api import serve
 from dexa.testing.script import Script
@@ -42,7 +45,7 @@ def exporter() -> Iterator[tuple[InMemorySpanExporter, InMemoryMetricReader]]:
         yield spans, metrics
 
 
-def _run_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def _run_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[Event]]:
     ws = tmp_path / "ws"
     ws.mkdir()
     settings_file = tmp_path / "settings.json"
@@ -51,7 +54,7 @@ def _run_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
     get_settings.cache_clear()
 
-    async def main(url: str) -> str:
+    async def main(url: str) -> tuple[str, list[Event]]:
         monkeypatch.setenv("ANTHROPIC_BASE_URL", url)
         rt = build_runtime(get_settings())
         try:
@@ -64,13 +67,40 @@ def _run_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
             done = await rt.driver.run(session.id)
             assert done.result == "done", done
             assert (ws / "log.txt").read_text() == "1\n"
-            return session.id
+            return session.id, await rt.store.read_events(session.id, limit=10_000)
         finally:
             await rt.aclose()
             get_settings.cache_clear()
 
     with serve(Script.from_dict(SCRIPT)) as server:
         return asyncio.run(main(server.url))
+
+
+def _live_tree(spans: list[ReadableSpan]) -> list[tuple[str, str]]:
+    """(span, nearest ancestor that is not a step) for every span but the steps."""
+    by_id = {s.context.span_id: s for s in spans}  # pyright: ignore[reportOptionalMemberAccess]
+    pairs: list[tuple[str, str]] = []
+    for span in spans:
+        if span.name.startswith("dexa.step "):
+            continue
+        parent = by_id.get(span.parent.span_id) if span.parent is not None else None
+        while parent is not None and parent.name.startswith("dexa.step "):
+            parent = by_id.get(parent.parent.span_id) if parent.parent is not None else None
+        pairs.append((span.name, parent.name if parent is not None else ""))
+    return sorted(pairs)
+
+
+def _replayed_tree(roots: list[TraceNode]) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+
+    def walk(node: TraceNode, parent: str) -> None:
+        pairs.append((node.name, parent))
+        for child in node.children:
+            walk(child, node.name)
+
+    for root in roots:
+        walk(root, "")
+    return sorted(pairs)
 
 
 def _children(spans: list[ReadableSpan], parent: ReadableSpan) -> list[ReadableSpan]:
@@ -82,7 +112,7 @@ def test_a_scripted_session_makes_the_span_tree_with_genai_attributes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exporter: tuple[InMemorySpanExporter, InMemoryMetricReader]
 ) -> None:
     spans_out, metrics = exporter
-    session_id = _run_session(tmp_path, monkeypatch)
+    session_id, events = _run_session(tmp_path, monkeypatch)
     spans = list(spans_out.get_finished_spans())
     names = [s.name for s in spans]
 
@@ -147,6 +177,9 @@ def test_a_scripted_session_makes_the_span_tree_with_genai_attributes(
     (run_tools,) = [s for s in steps if s.name == "dexa.step run_tools"]
     assert tool.parent is not None and tool.parent.span_id == run_tools.context.span_id  # pyright: ignore[reportOptionalMemberAccess]
     assert "dexa.hook PostToolUse" not in names  # no PostToolUse hook configured: no span for nothing
+
+    # `dexa trace` rebuilds the same tree from the event log alone (the step level aside, which leaves no events).
+    assert _live_tree(spans) == _replayed_tree(replay(events))
 
     # Metrics: cost per org and session, tool calls, and the latency histograms.
     data = metrics.get_metrics_data()
