@@ -351,6 +351,7 @@ _SUBCOMMANDS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
     ("dexa.cli.doctor", None, ("doctor",)),
     ("dexa.cli.acp_cmd", None, ("acp",)),
     ("dexa.cli.transfer_cmd", None, ("pull", "push")),
+    ("dexa.cli.trace_cmd", None, ("trace",)),
 )
 
 
