@@ -40,9 +40,10 @@ from dexa.api.schemas.sessions import (
     ToolsPublic,
     TurnAccepted,
 )
-from dexa.core.errors import ConfigError, ConflictError, DexaError, NotFoundError, PermissionDeniedError
+from dexa.core.errors import ConfigError
 
 from .config_api import ConfigOperations
+from .errors import error_from
 from .session_commands import SessionCommandOperations
 from .transfer_api import TransferOperations
 from .workspace_api import WorkspaceOperations
@@ -59,27 +60,6 @@ def operation(method: str, path: str) -> Callable[[F], F]:
         return fn
 
     return tag
-
-
-def error_from(response: httpx.Response) -> DexaError:
-    """The core error a problem+json response stands for (its `code` kept)."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    body = body if isinstance(body, dict) else {}
-    code = str(body.get("code") or f"http_{response.status_code}")
-    detail = str(body.get("detail") or response.reason_phrase)
-    status = response.status_code
-    if status == 404:
-        return NotFoundError(detail, code=code)
-    if status == 409:
-        return ConflictError(detail, code=code)
-    if status in (401, 403):
-        return PermissionDeniedError(detail, code=code)
-    if status in (400, 422):
-        return ConfigError(detail, code=code)
-    return DexaError(f"{status} {detail}", code=code)
 
 
 class DexaClient(ConfigOperations, SessionCommandOperations, TransferOperations, WorkspaceOperations):

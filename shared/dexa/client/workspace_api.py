@@ -17,6 +17,8 @@ from dexa.api.schemas.session_mcp import McpAuthStarted, McpServerChange
 from dexa.api.schemas.shares import ShareCreated, SharedSession, SharePublic, SharesPublic, SummaryPublic
 from dexa.api.schemas.terminal import TerminalTicket
 
+from .errors import error_from
+
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)
 
@@ -150,8 +152,6 @@ class WorkspaceOperations:
 
     @operation("GET", "/shared/{token}/view")
     async def view_share(self, token: str) -> str:
-        from .api import error_from
-
         response = await self._http.get(f"/shared/{token}/view")
         if response.status_code >= 400:
             raise error_from(response)
