@@ -41,8 +41,9 @@ class RemoteBackend:
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    async def new_session(self, cwd: str, add_dirs: list[str]) -> SessionInfo:
-        # The server's own workspace roots decide where a session may work; extra directories stay local.
+    async def new_session(self, cwd: str, add_dirs: list[str], mcp: dict[str, Any] | None) -> SessionInfo:
+        # The server's own workspace roots decide where a session may work; extra directories stay local. The
+        # editor's MCP servers run on the editor's machine, out of the server's reach: they are not passed on.
         return _info(await self.client.create_session(cwd=cwd))
 
     async def get_session(self, session_id: str) -> SessionInfo:

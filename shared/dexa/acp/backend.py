@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 
 from dexa.agents.plan_mode import KV_NAMESPACE as PLAN_KV
 from dexa.agents.plan_mode import enter_plan_mode
+from dexa.cli.flags import inline_json_files
 from dexa.cli.turns import TurnRunner
 from dexa.commands.builtins import BUILTIN_COMMANDS
 from dexa.commands.expand import help_text
@@ -51,7 +53,7 @@ class Backend(Protocol):
     can_think: bool  # whether the extended-thinking toggle reaches the model
 
     async def aclose(self) -> None: ...
-    async def new_session(self, cwd: str, add_dirs: list[str]) -> SessionInfo: ...
+    async def new_session(self, cwd: str, add_dirs: list[str], mcp: dict[str, Any] | None) -> SessionInfo: ...
     async def get_session(self, session_id: str) -> SessionInfo: ...
     async def history(self, session_id: str) -> list[Event]: ...
     async def commands(self, session_id: str) -> list[Command]: ...
@@ -94,10 +96,12 @@ class LocalBackend:
             id=s.id, cwd=s.cwd, mode=s.permission_mode, model=s.model, cost_usd=s.cost_usd, turns=s.turns_completed
         )
 
-    async def new_session(self, cwd: str, add_dirs: list[str]) -> SessionInfo:
+    async def new_session(self, cwd: str, add_dirs: list[str], mcp: dict[str, Any] | None) -> SessionInfo:
         check_model_credentials(self.model, self.env)
+        # The editor's servers join the session like `--mcp-config` JSON (checked, then kept as a file).
+        mcp_files = inline_json_files([json.dumps(mcp)], kind="mcp") if mcp else ()
         # ACP sends absolute paths; the runtime checks them against the workspace roots.
-        config = SessionConfig(add_dirs=tuple(map(_norm, add_dirs)))
+        config = SessionConfig(add_dirs=tuple(map(_norm, add_dirs)), mcp_config=mcp_files)
         return self._info(await self.rt.create_session(cwd=_norm(cwd), model=self.model, config=config))
 
     async def get_session(self, session_id: str) -> SessionInfo:

@@ -23,8 +23,11 @@ from acp.schema import (
     CurrentModeUpdate,
     EmbeddedResourceContentBlock,
     FileEditToolCallContent,
+    HttpMcpServer,
     ImageContentBlock,
+    McpServerStdio,
     ResourceContentBlock,
+    SseMcpServer,
     TerminalToolCallContent,
     TextContentBlock,
     ToolCallLocation,
@@ -294,3 +297,22 @@ def prompt_text(blocks: Sequence[PromptBlock], *, roots: Sequence[str]) -> str:
     if context:
         text = text.rstrip() + "\n\n" + "\n\n".join(context)
     return text
+
+
+def mcp_servers(servers: Sequence[Any]) -> dict[str, Any] | None:
+    """The editor's MCP servers (session/new `mcpServers`) as a Claude Code `.mcp.json` document, for the session's
+    `--mcp-config`: they are the user's own, like servers named on the command line."""
+    out: dict[str, Any] = {}
+    for server in servers:
+        if isinstance(server, McpServerStdio):
+            out[server.name] = {
+                "command": server.command,
+                "args": list(server.args),
+                "env": {e.name: e.value for e in server.env},
+            }
+        elif isinstance(server, (HttpMcpServer, SseMcpServer)):
+            headers = {h.name: h.value for h in server.headers}
+            out[server.name] = {"type": server.type, "url": server.url, "headers": headers}
+        else:
+            raise ConfigError(f"mcpServers: {server.name!r} is an ACP-transport MCP server, which Dexa cannot reach")
+    return {"mcpServers": out} if out else None

@@ -22,6 +22,7 @@ from acp.schema import (
     Implementation,
     InitializeResponse,
     LoadSessionResponse,
+    McpCapabilities,
     NewSessionResponse,
     PromptCapabilities,
     PromptResponse,
@@ -42,6 +43,7 @@ from dexa.core.events import Event, EventType
 
 from .backend import Backend, SessionInfo
 from .mapping import EventMapper, PromptBlock, prompt_text, tool_content, tool_input_of, tool_kind, tool_title
+from .mapping import mcp_servers as mcp_servers_of
 from .permissions import Choice, choice_of, options_for
 
 logger = logging.getLogger(__name__)
@@ -98,6 +100,7 @@ class DexaAgent:
             protocol_version=min(protocol_version, PROTOCOL_VERSION),
             agent_capabilities=AgentCapabilities(
                 load_session=True,
+                mcp_capabilities=McpCapabilities(http=True, sse=True),
                 prompt_capabilities=PromptCapabilities(image=False, audio=False, embedded_context=True),
             ),
             agent_info=Implementation(name="dexa", title="Dexa", version=__version__),
@@ -106,9 +109,16 @@ class DexaAgent:
     async def authenticate(self, method_id: str, **_: Any) -> None:
         return None
 
-    async def new_session(self, cwd: str, additional_directories: list[str] | None = None, **_: Any) -> Any:
+    async def new_session(
+        self,
+        cwd: str,
+        additional_directories: list[str] | None = None,
+        mcp_servers: list[Any] | None = None,
+        **_: Any,
+    ) -> Any:
         try:
-            info = await self.backend.new_session(cwd, list(additional_directories or []))
+            mcp = mcp_servers_of(list(mcp_servers or []))
+            info = await self.backend.new_session(cwd, list(additional_directories or []), mcp)
         except DexaError as exc:
             raise _rpc_error(exc) from None
         live = self._open(info)

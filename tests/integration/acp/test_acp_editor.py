@@ -16,6 +16,8 @@ import pytest
 from acp import RequestError, text_block
 from acp.schema import (
     EmbeddedResourceContentBlock,
+    EnvVariable,
+    McpServerStdio,
     PermissionOption,
     ResourceContentBlock,
     TextResourceContents,
@@ -310,3 +312,33 @@ def test_a_cli_session_opens_in_the_editor_with_its_history_and_continues(tmp_pa
     # The model saw the whole conversation: the CLI's turn, then the editor's.
     history = json.dumps(sent[-1]["messages"])
     assert history.index("first question") < history.index("First answer.") < history.index("second question")
+
+
+def test_the_editors_mcp_servers_join_the_session(tmp_path: Path) -> None:
+    """Zed passes the user's context servers in session/new: here the PyPI `mcp-server-time`, started by Dexa."""
+    ws = _ws(tmp_path)
+    turns = [
+        {"tool_uses": [{"name": "mcp__clock__get_current_time", "input": {"timezone": "UTC"}}]},
+        {"text": "It is now."},
+    ]
+    server = McpServerStdio(
+        name="clock",
+        command=sys.executable,
+        args=["-m", "mcp_server_time", "--local-timezone", "UTC"],
+        env=[EnvVariable(name="TZ", value="UTC")],
+    )
+    editor = Editor()
+    with serve(Script.from_dict({"turns": turns})) as model:
+
+        async def main() -> Any:
+            async with editor_with_dexa(tmp_path, agent_env(tmp_path, model.url), editor) as (conn, _):
+                new = await conn.new_session(cwd=str(ws), mcp_servers=[server])
+                return await conn.prompt(session_id=new.session_id, prompt=[text_block("what time is it?")])
+
+        done = run(main())
+    assert done.stop_reason == "end_turn"
+    # The loopback API, like the real one, calls only declared tools: the server's tool was offered to the model.
+    (clock,) = editor.of("tool_call")
+    assert clock.title == "mcp__clock__get_current_time" and clock.kind == "other"
+    (result,) = [u for u in editor.of("tool_call_update") if u.tool_call_id == clock.tool_call_id and u.content]
+    assert result.status == "completed" and '"timezone": "UTC"' in result.content[0].content.text
