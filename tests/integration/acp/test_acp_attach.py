@@ -4,11 +4,13 @@ makes asks the editor, whose answer goes back through the API."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from acp import text_block
 from acp_rig import Editor, agent_env, editor_with_dexa, run
 
 from dexa.testing.messages_api import serve
+from dexa.testing.procs import processes_marked
 from dexa.testing.script import Script
 
 
@@ -25,6 +28,7 @@ def test_a_session_started_through_the_api_continues_in_the_editor(tmp_path: Pat
     ws.mkdir()
     path = ws / "a.txt"
     path.write_text("hello world\n")
+    marker = f"dexaattach{uuid.uuid4().hex[:10]}"
     turns: list[dict[str, Any]] = [
         {"text": "It says hello world."},
         {"tool_uses": [{"name": "Read", "input": {"file_path": str(path)}}]},
@@ -34,6 +38,8 @@ def test_a_session_started_through_the_api_continues_in_the_editor(tmp_path: Pat
             ]
         },
         {"text": "Edited on the server."},
+        {"tool_uses": [{"name": "Bash", "input": {"command": f"exec -a {marker} sleep 600"}}]},
+        {"text": "never reached"},
     ]
     editor = Editor()
     with serve(Script.from_dict({"turns": turns})) as model:
@@ -70,9 +76,16 @@ def test_a_session_started_through_the_api_continues_in_the_editor(tmp_path: Pat
                     loaded = await conn.load_session(cwd=str(ws), session_id=sid)
                     replayed = list(editor.updates)
                     done = await conn.prompt(session_id=sid, prompt=[text_block("now change hello to bye")])
-                    return loaded, replayed, done
+                    # Cancel from the editor stops the server's turn (its API's abort) and the command with it.
+                    sleeping = asyncio.create_task(conn.prompt(session_id=sid, prompt=[text_block("sleep")]))
+                    deadline = time.monotonic() + 60
+                    while not processes_marked(marker):
+                        assert time.monotonic() < deadline and not sleeping.done(), "the command never started"
+                        await asyncio.sleep(0.1)
+                    await conn.cancel(session_id=sid)
+                    return loaded, replayed, done, await sleeping
 
-            loaded, replayed, done = run(main())
+            loaded, replayed, done, cancelled = run(main())
             after = http.get(f"/sessions/{sid}").json()
             approvals = http.get(f"/sessions/{sid}/approvals").json()
         finally:
@@ -86,9 +99,13 @@ def test_a_session_started_through_the_api_continues_in_the_editor(tmp_path: Pat
     assert any("what does a.txt say?" in t for t in users) and "".join(agents) == "It says hello world."
     assert done.stop_reason == "end_turn"
     assert path.read_text() == "bye world\n"
-    ((call, _),) = editor.asks
+    call = editor.asks[0][0]
     assert call.kind == "edit" and call.content[0].new_text == "bye"
-    assert after["turns_completed"] == 2 and after["status"] == "idle"
-    (approval,) = approvals["data"]
-    assert approval["status"] == "allowed" and approval["tool_name"] == "Edit"
-    assert editor.text().endswith("Edited on the server.")
+    assert cancelled.stop_reason == "cancelled"
+    assert after["turns_completed"] == 3 and after["status"] == "idle" and after["turn"] is None
+    assert [(a["tool_name"], a["status"]) for a in approvals["data"]] == [("Edit", "allowed"), ("Bash", "allowed")]
+    deadline = time.monotonic() + 10
+    while processes_marked(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_marked(marker) == []
+    assert "Edited on the server." in editor.text()
