@@ -23,9 +23,9 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
+from dexa.adapters.git import run_git
 from dexa.core.ports import Workspace
 
-from .gitexec import run_git
 from .ports import GitResult
 
 

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from dexa.code.gitexec import run_git
+from dexa.adapters.git import run_git
 from dexa.code.naming import branch_prefix
 
 from .pktline import ZERO_OID, RefUpdate

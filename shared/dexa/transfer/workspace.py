@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from dexa.adapters.git import git_env
 from dexa.checkpoints.ignore import IgnoreRules
-from dexa.code.gitexec import git_env
 from dexa.core.errors import ConfigError, SandboxError
 from dexa.core.safefs import SafeFS, walk_fd
 

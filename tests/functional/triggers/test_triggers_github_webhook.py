@@ -12,10 +12,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from dexa.adapters.git import git_env
 from dexa.adapters.github import GitHubProvider, StaticTokenCredentials, sign_payload
 from dexa.adapters.github.fake import FakeGitHub
 from dexa.adapters.sqlite import SqliteStore
-from dexa.code.gitexec import git_env
 from dexa.code.state import LinkedPR, LinkedPRSet, save_prs
 from dexa.triggers import GitHubTriggers, StartedSession, TriggerTask, create_webhook_router
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from dexa.adapters.git import run_git
 from dexa.adapters.github import StaticTokenCredentials
 from dexa.adapters.github.fake import FakeGitHub
 from dexa.adapters.local_sandbox import LocalSandbox
 from dexa.adapters.sqlite import SqliteStore
-from dexa.code.gitexec import run_git
 from dexa.code.repos import RepoSet
 from dexa.code.transport import HostGitTransport, auth_env
 from dexa.gitproxy import SessionTokens, create_gitproxy_router

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 from gitproxy_harness import ORG, SESSION_A, SESSION_B, Stack, git_stack
 
-from dexa.code.gitexec import run_git
+from dexa.adapters.git import run_git
 from dexa.code.naming import branch_prefix
 from dexa.code.state import RepoEntry
 from dexa.gitproxy.pktline import FLUSH, ZERO_OID, encode

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from dexa.code.gitexec import git_env
+from dexa.adapters.git import git_env
 
 from .fake_git import git_host_routes, init_bare_repo
 

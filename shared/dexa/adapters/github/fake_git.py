@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from dexa.code.gitexec import git_env
+from dexa.adapters.git import git_env
 
 logger = logging.getLogger(__name__)
 

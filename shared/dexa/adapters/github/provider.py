@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from dexa.code.ports import CredentialSource, ForgePullRequest
 from dexa.core.errors import ToolError
+from dexa.core.forge import CredentialSource, ForgePullRequest
 
 from .client import API_URL, GitHubClient, PullRequest
 
