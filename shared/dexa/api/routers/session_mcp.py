@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from fastapi import APIRouter, Response
@@ -147,11 +147,12 @@ async def remove_mcp_server(
     return Response(status_code=204)
 
 
-def _server_url(files: ScopeFiles, name: str) -> str | None:
+def _server_entry(files: ScopeFiles, name: str) -> dict[str, Any] | None:
+    """The server's entry in the first scope holding it (local, project, user), as the session resolves them."""
     for scope in SCOPES:
         entry = files.servers(scope).get(name)
-        if isinstance(entry, dict) and isinstance(entry.get("url"), str):
-            return str(entry["url"])
+        if isinstance(entry, dict):
+            return cast("dict[str, Any]", entry)
     return None
 
 
@@ -166,11 +167,16 @@ async def authenticate_mcp_server(
     if ctx.oauth is None:
         raise not_implemented("OAuth sign-in")
     files = _files(ctx, who, session)
-    url = await anyio.to_thread.run_sync(_server_url, files, name)
-    if url is None:
+    entry = await anyio.to_thread.run_sync(_server_entry, files, name)
+    if entry is None:
         if name in {d["name"] for d in await _describe(ctx, session, connect=False)}:
-            raise ConfigError(f"MCP server {name!r} is not a remote (http/sse) server; nothing to sign in to")
+            raise ConfigError(f"MCP server {name!r} comes from org policy or an integration: sign in there")
         raise NotFoundError(f"session {session_id} has no MCP server {name[:80]!r}")
+    url = entry.get("url")
+    if not isinstance(url, str) or entry.get("type", "stdio") == "stdio":
+        raise ConfigError(
+            f"MCP server {name!r} is a stdio server (it authenticates through its env); nothing to sign in to"
+        )
     owner = "org" if body.grant_for == "org" else f"user:{who.user_id}"
     if owner == "org" and who.role != "admin":
         raise forbidden("only an admin can connect the org's shared grant; use for=me")
