@@ -9,21 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from dexa.api.schemas.sessions import SessionPublic
 from dexa.client.api import DexaClient
 from dexa.commands.builtins import BUILTIN_COMMANDS
 from dexa.commands.expand import parse_slash
 from dexa.core.events import Event, EventType
 
-from .backend import Command, OnEvent, SessionInfo
+from .backend import LIST_LIMIT, Command, OnEvent, SessionInfo, info_of
 
 FINAL = (EventType.TURN_COMPLETED, EventType.TURN_FAILED, EventType.TURN_CANCELLED)
-
-
-def _info(s: SessionPublic) -> SessionInfo:
-    return SessionInfo(
-        id=s.id, cwd=s.cwd, mode=s.permission_mode, model=s.model, cost_usd=s.cost_usd, turns=s.turns_completed
-    )
 
 
 def _event(e: Any) -> Event:
@@ -44,10 +37,14 @@ class RemoteBackend:
     async def new_session(self, cwd: str, add_dirs: list[str], mcp: dict[str, Any] | None) -> SessionInfo:
         # The server's own workspace roots decide where a session may work; extra directories stay local. The
         # editor's MCP servers run on the editor's machine, out of the server's reach: they are not passed on.
-        return _info(await self.client.create_session(cwd=cwd))
+        return info_of(await self.client.create_session(cwd=cwd))
 
     async def get_session(self, session_id: str) -> SessionInfo:
-        return _info(await self.client.get_session(session_id))
+        return info_of(await self.client.get_session(session_id))
+
+    async def list_sessions(self, cwd: str | None) -> list[SessionInfo]:
+        page = await self.client.list_sessions(limit=LIST_LIMIT, cwd=cwd)
+        return [info_of(s) for s in page.data if not s.parent_id]
 
     async def history(self, session_id: str) -> list[Event]:
         return [_event(e) async for e in self.client.events(session_id, follow=False)]

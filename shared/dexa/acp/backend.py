@@ -25,11 +25,12 @@ from dexa.core.errors import ConfigError
 from dexa.core.events import Event
 from dexa.core.session import SessionConfig
 from dexa.runtime.prompts import prepare_prompt
-from dexa.wiring import Runtime, check_model_credentials
+from dexa.wiring import LOCAL_ORG, Runtime, check_model_credentials
 
 OnEvent = Callable[[Event], Awaitable[None]]
 # Extended thinking when the editor turns it on and MAX_THINKING_TOKENS names no budget.
 DEFAULT_THINKING_BUDGET = 10_000
+LIST_LIMIT = 50  # session/list: the most recent conversations, as `dexa sessions` shows
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,8 @@ class SessionInfo:
     model: str
     cost_usd: float = 0.0
     turns: int = 0
+    title: str = ""
+    updated_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,7 @@ class Backend(Protocol):
     async def aclose(self) -> None: ...
     async def new_session(self, cwd: str, add_dirs: list[str], mcp: dict[str, Any] | None) -> SessionInfo: ...
     async def get_session(self, session_id: str) -> SessionInfo: ...
+    async def list_sessions(self, cwd: str | None) -> list[SessionInfo]: ...
     async def history(self, session_id: str) -> list[Event]: ...
     async def commands(self, session_id: str) -> list[Command]: ...
     async def help(self, session_id: str) -> str: ...
@@ -63,6 +67,20 @@ class Backend(Protocol):
     async def answer(self, session_id: str, approval_id: str, decision: str, *, mode_after: str | None) -> None: ...
     async def set_mode(self, session_id: str, mode: str) -> None: ...
     async def cancel(self, session_id: str) -> None: ...
+
+
+def info_of(s: Any) -> SessionInfo:
+    """A core Session or the API's SessionPublic: the fields an editor shows."""
+    return SessionInfo(
+        id=s.id,
+        cwd=s.cwd,
+        mode=s.permission_mode,
+        model=s.model,
+        cost_usd=s.cost_usd,
+        turns=s.turns_completed,
+        title=s.title,
+        updated_at=s.updated_at,
+    )
 
 
 def thinking_budget(env: dict[str, str]) -> int:
@@ -92,9 +110,7 @@ class LocalBackend:
         await self.rt.aclose()
 
     def _info(self, s: Any) -> SessionInfo:
-        return SessionInfo(
-            id=s.id, cwd=s.cwd, mode=s.permission_mode, model=s.model, cost_usd=s.cost_usd, turns=s.turns_completed
-        )
+        return info_of(s)
 
     async def new_session(self, cwd: str, add_dirs: list[str], mcp: dict[str, Any] | None) -> SessionInfo:
         check_model_credentials(self.model, self.env)
@@ -111,6 +127,10 @@ class LocalBackend:
                 replace(session, config=replace(session.config, headless=False))
             )
         return self._info(session)
+
+    async def list_sessions(self, cwd: str | None) -> list[SessionInfo]:
+        rows = await self.rt.store.list_sessions(org_id=LOCAL_ORG, limit=LIST_LIMIT, cwd=cwd)
+        return [info_of(s) for s in rows if not s.parent_id]  # subagents' sessions are not conversations
 
     async def history(self, session_id: str) -> list[Event]:
         out: list[Event] = []

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from acp import PROTOCOL_VERSION, RequestError, helpers
@@ -21,13 +22,16 @@ from acp.schema import (
     AvailableCommandInput,
     Implementation,
     InitializeResponse,
+    ListSessionsResponse,
     LoadSessionResponse,
     McpCapabilities,
     NewSessionResponse,
     PromptCapabilities,
     PromptResponse,
+    SessionCapabilities,
     SessionConfigOptionSelect,
     SessionConfigSelectOption,
+    SessionListCapabilities,
     SessionMode,
     SessionModeState,
     SetSessionConfigOptionResponse,
@@ -35,6 +39,7 @@ from acp.schema import (
     ToolCallUpdate,
     UnstructuredCommandInput,
 )
+from acp.schema import SessionInfo as AcpSessionInfo
 
 from dexa import __version__
 from dexa.commands.expand import parse_slash
@@ -100,6 +105,7 @@ class DexaAgent:
             protocol_version=min(protocol_version, PROTOCOL_VERSION),
             agent_capabilities=AgentCapabilities(
                 load_session=True,
+                session_capabilities=SessionCapabilities(list=SessionListCapabilities()),
                 mcp_capabilities=McpCapabilities(http=True, sse=True),
                 prompt_capabilities=PromptCapabilities(image=False, audio=False, embedded_context=True),
             ),
@@ -137,6 +143,23 @@ class DexaAgent:
                 await self._send(info.id, update)
         await self._announce(live)
         return LoadSessionResponse(modes=self._modes(info), config_options=self._options(live))
+
+    async def list_sessions(self, cwd: str | None = None, cursor: str | None = None, **_: Any) -> ListSessionsResponse:
+        try:
+            rows = await self.backend.list_sessions(cwd)
+        except DexaError as exc:
+            raise _rpc_error(exc) from None
+        return ListSessionsResponse(
+            sessions=[
+                AcpSessionInfo(
+                    session_id=r.id,
+                    cwd=r.cwd,
+                    title=r.title or None,
+                    updated_at=datetime.fromtimestamp(r.updated_at, UTC).isoformat() if r.updated_at else None,
+                )
+                for r in rows
+            ]
+        )
 
     def _open(self, info: SessionInfo) -> _Live:
         live = self.sessions.get(info.id)

@@ -73,6 +73,8 @@ def test_a_session_started_through_the_api_continues_in_the_editor(tmp_path: Pat
                     conn,
                     _,
                 ):
+                    listed = await conn.list_sessions(cwd=str(ws))
+                    assert [x.session_id for x in listed.sessions] == [sid]
                     loaded = await conn.load_session(cwd=str(ws), session_id=sid)
                     replayed = list(editor.updates)
                     done = await conn.prompt(session_id=sid, prompt=[text_block("now change hello to bye")])

@@ -297,6 +297,9 @@ def test_a_cli_session_opens_in_the_editor_with_its_history_and_continues(tmp_pa
 
         async def main() -> Any:
             async with editor_with_dexa(tmp_path, env, editor) as (conn, _):
+                listed = await conn.list_sessions(cwd=str(ws))  # the editor's history picker
+                assert [(x.session_id, x.title) for x in listed.sessions] == [(sid, "first question")]
+                assert listed.sessions[0].updated_at.endswith("+00:00")
                 await conn.load_session(cwd=str(ws), session_id=sid)
                 replayed = [(u.session_update, u.content.text) for u in editor.updates if hasattr(u, "content")]
                 done = await conn.prompt(session_id=sid, prompt=[text_block("second question")])
