@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dexa.config.hooks import HookHandler, compile_matcher
 from dexa.core.ports import HookOutcome, HookRunner
-from dexa.hooks.config import HookHandler, compile_matcher
 from dexa.hooks.protocol import HookResult, apply_json, merge
 from dexa.hooks.runner import DEFAULT_TIMEOUT_S
 

@@ -12,11 +12,10 @@ import os
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from dexa.hooks.config import HookMatcherGroup, HooksConfig, filter_groups, parse_hooks
-from dexa.permissions.rules import Behavior, rule_problem, split_tool_list
-
+from .hooks import HookMatcherGroup, HooksConfig, filter_groups, parse_hooks
 from .locations import local_settings_dir, user_config_dir
 from .merge import merge_dexa, merge_env, merge_mode, pooled_dirs, scalar
+from .rules import Behavior, rule_problem, split_tool_list
 from .settings import EffectiveSettings, Layer, RuleEntry, Scope, SettingsProblem
 from .trust import TrustDecision, filter_project_layer
 

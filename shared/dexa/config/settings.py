@@ -18,7 +18,7 @@ from dexa.egress.policy import NetworkPolicy
 from .problems import SettingsProblem as SettingsProblem
 
 if TYPE_CHECKING:
-    from dexa.hooks.config import HooksConfig
+    from .hooks import HooksConfig
 
 Scope = Literal["managed", "cli", "local", "project", "user", "session"]
 # Highest precedence first; the order scalars are resolved in.

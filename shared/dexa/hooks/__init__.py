@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .config import HOOK_EVENTS, HookHandler, HookMatcherGroup, HooksConfig, parse_hooks
+from dexa.config.hooks import HOOK_EVENTS, HookHandler, HookMatcherGroup, HooksConfig, parse_hooks
+
 from .protocol import HookResult, merge
 from .runner import HookRun, SettingsHookRunner, subprocess_executor, workspace_executor
 

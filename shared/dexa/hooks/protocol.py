@@ -8,9 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from dexa.config.hooks import HookHandler
 from dexa.core.ports import HookOutcome
-
-from .config import HookHandler
 
 CONTEXT_CAP = 10_000
 # Exit 2 blocks on these events; elsewhere it is only reported (reference §3.2).

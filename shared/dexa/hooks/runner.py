@@ -24,11 +24,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dexa.config.hooks import TOOL_EVENTS, HookHandler, HooksConfig
 from dexa.core import tracing
 from dexa.core.ports import HookOutcome
 from dexa.core.tools import TOOL_ALIASES
 
-from .config import TOOL_EVENTS, HookHandler, HooksConfig
 from .protocol import HookResult, interpret_command, interpret_http, merge
 
 if TYPE_CHECKING:

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from dexa.config.hooks import HooksConfig, parse_hooks
 from dexa.core.ports import HookOutcome
-from dexa.hooks.config import HooksConfig, parse_hooks
 from dexa.hooks.protocol import HookResult
 from dexa.hooks.runner import SettingsHookRunner
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dexa.hooks.config import HooksConfig, parse_hooks
+from dexa.config.hooks import HooksConfig, parse_hooks
 from dexa.hooks.protocol import HookResult
 from dexa.hooks.runner import SettingsHookRunner
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dexa.hooks.config import HooksConfig, compile_matcher, parse_hooks
+from dexa.config.hooks import HooksConfig, compile_matcher, parse_hooks
 
 
 def _config(raw: dict, source: str = "/p/.claude/settings.json", scope: str = "project") -> HooksConfig:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from dexa.hooks.config import HookHandler
+from dexa.config.hooks import HookHandler
 from dexa.hooks.protocol import CONTEXT_CAP, HookResult, interpret_command, interpret_http, merge
 
 HANDLER = HookHandler(type="command", command="check.sh", source="s", scope="project")

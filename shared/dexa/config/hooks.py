@@ -2,6 +2,8 @@
 
 Parsing never raises: each malformed group or handler becomes a `SettingsProblem` and is skipped,
 so one bad entry does not disable the file's other hooks.
+
+Part of the settings schema, so it lives in dexa.config (which loads it); dexa.hooks runs what it describes.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from dexa.config.problems import SettingsProblem
+from .problems import SettingsProblem
 
 HookEvent = Literal[
     "PreToolUse",
