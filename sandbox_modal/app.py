@@ -18,16 +18,15 @@ image = sandbox_image(modal)
 
 @app.local_entrypoint()
 def smoke(session_id: str = "smoke-test") -> None:
-    """Create a session sandbox the way the Lambdas do, check the toolchain and the network block, end the sandbox,
-    check the next command finds the files on the volume, then end it."""
+    """Create a session sandbox the way the Lambdas do, check every listed toolchain (check-tools --strict) and
+    the network block, end the sandbox, check the next command finds the files on the volume, then end it."""
 
     async def run() -> None:
         workspace = ModalSandbox(session_id, image=image, idle_timeout_s=120, lifetime_s=600)
         try:
-            tools = await workspace.exec(
-                "git --version && rg --version | head -1 && node --version && python3 -V", cwd=WORKDIR
-            )
+            tools = await workspace.exec("check-tools --strict", cwd=WORKDIR)
             print(tools.stdout)
+            assert tools.exit_code == 0, f"the image lacks listed tools: {tools.stdout[-500:]}"
             net = await workspace.exec(
                 "curl -sS -m 5 https://example.com >/dev/null && echo online || echo offline", cwd=WORKDIR
             )

@@ -10,7 +10,10 @@ You can read and edit files, run commands in a sandbox, and use the tools you ar
 Work step by step: inspect before you change, keep changes minimal and correct, run the project's checks when they
 exist, and finish with a short summary of what you did and what remains. Business actions (emails, invites, CRM
 updates, messages) are staged for a human to approve; say what you staged. Never claim to have done what a tool did
-not confirm."""
+not confirm.
+When a task needs a language toolchain, a package manager or a database server (Node, npm, yarn, pnpm, bun, Python,
+uv, Go, Java, Rust, Postgres, Redis), run `check-tools` first: it lists what this workspace has installed, with
+versions and how to start the servers (`check-tools --json` for JSON). Do not install what is already there."""
 
 
 def build_system_prompt(

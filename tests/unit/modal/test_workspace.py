@@ -272,5 +272,14 @@ def test_image_has_the_toolchains_and_no_secrets() -> None:
     image: Any = sandbox_image(FakeModal())
     names = [name for name, _ in image.steps]
     assert names[0] == "debian_slim" and "apt_install" in names
-    assert {"git", "ripgrep", "nodejs"} <= set(APT_PACKAGES)
+    assert {"git", "ripgrep", "postgresql", "redis-server", "openjdk-17-jdk-headless"} <= set(APT_PACKAGES)
     assert not any("secret" in name.lower() for name in names)
+    # The toolchain list's steps are installed, check-tools is copied in and on PATH, and the build checks them all.
+    runs = [cmd for name, args in image.steps if name == "run_commands" for cmd in args]
+    assert any("nodejs.org/dist" in r for r in runs) and any("rustup" in r for r in runs)
+    assert any("bun.sh/install" in r for r in runs) and any("go.dev/dl" in r for r in runs)
+    assert runs[-1].endswith("check-tools --strict")
+    [copied] = [args for name, args in image.steps if name == "add_local_dir"]
+    assert copied[1] == "/opt/dexa/bin" and ("copy", True) in copied
+    envs = [dict(args[0]) for name, args in image.steps if name == "env"]
+    assert any(e.get("PATH", "").startswith("/opt/dexa/bin:") for e in envs)

@@ -15,7 +15,11 @@ import subprocess
 import uuid
 from collections.abc import Mapping, Sequence
 
-SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+from dexa.toolchain import BIN_DIR as TOOLCHAIN_BIN
+from dexa.toolchain import SANDBOX_BIN
+
+# /opt/dexa/bin holds check-tools (dexa.toolchain): the same command, at the same place, as in the Modal image.
+SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/dexa/bin"
 
 # System trees bound read-only (or recreated as symlinks on merged-/usr hosts such as Debian 12).
 _SYSTEM_TREES = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -163,6 +167,7 @@ def bwrap_argv(
     args += ["--ro-bind", etc_dir, "/etc"]
     for name in _ETC_DIRS:
         args += ["--ro-bind-try", name, name]
+    args += ["--ro-bind-try", str(TOOLCHAIN_BIN), SANDBOX_BIN]
     args += ["--proc", "/proc", "--dev", "/dev"]
     if tmp_bytes is not None:
         args += ["--size", str(tmp_bytes)]

@@ -1,43 +1,44 @@
-"""The workspace image: git, Python, Node, ripgrep and common toolchains. No secrets are ever baked in.
+"""The workspace image: the universal toolchains (Node LTS with npm, yarn, pnpm and bun; Python with uv; Go; Java;
+Rust; Postgres and Redis servers), git and ripgrep, and `check-tools` on PATH. No secrets are ever baked in.
 
-Shared by the adapter (Lambdas create sandboxes from it) and sandbox_modal/app.py (builds and smoke-tests it).
+What is installed comes from one list, dexa/toolchain/bin/toolchain.json, which tools/workspace-image/recipe.sh also
+installs on a local machine and check-tools reports on. Shared by the adapter (Lambdas create sandboxes from it) and
+sandbox_modal/app.py (builds and smoke-tests it).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from dexa.toolchain import BIN_DIR, SANDBOX_BIN, load_toolchain
+
 APP_NAME = "dexa-sandbox"
 WORKDIR = "/workspace"
 STATE_DIR = "/var/lib/dexa/jobs"  # job journals (outside the workspace, so checkpoints and walks skip them)
 PYTHON_VERSION = "3.12"
-APT_PACKAGES = (
-    "git",
-    "ripgrep",
-    "curl",
-    "ca-certificates",
-    "jq",
-    "unzip",
-    "zip",
-    "build-essential",
-    "pkg-config",
-    "nodejs",
-    "npm",
-    "procps",
-    "less",
-    "tree",
-    "file",
-)
-PIP_PACKAGES = ("uv", "pytest", "ruff")
+_TOOLCHAIN = load_toolchain()
+APT_PACKAGES = _TOOLCHAIN.apt
+PIP_PACKAGES = _TOOLCHAIN.pip
+IMAGE_PATH = f"{SANDBOX_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def sandbox_image(modal: Any) -> Any:
-    """The modal.Image for session sandboxes (image builds are lazy: nothing happens until a sandbox starts)."""
+    """The modal.Image for session sandboxes (image builds are lazy: nothing happens until a sandbox starts).
+
+    The last build step runs `check-tools --strict`, so an image missing a listed tool fails to build."""
+    tc = _TOOLCHAIN
     return (
         modal.Image.debian_slim(python_version=PYTHON_VERSION)
-        .apt_install(*APT_PACKAGES)
-        .pip_install(*PIP_PACKAGES)
-        .run_commands(f"mkdir -p {WORKDIR} {STATE_DIR}", "git config --system init.defaultBranch main")
-        .env({"LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1", "GIT_TERMINAL_PROMPT": "0"})
+        .apt_install(*tc.apt)
+        .pip_install(*tc.pip)
+        .env(tc.versions)
+        .run_commands(*(run for _, run in tc.steps))
+        .add_local_dir(str(BIN_DIR), SANDBOX_BIN, copy=True)
+        .env({"LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1", "GIT_TERMINAL_PROMPT": "0", "PATH": IMAGE_PATH, **tc.env})
+        .run_commands(
+            f"mkdir -p {WORKDIR} {STATE_DIR}",
+            "git config --system init.defaultBranch main",
+            f"chmod 0755 {SANDBOX_BIN}/check-tools && check-tools --strict",
+        )
         .workdir(WORKDIR)
     )
