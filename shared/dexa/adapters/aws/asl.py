@@ -110,8 +110,16 @@ HISTORY_COST = HistoryCost()
 
 
 def _payload(task: str, **extra: Any) -> dict[str, Any]:
-    # calls_base: model calls the turn made in earlier executions (continue-as-new); always in the input.
-    return {"task": task, "session_id.$": "$.session_id", "turn.$": "$.turn", "calls_base.$": "$.calls_base", **extra}
+    # calls_base: model calls the turn made in earlier executions (continue-as-new); traceparent: the turn span's
+    # trace context (dexa.core.tracing). Both always in the input (schema.EXECUTION_INPUT_FIELDS).
+    return {
+        "task": task,
+        "session_id.$": "$.session_id",
+        "turn.$": "$.turn",
+        "calls_base.$": "$.calls_base",
+        "traceparent.$": "$.traceparent",
+        **extra,
+    }
 
 
 def _counted(task: str, limits: dict[str, int]) -> dict[str, Any]:
@@ -205,6 +213,7 @@ def _turn_states(
                 "session_id.$": "$.session_id",
                 "turn.$": "$.turn",
                 "calls_base.$": "$.calls_base",
+                "traceparent.$": "$.traceparent",
                 "tool_use_id.$": "$$.Map.Item.Value",
             },
             "ItemProcessor": {

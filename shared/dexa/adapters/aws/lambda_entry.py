@@ -19,6 +19,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 
+from dexa.core import tracing
 from dexa.core.errors import ConfigError
 
 from . import schema
@@ -138,11 +139,33 @@ def observed(fn: LambdaHandler, *, correlation_id_path: str | None = None) -> La
 
     def counted(event: dict[str, Any], context: Any) -> Any:
         metrics.add_metric(name="Invocations", unit=MetricUnit.Count, value=1)
-        return fn(event, context)
+        return traced(fn, event, context)
 
     wrapped = tracer.capture_lambda_handler(counted) if tracer is not None else counted
     wrapped = log.inject_lambda_context(wrapped, correlation_id_path=correlation_id_path, clear_state=True)
     return metrics.log_metrics(wrapped, capture_cold_start_metric=True)
+
+
+def traced(fn: LambdaHandler, event: dict[str, Any], context: Any) -> Any:
+    """OpenTelemetry around one invocation, when an OTLP endpoint is configured (else a plain call).
+
+    Powertools' Tracer stays the X-Ray recorder (it speaks only X-Ray). Spans of this invocation continue the
+    invocation's X-Ray trace (adapters/otel/xray.py) unless they have a parent of their own (a traceparent header,
+    a step's turn); they are exported before returning, since Lambda freezes the process once the handler returns.
+    """
+    if not tracing.enabled():
+        if not tracing.wanted(os.environ):
+            return fn(event, context)
+        from dexa.adapters.otel import install_from_env
+
+        install_from_env(os.environ)
+    from dexa.adapters.otel.xray import traceparent_from_xray
+
+    try:
+        with tracing.continue_from(traceparent_from_xray(os.environ.get("_X_AMZN_TRACE_ID"))):
+            return fn(event, context)
+    finally:
+        tracing.tracer().flush()
 
 
 def api_handler() -> LambdaHandler:

@@ -74,7 +74,8 @@ STATE_MACHINE_SUFFIX: Final = "turn"
 EXECUTION_STATUS_CHANGE: Final = "Step Functions Execution Status Change"
 DEAD_EXECUTION_STATUSES: Final = ("FAILED", "TIMED_OUT", "ABORTED")
 # Every execution of the turn machine starts with exactly these fields (SfnTurnDriver.start_turn; asl_check).
-EXECUTION_INPUT_FIELDS: Final = ("session_id", "turn", "calls_base")
+# traceparent: the turn span's W3C trace context ("" when tracing is off), handed to every step task.
+EXECUTION_INPUT_FIELDS: Final = ("session_id", "turn", "calls_base", "traceparent")
 TASK_TOKEN_TIMEOUT_SECONDS: Final = 7 * 86_400
 # Turn loops this long continue in a fresh execution, keeping each history far below 25,000 events.
 MAX_MODEL_CALLS_PER_EXECUTION: Final = 150

@@ -151,7 +151,10 @@ class SfnTurnDriver:
         if session.turn_state is None:
             raise ConflictError(f"session {session_id} has no turn to run")
         turn = session.turn_state.turn
-        payload = json.dumps({"session_id": session_id, "turn": turn, "calls_base": calls_base}, sort_keys=True)
+        trace = session.turn_state.trace  # "" with tracing off: the field is always there (asl.py reads it)
+        payload = json.dumps(
+            {"session_id": session_id, "turn": turn, "calls_base": calls_base, "traceparent": trace}, sort_keys=True
+        )
 
         def run() -> tuple[str, str]:
             for attempt in range(50):

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from dexa.core import tracing
 from dexa.core.engine import TurnEngine
 from dexa.core.errors import ConfigError, ModelError, ModelRateLimitError, ModelUnavailableError
 from dexa.core.events import EventType
@@ -135,8 +136,10 @@ class TaskRunner:
         fn = self._tasks.get(event.task)
         if fn is None:
             raise ConfigError(f"unknown agent-step task {event.task!r}; expected one of {sorted(self._tasks)}")
-        logger.info("task %s session %s turn %s %s", event.task, event.session_id, event.turn, event.tool_use_id)
-        return await fn(event)
+        # The turn's trace (execution input): spans of a task outside engine.step (a Map item's tool call) join it.
+        with tracing.continue_from(str(raw.get("traceparent") or "")):
+            logger.info("task %s session %s turn %s %s", event.task, event.session_id, event.turn, event.tool_use_id)
+            return await fn(event)
 
     # ------------------------------------------------------------ helpers
 
