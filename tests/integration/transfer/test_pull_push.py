@@ -157,6 +157,11 @@ def test_pull_continue_locally_and_push_to_another_server(world: World) -> None:
     pulled = world.dexa(*argv[1:], "--dir", str(local), cwd=world.here)
     assert pulled.returncode == 0, pulled.stderr
     assert f"Pulled {sid} into {local}" in pulled.stdout
+    twice = world.dexa(*argv[1:], "--dir", str(world.here / "again"), cwd=world.here)
+    assert twice.returncode == 2 and "already in this Dexa home" in twice.stderr
+    forged = world.dexa("pull", sid, "--server", a.url, "--token", "dxe1_forged", cwd=world.here)
+    assert forged.returncode == 2 and "unknown export token" in forged.stderr
+    assert not (world.here / "again").exists() and not (world.here / sid).exists()
 
     expected = {k: v for k, v in tree(ws_a).items() if not k.endswith(".log")}
     assert {"app.py", "notes/todo.md", "bash.out", "blob.bin", "link-to-app"} <= expected.keys()
