@@ -1,7 +1,7 @@
 """Telling reviewers something waits: a tool call asking for permission, or a staged output to review.
 
 `ReviewNotifier` observes the engine's events (`TurnEngine.observers`). For `permission.required` and
-`output.staged` it looks up the org's review channels (dexa.triggers.org_links) and posts Approve/Reject buttons
+`output.staged` it looks up the org's review channels (dexa.auth.org_links) and posts Approve/Reject buttons
 to its Slack channel and mails single-use signed links to its reviewers. A session started by an email or a Slack
 message (dexa.triggers.inbound) also tells the person who asked, where they asked: the Slack thread, or their
 address. Whoever is told, only a reviewer's decision counts: a Slack click maps to a Dexa user allowed to
@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from dexa.auth.org_links import ReviewChannels, review_channels
 from dexa.core.events import Event, EventType
 from dexa.core.ports import Store
-from dexa.triggers.org_links import ReviewChannels, review_channels
 
 from .outputs.links import ApprovalLinks
 from .slack_review import SlackApi, approval_message, output_message

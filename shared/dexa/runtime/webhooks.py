@@ -44,9 +44,9 @@ def _workspaces(runtime: Any) -> Path:
 
 def github_triggers(runtime: Any, env: Mapping[str, str]) -> Any:
     """GitHubTriggers whose sessions run as the org's `run_as` user in the org's workspace root."""
+    from dexa.auth.org_links import github_org, github_run_as
     from dexa.auth.orgpaths import OrgPaths
     from dexa.triggers import GitHubTriggers, runtime_starter
-    from dexa.triggers.org_links import github_org, github_run_as
 
     store = runtime.store
     root = _workspaces(runtime)

@@ -7,7 +7,7 @@
          counted), an event that starts nothing (bot messages, edits, other channels' chatter) or an unlinked team
     200  {"status": "duplicate"} for an event_id seen before
     200  {"status": "started", "session_id"} or {"status": "rejected", "reason"}
-The team maps to an org (the review channels' Slack team, dexa.triggers.org_links) and the Slack user to a Dexa
+The team maps to an org (the review channels' Slack team, dexa.auth.org_links) and the Slack user to a Dexa
 user (PUT /slack-users); a user nobody mapped is refused unless the org routes them to a user (kv `slack_trigger`
 `config` {unknown_user}). The requester hears back in the thread they asked in.
 """
@@ -23,12 +23,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from dexa.auth.org_links import SLACK_TEAMS, SLACK_USERS
 from dexa.core.errors import DexaError
 from dexa.core.ports import KeyValueStore
 from dexa.integrations.slack_review import SlackApi
 
 from .inbound import InboundTask, Starter
-from .org_links import SLACK_TEAMS, SLACK_USERS
 
 logger = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ import pytest
 from trigger_kit import slack_headers
 
 from dexa.adapters.sqlite import SqliteStore
+from dexa.auth.org_links import ReviewChannels, set_review_channels
 from dexa.auth.service import AuthService
 from dexa.core.errors import ConfigError, ConflictError, PermissionDeniedError
 from dexa.triggers.email import EmailTriggers, parse_message, set_email_trigger
 from dexa.triggers.inbound import InboundTask
-from dexa.triggers.org_links import ReviewChannels, set_review_channels
 from dexa.triggers.slack_events import SlackEvents, set_slack_trigger
 from dexa.triggers.templates import render
 

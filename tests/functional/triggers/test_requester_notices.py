@@ -11,11 +11,11 @@ import pytest
 from notify_recorders import Mailer, Slack
 
 from dexa.adapters.sqlite import SqliteStore
+from dexa.auth.org_links import ReviewChannels, set_review_channels
 from dexa.core.events import Event, EventType
 from dexa.core.session import Session, SessionConfig
 from dexa.integrations.outputs.links import ApprovalLinks
 from dexa.integrations.review_notify import ReviewNotifier
-from dexa.triggers.org_links import ReviewChannels, set_review_channels
 
 pytestmark = pytest.mark.anyio
 

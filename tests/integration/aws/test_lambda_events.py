@@ -86,7 +86,7 @@ def _receiver(world: World, *, now: float) -> WebhookReceiver:
 
 async def _reviewer(world: World, slack_user: str) -> None:
     """The world's org "o" linked to the sample's Slack team, with `slack_user` acting as a reviewer."""
-    from dexa.triggers.org_links import ReviewChannels, map_slack_user, set_review_channels
+    from dexa.auth.org_links import ReviewChannels, map_slack_user, set_review_channels
 
     auth = AuthService(world.store)
     await auth.create_org("acme", org_id="o")

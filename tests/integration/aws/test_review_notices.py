@@ -27,6 +27,7 @@ from dexa.adapters.aws.webhooks import WebhookReceiver, slack_signature
 from dexa.api.app import create_app
 from dexa.api.fake_runtime import FakeRuntime
 from dexa.api.sse import StreamConfig
+from dexa.auth.org_links import ReviewChannels, map_slack_user, set_review_channels
 from dexa.auth.service import AuthService
 from dexa.core.errors import PermissionDeniedError
 from dexa.integrations.outputs.links import ApprovalLinks
@@ -35,7 +36,6 @@ from dexa.integrations.slack_review import HttpSlackApi
 from dexa.testing.fakes import AppendTool, RulePolicy
 from dexa.testing.scripted import text, tool_use
 from dexa.testing.slack_fake import SlackFake
-from dexa.triggers.org_links import ReviewChannels, map_slack_user, set_review_channels
 
 REVIEWER = "rita@acme.test"
 

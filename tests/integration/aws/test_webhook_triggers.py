@@ -21,12 +21,12 @@ from dexa.adapters.aws import lambda_entry
 from dexa.adapters.aws.moto_harness import LambdaContext
 from dexa.adapters.aws.webhooks import github_signature, slack_signature
 from dexa.api.fake_runtime import FakeRuntime
+from dexa.auth.org_links import ReviewChannels, link_github, map_slack_user, set_review_channels
 from dexa.auth.service import AuthService
 from dexa.core.errors import ConflictError
 from dexa.testing.fakes import AppendTool, RulePolicy
 from dexa.testing.scripted import text, tool_use
 from dexa.testing.slack_fake import SlackFake
-from dexa.triggers.org_links import ReviewChannels, link_github, map_slack_user, set_review_channels
 
 ROOT = Path(__file__).resolve().parents[3]
 SECRET = "whsec-test"

@@ -1,5 +1,5 @@
 """Where outside events reach an org: GitHub `@dexa` mentions, the Slack workspace and email reviewers that
-approvals are announced to, which Slack users act as which Dexa users (dexa.triggers.org_links), the org's inbound
+approvals are announced to, which Slack users act as which Dexa users (dexa.auth.org_links), the org's inbound
 mail address and its senders (dexa.triggers.email), Slack's unmapped users (dexa.triggers.slack_events), and saved
 task templates that signed webhooks fill (dexa.triggers.templates). Those three are imported per request: the API
 function's cold start does not pay for them.
@@ -28,7 +28,7 @@ from dexa.api.schemas.triggers import (
     TaskTemplatePublic,
     TaskTemplatesPublic,
 )
-from dexa.triggers import org_links
+from dexa.auth import org_links
 
 if TYPE_CHECKING:
     from dexa.triggers.templates import TaskTemplate
