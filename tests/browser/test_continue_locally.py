@@ -13,9 +13,7 @@ from served import Served
 pytestmark = pytest.mark.browser
 
 
-def test_the_run_view_shows_a_copyable_pull_command_whose_token_exports_the_session(
-    page: Any, served: Served
-) -> None:
+def test_the_run_view_shows_a_copyable_pull_command_whose_token_exports_the_session(page: Any, served: Served) -> None:
     sid = served.call("POST", "/sessions", {"title": "to continue locally"})["id"]
     page.goto(f"{served.url}/ui/sessions/{sid}")
     panel = page.get_by_role("region", name="Continue locally")

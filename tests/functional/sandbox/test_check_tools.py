@@ -58,9 +58,7 @@ async def test_check_tools_reports_the_recipes_tools_with_versions(sandbox: Loca
 async def test_missing_and_broken_tools_are_reported_not_fatal(sandbox: LocalSandbox, root: Path) -> None:
     manifest = root / "tools.json"
     manifest.write_text(
-        json.dumps(
-            {"tools": [{"name": "git"}, {"name": "no-such-tool-dexa"}, {"name": "false", "version": ["false"]}]}
-        )
+        json.dumps({"tools": [{"name": "git"}, {"name": "no-such-tool-dexa"}, {"name": "false", "version": ["false"]}]})
     )
     env = {"CHECK_TOOLS_MANIFEST": str(manifest)}
     res = await sandbox.exec("check-tools --json", cwd=str(root), env=env, timeout_s=60)
