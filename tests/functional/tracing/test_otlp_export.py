@@ -78,3 +78,35 @@ def test_with_tracing_off_no_opentelemetry_sdk_is_imported(tmp_path: Path) -> No
     assert "dexa.core.tracing" in modules, "the import list was not read"
     loaded = [m for m in modules if m.startswith(("opentelemetry.sdk", "opentelemetry.exporter", "dexa.adapters.otel"))]
     assert not loaded, f"tracing is off, yet imported: {loaded[:5]}"
+
+
+def test_an_mcp_call_is_a_span_inside_its_tool_call(tmp_path: Path) -> None:
+    """A real stdio MCP server (PyPI mcp-server-time): the tools/call span sits inside the execute_tool span."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    mcp = tmp_path / "mcp.json"
+    server = {"command": sys.executable, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]}
+    mcp.write_text(json.dumps({"mcpServers": {"time": server}}))
+    script = {
+        "turns": [
+            {"tool_uses": [{"name": "mcp__time__get_current_time", "input": {"timezone": "UTC"}}]},
+            {"text": "done"},
+        ]
+    }
+    env = {**os.environ, "ANTHROPIC_API_KEY": "k", "DEXA_HOME": str(tmp_path / "home")}
+    with OtlpReceiver() as receiver, serve(Script.from_dict(script)) as model:
+        env.update(ANTHROPIC_BASE_URL=model.url, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url)
+        args = ["run", "-p", "time?", "--mcp-config", str(mcp), "--allowedTools", "mcp__time"]
+        proc = subprocess.run(
+            [sys.executable, "-m", "dexa.cli", *args],
+            cwd=ws,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    by_id = {s["span_id"]: s for s in receiver.spans}
+    (call,) = [s for s in receiver.spans if s["name"] == "tools/call get_current_time"]
+    assert call["attributes"]["mcp.method.name"] == "tools/call" and call["attributes"]["dexa.mcp.server"] == "time"
+    assert by_id[call["parent_span_id"]]["name"] == "execute_tool mcp__time__get_current_time"

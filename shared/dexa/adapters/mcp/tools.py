@@ -9,6 +9,7 @@ from typing import Any
 
 import mcp.types as types
 
+from dexa.core import tracing
 from dexa.core.errors import DexaError, ToolError
 from dexa.core.events import EventType
 from dexa.core.ports import ToolSpec
@@ -120,8 +121,11 @@ class McpTool:
             )
 
         timeout = config.timeout_s or manager.limits.tool_timeout_s
+        # OpenTelemetry's MCP conventions: the method and tool name; which server is ours to add.
+        attrs = {"mcp.method.name": "tools/call", "gen_ai.tool.name": self.tool, "dexa.mcp.server": self.server}
         try:
-            result = await conn.call_tool(self.tool, tool_input, timeout_s=timeout, progress=progress)
+            with tracing.span(f"tools/call {self.tool}", attrs):
+                result = await conn.call_tool(self.tool, tool_input, timeout_s=timeout, progress=progress)
         except ServerUnavailableError as exc:
             return ToolOutput(content=str(exc), is_error=True, data={"server": self.server, "error": exc.code})
         except ToolError as exc:
