@@ -13,7 +13,8 @@ keeps one home (DEXA_HOME / HOME) across its runs, so per-machine caches such as
 the first run only, as on a user's machine; the first run is one of the samples. BENCH_FRESH_HOME=1 gives every run
 a new home (first-run-on-a-machine figures).
 
-Then: `dexa run -p --server URL` attached to a warm `dexa serve` (cold client, warm engine); the engine's top five
+Then: the same `dexa run -p` command with a `dexa serve` running for its DEXA_HOME, which it attaches to by itself
+(cli/attach.py: a cold client process, a warm engine); the engine's top five
 costs per request under cProfile (imports excluded: the CLI module tree is imported before profiling starts); and
 the heaviest imports from `-X importtime`. The load average is printed next to the figures.
 """
@@ -137,8 +138,9 @@ def claude_cmd(claude: str) -> list[str]:
 
 
 def bench_attached(tmp: Path) -> list[Sample]:
-    """The same session with `dexa run -p --server URL`: a thin client attached to a warm `dexa serve`
-    (OpenCode's split). The server's first session pays the SDK import, so it is a warm-up, not a sample."""
+    """The same command with a `dexa serve` running for the same DEXA_HOME and environment: `dexa run -p` finds it
+    through `$DEXA_HOME/serve.json` and runs as its thin client (OpenCode's split), without --server. The server's
+    first session pays the SDK import, so it is a warm-up, not a sample."""
     import socket
 
     with socket.socket() as sock:
@@ -160,21 +162,17 @@ def bench_attached(tmp: Path) -> list[Sample]:
             stderr=subprocess.DEVNULL,
         )
         try:
-            # Ready when it accepts connections (the token file is written before the server listens).
+            # Ready when it has recorded itself for auto-attach (it listens by then); the client has the same
+            # environment, so the record's fingerprint matches.
             deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    raise SystemExit(f"dexa serve exited ({proc.returncode}) before listening")
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.2)
-            client_env = {**env, "DEXA_TOKEN": (home / "token").read_text().strip()}
-            cmd = [*RUN_CMD, "--server", f"http://127.0.0.1:{port}"]
+            while not (home / "serve.json").exists():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"dexa serve exited ({proc.returncode}) or never listened")
+                time.sleep(0.1)
+            assert json.loads((home / "serve.json").read_text())["pid"] == proc.pid
             for i in range(RUNS + 1):
                 (ws0 / "log.txt").unlink(missing_ok=True)
-                sample, result = measure(cmd, client_env, ws0)
+                sample, result = measure(RUN_CMD, env, ws0)
                 assert result["subtype"] == "success", result
                 assert (ws0 / "log.txt").read_text().split() == EXPECTED_LOG
                 if i:
@@ -337,7 +335,7 @@ def main() -> None:
 
         attached = bench_attached(tmp)
         print(
-            f"attached to a warm `dexa serve` (dexa run -p --server URL): wall {med(attached, 'wall'):.3f} s, "
+            f"auto-attached to a warm `dexa serve` (same dexa run -p command): wall {med(attached, 'wall'):.3f} s, "
             f"client CPU {med(attached, 'cpu'):.3f} s, client peak RSS {med(attached, 'rss_mib'):.1f} MiB"
             + (f", wall ratio {med(attached, 'wall') / med(cc, 'wall'):.2f}x" if cc else "")
         )

@@ -66,7 +66,7 @@ def build_server_app(runtime: ApiRuntime) -> FastAPI:
     from dexa.wiring import Runtime
 
     if isinstance(runtime, Runtime):
-        from dexa.api.server_app import build_app
+        from dexa.server_app import build_app
         from dexa.runtime.startup import on_serve_start
 
         cwd = serve_workspace(os.getcwd())
@@ -127,6 +127,7 @@ def serve(
 
     from dexa.auth.bootstrap import bootstrap_local, token_path
     from dexa.auth.service import AuthService
+    from dexa.cli.attach import forget_on_sigterm, forget_server, record_server
     from dexa.settings import get_settings
 
     home = get_settings().home
@@ -161,6 +162,12 @@ def serve(
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
             await asyncio.sleep(0.02)
+        # `dexa run -p` in this home attaches to this server (cli/attach.py) while the record exists.
+        loopback = [s.getsockname() for srv in server.servers for s in srv.sockets] if server.started else []
+        loopback = [a for a in loopback if a[0] in ("127.0.0.1", "::1")]
+        if loopback:
+            host_, port_ = loopback[0][0], loopback[0][1]
+            record_server(home, f"http://{'[::1]' if host_ == '::1' else host_}:{port_}", os.environ)
         for s in server.servers if server.started else []:
             for sock in s.sockets:
                 addr = sock.getsockname()
@@ -170,12 +177,16 @@ def serve(
                 if codes is not None:
                     # The only way a browser is handed the local key: this one-time link (or pasting the token).
                     print(f"dexa serve: open http://{addr[0]}:{addr[1]}/?code={codes.issue()}", flush=True)
-        await serving
+        try:
+            await serving
+        finally:
+            forget_server(home)
 
+    forget_on_sigterm(home)  # uvicorn ends a graceful SIGTERM shutdown by re-raising the signal
     try:
         asyncio.run(main())
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled; the shutdown was already graceful
-        pass
+        forget_server(home)
     except DexaError as exc:
         _fail(exc)
 
