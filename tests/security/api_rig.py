@@ -18,9 +18,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from dexa.api.ratelimit import RateLimit
-from dexa.api.server_app import build_app
 from dexa.auth.bootstrap import bootstrap_local
 from dexa.auth.service import AuthService
+from dexa.server_app import build_app
 from dexa.settings import DexaSettings
 from dexa.wiring import Runtime, build_runtime
 

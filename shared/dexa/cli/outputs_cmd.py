@@ -54,7 +54,7 @@ class LocalQueue:
     """The local home's queue, through the API's own OutputsPort (so the same rules apply)."""
 
     def __init__(self, runtime: Any) -> None:
-        from dexa.api.server_app import OutputsPort
+        from dexa.server_app import OutputsPort
         from dexa.wiring import LOCAL_ORG, LOCAL_USER
 
         self.port = OutputsPort(runtime)

@@ -81,7 +81,7 @@ def test_the_served_app_mounts_the_pull_request_routes_with_github_credentials_o
 ) -> None:
     # Entered where `dexa serve` and the API Lambda enter: build_app over a real runtime. The routes are the API's
     # (dexa.api.routers.pull_requests, composed with the git proxy's by dexa.api.code_routes).
-    from dexa.api.server_app import build_app
+    from dexa.server_app import build_app
     from dexa.settings import DexaSettings
     from dexa.wiring import build_runtime
 

@@ -80,7 +80,7 @@ async def test_the_api_reports_a_failed_outputs_real_error(tmp_path: Path, store
     from types import SimpleNamespace
 
     from dexa.api.schemas.approvals import OutputPublic
-    from dexa.api.server_app import OutputsPort
+    from dexa.server_app import OutputsPort
 
     org = await demo_org(tmp_path, store)
     try:

@@ -28,9 +28,9 @@ from fastapi.testclient import TestClient
 from remote_oauth_servers import Vendor, start_vendor
 
 from dexa.adapters.local_sandbox.bwrap import probe_bwrap
-from dexa.api.server_app import build_app
 from dexa.auth.bootstrap import LOCAL_ORG, bootstrap_local, token_path
 from dexa.auth.service import AuthService
+from dexa.server_app import build_app
 from dexa.settings import DexaSettings
 from dexa.wiring import build_runtime
 

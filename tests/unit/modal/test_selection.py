@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dexa.adapters.modal import ModalSandbox
-from dexa.api.server_app import build_app
 from dexa.auth.service import AuthService
 from dexa.core.errors import ConfigError
+from dexa.server_app import build_app
 from dexa.settings import DexaSettings
 from dexa.wiring import Runtime, build_runtime
 

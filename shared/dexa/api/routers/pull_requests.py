@@ -1,9 +1,8 @@
 """`/sessions/{id}/pull-requests`: see, open (push + linked PRs) and close a session's pull requests.
 
-Mounted by `dexa.api.server_app` on the app it builds when the runtime has code sources (a GitHub App or token):
-`create_app(..., extra_routers=[create_pull_requests_router(code, workspace_for)])`. It uses the API's own auth
-dependencies, so keys, scopes and org isolation behave like every other route. It lives with the API, not in
-dexa.code, because a feature never imports a surface.
+Mounted through dexa.api.code_routes on the app dexa.server_app builds when the runtime has code sources (a GitHub
+App or token). It uses the API's own auth dependencies, so keys, scopes and org isolation behave like every other
+route. It lives with the API, not in dexa.code, because a feature never imports a surface.
 """
 
 from __future__ import annotations

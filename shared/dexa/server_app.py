@@ -1,7 +1,8 @@
 """The full app over a real runtime: the API's ports filled by checkpoints, integrations, outputs, permissions,
 code sources and the web UI. `dexa serve` and the API Lambda both build their app here.
 
-A surface (it composes the API, the web UI and the runtime), so it lives in api/, above wiring.
+A surface above both the API and the web UI (the web UI's routes use the API's auth), so it is neither in
+api/ nor in web/; it sits beside wiring.py, which it builds on. `dexa serve` and the cloud entry import it.
 """
 
 from __future__ import annotations
