@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -165,16 +166,16 @@ def demo(
     raise typer.Exit(code)
 
 
-def mount_optional(argv: list[str] | None = None) -> None:
+def mount_optional(argv: list[str] | None, subcommands: Sequence[tuple[str, str | None, tuple[str, ...]]]) -> None:
     """Mount feature sub-commands. With a command word given, only its module is imported: `dexa run -p`
     must not pay for FastAPI, bashlex or the MCP SDK at start-up. A missing module never breaks the rest."""
     import importlib
 
-    from dexa.cli.main import SUBCOMMANDS, command_word
+    from dexa.cli.run_argv import command_word
 
     word = command_word(argv or [])
-    known = {w for _, _, words in SUBCOMMANDS for w in words}
-    for module, name, words in SUBCOMMANDS:
+    known = {w for _, _, words in subcommands for w in words}
+    for module, name, words in subcommands:
         if word in known and word not in words:
             continue
         builtin = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}

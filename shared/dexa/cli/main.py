@@ -34,16 +34,6 @@ SUBCOMMANDS: tuple[tuple[str, str | None, tuple[str, ...]], ...] = (
 BUILTIN_COMMANDS = ("run", "sessions", "demo")
 
 
-def command_word(argv: list[str]) -> str | None:
-    """The command an argv names: its first word, `run` when it starts with a run flag (`dexa -p …`), None for an
-    app flag (`--help`) or nothing."""
-    from dexa.cli.run_argv import APP_FLAGS
-
-    if not argv or argv[0] in APP_FLAGS:
-        return None
-    return "run" if argv[0].startswith("-") else argv[0]
-
-
 # Claude Code's list flags are variadic (`--allowedTools "Bash(git *)" Read`); click options take one value, so the
 # extra values are rewritten as repeated flags before parsing.
 VARIADIC_FLAGS = frozenset(
@@ -91,7 +81,7 @@ def main() -> None:
     from dexa.cli.app import app, mount_optional
     from dexa.cli.flags import top_level_argv
 
-    mount_optional(argv)
+    mount_optional(argv, SUBCOMMANDS)
     commands = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
     commands |= {g.name for g in app.registered_groups if g.name}
     app(args=top_level_argv(argv, commands))
@@ -102,5 +92,7 @@ def __getattr__(name: str) -> Any:
     if name in ("app", "_mount_optional"):
         from dexa.cli import app as typer_app
 
-        return typer_app.app if name == "app" else typer_app.mount_optional
+        if name == "app":
+            return typer_app.app
+        return lambda argv=None: typer_app.mount_optional(argv, SUBCOMMANDS)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

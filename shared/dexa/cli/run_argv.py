@@ -18,6 +18,14 @@ APP_FLAGS = frozenset({"--help", "--install-completion", "--show-completion"})
 _BY_FLAG: dict[str, RunFlag] = {name: flag for flag in RUN_FLAGS for name in flag.flags}
 
 
+def command_word(argv: list[str]) -> str | None:
+    """The command an argv names: its first word, `run` when it starts with a run flag (`dexa -p …`), None for an
+    app flag (`--help`) or nothing."""
+    if not argv or argv[0] in APP_FLAGS:
+        return None
+    return "run" if argv[0].startswith("-") else argv[0]
+
+
 def run_args(argv: list[str]) -> list[str] | None:
     """The arguments of a `run` invocation (`dexa run …`, or `dexa -…` which means `dexa run -…`); None for any
     other command, a bare word first (a command or a prompt: typer's routing decides) or an app flag."""
