@@ -83,6 +83,15 @@ async def _seed() -> None:
         org_id="org_a",
     )
     REAL["schedule_id"] = ["sch_seeded"]
+    # A share link (its id and token) and an MCP server in the local scope, so those routes run past the 404.
+    from dexa.api.shares import ShareLinks
+
+    share, token = await ShareLinks(rt.store).create("org_a", sessions[0].id, by="usr_a_admin", ttl_s=86_400)
+    REAL["share_id"], REAL["token"] = [share.id], [token]
+    home = ctx.paths.home("org_a")
+    project = {"projects": {sessions[0].cwd: {"mcpServers": {"seeded": {"type": "stdio", "command": "true"}}}}}
+    (home / ".claude.json").write_text(json.dumps(project))
+    REAL["name"] = ["seeded"]
 
 
 asyncio.run(_seed())

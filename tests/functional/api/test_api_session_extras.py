@@ -235,3 +235,21 @@ def test_a_share_token_of_one_session_cannot_be_bent_to_another(api: Api) -> Non
             await anonymous.open_share(f"{body_b64}.{sig}")
 
     _run(api, body)
+
+
+def test_the_terminal_refuses_read_only_keys_and_workspaces_without_one(api: Api) -> None:
+    from fastapi.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    with TestClient(api.app) as c:
+        sid = c.post("/sessions", json={}, headers=api.h("a_member")).json()["id"]
+        assert c.post(f"/sessions/{sid}/terminal/tickets", headers=api.h("a_reviewer")).status_code == 403
+        for headers, code, reason in (
+            (api.h("a_reviewer"), 4403, "sessions:write"),
+            (api.h("a_member"), 4501, "no terminal"),  # the offline runtime's workspace is a plain directory
+            ({"Authorization": "Bearer dexa_bogus"}, 4401, ""),
+        ):
+            with c.websocket_connect(f"/sessions/{sid}/terminal", headers=headers) as ws:
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    ws.receive_json()
+                assert closed.value.code == code and reason in closed.value.reason, closed.value.reason

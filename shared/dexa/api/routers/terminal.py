@@ -36,7 +36,13 @@ SCOPE = "sessions:write"
 
 @router.post("/{session_id}/terminal/tickets", response_model=TerminalTicket, responses=problems(404))
 async def create_terminal_ticket(session_id: str, ctx: Ctx, who: Writer, request: Request) -> TerminalTicket:
-    """A single-use ticket (one minute) for opening the terminal WebSocket from a browser."""
+    """A single-use ticket (one minute) for opening the terminal WebSocket from a browser.
+
+    The terminal itself is `GET /sessions/{session_id}/terminal` as a WebSocket (OpenAPI has no WebSocket
+    operations): a shell on a pty inside the session's sandbox. Authenticate with `Authorization: Bearer` or
+    `?ticket=`; optional `?cols=&rows=`. JSON text frames: send {"type": "input", "data"}, {"type": "resize",
+    "cols", "rows"} or {"type": "close"}; receive {"type": "ready"}, {"type": "output", "data"} and finally
+    {"type": "exit", "code"}. Refusals close with 4401, 4403, 4404, 4429 or 4501 and a reason."""
     await ctx.session(who, session_id)
     ticket, expires = await TerminalTickets(ctx.runtime.store).issue(
         org_id=who.org_id, session_id=session_id, user_id=who.user_id, key_id=who.key_id
