@@ -125,10 +125,10 @@ async def _ctags_available(ws: Workspace, services: dict[str, Any], cwd: str) ->
 def _ctags_command(root: str, query: str, rg: bool) -> str:
     tags = ["ctags", "--output-format=json", "--fields=+nKZ", "--links=no", "-f", "-"]
     if rg:  # rg lists the files the way Grep sees them: .gitignore honoured, .git skipped
-        listing = shlex.join(
-            ["rg", "--files", "--hidden", "--no-require-git", "--glob", "!.git", "--no-config", "--", root]
-        )
-        run = f"{listing} | {shlex.join([*tags, '-L', '-'])}"
+        walk = ["rg", "--hidden", "--no-require-git", "--glob", "!.git", "--no-config"]
+        # With a query only files mentioning it can define it: ctags then parses a handful of files, not the tree.
+        which = ["--files-with-matches", "-F", "-i", "-e", query] if query else ["--files"]
+        run = f"{shlex.join([*walk, *which, '--', root])} | {shlex.join([*tags, '-L', '-'])}"
     else:
         run = shlex.join([*tags, "--exclude=.git", "--exclude=node_modules", "-R", "--", root])
     # A loose pre-filter inside the workspace keeps a large tree's output small; the exact match is done here.
@@ -205,7 +205,7 @@ def symbols_in(text: str, rel: str) -> list[Symbol]:
     return out
 
 
-def _regex_host(cwd: str, root: str) -> list[Symbol]:
+def _regex_host(cwd: str, root: str, needle: str) -> list[Symbol]:
     fs = SafeFS((cwd,))
     try:
         files = sorted(fs.walk(root))
@@ -232,7 +232,9 @@ def _regex_host(cwd: str, root: str) -> list[Symbol]:
             data = fs.read(path, limit=MAX_SYMBOL_FILE_BYTES)
         except (OSError, SandboxError):
             continue
-        out += symbols_in(data.decode(errors="replace"), rel)
+        text = data.decode(errors="replace")
+        if needle in text.lower():  # a file that never mentions the name cannot define it
+            out += symbols_in(text, rel)
     return out
 
 
@@ -270,7 +272,7 @@ async def find_symbols(
     elif engine == "ctags":
         raise ConfigError("this workspace has no Universal Ctags with JSON output; use engine=regex", code="no_ctags")
     elif on_host:
-        found = await anyio.to_thread.run_sync(_regex_host, cwd, root)
+        found = await anyio.to_thread.run_sync(_regex_host, cwd, root, query.lower())
     else:
         found = await _regex_remote(ws, cwd, root)
     needle = query.lower()
