@@ -205,6 +205,30 @@ def test_hide_messages_hides_exactly_the_given_ids(store: Store) -> None:
     asyncio.run(main())
 
 
+def test_a_handle_that_listed_before_sees_what_another_handle_added_and_hid(
+    store_factory: Callable[[], Store],
+) -> None:
+    """A warm container keeps the history it read (DynamoStore): what another process wrote since still shows."""
+    mine, theirs = store_factory(), store_factory()
+
+    async def main() -> None:
+        for mid in ("a", "b", "c"):
+            await mine.put_message("s1", _msg(mid))
+        assert [m.id for m in await mine.list_messages("s1")] == ["a", "b", "c"]
+        await theirs.put_message("s1", _msg("d"))
+        await mine.put_message("s1", _msg("e"))  # its guess of the next position is taken by "d": still stored
+        assert [m.id for m in await mine.list_messages("s1")] == ["a", "b", "c", "d", "e"]
+        assert await theirs.hide_messages_after("s1", "b") == 3  # a rewind through another process
+        assert [m.id for m in await mine.list_messages("s1")] == ["a", "b"]
+        assert [m.id for m in await mine.list_messages("s1", include_hidden=True)] == ["a", "b", "c", "d", "e"]
+        await theirs.hide_messages("s1", ["a"])
+        await mine.put_message("s1", _msg("f"))
+        assert [m.id for m in await mine.list_messages("s1")] == ["b", "f"]
+        assert [m.id for m in await theirs.list_messages("s1")] == ["b", "f"]
+
+    asyncio.run(main())
+
+
 def test_large_messages_round_trip(store: Store) -> None:
     big = "y" * 450_000
 

@@ -35,6 +35,9 @@ from .problems import SettingsProblem
 
 NAMESPACE = "settings_permissions"
 MEMORY = "memory_files"
+# One document per org, rewritten by every save: a server that built a session's environment from the stored files
+# (a warm step container) compares it to tell whether they changed since.
+VERSION = "stored_settings_version"
 SETTINGS_FILES = {"project": "settings.json", "local": "settings.local.json"}
 
 
@@ -102,6 +105,17 @@ async def save(kv: KeyValueStore, org_id: str, where: str, path: Path, permissio
     look older than the store's."""
     doc = {"location": where, "permissions": dict(permissions), "updated_at": _mtime(path) or time.time()}
     await kv.kv_put(NAMESPACE, _key(where), doc, org_id=org_id)
+    await _touch(kv, org_id)
+
+
+async def _touch(kv: KeyValueStore, org_id: str) -> None:
+    await kv.kv_put(VERSION, "org", {"version": os.urandom(8).hex(), "at": time.time()}, org_id=org_id)
+
+
+async def version(kv: KeyValueStore, org_id: str) -> str:
+    """Changes whenever the org's stored settings or memory do ("" before the first save)."""
+    doc = await kv.kv_get(VERSION, "org", org_id=org_id)
+    return str(doc.get("version", "")) if doc else ""
 
 
 def _mtime(path: Path) -> float | None:
@@ -144,6 +158,7 @@ def _memory_target(workspace_root: Path, home: Path, where: str) -> Path | None:
 async def save_memory(kv: KeyValueStore, org_id: str, where: str, path: Path, content: str) -> None:
     doc = {"location": where, "content": content, "updated_at": _mtime(path) or time.time()}
     await kv.kv_put(MEMORY, _key(where), doc, org_id=org_id)
+    await _touch(kv, org_id)
 
 
 def _write_if_newer(target: Path, content: str, updated_at: float) -> None:

@@ -137,8 +137,7 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
             ) from exc
 
     async def advance(self, session: Session, state: TurnState | None, **changes: Any) -> Session:
-        fresh = await self.store.get_session(session.id)
-        return await self.store.update_session(replace(fresh, turn_state=state, **changes))
+        return await self.update_latest(session.id, lambda latest: replace(latest, turn_state=state, **changes))
 
     async def _startup_events(self, session: Session, env: SessionEnv) -> None:
         if not env.startup_events:
@@ -271,10 +270,9 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
         status: str | None = None,
     ) -> StepResult:
         denials = await self.store.kv_get("permission_denials", f"{session.id}:{state.turn}") or {}
-        fresh = await self.store.get_session(session.id)
         status = status or ("idle" if subtype == "success" else "failed")
-        await self.advance(
-            fresh,
+        fresh = await self.advance(
+            session,
             None,
             status=status,
             turns_completed=state.turn,
@@ -282,7 +280,6 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
             error=error,
             cancel_requested=False,
         )
-        fresh = await self.store.get_session(session.id)
         self._record_turn(fresh, state, subtype=subtype, error=error)
         await self.emit(
             session.id,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from .bus import Notifier
 from .environment import EnvFactory, SessionEnv
+from .errors import ConflictError
 from .events import Event
 from .messages import Message
 from .ports import Store
@@ -14,6 +15,8 @@ from .session import Session, TurnState
 from .tools import SessionState
 
 StepResult = Literal["next", "wait", "done"]
+# Conditional writes of one session change that may lose to writes made elsewhere before it is given up.
+UPDATE_ATTEMPTS = 4
 
 
 class StepHost:
@@ -42,6 +45,27 @@ class StepHost:
 
     def hook_payload(self, session: Session, env: SessionEnv, event: str, **extra: Any) -> dict[str, Any]:
         raise NotImplementedError
+
+    async def update_latest(self, session_id: str, change: Callable[[Session], Session]) -> Session:
+        """Write `change` applied to the session as stored; returns what was written.
+
+        The write is conditional on the version it was applied to, so a change made elsewhere meanwhile (a cancel, a
+        mode switch through the API) is never overwritten: the change is applied again to a fresh read. A store that
+        remembers the session this process last read or wrote (DynamoStore.recalled) saves the read before the write
+        in the usual case, where nothing else wrote since (one round trip per step boundary instead of two).
+        """
+        recalled: Callable[[str], Session | None] | None = getattr(self.store, "recalled", None)
+        base = recalled(session_id) if recalled is not None else None
+        for attempt in range(UPDATE_ATTEMPTS):
+            if base is None:
+                base = await self.store.get_session(session_id)
+            try:
+                return await self.store.update_session(change(base), expect_version=base.version)
+            except ConflictError:
+                if attempt == UPDATE_ATTEMPTS - 1:
+                    raise
+                base = None
+        raise AssertionError("unreachable")
 
     async def _message(self, session_id: str, message_id: str) -> Message | None:
         """A message by id, hidden ones included (compaction and rewind hide, never delete)."""

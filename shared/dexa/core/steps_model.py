@@ -172,9 +172,8 @@ class ModelSteps(StepHost):
                 _observe_model_call(span, session, response, cost)
         message = replace(response.message, id=response_id)
         if await self.store.put_message(session.id, message):
-            fresh = await self.store.get_session(session.id)
-            await self.store.update_session(
-                replace(fresh, usage=fresh.usage + response.usage, cost_usd=fresh.cost_usd + cost)
+            fresh = await self.update_latest(
+                session.id, lambda s: replace(s, usage=s.usage + response.usage, cost_usd=s.cost_usd + cost)
             )
             await self.emit(
                 session.id,
@@ -189,7 +188,7 @@ class ModelSteps(StepHost):
                     "model": response.model,
                     "usage": response.usage.to_dict(),
                     "cost_usd": round(cost, 6),
-                    "total_cost_usd": round(fresh.cost_usd + cost, 6),
+                    "total_cost_usd": round(fresh.cost_usd, 6),
                 },
             )
         return message

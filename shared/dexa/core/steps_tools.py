@@ -50,11 +50,21 @@ class ToolSteps(StepHost):
         doc["items"].append({"tool_name": use.name, "tool_use_id": use.id, "tool_input": use.input})
         await self.store.kv_put("permission_denials", key, doc)
 
-    async def _is_loop(self, session_id: str, name: str, tool_input: dict[str, Any], threshold: int) -> bool:
-        """N identical calls in a row whose results did not change: a doom loop, not polling."""
+    async def _is_loop(
+        self,
+        session_id: str,
+        name: str,
+        tool_input: dict[str, Any],
+        threshold: int,
+        history: list[ToolRecord] | None = None,
+    ) -> bool:
+        """N identical calls in a row whose results did not change: a doom loop, not polling.
+
+        `history`: the session's tool records in order, when the caller has them (one read per step, not per call)."""
         if threshold <= 0:
             return False
-        recent = [r for r in await self.store.list_tool_records(session_id) if r.status in TERMINAL_TOOL_STATUSES]
+        records = history if history is not None else await self.store.list_tool_records(session_id)
+        recent = [r for r in records if r.status in TERMINAL_TOOL_STATUSES]
         tail = recent[-(threshold - 1) :] if threshold > 1 else []
         if len(tail) < threshold - 1:
             return False
@@ -68,15 +78,18 @@ class ToolSteps(StepHost):
 
     async def decide_tools(self, session: Session, state: TurnState, env: SessionEnv) -> StepResult:
         assistant = await self._assistant(session.id, state)
+        # Every record of the session in one read: which calls are decided already, and the loop check's history.
+        known = {r.tool_use_id: r for r in await self.store.list_tool_records(session.id)}
         waiting = False
         for use in assistant.tool_uses:
-            record = await self.store.get_tool_record(session.id, use.id)
+            record = known.get(use.id)
             if record is None:
                 with tracing.span(
                     f"dexa.permission {use.name}", {"gen_ai.tool.name": use.name, "gen_ai.tool.call.id": use.id}
                 ) as span:
-                    record = await self._decide_one(session, state, env, use)
+                    record = await self._decide_one(session, state, env, use, history=list(known.values()))
                     span.update(_decision_attrs(record.decision))
+                known[use.id] = record
             waiting = waiting or record.status == "waiting"
         await self.advance(
             session,
@@ -85,7 +98,14 @@ class ToolSteps(StepHost):
         )
         return "next"
 
-    async def _decide_one(self, session: Session, state: TurnState, env: SessionEnv, use: ToolUseBlock) -> ToolRecord:
+    async def _decide_one(
+        self,
+        session: Session,
+        state: TurnState,
+        env: SessionEnv,
+        use: ToolUseBlock,
+        history: list[ToolRecord] | None = None,
+    ) -> ToolRecord:
         now = time.time()
         await self.emit(
             session.id,
@@ -132,7 +152,7 @@ class ToolSteps(StepHost):
             if (
                 decision.behavior == "allow"
                 and tool.spec.name not in POLLING_TOOLS
-                and await self._is_loop(session.id, tool.spec.name, tool_input, env.loop_threshold)
+                and await self._is_loop(session.id, tool.spec.name, tool_input, env.loop_threshold, history)
             ):
                 decision = PermissionDecision(
                     behavior="ask",

@@ -8,6 +8,10 @@ make numbers restart.
 
 Messages: [Put MSGID#{id} IF absent ; Put MSG#{pos} IF absent] in one transaction: the first guard makes
 put_message idempotent by id, the second keeps insertion order without a counter (messages never expire).
+A process keeps the messages it read per session (a warm step container re-reads the history every step): a list
+reads only the positions after the last one it has, in one query whose range also holds the hide marker
+(MSG#~hides, a count every hide bumps after hiding), so a hide made by any process since is seen and the cache is
+read afresh. A put guesses the next position from the cache instead of querying it.
 
 Live deltas (opt-in, `live_types`): a streamed model delta is one plain PutItem of LIVE#{time_ns}#{nonce} with a
 one-hour TTL, not a log event (a two-item transaction, 4 write units, kept 90 days): the final message is what the
@@ -22,7 +26,9 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from dexa.core.errors import ConflictError, NotFoundError, StorageError
@@ -54,6 +60,23 @@ _LIVE_END = "LIVE#~"
 LIVE_TTL_S = 3600
 _EVT_END = "EVT#999999999999"
 _MSG_END = "MSG#99999999"
+# Sorts after every message position and inside the range an incremental list reads ("~" > digits).
+_MSG_MARK = "MSG#~hides"
+_MSG_HI = "MSG#~~"
+# Sessions whose messages a process keeps (least recently used ones are dropped).
+MESSAGE_CACHE_SESSIONS = 64
+
+
+@dataclass(slots=True)
+class CachedMessages:
+    """One session's messages as this process last read or wrote them: (position, hidden, message) in order."""
+
+    entries: list[tuple[int, bool, Message]] = field(default_factory=list[tuple[int, bool, Message]])
+    hides: int = 0
+
+    @property
+    def last(self) -> int:
+        return self.entries[-1][0] if self.entries else 0
 
 
 class Payloads:
@@ -86,6 +109,8 @@ class LogMixin:
     _seq_hint: dict[str, int]
     _append_locks: list[threading.Lock]
     _live_types: frozenset[str]
+    _messages: OrderedDict[str, CachedMessages]
+    _messages_lock: threading.Lock
 
     def _live(self) -> tuple[str, dict[str, Any]]:
         """A filter that hides items whose TTL passed but which DynamoDB has not deleted yet."""
@@ -252,11 +277,52 @@ class LogMixin:
 
     # ------------------------------------------------------------ messages
 
-    def _insert_message(self, session_id: str, message_id: str, body: Item) -> bool:
+    def _cached(self, session_id: str) -> CachedMessages | None:
+        with self._messages_lock:
+            cached = self._messages.get(session_id)
+            if cached is not None:
+                self._messages.move_to_end(session_id)
+            return cached
+
+    def _keep(self, session_id: str, cached: CachedMessages | None) -> None:
+        with self._messages_lock:
+            if cached is None:
+                self._messages.pop(session_id, None)
+                return
+            known = self._messages.get(session_id)
+            if known is not None and known.hides == cached.hides and known.last > cached.last:
+                return  # a concurrent read or put got further: keep that one
+            self._messages[session_id] = cached
+            self._messages.move_to_end(session_id)
+            while len(self._messages) > MESSAGE_CACHE_SESSIONS:
+                self._messages.popitem(last=False)
+
+    def _remember_put(self, session_id: str, pos: int, message: Message) -> None:
+        with self._messages_lock:
+            cached = self._messages.get(session_id)
+            if cached is not None and pos == cached.last + 1:  # else the next list reads what lies between
+                self._messages[session_id] = CachedMessages([*cached.entries, (pos, False, message)], cached.hides)
+
+    def _newest_position(self, pk: str) -> int:
+        newest = list(
+            self._t.query(
+                limit=1,
+                KeyConditionExpression="PK = :pk AND SK BETWEEN :lo AND :hi",
+                ExpressionAttributeValues={":pk": s(pk), ":lo": s(schema.message_sk(0)), ":hi": s(_MSG_END)},
+                ScanIndexForward=False,
+                ConsistentRead=True,
+            )
+        )
+        return int(num(newest[0], "pos")) if newest else 0
+
+    def _insert_message(self, session_id: str, message: Message, body: Item) -> bool:
         pk = schema.session_pk(session_id)
+        message_id = message.id
+        cached = self._cached(session_id)
+        guess: int | None = cached.last + 1 if cached is not None else None
         for attempt in range(MAX_ATTEMPTS):
-            newest = list(self._t.query_partition(pk, "MSG#", limit=1, descending=True))
-            pos = int(num(newest[0], "pos")) + 1 if newest else 1
+            pos = guess if guess is not None else self._newest_position(pk) + 1
+            guess = None
             guard = {
                 "TableName": self._t.name,
                 "Item": {schema.PK: s(pk), schema.SK: s(f"MSGID#{message_id}"), "pos": n(pos)},
@@ -282,24 +348,60 @@ class LogMixin:
                 codes = cancellation_codes(exc)
                 if codes and codes[0] == "ConditionalCheckFailed":
                     return False  # that id is stored already
-                backoff(attempt)
+                if attempt:
+                    backoff(attempt)
                 continue
+            self._remember_put(session_id, pos, message)
             return True
         raise ConflictError(f"could not store message {message_id} in {session_id} after {MAX_ATTEMPTS} attempts")
 
     async def put_message(self, session_id: str, message: Message) -> bool:
         # No read first: the transaction's MSGID guard is what makes this idempotent (a repeat is rare).
         body = await self._payloads.pack(json.dumps(message_to_dict(message)))
-        return await self._t.run(lambda: self._insert_message(session_id, message.id, body))
+        return await self._t.run(lambda: self._insert_message(session_id, message, body))
 
     async def list_messages(self, session_id: str, *, include_hidden: bool = False) -> list[Message]:
-        pk = schema.session_pk(session_id)
-        items = await self._t.run(lambda: list(self._t.query_partition(pk, "MSG#")))
-        out: list[Message] = []
+        cached = await self._read_messages(session_id, self._cached(session_id))
+        return [m for _, hidden, m in cached.entries if include_hidden or not hidden]
+
+    async def _read_messages(self, session_id: str, cached: CachedMessages | None) -> CachedMessages:
+        """The cache brought up to date: the positions after its last one and the hide marker, in one query."""
+        lo = schema.message_sk((cached.last if cached is not None else 0) + 1)
+        values = {":pk": s(schema.session_pk(session_id)), ":lo": s(lo), ":hi": s(_MSG_HI)}
+        items = await self._t.run(
+            lambda: list(
+                self._t.query(
+                    KeyConditionExpression="PK = :pk AND SK BETWEEN :lo AND :hi",
+                    ExpressionAttributeValues=values,
+                    ConsistentRead=True,
+                )
+            )
+        )
+        hides, new = 0, list[tuple[int, bool, Message]]()
         for item in items:
-            if include_hidden or not item.get("hidden", {}).get("BOOL", False):
-                out.append(message_from_dict(json.loads(await self._payloads.unpack(item))))
-        return out
+            if text(item, schema.SK) == _MSG_MARK:
+                hides = int(num(item, "hides"))
+                continue
+            message = message_from_dict(json.loads(await self._payloads.unpack(item)))
+            new.append((int(num(item, "pos")), bool(item.get("hidden", {}).get("BOOL", False)), message))
+        if cached is not None and hides != cached.hides:
+            return await self._read_messages(session_id, None)  # something was hidden since: read it all again
+        fresh = CachedMessages([*(cached.entries if cached is not None else []), *new], hides)
+        self._keep(session_id, fresh)
+        return fresh
+
+    def _hidden(self, pk: str, session_id: str, count: int) -> int:
+        """After hiding: bump the marker (every process's cache of the session reads afresh) and drop ours."""
+        if count:
+            self._t.call(
+                "update_item",
+                TableName=self._t.name,
+                Key={schema.PK: s(pk), schema.SK: s(_MSG_MARK)},
+                UpdateExpression="ADD hides :one",
+                ExpressionAttributeValues={":one": n(1)},
+            )
+        self._keep(session_id, None)
+        return count
 
     def _hide(self, pk: str, pos: int, *, only_visible: bool) -> bool:
         key = {schema.PK: s(pk), schema.SK: s(schema.message_sk(pos))}
@@ -324,11 +426,12 @@ class LogMixin:
                 ExpressionAttributeValues={":pk": s(pk), ":lo": s(schema.message_sk(pos + 1)), ":hi": s(_MSG_END)},
                 ConsistentRead=True,
             )
-            return sum(
+            hidden = sum(
                 self._hide(pk, int(num(i, "pos")), only_visible=True)
                 for i in later
                 if not i.get("hidden", {}).get("BOOL", False)
             )
+            return self._hidden(pk, session_id, hidden)
 
         return await self._t.run(run)
 
@@ -341,6 +444,6 @@ class LogMixin:
                 guard = self._t.get(pk, f"MSGID#{mid}")
                 if guard is not None and self._hide(pk, int(num(guard, "pos")), only_visible=False):
                     hidden += 1
-            return hidden
+            return self._hidden(pk, session_id, hidden)
 
         return await self._t.run(run)

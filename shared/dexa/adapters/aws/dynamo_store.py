@@ -29,7 +29,7 @@ from dexa.core.session import Approval, Session, ToolRecord
 
 from . import schema
 from ._ddb import CONDITION_FAILED, Item, Table, backoff, create_table, error_code, n, num, s, text
-from .dynamo_log import MAX_ATTEMPTS, LogMixin, Payloads
+from .dynamo_log import MAX_ATTEMPTS, CachedMessages, LogMixin, Payloads
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,8 @@ class DynamoStore(LogMixin):
         self._append_locks = [threading.Lock() for _ in range(64)]
         self._live_types = frozenset({EventType.TEXT_DELTA, EventType.THINKING_DELTA}) if live_deltas else frozenset()
         self._recalled: OrderedDict[str, Session] = OrderedDict()
+        self._messages = OrderedDict[str, CachedMessages]()
+        self._messages_lock = threading.Lock()
         self._recall_lock = threading.Lock()
 
     @classmethod

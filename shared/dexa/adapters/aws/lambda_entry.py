@@ -116,7 +116,7 @@ def cloud_runtime() -> Any:
     from .warm_envs import StampedEnvs
 
     # A warm container keeps each session's environment until the session changes what it is built from.
-    runtime.engine.envs = StampedEnvs(runtime.engine.envs)
+    runtime.engine.envs = StampedEnvs(runtime.engine.envs, kv=runtime.store)
     if os.environ.get(schema.ENV_STATE_MACHINE_ARN) and not isinstance(runtime.driver, SfnTurnDriver):
         # Duck-compatible with InProcessDriver where the API uses it (start, cancel, is_running).
         runtime.driver = SfnTurnDriver.from_env(runtime.engine, os.environ)  # pyright: ignore[reportAttributeAccessIssue]

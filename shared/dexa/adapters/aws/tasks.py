@@ -41,6 +41,9 @@ _RETRYABLE_MODEL: dict[str, type[ModelError]] = {
 # How often a running step checks whether its turn was cancelled or ended: the bound on how long a cancelled tool
 # keeps running (one consistent GetItem per check).
 CANCEL_POLL_S = 0.25
+# How often a chain of steps asks whether its execution still runs (StopExecution by an operator or the reconciler
+# sets no flag on the session): at most one DescribeExecution per this many seconds of chaining.
+EXECUTION_CHECK_S = 1.0
 _STEP_TASKS = ("begin_turn", "call_model", "decide_tools", "await_approval", "run_tools", "end_turn")
 _local = threading.local()
 # This invocation's step budget: set per dispatch (concurrent in-process invocations each have their own context).
@@ -132,6 +135,9 @@ class TaskRunner:
 
     async def dispatch(self, raw: Mapping[str, Any], *, budget: StepBudget | None = None) -> dict[str, Any]:
         _budget.set(budget if self.chain else None)
+        new_invocation = getattr(self.engine.envs, "new_invocation", None)
+        if new_invocation is not None:  # warm_envs.StampedEnvs: settings saved through the API since count now
+            new_invocation()
         event = TaskEvent.parse(raw)
         fn = self._tasks.get(event.task)
         if fn is None:
@@ -260,11 +266,26 @@ class TaskRunner:
         """Run the turn's current step, then (chain) the ones after it while this invocation may (chain.py)."""
         result, session = await self._step_once(ev, session)
         budget = _budget.get() if chain else None
+        checked = time.monotonic()
         while result["outcome"] == "next" and budget is not None and budget.left():
             if not await self._chainable(ev, session):
                 break
+            if time.monotonic() - checked >= EXECUTION_CHECK_S:
+                checked = time.monotonic()
+                if await self._execution_stopped(ev):
+                    logger.info("execution of turn %s stopped: no further steps for session %s", ev.turn, ev.session_id)
+                    break
             result, session = await self._step_once(ev, session)
         return result
+
+    async def _execution_stopped(self, ev: TaskEvent) -> bool:
+        """Whether the turn's execution no longer runs (stopped, failed, timed out): the machine this invocation
+        serves will route nothing, so its steps must not run on. The session's cancel flag is read by every step
+        already; this is the case without one. False without a driver (tests, local runs) or a record of it."""
+        if self.driver is None:
+            return False
+        info = await self.driver.execution(ev.session_id)
+        return info is not None and info.get("status", "RUNNING") != "RUNNING"
 
     async def _chainable(self, ev: TaskEvent, session: Session) -> bool:
         """Whether the session's next step may run in this invocation rather than as the machine's next task."""
