@@ -8,23 +8,26 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help demo test cloud-e2e test-deps check lint typecheck format sync dev-sync system-deps business-demo business-eval code-demo bench synth layer clean
+.PHONY: help demo test cloud-e2e test-deps check lint typecheck format sync dev-sync system-deps precompile business-demo business-eval code-demo bench synth layer clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-# uv, pinned, in .tools. Through the host's pip when there is one: a venv with its own pip costs ~30 s (ensurepip).
-# Debian's python may put --prefix scripts under local/bin, hence the search; a venv with pip is the fallback.
+# uv, pinned, in .tools: a copy of the `uv` on PATH when it is that version (no download), else its wheel from the
+# index through the host's pip (`pip download` checks the hash), of which only the binary is unpacked. No pip on the
+# host: a venv with pip (~30 s more: ensurepip). Its seconds go into the install figures.
 $(UV):
-	@if $(PY) -m pip --version >/dev/null 2>&1; then \
-	  $(PY) -m venv --without-pip $(TOOLS) && \
-	  $(PY) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --prefix $(TOOLS) uv==$(UV_VERSION); \
-	  found=$$(find $(TOOLS) -path '*/bin/uv' -type f | head -1); \
-	  if [ -n "$$found" ] && [ "$$found" != "$(UV)" ]; then ln -sf "$$PWD/$$found" $(UV); fi; \
+	@start=$$(date +%s%N); mkdir -p $(TOOLS)/bin; \
+	if [ "$$(uv --version 2>/dev/null)" = "uv $(UV_VERSION)" ]; then \
+	  cp "$$(command -v uv)" $(UV); \
+	elif $(PY) -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: --progress-bar off \
+	    -d $(TOOLS)/wheels uv==$(UV_VERSION); then \
+	  $(PY) tools/uv_from_wheel.py $(TOOLS)/wheels $(UV); rm -rf $(TOOLS)/wheels; \
 	fi; \
 	if ! $(UV) --version >/dev/null 2>&1; then \
 	  $(PY) -m venv --clear $(TOOLS) && $(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION); \
-	fi
+	fi; \
+	echo $$(( ($$(date +%s%N) - start) / 1000000 )) > $(TOOLS)/.uv-ms
 	@$(UV) --version >/dev/null
 
 # Two stamps, one venv. The runtime sync is what running Dexa needs (no dev group, no extras); --inexact so that it
@@ -34,11 +37,18 @@ $(UV):
 $(VENV)/.runtime-synced: $(UV) pyproject.toml uv.lock
 	@start=$$(date +%s%N); \
 	$(UV) sync --frozen --no-dev --inexact --quiet || exit 1; \
-	secs=$$(( ($$(date +%s%N) - start) / 1000000 )); \
-	printf 'runtime install: uv sync %d.%01d s, %s in %s\n' $$((secs / 1000)) $$((secs % 1000 / 100)) \
-	  "$$(du -sh $(VENV) | cut -f1)" "$(VENV)" > $(VENV)/.install-figures
-	@$(BIN)/python -m compileall -q shared >/dev/null || true
+	ms=$$(( ($$(date +%s%N) - start) / 1000000 )); \
+	printf 'runtime install: uv sync %d.%01d s, %s in %s\n' $$((ms / 1000)) $$((ms % 1000 / 100)) \
+	  "$$(du -sh $(VENV) | cut -f1)" "$(VENV)" > $(VENV)/.install-figures; \
+	if [ -f $(TOOLS)/.uv-ms ]; then uv_ms=$$(cat $(TOOLS)/.uv-ms); rm -f $(TOOLS)/.uv-ms; \
+	  printf 'uv itself: %d.%01d s, %s in %s\n' $$((uv_ms / 1000)) $$((uv_ms % 1000 / 100)) \
+	    "$$(du -sh $(TOOLS) | cut -f1)" "$(TOOLS)" >> $(VENV)/.install-figures; fi
 	@touch $@
+
+# Dexa's own bytecode, compiled by the host python while uv downloads (the venv's interpreter is that python unless
+# uv had to fetch another; then Python compiles on first import, as usual).
+precompile:
+	@$(PY) -m compileall -q shared >/dev/null 2>&1 || true
 
 $(VENV)/.dev-synced: $(VENV)/.runtime-synced
 	$(UV) sync --frozen --all-extras --quiet --compile-bytecode
@@ -65,8 +75,17 @@ system-deps: ## install OS packages the sandbox needs (bubblewrap), when we can
 	    (cd $$d && npm ci --silent --no-audit --no-fund); fi; \
 	done
 
-sync: $(VENV)/.runtime-synced system-deps ## create the environment (runtime dependencies only)
-	@cat $(VENV)/.install-figures 2>/dev/null || true
+# The three parts of an install run side by side: uv and the runtime sync (mostly network), OS packages and npm, and
+# compiling Dexa's own modules (CPU). On a fresh clone the whole is printed after the parts' figures.
+sync: ## create the environment (runtime dependencies only)
+	@start=$$(date +%s%N); \
+	$(MAKE) --no-print-directory -j3 $(VENV)/.runtime-synced system-deps precompile || exit 1; \
+	cat $(VENV)/.install-figures 2>/dev/null || true; \
+	if [ -n "$$(find $(VENV)/.install-figures -newermt "@$$((start / 1000000000))" 2>/dev/null)" ]; then \
+	  ms=$$(( ($$(date +%s%N) - start) / 1000000 )); \
+	  printf 'install in all: %d.%01d s (uv, runtime sync, OS packages and npm, bytecode)\n' \
+	    $$((ms / 1000)) $$((ms % 1000 / 100)) | tee -a $(VENV)/.install-figures; \
+	fi
 
 dev-sync: $(VENV)/.dev-synced system-deps ## add the dev tools and every extra (what the tests need)
 
