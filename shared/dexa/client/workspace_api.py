@@ -122,10 +122,9 @@ class WorkspaceOperations:
         await self._call("DELETE", f"/sessions/{session_id}/mcp/{name}", None, params={"scope": scope})
 
     @operation("POST", "/sessions/{session_id}/mcp/{name}/auth")
-    async def authenticate_mcp_server(self, session_id: str, name: str, *, for_: str = "me") -> McpAuthStarted:
-        return await self._call(
-            "POST", f"/sessions/{session_id}/mcp/{name}/auth", McpAuthStarted, json_body={"for": for_}
-        )
+    async def authenticate_mcp_server(self, session_id: str, name: str, *, for_: str | None = None) -> McpAuthStarted:
+        body = {} if for_ is None else {"for": for_}
+        return await self._call("POST", f"/sessions/{session_id}/mcp/{name}/auth", McpAuthStarted, json_body=body)
 
     # ------------------------------------------------------------ summaries and share links
 

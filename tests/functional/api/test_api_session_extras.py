@@ -147,7 +147,8 @@ def test_authenticating_a_remote_server_starts_the_integrations_oauth_flow(api: 
         assert {v[2] for v in oauth.pending.values()} == {"user:usr_a_member"}  # the caller's own grant
         with pytest.raises(PermissionDeniedError):
             await c.authenticate_mcp_server(sid, "linear", for_="org")
-        assert (await admin.authenticate_mcp_server(sid, "linear", for_="org")).integration_id == made.id
+        assert (await admin.authenticate_mcp_server(sid, "linear")).integration_id == made.id
+        assert {v[2] for v in oauth.pending.values()} == {"user:usr_a_member", "org"}  # an admin's default
         with pytest.raises(ConfigError):
             await c.authenticate_mcp_server(sid, "local-tool")
         with pytest.raises(NotFoundError):

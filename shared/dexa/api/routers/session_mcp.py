@@ -9,8 +9,10 @@ otherwise it applies from the session's next environment.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import secrets
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,6 +21,7 @@ from fastapi import APIRouter, Response
 
 from dexa.adapters.mcp.scopes import SCOPES, McpScope, ScopeFiles, validate_entry
 from dexa.api.deps import ApiContext, Ctx, Reader, Writer, problems
+from dexa.api.ports import Integration
 from dexa.api.problems import forbidden, not_implemented
 from dexa.api.schemas.session_commands import McpServerPublic
 from dexa.api.schemas.session_mcp import McpAuthCreate, McpAuthStarted, McpServerChange, McpServerCreate
@@ -29,6 +32,7 @@ from dexa.core.session import Session
 from .session_commands import MCP_TIMEOUT_S
 
 router = APIRouter(prefix="/sessions", tags=["mcp"])
+MCP_AUTH_LINKS = "mcp_auth_integrations"
 
 
 def _files(ctx: ApiContext, who: Principal, session: Session) -> ScopeFiles:
@@ -156,6 +160,24 @@ def _server_entry(files: ScopeFiles, name: str) -> dict[str, Any] | None:
     return None
 
 
+async def _integration_for(ctx: ApiContext, who: Principal, name: str, url: str) -> Integration:
+    """The org's integration that holds grants for this server URL, made (as a custom MCP integration) on first
+    sign-in. The URL -> integration link is kept in the Store: integration records need not expose their URL."""
+    key = hashlib.sha256(url.encode()).hexdigest()[:32]
+    integrations = await ctx.integrations.list(who.org_id)
+    linked = await ctx.runtime.store.kv_get(MCP_AUTH_LINKS, key, org_id=who.org_id)
+    found = next((i for i in integrations if linked is not None and i.id == linked.get("integration_id")), None)
+    if found is None:
+        label = re.sub(r"[^A-Za-z0-9_-]", "-", name)[:40] or "mcp"
+        taken = {i.name for i in integrations}
+        label = label if label not in taken else f"{label[:31]}-{secrets.token_hex(3)}"
+        found = await ctx.integrations.create(
+            who.org_id, kind="custom_mcp", name=label, config={"url": url}, by=who.user_id
+        )
+        await ctx.runtime.store.kv_put(MCP_AUTH_LINKS, key, {"url": url, "integration_id": found.id}, org_id=who.org_id)
+    return found
+
+
 @router.post("/{session_id}/mcp/{name}/auth", response_model=McpAuthStarted, responses=problems(404, 501))
 async def authenticate_mcp_server(
     session_id: str, name: str, body: McpAuthCreate, ctx: Ctx, who: Writer
@@ -177,18 +199,15 @@ async def authenticate_mcp_server(
         raise ConfigError(
             f"MCP server {name!r} is a stdio server (it authenticates through its env); nothing to sign in to"
         )
-    owner = "org" if body.grant_for == "org" else f"user:{who.user_id}"
-    if owner == "org" and who.role != "admin":
-        raise forbidden("only an admin can connect the org's shared grant; use for=me")
-    integrations = await ctx.integrations.list(who.org_id)
-    found = next((i for i in integrations if i.config.get("url") == url), None)
-    if found is None:
-        label = re.sub(r"[^A-Za-z0-9_-]", "-", name)[:40] or "mcp"
-        taken = {i.name for i in integrations}
-        label = label if label not in taken else f"{label[:31]}-{len(taken)}"
-        found = await ctx.integrations.create(
-            who.org_id, kind="custom_mcp", name=label, config={"url": url}, by=who.user_id
-        )
+    found = await _integration_for(ctx, who, name, url)
+    grant_for = body.grant_for
+    may_connect_org = who.can("integrations:write")  # as POST /integrations/{id}/oauth/start decides
+    if grant_for is None:
+        view = await ctx.oauth.grants(who.org_id, found.id, user_id=who.user_id)
+        grant_for = "org" if may_connect_org and view.get("policy") != "user_only" else "me"
+    if grant_for == "org" and not may_connect_org:
+        raise forbidden(f"this key (role {who.role}) cannot connect the org's shared grant; use for=me")
+    owner = "org" if grant_for == "org" else f"user:{who.user_id}"
     authorize_url = await ctx.oauth.begin_connect(who.org_id, found.id, user_id=who.user_id, owner=owner)
     await ctx.audit.append(who, "mcp.auth", session_id, {"name": name, "integration_id": found.id})
     return McpAuthStarted(authorize_url=authorize_url, integration_id=found.id)

@@ -42,8 +42,11 @@ class McpServerChange(BaseModel):
 
 
 class McpAuthCreate(Body):
-    grant_for: Literal["me", "org"] = Field(
-        default="me", alias="for", description="me: your own grant; org: the org's shared grant (admins)"
+    grant_for: Literal["me", "org"] | None = Field(
+        default=None,
+        alias="for",
+        description="org: the org's shared grant (a key that may manage integrations); me: your own account. "
+        "Default: org for a caller who may manage integrations (unless the policy is user_only), else me",
     )
 
 
