@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the Dexa Lambda layer: exactly what uv.lock pins for the runtime (dependencies plus the aws and modal
+# Build the Dexa Lambda layer: exactly what uv.lock pins for the runtime (dependencies plus the aws, modal and otel
 # extras, boto3 included), then the dexa wheel, as binary wheels for the target, with bytecode compiled by the
 # target's own Python.
 #   layers/dexa/build.sh [OUTPUT_DIR]   -> OUTPUT_DIR/python/   (default layers/dexa/, gitignored)
@@ -10,7 +10,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 OUT="${1:-$ROOT/layers/dexa}"
 PY="${DEXA_LAYER_PYTHON:-3.12}"
 ARCH="${DEXA_LAYER_ARCH:-arm64}"
-EXTRAS=(--extra aws --extra modal)
+# otel: OpenTelemetry export when a function sets OTEL_EXPORTER_OTLP_ENDPOINT (~5 MB; never imported otherwise).
+EXTRAS=(--extra aws --extra modal --extra otel)
 UV="${UV:-$(command -v uv || echo "$ROOT/.tools/bin/uv")}"
 die() { echo "layers/dexa/build.sh: $*" >&2; exit 2; }
 
