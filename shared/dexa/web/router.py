@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dexa.api.csrf import check_cookie_write
 from dexa.api.deps import COOKIE_NAME
+from dexa.api.mount import mount_root
 from dexa.auth.browser import close_session, open_session
 from dexa.core.errors import PermissionDeniedError
 
@@ -67,18 +68,19 @@ def create_web_router(
     """
     files = StaticFiles(static_dir or STATIC_DIR, cache=cache_static)
     router = APIRouter(include_in_schema=False)
-    pages: dict[str, str] = {}
+    pages: dict[tuple[str, str], str] = {}
 
-    def page_for(version: str) -> str:
-        page = pages.get(version)
+    def page_for(version: str, root: str) -> str:
+        page = pages.get((version, root))
         if page is None:
-            page = render_shell(ui_config(version=version, local=local_token is not None), files.names())
+            config = ui_config(version=version, local=local_token is not None, root=root)
+            page = render_shell(config, files.names())
             if cache_static:
-                pages[version] = page
+                pages[(version, root)] = page
         return page
 
     async def shell(request: Request) -> HTMLResponse:
-        page = page_for(str(getattr(_ctx(request), "version", "0")))
+        page = page_for(str(getattr(_ctx(request), "version", "0")), mount_root(request))
         response = HTMLResponse(page, headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
         await hand_off(request, response, local_token, lambda t: _valid(request, t), handoff_codes)
         return response
@@ -117,7 +119,9 @@ def create_web_router(
         """Where ApprovalLinks.url points: the review queue with the signed token."""
         query = request.url.query
         return RedirectResponse(
-            "/ui/review" + (f"?{query}" if query else ""), status_code=307, headers={"Referrer-Policy": "no-referrer"}
+            mount_root(request) + "/ui/review" + (f"?{query}" if query else ""),
+            status_code=307,
+            headers={"Referrer-Policy": "no-referrer"},
         )
 
     router.add_api_route("/", shell, methods=["GET"], response_class=HTMLResponse)

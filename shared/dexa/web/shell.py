@@ -40,10 +40,13 @@ def _providers() -> list[dict[str, Any]]:
     ]
 
 
-def ui_config(*, version: str, local: bool) -> dict[str, Any]:
+def ui_config(*, version: str, local: bool, root: str = "") -> dict[str, Any]:
+    """`root`: where the app is mounted ("" for `dexa serve`, "/v1" behind API Gateway's stage); the modules put it
+    in front of every root-relative URL they build (static/js/config.js)."""
     return {
         "version": version,
-        "static": STATIC_PREFIX,
+        "base": root,
+        "static": root + STATIC_PREFIX,
         "eventTypes": EventType.all(),
         "modes": list(MODES),
         "models": list(MODEL_CHOICES),
@@ -57,12 +60,15 @@ def render_shell(config: dict[str, Any], modules: list[str]) -> str:
     so the browser fetches every module in parallel instead of walking the import graph."""
     # "<" escaped so no string in the config can close the script element.
     blob = json.dumps(config, separators=(",", ":")).replace("<", "\\u003c")
+    root = html.escape(str(config.get("base") or ""))
+    static = root + STATIC_PREFIX
     preload = "\n".join(
-        f'  <link rel="modulepreload" href="{STATIC_PREFIX}/{html.escape(m)}">' for m in modules if m.endswith(".js")
+        f'  <link rel="modulepreload" href="{static}/{html.escape(m)}">' for m in modules if m.endswith(".js")
     )
     return (
         TEMPLATE.read_text(encoding="utf-8")
-        .replace("{{STATIC}}", STATIC_PREFIX)
+        .replace("{{STATIC}}", static)
+        .replace("{{ROOT}}", root)
         .replace("{{VERSION}}", html.escape(str(config.get("version", ""))))
         .replace("{{PRELOAD}}", preload)
         .replace("{{CONFIG}}", blob)

@@ -193,8 +193,11 @@ def api_handler() -> LambdaHandler:
                 app = build_app(runtime, stream=stream)
             else:
                 app = create_app(runtime, stream=stream)
-            # problem+json is text too: Mangum's default list would send errors base64-encoded.
-            state["asgi"] = Mangum(app, lifespan="off", text_mime_types=list(TEXT_MIME_TYPES))
+            from .stage_root import StageRoot
+
+            # problem+json is text too: Mangum's default list would send errors base64-encoded. StageRoot: the
+            # stage is the app's root_path, so redirects and the web UI's URLs stay inside it.
+            state["asgi"] = Mangum(StageRoot(app), lifespan="off", text_mime_types=list(TEXT_MIME_TYPES))
         _loop()  # Mangum runs on the thread's current loop; make sure there is one
         response = state["asgi"](event, context)
         drain = getattr(state["runtime"].driver, "drain", None)

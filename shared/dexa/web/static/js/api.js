@@ -1,5 +1,7 @@
 // The API client: same origin, the HttpOnly cookie carries the key, errors are problem+json.
 
+import { url } from './config.js';
+
 export class ApiError extends Error {
   constructor(status, problem) {
     super(problem.detail || problem.title || `HTTP ${status}`);
@@ -26,7 +28,7 @@ export async function request(method, path, body, { signal } = {}) {
   }
   let res;
   try {
-    res = await fetch(path, init);
+    res = await fetch(url(path), init);
   } catch (e) {
     if (e.name === 'AbortError') throw e;
     throw new ApiError(0, { title: 'Network error', detail: `cannot reach the server (${e.message})`, code: 'network' });

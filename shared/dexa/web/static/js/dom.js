@@ -1,5 +1,7 @@
 // Tiny DOM helpers: every page builds nodes with h(), never with innerHTML, so event text cannot inject markup.
 
+import { url } from './config.js';
+
 export function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
   if (attrs) {
@@ -10,6 +12,7 @@ export function h(tag, attrs, ...children) {
       else if (k === 'dataset') Object.assign(el.dataset, v);
       else if (k === 'value' || k === 'checked' || k === 'selected' || k === 'indeterminate') el[k] = v;
       else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+      else if (k === 'href') el.setAttribute(k, url(String(v)));  // an app path: under the stage when there is one
       else el.setAttribute(k, v === true ? '' : String(v));
     }
   }

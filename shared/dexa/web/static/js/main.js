@@ -1,6 +1,7 @@
 // Entry point: routes, navigation state, shortcuts, and the sign-in redirect on 401.
 
 import { onAuthError } from './api.js';
+import { appPath } from './config.js';
 import { install, showShortcuts } from './keys.js';
 import { navigate, route, start } from './router.js';
 
@@ -25,9 +26,9 @@ function highlightNav(path) {
 
 let redirecting = false;
 onAuthError(() => {
-  if (redirecting || location.pathname === '/ui/login') return;
+  if (redirecting || appPath(location.pathname) === '/ui/login') return;
   redirecting = true;
-  const next = location.pathname + location.search;
+  const next = appPath(location.pathname) + location.search;
   navigate(`/ui/login?next=${encodeURIComponent(next)}`, { replace: true }).finally(() => { redirecting = false; });
 });
 

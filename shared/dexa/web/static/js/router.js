@@ -1,5 +1,7 @@
 // Client-side routing over the History API: every UI URL is also a server route serving the same shell,
-// so reloads and shared links land on the same page.
+// so reloads and shared links land on the same page. Routes and navigate() take app paths (no stage prefix).
+
+import { appPath, url } from './config.js';
 
 const routes = [];
 let current = null;
@@ -17,17 +19,17 @@ export function start(mainEl, changed) {
   document.addEventListener('click', (e) => {
     const a = e.target.closest && e.target.closest('a[data-link]');
     if (!a || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
-    const url = new URL(a.href, location.href);
-    if (url.origin !== location.origin) return;
+    const target = new URL(a.href, location.href);
+    if (target.origin !== location.origin) return;
     e.preventDefault();
-    navigate(url.pathname + url.search + url.hash);
+    navigate(appPath(target.pathname) + target.search + target.hash);
   });
   return render();
 }
 
 export function navigate(path, { replace = false } = {}) {
-  if (replace) history.replaceState(null, '', path);
-  else history.pushState(null, '', path);
+  if (replace) history.replaceState(null, '', url(path));
+  else history.pushState(null, '', url(path));
   return render();
 }
 
@@ -36,7 +38,7 @@ export function currentPage() {
 }
 
 async function render() {
-  const path = location.pathname.replace(/\/+$/, '') || '/';
+  const path = appPath(location.pathname).replace(/\/+$/, '') || '/';
   const query = new URLSearchParams(location.search);
   if (current && current.unmount) current.unmount();
   current = null;

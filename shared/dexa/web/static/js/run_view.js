@@ -3,7 +3,7 @@
 
 import { api, enc } from './api.js';
 import { badge, clear, fmtCost, fmtTokens, h, nextId, statusKind, toast, fill } from './dom.js';
-import { config } from './config.js';
+import { config, url } from './config.js';
 import { renderItem } from './run_items.js';
 import { fmtElapsed } from './elapsed.js';
 import { RunModel } from './run_model.js';
@@ -98,7 +98,7 @@ export class RunView {
     const older = [];
     let after = 0;
     while (after < this.model.startSeq) {
-      const res = await fetch(`/sessions/${enc(this.sessionId)}/events?mode=poll&after=${after}`, { credentials: 'same-origin' });
+      const res = await fetch(url(`/sessions/${enc(this.sessionId)}/events?mode=poll&after=${after}`), { credentials: 'same-origin' });
       if (!res.ok) throw new Error(`history: HTTP ${res.status}`);
       const evs = (await res.text()).split('\n').filter((l) => l.startsWith('data:')).map((l) => JSON.parse(l.slice(5)));
       if (!evs.length) break;

@@ -2,6 +2,8 @@
 // over in batches, drops anything at or below the last seq (no duplicates), reconnects with Last-Event-ID after
 // a drop or a server-side close, and restarts from the last seq if it ever sees a gap (no losses).
 
+import { url } from './config.js';
+
 const MAX_BACKOFF_MS = 10000;
 
 export class EventStream {
@@ -53,7 +55,7 @@ export class EventStream {
     if (this.last > 0) headers['Last-Event-ID'] = String(this.last);
     let gap = false;
     try {
-      const res = await fetch(`/sessions/${encodeURIComponent(this.sessionId)}/events?after=${this.last}`, {
+      const res = await fetch(url(`/sessions/${encodeURIComponent(this.sessionId)}/events?after=${this.last}`), {
         headers, credentials: 'same-origin', signal: ctrl.signal, cache: 'no-store',
       });
       if (!res.ok) {

@@ -4,6 +4,7 @@
 import { api, enc } from '../api.js';
 import { badge, clear, fmtTime, h, nextId, pretty, toast, unavailable, fill } from '../dom.js';
 import { RunModel } from '../run_model.js';
+import { url } from '../config.js';
 
 // Checkpoint id -> "before Edit totals.py" / "after turn 2", read from the session's events the way the run view
 // labels them (the checkpoint records hold only ids). Best effort: bounded, and ids stay as the fallback.
@@ -11,7 +12,7 @@ async function checkpointLabels(sessionId) {
   const model = new RunModel(sessionId);
   let after = 0;
   for (let page = 0; page < 40; page += 1) {
-    const res = await fetch(`/sessions/${enc(sessionId)}/events?mode=poll&after=${after}`, { credentials: 'same-origin' });
+    const res = await fetch(url(`/sessions/${enc(sessionId)}/events?mode=poll&after=${after}`), { credentials: 'same-origin' });
     if (!res.ok) break;
     const evs = (await res.text()).split('\n').filter((l) => l.startsWith('data:')).map((l) => JSON.parse(l.slice(5)));
     if (!evs.length) break;
@@ -33,7 +34,7 @@ async function effectsFromEvents(sessionId, cp) {
   let after = 0;
   let from = null;
   for (let page = 0; page < 50; page++) {
-    const res = await fetch(`/sessions/${enc(sessionId)}/events?mode=poll&after=${after}`, { credentials: 'same-origin' });
+    const res = await fetch(url(`/sessions/${enc(sessionId)}/events?mode=poll&after=${after}`), { credentials: 'same-origin' });
     if (!res.ok) break;
     const text = await res.text();
     const evs = text.split('\n').filter((l) => l.startsWith('data:')).map((l) => JSON.parse(l.slice(5)));
