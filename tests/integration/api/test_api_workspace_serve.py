@@ -184,3 +184,22 @@ def test_files_of_a_sandboxed_workspace_are_read_searched_and_indexed(served: Se
         symbols = c.get(f"/sessions/{sid}/files/symbols", params={"query": "served_"}).json()
         assert [(s["name"], s["path"]) for s in symbols["data"]] == [("served_symbol", "pkg/mod.py")]
         assert symbols["engine"] in ("ctags", "regex")
+
+
+def test_adding_an_mcp_server_never_closes_an_open_terminal(served: Served) -> None:
+    sid = _session(served)
+    time_server = {"type": "stdio", "command": sys.executable, "args": ["-m", "mcp_server_time"]}
+
+    async def main() -> None:
+        url = served.ws_url(f"/sessions/{sid}/terminal")
+        async with websockets.connect(url, additional_headers=served.headers) as ws:
+            await ws.recv()
+            async with httpx.AsyncClient(base_url=served.url, headers=served.headers, timeout=60) as c:
+                added = (await c.post(f"/sessions/{sid}/mcp", json={"name": "later", "config": time_server})).json()
+            assert added["reloaded"] is False and "terminal" in added["detail"]
+            await ws.send(json.dumps({"type": "input", "data": "echo still-$((20+1))\n"}))
+            assert (await _until(ws, "still-21", []))["type"] == "output"
+        async with httpx.AsyncClient(base_url=served.url, headers=served.headers, timeout=60) as c:
+            await c.delete(f"/sessions/{sid}/mcp/later")
+
+    asyncio.run(main())

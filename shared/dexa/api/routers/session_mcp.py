@@ -30,6 +30,7 @@ from dexa.core.errors import ConfigError, ConflictError, NotFoundError
 from dexa.core.session import Session
 
 from .session_commands import MCP_TIMEOUT_S
+from .terminal import OPEN_TERMINALS
 
 router = APIRouter(prefix="/sessions", tags=["mcp"])
 MCP_AUTH_LINKS = "mcp_auth_integrations"
@@ -68,12 +69,15 @@ def _public(d: dict[str, Any]) -> McpServerPublic:
 
 
 async def _reload(ctx: ApiContext, session: Session) -> bool:
-    """Rebuild an idle session's environment so a configuration change is live; never under a running turn or
-    background job (closing the environment would stop them)."""
+    """Rebuild an idle session's environment so a configuration change is live; never under a running turn, a
+    background job or an open terminal (closing the environment would stop them)."""
     if session.turn_state is not None or ctx.runtime.driver.is_running(session.id):
         return False
     state = await ctx.runtime.store.kv_get("tool_state", session.id) or {}
     if state.get("background_jobs"):
+        return False
+    env = await ctx.call(ctx.runtime.engine.envs.env_for, session)
+    if env.services.get(OPEN_TERMINALS):
         return False
     release = getattr(ctx.runtime.engine.envs, "release", None)
     if release is None:
@@ -122,7 +126,9 @@ async def add_mcp_server(session_id: str, body: McpServerCreate, ctx: Ctx, who: 
                 "wins, or org policy blocks it"
             )
     else:
-        detail = "a turn or background job is running: the server is loaded from the session's next environment"
+        detail = (
+            "a turn, background job or terminal is running: the server is loaded from the session's next environment"
+        )
     return McpServerChange(
         name=body.name, scope=body.scope, file=files.where(body.scope), reloaded=reloaded, server=server, detail=detail
     )

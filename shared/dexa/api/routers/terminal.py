@@ -32,6 +32,7 @@ from dexa.core.errors import DexaError, NotFoundError, PermissionDeniedError
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/sessions", tags=["terminal"])
 SCOPE = "sessions:write"
+OPEN_TERMINALS = "open_terminals"
 
 
 @router.post("/{session_id}/terminal/tickets", response_model=TerminalTicket, responses=problems(404))
@@ -138,6 +139,8 @@ async def terminal(
     except DexaError as exc:
         await websocket.close(code=4000 + status_for(exc), reason=(exc.message or str(exc))[:120])
         return
+    # Counted on the environment, so a configuration reload (an MCP server added) never closes an open terminal.
+    env.services[OPEN_TERMINALS] = env.services.get(OPEN_TERMINALS, 0) + 1
     await ctx.audit.append(who, "session.terminal", session_id, {"cols": cols, "rows": rows})
     await websocket.send_json({"type": "ready", "cols": cols, "rows": rows})
     out = asyncio.ensure_future(_pump_out(ctx, websocket, pty))
@@ -151,5 +154,6 @@ async def terminal(
             if isinstance(result, Exception) and not isinstance(result, WebSocketDisconnect | RuntimeError):
                 logger.warning("terminal of session %s ended on %r", session_id, result)
         await ctx.call(pty.close)
+        env.services[OPEN_TERMINALS] = max(0, env.services.get(OPEN_TERMINALS, 1) - 1)
         with contextlib.suppress(RuntimeError):  # already closed by the client
             await websocket.close()

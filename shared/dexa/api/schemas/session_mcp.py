@@ -32,8 +32,8 @@ class McpServerChange(BaseModel):
     scope: McpScopeName
     file: str = Field(description="The file that changed")
     reloaded: bool = Field(
-        description="True: the session's environment was rebuilt, so the change is live; False: a turn or a "
-        "background job is running, and the change applies from the session's next environment"
+        description="True: the session's environment was rebuilt, so the change is live; False: a turn, a "
+        "background job or a terminal is running, and the change applies from the session's next environment"
     )
     server: McpServerPublic | None = Field(
         default=None, description="After an add that reloaded: the server's status (connected, or failed and why)"
