@@ -13,16 +13,20 @@ PYTEST_ARGS ?=
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-# uv, pinned, in .tools: a copy of the `uv` on PATH when it is that version (no download), else its wheel from the
-# index through the host's pip (`pip download` checks the hash), of which only the binary is unpacked. No pip on the
-# host: a venv with pip (~30 s more: ensurepip). Its seconds go into the install figures.
+# uv, pinned, in .tools: a copy of the `uv` on PATH when it is that version (no download), else from PyPI through
+# the host's pip (a venv with its own pip costs ~30 s: ensurepip). Debian's python may put --prefix scripts under
+# local/bin, hence the search; a venv with pip is the fallback. Its seconds go into the install figures. (Unpacking
+# only the binary from a `pip download`ed wheel measured no faster than this install: the 55 MB write dominates.)
 $(UV):
 	@start=$$(date +%s%N); mkdir -p $(TOOLS)/bin; \
 	if [ "$$(uv --version 2>/dev/null)" = "uv $(UV_VERSION)" ]; then \
 	  cp "$$(command -v uv)" $(UV); \
-	elif $(PY) -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: --progress-bar off \
-	    -d $(TOOLS)/wheels uv==$(UV_VERSION); then \
-	  $(PY) tools/uv_from_wheel.py $(TOOLS)/wheels $(UV); rm -rf $(TOOLS)/wheels; \
+	elif $(PY) -m pip --version >/dev/null 2>&1; then \
+	  $(PY) -m venv --without-pip $(TOOLS) && \
+	  $(PY) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --no-compile \
+	    --progress-bar off --prefix $(TOOLS) uv==$(UV_VERSION); \
+	  found=$$(find $(TOOLS) -path '*/bin/uv' -type f | head -1); \
+	  if [ -n "$$found" ] && [ "$$found" != "$(UV)" ]; then ln -sf "$$PWD/$$found" $(UV); fi; \
 	fi; \
 	if ! $(UV) --version >/dev/null 2>&1; then \
 	  $(PY) -m venv --clear $(TOOLS) && $(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION); \
