@@ -179,3 +179,41 @@ def test_another_orgs_key_sees_no_file_of_the_session(api: Api) -> None:
                     await call
 
     asyncio.run(main())
+
+
+def test_a_remote_workspace_is_read_through_its_workspace_port(api: Api) -> None:
+    """A Modal session's files are not on this server: the routes go through the session's Workspace port (here the
+    offline runtime's directory workspace standing in for the sandbox)."""
+    from dataclasses import replace
+
+    ctx = api.app.state.dexa
+
+    async def body(c: DexaClient, sid: str) -> None:
+        ctx.paths = replace(ctx.paths, remote_root="/workspace")
+        top = await c.list_files(sid)
+        assert [(e.name, e.type) for e in top.data] == [
+            ("src", "directory"),
+            (".gitignore", "file"),
+            ("big.txt", "file"),
+            ("blob.bin", "file"),
+            ("latin1.txt", "file"),
+        ]
+        assert {e.name for e in (await c.list_files(sid, ignored=True)).data if e.ignored} == {
+            "build",
+            "debug.log",
+            ".git",
+        }
+        assert [e.path for e in (await c.list_files(sid, "src")).data] == ["src/app.py", "src/main.go", "src/web.ts"]
+        assert (await c.read_file(sid, "src/app.py")).content == PY
+        for path, code in (("blob.bin", "binary_file"), ("big.txt", "file_too_large")):
+            with pytest.raises(ConfigError) as refused:
+                await c.read_file(sid, path, max_bytes=4096)
+            assert refused.value.code == code
+        with pytest.raises(PermissionDeniedError):
+            await c.read_file(sid, "../outside.txt")
+        with pytest.raises(NotFoundError):
+            await c.list_files(sid, "nowhere")
+        names = {s.name for s in (await c.find_symbols(sid, engine="regex")).data}
+        assert {"Greeter", "render", "Serve"} <= names
+
+    _run(api, "a_member", body)
