@@ -11,7 +11,7 @@ from . import tracing
 from .environment import SessionEnv
 from .errors import ModelError
 from .events import EventType
-from .messages import Message, TextBlock, message_to_dict
+from .messages import Message, TextBlock, Usage, message_to_dict
 from .ports import ModelRequest, ModelResponse, StreamDelta
 from .pricing import cost_usd
 from .session import Approval, Session, TurnState
@@ -116,9 +116,10 @@ class ModelSteps(StepHost):
             return await self._budget_pause(session, state, env, budget)
         response_id = f"t{state.turn}a{state.model_calls}"
         message = await self._message(session.id, response_id)
+        spent: tuple[Usage, float] | None = None
         if message is None:
             try:
-                message = await self._complete_model(session, state, env, response_id)
+                message, spent = await self._complete_model(session, state, env, response_id)
             except ModelError as exc:
                 # The session survives an outage: the turn stays at call_model, so resume retries it.
                 await self.emit(
@@ -132,10 +133,21 @@ class ModelSteps(StepHost):
                 )
                 return "done"
         nxt = "decide_tools" if message.tool_uses else "end_turn"
-        await self.advance(session, replace(state, step=nxt, model_calls=state.model_calls + 1))
+        after = replace(state, step=nxt, model_calls=state.model_calls + 1)
+
+        def advanced(latest: Session) -> Session:
+            # The reply's usage goes in the same write as the next step (one session write per model call).
+            if spent is None:
+                return replace(latest, turn_state=after)
+            return replace(latest, turn_state=after, usage=latest.usage + spent[0], cost_usd=latest.cost_usd + spent[1])
+
+        await self.update_latest(session.id, advanced)
         return "next"
 
-    async def _complete_model(self, session: Session, state: TurnState, env: SessionEnv, response_id: str) -> Message:
+    async def _complete_model(
+        self, session: Session, state: TurnState, env: SessionEnv, response_id: str
+    ) -> tuple[Message, tuple[Usage, float] | None]:
+        """The model's reply, stored, and what it cost when this call stored it (None: already stored)."""
         messages = await self.store.list_messages(session.id)
         system = env.system_prompt
         if estimate_tokens(system, messages) > env.context_window * COMPACT_THRESHOLD:
@@ -172,9 +184,6 @@ class ModelSteps(StepHost):
                 _observe_model_call(span, session, response, cost)
         message = replace(response.message, id=response_id)
         if await self.store.put_message(session.id, message):
-            fresh = await self.update_latest(
-                session.id, lambda s: replace(s, usage=s.usage + response.usage, cost_usd=s.cost_usd + cost)
-            )
             await self.emit(
                 session.id,
                 EventType.MESSAGE_ASSISTANT,
@@ -188,14 +197,28 @@ class ModelSteps(StepHost):
                     "model": response.model,
                     "usage": response.usage.to_dict(),
                     "cost_usd": round(cost, 6),
-                    "total_cost_usd": round(fresh.cost_usd, 6),
+                    # Only this step changes the session's cost while it runs.
+                    "total_cost_usd": round(session.cost_usd + cost, 6),
                 },
             )
-        return message
+            return message, (response.usage, cost)
+        return message, None
 
     async def _budget_pause(self, session: Session, state: TurnState, env: SessionEnv, budget: float) -> StepResult:
         approval_id = f"budget-t{state.turn}-{int(session.cost_usd * 1e6)}"
         existing = await self.store.get_approval(session.id, approval_id)
+        if existing is not None and existing.status != "pending" and tracing.enabled():
+            tracing.tracer().record(
+                "dexa.approval_wait",
+                start=existing.created_at,
+                end=existing.decided_at or time.time(),
+                attrs={
+                    "dexa.approval.id": existing.id,
+                    "dexa.approval.kind": "budget",
+                    "dexa.approval.decision": existing.status,
+                    "dexa.approval.decided_by": existing.decided_by,
+                },
+            )
         if existing is not None and existing.status == "allowed":
             # Approved: raise the ceiling for this session by another budget's worth.
             cfg = replace(session.config, max_budget_usd=session.cost_usd + budget)

@@ -218,3 +218,35 @@ def test_log_records_carry_the_current_trace_and_span(exporter: tuple[InMemorySp
     inside, outside = records
     assert f"00-{inside.otelTraceID}-{inside.otelSpanID}-01" == current  # pyright: ignore[reportAttributeAccessIssue]
     assert outside.otelTraceID == "0"  # pyright: ignore[reportAttributeAccessIssue]
+
+
+def test_a_budget_pause_is_an_approval_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exporter: tuple[InMemorySpanExporter, InMemoryMetricReader]
+) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    get_settings.cache_clear()
+    script = {"turns": [{"tool_uses": [{"name": "Bash", "input": {"command": "true"}}]}, {"text": "within budget"}]}
+
+    async def main(url: str) -> None:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", url)
+        rt = build_runtime(get_settings())
+        try:
+            config = SessionConfig(allowed_tools=("Bash",), max_budget_usd=0.000001)
+            session = await rt.create_session(cwd=str(ws), model="claude-sonnet-5", config=config)
+            await rt.engine.submit(session.id, "go")
+            await rt.driver.run(session.id, wait_for_approvals=False)  # the second model call would pass the budget
+            (approval,) = await rt.store.list_approvals(session.id, status="pending")
+            assert approval.kind == "budget"
+            await rt.engine.resolve_approval(session.id, approval.id, allow=True, by="payer")
+            assert (await rt.driver.run(session.id)).result == "within budget"
+        finally:
+            await rt.aclose()
+            get_settings.cache_clear()
+
+    with serve(Script.from_dict(script)) as server:
+        asyncio.run(main(server.url))
+    (wait,) = [s for s in exporter[0].get_finished_spans() if s.name == "dexa.approval_wait"]
+    attrs = wait.attributes or {}
+    assert attrs["dexa.approval.kind"] == "budget" and attrs["dexa.approval.decided_by"] == "payer"
