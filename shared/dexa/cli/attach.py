@@ -4,6 +4,8 @@
 listens, and removes the file when it stops. A run attaches, as `--server URL` would, only when all of these hold,
 so that the server runs the session exactly as this process would have:
 - the file names a live process, and its URL is a loopback address that accepts a connection;
+- the run's working directory is inside one of the server's workspace roots for the local org (the directory
+  `dexa serve` was started in, or `$DEXA_HOME/workspaces/org_local`), where the server accepts sessions;
 - the server's environment fingerprint equals this process's (same model endpoint and key, same DEXA_* settings,
   same PATH for Bash...), leaving out variables a shell changes on its own (PWD, SHLVL, the server's token);
 - the run uses only what the thin client sends to a server: a text prompt, model, permission mode and rules,
@@ -20,9 +22,9 @@ import hashlib
 import json
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from dexa.cli.run_options import RunOptions
@@ -68,12 +70,14 @@ def env_fingerprint(env: Mapping[str, str]) -> str:
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()
 
 
-def record_server(home: Path, url: str, env: Mapping[str, str]) -> Path:
-    """Write `<home>/serve.json` for this process (atomically, owner-only); `dexa serve` calls it once listening."""
+def record_server(home: Path, url: str, env: Mapping[str, str], roots: Sequence[str]) -> Path:
+    """Write `<home>/serve.json` for this process (atomically, owner-only); `dexa serve` calls it once listening.
+    `roots`: the directories the server starts the local org's sessions in."""
     home.mkdir(parents=True, exist_ok=True)
     path = home / SERVER_FILE
     tmp = path.with_name(f".{SERVER_FILE}.{os.getpid()}")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "url": url, "env": env_fingerprint(env)}))
+    record = {"pid": os.getpid(), "url": url, "env": env_fingerprint(env), "roots": [str(r) for r in roots]}
+    tmp.write_text(json.dumps(record))
     tmp.chmod(0o600)
     tmp.replace(path)
     return path
@@ -109,8 +113,11 @@ def attachable_server(opts: RunOptions, values: Mapping[str, Any], env: Mapping[
     record = _read(home / SERVER_FILE)
     if record is None or record.get("env") != env_fingerprint(env):
         return None
-    pid, url = record.get("pid"), record.get("url")
-    if not isinstance(pid, int) or not isinstance(url, str) or not _alive(pid):
+    pid, url, roots = record.get("pid"), record.get("url"), record.get("roots")
+    if not isinstance(pid, int) or not isinstance(url, str) or not isinstance(roots, list):
+        return None
+    root_paths = [Path(str(r)) for r in cast(list[object], roots)]
+    if not _inside_any(Path(opts.cwd), root_paths) or not _alive(pid):
         return None
     parts = urlsplit(url)
     if parts.hostname not in _LOOPBACK or parts.port is None or not _accepts(parts.hostname, parts.port):
@@ -127,6 +134,14 @@ def _read(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None  # pyright: ignore[reportUnknownVariableType]
+
+
+def _inside_any(cwd: Path, roots: list[Path]) -> bool:
+    try:
+        here = cwd.resolve()
+        return any(here == r.resolve() or r.resolve() in here.parents for r in roots)
+    except (OSError, RuntimeError):
+        return False
 
 
 def _alive(pid: int) -> bool:

@@ -66,8 +66,8 @@ def build_server_app(runtime: ApiRuntime) -> FastAPI:
     from dexa.wiring import Runtime
 
     if isinstance(runtime, Runtime):
-        from dexa.server_app import build_app
         from dexa.runtime.startup import on_serve_start
+        from dexa.server_app import build_app
 
         cwd = serve_workspace(os.getcwd())
         return build_app(
@@ -125,12 +125,16 @@ def serve(
     """Run the Dexa HTTP API (sessions, SSE events, approvals) for local clients and the web UI."""
     import uvicorn
 
-    from dexa.auth.bootstrap import bootstrap_local, token_path
+    from dexa.auth.bootstrap import LOCAL_ORG, bootstrap_local, token_path
     from dexa.auth.service import AuthService
     from dexa.cli.attach import forget_on_sigterm, forget_server, record_server
     from dexa.settings import get_settings
 
     home = get_settings().home
+    # Where the local org's sessions may run (serve_workspace's directory, the org's workspace root): recorded for
+    # auto-attach, which only sends a run here from inside one of them.
+    started_in = [os.getcwd()] if Path(os.getcwd()).resolve() != Path("/") else []
+    roots = [*started_in, str(get_settings().workspaces_dir / LOCAL_ORG)]
     busy = _port_busy(host, port)
     if busy:
         sys.stderr.write(busy + "\n")  # one line, never wrapped
@@ -167,7 +171,7 @@ def serve(
         loopback = [a for a in loopback if a[0] in ("127.0.0.1", "::1")]
         if loopback:
             host_, port_ = loopback[0][0], loopback[0][1]
-            record_server(home, f"http://{'[::1]' if host_ == '::1' else host_}:{port_}", os.environ)
+            record_server(home, f"http://{'[::1]' if host_ == '::1' else host_}:{port_}", os.environ, roots)
         for s in server.servers if server.started else []:
             for sock in s.sockets:
                 addr = sock.getsockname()
