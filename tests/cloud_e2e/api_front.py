@@ -12,7 +12,11 @@ The request becomes a REST (v1) proxy event (its body base64 only when its Conte
 else UTF-8 text); the function is invoked through moto's Lambda Invoke,
 as API Gateway invokes it, with the 29 s integration timeout. A body the function marks isBase64Encoded is decoded
 only when the request's Accept matches the API's binaryMediaTypes; otherwise the client gets the base64 text,
-as on AWS. Not emulated: throttling and quotas, custom domains, authorizers other than API keys.
+as on AWS. An integration with `responseTransferMode: STREAM` (its URI is Lambda's `response-streaming-invocations`
+path; moto drops the mode itself) is invoked with response streaming, through the Lambda emulator directly (moto
+has no InvokeWithResponseStream): the function's http-integration-response prelude (JSON, then 8 NUL bytes) gives
+the status and headers, and the body reaches the client as the function writes it, up to STREAM_TIMEOUT.
+Not emulated: throttling and quotas, custom domains, authorizers other than API keys.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from .procs import QuietHTTPServer
 from .provision import ACCOUNT, REGION
 
 INTEGRATION_TIMEOUT = 29.0
+STREAM_TIMEOUT = 15 * 60.0  # a streamed integration's limit (the stacks set it)
+PRELUDE_END = b"\0" * 8
 
 
 @dataclass
@@ -43,8 +49,16 @@ class Route:
 
 class ApiFront:
     def __init__(
-        self, *, apigw: Any, lambda_client: Any, api_id: str, stage: str, binary_types: list[str] | None = None
+        self,
+        *,
+        apigw: Any,
+        lambda_client: Any,
+        api_id: str,
+        stage: str,
+        binary_types: list[str] | None = None,
+        lambda_url: str | None = None,
     ) -> None:
+        self.lambda_url = lambda_url  # the Lambda service's invoke endpoint (the emulator), for streamed integrations
         # moto drops binaryMediaTypes on CreateRestApi (and mangles them on UpdateRestApi): the harness passes the
         # template's list instead.
         self._binary_override = binary_types
@@ -265,6 +279,9 @@ def _handler(front: ApiFront) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - o
             event["requestContext"]["identity"]["apiKey"] = api_key if key_id else None
             event["requestContext"]["identity"]["apiKeyId"] = key_id
             function = method["uri"].split("/functions/", 1)[1].rsplit("/invocations", 1)[0]
+            if method["uri"].endswith("/response-streaming-invocations"):
+                self._stream(function.rsplit("/", 1)[0].split(":")[6], event, request_id)
+                return
             try:
                 result = front.lambda_client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
             except Exception as exc:  # the read timeout: API Gateway gives up after 29 s
@@ -295,6 +312,59 @@ def _handler(front: ApiFront) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - o
             else:
                 data = text.encode()
             self._send(status, data, headers)
+
+        def _stream(self, function: str, event: dict[str, Any], request_id: str) -> None:
+            """A STREAM integration: relay the function's response as it is written (chunked to the client)."""
+            import http.client
+
+            if front.lambda_url is None:
+                self._json(500, {"message": "front: no Lambda endpoint for a streamed integration"})
+                return
+            upstream = http.client.HTTPConnection(urlsplit(front.lambda_url).netloc, timeout=STREAM_TIMEOUT)
+            try:
+                upstream.request(
+                    "POST",
+                    f"/2021-11-15/functions/{function}/response-streaming-invocations",
+                    body=json.dumps(event).encode(),
+                    headers={"content-type": "application/json"},
+                )
+                response = upstream.getresponse()
+                if response.getheader("X-Amz-Function-Error") or response.status != 200:
+                    response.read()
+                    self._json(
+                        502, {"message": "Internal server error"}, {"x-amzn-ErrorType": "InternalServerErrorException"}
+                    )
+                    return
+                buffered = b""
+                while PRELUDE_END not in buffered:
+                    data = response.read1(65536)
+                    if not data:
+                        self._json(502, {"message": "Internal server error"})
+                        return
+                    buffered += data
+                head, _, rest = buffered.partition(PRELUDE_END)
+                prelude = json.loads(head)
+                self.send_response(int(prelude.get("statusCode", 200)))
+                for key, value in (prelude.get("headers") or {}).items():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(key, str(value))
+                for cookie in prelude.get("cookies") or []:
+                    self.send_header("set-cookie", cookie)
+                self.send_header("x-amzn-RequestId", request_id)
+                self.send_header("transfer-encoding", "chunked")
+                self.end_headers()
+                while True:
+                    if rest:
+                        self.wfile.write(f"{len(rest):x}\r\n".encode() + rest + b"\r\n")
+                        self.wfile.flush()
+                    rest = response.read1(65536)
+                    if not rest:
+                        break
+                self.wfile.write(b"0\r\n\r\n")
+            except OSError:  # the client hung up (or the function's stream broke): drop both ends
+                self.close_connection = True
+            finally:
+                upstream.close()
 
         def _binary_accepted(self) -> bool:
             accept = (self.headers.get("accept") or "").split(",")[0].split(";")[0].strip()

@@ -1,9 +1,17 @@
-"""A plain HTTP client of the deployed API, as a user's program would write one (httpx, no dexa imports)."""
+"""A plain HTTP client of the deployed API, as a user's program would write one (httpx, no dexa imports).
+
+Events are followed as EventSource does: one streamed GET that stays open (the stack's event-stream function pushes
+each event as it is written), reconnecting with Last-Event-ID when the server ends the stream. Model deltas that
+reach the stream live (not from the log) are flagged `live`; they carry the last logged seq as their id, so they are
+kept apart (`ApiClient.live`) from the log's events, whose ids are contiguous.
+"""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +23,8 @@ class Event:
     id: int
     type: str
     data: dict[str, Any]
+    received: float = 0.0  # time.time() when the client read it
+    live: bool = False
 
 
 @dataclass
@@ -23,6 +33,8 @@ class ApiClient:
     token: str
     gateway_key: str | None = None
     http: httpx.Client = field(init=False)
+    live: list[Event] = field(init=False, default_factory=list[Event])
+    connected: threading.Event = field(init=False, default_factory=threading.Event)  # a stream's headers arrived
 
     def __post_init__(self) -> None:
         headers = {"authorization": f"Bearer {self.token}"}
@@ -62,17 +74,62 @@ class ApiClient:
         seen: list[Event] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            events, ended = self.events_page(session_id, after)
-            for event in events:
+            got_any = False
+            for event in self.stream(session_id, after, deadline=deadline):
+                if event.type == "end":
+                    if until is None:
+                        return seen
+                    continue
+                if event.live:
+                    self.live.append(event)
+                    continue
+                got_any = True
                 seen.append(event)
                 after = max(after, event.id)
                 if until is not None and event.type == until:
                     return seen
-            if ended and until is None:
-                return seen
-            if not events:
+            if not got_any:
                 time.sleep(0.2)
         raise AssertionError(f"no {until or 'end'} event within {timeout}s; saw {[e.type for e in seen]}")
+
+    def stream(self, session_id: str, after: int, *, deadline: float) -> Iterator[Event]:
+        """One SSE connection from `after`: its events as they arrive, until the server ends it or the deadline."""
+        timeout = httpx.Timeout(35, read=max(1.0, min(120.0, deadline - time.monotonic())))
+        headers = {"accept": "text/event-stream", "last-event-id": str(after)}
+        with self.http.stream("GET", f"/sessions/{session_id}/events", headers=headers, timeout=timeout) as response:
+            if response.status_code != 200:
+                response.read()
+                raise AssertionError(f"events -> {response.status_code}: {response.text[:1000]}")
+            self.connected.set()
+            fields: dict[str, str] = {}
+            try:
+                for line in response.iter_lines():
+                    if line:
+                        if not line.startswith(":"):
+                            key, _, value = line.partition(":")
+                            fields[key] = fields.get(key, "") + value.removeprefix(" ")
+                        continue
+                    event = to_event(fields, time.time())
+                    fields = {}
+                    if event is not None:
+                        yield event
+                    if time.monotonic() > deadline:
+                        return
+            except httpx.ReadTimeout:
+                return
+
+
+def to_event(fields: dict[str, str], received: float) -> Event | None:
+    if fields.get("event") == "end":
+        return Event(id=-1, type="end", data={}, received=received)
+    if "data" not in fields or "id" not in fields:
+        return None
+    try:
+        data = json.loads(fields["data"])
+    except json.JSONDecodeError:
+        data = {"raw": fields["data"]}
+    live = isinstance(data, dict) and data.get("live") is True  # pyright: ignore[reportUnknownMemberType]
+    return Event(id=int(fields["id"]), type=fields.get("event", "message"), data=data, received=received, live=live)
 
 
 def parse_sse(text: str) -> tuple[list[Event], bool]:

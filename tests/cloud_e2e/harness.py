@@ -28,11 +28,12 @@ from .lambda_emulator import LambdaEmulator
 from .modal_standin import PACKAGE_PARENT, ModalStandin
 from .procs import Child, python
 from .provision import REGION, Deployment, Provisioner, _placeholder_zip, asset_dirs
-from .synth import MAIL_FROM
+from .synth import MAIL_FROM, WEB_ADAPTER_LAYER, WEB_ADAPTER_LAYER_ARN
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 SCRIPTS = HERE / "scripts"
+WEB_ADAPTER = HERE / "web_adapter"  # the Lambda Web Adapter layer, emulated (web_adapter/README.md)
 # Modal's idle timeout (15 min) and lifetime (24 h), scaled down for the test.
 MODAL_TIME_SCALE = 0.01
 # The Slack app the deployment is connected to (its stand-in runs as slack_server.py).
@@ -73,7 +74,9 @@ class Cloud:
             aws_secret_access_key=OPERATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             region_name=REGION,
         )
-        self.deployment: Deployment = Provisioner(self.client, cdk_out).deploy_all()
+        provisioner = Provisioner(self.client, cdk_out)
+        self._publish_web_adapter(provisioner.deployment)
+        self.deployment: Deployment = provisioner.deploy_all()
         self.emulator.bind(self.deployment, aws_endpoint=self.moto.url, lambda_client=self.client("lambda"))
         self.model = self._child("model", [python(), str(HERE / "model_server.py"), "--scripts", str(SCRIPTS)])
         self.client("secretsmanager").put_secret_value(
@@ -141,12 +144,26 @@ class Cloud:
             api_id=api.ref,
             stage=stage.ref,
             binary_types=list(rest_api["Properties"].get("BinaryMediaTypes", [])),
+            lambda_url=self.emulator.url,
         )
         # What an operator does once: verify the sender in SES, and point links at the URL clients reach (the
         # stack publishes API Gateway's execute-api URL, which here is the front's).
         self.client("ses").verify_email_identity(EmailAddress=MAIL_FROM)
         (public_url,) = self.deployment.physical(self.api_stack, "AWS::SSM::Parameter")
         self.client("ssm").put_parameter(Name=public_url.ref, Value=self.api.url, Type="String", Overwrite=True)
+
+    def _publish_web_adapter(self, deployment: Deployment) -> None:
+        """The Lambda Web Adapter layer AWS publishes, here its stand-in, under the ARN the stacks were synthesized
+        with: the event-stream function runs with it at /opt, as on AWS."""
+        layer = self.client("lambda").publish_layer_version(
+            LayerName=WEB_ADAPTER_LAYER,
+            Description="Lambda Web Adapter (stand-in: tests/cloud_e2e/web_adapter)",
+            Content={"ZipFile": _placeholder_zip()},
+        )
+        if layer["LayerVersionArn"] != WEB_ADAPTER_LAYER_ARN:
+            raise RuntimeError(f"published {layer['LayerVersionArn']}, synthesized with {WEB_ADAPTER_LAYER_ARN}")
+        deployment.assets["web-adapter-standin"] = WEB_ADAPTER
+        deployment.layer_code[WEB_ADAPTER_LAYER_ARN] = "web-adapter-standin"
 
     # -- plumbing ------------------------------------------------------------------------------------------------
 
@@ -222,6 +239,13 @@ class Cloud:
 
         with urllib.request.urlopen(f"{self.github.url}/_fake/state", timeout=10) as response:
             return json.loads(response.read())
+
+    def model_sent(self, script: str) -> list[dict[str, Any]]:
+        """Each text delta the model streamed for `script`, with the time.time() it was sent, oldest first."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.model.url}/_e2e/sent/{script}", timeout=10) as response:
+            return json.loads(response.read())["sent"]
 
     def model_requests(self, script: str) -> list[dict[str, Any]]:
         import urllib.request

@@ -13,15 +13,23 @@ Lambda Runtime API server of its own (GET /2018-06-01/runtime/invocation/next, P
 * a container serves one invocation at a time; it is reused warm, and a new one is started cold when all are busy;
   an invocation past the function's timeout kills its container (Sandbox.Timedout). A per-function cap on live
   containers (`max_containers`, for this 2-core machine) queues invocations beyond it where Lambda would scale out.
+* an exec wrapper (AWS_LAMBDA_EXEC_WRAPPER) is run with the runtime's command, and every executable in the layers'
+  /opt/extensions is started first, as Lambda starts external extensions (the Extensions API itself is not served);
+* a runtime may answer in streaming mode (`Lambda-Runtime-Function-Response-Mode: streaming`, chunked): the chunks
+  reach an InvokeWithResponseStream caller as they arrive (`POST /2021-11-15/functions/NAME/response-streaming-
+  invocations`, which API Gateway's streaming integrations call; moto has no such API, so the front calls the
+  emulator directly, and the body is the raw stream rather than AWS's event-stream framing).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import queue
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -69,6 +77,16 @@ class Invocation:
     done: threading.Event = field(default_factory=threading.Event)
     result: bytes = b""
     error: bool = False
+    # A streaming invoke: the runtime's response chunks as they arrive, None after the last one.
+    chunks: queue.Queue[bytes | None] | None = None
+    # Set when the streaming caller went away: the runtime's response stream is cut, as Lambda cuts it.
+    abandoned: threading.Event = field(default_factory=threading.Event)
+    cut: Callable[[], None] | None = None
+
+    def abandon(self) -> None:
+        self.abandoned.set()
+        if self.cut is not None:
+            self.cut()
 
 
 @dataclass
@@ -135,12 +153,26 @@ class Container:
             "--dev", "/dev",
             "--remount-ro", "/",
             "--chdir", "/var/task",
+            *self._command(),
+        ]  # fmt: skip
+        return argv
+
+    def _command(self) -> list[str]:
+        """The managed runtime's command; behind the function's exec wrapper, after its layers' extensions."""
+        runtime = [
             f"/var/lang/bin/python{sys.version_info.major}.{sys.version_info.minor}",
             *self.emulator.python_flags,
             "-S",
             "/var/runtime/bootstrap.py",
-        ]  # fmt: skip
-        return argv
+        ]
+        wrapper = self.config.env.get("AWS_LAMBDA_EXEC_WRAPPER")
+        if wrapper:
+            runtime = [wrapper, *runtime]
+        host_opt = self.emulator.merged_layers(self.config.layer_dirs)
+        if not any((host_opt / "extensions").glob("*")):
+            return runtime
+        start = 'for x in /opt/extensions/*; do [ -x "$x" ] && "$x" & done; exec "$@"'
+        return ["/bin/sh", "-c", start, "lambda-init", *runtime]
 
     def _env(self) -> dict[str, str]:
         c = self.config
@@ -177,7 +209,12 @@ class Container:
             # The one addition: the SDK reaches moto instead of AWS.
             "AWS_ENDPOINT_URL": self.emulator.aws_endpoint,
         }
-        return {**c.env, **lambda_env, **self.emulator.sdk_env}
+        env = {**c.env, **lambda_env, **self.emulator.sdk_env}
+        if "AWS_LWA_PORT" in env:
+            # Lambda gives each container its own network namespace; these share the host's, so each container's
+            # web server (Lambda Web Adapter functions) gets its own port instead of the configured one.
+            env["AWS_LWA_PORT"] = str(_free_port())
+        return env
 
     def _watch(self) -> None:
         self.proc.wait()
@@ -233,8 +270,14 @@ class Container:
         if inv is None or inv.request_id != request_id:
             return False
         inv.result, inv.error = body, error
+        if inv.chunks is not None:
+            inv.chunks.put(None)
         inv.done.set()
         return True
+
+    def streaming(self, request_id: str) -> Invocation | None:
+        inv = self.current
+        return inv if inv is not None and inv.request_id == request_id else None
 
     def init_error(self, body: bytes) -> None:
         inv = self.current
@@ -242,6 +285,43 @@ class Container:
             inv.result, inv.error = body, True
             inv.done.set()
         self.kill()
+
+
+def _next_chunk(inv: Invocation) -> bytes | None:
+    """The next streamed chunk, or None once the invocation is over (also when its container died or timed out)."""
+    assert inv.chunks is not None
+    while True:
+        try:
+            return inv.chunks.get(timeout=0.25)
+        except queue.Empty:
+            if inv.done.is_set() and inv.chunks.empty():
+                return None
+
+
+def _read_chunk(rfile: Any) -> bytes:
+    """One chunk of a chunked request body; b"" at its end (or when the connection is cut)."""
+    try:
+        size = int(rfile.readline().split(b";")[0].strip() or b"0", 16)
+        data = rfile.read(size) if size else b""
+        rfile.readline()  # the CRLF after the chunk
+    except (OSError, ValueError):
+        return b""
+    return data
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        if os.path.lexists(dst):
+            os.unlink(dst)
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 _spawn_queue: queue.Queue[tuple[list[str], dict[str, Any], queue.Queue[Any]]] = queue.Queue()
@@ -324,9 +404,44 @@ def _runtime_api_handler(container: Container) -> type[BaseHTTPRequestHandler]:
                 },
             )
 
+        def _stream_response(self, request_id: str) -> None:
+            """A response in streaming mode: chunked; each chunk goes to the caller as it arrives."""
+            inv = container.streaming(request_id)
+            if inv is None:
+                self._reply(400, b'{"errorType":"InvalidRequestID"}')
+                return
+            kept: list[bytes] = []
+            connection = self.connection
+
+            def cut() -> None:
+                # The caller is gone: cut the stream, as Lambda does, so the function stops writing.
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+
+            inv.cut = cut
+            if inv.abandoned.is_set():
+                cut()
+            while True:
+                data = _read_chunk(self.rfile)
+                if not data or inv.abandoned.is_set():
+                    break
+                if inv.chunks is not None:
+                    inv.chunks.put(data)
+                else:
+                    kept.append(data)
+            container.finish(request_id, b"".join(kept), error=False)
+            if inv.abandoned.is_set():
+                self.close_connection = True
+                return
+            self._reply(202, b'{"status":"OK"}')
+
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length") or 0))
             parts = self.path.split("/")
+            streamed = (self.headers.get("Lambda-Runtime-Function-Response-Mode") or "").lower() == "streaming"
+            if streamed and len(parts) == 6 and parts[5] == "response":
+                self._stream_response(parts[4])
+                return
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
             if self.path == f"{RUNTIME_API}/init/error":
                 container.init_error(body)
                 self._reply(202, b'{"status":"OK"}')
@@ -415,7 +530,8 @@ class LambdaEmulator:
         if key not in self._merged:
             target = self.work_dir / f"layers-{len(self._merged)}"
             for d in dirs:
-                shutil.copytree(d, target, dirs_exist_ok=True, symlinks=True)
+                # Hard links: the Dexa layer is ~200 MB, and nothing writes to a layer.
+                shutil.copytree(d, target, dirs_exist_ok=True, symlinks=True, copy_function=_link_or_copy)
             self._merged[key] = target
         return self._merged[key]
 
@@ -427,9 +543,9 @@ class LambdaEmulator:
         for c in containers:
             c.kill()
 
-    def invoke(self, name: str, payload: bytes) -> Invocation:
+    def invoke(self, name: str, payload: bytes, inv: Invocation | None = None) -> Invocation:
         config = self.config(name)
-        inv = Invocation(payload=payload)
+        inv = inv or Invocation(payload=payload)
         with self._lock:
             self.stats.invocations[name] = self.stats.invocations.get(name, 0) + 1
             idle = self._idle.setdefault(name, [])
@@ -497,6 +613,9 @@ def _invoke_handler(emulator: LambdaEmulator) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             parts = self.path.split("/")
+            if len(parts) == 5 and parts[1] == "2021-11-15" and parts[4] == "response-streaming-invocations":
+                self._invoke_streaming(parts[3], body)
+                return
             if len(parts) != 5 or parts[4] != "invocations":
                 self._reply(404, b"unknown path")
                 return
@@ -512,6 +631,35 @@ def _invoke_handler(emulator: LambdaEmulator) -> type[BaseHTTPRequestHandler]:
                 return
             inv = emulator.invoke(name, body)
             self._reply(200, inv.result, {"X-Amz-Function-Error": "Unhandled"} if inv.error else {})
+
+        def _invoke_streaming(self, name: str, payload: bytes) -> None:
+            """InvokeWithResponseStream: the function's response chunks, relayed as they arrive (chunked)."""
+            try:
+                emulator.config(name)
+            except (LambdaConfigError, KeyError) as exc:
+                self._reply(500, f"{type(exc).__name__}: {exc}".encode())
+                return
+            inv = Invocation(payload=payload, chunks=queue.Queue())
+            threading.Thread(target=emulator.invoke, args=(name, payload, inv), daemon=True).start()
+            first = _next_chunk(inv)
+            if first is None:  # nothing streamed: a buffered answer or an error
+                inv.done.wait()
+                self._reply(200, inv.result, {"X-Amz-Function-Error": "Unhandled"} if inv.error else {})
+                return
+            self.send_response(200)
+            self.send_header("content-type", "application/vnd.amazon.eventstream")
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            chunk: bytes | None = first
+            try:
+                while chunk is not None:
+                    self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                    self.wfile.flush()
+                    chunk = _next_chunk(inv)
+                self.wfile.write(b"0\r\n\r\n")
+            except OSError:  # the caller hung up
+                inv.abandon()
+                self.close_connection = True
 
         def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)

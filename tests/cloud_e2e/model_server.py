@@ -7,7 +7,9 @@ this process runs one `dexa.testing.messages_api` server per `DIR/*.json` script
 one named by a `[script:NAME]` tag in the conversation's first user message, passing the response through
 unchanged (streamed SSE included). This is a separate process: the harness itself imports nothing from dexa.
 
-`GET /_e2e/requests/NAME` returns what the NAME server recorded.
+`GET /_e2e/requests/NAME` returns what the NAME server recorded. `GET /_e2e/sent/NAME` returns each streamed text
+delta of NAME's responses with the time.time() at which this process wrote it to the caller (the model "sending" it:
+what delta latency is measured from).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import re
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,23 @@ def first_user_text(body: Any) -> str:
     return ""
 
 
+def text_deltas(frames: list[bytes]) -> list[str]:
+    """The text of each `content_block_delta` text_delta among complete SSE frames."""
+    texts: list[str] = []
+    for raw in frames:
+        for line in raw.decode(errors="replace").splitlines():
+            if not line.startswith("data:"):
+                continue
+            try:
+                data = json.loads(line[5:])
+            except ValueError:
+                continue
+            delta = data.get("delta") if isinstance(data, dict) else None
+            if isinstance(delta, dict) and delta.get("type") == "text_delta":
+                texts.append(str(delta.get("text", "")))
+    return texts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scripts", required=True, type=Path)
@@ -45,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     from dexa.testing.messages_api import serve
 
     servers = {path.stem: serve(path) for path in sorted(args.scripts.glob("*.json"))}
+    sent: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
 
     class Router(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -62,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
             self.wfile.write(data)
 
         def do_GET(self) -> None:
+            if self.path.startswith("/_e2e/sent/"):
+                name = self.path.rsplit("/", 1)[1]
+                self._json(200 if name in sent else 404, {"sent": sent.get(name, [])})
+                return
             if self.path.startswith("/_e2e/requests/"):
                 server = servers.get(self.path.rsplit("/", 1)[1])
                 if server is None:
@@ -78,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             except json.JSONDecodeError:
                 body = None
             match = TAG.search(first_user_text(body))
-            server = servers.get(match.group(1)) if match else None
+            script = match.group(1) if match else ""
+            server = servers.get(script)
             if server is None:
                 message = f"e2e model: no [script:NAME] tag naming one of {sorted(servers)} in the first user message"
                 self._json(400, {"type": "error", "error": {"type": "invalid_request_error", "message": message}})
@@ -93,12 +119,17 @@ def main(argv: list[str] | None = None) -> int:
                     self.send_header(key, value)
             self.send_header("transfer-encoding", "chunked")
             self.end_headers()
+            pending = b""
             while True:
                 chunk = response.read1(65536)
                 if not chunk:
                     break
                 self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
                 self.wfile.flush()
+                at = time.time()
+                pending += chunk
+                *frames, pending = pending.split(b"\n\n")
+                sent[script].extend({"text": text, "at": at} for text in text_deltas(frames))
             self.wfile.write(b"0\r\n\r\n")
             upstream.close()
 

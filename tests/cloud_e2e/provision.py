@@ -131,6 +131,7 @@ class Provisioner:
             "AWS::ApiGateway::Method": self._api_method,
             "AWS::ApiGateway::Deployment": self._api_deployment,
             "AWS::ApiGateway::Stage": self._api_stage,
+            "AWS::ApiGateway::Account": self._api_account,
             "AWS::ApiGateway::UsagePlan": self._usage_plan,
             "AWS::ApiGateway::ApiKey": self._api_key,
             "AWS::ApiGateway::UsagePlanKey": self._usage_plan_key,
@@ -672,6 +673,13 @@ class Provisioner:
             variables=p.get("Variables", {}),
         )
         return Created(p["StageName"], {"MethodSettings": p.get("MethodSettings", [])})
+
+    def _api_account(self, lid: str, p: dict[str, Any]) -> Created:
+        """The region's API Gateway settings: the CloudWatch role that access logs are written with."""
+        role = p.get("CloudWatchRoleArn")
+        ops = [{"op": "replace", "path": "/cloudwatchRoleArn", "value": role}] if role else []
+        self.client("apigateway").update_account(patchOperations=ops)
+        return Created(f"{lid}-{REGION}")
 
     def _usage_plan(self, lid: str, p: dict[str, Any]) -> Created:
         args: dict[str, Any] = {"name": p.get("UsagePlanName") or self._name(lid)}

@@ -16,15 +16,22 @@ import tempfile
 from pathlib import Path
 
 from .lambda_emulator import HOST_ARCH
+from .provision import ACCOUNT, REGION
 
 ROOT = Path(__file__).resolve().parents[2]
 INPUTS = ("stacks", "functions", "shared/dexa", "layers", "app.py", "cdk.json", "pyproject.toml", "uv.lock")
 # Mail on (SES in moto): the sender the harness verifies as an SES identity.
 MAIL_FROM = "dexa@e2e.example"
+# True push for event streams on: the Lambda Web Adapter layer the event-stream function runs under. AWS publishes it
+# in its own account; here the harness publishes the stand-in (web_adapter/) under the same name, as version 1 of the
+# emulated account, before deploying.
+WEB_ADAPTER_LAYER = "LambdaAdapterLayerX86" if HOST_ARCH == "x86_64" else "LambdaAdapterLayerArm64"
+WEB_ADAPTER_LAYER_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{WEB_ADAPTER_LAYER}:1"
 CONTEXT = {
     "dexa:lambdaArch": HOST_ARCH,
     "dexa:lambdaPython": f"{sys.version_info.major}.{sys.version_info.minor}",
     "dexa:mailFrom": MAIL_FROM,
+    "dexa:webAdapterLayerArn": WEB_ADAPTER_LAYER_ARN,
 }
 
 
