@@ -117,11 +117,13 @@ class TurnEngine(ModelSteps, ToolSteps, RunSteps, StepHost):
             return await handler(session, state, env)
         started = time.perf_counter()
         attrs = {"dexa.step": state.step, "dexa.session.id": session.id, "dexa.turn": state.turn}
-        with tracing.continue_from(state.trace), tracing.span(f"dexa.step {state.step}", attrs) as span:
-            result = await handler(session, state, env)
-            span.set("dexa.step.result", result)
+        try:
+            with tracing.continue_from(state.trace), tracing.span(f"dexa.step {state.step}", attrs) as span:
+                result = await handler(session, state, env)
+                span.set("dexa.step.result", result)
+        finally:
+            self._end_turn_span(session_id)  # after the step's span: a parent ends after its children
         tracing.observe("dexa.step.duration", time.perf_counter() - started, {"dexa.step": state.step})
-        self._end_turn_span(session_id)
         return result
 
     async def env_for_turn(self, session: Session) -> SessionEnv:
