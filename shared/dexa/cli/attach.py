@@ -9,11 +9,11 @@ so that the server runs the session exactly as this process would have:
 - the server's environment fingerprint equals this process's (same model endpoint and key, same DEXA_* settings,
   same PATH for Bash...), leaving out variables a shell changes on its own (PWD, SHLVL, the server's token);
 - the run uses only what the thin client sends to a server: a text prompt, model, permission mode and rules,
-  tools, system prompts, turn and budget limits, network. Anything else (--resume, --continue, --mcp-config,
-  --settings, --add-dir, --agents, --plugin-dir, stream-json input, an SDK's --permission-prompt-tool...) runs
-  in-process.
-`--no-attach` (or DEXA_NO_ATTACH=1) always runs in-process. The engine is then warm: no SDK import, no settings
-load, no SQLite open per run (benchmarks/headless.py reports both figures).
+  tools, system prompts, turn and budget limits, network, with text or json output. Anything else (--resume,
+  --continue, --mcp-config, --settings, --add-dir, --agents, --plugin-dir, stream-json in or out, an SDK's
+  --permission-prompt-tool...) runs in-process.
+`--no-attach` (or DEXA_NO_ATTACH=1) always runs in-process. Attached, the engine is warm: no SDK import, no
+settings load, no SQLite open per run (benchmarks/headless.py reports both figures).
 """
 
 from __future__ import annotations
@@ -107,7 +107,9 @@ def attachable_server(opts: RunOptions, values: Mapping[str, Any], env: Mapping[
     """(URL, token) of this home's running `dexa serve` when this run may attach to it (see the module docstring)."""
     if env.get("DEXA_NO_ATTACH", "").strip().lower() in ("1", "true", "yes"):
         return None
-    if opts.input_format != "text" or not opts.prompt or any(values.get(name) for name in _IN_PROCESS_ONLY):
+    if opts.input_format != "text" or opts.output_format == "stream-json" or not opts.prompt:
+        return None  # stream-json is for programs (the Agent SDKs) that read the in-process init message's inventory
+    if any(values.get(name) for name in _IN_PROCESS_ONLY):
         return None
     home = dexa_home(env)
     record = _read(home / SERVER_FILE)

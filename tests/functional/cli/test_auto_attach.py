@@ -1,7 +1,7 @@
 """Auto-attach (dexa.cli.attach): with a `dexa serve` running for the same DEXA_HOME and environment, a plain
 `dexa -p` runs its session on that server (the client imports no model SDK); `--no-attach`, a different
-environment, a working directory the server would refuse, or a flag the thin client does not send keep the run
-in-process; the server's record goes when it stops."""
+environment, a working directory the server would refuse, stream-json output, or a flag the thin client does not
+send keep the run in-process; the server's record goes when it stops."""
 
 from __future__ import annotations
 
@@ -66,6 +66,8 @@ def test_a_headless_run_attaches_to_this_homes_server_unless_told_or_unable(tmp_
             assert "anthropic" in roots
             _, roots = _run(["--append-system-prompt", "x", "--add-dir", str(ws)], env, ws)  # not sent to servers
             assert "anthropic" in roots
+            result, roots = _run(["--output-format", "stream-json", "--verbose"], env, ws)  # for programs
+            assert result["result"] == "ok" and "anthropic" in roots
             elsewhere = tmp_path / "elsewhere"  # outside the directory dexa serve was started in
             elsewhere.mkdir()
             result, roots = _run([], env, elsewhere)
@@ -73,7 +75,7 @@ def test_a_headless_run_attaches_to_this_homes_server_unless_told_or_unable(tmp_
             (ws / "sub").mkdir()
             _, roots = _run([], env, ws / "sub")  # inside it: attached
             assert "anthropic" not in roots
-            assert len(model.message_requests()) == 6
+            assert len(model.message_requests()) == 7
         finally:
             server.terminate()
             server.wait(timeout=30)
