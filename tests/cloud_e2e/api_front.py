@@ -16,7 +16,11 @@ as on AWS. An integration with `responseTransferMode: STREAM` (its URI is Lambda
 path; moto drops the mode itself) is invoked with response streaming, through the Lambda emulator directly (moto
 has no InvokeWithResponseStream): the function's http-integration-response prelude (JSON, then 8 NUL bytes) gives
 the status and headers, and the body reaches the client as the function writes it, up to STREAM_TIMEOUT.
-Not emulated: throttling and quotas, custom domains, authorizers other than API keys.
+Usage plans are metered per key, as API Gateway does: each request on a method with apiKeyRequired counts against
+its key (`metered`, by key id: the usageIdentifierKey an authorizer chose), and the key's plan applies its throttle
+(a token bucket of rateLimit/s holding burstLimit) and its quota (limit per period, counted from the front's start
+or the key joining a plan): over them the client gets THROTTLED or QUOTA_EXCEEDED, 429. Not emulated: stage and
+method throttling, custom domains, authorizers other than API keys.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ import json
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -45,6 +50,34 @@ class Route:
     path: str  # the resource path template, e.g. /webhooks/{provider}
     parts: list[str]
     methods: dict[str, dict[str, Any]]  # HTTP method -> {"apiKeyRequired", "uri"}
+
+
+@dataclass
+class Meter:
+    """One key's use of its usage plan: requests counted against the quota, and the throttle's token bucket."""
+
+    plan_id: str
+    quota: int | None  # requests per period; None: no quota
+    rate: float | None  # tokens per second; None: no throttle
+    burst: float
+    used: int = 0
+    tokens: float = 0.0
+    at: float = field(default_factory=time.monotonic)
+
+    def admit(self) -> str | None:
+        """None when the request may pass (and is counted), else the gateway response type that refuses it."""
+        if self.rate is not None:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+            self.at = now
+            if self.tokens < 1:
+                return "THROTTLED"
+        if self.quota is not None and self.used >= self.quota:
+            return "QUOTA_EXCEEDED"
+        if self.rate is not None:
+            self.tokens -= 1
+        self.used += 1
+        return None
 
 
 class ApiFront:
@@ -67,6 +100,9 @@ class ApiFront:
         self.api_id = api_id
         self.stage = stage
         self.requests = 0
+        self.metered: Counter[str] = Counter()  # key id -> requests API Gateway counted against that key
+        self.meters: dict[str, Meter] = {}
+        self._meter_lock = threading.Lock()
         self.refresh()
         self.server = QuietHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
@@ -106,6 +142,36 @@ class ApiFront:
                 key = self.apigw.get_api_key(apiKey=planned["id"], includeValue=True)
                 if key.get("enabled"):
                     self.keys[key["value"]] = key["id"]
+                    self._plan_meter(key["id"], plan)
+
+    def _plan_meter(self, key_id: str, plan: dict[str, Any]) -> None:
+        """The key's meter under `plan`: kept across refreshes while the key stays in the same plan."""
+        quota = plan.get("quota") or {}
+        throttle = plan.get("throttle") or {}
+        rate = throttle.get("rateLimit")
+        burst = float(throttle.get("burstLimit") or rate or 1)
+        with self._meter_lock:
+            old = self.meters.get(key_id)
+            if old is not None and old.plan_id == plan["id"]:
+                old.quota = int(quota["limit"]) if quota.get("limit") is not None else None
+                old.rate, old.burst = (float(rate) if rate is not None else None), burst
+                return
+            self.meters[key_id] = Meter(
+                plan_id=plan["id"],
+                quota=int(quota["limit"]) if quota.get("limit") is not None else None,
+                rate=float(rate) if rate is not None else None,
+                burst=burst,
+                tokens=burst,
+            )
+
+    def admit(self, key_id: str) -> str | None:
+        """Count one request against the key's plan; the refusing gateway response type, or None."""
+        with self._meter_lock:
+            meter = self.meters.get(key_id)
+            refused = meter.admit() if meter is not None else None
+            if refused is None:
+                self.metered[key_id] += 1
+            return refused
 
     def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
         segments = [unquote(s) for s in path.split("/") if s]
@@ -276,6 +342,12 @@ def _handler(front: ApiFront) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - o
             if method["apiKeyRequired"] and key_id is None:
                 self._gateway_error("INVALID_API_KEY", 403, "Forbidden")
                 return
+            if method["apiKeyRequired"] and key_id is not None:
+                refused = front.admit(key_id)
+                if refused is not None:
+                    message = "Limit Exceeded" if refused == "QUOTA_EXCEEDED" else "Too Many Requests"
+                    self._gateway_error(refused, 429, message)
+                    return
             event["requestContext"]["identity"]["apiKey"] = api_key if key_id else None
             event["requestContext"]["identity"]["apiKeyId"] = key_id
             function = method["uri"].split("/functions/", 1)[1].rsplit("/invocations", 1)[0]
