@@ -5,6 +5,7 @@ workspace."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -201,5 +202,29 @@ def test_adding_an_mcp_server_never_closes_an_open_terminal(served: Served) -> N
             assert (await _until(ws, "still-21", []))["type"] == "output"
         async with httpx.AsyncClient(base_url=served.url, headers=served.headers, timeout=60) as c:
             await c.delete(f"/sessions/{sid}/mcp/later")
+
+    asyncio.run(main())
+
+
+def test_a_session_opens_at_most_eight_terminals_at_once(served: Served) -> None:
+    sid = _session(served)
+    url = served.ws_url(f"/sessions/{sid}/terminal")
+
+    async def main() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(8):
+                ws = await stack.enter_async_context(websockets.connect(url, additional_headers=served.headers))
+                assert json.loads(await ws.recv())["type"] == "ready"
+            async with websockets.connect(url, additional_headers=served.headers) as ninth:
+                with pytest.raises(websockets.ConnectionClosed) as refused:
+                    await ninth.recv()
+                assert refused.value.rcvd is not None and refused.value.rcvd.code == 4429
+        for _ in range(100):  # the server closes the eight shells after their sockets; then there is room again
+            async with websockets.connect(url, additional_headers=served.headers) as again:
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    if json.loads(await again.recv())["type"] == "ready":
+                        return
+            await asyncio.sleep(0.1)
+        raise AssertionError("no terminal could be opened after the eight were closed")
 
     asyncio.run(main())

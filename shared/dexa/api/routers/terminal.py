@@ -6,7 +6,8 @@ Open `GET /sessions/{id}/terminal` as a WebSocket, authenticated by `Authorizati
 them). Frames are JSON text. Client: {"type": "input", "data"}, {"type": "resize", "cols", "rows"}, {"type":
 "close"}. Server: {"type": "ready", "cols", "rows"}, {"type": "output", "data"}, {"type": "exit", "code"}. Refusals
 close with 4401 (no or bad credentials), 4403 (the key may not write sessions), 4404 (no such session in the
-caller's org), 4429 (rate limit), 4501 (this workspace has no terminal); the reason names the cause.
+caller's org), 4429 (rate limit, or the session's 8 terminals are open), 4501 (this workspace has no
+terminal); the reason names the cause.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/sessions", tags=["terminal"])
 SCOPE = "sessions:write"
 OPEN_TERMINALS = "open_terminals"
+# Each terminal is a sandboxed shell with its own processes: a cap keeps one session from piling them up.
+MAX_TERMINALS = 8
 
 
 @router.post("/{session_id}/terminal/tickets", response_model=TerminalTicket, responses=problems(404))
@@ -134,6 +137,8 @@ async def terminal(
         opener = getattr(env.workspace, "open_terminal", None)
         if opener is None:
             raise DexaError("this session's workspace offers no terminal", code="not_implemented")
+        if env.services.get(OPEN_TERMINALS, 0) >= MAX_TERMINALS:
+            raise DexaError(f"this session has {MAX_TERMINALS} terminals open; close one first", code="rate_limited")
         command_env = env.services.get("command_env") or {}
         pty = await ctx.call(opener, cwd=session.cwd, cols=cols, rows=rows, env=command_env)
     except DexaError as exc:
