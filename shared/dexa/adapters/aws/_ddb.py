@@ -55,10 +55,21 @@ _stats: contextvars.ContextVar[CallStats | None] = contextvars.ContextVar("dexa_
 
 
 def track() -> CallStats:
-    """Start counting this context's DynamoDB calls afresh; returns the counter."""
+    """Start counting this context's DynamoDB calls afresh (one engine step); returns the counter. It also names
+    the unit of work in progress (current_work): the step, in which only this process writes its session's history."""
     stats = CallStats()
     _stats.set(stats)
     return stats
+
+
+def untrack() -> None:
+    """The step is over: calls are no longer counted, and no unit of work is in progress."""
+    _stats.set(None)
+
+
+def current_work() -> object | None:
+    """The engine step in progress in this context (its CallStats), or None outside one (the API, other tasks)."""
+    return _stats.get()
 
 
 def s(value: str) -> dict[str, str]:

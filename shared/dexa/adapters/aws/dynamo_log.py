@@ -11,7 +11,9 @@ put_message idempotent by id, the second keeps insertion order without a counter
 A process keeps the messages it read per session (a warm step container re-reads the history every step): a list
 reads only the positions after the last one it has, in one query whose range also holds the hide marker
 (MSG#~hides, a count every hide bumps after hiding), so a hide made by any process since is seen and the cache is
-read afresh. A put guesses the next position from the cache instead of querying it.
+read afresh. A put guesses the next position from the cache instead of querying it. Within one engine step
+(_ddb.current_work) the history is checked once: during a step only that step writes its session's messages (one
+step runs at a time per turn; a rewind waits for the turn), so a second list in the same step needs no request.
 
 Live deltas (opt-in, `live_types`): a streamed model delta is one plain PutItem of LIVE#{time_ns}#{nonce} with a
 one-hour TTL, not a log event (a two-item transaction, 4 write units, kept 90 days): the final message is what the
@@ -44,6 +46,7 @@ from ._ddb import (
     backoff,
     cancellation_codes,
     cancellation_item,
+    current_work,
     error_code,
     n,
     num,
@@ -73,6 +76,7 @@ class CachedMessages:
 
     entries: list[tuple[int, bool, Message]] = field(default_factory=list[tuple[int, bool, Message]])
     hides: int = 0
+    checked_in: object | None = None  # the engine step (_ddb.current_work) in which it was last read or written
 
     @property
     def last(self) -> int:
@@ -301,7 +305,8 @@ class LogMixin:
         with self._messages_lock:
             cached = self._messages.get(session_id)
             if cached is not None and pos == cached.last + 1:  # else the next list reads what lies between
-                self._messages[session_id] = CachedMessages([*cached.entries, (pos, False, message)], cached.hides)
+                entries = [*cached.entries, (pos, False, message)]
+                self._messages[session_id] = CachedMessages(entries, cached.hides, cached.checked_in)
 
     def _newest_position(self, pk: str) -> int:
         newest = list(
@@ -361,7 +366,10 @@ class LogMixin:
         return await self._t.run(lambda: self._insert_message(session_id, message, body))
 
     async def list_messages(self, session_id: str, *, include_hidden: bool = False) -> list[Message]:
-        cached = await self._read_messages(session_id, self._cached(session_id))
+        cached = self._cached(session_id)
+        work = current_work()
+        if cached is None or work is None or cached.checked_in is not work:
+            cached = await self._read_messages(session_id, cached)
         return [m for _, hidden, m in cached.entries if include_hidden or not hidden]
 
     async def _read_messages(self, session_id: str, cached: CachedMessages | None) -> CachedMessages:
@@ -386,7 +394,7 @@ class LogMixin:
             new.append((int(num(item, "pos")), bool(item.get("hidden", {}).get("BOOL", False)), message))
         if cached is not None and hides != cached.hides:
             return await self._read_messages(session_id, None)  # something was hidden since: read it all again
-        fresh = CachedMessages([*(cached.entries if cached is not None else []), *new], hides)
+        fresh = CachedMessages([*(cached.entries if cached is not None else []), *new], hides, current_work())
         self._keep(session_id, fresh)
         return fresh
 

@@ -26,7 +26,7 @@ from dexa.core.events import EventType
 from dexa.core.session import TERMINAL_TOOL_STATUSES, Session
 
 from . import schema
-from ._ddb import track
+from ._ddb import track, untrack
 from .asl import HISTORY_BUDGET, HISTORY_COST
 from .chain import StepBudget, quick_tools
 from .sfn import CANCELLED_NS, SfnApprovalNotifier, SfnTurnDriver
@@ -43,7 +43,7 @@ _RETRYABLE_MODEL: dict[str, type[ModelError]] = {
 CANCEL_POLL_S = 0.25
 # How often a chain of steps asks whether its execution still runs (StopExecution by an operator or the reconciler
 # sets no flag on the session): at most one DescribeExecution per this many seconds of chaining.
-EXECUTION_CHECK_S = 1.0
+EXECUTION_CHECK_S = 2.0
 _STEP_TASKS = ("begin_turn", "call_model", "decide_tools", "await_approval", "run_tools", "end_turn")
 _local = threading.local()
 # This invocation's step budget: set per dispatch (concurrent in-process invocations each have their own context).
@@ -260,6 +260,7 @@ class TaskRunner:
                 }
             },
         )
+        untrack()
         return await self._after_step(ev, outcome, fresh=cancelled)
 
     async def _step(self, ev: TaskEvent, session: Session, *, chain: bool = True) -> dict[str, Any]:
