@@ -207,6 +207,18 @@ class ModelSteps(StepHost):
     async def _budget_pause(self, session: Session, state: TurnState, env: SessionEnv, budget: float) -> StepResult:
         approval_id = f"budget-t{state.turn}-{int(session.cost_usd * 1e6)}"
         existing = await self.store.get_approval(session.id, approval_id)
+        if existing is not None and existing.status != "pending" and tracing.enabled():
+            tracing.tracer().record(
+                "dexa.approval_wait",
+                start=existing.created_at,
+                end=existing.decided_at or time.time(),
+                attrs={
+                    "dexa.approval.id": existing.id,
+                    "dexa.approval.kind": "budget",
+                    "dexa.approval.decision": existing.status,
+                    "dexa.approval.decided_by": existing.decided_by,
+                },
+            )
         if existing is not None and existing.status == "allowed":
             # Approved: raise the ceiling for this session by another budget's worth.
             cfg = replace(session.config, max_budget_usd=session.cost_usd + budget)
