@@ -26,6 +26,7 @@ from .ops import dead_letter_queue, function_alarms, machine_alarms, queue_alarm
 
 MODEL_SECRET_ENV = "DEXA_ANTHROPIC_SECRET_ARN"
 MODAL_SECRET_ENV = "DEXA_MODAL_SECRET_ARN"
+STEP_CONCURRENCY = 200
 
 
 class AgentStack(cdk.Stack):
@@ -85,7 +86,9 @@ class AgentStack(cdk.Stack):
         self.step_fn.add_to_role_policy(
             iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[self.executions_arn])
         )
-        reserve_concurrency(self.step_fn, "dexa:stepConcurrency", None)
+        # A cap, so runaway turns cannot take the account's whole concurrency from the API (Step Functions retries a
+        # throttled step); `-c dexa:stepConcurrency=N|none`.
+        reserve_concurrency(self.step_fn, "dexa:stepConcurrency", STEP_CONCURRENCY)
         log_group = logs.LogGroup(
             self, "TurnLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY
         )

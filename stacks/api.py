@@ -10,6 +10,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from dexa.adapters.aws import schema
@@ -20,8 +21,12 @@ from .data import DataStack
 from .event_stream import event_stream_function, route_event_stream, web_adapter_layer_arn
 from .grants import grant_blobs, grant_table
 from .integrations import IntegrationsStack
+from .ops import function_alarms, reserve_concurrency
 
 STAGE = "v1"
+# Reserved for the API function (`-c dexa:apiConcurrency=N|none`): requests and their authorizer calls always find
+# room, whatever the turns are doing. Accounts with a small concurrency quota need `none` (AWS keeps 10 unreserved).
+API_CONCURRENCY = 100
 
 
 class ApiStack(cdk.Stack):
@@ -50,6 +55,7 @@ class ApiStack(cdk.Stack):
             schema.ENV_SCHEDULE_GROUP: integrations.schedule_group.ref,
             schema.ENV_SCHEDULER_ROLE_ARN: integrations.scheduler_role.role_arn,
             schema.ENV_SCHEDULER_TARGET_ARN: integrations.scheduler_fn.function_arn,
+            schema.ENV_SCHEDULER_DLQ_ARN: integrations.scheduler_dlq.queue_arn,
             # Rewinds and checkpoint listings run here and reach the session's Modal workspace.
             MODAL_SECRET_ENV: agent.modal_secret.secret_arn,
         }
@@ -61,6 +67,8 @@ class ApiStack(cdk.Stack):
             description="Dexa HTTP API (FastAPI via Mangum); SSE is buffered with retry + Last-Event-ID",
             environment=environment,
         )
+        reserve_concurrency(self.api_fn, "dexa:apiConcurrency", API_CONCURRENCY)
+        function_alarms(self, "Api", self.api_fn, agent.alarms, errors=5)
         grant_table(self.api_fn, data.table, data.key)
         grant_table(self.api_fn, data.idempotency_table, data.key)
         grant_blobs(self.api_fn, data.bucket, data.key)
@@ -127,13 +135,15 @@ class ApiStack(cdk.Stack):
 
 
 # Routes a browser opens with nothing but the page URL (the app shell, its files, the login exchange, an emailed
-# approval link) or that a provider signs itself (webhooks): no authorizer, no usage-plan key.
+# approval link, an OAuth provider's redirect back, which its signed single-use state authenticates) or that a
+# provider signs itself (webhooks): no authorizer, no usage-plan key.
 PUBLIC_PATHS = (
     "/",
     "/health",
     "/ui",
     "/ui/{proxy+}",
     "/outputs/review",
+    "/oauth/callback",
     "/webhooks/{provider}",
     "/webhooks/tasks/{template_id}",
     "/git/{proxy+}",
@@ -176,11 +186,17 @@ def rest_front(
     all a browser, which cannot add headers to a page load) sends `x-api-key`. Org keys are created with the org
     (`dexa cloud bootstrap` / `add-org`) and join the plan named by the `UsagePlanId` output.
     """
+    # One JSON line per request (request id, caller IP, method, path, status, size, time) in the API's own group.
+    # Writing it needs the account's API Gateway CloudWatch role, set per region: `cloud_watch_role` makes one and
+    # sets it (AWS::ApiGateway::Account), replacing any role set before, and keeps it when the stack goes.
+    access_logs = logs.LogGroup(
+        stack, "ApiAccessLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=cdk.RemovalPolicy.DESTROY
+    )
     api = apigw.RestApi(
         stack,
         "RestApi",
         description="Dexa API",
-        cloud_watch_role=False,
+        cloud_watch_role=True,
         endpoint_types=[apigw.EndpointType.REGIONAL],
         api_key_source_type=apigw.ApiKeySourceType.AUTHORIZER,
         binary_media_types=list(GIT_BINARY_TYPES),
@@ -190,6 +206,18 @@ def rest_front(
             throttling_rate_limit=stage_rate_limit,
             throttling_burst_limit=stage_burst_limit,
             tracing_enabled=True,
+            access_log_destination=apigw.LogGroupLogDestination(access_logs),
+            access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                caller=True,
+                http_method=True,
+                ip=True,
+                protocol=True,
+                request_time=True,
+                resource_path=True,
+                response_length=True,
+                status=True,
+                user=True,
+            ),
         ),
     )
     # No identity sources: a request may carry its key in either of two headers (Authorization or Cookie), and a
@@ -213,6 +241,8 @@ def rest_front(
     outputs = api.root.add_resource("outputs")
     outputs.add_method("ANY", backend, **protected)
     outputs.add_resource("review").add_method("GET", backend, **public)
+    # The provider's redirect is cross-site: the SameSite=Strict cookie is not sent, so the authorizer would refuse it.
+    api.root.add_resource("oauth").add_resource("callback").add_method("GET", backend, **public)
     if stream_fn is not None:
         route_event_stream(api, backend=backend, stream_fn=stream_fn, method_options=protected)
     # A sandbox's git clones and pushes carry the session's short-lived git token (dexa.gitproxy), not an API key.

@@ -1,12 +1,15 @@
-"""Opt-in true push for `GET /sessions/{id}/events`: API Gateway REST response streaming to the event-stream function.
+"""True push for `GET /sessions/{id}/events`: API Gateway REST response streaming to the event-stream function.
 
-Enabled with `-c dexa:webAdapterLayerArn=<ARN>`: the Lambda Web Adapter layer for the stack's region and
-architecture (published by AWS, account 753240598075, `LambdaAdapterLayerX86` or `LambdaAdapterLayerArm64`; the
-operator picks the version). The function runs `functions/api_stream/run.sh` (dexa.adapters.aws.stream_server: the
-same app under uvicorn); the adapter streams its response through an integration with `responseTransferMode:
-STREAM`, up to 15 minutes. The route keeps the authorizer and the org's usage plan; only the events route moves,
-everything else under /sessions stays on the API function. Without the context nothing changes: the API function
-answers the events route with long-polled buffered SSE.
+On by default, with the Lambda Web Adapter layer AWS publishes (account 753240598075, `LambdaAdapterLayerX86` or
+`LambdaAdapterLayerArm64` by the functions' architecture, in the stack's region; version pinned below). Another
+version or a copy in your own account: `-c dexa:webAdapterLayerArn=<layer version ARN>`; off:
+`-c dexa:webAdapterLayerArn=none`, and the API function answers the events route with long-polled buffered SSE
+(also the way for partitions where that account publishes nothing, such as aws-cn).
+
+The function runs `functions/api_stream/run.sh` (dexa.adapters.aws.stream_server: the same app under uvicorn); the
+adapter streams its response through an integration with `responseTransferMode: STREAM`, up to 15 minutes. The
+route keeps the authorizer and the org's usage plan; only the events route moves, everything else under /sessions
+stays on the API function.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ from constructs import Construct
 from .common import dexa_function
 
 CONTEXT_KEY: Final = "dexa:webAdapterLayerArn"
+OFF: Final = ("none", "off", "false")
+# The adapter's publisher and the pinned layer version (v1.0.x: the same version number for both architectures).
+ADAPTER_ACCOUNT: Final = "753240598075"
+ADAPTER_VERSION: Final = 28
+ADAPTER_LAYERS: Final = {"x86_64": "LambdaAdapterLayerX86", "arm64": "LambdaAdapterLayerArm64"}
 FN_NAME: Final = "api_stream"
 ADAPTER_PORT: Final = "8080"
 # The adapter's own settings: wrap the runtime, stream the response, wait for /health before the first request.
@@ -33,12 +41,23 @@ ADAPTER_ENV: Final = {
 STREAM_TIMEOUT: Final = cdk.Duration.minutes(15)
 
 
+def published_adapter_arn(scope: Construct) -> str:
+    """AWS's Lambda Web Adapter layer for the stack's region and the functions' architecture."""
+    from .layer import LambdaTarget
+
+    layer = ADAPTER_LAYERS[LambdaTarget.of(scope).arch]
+    return f"arn:aws:lambda:{cdk.Stack.of(scope).region}:{ADAPTER_ACCOUNT}:layer:{layer}:{ADAPTER_VERSION}"
+
+
 def web_adapter_layer_arn(scope: Construct) -> str | None:
+    """The adapter layer the event-stream function runs under, or None when streaming is turned off."""
     arn = scope.node.try_get_context(CONTEXT_KEY)
     if arn is None or arn == "":
+        return published_adapter_arn(scope)
+    if isinstance(arn, str) and arn.lower() in OFF:
         return None
     if not isinstance(arn, str) or not arn.startswith("arn:") or ":layer:" not in arn:
-        raise ValueError(f"{CONTEXT_KEY} must be a Lambda layer version ARN, not {arn!r}")
+        raise ValueError(f"{CONTEXT_KEY} must be a Lambda layer version ARN or 'none', not {arn!r}")
     return arn
 
 

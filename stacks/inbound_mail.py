@@ -12,10 +12,14 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_ses as ses
 from aws_cdk import aws_ses_actions as ses_actions
+from aws_cdk import aws_sns as sns
 from constructs import Construct
+
+from .ops import dead_letter_queue, queue_alarm
 
 CONTEXT_DOMAIN = "dexa:inboundMailDomain"
 ENV_BUCKET = "DEXA_INBOUND_MAIL_BUCKET"  # dexa.adapters.aws.ses_inbound reads these two
@@ -24,7 +28,9 @@ PREFIX = "mail/"
 KEEP_DAYS = 7  # long enough for SES's retries and an operator's look; messages are not kept as records
 
 
-def add_inbound_mail(scope: Construct, *, webhooks_fn: lambda_.Function) -> ses.ReceiptRuleSet | None:
+def add_inbound_mail(
+    scope: Construct, *, webhooks_fn: lambda_.Function, alarms: sns.Topic
+) -> ses.ReceiptRuleSet | None:
     domain = scope.node.try_get_context(CONTEXT_DOMAIN)
     if not domain:
         return None
@@ -48,6 +54,14 @@ def add_inbound_mail(scope: Construct, *, webhooks_fn: lambda_.Function) -> ses.
             ses_actions.Lambda(function=webhooks_fn, invocation_type=ses_actions.LambdaInvocationType.EVENT),
         ],
     )
+    # SES invokes asynchronously (EVENT): a message the function fails on is retried by Lambda, then kept in the
+    # queue (the message itself stays in the bucket for KEEP_DAYS), with an alarm. API Gateway's calls to the same
+    # function are synchronous and unaffected.
+    dlq = dead_letter_queue(scope, "InboundMailDlq")
+    webhooks_fn.configure_async_invoke(
+        retry_attempts=2, max_event_age=cdk.Duration.hours(6), on_failure=destinations.SqsDestination(dlq)
+    )
+    queue_alarm(scope, "InboundMailDlqNotEmpty", dlq, alarms)
     webhooks_fn.add_environment(ENV_BUCKET, bucket.bucket_name)
     webhooks_fn.add_environment(ENV_PREFIX, PREFIX)
     webhooks_fn.add_to_role_policy(

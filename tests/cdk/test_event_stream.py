@@ -1,4 +1,5 @@
-"""The opt-in event-stream route (`-c dexa:webAdapterLayerArn=...`): synthesized once with the context set."""
+"""The event-stream route: on by default with AWS's published Lambda Web Adapter layer; `-c
+dexa:webAdapterLayerArn=<ARN>` picks another layer, `=none` turns it off (synthesized once with that set)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,16 @@ ADAPTER = "arn:aws:lambda:us-east-1:753240598075:layer:LambdaAdapterLayerArm64:2
 
 
 @pytest.fixture(scope="module")
-def streamed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def streamed(templates: dict[str, Any]) -> dict[str, Any]:
+    return templates
+
+
+@pytest.fixture(scope="module")
+def unstreamed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from stacks.event_stream import CONTEXT_KEY
     from stacks.synth import synthesize
 
-    return synthesize(tmp_path_factory.mktemp("cdk.stream"), context={CONTEXT_KEY: ADAPTER})
+    return synthesize(tmp_path_factory.mktemp("cdk.nostream"), context={CONTEXT_KEY: "none"})
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +38,36 @@ def _step_env(agent: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_model_deltas_go_live_only_where_the_stream_function_reads_them(
-    streamed: dict[str, Any], templates: dict[str, Any]
+    streamed: dict[str, Any], unstreamed: dict[str, Any]
 ) -> None:
     assert _step_env(streamed["DexaAgent"])["DEXA_LIVE_DELTAS"] == "1"
     # Without the stream, clients long-poll the event log: deltas must stay in it.
-    assert "DEXA_LIVE_DELTAS" not in _step_env(templates["DexaAgent"])
+    assert "DEXA_LIVE_DELTAS" not in _step_env(unstreamed["DexaAgent"])
+    # ... and the API function answers the events route: no stream function, no streaming integration.
+    api = unstreamed["DexaApi"]
+    assert not [f for f in _of(api, "AWS::Lambda::Function").values() if f["Handler"] == "run.sh"]
+    assert "STREAM" not in json.dumps(_of(api, "AWS::ApiGateway::Method"))
+
+
+def test_by_default_the_stream_runs_on_the_adapter_aws_publishes_for_the_region_and_architecture(
+    streamed: dict[str, Any],
+) -> None:
+    (stream,) = [f for f in _of(streamed["DexaApi"], "AWS::Lambda::Function").values() if f["Handler"] == "run.sh"]
+    (layer,) = [x for x in stream["Layers"] if "LambdaAdapterLayer" in json.dumps(x)]
+    # arm64 is the default target; the region is the stack's own.
+    assert layer == {
+        "Fn::Join": ["", ["arn:aws:lambda:", {"Ref": "AWS::Region"}, ":753240598075:layer:LambdaAdapterLayerArm64:28"]]
+    }
+
+
+def test_the_context_picks_another_adapter_layer_or_the_x86_one() -> None:
+    import aws_cdk as cdk
+    from stacks.event_stream import CONTEXT_KEY, web_adapter_layer_arn
+
+    assert web_adapter_layer_arn(cdk.App(context={CONTEXT_KEY: ADAPTER})) == ADAPTER
+    assert web_adapter_layer_arn(cdk.App(context={CONTEXT_KEY: "none"})) is None
+    stack = cdk.Stack(cdk.App(context={"dexa:lambdaArch": "x86_64"}), "S", env=cdk.Environment(region="eu-west-1"))
+    assert web_adapter_layer_arn(stack) == "arn:aws:lambda:eu-west-1:753240598075:layer:LambdaAdapterLayerX86:28"
 
 
 def _of(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -63,7 +94,7 @@ def test_only_the_events_route_streams_from_the_web_adapter_function(api: dict[s
     env = stream["Environment"]["Variables"]
     assert env["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap" and env["AWS_LWA_INVOKE_MODE"] == "response_stream"
     assert env["AWS_LWA_READINESS_CHECK_PATH"] == "/health" and "DEXA_TABLE" in env
-    assert ADAPTER in stream["Layers"] and stream["Timeout"] == 900
+    assert "LambdaAdapterLayer" in json.dumps(stream["Layers"]) and stream["Timeout"] == 900
 
     methods = _method_paths(api)
     events = methods[("/sessions/{session_id}/events", "GET")]

@@ -43,6 +43,14 @@ def test_a_receipt_rule_stores_then_invokes_the_webhooks_function(with_domain: d
     assert env["DEXA_INBOUND_MAIL_PREFIX"] == "mail/" and isinstance(env["DEXA_INBOUND_MAIL_BUCKET"], dict)
     permissions = _resources(with_domain, "AWS::Lambda::Permission").values()
     assert any(p["Properties"]["Principal"] == "ses.amazonaws.com" for p in permissions)
+    # SES invokes asynchronously: a message the function fails on is retried, then kept in a queue with an alarm.
+    (webhooks,) = [k for k in _resources(with_domain, "AWS::Lambda::Function") if k.startswith("Webhooks")]
+    configs = [c["Properties"] for c in _resources(with_domain, "AWS::Lambda::EventInvokeConfig").values()]
+    (config,) = [c for c in configs if c["FunctionName"] == {"Ref": webhooks}]
+    destination = config["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+    assert destination.startswith("InboundMailDlq") and config["MaximumRetryAttempts"] == 2
+    alarms = [a["Properties"] for a in _resources(with_domain, "AWS::CloudWatch::Alarm").values()]
+    assert any(destination in str(a["Dimensions"]) for a in alarms)
 
 
 def test_the_bucket_is_private_tls_only_expiring_and_readable_by_the_webhooks_function(

@@ -4,6 +4,7 @@ overflow payloads to the bucket."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 NEEDS_REVIEW = ("Api", "AgentStep", "Webhooks", "Scheduler")
@@ -38,7 +39,7 @@ def test_the_data_stack_generates_the_link_key_and_holds_the_slack_token(templat
 def test_functions_that_announce_or_redeem_get_the_vault_key_link_key_token_and_url(templates: dict[str, Any]) -> None:
     functions = _functions(templates)
     for ident in NEEDS_REVIEW:
-        (fn,) = [f for name, f in functions.items() if name.split("/")[1].startswith(ident)]
+        (fn,) = [f for name, f in functions.items() if re.fullmatch(f"{ident}[0-9A-F]{{8}}", name.split("/")[1])]
         env = _env(fn)
         for var in ("DEXA_VAULT_KMS_KEY", "DEXA_LINK_KEY_ARN", "DEXA_SLACK_BOT_TOKEN_ARN", "DEXA_GITHUB_TOKEN_ARN"):
             assert isinstance(env[var], dict), f"{ident}: {var} must reference the stack's resource"

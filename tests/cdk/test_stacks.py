@@ -366,7 +366,10 @@ def test_every_function_is_a_shim_from_functions_dir(templates: dict[str, Any]) 
         [schema.FN_API, schema.FN_AGENT_STEP, schema.FN_SCHEDULER, schema.FN_WEBHOOKS, schema.FN_RECONCILER]
     )
     functions = [f for t in templates.values() for f in _resources(t, "AWS::Lambda::Function").values()]
-    assert len(functions) == len(handlers)
+    # Plus the event-stream function (on by default), which runs functions/api_stream/run.sh under the adapter.
+    streams = [f for f in functions if f["Properties"]["Handler"] == "run.sh"]
+    assert len(streams) == 1 and (ROOT / "functions" / "api_stream" / "run.sh").is_file()
+    assert len(functions) == len(handlers) + 1
 
 
 # ---------------------------------------------------------------- linters and the real entry point

@@ -2,6 +2,9 @@
 
 One schedule per Dexa schedule, named by its id, in Dexa's own schedule group. Its target is the scheduler
 Lambda, invoked with `{schedule_id, org_id, scheduled_time}` through the role the stack made for exactly that.
+Scheduler invokes Lambda asynchronously: its RetryPolicy covers only the invoke call (throttling, a missing
+function), after which a firing goes to the schedule's dead-letter queue; a *function* error is retried by Lambda
+(the function's async retry, then its on-failure destination, both set by the stack).
 Dexa's cron is five-field Unix cron; EventBridge wants six fields, a `?` in one of the day fields, and numbers
 weekdays 1-7 from Sunday, so the expression is translated here. Schedules run in UTC.
 """
@@ -65,7 +68,14 @@ class EventBridgeSchedules:
     """ScheduleSync over EventBridge Scheduler (scheduler:Create/Update/DeleteSchedule in one group)."""
 
     def __init__(
-        self, group: str, target_arn: str, role_arn: str, *, client: Any = None, region: str | None = None
+        self,
+        group: str,
+        target_arn: str,
+        role_arn: str,
+        *,
+        dead_letter_arn: str = "",
+        client: Any = None,
+        region: str | None = None,
     ) -> None:
         if not (group and target_arn and role_arn):
             raise ConfigError(
@@ -77,6 +87,7 @@ class EventBridgeSchedules:
 
             client = boto3.client("scheduler", region_name=region)
         self.group, self.target_arn, self.role_arn, self._client = group, target_arn, role_arn, client
+        self.dead_letter_arn = dead_letter_arn
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, client: Any = None) -> EventBridgeSchedules:
@@ -84,6 +95,7 @@ class EventBridgeSchedules:
             env.get(schema.ENV_SCHEDULE_GROUP, ""),
             env.get(schema.ENV_SCHEDULER_TARGET_ARN, ""),
             env.get(schema.ENV_SCHEDULER_ROLE_ARN, ""),
+            dead_letter_arn=env.get(schema.ENV_SCHEDULER_DLQ_ARN, ""),
             client=client,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
         )
@@ -92,6 +104,18 @@ class EventBridgeSchedules:
         """The CreateSchedule/UpdateSchedule arguments (UpdateSchedule replaces every field)."""
         if not _NAME.match(schedule_id):
             raise ConfigError(f"schedule id {schedule_id!r} must be 1-64 of [0-9A-Za-z_.-]")
+        target: dict[str, Any] = {
+            "Arn": self.target_arn,
+            "RoleArn": self.role_arn,
+            "Input": json.dumps(
+                {"schedule_id": schedule_id, "org_id": org_id, "scheduled_time": "<aws.scheduler.scheduled-time>"}
+            ),
+            # Retries of the invoke itself; the run's claim makes a redelivery start it, not drop it.
+            "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600},
+        }
+        if self.dead_letter_arn:
+            # A firing Scheduler could not deliver is kept for an operator (the stack alarms on the queue).
+            target["DeadLetterConfig"] = {"Arn": self.dead_letter_arn}
         return {
             "Name": schedule_id,
             "GroupName": self.group,
@@ -99,15 +123,7 @@ class EventBridgeSchedules:
             "ScheduleExpressionTimezone": "UTC",
             "State": "ENABLED" if enabled else "DISABLED",
             "FlexibleTimeWindow": {"Mode": "OFF"},
-            "Target": {
-                "Arn": self.target_arn,
-                "RoleArn": self.role_arn,
-                "Input": json.dumps(
-                    {"schedule_id": schedule_id, "org_id": org_id, "scheduled_time": "<aws.scheduler.scheduled-time>"}
-                ),
-                # Scheduler retries a failed invoke; the run's claim makes the retry start it, not drop it.
-                "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600},
-            },
+            "Target": target,
         }
 
     async def put(self, schedule_id: str, *, org_id: str, cron: str, enabled: bool) -> None:

@@ -56,6 +56,8 @@ ENV_IDEMPOTENCY_TABLE: Final = "DEXA_IDEMPOTENCY_TABLE"
 ENV_SCHEDULE_GROUP: Final = "DEXA_SCHEDULE_GROUP"
 ENV_SCHEDULER_ROLE_ARN: Final = "DEXA_SCHEDULER_ROLE_ARN"
 ENV_SCHEDULER_TARGET_ARN: Final = "DEXA_SCHEDULER_TARGET_ARN"
+# The queue a schedule's undeliverable firings go to (each schedule's DeadLetterConfig).
+ENV_SCHEDULER_DLQ_ARN: Final = "DEXA_SCHEDULER_DLQ_ARN"
 ENV_EVENT_TTL_DAYS: Final = "DEXA_EVENT_TTL_DAYS"
 # "1": model deltas go to short-lived LIVE# items read by the event-stream function, not to the event log.
 ENV_LIVE_DELTAS: Final = "DEXA_LIVE_DELTAS"
