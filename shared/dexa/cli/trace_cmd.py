@@ -1,7 +1,8 @@
 """`dexa trace SESSION`: a session's span tree with timings, tokens and cost, rebuilt from its event log.
 
-It works on any past session in this machine's store, whether or not OpenTelemetry export was on when it ran
-(dexa.runtime.trace_tree says how, and what differs from the live spans).
+It works on any past session in this machine's store, or on a server's (`--server`, reading the session's events
+through the API), whether or not OpenTelemetry export was on when it ran (dexa.runtime.trace_tree says how, and
+what differs from the live spans).
 """
 
 from __future__ import annotations
@@ -41,6 +42,20 @@ async def _events(session: str, *, turn: int | None) -> tuple[str, list[Event]]:
     return found.id, events
 
 
+async def _remote_events(server: str, session: str, token: str | None) -> tuple[str, list[Event]]:
+    from dexa.client.connect import connect
+
+    client = connect(server, token)
+    try:
+        events = [
+            Event(session_id=e.session_id, seq=e.seq, type=e.type, data=e.data, ts=e.ts)
+            async for e in client.events(session, follow=False)
+        ]
+    finally:
+        await client.aclose()
+    return session, events
+
+
 def _one_turn(events: list[Event], turn: int) -> list[Event]:
     """The events from turn N's start to the next turn's start."""
     starts = [i for i, e in enumerate(events) if e.type == "turn.started"]
@@ -55,13 +70,19 @@ def trace(
     session: Annotated[str, typer.Argument(help="Session id (or a unique prefix of one)")],
     turn: Annotated[int | None, typer.Option("--turn", min=1, help="Only this turn")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The tree as JSON (spans with attributes)")] = False,
+    server: Annotated[str | None, typer.Option("--server", help="A Dexa server's session (key: DEXA_TOKEN)")] = None,
+    token: Annotated[str | None, typer.Option("--token", help="API key for --server")] = None,
 ) -> None:
     """Print a session's trace: turns, model calls (tokens, cost, retries), permission decisions, hooks, approval
     waits, tool calls (exit code, sandbox time) and executed outputs, with offsets and durations."""
     from dexa.runtime.trace_tree import build, render
 
     try:
-        session_id, events = asyncio.run(_events(session, turn=turn))
+        if server:
+            session_id, events = asyncio.run(_remote_events(server, session, token))
+            events = _one_turn(events, turn) if turn is not None else events
+        else:
+            session_id, events = asyncio.run(_events(session, turn=turn))
     except DexaError as exc:
         typer.echo(f"dexa trace: {exc}", err=True)
         raise typer.Exit(1) from None

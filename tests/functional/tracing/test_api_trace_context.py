@@ -4,6 +4,7 @@ another thread) is recorded."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -63,6 +64,18 @@ def test_a_traceparent_header_on_a_message_continues_the_trace_into_the_turn(tmp
                     assert time.monotonic() < deadline, [s["name"] for s in receiver.spans]
                     time.sleep(0.05)
                 assert http.get(f"/sessions/{sid}").json()["result"] == "traced"
+            # `dexa trace --server` rebuilds the same session's tree from the server's event log.
+            remote = subprocess.run(
+                [sys.executable, "-m", "dexa.cli", "trace", sid, "--server", url, "--json"],
+                env={**env, "DEXA_TOKEN": token, "DEXA_HOME": str(tmp_path / "elsewhere")},
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert remote.returncode == 0, remote.stderr
+            (replayed,) = json.loads(remote.stdout)["spans"]
+            assert replayed["name"] == "invoke_agent dexa" and replayed["attributes"]["dexa.turn.subtype"] == "success"
+            assert [c["name"].split(" ")[0] for c in replayed["children"]] == ["chat"]
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
