@@ -117,6 +117,16 @@ class IntegrationsPort:
             raise PermissionDeniedError("only an admin can connect the organisation's shared grant")
         return self._public(await self.registry.complete_connect(state=state, code=code, iss=iss))
 
+    async def started_by(self, state: str) -> tuple[str, str] | None:
+        from dexa.integrations.oauth import PENDING_NAMESPACE
+        from dexa.integrations.oauth_state import bound
+
+        oauth = self.registry.oauth
+        pending = None if oauth is None else await oauth.kv.kv_get(PENDING_NAMESPACE, state)
+        if oauth is None or pending is None or not await bound(oauth.kv, state, pending):
+            return None
+        return str(pending.get("org_id") or ""), str(pending.get("user_id") or "")
+
     async def grants(self, org_id: str, integration_id: str, *, user_id: str) -> Mapping[str, Any]:
         record = await self.registry.record(org_id, integration_id)
         return {

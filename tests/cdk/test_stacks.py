@@ -316,6 +316,7 @@ def test_every_api_route_is_metered_per_org_through_the_authorizer_and_browser_p
         ("/ui", "ANY"),
         ("/ui/{proxy+}", "ANY"),
         ("/outputs/review", "GET"),  # an emailed approval link: a plain GET from a mail client
+        ("/oauth/callback", "GET"),  # a provider's cross-site redirect: its signed single-use state authenticates
         ("/webhooks/{provider}", "POST"),
         ("/webhooks/tasks/{template_id}", "POST"),  # a task template's webhook, signed with its own secret
         ("/git/{proxy+}", "ANY"),  # a sandbox's clone/push: the git proxy checks the session's own git token

@@ -69,7 +69,12 @@ def test_api_keys_are_enforced_by_the_front(cloud: Cloud) -> None:
     import httpx
 
     no_key = httpx.get(f"{cloud.api.url}/sessions", timeout=10)
-    assert no_key.status_code in (401, 403), no_key.text  # the authorizer or the key check refuses it
+    # The authorizer refuses it, in the API's own error shape (the stack's gateway responses), not as base64.
+    assert no_key.status_code == 401, no_key.text
+    assert no_key.headers["content-type"] == "application/problem+json", no_key.headers
+    assert no_key.json()["code"] == "unauthenticated", no_key.text
+    forged = httpx.get(f"{cloud.api.url}/sessions", headers={"authorization": "Bearer dexa_forged"}, timeout=10)
+    assert forged.status_code == 401 and forged.json()["code"] == "unauthenticated", forged.text
     unknown = httpx.get(f"{cloud.api.url.rsplit('/', 1)[0]}/nostage/x", timeout=10)
     assert unknown.status_code == 403
 

@@ -203,6 +203,11 @@ class OAuthConnector(Protocol):
         or an expired or mixed-up one."""
         ...
 
+    async def started_by(self, state: str) -> tuple[str, str] | None:
+        """(org id, user id) of the pending sign-in `state` was minted for, when it is genuine and unspent; the
+        callback's credential (dexa.integrations.oauth_state). None for anything else."""
+        ...
+
     async def grants(self, org_id: str, integration_id: str, *, user_id: str) -> Mapping[str, Any]:
         """{"policy", "grant_owner" (whose grant `user_id`'s sessions use, or None), "grants" (the org's and the
         caller's own, public facts)}. Raises NotFoundError (also for another org's id)."""

@@ -30,6 +30,7 @@ from dexa.core.ports import KeyValueStore
 
 from .grants import ORG, connect_hint, key_suffix
 from .oauth_discovery import AuthServer
+from .oauth_state import bound, new_state
 from .vault import SecretVault
 
 logger = logging.getLogger(__name__)
@@ -112,7 +113,9 @@ class OAuthService:
         if "S256" not in server.code_challenge_methods:
             raise PermissionDeniedError(f"authorization server {server.issuer} does not support PKCE S256")
         client = await self.client_for(server.issuer)
-        state = secrets.token_urlsafe(32)
+        state = await new_state(
+            self.kv, org_id=org_id, user_id=user_id, integration_id=integration_id, owner=owner
+        )  # the callback's only credential (oauth_state.py)
         verifier = secrets.token_urlsafe(64)
         await self.kv.kv_put(
             PENDING_NAMESPACE,
@@ -153,7 +156,9 @@ class OAuthService:
             ToolError: the token endpoint refused the code.
         """
         pending = await self.kv.kv_get(PENDING_NAMESPACE, state)
-        if pending is None or not await self.kv.kv_put_if_absent(USED_STATES, state, {"at": self.clock()}):
+        if pending is None or not await bound(self.kv, state, pending):
+            raise PermissionDeniedError("unknown or already used OAuth state; start the connection again")
+        if not await self.kv.kv_put_if_absent(USED_STATES, state, {"at": self.clock()}):
             raise PermissionDeniedError("unknown or already used OAuth state; start the connection again")
         await self.kv.kv_delete(PENDING_NAMESPACE, state)
         if self.clock() > float(pending["expires_at"]):

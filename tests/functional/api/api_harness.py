@@ -160,6 +160,7 @@ class MemoryOAuth:
     def __init__(self, integrations: Any) -> None:
         self.integrations = integrations
         self.pending: dict[str, tuple[str, str, str]] = {}
+        self.starters: dict[str, tuple[str, str]] = {}  # state -> (org, user) who began it
         self.policies: dict[str, str] = {}
         self.granted: dict[tuple[str, str], set[str]] = {}
 
@@ -168,6 +169,7 @@ class MemoryOAuth:
 
         state = secrets.token_urlsafe(16)
         self.pending[state] = (org_id, integration_id, owner)
+        self.starters[state] = (org_id, user_id)
         return f"https://auth.example.com/authorize?state={state}&client_id=dexa"
 
     async def complete_connect(
@@ -193,6 +195,9 @@ class MemoryOAuth:
         self.granted.setdefault((org_id, found[1]), set()).add(found[2])
         item = next(i for i in await self.integrations.list(org_id) if i.id == found[1])
         return replace(item, grant_owner=found[2])
+
+    async def started_by(self, state: str) -> tuple[str, str] | None:
+        return self.starters.get(state) if state in self.pending else None
 
     async def grants(self, org_id: str, integration_id: str, *, user_id: str) -> dict[str, Any]:
         from dexa.core.errors import NotFoundError

@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
-from dexa.api.deps import ApiContext, ConfigAdmin, Ctx, IntegrationReader, IntegrationWriter, problems
+from dexa.api.deps import COOKIE_NAME, ApiContext, ConfigAdmin, Ctx, IntegrationReader, IntegrationWriter, problems
+from dexa.api.mount import mount_root
 from dexa.api.ports import OAuthConnector
 from dexa.api.problems import not_implemented
 from dexa.api.schemas.admin import (
@@ -26,7 +27,7 @@ from dexa.api.schemas.admin import (
 from dexa.api.schemas.common import ID_PATTERN
 from dexa.api.schemas.config import OAuthStartPublic
 from dexa.api.schemas.grants import GrantFor, GrantPolicyUpdate, GrantsPublic
-from dexa.auth.models import Principal
+from dexa.auth.models import ROLE_SCOPES, Principal
 from dexa.core.errors import DexaError, NotFoundError, PermissionDeniedError
 
 router = APIRouter(prefix="/integrations", tags=["integrations"])
@@ -187,16 +188,18 @@ async def delete_grant(
 async def oauth_callback(
     request: Request,
     ctx: Ctx,
-    who: IntegrationReader,
     code: Annotated[str, Query(min_length=1, max_length=4096)],
     state: Annotated[str, Query(min_length=1, max_length=512)],
     iss: Annotated[str | None, Query(min_length=1, max_length=2048)] = None,
 ) -> Any:
-    """Finish a sign-in the caller started (the browser's cookie authenticates). Another org's or another user's
-    state: 404; the org's shared grant needs a caller who may manage integrations.
+    """Finish a sign-in: the signed, single-use `state` authenticates it as the user who started it (the
+    provider's redirect is cross-site, so a SameSite=Strict cookie is not sent). A forged, spent or expired state,
+    or a request signed in as someone else: 404; the org's shared grant needs a user who may manage integrations.
 
     A browser is sent back to /ui/integrations with `connected=<id>` (and `error=` when it failed)."""
     browser = "text/html" in request.headers.get("accept", "")
+    ui = mount_root(request) + "/ui/integrations"
+    who = await _callback_caller(request, ctx, state)
     try:
         item = await _oauth(ctx).complete_connect(
             who.org_id,
@@ -210,10 +213,36 @@ async def oauth_callback(
         if not browser:
             raise
         query = urlencode({"connected": "", "error": exc.message or str(exc)})
-        return RedirectResponse(f"/ui/integrations?{query}", status_code=303)
+        return RedirectResponse(f"{ui}?{query}", status_code=303)
     await ctx.audit.append(
         who, "integration.oauth.connect", item.id, {"kind": item.kind, "grant_owner": item.grant_owner}
     )
     if browser:
-        return RedirectResponse(f"/ui/integrations?{urlencode({'connected': item.id})}", status_code=303)
+        return RedirectResponse(f"{ui}?{urlencode({'connected': item.id})}", status_code=303)
     return IntegrationPublic.of(item)
+
+
+async def _callback_caller(request: Request, ctx: ApiContext, state: str) -> Principal:
+    """The user who started the sign-in `state` belongs to, as they are now (role, not disabled). A credential the
+    request carries anyway (an API client, a same-site browser) must be that user's: anyone else gets 404."""
+    gone = NotFoundError("unknown or already used OAuth state; start the connection again")
+    starter = await _oauth(ctx).started_by(state)
+    if starter is None:
+        raise gone
+    org_id, user_id = starter
+    try:
+        user = await ctx.auth.get_user(org_id, user_id)
+    except NotFoundError:
+        raise gone from None
+    if user.disabled:
+        raise PermissionDeniedError(f"user {user_id} is disabled", code="forbidden")
+    bearer = request.headers.get("authorization", "")
+    token = bearer[7:].strip() if bearer[:7].lower() == "bearer " else request.cookies.get(COOKIE_NAME)
+    if token:
+        try:
+            caller = await ctx.auth.authenticate(token)
+        except PermissionDeniedError:
+            caller = None  # a stale cookie: the state alone decides
+        if caller is not None and (caller.org_id, caller.user_id) != (org_id, user_id):
+            raise gone
+    return Principal(org_id=org_id, user_id=user_id, role=user.role, scopes=ROLE_SCOPES[user.role])

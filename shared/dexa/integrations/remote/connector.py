@@ -21,6 +21,7 @@ from dexa.core.errors import ConfigError, PermissionDeniedError, ToolError
 from dexa.core.ports import KeyValueStore
 from dexa.integrations.grants import ORG, connect_hint
 from dexa.integrations.oauth import PENDING_NAMESPACE, PENDING_TTL_S, USED_STATES, grant_key, public
+from dexa.integrations.oauth_state import bound, new_state
 from dexa.integrations.vault import SecretVault
 
 from .provider import (
@@ -159,7 +160,11 @@ class RemoteMcpAuth:
             )
 
         storage = self._storage(org_id, integration_id, url, issuer_hint, fresh=True, owner=owner)
-        provider = self._provider(storage, url, Begin(save))
+
+        async def state() -> str:
+            return await new_state(self.kv, org_id=org_id, user_id=user_id, integration_id=integration_id, owner=owner)
+
+        provider = self._provider(storage, url, Begin(save, state))
         try:
             response = await self._probe(provider, url)
         except AuthorizationRequired as stop:
@@ -179,7 +184,9 @@ class RemoteMcpAuth:
                 endpoint refused the code; the server refused the token it was issued for.
         """
         pending = await self.kv.kv_get(PENDING_NAMESPACE, state)
-        if pending is None or not await self.kv.kv_put_if_absent(USED_STATES, state, {"at": time.time()}):
+        if pending is None or not await bound(self.kv, state, pending):
+            raise PermissionDeniedError("unknown or already used OAuth state; start the connection again")
+        if not await self.kv.kv_put_if_absent(USED_STATES, state, {"at": time.time()}):
             raise PermissionDeniedError("unknown or already used OAuth state; start the connection again")
         await self.kv.kv_delete(PENDING_NAMESPACE, state)
         if time.time() > float(pending["expires_at"]):

@@ -65,6 +65,8 @@ class ReauthRequired(PermissionDeniedError):
 class Begin:
     # Persists the pending authorization; called with (state, verifier, what the flow discovered).
     save: Callable[[str, str, Mapping[str, Any]], Awaitable[None]]
+    # Mints the state (signed and bound to the sign-in, dexa.integrations.oauth_state); random when absent.
+    new_state: Callable[[], Awaitable[str]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +204,7 @@ class DexaOAuthProvider(OAuthClientProvider):
             raise PermissionDeniedError(f"{self.context.server_url}: no OAuth client could be registered")
         # The same request the SDK builds (PKCE S256, RFC 8707 resource, challenged scope).
         pkce = PKCEParameters.generate()
-        state = secrets.token_urlsafe(32)
+        state = await phase.new_state() if phase.new_state is not None else secrets.token_urlsafe(32)
         params = {
             "response_type": "code",
             "client_id": client.client_id,
