@@ -89,6 +89,13 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/sessions/{session_id}/summarize"): {},
     ("POST", "/sessions/{session_id}/shares"): {},
     ("POST", "/sessions/{session_id}/terminal/tickets"): {},
+    ("POST", "/sessions/{session_id}/export-token"): {},
+    # A well-formed document of B's own: the import must land in B's org and show nothing of A's.
+    ("POST", "/sessions/import"): {
+        "format": "dexa.session/1",
+        "session": {"title": "b's own"},
+        "workspace": {"kind": "tree", "files": {}},
+    },
     ("POST", "/sessions/{session_id}/pending-outputs/{output_id}/approve"): {},
     ("POST", "/sessions/{session_id}/pending-outputs/{output_id}/reject"): {"reason": "no"},
     ("POST", "/integrations"): {"kind": "crm", "name": "b-crm"},
@@ -124,6 +131,7 @@ COLLECTIONS = {
     ("GET", "/me"),
     ("GET", "/sessions"),
     ("POST", "/sessions"),
+    ("POST", "/sessions/import"),
     ("GET", "/integrations"),
     ("POST", "/integrations"),
     ("POST", "/permissions/check"),
@@ -187,6 +195,7 @@ def _router_routes() -> set[tuple[str, str]]:
         sessions,
         shares,
         terminal,
+        transfer,
         triggers,
     )
 
@@ -208,6 +217,7 @@ def _router_routes() -> set[tuple[str, str]]:
         session_mcp,
         shares,
         terminal,
+        transfer,
     )
     routers = [m.router for m in modules]
     for router in [*routers, integrations.callback_router, shares.public_router]:
