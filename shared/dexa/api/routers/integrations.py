@@ -199,8 +199,8 @@ async def oauth_callback(
     A browser is sent back to /ui/integrations with `connected=<id>` (and `error=` when it failed)."""
     browser = "text/html" in request.headers.get("accept", "")
     ui = mount_root(request) + "/ui/integrations"
-    who = await _callback_caller(request, ctx, state)
     try:
+        who = await _callback_caller(request, ctx, state)
         item = await _oauth(ctx).complete_connect(
             who.org_id,
             state=state,
