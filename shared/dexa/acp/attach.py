@@ -50,7 +50,13 @@ class RemoteBackend:
         return [_event(e) async for e in self.client.events(session_id, follow=False)]
 
     async def commands(self, session_id: str) -> list[Command]:
-        return []  # the API lists no session's custom commands yet; typed ones still run through /commands
+        # The built-ins listed are the CLI's: the ACP server announces the ones an editor runs (EDITOR_BUILTINS).
+        listed = await self.client.session_commands(session_id)
+        return [
+            Command(c.name, c.description or f"/{c.name}", c.argument_hint)
+            for c in listed.data
+            if c.kind != "builtin" and c.name not in BUILTIN_COMMANDS
+        ]
 
     async def help(self, session_id: str) -> str:
         lines = ["Built-in commands in editors: /help /compact /cost /status /plan"]

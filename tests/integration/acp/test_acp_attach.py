@@ -5,6 +5,7 @@ makes asks the editor, whose answer goes back through the API."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -28,6 +29,11 @@ def test_a_session_started_through_the_api_continues_in_the_editor(tmp_path: Pat
     ws.mkdir()
     path = ws / "a.txt"
     path.write_text("hello world\n")
+    commands = ws / ".claude" / "commands"
+    commands.mkdir(parents=True)
+    (commands / "greet.md").write_text(
+        "---\ndescription: Greet someone by name\nargument-hint: NAME\n---\nSay hi to $ARGUMENTS\n"
+    )
     marker = f"dexaattach{uuid.uuid4().hex[:10]}"
     turns: list[dict[str, Any]] = [
         {"text": "It says hello world."},
@@ -38,6 +44,7 @@ def test_a_session_started_through_the_api_continues_in_the_editor(tmp_path: Pat
             ]
         },
         {"text": "Edited on the server."},
+        {"text": "Hi Ada!"},
         {"tool_uses": [{"name": "Bash", "input": {"command": f"exec -a {marker} sleep 600"}}]},
         {"text": "never reached"},
     ]
@@ -78,6 +85,9 @@ def test_a_session_started_through_the_api_continues_in_the_editor(tmp_path: Pat
                     loaded = await conn.load_session(cwd=str(ws), session_id=sid)
                     replayed = list(editor.updates)
                     done = await conn.prompt(session_id=sid, prompt=[text_block("now change hello to bye")])
+                    # The project's command, announced from the server's list, runs there expanded.
+                    greeted = await conn.prompt(session_id=sid, prompt=[text_block("/greet Ada")])
+                    assert greeted.stop_reason == "end_turn"
                     # Cancel from the editor stops the server's turn (its API's abort) and the command with it.
                     sleeping = asyncio.create_task(conn.prompt(session_id=sid, prompt=[text_block("sleep")]))
                     deadline = time.monotonic() + 60
@@ -88,6 +98,7 @@ def test_a_session_started_through_the_api_continues_in_the_editor(tmp_path: Pat
                     return loaded, replayed, done, await sleeping
 
             loaded, replayed, done, cancelled = run(main())
+            sent = model.message_requests()
             after = http.get(f"/sessions/{sid}").json()
             approvals = http.get(f"/sessions/{sid}/approvals").json()
         finally:
@@ -104,10 +115,14 @@ def test_a_session_started_through_the_api_continues_in_the_editor(tmp_path: Pat
     call = editor.asks[0][0]
     assert call.kind == "edit" and call.content[0].new_text == "bye"
     assert cancelled.stop_reason == "cancelled"
-    assert after["turns_completed"] == 3 and after["status"] == "idle" and after["turn"] is None
+    assert after["turns_completed"] == 4 and after["status"] == "idle" and after["turn"] is None
     assert [(a["tool_name"], a["status"]) for a in approvals["data"]] == [("Edit", "allowed"), ("Bash", "allowed")]
     deadline = time.monotonic() + 10
     while processes_marked(marker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert processes_marked(marker) == []
-    assert "Edited on the server." in editor.text()
+    assert "Edited on the server." in editor.text() and "Hi Ada!" in editor.text()
+    announced = editor.of("available_commands_update")
+    greet = next(c for c in announced[0].available_commands if c.name == "greet")
+    assert greet.description == "Greet someone by name" and greet.input.root.hint == "NAME"
+    assert any("Say hi to Ada" in json.dumps(r["messages"][-1]) for r in sent)

@@ -38,7 +38,14 @@ def _agents(cwd: str, home: str) -> AgentsPublic:
 
 def _skills(cwd: str, home: str, *, commands: bool) -> SkillsPublic:
     rows = [
-        SkillPublic(name=s.name, description=s.description, kind=str(s.kind), source=str(s.source), path=s.path)
+        SkillPublic(
+            name=s.name,
+            description=s.description,
+            kind=str(s.kind),
+            source=str(s.source),
+            path=s.path,
+            argument_hint=s.argument_hint,
+        )
         for s in _extensions(cwd, home).commands.all()
         if (str(s.kind) == "command") == commands
     ]

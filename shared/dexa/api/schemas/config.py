@@ -184,6 +184,7 @@ class SkillPublic(BaseModel):
     kind: str
     source: str
     path: str
+    argument_hint: str = ""  # what a command takes, as its `argument-hint` front matter says
 
 
 class SkillsPublic(BaseModel):
