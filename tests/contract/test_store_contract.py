@@ -110,6 +110,29 @@ def test_list_sessions_is_newest_first_scoped_by_org_with_limit_and_cwd(store: S
 # ---------------------------------------------------------------- events
 
 
+def test_delete_session_removes_it_with_everything_it_owns_and_nothing_else(store: Store) -> None:
+    async def main() -> None:
+        for sid in ("s1", "s2"):
+            await store.create_session(_session(sid))
+            await store.append_event(sid, "turn.started", {"n": 1})
+            await store.put_message(sid, _msg(f"m_{sid}"))
+            await store.put_tool_record(_record(f"t_{sid}", sid=sid))
+            await store.put_approval(_approval(f"a_{sid}", sid=sid))
+        await store.delete_session("s1")
+        with pytest.raises(NotFoundError):
+            await store.get_session("s1")
+        assert [s.id for s in await store.list_sessions(org_id="o1")] == ["s2"]
+        assert await store.read_events("s1") == [] and await store.list_messages("s1", include_hidden=True) == []
+        assert await store.list_tool_records("s1") == [] and await store.list_approvals("s1") == []
+        assert len(await store.read_events("s2")) == 1 and len(await store.list_approvals("s2")) == 1
+        await store.delete_session("s1")  # gone already: no error
+        # The id is free again (an import retried under a fresh id never collides, but nothing lingers to collide).
+        await store.create_session(_session("s1"))
+        assert await store.read_events("s1") == []
+
+    asyncio.run(main())
+
+
 def test_events_are_numbered_from_one_and_read_after_a_cursor(store: Store) -> None:
     async def main() -> None:
         assert await store.last_seq("s1") == 0

@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functional" / "api
 
 from api_harness import Api, make_api
 
+from dexa.core.errors import StorageError
 from dexa.transfer.tokens import ExportTokens
 
 
@@ -158,3 +159,36 @@ def test_a_hostile_document_is_refused_and_leaves_nothing_behind(
         imported = tmp_path / "workspaces" / "org_b" / "imported"
         assert not imported.exists() or list(imported.iterdir()) == []
     assert not (tmp_path / "escape").exists()
+
+
+def test_an_import_failing_after_the_session_exists_leaves_nothing_behind(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last write of an import fails (the store refuses it): the session, its records and its workspace go."""
+    store = api.runtime.store
+    update = store.update_session
+    doomed: list[str] = []
+
+    async def failing(session: Any, **kw: Any) -> Any:
+        if "/imported/" in session.cwd:
+            doomed.append(session.id)
+            raise StorageError("the disk is full")
+        return await update(session, **kw)
+
+    with TestClient(api.app) as client:
+        sid = _session(client, api)
+        bundle = client.get(f"/sessions/{sid}/export", headers=api.h("a_member")).json()
+        monkeypatch.setattr(store, "update_session", failing)
+        res = client.post("/sessions/import", json=bundle, headers=api.h("b_member"))
+        assert res.status_code >= 500 and "the disk is full" in res.text, res.text
+        monkeypatch.undo()
+        (gone,) = doomed
+        assert client.get(f"/sessions/{gone}", headers=api.h("b_member")).status_code == 404
+        assert client.get("/sessions", headers=api.h("b_member")).json()["data"] == []
+        assert asyncio.run(store.list_messages(gone, include_hidden=True)) == []
+        assert asyncio.run(store.read_events(gone)) == []
+        assert asyncio.run(store.kv_get("tool_state", gone)) is None
+        imported = tmp_path / "workspaces" / "org_b" / "imported"
+        assert not imported.exists() or list(imported.iterdir()) == []
+        # The same document imports once the store is well again.
+        assert client.post("/sessions/import", json=bundle, headers=api.h("b_member")).status_code == 201

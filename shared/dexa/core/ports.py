@@ -77,6 +77,11 @@ class SessionStore(Protocol):
 
     async def list_sessions(self, *, org_id: str, limit: int = 50, cwd: str | None = None) -> list[Session]: ...
 
+    async def delete_session(self, session_id: str) -> None:
+        """Remove the session with its events, messages, tool records and approvals (not its key-value entries).
+        Only for undoing a session that never became usable (a failed import); a missing session is no error."""
+        ...
+
 
 class EventLog(Protocol):
     async def append_event(self, session_id: str, type: str, data: Mapping[str, Any]) -> Event:

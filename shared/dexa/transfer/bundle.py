@@ -24,7 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from dexa.checkpoints.manifest import Checkpoint
+from dexa.checkpoints.manifest import HEAD_NS, INDEX_NS, Checkpoint, index_key
+from dexa.checkpoints.repository import ORG as CHECKPOINT_ORG
 from dexa.checkpoints.repository import CheckpointRepo
 from dexa.core.codec import approval_from_dict, approval_to_dict
 from dexa.core.errors import ConfigError, ConflictError, NotFoundError, StorageError
@@ -239,7 +240,26 @@ def parse(doc: Mapping[str, Any]) -> Incoming:
 
 
 async def import_session(store: Store, blobs: BlobStore | None, incoming: Incoming, session: Session) -> Session:
-    """Fill `session` (just created by the caller, in its org and workspace) with the document's records."""
+    """Fill `session` (just created by the caller, in its org and workspace) with the document's records.
+    All or nothing: when any write fails, the session and what was written for it are removed, then the error
+    is raised (the caller removes the workspace it materialized)."""
+    try:
+        return await _fill(store, blobs, incoming, session)
+    except BaseException:
+        await _discard(store, incoming, session.id)
+        raise
+
+
+async def _discard(store: Store, incoming: Incoming, session_id: str) -> None:
+    # Blobs stay: they are content-addressed, possibly shared, and collected by checkpoint retention.
+    await store.kv_delete(TOOL_STATE_NS, session_id)
+    for ckpt in incoming.checkpoints:
+        await store.kv_delete(INDEX_NS, index_key(session_id, ckpt.seq), org_id=CHECKPOINT_ORG)
+    await store.kv_delete(HEAD_NS, session_id, org_id=CHECKPOINT_ORG)
+    await store.delete_session(session_id)
+
+
+async def _fill(store: Store, blobs: BlobStore | None, incoming: Incoming, session: Session) -> Session:
     for message in incoming.messages:
         await store.put_message(session.id, message)
     for type_, data in incoming.events:

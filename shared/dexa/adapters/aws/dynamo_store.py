@@ -150,6 +150,22 @@ class DynamoStore(LogMixin):
             raise ConflictError(f"session {session.id} already exists")
         return session
 
+    async def delete_session(self, session_id: str) -> None:
+        pk = schema.session_pk(session_id)
+
+        def run() -> None:
+            # Everything a session owns shares its partition; its listing row (GSI1) goes with the META item.
+            items = self._t.query(
+                KeyConditionExpression="PK = :pk", ExpressionAttributeValues={":pk": s(pk)}, ConsistentRead=True
+            )
+            for item in list(items):
+                key = {schema.PK: item[schema.PK], schema.SK: item[schema.SK]}
+                self._t.call("delete_item", TableName=self._t.name, Key=key)
+
+        await self._t.run(run)
+        with self._recall_lock:
+            self._recalled.pop(session_id, None)
+
     def _recall(self, session_id: str) -> Session | None:
         with self._recall_lock:
             return self._recalled.get(session_id)

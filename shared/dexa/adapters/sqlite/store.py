@@ -59,6 +59,14 @@ CREATE TABLE IF NOT EXISTS kv (
 """
 
 
+# Every row a session owns, by table and the column naming the session (delete_session).
+_SESSION_TABLES = (
+    ("events", "session_id"),
+    ("messages", "session_id"),
+    ("tool_records", "session_id"),
+    ("approvals", "session_id"),
+    ("sessions", "id"),
+)
 BUSY_TIMEOUT_MS = 100
 WRITE_DEADLINE_S = 30.0
 # Decoded messages kept per store (FIFO beyond this): a long session's history, several sessions in dexa serve.
@@ -162,6 +170,13 @@ class SqliteStore:
 
         await self._write(run)
         return session
+
+    async def delete_session(self, session_id: str) -> None:
+        def run(c: sqlite3.Connection) -> None:
+            for table, column in _SESSION_TABLES:
+                c.execute(f"DELETE FROM {table} WHERE {column}=?", (session_id,))
+
+        await self._write(run)
 
     async def get_session(self, session_id: str, *, org_id: str | None = None) -> Session:
         rows = self._q("SELECT org_id, data FROM sessions WHERE id=?", (session_id,))

@@ -133,6 +133,11 @@ async def import_session_bundle(body: SessionBundle, ctx: Ctx, who: Writer) -> S
     except BaseException:
         await anyio.to_thread.run_sync(lambda: shutil.rmtree(dest, ignore_errors=True))
         raise
-    session = await import_session(ctx.runtime.store, getattr(ctx.runtime, "blobs", None), incoming, session)
+    try:
+        session = await import_session(ctx.runtime.store, getattr(ctx.runtime, "blobs", None), incoming, session)
+    except BaseException:
+        # import_session has removed the session's records; the workspace goes too: nothing half-imported stays.
+        await anyio.to_thread.run_sync(lambda: shutil.rmtree(dest, ignore_errors=True))
+        raise
     await ctx.audit.append(who, "session.import", session.id, {"from": incoming.source_id, "cwd": str(dest)})
     return await public(ctx, session)
