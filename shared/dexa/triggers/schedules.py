@@ -9,7 +9,9 @@ Lambda calls `start_scheduled_run`.
 A firing is delivered at least once. A run is keyed by (schedule, scheduled time); the key is claimed before the
 session starts and released again when starting fails, so a retried delivery starts a failed run instead of
 dropping it as a duplicate. The session id derives from the key, so two deliveries racing past a stale claim
-still create one session.
+still create one session. A delivery that finds a live claim fails (ConflictError) rather than succeeding: the
+attempt holding the claim may still die without releasing it (a timeout, a killed runtime), and only a failed
+delivery is retried (Lambda retries an asynchronous invoke about 1 and 3 minutes later, by when the claim is stale).
 """
 
 from __future__ import annotations
@@ -21,15 +23,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from dexa.core.errors import ConfigError, NotFoundError
+from dexa.core.errors import ConfigError, ConflictError, NotFoundError
 from dexa.core.session import SessionConfig
 
 logger = logging.getLogger(__name__)
 
 SCHEDULES = "schedules"  # the API's records (dexa.api.routers.config writes them)
 RUNS = "schedule_runs"
-# A claim older than this belongs to an attempt that died mid-start (the scheduler Lambda times out at 60 s).
-STALE_CLAIM_S = 180.0
+# A claim older than this belongs to an attempt that died mid-start (the scheduler Lambda times out at 60 s), and
+# Lambda's last retry of the firing (about 3 minutes after the first attempt) finds it stale.
+STALE_CLAIM_S = 90.0
 
 
 class ScheduleSync(Protocol):
@@ -120,10 +123,11 @@ async def _start(runtime: Any, doc: Mapping[str, Any], *, org_id: str, session_i
 async def start_scheduled_run(runtime: Any, event: Mapping[str, Any], *, now: float | None = None) -> dict[str, Any]:
     """One firing: `{schedule_id, org_id, scheduled_time}` -> a session running the schedule's prompt.
 
-    Returns `{"status": "started" | "duplicate" | "in_progress" | "skipped", ...}`.
+    Returns `{"status": "started" | "duplicate" | "skipped", ...}`.
 
     Raises:
         ConfigError: the event lacks schedule_id or org_id.
+        ConflictError: another attempt holds a live claim on the run (retry the delivery later).
         DexaError: starting failed; the run is released so a redelivery starts it.
     """
     schedule_id, org_id = str(event.get("schedule_id") or ""), str(event.get("org_id") or "")
@@ -139,6 +143,9 @@ async def start_scheduled_run(runtime: Any, event: Mapping[str, Any], *, now: fl
     run_key = f"{schedule_id}:{when}"
     session_id = run_session_id(org_id, run_key)
     refused = await _claim(store, run_key, org_id, now)
+    if refused == "in_progress":
+        # Not a success: if the attempt holding the claim dies, this delivery's retry must take the run over.
+        raise ConflictError(f"schedule run {run_key} is being started by another attempt; retry later")
     if refused is not None:
         return {"status": refused, "session_id": session_id}
     try:

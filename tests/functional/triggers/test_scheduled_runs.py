@@ -7,8 +7,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dexa.adapters.sqlite import SqliteStore
 from dexa.api.fake_runtime import fake_runtime
+from dexa.core.errors import ConflictError
 from dexa.testing.scripted import ScriptedModel, text
 from dexa.triggers.schedules import RUNS, SCHEDULES, STALE_CLAIM_S, start_scheduled_run
 
@@ -38,8 +41,12 @@ def test_a_claim_left_by_a_dead_attempt_is_taken_over_and_a_live_one_is_not(tmp_
     runtime, driver = _runtime(tmp_path)
     now = 1_800_000_000.0
     asyncio.run(runtime.store.kv_put(RUNS, RUN_KEY, {"state": "starting", "at": now - 5}, org_id="org_a"))
-    assert asyncio.run(start_scheduled_run(runtime, EVENT, now=now))["status"] == "in_progress"
+    # A live claim fails the delivery, so it is retried (a success would drop the run if that attempt died).
+    with pytest.raises(ConflictError, match="being started by another attempt"):
+        asyncio.run(start_scheduled_run(runtime, EVENT, now=now))
     assert driver.started == []
+    # Lambda retries an async event about 1 and 3 minutes after the first attempt: the last retry takes over.
+    assert 60 < STALE_CLAIM_S < 180
     later = now + STALE_CLAIM_S + 1
     out = asyncio.run(start_scheduled_run(runtime, EVENT, now=later))
     assert out["status"] == "started" and driver.started == [out["session_id"]]
