@@ -1,5 +1,5 @@
 """Agent-step Lambda: every Task state of the turn machine lands here ({"task": <step>, "session_id", "turn"})."""
 
-from dexa.adapters.aws.lambda_entry import step_handler
+from dexa.cloud.lambdas import step_handler
 
 handler = step_handler()

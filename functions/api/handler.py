@@ -2,6 +2,6 @@
 a Dexa key or browser cookie to the org's usage-plan key); the runtime is built on the first API request."""
 
 from dexa.adapters.aws.api_front import with_authorizer
-from dexa.adapters.aws.lambda_entry import api_handler
+from dexa.cloud.lambdas import api_handler
 
 handler = with_authorizer(api_handler())

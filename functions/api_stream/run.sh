@@ -4,4 +4,4 @@
 # This is not the managed runtime's bootstrap, so nothing puts the layer on the path: Lambda's PYTHONPATH is only
 # /var/runtime. The layer goes first, as the runtime would order it (its boto3 shadows the runtime's).
 export PYTHONPATH="/var/task:/opt/python${PYTHONPATH:+:$PYTHONPATH}"
-exec python3 -m dexa.adapters.aws.stream_server
+exec python3 -m dexa.cloud.stream

@@ -1,5 +1,5 @@
 """Reconciler Lambda: a turn whose execution failed, timed out or was aborted ends as an error (or a sweep)."""
 
-from dexa.adapters.aws.lambda_entry import reconciler_handler
+from dexa.cloud.lambdas import reconciler_handler
 
 handler = reconciler_handler()

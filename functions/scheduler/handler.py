@@ -1,5 +1,5 @@
 """Scheduler Lambda: EventBridge Scheduler runs a saved automation (a new session and its first turn)."""
 
-from dexa.adapters.aws.lambda_entry import scheduler_handler
+from dexa.cloud.lambdas import scheduler_handler
 
 handler = scheduler_handler()

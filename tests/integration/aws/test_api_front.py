@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
-from dexa.adapters.aws import lambda_entry
 from dexa.adapters.aws.api_front import Unauthorized
 from dexa.adapters.aws.dynamo_store import DynamoStore
 from dexa.adapters.aws.gateway_keys import ApiGatewayKeys
 from dexa.adapters.aws.moto_harness import LambdaContext
 from dexa.auth.provision import bootstrap
 from dexa.auth.service import AuthService
+from dexa.cloud import lambdas
 from dexa.core.session import Session
 from dexa.settings import get_settings
 
@@ -54,7 +54,7 @@ def deployed(aws: None, clients: dict[str, Any], monkeypatch: pytest.MonkeyPatch
     }.items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
-    lambda_entry.cloud_runtime.cache_clear()
+    lambdas.cloud_runtime.cache_clear()
     apigw = boto3.client("apigateway", region_name="us-east-1")
     plan = apigw.create_usage_plan(name="per-org", quota={"limit": 100_000, "period": "DAY"})["id"]
     store = DynamoStore(table, client=clients["dynamodb"])
@@ -72,7 +72,7 @@ def deployed(aws: None, clients: dict[str, Any], monkeypatch: pytest.MonkeyPatch
     world.org_id, world.plan = result.org_id, plan
     yield world
     get_settings.cache_clear()
-    lambda_entry.cloud_runtime.cache_clear()
+    lambdas.cloud_runtime.cache_clear()
 
 
 def rest(method: str, path: str, *, headers: dict[str, str] | None = None, body: Any = None, **query: str) -> dict:

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from sfn_world import World
 
-from dexa.adapters.aws import lambda_entry
 from dexa.adapters.aws.tasks import TaskEvent
 from dexa.adapters.aws.webhooks import WebhookReceiver, github_signature, slack_signature
 from dexa.api.fake_runtime import FakeRuntime
 from dexa.auth.service import AuthService
+from dexa.cloud import lambdas
 from dexa.core.errors import ConfigError
 from dexa.testing.fakes import AppendTool, RulePolicy
 from dexa.testing.scripted import text, tool_use
@@ -183,7 +183,7 @@ def test_scheduler_shim_starts_a_saved_schedule_once(
 
     world = world_factory([text("digest ready")], [])
     runtime = FakeRuntime(store=world.store, engine=world.engine, driver=world.driver, home=tmp_path)  # type: ignore[arg-type]
-    monkeypatch.setattr(lambda_entry, "cloud_runtime", lambda: runtime)
+    monkeypatch.setattr(lambdas, "cloud_runtime", lambda: runtime)
     asyncio.run(
         world.store.kv_put(
             "schedules",
@@ -213,7 +213,7 @@ def test_api_shim_serves_a_rest_event_and_the_turn_runs_on_step_functions(
         policy=RulePolicy(ask={"Append"}),
     )
     runtime = FakeRuntime(store=world.store, engine=world.engine, driver=world.driver, home=tmp_path)  # type: ignore[arg-type]
-    monkeypatch.setattr(lambda_entry, "cloud_runtime", lambda: runtime)
+    monkeypatch.setattr(lambdas, "cloud_runtime", lambda: runtime)
     auth = AuthService(world.store)
 
     async def key() -> str:

@@ -16,11 +16,11 @@ import boto3
 import pytest
 from sfn_world import World
 
-from dexa.adapters.aws import lambda_entry
 from dexa.adapters.aws.moto_harness import LambdaContext
 from dexa.adapters.aws.schedules import EventBridgeSchedules, eventbridge_cron
 from dexa.api.fake_runtime import FakeRuntime
 from dexa.auth.service import AuthService
+from dexa.cloud import lambdas
 from dexa.core.errors import ConfigError, StorageError
 from dexa.testing.scripted import text
 
@@ -53,7 +53,7 @@ def deployed(world_factory: Callable[..., World], monkeypatch: pytest.MonkeyPatc
     client.create_schedule_group(Name=GROUP)
     runtime = _Runtime(store=world.store, engine=world.engine, driver=world.driver, home=tmp_path)  # type: ignore[arg-type]
     runtime.schedules = EventBridgeSchedules(GROUP, TARGET, ROLE, client=client)  # type: ignore[attr-defined]
-    monkeypatch.setattr(lambda_entry, "cloud_runtime", lambda: runtime)
+    monkeypatch.setattr(lambdas, "cloud_runtime", lambda: runtime)
     auth = AuthService(world.store)
 
     async def key() -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from test_api_front import ROOT, bearer, call, deployed, rest  # noqa: F401  # deployed: the API Lambda fixture
 
-from dexa.adapters.aws import lambda_entry
+from dexa.cloud import lambdas
 from dexa.settings import get_settings
 
 
@@ -19,7 +19,7 @@ def _new_container(monkeypatch: pytest.MonkeyPatch, world: Any, home: Path) -> N
     """A cold start: another /tmp, the settings and the runtime built again, the handler loaded again."""
     monkeypatch.setenv("DEXA_HOME", str(home))
     get_settings.cache_clear()
-    lambda_entry.cloud_runtime.cache_clear()
+    lambdas.cloud_runtime.cache_clear()
     world.handler = runpy.run_path(str(ROOT / "functions" / "api" / "handler.py"))["handler"]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from test_api_front import bearer, call, deployed, rest  # noqa: F401  # deployed: the API Lambda fixture
 
-from dexa.adapters.aws import lambda_entry
+from dexa.cloud import lambdas
 from dexa.core.session import Session
 from dexa.settings import get_settings
 
@@ -40,8 +40,8 @@ def test_a_deny_rule_written_through_the_api_is_enforced_in_a_step_with_a_fresh_
     home = get_settings().home
     shutil.rmtree(home)
     get_settings.cache_clear()
-    lambda_entry.cloud_runtime.cache_clear()
-    runtime = lambda_entry.cloud_runtime()
+    lambdas.cloud_runtime.cache_clear()
+    runtime = lambdas.cloud_runtime()
     Path(cwd).mkdir(parents=True)  # an empty workspace: only the settings are missing, not the directory
     script = tmp_path / "script.json"
     script.write_text(json.dumps({"turns": [{"text": "ok"}]}))
@@ -78,8 +78,8 @@ def test_a_session_without_stored_settings_builds_as_before(
     """Nothing stored: the restore writes nothing, and the session's defaults stand (Bash asks)."""
     shutil.rmtree(get_settings().home, ignore_errors=True)
     get_settings.cache_clear()
-    lambda_entry.cloud_runtime.cache_clear()
-    runtime = lambda_entry.cloud_runtime()
+    lambdas.cloud_runtime.cache_clear()
+    runtime = lambdas.cloud_runtime()
     cwd = str(get_settings().workspaces_dir / deployed.org_id)
     script = tmp_path / "script.json"
     script.write_text(json.dumps({"turns": [{"text": "ok"}]}))

@@ -80,7 +80,7 @@ def stream_fn(moto_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
         "HOME": str(tmp_path),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dexa.adapters.aws.stream_server"],
+        [sys.executable, "-m", "dexa.cloud.stream"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

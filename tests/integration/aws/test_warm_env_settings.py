@@ -13,8 +13,8 @@ from typing import Any
 
 from test_api_front import bearer, call, deployed, rest  # noqa: F401  # deployed: the API Lambda fixture
 
-from dexa.adapters.aws import lambda_entry
 from dexa.adapters.aws.warm_envs import StampedEnvs
+from dexa.cloud import lambdas
 from dexa.core.session import Session
 from dexa.settings import get_settings
 
@@ -31,8 +31,8 @@ def test_a_kept_environment_is_rebuilt_after_a_settings_or_memory_put(
 ) -> None:
     shutil.rmtree(get_settings().home, ignore_errors=True)  # the step container's own, empty /tmp home
     get_settings.cache_clear()
-    lambda_entry.cloud_runtime.cache_clear()
-    runtime = lambda_entry.cloud_runtime()
+    lambdas.cloud_runtime.cache_clear()
+    runtime = lambdas.cloud_runtime()
     envs = runtime.engine.envs
     assert isinstance(envs, StampedEnvs)
     cwd = str(get_settings().workspaces_dir / deployed.org_id)

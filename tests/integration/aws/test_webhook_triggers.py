@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from sfn_world import World
 
-from dexa.adapters.aws import lambda_entry
 from dexa.adapters.aws.moto_harness import LambdaContext
 from dexa.adapters.aws.webhooks import github_signature, slack_signature
 from dexa.api.fake_runtime import FakeRuntime
 from dexa.auth.org_links import ReviewChannels, link_github, map_slack_user, set_review_channels
 from dexa.auth.service import AuthService
+from dexa.cloud import lambdas
 from dexa.core.errors import ConflictError
 from dexa.testing.fakes import AppendTool, RulePolicy
 from dexa.testing.scripted import text, tool_use
@@ -57,7 +57,7 @@ def slack() -> Iterator[SlackFake]:
 
 def _hooks(world: World, slack: SlackFake, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Hooks:
     runtime = FakeRuntime(store=world.store, engine=world.engine, driver=world.driver, home=tmp_path)  # type: ignore[arg-type]
-    monkeypatch.setattr(lambda_entry, "cloud_runtime", lambda: runtime)
+    monkeypatch.setattr(lambdas, "cloud_runtime", lambda: runtime)
     for name, value in {
         "DEXA_GITHUB_WEBHOOK_SECRET": SECRET,
         "DEXA_SLACK_SIGNING_SECRET": SECRET,

@@ -1,13 +1,12 @@
-"""True push for event streams: the same FastAPI app under uvicorn, for the Lambda Web Adapter in response-stream mode.
+"""True push for event streams: how the event-stream function's server paces SSE and where it listens.
 
 API Gateway REST routes `GET /sessions/{id}/events` to a function whose handler is `functions/api_stream/run.sh`
-(`exec python -m dexa.adapters.aws.stream_server`); the Lambda Web Adapter extension (AWS_LWA_INVOKE_MODE=
-response_stream) forwards the request to this server and streams its body back as it is written. The stream
+(`exec python -m dexa.cloud.stream`: the same FastAPI app under uvicorn); the Lambda Web Adapter extension
+(AWS_LWA_INVOKE_MODE=response_stream) forwards the request to that server and streams its body back as it is
+written. The stream
 re-reads the event log every LIVE_POLL_S (appends come from other functions, so no in-process wake-up reaches it),
 sends a heartbeat comment under API Gateway's idle timeout, and closes before Lambda's 15 minutes with `retry:`, so
 the client resumes with Last-Event-ID: the same SSE protocol as `dexa serve` and the buffered API function.
-
-Run locally the way the adapter runs it: `AWS_LWA_PORT=8080 python -m dexa.adapters.aws.stream_server`.
 """
 
 from __future__ import annotations
@@ -35,21 +34,6 @@ def live_stream() -> Any:
     return StreamConfig(buffered=False, heartbeat_s=HEARTBEAT_S, max_s=MAX_STREAM_S, poll_s=LIVE_POLL_S, retry_ms=250)
 
 
-def create_stream_app() -> Any:
-    """The full app over the cloud runtime (every route works; only the events route is sent here)."""
-    from dexa.runtime.server_app import build_app
-    from dexa.wiring import Runtime
-
-    from .lambda_entry import cloud_runtime
-
-    runtime = cloud_runtime()
-    if not isinstance(runtime, Runtime):
-        from dexa.api import create_app
-
-        return create_app(runtime, stream=live_stream())
-    return build_app(runtime, stream=live_stream())
-
-
 def port_from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> int:
     raw = env.get(ENV_PORT) or str(DEFAULT_PORT)
     try:
@@ -59,15 +43,3 @@ def port_from_env(env: dict[str, str] | os._Environ[str] = os.environ) -> int:
     if not 0 < port < 65536:
         raise ConfigError(f"{ENV_PORT} must be a port number, not {raw!r}")
     return port
-
-
-def main() -> None:
-    import uvicorn
-
-    port = port_from_env()
-    # Only the adapter, in the same sandbox, talks to this server.
-    uvicorn.run(create_stream_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-if __name__ == "__main__":
-    main()
