@@ -328,7 +328,10 @@ def continue_(
 
 
 def chat(
-    session_id: Annotated[str | None, typer.Option("--session", "-s", help="Continue this session")] = None,
+    # --resume/-r as Claude Code spells it (`claude -r ID`): a pulled session continues in this home's server.
+    session_id: Annotated[
+        str | None, typer.Option("--session", "-s", "--resume", "-r", help="Continue this session")
+    ] = None,
     server: Server = None,
     cwd: Annotated[Path | None, typer.Option("--cwd", help="Working directory for a new session")] = None,
     model: Annotated[str | None, typer.Option("--model", help="sonnet|opus|haiku|<id> (/model changes it)")] = None,

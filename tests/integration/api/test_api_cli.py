@@ -128,6 +128,10 @@ def test_attach_and_continue_replay_a_finished_session(served: Any) -> None:
     assert cont.returncode == 0 and "› attach me" in cont.stdout
     missing = _dexa(env, "attach", "ses_nope", "--server", url, "--exit-when-idle")
     assert missing.returncode == 2 and "not found" in missing.stderr
+    # chat's --resume / -r (Claude Code's spelling) names the session to continue, as --session does.
+    for flag in ("--resume", "-r"):
+        resumed = _dexa(env, "chat", flag, "ses_nope", "--server", url)
+        assert resumed.returncode == 2 and "ses_nope not found" in resumed.stderr, resumed.stderr
 
 
 def test_run_print_against_no_server_fails_with_a_clear_message(tmp_path: Path) -> None:
