@@ -58,6 +58,12 @@ class IntegrationsPort:
     async def list(self, org_id: str) -> list[Integration]:
         return [self._public(r) for r in await self.registry.list(org_id)]
 
+    async def mcp_allowlist(self, org_id: str) -> list[str]:
+        return await self.registry.allowlist(org_id)
+
+    async def set_mcp_allowlist(self, org_id: str, patterns: list[str]) -> None:
+        await self.registry.set_allowlist(org_id, patterns)
+
     async def create(self, org_id: str, *, kind: str, name: str, config: Mapping[str, Any], by: str) -> Integration:
         spec = {
             "provider": kind,

@@ -82,3 +82,11 @@ class KvIntegrationRegistry:
             detail=f"{item.kind} integration recorded; no live connection check is configured",
             checked_at=time.time(),
         )
+
+    # The same record dexa.integrations.registry reads (its SETTINGS_NAMESPACE), so either side sees the list.
+    async def mcp_allowlist(self, org_id: str) -> list[str]:
+        doc = await self.store.kv_get("integration_settings", "allowlist", org_id=org_id) or {}
+        return [str(p) for p in doc.get("patterns", [])]
+
+    async def set_mcp_allowlist(self, org_id: str, patterns: list[str]) -> None:
+        await self.store.kv_put("integration_settings", "allowlist", {"patterns": list(patterns)}, org_id=org_id)

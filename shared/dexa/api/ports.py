@@ -173,6 +173,12 @@ class IntegrationRegistry(Protocol):
         """Raises NotFoundError (also for another org's integration)."""
         ...
 
+    async def mcp_allowlist(self, org_id: str) -> list[str]:
+        """URL globs a custom MCP server's URL must match to be added."""
+        ...
+
+    async def set_mcp_allowlist(self, org_id: str, patterns: list[str]) -> None: ...
+
 
 class PermissionChecker(Protocol):
     async def __call__(

@@ -24,6 +24,7 @@ from dexa.api.schemas.admin import (
     KeyCreated,
     KeyPublic,
     KeysPublic,
+    McpAllowlist,
     PermissionCheckPublic,
     UserPublic,
     UsersPublic,
@@ -289,6 +290,15 @@ class DexaClient(ConfigOperations, SessionCommandOperations, TransferOperations,
         return await self._call(
             "POST", "/integrations", IntegrationPublic, json_body={"kind": kind, "name": name, "config": config or {}}
         )
+
+    @operation("GET", "/integrations/mcp-allowlist")
+    async def get_mcp_allowlist(self) -> McpAllowlist:
+        return await self._call("GET", "/integrations/mcp-allowlist", McpAllowlist)
+
+    @operation("PUT", "/integrations/mcp-allowlist")
+    async def put_mcp_allowlist(self, patterns: list[str]) -> McpAllowlist:
+        """Replace the org's custom MCP allowlist (URL globs); admins only."""
+        return await self._call("PUT", "/integrations/mcp-allowlist", McpAllowlist, json_body={"patterns": patterns})
 
     @operation("DELETE", "/integrations/{integration_id}")
     async def delete_integration(self, integration_id: str) -> None:

@@ -119,6 +119,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/settings/permissions"): {"permissions": {"deny": ["WebFetch"]}},
     ("PUT", "/output-policies"): {"default": "deny"},
     ("PUT", "/memory"): {"path": "b-notes.md", "content": "b's own"},
+    ("PUT", "/integrations/mcp-allowlist"): {"patterns": ["https://mcp.b.example/*"]},
 }
 QUERIES: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/oauth/callback"): {"state": "{oauth_state}", "code": "stolen"},
@@ -134,6 +135,8 @@ COLLECTIONS = {
     ("POST", "/sessions/import"),
     ("GET", "/integrations"),
     ("POST", "/integrations"),
+    ("GET", "/integrations/mcp-allowlist"),
+    ("PUT", "/integrations/mcp-allowlist"),
     ("POST", "/permissions/check"),
     ("GET", "/audit"),
     ("GET", "/users"),

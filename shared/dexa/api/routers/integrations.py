@@ -21,6 +21,7 @@ from dexa.api.schemas.admin import (
     IntegrationPublic,
     IntegrationsPublic,
     IntegrationStatusPublic,
+    McpAllowlist,
     ServerPolicyPublic,
     ServerPolicyUpdate,
 )
@@ -41,6 +42,29 @@ IntegrationId = Annotated[str, Path(pattern=ID_PATTERN)]
 async def list_integrations(ctx: Ctx, who: IntegrationReader) -> IntegrationsPublic:
     rows = await ctx.integrations.list(who.org_id)
     return IntegrationsPublic(data=[IntegrationPublic.of(i) for i in rows], count=len(rows))
+
+
+@router.get("/mcp-allowlist", response_model=McpAllowlist, responses=problems(501))
+async def get_mcp_allowlist(ctx: Ctx, who: IntegrationReader) -> McpAllowlist:
+    """The URL patterns a custom MCP server must match to be added to this org."""
+    return McpAllowlist(patterns=await _allowlist_port(ctx).mcp_allowlist(who.org_id))
+
+
+@router.put("/mcp-allowlist", response_model=McpAllowlist, responses=problems(501))
+async def put_mcp_allowlist(body: McpAllowlist, ctx: Ctx, who: ConfigAdmin) -> McpAllowlist:
+    """Replace the org's custom MCP allowlist (admins). On a deployed stack this is the only way to set it: the
+    CLI's `dexa integrations allow` writes a local home's."""
+    port = _allowlist_port(ctx)
+    await port.set_mcp_allowlist(who.org_id, list(body.patterns))
+    await ctx.audit.append(who, "integration.allowlist", "mcp", {"patterns": list(body.patterns)})
+    return McpAllowlist(patterns=await port.mcp_allowlist(who.org_id))
+
+
+def _allowlist_port(ctx: ApiContext) -> Any:
+    # Registries made before the allowlist was part of the port (test doubles, embedders' own) may lack it.
+    if not hasattr(ctx.integrations, "set_mcp_allowlist"):
+        raise not_implemented("the custom MCP allowlist")
+    return ctx.integrations
 
 
 @router.post("", status_code=201, response_model=IntegrationPublic, responses=problems(400))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -38,6 +38,14 @@ class IntegrationPublic(BaseModel):
 
 
 PolicyDecision = Literal["direct", "stage", "auto", "deny"]
+
+
+class McpAllowlist(Body):
+    """Where the org's custom MCP servers may be: a server is added only when its URL matches a pattern."""
+
+    patterns: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        max_length=200, description='URL globs (fnmatch), e.g. "https://mcp.corp.example/*"; empty: none allowed'
+    )
 
 
 class ServerPolicyUpdate(Body):
