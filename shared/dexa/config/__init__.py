@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .settings import DexaSettings, DirEntry, EffectiveSettings, NetworkPolicy, RuleEntry, SettingsProblem
+from dexa.egress.policy import NetworkPolicy
+
+from .settings import DexaSettings, DirEntry, EffectiveSettings, RuleEntry, SettingsProblem
 
 if TYPE_CHECKING:
     from .loader import DEFAULT_MANAGED_PATH, load_settings
