@@ -18,7 +18,6 @@ container are left out. Targets: <= 150 ms p50 warm; cold start API <= 500 ms, s
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -30,6 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from cloud_e2e.client import ApiClient  # pyright: ignore[reportMissingImports] - tests/ is put on sys.path above
 from cloud_e2e.harness import Cloud, running  # pyright: ignore[reportMissingImports]
+from cloud_e2e.overhead import (  # pyright: ignore[reportMissingImports]
+    percentile,
+    step_overheads,
+    step_timings,
+    stored_events,
+)
 from cloud_e2e.synth import synthesize  # pyright: ignore[reportMissingImports]
 
 # us-east-1 list prices (USD), for an order of magnitude only.
@@ -51,85 +56,6 @@ HARNESS_REQUESTS = (
 )
 DDB_WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")
 DDB_READS = ("GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems")
-
-
-def step_timings(cloud: Cloud) -> list[dict[str, Any]]:
-    """Every `step_timing` line the step Lambda logged so far: {session_id, step, start, end, ms, cold}."""
-    out: list[dict[str, Any]] = []
-    for path in sorted(cloud.log_dir.glob("lambda-*AgentStep*.log")):
-        for line in path.read_text(errors="replace").splitlines():
-            if '"step_timing"' not in line:
-                continue
-            try:
-                doc = json.loads(line)
-            except ValueError:
-                continue
-            timing = doc.get("step_timing")
-            if isinstance(timing, dict):
-                out.append({**timing, "session_id": doc.get("session_id"), "cold": bool(doc.get("cold_start"))})
-    return out
-
-
-def stored_events(cloud: Cloud, sid: str) -> list[dict[str, Any]]:
-    """The session's event log as stored (type, ts, data), read from the deployed table."""
-    ddb = cloud.client("dynamodb")
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "TableName": cloud.table,
-        "KeyConditionExpression": "PK = :pk AND begins_with(SK, :evt)",
-        "ExpressionAttributeValues": {":pk": {"S": f"SESSION#{sid}"}, ":evt": {"S": "EVT#"}},
-    }
-    while True:
-        page = ddb.query(**kwargs)
-        items += page["Items"]
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    out = []
-    for item in items:
-        data = json.loads(item["data"]["S"]) if "data" in item else {}
-        out.append({"type": item["type"]["S"], "ts": float(item["ts"]["N"]), "data": data})
-    return sorted(out, key=lambda e: e["ts"])
-
-
-def _busy(intervals: list[tuple[float, float]], lo: float, hi: float) -> float:
-    """Seconds of [lo, hi] covered by the union of intervals (parallel tools count once)."""
-    clipped = sorted((max(a, lo), min(b, hi)) for a, b in intervals if min(b, hi) > max(a, lo))
-    total, end = 0.0, lo
-    for a, b in clipped:
-        if b > end:
-            total += b - max(a, end)
-            end = b
-    return total
-
-
-def step_overheads(timings: list[dict[str, Any]], events: list[dict[str, Any]]) -> list[tuple[str, float, bool]]:
-    """(step, overhead seconds, cold) for each step of one turn, as the module docstring defines it."""
-    started = [e["ts"] for e in events if e["type"] == "turn.started"]
-    decisions = [e["ts"] for e in events if e["type"] == "permission.resolved"]
-    model = [
-        (e["ts"], float(e["data"].get("duration_ms") or 0) / 1000) for e in events if e["type"] == "message.assistant"
-    ]
-    opened: dict[str, float] = {}
-    tools: list[tuple[float, float]] = []
-    for e in events:
-        tid = e["data"].get("tool_use_id")
-        if e["type"] == "tool.started" and tid:
-            opened[tid] = e["ts"]
-        elif e["type"] == "tool.completed" and tid in opened:
-            tools.append((opened.pop(tid), e["ts"]))
-    out: list[tuple[str, float, bool]] = []
-    anchor = started[0] if started else None
-    for t in sorted(timings, key=lambda t: t["start"]):
-        lo = anchor if anchor is not None else t["start"]
-        # After a park, the wait for a human is not overhead: count from the decision.
-        lo = max([lo, *(d for d in decisions if lo <= d <= t["end"])])
-        spent = t["end"] - lo
-        spent -= sum(dur for ts, dur in model if lo <= ts <= t["end"])
-        spent -= _busy(tools, lo, t["end"])
-        out.append((t["step"], max(0.0, spent), t["cold"]))
-        anchor = t["end"]
-    return out
 
 
 def run_turn(cloud: Cloud, admin: ApiClient) -> dict[str, Any]:
@@ -200,14 +126,16 @@ def report(turn: dict[str, Any], memory_mb: dict[str, int]) -> None:
 
 def store_round_trips(timings: list[dict[str, Any]]) -> None:
     """DynamoDB calls per warm engine step (the step_timing lines count them), by step and by operation."""
-    calls = [float(t.get("ddb_calls", 0)) for t in timings]
+    polls = [float(t.get("ddb_polls", 0)) for t in timings]
+    calls = [float(t.get("ddb_calls", 0)) - p for t, p in zip(timings, polls, strict=True)]
     if not calls:
         return
     ms = [float(t.get("ddb_ms", 0)) for t in timings]
     ops: Counter[str] = Counter()
     for t in timings:
         ops.update(t.get("ddb_ops") or {})
-    print(f"  DynamoDB round trips per warm step: mean {statistics.mean(calls):.1f}, p50 {percentile(calls, 0.5):.0f}, "
+    print(f"  DynamoDB round trips per warm step (+{statistics.mean(polls):.1f} cancel-watch polls): "
+          f"mean {statistics.mean(calls):.1f}, p50 {percentile(calls, 0.5):.0f}, "
           f"max {max(calls):.0f}; time in them p50 {percentile(ms, 0.5):.0f} ms; "
           + ", ".join(f"{op} {n / len(timings):.1f}" for op, n in ops.most_common()))  # fmt: skip
     by_step: dict[str, list[float]] = {}
@@ -215,11 +143,6 @@ def store_round_trips(timings: list[dict[str, Any]]) -> None:
         by_step.setdefault(str(t["step"]), []).append(c)
     for step, values in sorted(by_step.items()):
         print(f"    {step:<16} n={len(values):<3} round trips mean {statistics.mean(values):.1f}")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 def main() -> int:

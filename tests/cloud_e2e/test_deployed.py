@@ -603,3 +603,41 @@ def test_model_deltas_reach_a_connected_client_live(cloud: Cloud, admin: ApiClie
     # DEXA_E2E_DELTA_P95_S=0.2 asserts the target itself.
     ceiling = float(os.environ.get("DEXA_E2E_DELTA_P95_S") or 1.0)
     assert p95 <= ceiling, f"p95 {p95 * 1000:.0f} ms > {ceiling * 1000:.0f} ms (p50 {p50 * 1000:.0f} ms)"
+
+
+def test_warm_per_step_overhead(cloud: Cloud, admin: ApiClient) -> None:
+    """Issue 14 item 4: a typical turn (10 tool calls over 4 replies, 1 approval), measured from the step Lambda's
+    step_timing lines and the stored events (overhead.py). The turn runs twice, the first meeting any cold
+    container; only warm steps of the second count."""
+    from .overhead import percentile, step_overheads, step_timings, stored_events
+
+    for _ in range(2):
+        sid = admin.create_session("[script:typical_turn] look, write, check")["id"]
+        admin.watch(sid, until="permission.required", timeout=240)
+        pending = [a for a in admin.ok("GET", f"/sessions/{sid}/approvals")["data"] if a["status"] == "pending"]
+        admin.ok("POST", f"/sessions/{sid}/approve", json={"approval_id": pending[0]["id"], "decision": "once"})
+        admin.watch(sid, until="turn.completed", timeout=240)
+    timings = [t for t in step_timings(cloud) if t["session_id"] == sid]
+    warm = [sec for _step, sec, cold in step_overheads(timings, stored_events(cloud, sid)) if not cold]
+    # The step's own store round trips, the cancel watch's polls (which grow with the step's duration) left out.
+    trips = [int(t.get("ddb_calls", 0)) - int(t.get("ddb_polls", 0)) for t in timings if not t["cold"]]
+    assert len(warm) >= 10, (len(warm), [t["step"] for t in timings])
+    p50, p95 = percentile(warm, 0.5), percentile(warm, 0.95)
+    print(
+        f"\ncloud-e2e: warm per-step overhead n={len(warm)} p50 {p50 * 1000:.0f} ms p95 {p95 * 1000:.0f} ms; "
+        f"DynamoDB round trips per step p50 {percentile([float(t) for t in trips], 0.5):.0f}"
+    )
+    # What a step costs in store round trips does not depend on the machine: p50 18 per step (polls included)
+    # before the warm caches and conditional writes, 11 after (issue 14 item 4).
+    assert percentile([float(t) for t in trips], 0.5) <= 12, trips
+    # The time does: a round trip to the moto server costs tens of ms once the machine is busy (measured p50
+    # 570-790 ms per step at a load average of 7 per core, 2.4 s at 11). So the time is asserted only when the
+    # machine is not oversubscribed, against a ceiling for a CI runner under this suite's own load;
+    # DEXA_E2E_STEP_P50_S=0.15 asserts the 150 ms target itself, whatever the load.
+    target = os.environ.get("DEXA_E2E_STEP_P50_S")
+    load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    if target is None and load > 2:
+        print(f"cloud-e2e: per-step time not asserted: load average {load:.1f} per core")
+        return
+    ceiling = float(target or 1.0)
+    assert p50 <= ceiling, f"p50 {p50 * 1000:.0f} ms > {ceiling * 1000:.0f} ms (p95 {p95 * 1000:.0f} ms)"

@@ -43,6 +43,7 @@ class CallStats:
     calls: int = 0
     ms: float = 0.0
     ops: Counter[str] = field(default_factory=Counter[str])
+    polls: int = 0  # of the calls, the cancel watch's (one GetItem each): they grow with the step's duration
 
     def add(self, op: str, ms: float) -> None:
         self.calls += 1

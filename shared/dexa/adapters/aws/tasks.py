@@ -26,7 +26,7 @@ from dexa.core.events import EventType
 from dexa.core.session import TERMINAL_TOOL_STATUSES, Session
 
 from . import schema
-from ._ddb import track, untrack
+from ._ddb import CallStats, current_work, track, untrack
 from .asl import HISTORY_BUDGET, HISTORY_COST
 from .chain import StepBudget, quick_tools
 from .sfn import CANCELLED_NS, SfnApprovalNotifier, SfnTurnDriver
@@ -181,6 +181,9 @@ class TaskRunner:
         longer looks current, so a normal poll costs one GetItem. A turn that ended without a cancel (the step itself
         finishing it) is left alone: interrupting that would cut its own final writes.
         """
+        work = current_work()
+        if isinstance(work, CallStats):
+            work.polls += 1
         session = await self.store.get_session(ev.session_id)
         state = session.turn_state
         if session.cancel_requested or (state is not None and state.turn > ev.turn):
@@ -257,6 +260,7 @@ class TaskRunner:
                     "ddb_calls": calls.calls,
                     "ddb_ms": round(calls.ms, 1),
                     "ddb_ops": dict(calls.ops),
+                    "ddb_polls": calls.polls,
                 }
             },
         )
