@@ -14,9 +14,12 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 PYPROJECT = REPO / "pyproject.toml"
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+LAYERS = "surfaces -> wiring -> runtime -> features and adapters -> core"
 
 
 def lint_imports(config: Path, tmp_path: Path, *, pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -58,13 +61,21 @@ def package_copy(tmp_path: Path, module: str, line: str) -> Path:
     return copy
 
 
-def test_a_back_import_breaks_the_layers(tmp_path: Path) -> None:
-    # A feature importing a surface: what code/routes.py did before its routes moved to api/.
-    copy = package_copy(tmp_path, "dexa/code/setup.py", "from dexa.api import deps")
+@pytest.mark.parametrize(
+    ("module", "line", "reported"),
+    [
+        # A feature importing a surface: what code/routes.py did before its routes moved to api/.
+        ("dexa/code/setup.py", "from dexa.api import deps", "dexa.code.setup -> dexa.api.deps"),
+        # A feature importing the runtime that assembles it.
+        ("dexa/integrations/session_tools.py", "from dexa.runtime import envs", "dexa.integrations.session_tools ->"),
+    ],
+)
+def test_a_back_import_breaks_the_layers(tmp_path: Path, module: str, line: str, reported: str) -> None:
+    copy = package_copy(tmp_path, module, line)
     run = lint_imports(PYPROJECT, tmp_path, pythonpath=copy)
     assert run.returncode == 1
-    assert "dexa.code.setup -> dexa.api.deps" in run.stdout
-    assert "surfaces -> wiring -> features and adapters -> core BROKEN" in run.stdout
+    assert reported in run.stdout
+    assert f"{LAYERS} BROKEN" in run.stdout
 
 
 def test_a_cycle_breaks_the_acyclic_contract(tmp_path: Path) -> None:
@@ -82,7 +93,7 @@ def test_a_cycle_between_packages_breaks_the_package_contract(tmp_path: Path) ->
     copy = package_copy(tmp_path, "dexa/adapters/github/provider.py", "from dexa.code import ports")
     run = lint_imports(PYPROJECT, tmp_path, pythonpath=copy)
     assert run.returncode == 1
-    assert "surfaces -> wiring -> features and adapters -> core KEPT" in run.stdout
+    assert f"{LAYERS} KEPT" in run.stdout
     assert "no import cycles between dexa's packages BROKEN" in run.stdout
     assert "No cycles are allowed in dexa." in run.stdout
     assert "- .adapters -> .code (1 import)" in run.stdout
