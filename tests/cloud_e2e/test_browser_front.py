@@ -1,9 +1,11 @@
-"""Browsers and orgs through the deployed front (`https://{api}.execute-api.../v1/...`, emulated by api_front.py).
+"""Browsers, OAuth and orgs through the deployed front (`https://{api}.execute-api.../v1/...`: api_front.py).
 
 A browser sends no API key and no Authorization header: it follows an emailed link, loads the page and its modules
 from inside the stage, signs in with the HttpOnly cookie, and from then on the cookie alone authenticates (the
 API's authorizer maps it to the org's usage-plan key). Each org is metered under its own key, another org's
-session is 404, and an org over its plan gets API Gateway's 429 as problem+json.
+session is 404, and an org over its plan gets API Gateway's 429 as problem+json. An OAuth provider's redirect back
+(cross-site: no cookie) is authenticated by its signed single-use state, and the grant lands in the vault as KMS
+ciphertext in the table.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import httpx
 import pytest
 
 from .client import ApiClient
-from .harness import OPERATOR_CREDENTIALS, Cloud
+from .harness import HERE, OPERATOR_CREDENTIALS, Cloud
+from .procs import Child, python
 from .provision import REGION
 
 pytestmark = pytest.mark.timeout(600)
@@ -203,3 +206,90 @@ def test_an_org_over_its_rate_gets_429_rate_limited(cloud: Cloud) -> None:
     codes = [client.request("GET", "/sessions").status_code for _ in range(3)]
     assert codes == [200, 200, 429], codes
     assert problem(client.request("GET", "/sessions"))["code"] == "rate_limited"
+
+
+@pytest.fixture(scope="module")
+def vendor(cloud: Cloud) -> Any:
+    child = Child("oauth-vendor", [python(), str(HERE / "oauth_server.py")], log_dir=cloud.log_dir)
+    yield child
+    child.stop()
+
+
+def vendor_state(vendor: Any) -> dict[str, Any]:
+    return httpx.get(f"{vendor.url}/_e2e/vendor", timeout=10).json()
+
+
+def consent(authorize_url: str) -> str:
+    """The user's browser at the vendor: open the authorize URL, approve on its consent page; where it sends them."""
+    with httpx.Client(timeout=30, follow_redirects=False) as browser:
+        to_consent = browser.get(authorize_url)
+        assert to_consent.status_code == 302, to_consent.text
+        page = browser.get(to_consent.headers["location"])
+        txn = re.search(r'name="txn" value="([^"]+)"', page.text)
+        assert txn is not None, page.text
+        answer = browser.post(to_consent.headers["location"].split("?")[0], data={"txn": txn[1], "approve": "yes"})
+    assert answer.status_code == 302, answer.text
+    return answer.headers["location"]
+
+
+def vault_items(cloud: Cloud) -> list[dict[str, Any]]:
+    ddb = cloud.client("dynamodb")
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": cloud.table}
+    while True:
+        page = ddb.scan(**kwargs)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def test_oauth_completes_through_the_front_by_its_state_and_the_grant_is_kms_ciphertext(
+    cloud: Cloud, org_a: dict[str, Any], vendor: Any
+) -> None:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    admin = ApiClient(cloud.api.url, org_a["token"])
+    mcp = vendor_state(vendor)["mcp"]
+    # On a deployed stack the org's MCP allowlist is set through the API (no local CLI reaches the table).
+    allow = admin.ok("PUT", "/integrations/mcp-allowlist", json={"patterns": ["http://127.0.0.1:*"]})
+    assert allow["patterns"] == ["http://127.0.0.1:*"]
+    made = admin.ok("POST", "/integrations", json={"kind": "custom_mcp", "name": "crm", "config": {"url": mcp}})
+    integ = made["id"]
+    # The API function discovers the vendor's authorization server and registers itself there.
+    authorize = admin.ok("POST", f"/integrations/{integ}/oauth/start")["authorize_url"]
+    assert authorize.startswith(vendor_state(vendor)["issuer"].rstrip("/") + "/authorize?"), authorize
+    back = consent(authorize)
+    # The vendor sends the browser to the stack's public URL, inside the stage.
+    assert back.startswith(f"{cloud.api.url}/oauth/callback?"), back
+    state = re.search(r"[?&]state=([^&]+)", back)
+    assert state is not None and "." in unquote(state[1])  # signed
+
+    # The redirect lands with no cookie and no key (a cross-site navigation sends no SameSite=Strict cookie).
+    landed = httpx.get(back, headers={"accept": "text/html"}, timeout=60, follow_redirects=False)
+    assert landed.status_code == 303, landed.text
+    stage = urlsplit(cloud.api.url).path
+    assert landed.headers["location"] == f"{stage}/ui/integrations?connected={integ}", landed.headers
+    grants = admin.ok("GET", f"/integrations/{integ}/grants")
+    assert grants["grant_owner"] == "org" and grants["data"][0]["status"] == "ok", grants
+
+    # The grant is in the table, sealed: a KMS-encrypted data key and AES-GCM ciphertext; no token in clear.
+    issued = vendor_state(vendor)["issued"]
+    assert issued
+    items = vault_items(cloud)
+    dump = json.dumps(items, default=repr)
+    assert not [t for t in issued if t in dump], "a token is stored in plaintext"
+    name = f"oauth/{org_a['org_id']}/{integ}"
+    (item,) = [i for i in items if i.get("PK", {}).get("S") == "VAULT" and i.get("SK", {}).get("S") == f"K#{name}"]
+    assert set(item) >= {"dk", "nonce", "ct", "kms_key"}
+    key = cloud.client("kms").decrypt(CiphertextBlob=item["dk"]["B"], EncryptionContext={"dexa:vault": name})
+    grant = json.loads(AESGCM(key["Plaintext"]).decrypt(item["nonce"]["B"], item["ct"]["B"], name.encode()))
+    assert grant["access_token"] in issued and grant["owner"] == "org"
+
+    # Replayed: the state was spent.
+    again = httpx.get(back, headers={"accept": "application/json"}, timeout=60)
+    assert again.status_code == 404 and problem(again)["code"] == "not_found", again.text
+    # A forged state on the same code: refused before anything is spent or stored.
+    nonce = unquote(state[1]).split(".")[0]
+    forged = httpx.get(f"{cloud.api.url}/oauth/callback", params={"state": f"{nonce}.AAAA", "code": "x"}, timeout=60)
+    assert forged.status_code == 404, forged.text
