@@ -45,6 +45,13 @@ GITHUB_TOKEN = "ghp_e2e_token"
 GITHUB_WEBHOOK_SECRET = "e2e-github-webhook-secret"
 GITHUB_REPO = "octo/hello"
 GITHUB_FILES = {"README.md": "# hello\n", "greeting.txt": "hello wrld\n"}
+# The offline demo's buggy project (`make demo`), as a second repository a session can be started on.
+DEMO_REPO = "octo/invoice"
+DEMO_FILES = {
+    str(p.relative_to(ROOT / "shared/dexa/demo/repo")): p.read_text()
+    for p in sorted((ROOT / "shared/dexa/demo/repo").rglob("*"))
+    if p.is_file() and "__pycache__" not in p.parts
+}
 OPERATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIDOPERATOR", "AWS_SECRET_ACCESS_KEY": "operator-secret"}
 
 
@@ -119,6 +126,8 @@ class Cloud:
                 GITHUB_TOKEN,
                 "--repo",
                 f"{GITHUB_REPO}={json.dumps(GITHUB_FILES)}",
+                "--repo",
+                f"{DEMO_REPO}={json.dumps(DEMO_FILES)}",
             ],
         )
         self.client("secretsmanager").put_secret_value(
