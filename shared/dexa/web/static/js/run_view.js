@@ -8,6 +8,8 @@ import { renderItem } from './run_items.js';
 import { fmtElapsed } from './elapsed.js';
 import { RunModel } from './run_model.js';
 import { EventStream } from './stream.js';
+import { sharePanel } from './share_panel.js';
+import { terminalPanel } from './terminal_panel.js';
 
 const WINDOW = 150; // timeline items rendered at first; older ones come on demand
 const TAIL = 600; // events loaded at first
@@ -122,6 +124,7 @@ export class RunView {
 
   unmount() {
     if (this.stream) this.stream.stop();
+    if (this.terminal) this.terminal.close();
     cancelAnimationFrame(this.frame);
     clearInterval(this.ticker);
     if (this.placeHead) window.removeEventListener('resize', this.placeHead);
@@ -160,6 +163,8 @@ export class RunView {
     this.outputsEl = h('section', { class: 'panel', 'aria-label': 'Staged outputs' });
     this.filesEl = h('section', { class: 'panel', 'aria-label': 'Session' });
     this.pullEl = this._pullPanel();
+    this.shareEl = sharePanel(this.sessionId);
+    this.terminal = terminalPanel(this.sessionId);
     const main = h('section', { 'aria-labelledby': titleId }, this.older, this.timeline, composer);
     // The header (status, Abort) sticks just under the top bar, whose height depends on the width.
     const placeHead = () => {
@@ -182,7 +187,7 @@ export class RunView {
     }, 1000);
     // The header is the grid's first row, not part of the timeline column: a sticky element stays only within its
     // parent, and on one-column screens the side panels come after the timeline.
-    fill(root, h('div', { class: 'run' }, head, main, h('aside', { class: 'side', 'aria-label': 'Run details' }, this.todoEl, this.outputsEl, this.filesEl, this.pullEl)));
+    fill(root, h('div', { class: 'run' }, head, main, h('aside', { class: 'side', 'aria-label': 'Run details' }, this.todoEl, this.outputsEl, this.filesEl, this.shareEl, this.pullEl, this.terminal.el)));
   }
 
   // `dexa pull` with a 15-minute export token: the session, its checkpoints and its workspace continue on the
