@@ -127,6 +127,7 @@ def test_pull_continue_locally_and_push_to_another_server(world: World) -> None:
             "tool_uses": [{"name": "Write", "input": {"file_path": str(local / "local.txt"), "content": "laptop\n"}}],
         },
         {"text": "Done locally."},
+        {"text": "Done on the local server."},
         {"text": "Done on B."},
     ]
     script = world.tmp / "script.json"
@@ -183,6 +184,12 @@ def test_pull_continue_locally_and_push_to_another_server(world: World) -> None:
     listed = json.loads(world.dexa("sessions", "--json", cwd=local).stdout)
     assert [(s["id"], s["turns"], s["cwd"]) for s in listed] == [(sid, 2, str(local))]
 
+    # ---- and interactively: `dexa serve` on this home (what `dexa chat --resume` talks to) continues it too
+    here_server = world.serve("local-home", local)
+    here_server.call("POST", f"/sessions/{sid}/messages", json={"prompt": "on the local server"})
+    assert here_server.idle(sid)["result"] == "Done on the local server."
+    here_server.stop()
+
     # ---- push to B, where it continues on the web
     b = world.serve("home-b", world.ws_b)
     token_b = (world.tmp / "home-b" / "token").read_text().strip()
@@ -191,13 +198,20 @@ def test_pull_continue_locally_and_push_to_another_server(world: World) -> None:
     new_id = re.search(r" as (ses_\w+) ", pushed.stdout)
     assert new_id, pushed.stdout
     on_b = b.call("GET", f"/sessions/{new_id[1]}")
-    assert on_b["turns_completed"] == 2 and on_b["permission_mode"] == "acceptEdits"
+    assert on_b["turns_completed"] == 3 and on_b["permission_mode"] == "acceptEdits"
     ws_b = Path(on_b["cwd"])
     assert ws_b.is_relative_to((world.tmp / "home-b").resolve())
     assert tree(ws_b) == tree(local)
     assert git(ws_b, "status", "--porcelain") == git(local, "status", "--porcelain")
     b_bundle = b.call("GET", f"/sessions/{new_id[1]}/export")
-    assert _texts(b_bundle["messages"]) == [*_texts(a_messages), "continue here", "Editing here.", "Done locally."]
+    assert _texts(b_bundle["messages"]) == [
+        *_texts(a_messages),
+        "continue here",
+        "Editing here.",
+        "Done locally.",
+        "on the local server",
+        "Done on the local server.",
+    ]
     # The "always" answer given on A still holds on B (the Bash rule travelled as a session allow rule).
     assert b_bundle["permissions"]["mode"] == "acceptEdits"
     allowed = b_bundle["session"]["config"]["allowed_tools"]
