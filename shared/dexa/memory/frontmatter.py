@@ -17,8 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from dexa.config.settings import SettingsProblem
 
 _OPEN = re.compile(r"\A(?:\ufeff)?---[ \t]*\r?\n")
@@ -45,6 +43,8 @@ def split_frontmatter(text: str, *, file: str) -> tuple[Document, SettingsProble
         return Document(body=text), SettingsProblem(file, "frontmatter", "frontmatter opened with --- but never closed")
     raw = text[opened.end() : closed.start()]
     body = text[closed.end() :].lstrip("\r\n")
+    import yaml  # only a document with a header needs it (~30 ms of a headless start otherwise)
+
     try:
         meta = _load_yaml(raw)
     except yaml.YAMLError as exc:
@@ -70,6 +70,8 @@ def _load_yaml(raw: str) -> object:
     """YAML, with Claude Code's leniency: retry with scalar values quoted (`argument-hint: [pr] [priority]`)."""
     if not raw.strip():
         return {}
+    import yaml
+
     try:
         return yaml.safe_load(raw)
     except yaml.YAMLError:
