@@ -108,7 +108,7 @@ def phases(log: Path) -> list[Phase]:
 
 
 def kind_of(function: str) -> str:
-    for kind in ("Api", "Step", "Webhooks", "Scheduler", "Reconciler", "Stream", "Authorizer"):
+    for kind in ("ApiStream", "Api", "Step", "Webhooks", "Scheduler", "Reconciler", "Authorizer"):
         if kind.lower() in function.lower():
             return kind
     return function
