@@ -1,4 +1,4 @@
-"""More scenarios of the deployed system, emulated (issue 14): the demo task on a repo.
+"""More scenarios of the deployed system, emulated (issue 14): the demo task on a repo, and IAM per function.
 
 They share the deployment of this folder (a session fixture; `make cloud-e2e` runs the folder with -n 0, so every
 file meets the same one). Both sessions start on the offline demo's buggy project, pushed to the GitHub stand-in as
@@ -9,12 +9,15 @@ Modal workspace, as a user's session on their own repository would.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from .client import ApiClient, Event
 from .harness import DEMO_REPO, Cloud
+from .iam_audit import AuditProxy, Need, audited, decide
+from .iam_audit import audit as audit_calls
 from .test_browser_front import add_org
 
 pytestmark = pytest.mark.timeout(600)
@@ -24,7 +27,15 @@ FIX = "    discount = gross * discount_pct / 100\n"
 
 
 @pytest.fixture(scope="module")
-def admin(cloud: Cloud) -> ApiClient:
+def audit(cloud: Cloud) -> Iterator[AuditProxy]:
+    """Every function container of this module signs with a key of its own and reaches moto through a recording
+    proxy, so the module's last test can check each call against the caller's role."""
+    with audited(cloud) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="module")
+def admin(cloud: Cloud, audit: AuditProxy) -> ApiClient:
     """The admin of an org of this module's own (`dexa cloud add-org`): whichever module bootstraps the deployment,
     these scenarios need not run after it."""
     org = add_org(cloud, "scenarios")
@@ -108,3 +119,43 @@ def test_the_demo_task_runs_to_green_tests_on_a_repo(cloud: Cloud, admin: ApiCli
     history = execution_history(cloud, sid)
     assert any(e["type"] == "ExecutionSucceeded" for e in history)
     assert len(cloud.model_requests("demo_task")) == 5
+
+
+# -- IAM: every call a function made, against its own role ------------------------------------------------------
+
+
+def test_every_aws_call_a_function_made_is_allowed_by_its_role(
+    cloud: Cloud, admin: ApiClient, audit: AuditProxy
+) -> None:
+    """The calls of this module's scenarios (the API, step and event-stream functions), plus a schedule created
+    through the API and fired (the scheduler function), each checked against the policies of the role its function
+    runs with (iam_audit.py: why not moto's own enforcement)."""
+    created = admin.ok("POST", "/schedules", json={"cron": "0 9 * * 1-5", "prompt": "[script:scheduled] report"})
+    fired = cloud.fire_schedule(created["id"], when="2020-01-07T09:00:00Z")
+    assert fired["status"] == "started", fired
+    admin.watch(fired["session_id"], until="turn.completed", timeout=240)
+
+    found, used = audit_calls(cloud, audit.calls)
+    summary = {fn.rsplit("-", 1)[0][-40:]: sorted(actions) for fn, actions in used.items()}
+    print(f"\ncloud-e2e: IAM audit of {len(audit.calls)} requests: {json.dumps(summary, indent=1)}")
+    assert len(used) >= 3, summary  # the API, the step and the scheduler functions at least
+    report = [f"{f.verdict}: {f.function} {f.need.action} on {list(f.need.resources)} ({f.need.what})" for f in found]
+    assert not report, "\n".join(report)
+
+
+def test_the_audit_refuses_what_a_role_does_not_grant() -> None:
+    """The evaluator can fail: a step role without states:DescribeExecution (the review's finding 11)."""
+    sm = "arn:aws:states:us-east-1:123456789012:stateMachine:Turn"
+    statements = [
+        {"Effect": "Allow", "Action": ["states:StartExecution", "states:SendTask*"], "Resource": sm},
+        {"Effect": "Allow", "Action": "dynamodb:*Item", "Resource": "arn:aws:dynamodb:us-east-1:123456789012:table/T"},
+        {"Effect": "Deny", "Action": "dynamodb:DeleteItem", "Resource": "*"},
+    ]
+    execution = "arn:aws:states:us-east-1:123456789012:execution:Turn:ses_1-t1"
+    assert decide(statements, Need("states:DescribeExecution", (execution,), "")) == "implicit"
+    assert decide(statements, Need("states:StartExecution", (sm,), "")) == "allowed"
+    assert decide(statements, Need("states:sendtasksuccess", (sm,), "")) == "allowed"  # actions are case-blind
+    table = "arn:aws:dynamodb:us-east-1:123456789012:table/T"
+    assert decide(statements, Need("dynamodb:PutItem", (table,), "")) == "allowed"
+    assert decide(statements, Need("dynamodb:PutItem", (table + "-other",), "")) == "implicit"
+    assert decide(statements, Need("dynamodb:DeleteItem", (table,), "")) == "denied"
