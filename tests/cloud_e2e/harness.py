@@ -23,6 +23,7 @@ import boto3
 from botocore.config import Config
 
 from .api_front import ApiFront
+from .async_invoke import AsyncEvent
 from .events_relay import EventsRelay
 from .lambda_emulator import LambdaEmulator
 from .modal_standin import PACKAGE_PARENT, ModalStandin
@@ -84,7 +85,12 @@ class Cloud:
         provisioner = Provisioner(self.client, cdk_out)
         self._publish_web_adapter(provisioner.deployment)
         self.deployment: Deployment = provisioner.deploy_all()
-        self.emulator.bind(self.deployment, aws_endpoint=self.moto.url, lambda_client=self.client("lambda"))
+        self.emulator.bind(
+            self.deployment,
+            aws_endpoint=self.moto.url,
+            lambda_client=self.client("lambda"),
+            sqs_client=self.client("sqs"),
+        )
         self.model = self._child("model", [python(), str(HERE / "model_server.py"), "--scripts", str(SCRIPTS)])
         self.client("secretsmanager").put_secret_value(
             SecretId=self.agent_resource("AWS::SecretsManager::Secret", "AnthropicApiKey"),
@@ -264,21 +270,46 @@ class Cloud:
 
     # -- EventBridge Scheduler (moto stores schedules but never fires them) ------------------------------------------
 
-    def fire_schedule(self, name: str, *, when: str | None = None) -> dict[str, Any]:
+    def fire_schedule(self, name: str, *, when: str | None = None, timeout: float = 180) -> dict[str, Any]:
         """Fire one schedule as EventBridge Scheduler does: its target's Input, with the context attribute
-        `<aws.scheduler.scheduled-time>` substituted, invoked synchronously on the target Lambda. Returns the
-        function's result; a function error raises, as Scheduler would count a failed attempt."""
+        `<aws.scheduler.scheduled-time>` substituted, invoked on the target Lambda *asynchronously* (InvocationType
+        Event, through moto), so Lambda's own retries and on-failure destination apply (async_invoke.py). Waits for
+        the event's last attempt and returns that result; raises if every attempt failed."""
+        event = self.fire_schedule_async(name, when=when).wait(timeout)
+        error, body = event.attempts[-1] if event.attempts else (True, b"")
+        if event.outcome != "succeeded":
+            raise RuntimeError(
+                f"schedule {name}: {event.outcome} after {len(event.attempts)} attempts: {body[:2000]!r}"
+            )
+        assert not error
+        return json.loads(body or b"null")
+
+    def fire_schedule_async(self, name: str, *, when: str | None = None) -> AsyncEvent:
+        """The firing, as the queued event Lambda made of it (its attempts and outcome fill in as it runs)."""
         (group,) = self.deployment.physical(self.stack("Integrations"), "AWS::Scheduler::ScheduleGroup")
         schedule = self.client("scheduler").get_schedule(Name=name, GroupName=group.ref)
         assert schedule["State"] == "ENABLED", schedule
         target = schedule["Target"]
         scheduled = when or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         payload = target.get("Input", "{}").replace("<aws.scheduler.scheduled-time>", scheduled)
-        response = self.client("lambda").invoke(FunctionName=target["Arn"], Payload=payload.encode())
-        body = response["Payload"].read()
-        if response.get("FunctionError"):
-            raise RuntimeError(f"schedule {name}: the target failed: {body[:2000]!r}")
-        return json.loads(body or b"null")
+        invoker = self.emulator.async_invoker
+        assert invoker is not None
+        mark = invoker.mark()
+        response = self.client("lambda").invoke(
+            FunctionName=target["Arn"], InvocationType="Event", Payload=payload.encode()
+        )
+        assert response["StatusCode"] == 202, response
+        return invoker.find(lambda e: e.payload == payload.encode(), after=mark)
+
+    def inject_fault(self, action: str, *, count: int = 1, code: str = "AccessDeniedException") -> None:
+        """Make the next `count` AWS requests `action` ("states:StartExecution") fail with `code`, whoever sends
+        them (moto_launcher.py)."""
+        import urllib.request
+
+        body = json.dumps({"action": action, "count": count, "code": code}).encode()
+        request = urllib.request.Request(f"{self.moto.url}/_e2e/faults", data=body, method="POST")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
 
     # -- operator actions ----------------------------------------------------------------------------------------
 

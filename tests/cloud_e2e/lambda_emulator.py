@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import queue
-import select
 import shutil
 import socket
 import subprocess
@@ -42,6 +41,8 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from .async_invoke import AsyncInvoker
+from .lambda_image import mask_args
 from .procs import QuietHTTPServer
 from .provision import REGION, Deployment
 from .runtime_dir import build_runtime_dir
@@ -139,6 +140,7 @@ class Container:
             "--unshare-uts",
             "--hostname", "169.254.0.1",
             "--ro-bind", "/usr", "/usr",
+            *mask_args(self.emulator.work_dir / "empty"),  # tools AWS's runtime lacks (lambda_image.py)
             "--symlink", "usr/lib", "/lib",
             "--symlink", "usr/lib64", "/lib64",
             "--symlink", "usr/bin", "/bin",
@@ -286,24 +288,6 @@ class Container:
             inv.result, inv.error = body, True
             inv.done.set()
         self.kill()
-
-
-def _on_hangup(conn: socket.socket, then: Callable[[], None]) -> None:
-    """Call `then` once the peer of `conn` closes it: a caller gone from a stream is noticed before the next chunk."""
-
-    def watch() -> None:
-        try:
-            while True:
-                readable, _, _ = select.select([conn], [], [], 1.0)
-                if readable and not conn.recv(1, socket.MSG_PEEK):
-                    break
-                if readable:
-                    time.sleep(0.2)
-        except (OSError, ValueError):
-            pass
-        then()
-
-    threading.Thread(target=watch, daemon=True).start()
 
 
 def _next_chunk(inv: Invocation) -> bytes | None:
@@ -498,15 +482,18 @@ class LambdaEmulator:
         self._configs: dict[str, FunctionConfig] = {}
         self._serial = 0
         self._merged: dict[tuple[Path, ...], Path] = {}
+        # Asynchronous invokes (InvocationType Event): queued, retried and sent on as Lambda does (async_invoke.py).
+        self.async_invoker: AsyncInvoker | None = None
         self.server = QuietHTTPServer(("127.0.0.1", 0), _invoke_handler(self))
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def bind(self, deployment: Deployment, *, aws_endpoint: str, lambda_client: Any) -> None:
+    def bind(self, deployment: Deployment, *, aws_endpoint: str, lambda_client: Any, sqs_client: Any = None) -> None:
         self.deployment = deployment
         self.aws_endpoint = aws_endpoint
         self.lambda_client = lambda_client
+        self.async_invoker = AsyncInvoker(self, lambda_client=lambda_client, sqs_client=sqs_client)
 
     def config(self, name: str) -> FunctionConfig:
         cached = self._configs.get(name)
@@ -645,7 +632,10 @@ def _invoke_handler(emulator: LambdaEmulator) -> type[BaseHTTPRequestHandler]:
                 self._reply(500, f"{type(exc).__name__}: {exc}".encode())
                 return
             if self.headers.get("X-Amz-Invocation-Type") == "Event":
-                threading.Thread(target=emulator.invoke, args=(name, body), daemon=True).start()
+                if emulator.async_invoker is None:
+                    self._reply(500, b"the emulator is not bound to a deployment yet")
+                    return
+                emulator.async_invoker.submit(name, body)
                 self._reply(202, b"")
                 return
             inv = emulator.invoke(name, body)
@@ -669,7 +659,6 @@ def _invoke_handler(emulator: LambdaEmulator) -> type[BaseHTTPRequestHandler]:
             self.send_header("content-type", "application/vnd.amazon.eventstream")
             self.send_header("transfer-encoding", "chunked")
             self.end_headers()
-            _on_hangup(self.connection, inv.abandon)
             chunk: bytes | None = first
             try:
                 while chunk is not None:

@@ -11,7 +11,9 @@ Two changes to stock `moto.server`, both because this machine has no Docker:
 * A DynamoDB transaction no longer copies whole tables (moto_transactions.py): its cost grew with the table.
 
 `GET /_e2e/requests` returns a count of the AWS requests served so far by service and action (the benchmark's
-"AWS requests per turn"); `POST /_e2e/requests` resets it.
+"AWS requests per turn"); `POST /_e2e/requests` resets it. `POST /_e2e/faults` with `{"action": "states:StartExecution",
+"count": N, "code": "...", "message": "..."}` makes the next N such requests fail as AWS fails them (status 400, a
+JSON error body the SDK does not retry): a fault injected where a test needs a first attempt to fail.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class RequestCounter:
         self.app = app
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
+        self.faults: dict[str, dict[str, Any]] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -87,9 +90,28 @@ class RequestCounter:
             body = json.dumps(sent).encode()
             start_response("200 OK", [("content-type", "application/json"), ("content-length", str(len(body)))])
             return [body]
-        if not path.startswith("/moto-api"):
+        if path == "/_e2e/faults" and environ["REQUEST_METHOD"] == "POST":
+            size = int(environ.get("CONTENT_LENGTH") or 0)
+            fault = json.loads(environ["wsgi.input"].read(size) or b"{}")
             with self.lock:
-                self.counts[self._key(environ)] += 1
+                self.faults[str(fault["action"])] = fault
+            start_response("204 No Content", [("content-length", "0")])
+            return [b""]
+        if not path.startswith("/moto-api"):
+            key = self._key(environ)
+            with self.lock:
+                self.counts[key] += 1
+                fault = self.faults.get(key)
+                if fault is not None and int(fault.get("count", 0)) > 0:
+                    fault["count"] = int(fault["count"]) - 1
+                else:
+                    fault = None
+            if fault is not None:
+                code = str(fault.get("code", "AccessDeniedException"))
+                body = json.dumps({"__type": code, "message": fault.get("message", "injected by the e2e test")})
+                headers = [("content-type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", code)]
+                start_response("400 Bad Request", [*headers, ("content-length", str(len(body)))])
+                return [body.encode()]
         return self.app(environ, start_response)
 
     @staticmethod
