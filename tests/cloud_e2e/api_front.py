@@ -26,12 +26,16 @@ method throttling, custom domains, authorizers other than API keys.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fnmatch
 import json
+import select
+import socket
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -190,6 +194,25 @@ class ApiFront:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def on_hangup(conn: socket.socket, then: Callable[[], Any]) -> None:
+    """Call `then` once the peer of `conn` closes it (a background watcher; it stops when `conn` is closed)."""
+
+    def watch() -> None:
+        try:
+            while True:
+                readable, _, _ = select.select([conn], [], [], 1.0)
+                if readable and not conn.recv(1, socket.MSG_PEEK):
+                    break
+                if readable:
+                    time.sleep(0.2)  # the peer sent something (a next request): keep watching
+        except (OSError, ValueError):
+            pass
+        with contextlib.suppress(OSError):
+            then()
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _as_list(value: Any) -> list[str]:
@@ -425,6 +448,8 @@ def _handler(front: ApiFront) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - o
                 self.send_header("x-amzn-RequestId", request_id)
                 self.send_header("transfer-encoding", "chunked")
                 self.end_headers()
+                # A client that hangs up ends the integration at once (not at the stream's next write).
+                on_hangup(self.connection, lambda: upstream.sock and upstream.sock.shutdown(socket.SHUT_RDWR))
                 while True:
                     if rest:
                         self.wfile.write(f"{len(rest):x}\r\n".encode() + rest + b"\r\n")

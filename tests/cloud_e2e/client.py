@@ -93,16 +93,19 @@ class ApiClient:
         raise AssertionError(f"no {until or 'end'} event within {timeout}s; saw {[e.type for e in seen]}")
 
     def stream(self, session_id: str, after: int, *, deadline: float) -> Iterator[Event]:
-        """One SSE connection from `after`: its events as they arrive, until the server ends it or the deadline."""
+        """One SSE connection from `after`: its events as they arrive, until the server ends it, the connection
+        fails or goes quiet past the read timeout (the caller reconnects, as EventSource does), or the deadline."""
         timeout = httpx.Timeout(35, read=max(1.0, min(120.0, deadline - time.monotonic())))
         headers = {"accept": "text/event-stream", "last-event-id": str(after)}
-        with self.http.stream("GET", f"/sessions/{session_id}/events", headers=headers, timeout=timeout) as response:
-            if response.status_code != 200:
-                response.read()
-                raise AssertionError(f"events -> {response.status_code}: {response.text[:1000]}")
-            self.connected.set()
-            fields: dict[str, str] = {}
-            try:
+        try:
+            with self.http.stream(
+                "GET", f"/sessions/{session_id}/events", headers=headers, timeout=timeout
+            ) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise AssertionError(f"events -> {response.status_code}: {response.text[:1000]}")
+                self.connected.set()
+                fields: dict[str, str] = {}
                 for line in response.iter_lines():
                     if line:
                         if not line.startswith(":"):
@@ -115,8 +118,8 @@ class ApiClient:
                         yield event
                     if time.monotonic() > deadline:
                         return
-            except httpx.ReadTimeout:
-                return
+        except (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError):
+            return
 
 
 def to_event(fields: dict[str, str], received: float) -> Event | None:

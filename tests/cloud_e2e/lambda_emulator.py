@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import queue
+import select
 import shutil
 import socket
 import subprocess
@@ -288,6 +289,24 @@ class Container:
             inv.result, inv.error = body, True
             inv.done.set()
         self.kill()
+
+
+def _on_hangup(conn: socket.socket, then: Callable[[], None]) -> None:
+    """Call `then` once the peer of `conn` closes it: a caller gone from a stream is noticed before the next chunk."""
+
+    def watch() -> None:
+        try:
+            while True:
+                readable, _, _ = select.select([conn], [], [], 1.0)
+                if readable and not conn.recv(1, socket.MSG_PEEK):
+                    break
+                if readable:
+                    time.sleep(0.2)
+        except (OSError, ValueError):
+            pass
+        then()
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _next_chunk(inv: Invocation) -> bytes | None:
@@ -659,6 +678,7 @@ def _invoke_handler(emulator: LambdaEmulator) -> type[BaseHTTPRequestHandler]:
             self.send_header("content-type", "application/vnd.amazon.eventstream")
             self.send_header("transfer-encoding", "chunked")
             self.end_headers()
+            _on_hangup(self.connection, inv.abandon)
             chunk: bytes | None = first
             try:
                 while chunk is not None:
