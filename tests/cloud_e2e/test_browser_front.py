@@ -293,3 +293,48 @@ def test_oauth_completes_through_the_front_by_its_state_and_the_grant_is_kms_cip
     nonce = unquote(state[1]).split(".")[0]
     forged = httpx.get(f"{cloud.api.url}/oauth/callback", params={"state": f"{nonce}.AAAA", "code": "x"}, timeout=60)
     assert forged.status_code == 404, forged.text
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent: apt-get install -y chromium")
+def test_a_real_browser_signs_in_and_works_inside_the_stage(cloud: Cloud, org_b: dict[str, Any]) -> None:
+    """Chromium through the front: the app shell, its modules and every fetch stay under /v1; a 401 sends it to
+    the login page, the pasted key becomes the cookie, and the session list then loads with the cookie alone."""
+    from playwright.sync_api import sync_playwright
+
+    sid = ApiClient(cloud.api.url, org_b["token"]).create_session("[script:hello] say hello")["id"]
+    stage = urlsplit(cloud.api.url).path
+    outside: list[str] = []  # any request that left the stage (API Gateway would answer 403)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--headless=new", "--no-sandbox"])
+        try:
+            page = browser.new_page()
+            # Generous: the first page load cold-starts API function containers for its modules, in parallel.
+            page.set_default_timeout(120_000)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on(
+                "request",
+                lambda r: outside.append(r.url) if not urlsplit(r.url).path.startswith(stage + "/") else None,
+            )
+            page.goto(f"{cloud.api.url}/")
+            # The session list needs a key: the app goes to its login page, inside the stage.
+            page.wait_for_selector("input[type=password]")
+            assert urlsplit(page.url).path == f"{stage}/ui/login", (page.url, errors)
+            page.fill("input[type=password]", org_b["token"])
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{cloud.api.url}/")
+            page.wait_for_selector(f'a.session-link[data-session-id="{sid}"]')
+            link = page.get_attribute(f'a.session-link[data-session-id="{sid}"]', "href")
+            assert link == f"{stage}/ui/sessions/{sid}", link
+            page.click(f'a.session-link[data-session-id="{sid}"]')
+            page.wait_for_url(f"**{stage}/ui/sessions/{sid}")
+            page.get_by_text("Review", exact=False).first.wait_for()
+            cookies: dict[str, Any] = {str(c.get("name")): c for c in page.context.cookies()}
+            assert cookies["dexa_token"].get("httpOnly") and cookies["dexa_token"].get("sameSite") == "Strict"
+            assert not errors, errors
+        finally:
+            browser.close()
+    assert not outside, outside
