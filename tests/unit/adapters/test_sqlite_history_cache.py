@@ -53,7 +53,7 @@ async def test_history_is_decoded_once_and_reads_stay_exact(tmp_path: Path) -> N
 
 @pytest.mark.anyio
 async def test_the_decode_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_module, "DECODED_MESSAGES_MAX", 5)
+    monkeypatch.setattr(store_module, "DECODED_MAX", 5)
     store = SqliteStore(tmp_path / "dexa.db")
     await store.create_session(_session("s1"))
     for i in range(12):
@@ -61,3 +61,30 @@ async def test_the_decode_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.M
     assert [m.id for m in await store.list_messages("s1")] == [f"m{i}" for i in range(12)]
     assert len(store._decoded) <= 5  # pyright: ignore[reportPrivateUsage]
     store.close()
+
+
+@pytest.mark.anyio
+async def test_sessions_and_tool_records_are_decoded_once_and_read_as_stored(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from dexa.core.session import ToolRecord
+
+    db = tmp_path / "dexa.db"
+    store, other = SqliteStore(db), SqliteStore(db)
+    await store.create_session(_session("s1"))
+    first, again = await store.get_session("s1"), await store.get_session("s1")
+    assert first is again  # one decode while the row is unchanged
+    updated = await other.update_session(replace(first, title="renamed"))  # another process writes
+    seen = await store.get_session("s1")
+    assert (seen.title, seen.version) == ("renamed", updated.version)
+
+    record = ToolRecord(session_id="s1", tool_use_id="t1", name="Bash", input={"command": "ls"}, turn=1)
+    await store.put_tool_record(record)
+    one, two = await store.list_tool_records("s1"), await store.list_tool_records("s1", turn=1)
+    assert one[0] is two[0]
+    done = replace(record, status="done", result={"content": "x"})
+    assert await other.transition_tool("s1", "t1", from_status=("requested",), to=done)
+    [now] = await store.list_tool_records("s1")
+    assert (now.status, now.result) == ("done", {"content": "x"})
+    store.close()
+    other.close()

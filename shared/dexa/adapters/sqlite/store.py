@@ -18,9 +18,9 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dexa.core.codec import (
     approval_from_dict,
@@ -69,9 +69,23 @@ _SESSION_TABLES = (
 )
 BUSY_TIMEOUT_MS = 100
 WRITE_DEADLINE_S = 30.0
-# Decoded messages kept per store (FIFO beyond this): a long session's history, several sessions in dexa serve.
-DECODED_MESSAGES_MAX = 4096
+# Decoded rows kept per store and kind (FIFO beyond this): a long session's history, several sessions in dexa serve.
+DECODED_MAX = 4096
 FILE_MODE = 0o600
+
+
+_Decoded = TypeVar("_Decoded")
+
+
+def _memo(cache: dict[str, _Decoded], data: str, decode: Callable[[], _Decoded]) -> _Decoded:
+    """The object decoded from a row's JSON text, decoded once while it stays among the last DECODED_MAX."""
+    found = cache.get(data)
+    if found is None:
+        found = decode()
+        if len(cache) >= DECODED_MAX:
+            del cache[next(iter(cache))]
+        cache[data] = found
+    return found
 
 
 class _BusyError(Exception):
@@ -106,6 +120,10 @@ class SqliteStore:
         self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         self._lock = threading.RLock()
         self._decoded: dict[str, Message] = {}
+        # Sessions and tool records are re-read by every step (the session several times); like messages, each
+        # row text is decoded once. Both are frozen, and the dicts inside are shared: no one may mutate them.
+        self._sessions: dict[str, Session] = {}
+        self._tool_records: dict[str, ToolRecord] = {}
 
     def close(self) -> None:
         with self._lock:
@@ -182,7 +200,8 @@ class SqliteStore:
         rows = self._q("SELECT org_id, data FROM sessions WHERE id=?", (session_id,))
         if not rows or (org_id is not None and rows[0][0] != org_id):
             raise NotFoundError(f"session {session_id} not found")
-        return session_from_dict(json.loads(rows[0][1]))
+        data = rows[0][1]
+        return _memo(self._sessions, data, lambda: session_from_dict(json.loads(data)))
 
     async def update_session(self, session: Session, *, expect_version: int | None = None) -> Session:
         from dataclasses import replace
@@ -268,13 +287,7 @@ class SqliteStore:
         # (about half a headless request's store CPU). Keyed by the row's JSON text, so a row rewritten by another
         # process is simply a new entry. Messages are frozen; the dicts inside (tool inputs) are not, and no one
         # may mutate them.
-        message = self._decoded.get(data)
-        if message is None:
-            message = message_from_dict(json.loads(data))
-            if len(self._decoded) >= DECODED_MESSAGES_MAX:
-                del self._decoded[next(iter(self._decoded))]
-            self._decoded[data] = message
-        return message
+        return _memo(self._decoded, data, lambda: message_from_dict(json.loads(data)))
 
     async def hide_messages_after(self, session_id: str, message_id: str | None) -> int:
         def run(c: sqlite3.Connection) -> int:
@@ -349,7 +362,8 @@ class SqliteStore:
             rows = self._q(
                 "SELECT data FROM tool_records WHERE session_id=? AND turn=? ORDER BY created", (session_id, turn)
             )
-        return [tool_record_from_dict(json.loads(r[0])) for r in rows]
+        cache = self._tool_records
+        return [_memo(cache, r[0], lambda text=r[0]: tool_record_from_dict(json.loads(text))) for r in rows]
 
     # ------------------------------------------------------------ approvals
 
