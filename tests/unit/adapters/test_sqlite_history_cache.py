@@ -88,3 +88,32 @@ async def test_sessions_and_tool_records_are_decoded_once_and_read_as_stored(tmp
     assert (now.status, now.result) == ("done", {"content": "x"})
     store.close()
     other.close()
+
+
+@pytest.mark.anyio
+async def test_a_step_boundary_update_starts_from_the_recalled_session_and_never_overwrites_another_write(
+    tmp_path: Path,
+) -> None:
+    """TurnEngine.update_latest writes from store.recalled() without a read; a write made elsewhere meanwhile fails
+    the version check and the change is applied again to a fresh read."""
+    from dataclasses import replace
+
+    from dexa.core.steps_base import StepHost
+
+    db = tmp_path / "dexa.db"
+    store, other = SqliteStore(db), SqliteStore(db)
+    created = await store.create_session(_session("s1"))
+    assert store.recalled("s1") is created
+    host = StepHost()
+    host.store = store
+    written = await host.update_latest("s1", lambda s: replace(s, title="one"))
+    assert store.recalled("s1") is written and written.version == created.version + 1
+
+    await other.update_session(replace(await other.get_session("s1"), status="paused"))  # e.g. the API, elsewhere
+    written = await host.update_latest("s1", lambda s: replace(s, title="two"))
+    stored = await other.get_session("s1")
+    assert (stored.title, stored.status) == ("two", "paused")  # the other write survived
+    await store.delete_session("s1")
+    assert store.recalled("s1") is None
+    store.close()
+    other.close()

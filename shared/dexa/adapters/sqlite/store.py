@@ -124,6 +124,9 @@ class SqliteStore:
         # row text is decoded once. Both are frozen, and the dicts inside are shared: no one may mutate them.
         self._sessions: dict[str, Session] = {}
         self._tool_records: dict[str, ToolRecord] = {}
+        # The session as this store last read or wrote it (recalled): a step boundary's conditional update starts
+        # from it instead of re-reading; a stale one fails its version check and is read afresh.
+        self._recalled: dict[str, Session] = {}
 
     def close(self) -> None:
         with self._lock:
@@ -187,7 +190,18 @@ class SqliteStore:
                 raise ConflictError(f"session {session.id} already exists") from exc
 
         await self._write(run)
+        self._recall(session)
         return session
+
+    def _recall(self, session: Session) -> None:
+        self._recalled.pop(session.id, None)  # re-inserted last: FIFO order is recency
+        if len(self._recalled) >= DECODED_MAX:
+            del self._recalled[next(iter(self._recalled))]
+        self._recalled[session.id] = session
+
+    def recalled(self, session_id: str) -> Session | None:
+        """The session as this store last read or wrote it, or None; may be stale (see TurnEngine.update_latest)."""
+        return self._recalled.get(session_id)
 
     async def delete_session(self, session_id: str) -> None:
         def run(c: sqlite3.Connection) -> None:
@@ -195,13 +209,16 @@ class SqliteStore:
                 c.execute(f"DELETE FROM {table} WHERE {column}=?", (session_id,))
 
         await self._write(run)
+        self._recalled.pop(session_id, None)
 
     async def get_session(self, session_id: str, *, org_id: str | None = None) -> Session:
         rows = self._q("SELECT org_id, data FROM sessions WHERE id=?", (session_id,))
         if not rows or (org_id is not None and rows[0][0] != org_id):
             raise NotFoundError(f"session {session_id} not found")
         data = rows[0][1]
-        return _memo(self._sessions, data, lambda: session_from_dict(json.loads(data)))
+        session = _memo(self._sessions, data, lambda: session_from_dict(json.loads(data)))
+        self._recall(session)
+        return session
 
     async def update_session(self, session: Session, *, expect_version: int | None = None) -> Session:
         from dataclasses import replace
@@ -219,7 +236,9 @@ class SqliteStore:
             )
             return new
 
-        return await self._write(run)
+        new = await self._write(run)
+        self._recall(new)
+        return new
 
     async def list_sessions(self, *, org_id: str, limit: int = 50, cwd: str | None = None) -> list[Session]:
         if cwd is None:
