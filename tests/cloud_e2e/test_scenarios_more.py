@@ -1,4 +1,5 @@
-"""More scenarios of the deployed system, emulated (issue 14): the demo task on a repo, and IAM per function.
+"""More scenarios of the deployed system, emulated (issue 14): the demo task on a repo, the parallel Map path, and
+the AWS calls of each function checked against its own role.
 
 They share the deployment of this folder (a session fixture; `make cloud-e2e` runs the folder with -n 0, so every
 file meets the same one). Both sessions start on the offline demo's buggy project, pushed to the GitHub stand-in as
@@ -119,6 +120,45 @@ def test_the_demo_task_runs_to_green_tests_on_a_repo(cloud: Cloud, admin: ApiCli
     history = execution_history(cloud, sid)
     assert any(e["type"] == "ExecutionSucceeded" for e in history)
     assert len(cloud.model_requests("demo_task")) == 5
+
+
+def test_parallel_reads_handed_to_the_map_after_an_approval(cloud: Cloud, admin: ApiClient) -> None:
+    """The deployed Map path: a reply with three Reads and a Bash that asks parks the turn (the chain stops at the
+    ask); once approved, the machine's PlanTools hands the three Reads to RunReadOnlyTools, one RunTool Lambda per
+    item, and RunTools runs the Bash. The model's next Edit on a file one item read succeeds: each item's tool
+    state (read_files) reached the session, not only the last writer's."""
+    sid = admin.create_session(
+        "[script:map_reads] read the code and fix the discount",
+        permission_mode="acceptEdits",
+        sources=[f"github:{DEMO_REPO}"],
+    )["id"]
+    admin.watch(sid, until="permission.required", timeout=240)
+    pending = [a for a in admin.ok("GET", f"/sessions/{sid}/approvals")["data"] if a["status"] == "pending"]
+    assert len(pending) == 1 and "git status" in json.dumps(pending[0]), pending
+    admin.ok("POST", f"/sessions/{sid}/approve", json={"approval_id": pending[0]["id"], "decision": "once"})
+    events = admin.watch(sid, until="turn.completed", timeout=240)
+    assert not [e.data for e in events if e.type in ("turn.failed", "error")], [e.type for e in events]
+
+    reads = completed(events, "Read")
+    assert len(reads) == 3 and not any(r["is_error"] for r in reads), json.dumps([r for r in reads if r["is_error"]])
+    (bash,) = completed(events, "Bash")
+    assert bash["data"]["exit_code"] == 0 and "clean-tree" in bash["content"], bash
+    (edit,) = completed(events, "Edit")
+    assert not edit["is_error"], edit  # "File has not been read yet" if the items' read_files overwrote each other
+    fixed = volume_file(cloud, sid, "invoice/invoice/totals.py")
+    assert fixed is not None and FIX in fixed, fixed
+    assert admin.session(sid)["result"] == "Read three files side by side, then fixed the discount."
+
+    history = execution_history(cloud, sid)
+    assert any(e["type"] == "ExecutionSucceeded" for e in history)
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert "RunReadOnlyTools" in entered, entered
+    # Three items, each a RunTool Lambda that succeeded (a failed item would be caught into ToolLeftOver).
+    assert [e["type"] for e in history].count("MapIterationSucceeded") == 3, [e["type"] for e in history]
+    assert entered.count("RunTool") == 3 and "ToolLeftOver" not in entered, entered
+    assert not [e for e in history if e["type"] in ("MapIterationFailed", "TaskFailed", "LambdaFunctionFailed")]
+    started = [e for e in history if e["type"] == "MapStateStarted"]
+    assert len(started) == 1 and started[0]["mapStateStartedEventDetails"]["length"] == 3, started
 
 
 # -- IAM: every call a function made, against its own role ------------------------------------------------------
