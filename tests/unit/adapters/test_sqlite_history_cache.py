@@ -117,3 +117,17 @@ async def test_a_step_boundary_update_starts_from_the_recalled_session_and_never
     assert store.recalled("s1") is None
     store.close()
     other.close()
+
+
+@pytest.mark.anyio
+async def test_event_numbers_stay_contiguous_across_connections(tmp_path: Path) -> None:
+    """append_event numbers and inserts in one statement: two connections interleaving (the CLI and dexa serve on
+    one file) still number 1, 2, 3... and each is given the number it stored."""
+    db = tmp_path / "dexa.db"
+    store, other = SqliteStore(db), SqliteStore(db)
+    given = [(await (store if i % 2 else other).append_event("s1", "x", {"i": i})).seq for i in range(6)]
+    assert given == [1, 2, 3, 4, 5, 6]
+    assert [(e.seq, e.data["i"]) for e in await store.read_events("s1")] == [(i + 1, i) for i in range(6)]
+    assert (await store.append_event("s2", "x", {})).seq == 1  # numbered per session
+    store.close()
+    other.close()

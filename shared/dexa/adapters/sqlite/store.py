@@ -257,13 +257,13 @@ class SqliteStore:
         payload = json.dumps(dict(data), default=str)
 
         def run(c: sqlite3.Connection) -> int:
-            row = c.execute("SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id=?", (session_id,)).fetchone()
-            seq = int(row[0]) + 1
-            c.execute(
-                "INSERT INTO events(session_id, seq, type, ts, data) VALUES (?,?,?,?,?)",
-                (session_id, seq, type, ts, payload),
-            )
-            return seq
+            # One statement: the next number and the row, inside the write transaction (contiguous across processes).
+            rows = c.execute(  # fetched to the end, so the statement is finished before COMMIT
+                "INSERT INTO events(session_id, seq, type, ts, data) "
+                "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM events WHERE session_id=? RETURNING seq",
+                (session_id, type, ts, payload, session_id),
+            ).fetchall()
+            return int(rows[0][0])
 
         seq = await self._write(run)
         return Event(session_id=session_id, seq=seq, type=type, data=json.loads(payload), ts=ts)
