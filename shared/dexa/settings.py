@@ -1,13 +1,20 @@
-"""Deployment settings (DEXA_* environment). Read once by entry points; core never reads the environment."""
+"""Deployment settings (DEXA_* environment). Read once by entry points; core never reads the environment.
+
+A pydantic model that reads its own DEXA_* variables, rather than pydantic-settings' BaseSettings: that package
+(with python-dotenv, ~25 modules) was on every `dexa run -p` for a dozen scalar fields. The same precedence:
+arguments, then the environment (names case-insensitive), then defaults; values are coerced as pydantic does.
+"""
 
 from __future__ import annotations
 
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ENV_PREFIX = "DEXA_"
 
 
 def default_home() -> Path:
@@ -17,8 +24,21 @@ def default_home() -> Path:
     return Path.home() / ".dexa"
 
 
-class DexaSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DEXA_", extra="ignore")
+class DexaSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _environment(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+        found = {
+            name.lower()[len(ENV_PREFIX) :]: value
+            for name, value in os.environ.items()
+            if name.upper().startswith(ENV_PREFIX) and name.lower()[len(ENV_PREFIX) :] in fields
+        }
+        return {**found, **data}
 
     home: Path = Field(default_factory=default_home)
     store: str = "sqlite"  # sqlite | dynamo
