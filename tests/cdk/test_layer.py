@@ -93,8 +93,11 @@ def test_the_template_ships_the_layer_under_its_asset_hash_and_no_stack_exports_
         functions = _resources(template, "AWS::Lambda::Function")
         assert len(layers) == (1 if functions else 0), stack
         for name, fn in functions.items():
-            # A Ref to this stack's own LayerVersion: never Fn::ImportValue, never a literal ARN.
-            assert fn["Properties"]["Layers"] == [{"Ref": next(iter(layers))}], (stack, name)
+            # A Ref to this stack's own LayerVersion first: never Fn::ImportValue, never a literal ARN of ours. The
+            # one other layer allowed is AWS's published Lambda Web Adapter (the event stream's response streaming).
+            own, *others = fn["Properties"]["Layers"]
+            assert own == {"Ref": next(iter(layers))}, (stack, name)
+            assert all(":753240598075:layer:LambdaAdapterLayer" in json.dumps(o) for o in others), (stack, name, others)
         layer_keys |= {layer["Properties"]["Content"]["S3Key"] for layer in layers.values()}
         for layer_id in layers:
             for output in template.get("Outputs", {}).values():
@@ -124,7 +127,7 @@ def test_context_selects_the_emulated_target_for_functions_and_layer(tmp_path: P
     # On a shared work tree someone may edit shared/dexa during the synth; then only the key check is moot.
     stable = layer_asset_hash(EMULATED) == before
     functions = [f for t in templates.values() for f in _resources(t, "AWS::Lambda::Function").values()]
-    assert len(functions) == len(list((ROOT / "functions").glob("*/handler.py")))
+    assert len(functions) == len(_function_dirs())
     for fn in functions:
         assert fn["Properties"]["Runtime"] == "python3.11"
         assert fn["Properties"]["Architectures"] == ["x86_64"]
@@ -137,6 +140,11 @@ def test_context_selects_the_emulated_target_for_functions_and_layer(tmp_path: P
 
 
 # ---------------------------------------------------------------- the built layer (needs the package index)
+
+
+def _function_dirs() -> list[Path]:
+    """Each function's code: a Python handler, or a run.sh the Lambda Web Adapter starts (the event stream)."""
+    return [d for d in (ROOT / "functions").iterdir() if (d / "handler.py").exists() or (d / "run.sh").exists()]
 
 
 def _synth_cli(out: Path) -> tuple[dict[str, Any], str, float]:
@@ -153,7 +161,7 @@ def _synth_cli(out: Path) -> tuple[dict[str, Any], str, float]:
     return json.loads(summary.read_text()), done.stdout + done.stderr, time.monotonic() - started
 
 
-def _locked(extras: tuple[str, ...] = ("aws", "modal")) -> dict[str, str]:
+def _locked(extras: tuple[str, ...] = ("aws", "modal", "otel")) -> dict[str, str]:
     uv = shutil.which("uv") or str(ROOT / ".tools" / "bin" / "uv")
     args = [uv, "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project", "--no-header", "--no-annotate"]
     for extra in extras:
@@ -190,7 +198,7 @@ def _installed(layer: Path) -> dict[str, str]:
 def test_synth_bundles_a_layer_of_exactly_the_lock_that_imports_here_from_bytecode(tmp_path: Path) -> None:
     first, _, _ = _synth_cli(tmp_path / "a")
     functions = {name: fn for stack in first["stacks"] for name, fn in stack["functions"].items()}
-    assert len(functions) == len(list((ROOT / "functions").glob("*/handler.py")))
+    assert len(functions) == len(_function_dirs())
     (layer_dir,) = {layer for fn in functions.values() for layer in fn["layers"]}
     layer = Path(layer_dir) / "python"
 
@@ -217,7 +225,9 @@ def test_synth_bundles_a_layer_of_exactly_the_lock_that_imports_here_from_byteco
         env = {k: v for k, v in fn["environment"].items() if isinstance(v, str)}
         env |= {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "AWS_REGION": "us-east-1"}
         env |= {"AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": f"{layer}:{fn['code']}"}
-        probe = "import handler, dexa, boto3, pydantic_core; print(dexa.__file__, boto3.__file__)"
+        # The event stream has no handler module: its run.sh starts dexa.cloud.stream under the Web Adapter.
+        entry = "handler" if (Path(fn["code"]) / "handler.py").exists() else "dexa.cloud.stream"
+        probe = f"import {entry}, dexa, boto3, pydantic_core; print(dexa.__file__, boto3.__file__)"
         done = subprocess.run([str(python), "-S", "-c", probe], env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, (name, done.stderr[-3000:])
         assert all(path.startswith(str(layer)) for path in done.stdout.split()), (name, done.stdout)
