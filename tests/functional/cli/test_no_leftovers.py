@@ -84,7 +84,13 @@ def test_dexa_run_leaves_no_process_behind(tmp_path: Path, ending: str, network:
     proc = subprocess.Popen(cmd, cwd=ws, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # Mid-run, at the foreground command: the run_in_background job and the MCP server are alive.
-        assert _wait(lambda: any(f"{marker}-fg" in c for c in _cmdlines(marker)), 60), (_cmdlines(marker), proc.poll())
+        # The background job's shell may exec its `sleep` a moment after the foreground one under load (CI saw the
+        # fg before the bg's exec): wait for both rather than sample once.
+        def started() -> bool:
+            now = _cmdlines(marker)
+            return any(f"{marker}-fg" in c for c in now) and any(c.startswith(f"{marker}-bg") for c in now)
+
+        assert _wait(started, 60), (_cmdlines(marker), proc.poll())
         alive = _cmdlines(marker)
         if network:
             assert any("socat" in c for c in alive), alive  # the in-sandbox bridge to the egress proxy
