@@ -8,6 +8,7 @@ path always exists and is a real directory or a link at any instant.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -28,11 +29,17 @@ swaps = 0
 print("ready", flush=True)
 while not os.path.exists(stop):
     if libc.renameat2(-100, d.encode(), -100, spare.encode(), 2) != 0:
+        # ENOENT: the code under attack removed the link standing at `d` (unlinking a link never touches its
+        # target, so that is a safe answer) and has not put a directory back yet: try again.
+        if ctypes.get_errno() == 2:
+            continue
         sys.exit("renameat2 failed: errno %d" % ctypes.get_errno())
     swaps += 1
 if os.path.islink(d):  # leave the real directory in place
     libc.renameat2(-100, d.encode(), -100, spare.encode(), 2)
     swaps += 1
+elif not os.path.lexists(d) and os.path.isdir(spare) and not os.path.islink(spare):
+    os.rename(spare, d)
 print(swaps, flush=True)
 """
 
@@ -62,7 +69,10 @@ def racing(directory: Path, outside: Path) -> Iterator[dict[str, int]]:
         assert proc.returncode == 0, out
         result["swaps"] = int(out.strip())
         assert directory.is_dir() and not directory.is_symlink()
-        spare.unlink()
+        if spare.is_symlink() or not spare.exists():
+            spare.unlink(missing_ok=True)
+        else:  # the workspace's old directory, left here when the code under attack removed the link at `d`
+            shutil.rmtree(spare)
 
 
 def tree_state(top: Path) -> dict[str, Any]:
