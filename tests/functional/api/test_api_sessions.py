@@ -40,7 +40,7 @@ def test_a_second_message_while_a_turn_runs_is_409_session_busy(tmp_path: Path) 
     release = threading.Event()
 
     async def gated(req: Any) -> Any:
-        while len(req.messages) == 1 and not release.is_set():
+        while len(req.messages) == 1 and not release.is_set():  # noqa: ASYNC110 - a threading.Event, set by the test's thread
             await asyncio.sleep(0.01)
         return reply("thinking") if len(req.messages) == 1 else text("x")
 
@@ -183,7 +183,7 @@ def test_rewind_delegates_to_the_rewinder_and_refuses_while_a_turn_runs(tmp_path
 
     async def gated(req: Any) -> Any:
         # The turn runs until the test has tried its rewind: no timing window on a loaded machine.
-        while not release.is_set():
+        while not release.is_set():  # noqa: ASYNC110 - a threading.Event, set by the test's thread
             await asyncio.sleep(0.01)
         return reply("slow")
 
