@@ -7,6 +7,7 @@ plain directory and the only tool appends lines to files, so it must never back 
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import time
 import uuid
 from collections.abc import Sequence
@@ -39,6 +40,8 @@ class FakeRuntime:
     driver: InProcessDriver
     home: Path
     default_model: str = "scripted"
+    # As with DEXA_SANDBOX=modal: cwd is a path in the session's remote workspace, never looked up on this disk.
+    remote_workspaces: bool = False
 
     async def create_session(
         self,
@@ -53,9 +56,12 @@ class FakeRuntime:
         session_id: str | None = None,
         parent_id: str | None = None,
     ) -> Session:
-        path = await anyio.Path(cwd).resolve()
-        if not await path.is_dir():
-            raise ConfigError(f"working directory does not exist: {path}")
+        if self.remote_workspaces:
+            path = posixpath.normpath(cwd)  # lexical: nothing is looked up
+        else:
+            path = await anyio.Path(cwd).resolve()
+            if not await path.is_dir():
+                raise ConfigError(f"working directory does not exist: {path}")
         now = time.time()
         session = Session(
             id=session_id or "ses_" + uuid.uuid4().hex[:20],

@@ -250,6 +250,12 @@ async def import_session(store: Store, blobs: BlobStore | None, incoming: Incomi
         raise
 
 
+async def discard_session(store: Store, incoming: Incoming, session_id: str) -> None:
+    """Remove an imported session and its records: the caller failed after import_session succeeded (a remote
+    workspace is written after the records, through its port)."""
+    await _discard(store, incoming, session_id)
+
+
 async def _discard(store: Store, incoming: Incoming, session_id: str) -> None:
     # Blobs stay: they are content-addressed, possibly shared, and collected by checkpoint retention.
     await store.kv_delete(TOOL_STATE_NS, session_id)

@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 
 from dexa.api.deps import Ctx, Reader, Writer, _bearer, get_principal, problems  # pyright: ignore[reportPrivateUsage]
-from dexa.api.problems import forbidden, not_implemented
+from dexa.api.problems import forbidden
 from dexa.api.routers.sessions import public
 from dexa.api.schemas.sessions import SessionCreate, SessionPublic
 from dexa.api.schemas.transfer import ExportTokenCreate, ExportTokenPublic, SessionBundle
@@ -25,7 +25,8 @@ from dexa.api.session_policy import check_session_request
 from dexa.auth.models import Principal
 from dexa.auth.service import unauthenticated
 from dexa.core.errors import ConfigError, DexaError
-from dexa.transfer.bundle import export_session, import_session, parse
+from dexa.transfer.bundle import Incoming, discard_session, export_session, import_session, parse
+from dexa.transfer.remote import materialize_remote, pack_remote
 from dexa.transfer.tokens import ExportTokens, is_export_token
 from dexa.transfer.workspace import materialize, pack
 
@@ -76,9 +77,9 @@ async def _exporter(request: Request, ctx: Ctx, session_id: str, bearer: Bearer)
     )
 
 
-def _host_workspaces(ctx: Ctx) -> None:
-    if ctx.paths.remote_root is not None:
-        raise not_implemented("moving a session whose workspace is remote (Modal)")
+def _remote(ctx: Ctx) -> bool:
+    """Sessions here get remote workspaces (Modal): their files are reached through the Workspace port."""
+    return ctx.paths.remote_root is not None
 
 
 @router.get("/{session_id}/export", response_model=SessionBundle, responses=problems(404, 409, 501))
@@ -88,11 +89,15 @@ async def export_session_bundle(session_id: str, request: Request, ctx: Ctx, bea
     Authorised by an export token for this session, or an API key. 409 while a turn is running."""
     who = await _exporter(request, ctx, session_id, bearer)
     session = await ctx.session(who, session_id)
-    _host_workspaces(ctx)
-    inside = await anyio.to_thread.run_sync(lambda: ctx.paths.contains(who.org_id, Path(session.cwd).resolve()))
-    if not inside:
-        raise forbidden(f"session {session_id}'s workspace is outside the org's workspace roots")
-    workspace = await anyio.to_thread.run_sync(pack, session.cwd)
+    if _remote(ctx):
+        # The cwd names a path in the session's own sandbox namespace (checked lexically when it was created).
+        env = await ctx.call(ctx.runtime.engine.envs.env_for, session)
+        workspace = await pack_remote(env.workspace, session.cwd)
+    else:
+        inside = await anyio.to_thread.run_sync(lambda: ctx.paths.contains(who.org_id, Path(session.cwd).resolve()))
+        if not inside:
+            raise forbidden(f"session {session_id}'s workspace is outside the org's workspace roots")
+        workspace = await anyio.to_thread.run_sync(pack, session.cwd)
     doc = await export_session(ctx.runtime.store, getattr(ctx.runtime, "blobs", None), session, workspace)
     await ctx.audit.append(who, "session.export", session_id, {"workspace": workspace.kind, "bytes": workspace.size})
     return SessionBundle.model_validate(doc)
@@ -102,8 +107,8 @@ async def export_session_bundle(session_id: str, request: Request, ctx: Ctx, bea
 async def import_session_bundle(body: SessionBundle, ctx: Ctx, who: Writer) -> SessionPublic:
     """Create a session in the caller's org from an exported document (`dexa push`): a new id, its workspace
     materialized under the org's workspace root (`imported/<id>`), its conversation ready for the next message.
-    Configuration naming the other home's files or integrations is dropped."""
-    _host_workspaces(ctx)
+    Configuration naming the other home's files or integrations is dropped. On a server whose sessions get remote
+    workspaces (Modal) the new session starts at the workspace root and the files are written through its port."""
     incoming = parse(body.model_dump())
     try:
         request = SessionCreate(
@@ -116,6 +121,8 @@ async def import_session_bundle(body: SessionBundle, ctx: Ctx, who: Writer) -> S
         first = exc.errors()[0]
         raise ConfigError(f"session.{'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
     await check_session_request(ctx, who, request)
+    if _remote(ctx):
+        return await _import_remote(ctx, who, incoming, request)
     root = await anyio.to_thread.run_sync(ctx.paths.workspace_root, who.org_id)
     dest = root / "imported" / f"{incoming.source_id[:40] or 'session'}-{secrets.token_hex(4)}"
     try:
@@ -140,4 +147,31 @@ async def import_session_bundle(body: SessionBundle, ctx: Ctx, who: Writer) -> S
         await anyio.to_thread.run_sync(lambda: shutil.rmtree(dest, ignore_errors=True))
         raise
     await ctx.audit.append(who, "session.import", session.id, {"from": incoming.source_id, "cwd": str(dest)})
+    return await public(ctx, session)
+
+
+async def _import_remote(ctx: Ctx, who: Principal, incoming: Incoming, request: SessionCreate) -> SessionPublic:
+    """The session first (its sandbox is named by its id), then its records, then its files through the port; any
+    failure removes the session and its records (the sandbox and its volume go with the session's release)."""
+    cwd = str(await anyio.to_thread.run_sync(lambda: ctx.paths.resolve(who.org_id, None)))
+    session = await ctx.call(
+        ctx.runtime.create_session,
+        cwd=cwd,
+        model=request.model,
+        org_id=who.org_id,
+        user_id=who.user_id,
+        permission_mode=request.permission_mode,
+        config=incoming.config,
+        title=incoming.title,
+    )
+    session = await import_session(ctx.runtime.store, getattr(ctx.runtime, "blobs", None), incoming, session)
+    try:
+        env = await ctx.call(ctx.runtime.engine.envs.env_for, session)
+        written = await materialize_remote(env.workspace, cwd, incoming.workspace)
+    except BaseException:
+        await discard_session(ctx.runtime.store, incoming, session.id)
+        raise
+    await ctx.audit.append(
+        who, "session.import", session.id, {"from": incoming.source_id, "cwd": cwd, "remote": True, "files": written}
+    )
     return await public(ctx, session)
