@@ -17,13 +17,13 @@ from typing import Any, Protocol
 
 from dexa.agents.plan_mode import KV_NAMESPACE as PLAN_KV
 from dexa.agents.plan_mode import enter_plan_mode
-from dexa.cli.flags import inline_json_files
-from dexa.cli.turns import TurnRunner
 from dexa.commands.builtins import BUILTIN_COMMANDS
 from dexa.commands.expand import help_text
 from dexa.core.errors import ConfigError
 from dexa.core.events import Event
 from dexa.core.session import SessionConfig
+from dexa.headless.json_flags import inline_json_files
+from dexa.headless.turns import TurnRunner
 from dexa.runtime.prompts import prepare_prompt
 from dexa.wiring import LOCAL_ORG, Runtime, check_model_credentials
 

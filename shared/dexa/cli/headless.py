@@ -14,13 +14,13 @@ from typing import Any, TextIO
 
 from dexa.core.errors import ConfigError, DexaError, NotFoundError
 from dexa.core.session import Session
+from dexa.headless.turns import TurnRunner
+from dexa.headless.wire import error_result, init_message, print_result
 from dexa.runtime.prompts import prepare_prompt
 from dexa.wiring import LOCAL_ORG, Runtime, check_model_credentials
 
 from .inventory import session_inventory
 from .run_options import RunOptions
-from .turns import TurnRunner
-from .wire import error_result, init_message, print_result
 
 
 def _write(out: TextIO, obj: dict[str, Any]) -> None:

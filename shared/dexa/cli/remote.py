@@ -12,13 +12,13 @@ from typing import Any, TextIO
 from dexa.api.schemas.common import EventPublic
 from dexa.api.schemas.sessions import SessionPublic
 from dexa.cli.run_options import RunOptions
-from dexa.cli.wire import init_message, print_result, result_message, wire_messages
 from dexa.client.api import DexaClient
 from dexa.client.connect import resolve_token
 from dexa.core.errors import ConfigError, DexaError, NotFoundError
 from dexa.core.events import Event, EventType
 from dexa.core.messages import Usage
 from dexa.core.session import Session
+from dexa.headless.wire import init_message, print_result, result_message, wire_messages
 
 FINAL_EVENTS = (EventType.TURN_COMPLETED, EventType.TURN_FAILED, EventType.TURN_CANCELLED)
 NO_APPROVER = "no approver in this headless run; allow it with --allowedTools or settings"

@@ -53,7 +53,7 @@ def run_command(values: Mapping[str, Any]) -> int:
     except DexaError as exc:
         err.print(f"Error: {exc}", markup=False, highlight=False)
         if output_format in ("json", "stream-json"):
-            from dexa.cli.wire import error_result
+            from dexa.headless.wire import error_result
 
             sys.stdout.write(json.dumps(error_result(str(exc))) + "\n")
             sys.stdout.flush()
@@ -105,7 +105,8 @@ def run_command(values: Mapping[str, Any]) -> int:
 
 
 def _session_config(v: dict[str, Any]) -> SessionConfig:
-    from dexa.cli.flags import check_run_flags, inline_json_files, read_text_flag, session_extra
+    from dexa.cli.flags import check_run_flags, read_text_flag, session_extra
+    from dexa.headless.json_flags import inline_json_files
 
     check_run_flags(
         output_format=v["output_format"],

@@ -145,7 +145,7 @@ def sdk_server_names(mcp_config_values: Sequence[str]) -> list[str]:
             text = value if value.lstrip().startswith("{") else Path(value).read_text()
             data = json.loads(text)
         except (OSError, json.JSONDecodeError):
-            continue  # flags.inline_json_files reports these
+            continue  # dexa.headless.json_flags reports these
         servers = data.get("mcpServers") if isinstance(data, dict) else None
         if isinstance(servers, dict):
             names += [n for n, c in servers.items() if isinstance(c, dict) and c.get("type") == "sdk"]

@@ -17,6 +17,8 @@ from typing import Any
 from dexa.core.errors import ConfigError, DexaError
 from dexa.core.events import Event, EventType
 from dexa.core.session import Session
+from dexa.headless.turns import TurnRunner, switch_model
+from dexa.headless.wire import CLAUDE_CODE_COMPAT, init_message
 from dexa.runtime.prompts import prepare_prompt
 from dexa.wiring import Runtime
 
@@ -24,8 +26,6 @@ from .control import ControlChannel, ControlError
 from .inventory import session_inventory
 from .sdk_hooks import SdkHookRunner, parse_sdk_hooks
 from .sdk_mcp import SdkMcpServer, SdkMcpTool
-from .turns import TurnRunner, switch_model
-from .wire import CLAUDE_CODE_COMPAT, init_message
 
 PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto", "manual")
 # Set by the SDKs when they want session_state_changed frames (they drop them before the caller sees them).

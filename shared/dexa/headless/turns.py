@@ -1,7 +1,7 @@
 """Drive one headless turn and translate its events to Claude Code's stream-json lines and `result`.
 
 Used by `dexa run -p` (one turn) and by the stream-json session (one turn per stdin user message). Holds what a
-run measures across turns (dexa.cli.usage) and the running turn's task, so an interrupt can cancel it.
+run measures across turns (dexa.headless.usage) and the running turn's task, so an interrupt can cancel it.
 """
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ def result_message(
     model_usage: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A `result` object; `outcome` is the data of the turn.completed / turn.failed event. `usage` is the turn's and
-    `model_usage` the run's per model id (dexa.cli.usage); without them the session's totals stand in."""
+    `model_usage` the run's per model id (dexa.headless.usage); without them the session's totals stand in."""
     outcome = outcome or {}
     subtype = str(outcome.get("subtype") or ("success" if not session.error else "error_during_execution"))
     is_error = subtype != "success"
