@@ -53,6 +53,7 @@ def test_schedules_the_api_creates_name_the_dead_letter_queue(templates: dict[st
     assert "SchedulerDlq" in json.dumps(env[schema.ENV_SCHEDULER_DLQ_ARN])
 
     from dexa.adapters.aws.schedules import EventBridgeSchedules
+    from dexa.triggers.cron import eventbridge_cron
 
     dlq = "arn:aws:sqs:us-east-1:123456789012:dlq"
     env = {
@@ -61,7 +62,7 @@ def test_schedules_the_api_creates_name_the_dead_letter_queue(templates: dict[st
         schema.ENV_SCHEDULER_ROLE_ARN: "arn:aws:iam::123456789012:role/r",
         schema.ENV_SCHEDULER_DLQ_ARN: dlq,
     }
-    request = EventBridgeSchedules.from_env(env, client=object()).request(
+    request = EventBridgeSchedules.from_env(env, expression=eventbridge_cron, client=object()).request(
         "s1", org_id="o", cron="0 9 * * *", enabled=True
     )
     assert request["Target"]["DeadLetterConfig"] == {"Arn": dlq}

@@ -184,6 +184,7 @@ def schedule_timer(settings: DexaSettings, env: Mapping[str, str]) -> Any:
 
     if settings.store == "dynamo" and env.get(ENV_SCHEDULE_GROUP):
         from dexa.adapters.aws.schedules import EventBridgeSchedules
+        from dexa.triggers.cron import eventbridge_cron
 
-        return EventBridgeSchedules.from_env(env)
+        return EventBridgeSchedules.from_env(env, expression=eventbridge_cron)
     return None

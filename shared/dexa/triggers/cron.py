@@ -103,3 +103,37 @@ def _for_croniter(text: str) -> str:
             parts.append(first if dash and first == last else f"{base}{slash}{step}")
         fields[index] = ",".join(parts)
     return " ".join(fields)
+
+
+def _simple(cron: Cron, index: int) -> str:
+    """`*` and `*/n` as EventBridge writes them; anything else as the explicit list it means."""
+    field = cron.fields[index]
+    if field == "*":
+        return "*"
+    if field.startswith("*/"):
+        return f"{RANGES[index][0]}/{field[2:]}"
+    return ",".join(str(v) for v in cron.values(index))
+
+
+def eventbridge_cron(expr: str) -> str:
+    """`m h dom mon dow` (Unix cron) -> `cron(m h dom mon dow *)` (EventBridge Scheduler's six fields, with a `?`
+    in one day field and weekdays 1-7 from Sunday; dexa.adapters.aws.schedules is handed this).
+
+    Raises:
+        ConfigError: not a valid five-field cron, or both day fields restricted (Unix cron ORs them; EventBridge
+            cannot).
+    """
+    cron = parse(expr)
+    dom, dow = cron.fields[DOM], cron.fields[DOW]
+    if dom != "*" and dow != "*":
+        raise ConfigError(
+            f"cron {expr!r}: EventBridge Scheduler cannot restrict both day-of-month and day-of-week; "
+            "keep one of them `*` (or create two schedules)"
+        )
+    m, h, mo = _simple(cron, 0), _simple(cron, 1), _simple(cron, 3)
+    if dow == "*":
+        days, weekdays = _simple(cron, DOM), "?"
+    else:
+        # Unix 0/7 = Sunday, EventBridge 1 = Sunday ... 7 = Saturday.
+        days, weekdays = "?", ",".join(str(d + 1) for d in cron.values(DOW))
+    return f"cron({m} {h} {days} {mo} {weekdays} *)"

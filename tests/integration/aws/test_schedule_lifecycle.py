@@ -17,12 +17,13 @@ import pytest
 from sfn_world import World
 
 from dexa.adapters.aws.moto_harness import LambdaContext
-from dexa.adapters.aws.schedules import EventBridgeSchedules, eventbridge_cron
+from dexa.adapters.aws.schedules import EventBridgeSchedules
 from dexa.api.fake_runtime import FakeRuntime
 from dexa.auth.service import AuthService
 from dexa.cloud import lambdas
 from dexa.core.errors import ConfigError, StorageError
 from dexa.testing.scripted import text
+from dexa.triggers.cron import eventbridge_cron
 
 ROOT = Path(__file__).resolve().parents[3]
 GROUP = "dexa-automations"
@@ -52,7 +53,7 @@ def deployed(world_factory: Callable[..., World], monkeypatch: pytest.MonkeyPatc
     client = boto3.client("scheduler", region_name="us-east-1")
     client.create_schedule_group(Name=GROUP)
     runtime = _Runtime(store=world.store, engine=world.engine, driver=world.driver, home=tmp_path)  # type: ignore[arg-type]
-    runtime.schedules = EventBridgeSchedules(GROUP, TARGET, ROLE, client=client)  # type: ignore[attr-defined]
+    runtime.schedules = EventBridgeSchedules(GROUP, TARGET, ROLE, expression=eventbridge_cron, client=client)  # type: ignore[attr-defined]
     monkeypatch.setattr(lambdas, "cloud_runtime", lambda: runtime)
     auth = AuthService(world.store)
 
@@ -159,4 +160,4 @@ def test_unix_cron_becomes_the_eventbridge_expression(unix: str, eventbridge: st
 
 def test_an_eventbridge_timer_without_its_stack_settings_names_them() -> None:
     with pytest.raises(ConfigError, match="DEXA_SCHEDULE_GROUP"):
-        EventBridgeSchedules.from_env({}, client=object())
+        EventBridgeSchedules.from_env({}, expression=eventbridge_cron, client=object())

@@ -5,8 +5,8 @@ Lambda, invoked with `{schedule_id, org_id, scheduled_time}` through the role th
 Scheduler invokes Lambda asynchronously: its RetryPolicy covers only the invoke call (throttling, a missing
 function), after which a firing goes to the schedule's dead-letter queue; a *function* error is retried by Lambda
 (the function's async retry, then its on-failure destination, both set by the stack).
-Dexa's cron is five-field Unix cron; EventBridge wants six fields, a `?` in one of the day fields, and numbers
-weekdays 1-7 from Sunday, so the expression is translated here. Schedules run in UTC.
+Dexa's cron is five-field Unix cron and EventBridge wants its own six-field form: the translation is the cron
+feature's (dexa.triggers.cron.eventbridge_cron), handed in by whoever builds this timer. Schedules run in UTC.
 """
 
 from __future__ import annotations
@@ -14,14 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio.to_thread
 
 from dexa.core.errors import ConfigError, StorageError
-from dexa.triggers.cron import DOM, DOW, RANGES, Cron
-from dexa.triggers.cron import parse as parse_cron
 
 from . import schema
 from ._ddb import error_code
@@ -29,39 +27,8 @@ from ._ddb import error_code
 logger = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
-
-
-def _simple(cron: Cron, index: int) -> str:
-    """`*` and `*/n` as EventBridge writes them; anything else as the explicit list it means."""
-    field = cron.fields[index]
-    if field == "*":
-        return "*"
-    if field.startswith("*/"):
-        return f"{RANGES[index][0]}/{field[2:]}"
-    return ",".join(str(v) for v in cron.values(index))
-
-
-def eventbridge_cron(expr: str) -> str:
-    """`m h dom mon dow` (Unix cron) -> `cron(m h dom mon dow *)` (EventBridge).
-
-    Raises:
-        ConfigError: not a valid five-field cron, or both day fields restricted (Unix cron ORs them; EventBridge
-            cannot).
-    """
-    cron = parse_cron(expr)
-    dom, dow = cron.fields[DOM], cron.fields[DOW]
-    if dom != "*" and dow != "*":
-        raise ConfigError(
-            f"cron {expr!r}: EventBridge Scheduler cannot restrict both day-of-month and day-of-week; "
-            "keep one of them `*` (or create two schedules)"
-        )
-    m, h, mo = _simple(cron, 0), _simple(cron, 1), _simple(cron, 3)
-    if dow == "*":
-        days, weekdays = _simple(cron, DOM), "?"
-    else:
-        # Unix 0/7 = Sunday, EventBridge 1 = Sunday ... 7 = Saturday.
-        days, weekdays = "?", ",".join(str(d + 1) for d in cron.values(DOW))
-    return f"cron({m} {h} {days} {mo} {weekdays} *)"
+# A five-field cron -> EventBridge's `cron(...)`, raising ConfigError for one EventBridge cannot express.
+Expression = Callable[[str], str]
 
 
 class EventBridgeSchedules:
@@ -73,6 +40,7 @@ class EventBridgeSchedules:
         target_arn: str,
         role_arn: str,
         *,
+        expression: Expression,
         dead_letter_arn: str = "",
         client: Any = None,
         region: str | None = None,
@@ -87,14 +55,15 @@ class EventBridgeSchedules:
 
             client = boto3.client("scheduler", region_name=region)
         self.group, self.target_arn, self.role_arn, self._client = group, target_arn, role_arn, client
-        self.dead_letter_arn = dead_letter_arn
+        self.dead_letter_arn, self.expression = dead_letter_arn, expression
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], *, client: Any = None) -> EventBridgeSchedules:
+    def from_env(cls, env: Mapping[str, str], *, expression: Expression, client: Any = None) -> EventBridgeSchedules:
         return cls(
             env.get(schema.ENV_SCHEDULE_GROUP, ""),
             env.get(schema.ENV_SCHEDULER_TARGET_ARN, ""),
             env.get(schema.ENV_SCHEDULER_ROLE_ARN, ""),
+            expression=expression,
             dead_letter_arn=env.get(schema.ENV_SCHEDULER_DLQ_ARN, ""),
             client=client,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
@@ -119,7 +88,7 @@ class EventBridgeSchedules:
         return {
             "Name": schedule_id,
             "GroupName": self.group,
-            "ScheduleExpression": eventbridge_cron(cron),
+            "ScheduleExpression": self.expression(cron),
             "ScheduleExpressionTimezone": "UTC",
             "State": "ENABLED" if enabled else "DISABLED",
             "FlexibleTimeWindow": {"Mode": "OFF"},
