@@ -12,8 +12,9 @@ ms including the model client. Also prints the wall time from container spawn to
 
 importtime reports wall time, which on a shared 2-core machine swings 3-5x with load. So each container's imports
 are also replayed (--replays fresh interpreters, best kept) in the same order, against the same function asset,
-layer and runtime directories and the function's environment, and the CPU time they take is printed: that figure
-is stable under load and is the one compared with the targets.
+layer and runtime directories and the function's environment (with a fresh DEXA_HOME, as Lambda's /tmp is fresh per
+container), and the CPU time they take is printed: that figure is stable under load and is the one compared with the
+targets.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,7 +85,12 @@ def replay(cloud: Any, function: str, found: list[Phase], runs: int) -> tuple[li
     modules = 0
     for _ in range(runs):
         argv = [sys.executable, "-S", "-c", REPLAY, str(config.code_dir), str(layer), str(cloud.emulator.runtime_dir)]
-        result = subprocess.run([*argv, json.dumps(phases)], capture_output=True, text=True, env=env, check=True)
+        # Lambda's /tmp is fresh in every container: a home left by an earlier replay (or by any process on this
+        # machine under the template's DEXA_HOME=/tmp/dexa) would hide what a cold start builds there.
+        with tempfile.TemporaryDirectory(prefix="dexa-replay-home-") as home:
+            result = subprocess.run(
+                [*argv, json.dumps(phases)], capture_output=True, text=True, env={**env, "DEXA_HOME": home}, check=True
+            )
         measured = json.loads(result.stdout)
         cpu = [ms for ms, _wall, _modules in measured]
         modules = measured[-1][2]

@@ -94,5 +94,9 @@ mkdir -p "$WORK/dexa"
 rm -rf "$WORK/dexa/bin"
 find "$WORK/dexa" -name '__pycache__' -type d -prune -exec rm -rf {} +
 compile_tree "$WORK/dexa" "$WORK/dexa"
+# bashlex builds its parse tables at every import and a Lambda's home is fresh per container: build them once here,
+# with the target's Python (pure Python, so any arch), and ship them read-only (dexa/permissions/bashlex_tables.py).
+PYTHONPATH="$OUT/python" "$TARGET_PY" -S -P "$WORK/dexa/dexa/permissions/bashlex_tables.py" \
+  "$WORK/dexa/dexa/permissions/bashlex_lr" >/dev/null || die "building bashlex's parse tables failed"
 cp -r "$WORK/dexa/." "$OUT/python/"
 du -sh "$OUT/python" | awk -v t="$ARCH/python$FULL_VERSION" '{print "dexa layer (" t "): " $1 " in " $2}'
