@@ -78,16 +78,14 @@ class Runtime:
 
             settings = CodeSettings.from_env(env)
             if settings is not None:
-                import httpx
-
                 from dexa.checkpoints import record_side_effect
-                from dexa.code.setup import build_code
+                from dexa.code.setup import build_code, lazy_http_client
 
                 self._code = build_code(
                     settings,
                     kv=self.store,
                     state_dir=self.settings.state_dir / "code",
-                    http=httpx.AsyncClient(timeout=30),
+                    http=lazy_http_client(timeout=30),
                     emit=self.engine.emit,
                     record_side_effect=record_side_effect,
                 )

@@ -19,9 +19,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any, cast
 
 from dexa.adapters.github import GitHubAppCredentials, GitHubProvider, StaticTokenCredentials
 from dexa.adapters.github.client import API_URL
@@ -31,6 +29,9 @@ from dexa.core.ports import KeyValueStore
 from .ports import CredentialSource, PrGate, PrStager, SessionEmit, SideEffectRecorder
 from .sources import CodeSources
 from .tokens import SessionTokens
+
+if TYPE_CHECKING:  # the caller makes the client; importing httpx costs a cold start ~0.1 s (its CLI pulls in rich)
+    import httpx
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,6 +70,35 @@ class CodeSettings:
             api_url=env.get("DEXA_GITHUB_API_URL", API_URL).rstrip("/"),
             git_url=env.get("DEXA_GITHUB_URL", "https://github.com").rstrip("/"),
         )
+
+
+class _LazyAsyncClient:
+    """Stands in for an httpx.AsyncClient and makes the real one on first use. Importing httpx costs a cold start
+    ~0.1 s (its CLI module pulls in rich and click), and most agent steps never call GitHub."""
+
+    __slots__ = ("_client", "_kwargs")
+
+    def __init__(self, kwargs: dict[str, Any]) -> None:
+        self._kwargs = kwargs
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            if name == "aclose":  # never used: nothing to close, and no reason to import httpx now
+                return _nothing
+            import httpx
+
+            self._client = httpx.AsyncClient(**self._kwargs)
+        return getattr(self._client, name)
+
+
+async def _nothing() -> None:
+    return None
+
+
+def lazy_http_client(**kwargs: Any) -> httpx.AsyncClient:
+    """An httpx.AsyncClient(**kwargs) created (and httpx imported) by its first request."""
+    return cast("httpx.AsyncClient", _LazyAsyncClient(kwargs))
 
 
 @dataclass(slots=True, kw_only=True)

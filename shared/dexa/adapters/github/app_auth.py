@@ -14,15 +14,15 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-
-import httpx
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from typing import TYPE_CHECKING
 
 from dexa.core.errors import ConfigError, PermissionDeniedError
 
 from .client import API_URL, api_headers, raise_for_github
+
+if TYPE_CHECKING:  # imported where a key is read or a JWT signed: only a GitHub App needs them (~40 ms cold)
+    import httpx
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,9 @@ OrgInstallations = Callable[[str], Awaitable[Collection[int]]]
 
 def load_private_key(pem: str | bytes) -> rsa.RSAPrivateKey:
     """Raises ConfigError when the PEM is not an RSA private key (the App's downloaded .pem file)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     data = pem.encode() if isinstance(pem, str) else pem
     try:
         key = serialization.load_pem_private_key(data, password=None)
@@ -46,6 +49,9 @@ def load_private_key(pem: str | bytes) -> rsa.RSAPrivateKey:
 
 def app_jwt(app_id: str | int, private_key: rsa.RSAPrivateKey | str | bytes, *, now: float | None = None) -> str:
     """The App's JWT: `{"iat": now-60, "exp": now+540, "iss": app_id}` signed RS256."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = private_key if isinstance(private_key, rsa.RSAPrivateKey) else load_private_key(private_key)
     issued = int(now if now is not None else time.time())
     claims = {"iat": issued - JWT_BACKDATE_S, "exp": issued + JWT_LIFETIME_S, "iss": str(app_id)}

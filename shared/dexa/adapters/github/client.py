@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
-
 from dexa.core.errors import ConflictError, NotFoundError, PermissionDeniedError, ToolError
+
+if TYPE_CHECKING:  # httpx is imported by the first request: it costs a cold start ~0.1 s (its CLI pulls in rich)
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +130,8 @@ class GitHubClient:
         json: Any = None,
         params: Mapping[str, str] | None = None,
     ) -> httpx.Response:
+        import httpx
+
         token = await self.token_for(repo)
         try:
             resp = await self.http.request(

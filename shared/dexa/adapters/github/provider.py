@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
 
 from dexa.core.errors import ToolError
 from dexa.core.forge import CredentialSource, ForgePullRequest
 
 from .client import API_URL, GitHubClient, PullRequest
+
+if TYPE_CHECKING:
+    import httpx
 
 
 def _forge(pr: PullRequest) -> ForgePullRequest:
