@@ -4,7 +4,8 @@ the MCP SDK (~1,000 modules, with starlette, uvicorn and cryptography) without -
 rich and pygments) without an http hook or a WebFetch, rich without an error to print, typer (the run's flags are
 parsed by hand), every anthropic type the Messages request never touches (the SDK's beta resources, its tracing
 helpers and error classes; ~3,000 modules imported whole), jsonschema for ordinary tool inputs and pydantic-settings.
-Measured: 4,249 modules, then 2,301, then ~1,470, now ~1,370.
+Measured: 4,249 modules, then 2,301, then ~1,470, then ~1,370, now ~730 (the Messages resource and its ~600 type
+modules off the path: a request without spans posts through the client, dexa.adapters.anthropic.sdk).
 """
 
 from __future__ import annotations
@@ -47,7 +48,13 @@ FORBIDDEN_SDK = (
     "anthropic.types.beta.message_create_params",  # ~600 modules, only for span attributes
     "anthropic.types.beta.sessions",
     "anthropic.types.organization",  # the error classes, for an error response only
+    "anthropic.resources.messages",  # the resource: a request without spans posts through the client itself
+    "anthropic.types.beta",  # ~370 modules of beta types, reached from the resource's stream helpers
 )
+# Measured ~50 and ~730 (benchmarks/headless.py); the ceilings leave room for a feature's few modules, not for a
+# heavy package.
+SDK_CEILING = 100
+CEILING = 850
 
 
 def test_a_headless_session_imports_only_what_its_requests_need(tmp_path: Path) -> None:
@@ -78,8 +85,8 @@ def test_a_headless_session_imports_only_what_its_requests_need(tmp_path: Path) 
     sdk_found = [m for m in modules if m.startswith(FORBIDDEN_SDK)]
     assert not sdk_found, f"anthropic modules a Messages request does not need: {sdk_found[:5]}"
     sdk_count = sum(1 for m in modules if m.startswith("anthropic"))
-    assert sdk_count < 800, f"{sdk_count} anthropic modules imported (about 700 expected, 3,000 when whole)"
-    assert len(modules) < 1450, f"{len(modules)} modules imported in all (about 1,370 expected)"
+    assert sdk_count < SDK_CEILING, f"{sdk_count} anthropic modules imported (about 50 expected, 3,000 when whole)"
+    assert len(modules) < CEILING, f"{len(modules)} modules imported in all (about 730 expected)"
 
 
 def test_the_thin_client_of_a_server_imports_no_engine(tmp_path: Path) -> None:

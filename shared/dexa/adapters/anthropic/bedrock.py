@@ -88,3 +88,10 @@ class BedrockModel(AnthropicModel):
 
     def api_model(self, model: str) -> str:
         return bedrock_model_id(model, self.region)
+
+    async def _open_stream(self, params: dict[str, Any], headers: dict[str, str]) -> Any:
+        # Bedrock's client rewrites the request body (model into the path, its own version field): the resource's
+        # dict body, not the pre-serialised one the first-party path sends.
+        from .sdk import create_message_stream
+
+        return await create_message_stream(self._client, params, headers)

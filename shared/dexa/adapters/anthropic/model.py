@@ -192,10 +192,10 @@ class AnthropicModel:
     async def _stream_once(
         self, acc: StreamAccumulator, params: Json, headers: dict[str, str], on_delta: DeltaSink | None
     ) -> None:
-        stream = await self._client.messages.create(**params, stream=True, extra_headers=headers or None)
+        stream = await self._open_stream(params, headers)
         async with stream:
             async for event in stream:
-                delta = acc.feed(event.to_dict())
+                delta = acc.feed(event)
                 if delta is not None and on_delta is not None:
                     await on_delta(delta)
         if not acc.stopped:
@@ -207,6 +207,12 @@ class AnthropicModel:
             raise anthropic.APIConnectionError(
                 message="stream ended before message_stop", request=stream.response.request
             )
+
+    async def _open_stream(self, params: Json, headers: dict[str, str]) -> Any:
+        """POST /v1/messages with `stream: true` through the client; the SDK's stream yields each event as a dict."""
+        from .sdk import post_message_stream
+
+        return await post_message_stream(self._client, params, headers)
 
     def _delay(self, failure: Failure, attempt: int) -> float:
         if failure.retry_after_s is not None:

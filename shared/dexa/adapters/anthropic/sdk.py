@@ -19,16 +19,22 @@ Two more cuts keep the beta types off a successful request (about 1,500 -> 720 S
 imports by name but calls only for tracing or an HTTP error are forwarders to their real modules, imported on the
 first call (DEFERRED_FUNCTIONS; `anthropic._error_classes` is a lazy plain module for that); and a client is built
 with `open_telemetry=False` when no tracer provider is set, where the SDK's spans would record nothing anyway.
+Without spans, a Messages request is posted through the client (`post_message_stream`) rather than the Messages
+resource, whose module imports the message and beta types: about 50 SDK modules in all for a request.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import os
 import re
 import sys
 import threading
+import warnings
+from collections.abc import Mapping, Sequence, Set
+from datetime import date
 from typing import Any
 
 # Parents first: a child's spec is found through its parent's __path__.
@@ -107,6 +113,102 @@ def tracer_provider_set() -> bool:
     from opentelemetry import trace
 
     return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+MESSAGES_PATH = "/v1/messages"
+
+
+async def post_message_stream(client: Any, params: dict[str, Any], headers: dict[str, str]) -> Any:
+    """`client.messages.create(**params, stream=True)`, as the SDK's own stream, yielding each event as a dict.
+
+    A client that records spans (it has a tracer, and a provider is set: a proxy tracer records nothing) goes through
+    the Messages resource itself, whose span names and attributes need it.
+    Any other posts to /v1/messages through the client's `post`: the same auth, headers, error mapping and SSE
+    stream (an `error` event raises the SDK's status error), minus two costs a request without spans does not need.
+    The resource module imports the message and beta types (~300 modules, 0.3-0.5 s before the first request), and
+    each event would be built into a model only to be turned back into a dict. The body is sent serialised once:
+    the SDK would otherwise copy the whole history (every message, every tool schema) node by node on each request
+    to find file inputs and omitted values, which a body built by `convert.build_params` never holds."""
+    if client._tracer is not None and tracer_provider_set():  # pyright: ignore[reportPrivateUsage]
+        return await create_message_stream(client, params, headers)
+    from anthropic._base_client import make_request_options  # pyright: ignore[reportPrivateImportUsage]
+    from anthropic._streaming import AsyncStream  # pyright: ignore[reportPrivateImportUsage]
+
+    _warn_as_the_resource_does(params)
+    # As the SDK's encoder writes a body (compact, UTF-8, no NaN).
+    body = json.dumps(
+        {**params, "stream": True}, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default
+    ).encode()
+    return await client.post(
+        MESSAGES_PATH,
+        content=body,
+        cast_to=object,  # the SDK's stream then yields each event's JSON as decoded, not a model
+        options=make_request_options(extra_headers=headers or None),
+        stream=True,
+        stream_cls=AsyncStream[object],
+    )
+
+
+def _json_default(value: object) -> Any:
+    """What the SDK's walk would have turned into plain data: other mappings, sequences, sets and dates."""
+    if isinstance(value, Mapping):
+        return dict(value)  # pyright: ignore[reportUnknownArgumentType]
+    if isinstance(value, Sequence | Set) and not isinstance(value, str | bytes | bytearray):
+        return list(value)  # pyright: ignore[reportUnknownArgumentType]
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"a Messages request body holds a {type(value).__name__}, which is not JSON: {value!r:.80}")
+
+
+async def create_message_stream(client: Any, params: dict[str, Any], headers: dict[str, str]) -> Any:
+    """`client.messages.create(**params, stream=True)` through the Messages resource, yielding events as dicts."""
+    return _AsDicts(await client.messages.create(**params, stream=True, extra_headers=headers or None))
+
+
+class _AsDicts:
+    """A resource stream of event models, iterated as their dicts (what `post_message_stream` yields otherwise)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.response = stream.response
+
+    async def __aenter__(self) -> _AsDicts:
+        await self._stream.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stream.__aexit__(*exc)
+
+    async def __aiter__(self) -> Any:
+        async for event in self._stream:
+            yield event.to_dict()
+
+
+def _warn_as_the_resource_does(params: dict[str, Any]) -> None:
+    """The two warnings `messages.create` gives, from the SDK's model data (`anthropic._data`)."""
+    from anthropic._data.deprecated_models import DEPRECATED_MODELS  # pyright: ignore[reportPrivateImportUsage]
+    from anthropic._data.models_to_warn_with_thinking_enabled import (  # pyright: ignore[reportPrivateImportUsage]
+        MODELS_TO_WARN_WITH_THINKING_ENABLED,
+    )
+
+    model = params.get("model")
+    if model in DEPRECATED_MODELS:
+        warnings.warn(
+            f"The model '{model}' is deprecated and will reach end-of-life on {DEPRECATED_MODELS[model]}.\nPlease "
+            "migrate to a newer model. Visit https://docs.anthropic.com/en/docs/resources/model-deprecations for "
+            "more information.",
+            DeprecationWarning,
+            stacklevel=4,
+        )
+    thinking = params.get("thinking")
+    if model in MODELS_TO_WARN_WITH_THINKING_ENABLED and thinking and thinking.get("type") == "enabled":
+        warnings.warn(
+            f"Using Claude with {model} and 'thinking.type=enabled' is deprecated. Use 'thinking.type=adaptive' "
+            "instead which results in better model performance in our testing: "
+            "https://platform.claude.com/docs/en/build-with-claude/adaptive-thinking",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def plain_http_client() -> Any:
@@ -196,4 +298,14 @@ def _re_exports(init_path: str) -> dict[str, tuple[str, str]]:
     return exports
 
 
-__all__ = ["DEFERRED_FUNCTIONS", "LAZY_PACKAGES", "async_client", "load", "plain_http_client", "tracer_provider_set"]
+__all__ = [
+    "DEFERRED_FUNCTIONS",
+    "LAZY_PACKAGES",
+    "MESSAGES_PATH",
+    "async_client",
+    "create_message_stream",
+    "load",
+    "plain_http_client",
+    "post_message_stream",
+    "tracer_provider_set",
+]
