@@ -19,8 +19,13 @@ the status and headers, and the body reaches the client as the function writes i
 Usage plans are metered per key, as API Gateway does: each request on a method with apiKeyRequired counts against
 its key (`metered`, by key id: the usageIdentifierKey an authorizer chose), and the key's plan applies its throttle
 (a token bucket of rateLimit/s holding burstLimit) and its quota (limit per period, counted from the front's start
-or the key joining a plan): over them the client gets THROTTLED or QUOTA_EXCEEDED, 429. Not emulated: stage and
-method throttling, custom domains, authorizers other than API keys.
+or the key joining a plan): over them the client gets THROTTLED or QUOTA_EXCEEDED, 429. The stage's method
+settings (as deployed: the template's MethodSettings, `*/*` or one resource and method) throttle each method of the
+stage with a token bucket of its own, before the authorizer runs: THROTTLED, 429. Gateway errors carry
+`x-amzn-RequestId` and `x-amzn-ErrorType`, as API Gateway's do. The stage's access log settings (format and
+destination log group) are applied: one line per request, `$context` variables substituted, written to the
+destination group in moto's CloudWatch Logs (`access_log`). Not emulated: account-level throttling, custom
+domains, authorizers other than API keys.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ import base64
 import contextlib
 import fnmatch
 import json
+import queue
+import re
 import select
 import socket
 import threading
@@ -84,6 +91,140 @@ class Meter:
         return None
 
 
+# API Gateway's error type header for each gateway response type it answers with here.
+ERROR_TYPES = {
+    "THROTTLED": "TooManyRequestsException",
+    "QUOTA_EXCEEDED": "LimitExceededException",
+    "UNAUTHORIZED": "UnauthorizedException",
+    "ACCESS_DENIED": "AccessDeniedException",
+    "AUTHORIZER_FAILURE": "AuthorizerConfigurationException",
+    "INVALID_API_KEY": "ForbiddenException",
+    "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
+}
+
+
+@dataclass
+class Bucket:
+    """A token bucket: `rate` tokens a second, holding at most `burst`; a request takes one."""
+
+    rate: float
+    burst: float
+    tokens: float = -1.0
+    at: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        if self.tokens < 0:
+            self.tokens = self.burst
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class StageThrottle:
+    """The stage's method throttling: each method (resource path and verb) has its own bucket, with the limits of
+    its own method setting, else of the stage-wide `*/*` one; a method without either is not throttled."""
+
+    def __init__(self, method_settings: dict[str, dict[str, Any]]) -> None:
+        self.settings = method_settings
+        self.buckets: dict[tuple[str, str], Bucket] = {}
+        self.lock = threading.Lock()
+
+    def _limits(self, resource: str, verb: str) -> tuple[float, float] | None:
+        escaped = resource.replace("/", "~1")
+        for key in (f"{escaped}/{verb}", f"{escaped}/*", "*/*"):
+            setting = self.settings.get(key)
+            if setting and setting.get("throttlingRateLimit") is not None:
+                rate = float(setting["throttlingRateLimit"])
+                return rate, float(setting.get("throttlingBurstLimit") or rate)
+        return None
+
+    def admit(self, resource: str, verb: str) -> bool:
+        limits = self._limits(resource, verb)
+        if limits is None:
+            return True
+        with self.lock:
+            bucket = self.buckets.get((resource, verb))
+            if bucket is None or (bucket.rate, bucket.burst) != limits:
+                bucket = self.buckets[(resource, verb)] = Bucket(*limits)
+            return bucket.take()
+
+
+_CONTEXT_VAR = re.compile(r"\$context\.([A-Za-z0-9_.]+)")
+
+
+class AccessLog:
+    """The stage's access log: `format` with its `$context` variables substituted, one line per request, written
+    to the destination log group (moto's CloudWatch Logs) by a background thread, as API Gateway delivers them
+    a little after the request. A variable this front does not know fails at deploy time, naming it."""
+
+    KNOWN = frozenset(
+        {
+            "requestId", "extendedRequestId", "requestTime", "requestTimeEpoch", "httpMethod", "resourcePath",
+            "resourceId", "path", "status", "protocol", "responseLength", "responseLatency", "integrationLatency",
+            "integrationStatus", "stage", "apiId", "domainName", "domainPrefix", "accountId",
+            "identity.sourceIp", "identity.user", "identity.caller", "identity.userAgent", "identity.apiKey",
+            "identity.apiKeyId", "identity.accountId", "error.message", "error.responseType",
+            "authorizer.principalId", "authorizer.error",
+        }
+    )  # fmt: skip
+
+    def __init__(self, logs_client: Any, destination_arn: str, fmt: str) -> None:
+        unknown = sorted({v for v in _CONTEXT_VAR.findall(fmt) if v not in self.KNOWN})
+        if unknown:
+            raise ValueError(f"the stage's access log format uses $context variables the front cannot fill: {unknown}")
+        self.format = fmt
+        self.group = destination_arn.split(":log-group:", 1)[1].removesuffix(":*")
+        self.stream = f"{uuid.uuid4().hex}"
+        self.logs = logs_client
+        self.pending: queue.Queue[tuple[int, str]] = queue.Queue()
+        self.recorded = 0
+        self.written = 0
+        self._flushed = threading.Condition()
+        self._created = False
+        threading.Thread(target=self._writer, name="access-log", daemon=True).start()
+
+    def line(self, context: dict[str, Any]) -> str:
+        # API Gateway writes "-" for a variable without a value.
+        return _CONTEXT_VAR.sub(
+            lambda m: str(v) if (v := context.get(m.group(1))) not in (None, "") else "-", self.format
+        )
+
+    def record(self, context: dict[str, Any]) -> None:
+        with self._flushed:
+            self.recorded += 1
+        self.pending.put((int(time.time() * 1000), self.line(context)))
+
+    def _writer(self) -> None:
+        while True:
+            batch = [self.pending.get()]
+            time.sleep(0.2)  # let a burst of requests share one PutLogEvents
+            while not self.pending.empty() and len(batch) < 1000:
+                batch.append(self.pending.get_nowait())
+            try:
+                if not self._created:
+                    self.logs.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
+                    self._created = True
+                events = [{"timestamp": at, "message": text} for at, text in batch]
+                self.logs.put_log_events(logGroupName=self.group, logStreamName=self.stream, logEvents=events)
+            except Exception as exc:  # a line lost is reported, never raised into a request
+                print(f"api_front: access log write failed: {type(exc).__name__}: {exc}", flush=True)
+            with self._flushed:
+                self.written += len(batch)
+                self._flushed.notify_all()
+
+    def flush(self, timeout: float = 30) -> None:
+        """Wait until every line recorded so far has been written."""
+        with self._flushed:
+            target = self.recorded
+            self._flushed.wait_for(lambda: self.written >= target, timeout)
+
+
 class ApiFront:
     def __init__(
         self,
@@ -94,6 +235,7 @@ class ApiFront:
         stage: str,
         binary_types: list[str] | None = None,
         lambda_url: str | None = None,
+        logs_client: Any = None,
     ) -> None:
         self.lambda_url = lambda_url  # the Lambda service's invoke endpoint (the emulator), for streamed integrations
         # moto drops binaryMediaTypes on CreateRestApi (and mangles them on UpdateRestApi): the harness passes the
@@ -101,6 +243,9 @@ class ApiFront:
         self._binary_override = binary_types
         self.apigw = apigw
         self.lambda_client = lambda_client
+        self.logs_client = logs_client
+        self.access_log: AccessLog | None = None
+        self.throttle: StageThrottle | None = None
         self.api_id = api_id
         self.stage = stage
         self.requests = 0
@@ -124,6 +269,21 @@ class ApiFront:
         self.gateway_responses = {
             r["responseType"]: r for r in self.apigw.get_gateway_responses(restApiId=self.api_id)["items"]
         }
+        stage = self.apigw.get_stage(restApiId=self.api_id, stageName=self.stage)
+        if self.throttle is None:
+            self.throttle = StageThrottle(stage.get("methodSettings") or {})
+        else:  # the buckets stay; one whose limits changed starts over
+            self.throttle.settings = stage.get("methodSettings") or {}
+        access = stage.get("accessLogSettings") or {}
+        if access.get("destinationArn") and access.get("format") and self.logs_client is not None:
+            same = self.access_log is not None and (self.access_log.format, self.access_log.group) == (
+                access["format"],
+                access["destinationArn"].split(":log-group:", 1)[1].removesuffix(":*"),
+            )
+            if not same:
+                self.access_log = AccessLog(self.logs_client, access["destinationArn"], access["format"])
+        else:
+            self.access_log = None
         self.routes: list[Route] = []
         for res in self.apigw.get_resources(restApiId=self.api_id, embed=["methods"])["items"]:
             methods: dict[str, dict[str, Any]] = {}
@@ -268,9 +428,15 @@ def _handler(front: ApiFront) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - o
             self._send(status, json.dumps(payload).encode(), {"content-type": "application/json", **(headers or {})})
 
         def _gateway_error(self, response_type: str, status: int, message: str) -> None:
+            self.log_context["error.responseType"] = response_type
+            self.log_context["error.message"] = message
+            # API Gateway names the request and the error on every response it makes itself.
+            ids = {"x-amzn-RequestId": self.log_context["requestId"]}
+            if response_type in ERROR_TYPES:
+                ids["x-amzn-ErrorType"] = ERROR_TYPES[response_type]
             custom = front.gateway_responses.get(response_type)
             if custom is None or not custom.get("responseTemplates"):
-                self._json(status, {"message": message})
+                self._json(status, {"message": message}, ids)
                 return
             headers = {
                 k.rsplit(".", 1)[-1]: v.strip("'")
@@ -278,7 +444,7 @@ def _handler(front: ApiFront) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - o
                 if k.startswith("gatewayresponse.header.")
             }
             template = next(iter(custom["responseTemplates"].values()))
-            self._send(int(custom.get("statusCode") or status), template.encode(), headers)
+            self._send(int(custom.get("statusCode") or status), template.encode(), {**headers, **ids})
 
         def _authorize(self, method: dict[str, Any], event: dict[str, Any]) -> dict[str, Any] | None:
             """The authorizer's answer, or None after sending the error response."""
@@ -322,6 +488,8 @@ def _handler(front: ApiFront) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - o
             return payload
 
         def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.log_context["status"] = status
+            self.log_context["responseLength"] = len(body)
             self.send_response(status)
             for key, value in headers.items():
                 if key.lower() not in ("content-length", "transfer-encoding", "connection"):
@@ -334,13 +502,38 @@ def _handler(front: ApiFront) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - o
         def handle_any(self) -> None:
             front.requests += 1
             started = time.time()
-            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            request_id = str(uuid.uuid4())
+            self.log_context: dict[str, Any] = {
+                "requestId": request_id,
+                "extendedRequestId": request_id,
+                "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(started)),
+                "requestTimeEpoch": int(started * 1000),
+                "httpMethod": self.command,
+                "protocol": self.request_version,
+                "stage": front.stage,
+                "apiId": front.api_id,
+                "accountId": ACCOUNT,
+                "domainPrefix": front.api_id,
+                "domainName": f"{front.api_id}.execute-api.{REGION}.amazonaws.com",
+                "identity.sourceIp": self.client_address[0],
+                "identity.userAgent": self.headers.get("user-agent"),
+            }
             url = urlsplit(self.path)
             prefix = f"/{front.stage}"
             if not (url.path == prefix or url.path.startswith(prefix + "/")):
                 self._json(403, {"message": "Forbidden"})
-                return
-            path = url.path[len(prefix) :] or "/"
+                return  # outside any stage: no stage logs it
+            try:
+                self._handle_in_stage(url, started, request_id)
+            finally:
+                self.log_context["responseLatency"] = int((time.time() - started) * 1000)
+                if front.access_log is not None:
+                    front.access_log.record(self.log_context)
+
+        def _handle_in_stage(self, url: Any, started: float, request_id: str) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            path = url.path[len(f"/{front.stage}") :] or "/"
+            self.log_context["path"] = url.path
             found = front.match(path)
             route, params = found if found is not None else (None, {})
             method = None if route is None else route.methods.get(self.command) or route.methods.get("ANY")
@@ -348,7 +541,11 @@ def _handler(front: ApiFront) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - o
                 # API Gateway's answer to an unknown route or method.
                 self._gateway_error("MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token")
                 return
-            request_id = str(uuid.uuid4())
+            self.log_context["resourcePath"] = self.log_context["resourceId"] = route.path
+            # The stage's method throttling comes first: a refused request reaches no authorizer.
+            if front.throttle is not None and not front.throttle.admit(route.path, self.command):
+                self._gateway_error("THROTTLED", 429, "Too Many Requests")
+                return
             event = self._event(route, params, path, url.query, body, request_id, None, None, started)
             api_key = self.headers.get("x-api-key")
             if method.get("authorizerId"):
@@ -359,6 +556,7 @@ def _handler(front: ApiFront) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - o
                     "principalId": answer.get("principalId"),
                     **(answer.get("context") or {}),
                 }
+                self.log_context["authorizer.principalId"] = answer.get("principalId")
                 if front.key_source == "AUTHORIZER":
                     api_key = answer.get("usageIdentifierKey")
             key_id = front.keys.get(api_key or "")
@@ -373,10 +571,13 @@ def _handler(front: ApiFront) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - o
                     return
             event["requestContext"]["identity"]["apiKey"] = api_key if key_id else None
             event["requestContext"]["identity"]["apiKeyId"] = key_id
+            self.log_context["identity.apiKey"] = api_key if key_id else None
+            self.log_context["identity.apiKeyId"] = key_id
             function = method["uri"].split("/functions/", 1)[1].rsplit("/invocations", 1)[0]
             if method["uri"].endswith("/response-streaming-invocations"):
                 self._stream(function.rsplit("/", 1)[0].split(":")[6], event, request_id)
                 return
+            called = time.time()
             try:
                 result = front.lambda_client.invoke(FunctionName=function, Payload=json.dumps(event).encode())
             except Exception as exc:  # the read timeout: API Gateway gives up after 29 s
@@ -386,6 +587,8 @@ def _handler(front: ApiFront) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - o
                     self._json(500, {"message": f"front: {type(exc).__name__}: {exc}"})
                 return
             payload = result["Payload"].read()
+            self.log_context["integrationLatency"] = int((time.time() - called) * 1000)
+            self.log_context["integrationStatus"] = result.get("StatusCode")
             if result.get("FunctionError"):
                 self._json(
                     502, {"message": "Internal server error"}, {"x-amzn-ErrorType": "InternalServerErrorException"}
@@ -439,6 +642,8 @@ def _handler(front: ApiFront) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - o
                     buffered += data
                 head, _, rest = buffered.partition(PRELUDE_END)
                 prelude = json.loads(head)
+                self.log_context["status"] = int(prelude.get("statusCode", 200))
+                self.log_context["responseLength"] = 0
                 self.send_response(int(prelude.get("statusCode", 200)))
                 for key, value in (prelude.get("headers") or {}).items():
                     if key.lower() not in ("content-length", "transfer-encoding", "connection"):
@@ -454,6 +659,7 @@ def _handler(front: ApiFront) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - o
                     if rest:
                         self.wfile.write(f"{len(rest):x}\r\n".encode() + rest + b"\r\n")
                         self.wfile.flush()
+                        self.log_context["responseLength"] += len(rest)
                     rest = response.read1(65536)
                     if not rest:
                         break

@@ -160,6 +160,7 @@ class Cloud:
             stage=stage.ref,
             binary_types=list(rest_api["Properties"].get("BinaryMediaTypes", [])),
             lambda_url=self.emulator.url,
+            logs_client=self.client("logs"),
         )
         # What an operator does once: verify the sender in SES, and point links at the URL clients reach (the
         # stack publishes API Gateway's execute-api URL, which here is the front's).

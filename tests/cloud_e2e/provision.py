@@ -672,6 +672,23 @@ class Provisioner:
             tracingEnabled=bool(p.get("TracingEnabled", False)),
             variables=p.get("Variables", {}),
         )
+        # What the stage declares beyond its deployment, set as the console or CloudFormation sets it: the method
+        # settings (throttling: the API front applies it) and where and how access logs are written (the front
+        # writes them).
+        ops = [
+            {"op": "replace", "path": f"/{_method_key(s)}/{name}", "value": str(s[field]).lower()}
+            for s in p.get("MethodSettings", [])
+            for field, name in _METHOD_SETTINGS.items()
+            if field in s
+        ]
+        access = p.get("AccessLogSetting") or {}
+        ops += [
+            {"op": "replace", "path": f"/accessLogSettings/{name}", "value": str(access[field])}
+            for field, name in (("DestinationArn", "destinationArn"), ("Format", "format"))
+            if field in access
+        ]
+        if ops:
+            apigw.update_stage(restApiId=p["RestApiId"], stageName=p["StageName"], patchOperations=ops)
         return Created(p["StageName"], {"MethodSettings": p.get("MethodSettings", [])})
 
     def _api_account(self, lid: str, p: dict[str, Any]) -> Created:
@@ -747,3 +764,19 @@ def _sub_names(text: str) -> list[str]:
             names.append(name)
         start = text.find("${", end)
     return names
+
+
+_METHOD_SETTINGS = {
+    "ThrottlingRateLimit": "throttling/rateLimit",
+    "ThrottlingBurstLimit": "throttling/burstLimit",
+    "LoggingLevel": "logging/loglevel",
+    "DataTraceEnabled": "logging/dataTrace",
+    "MetricsEnabled": "metrics/enabled",
+}
+
+
+def _method_key(setting: dict[str, Any]) -> str:
+    """A MethodSetting's key in a stage patch path: the resource path with "/" as "~1" ("*" for all), the method."""
+    path = setting.get("ResourcePath", "/*")
+    resource = "*" if path == "/*" else path.replace("/", "~1")
+    return f"{resource}/{setting.get('HttpMethod', '*')}"
