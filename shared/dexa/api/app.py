@@ -26,6 +26,7 @@ from dexa.core.events import EventType
 from .body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from .deps import ApiContext
 from .integrations import KvIntegrationRegistry
+from .lazy_routers import LazyRouters, LoadRoutersFirst
 from .outputs import KvOutputQueue, OutputExecutor
 from .ports import (
     ApiRuntime,
@@ -38,23 +39,6 @@ from .ports import (
 )
 from .problems import PROBLEM_MEDIA_TYPE, handle_exception
 from .ratelimit import RateLimit, RateLimiter
-from .routers import admin as admin_routes
-from .routers import approvals as approval_routes
-from .routers import catalog as catalog_routes
-from .routers import config as config_routes
-from .routers import events as event_routes
-from .routers import files as file_routes
-from .routers import integrations as integration_routes
-from .routers import outputs as output_routes
-from .routers import rewind as rewind_routes
-from .routers import session_catalog as session_catalog_routes
-from .routers import session_commands as session_command_routes
-from .routers import session_mcp as session_mcp_routes
-from .routers import sessions as session_routes
-from .routers import shares as share_routes
-from .routers import terminal as terminal_routes
-from .routers import transfer as transfer_routes
-from .routers import triggers as trigger_routes
 from .schemas.common import EventPublic, SseFrame
 from .sse import EventHub, StreamConfig
 from .worker import ThreadSafeNotifier, TurnWorker
@@ -96,6 +80,7 @@ def create_app(
     turn_worker: bool = False,
     owns_runtime: bool = False,
     extra_routers: Sequence[APIRouter] = (),
+    lazy_routers: bool = True,
     on_start: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
     """Build the app over a runtime. Everything optional has a working default except `rewinder`,
@@ -125,6 +110,8 @@ def create_app(
             requests stay fast while many turns run. Installs a thread-safe notifier on runtime.engine.
         owns_runtime: close the runtime (runtime.aclose, on the engine's loop) when the app shuts down.
         extra_routers: more routers (web UI, webhooks) mounted on the same app and error handling.
+        lazy_routers: import the API's own routers on the first request that could reach them (the default: a
+            cold start pays only for what it serves), or all of them now (False).
     """
     store = runtime.store
     worker: TurnWorker | None = None
@@ -182,36 +169,23 @@ def create_app(
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.dexa = ctx
-    # Outermost after Starlette's error middleware: runs before routing, authentication and body parsing.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     for exc_type in (DexaError, RequestValidationError, StarletteHTTPException, Exception):
         app.add_exception_handler(exc_type, handle_exception)
-    for module in (
-        admin_routes,
-        session_routes,
-        session_command_routes,
-        event_routes,
-        approval_routes,
-        output_routes,
-        rewind_routes,
-        integration_routes,
-        config_routes,
-        trigger_routes,
-        catalog_routes,
-        transfer_routes,
-        file_routes,
-        session_catalog_routes,
-        session_mcp_routes,
-        share_routes,
-        terminal_routes,
-    ):
-        app.include_router(module.router)
-    app.include_router(integration_routes.callback_router)
-    app.include_router(share_routes.public_router)
+    # The routers are imported on the first request that could reach them (dexa.api.lazy_routers): that import is
+    # most of a cold start, and a Lambda container often serves one or two of them. lazy_routers=False imports
+    # them all now; the app answers the same either way.
+    routers = app.state.routers = LazyRouters(app)
+    app.add_middleware(LoadRoutersFirst, routers=routers)
+    if not lazy_routers:
+        routers.load_all()
     for extra in extra_routers:
         app.include_router(extra)
+    # Outermost after Starlette's error middleware: runs before routing, authentication and body parsing (and
+    # before a router is loaded for a request it refuses).
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
 
     def openapi() -> dict[str, Any]:
+        routers.load_all()  # the document describes every route, loaded or not
         if app.openapi_schema is None:
             app.openapi_schema = build_openapi(app)
         return app.openapi_schema
