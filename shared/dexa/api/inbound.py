@@ -2,8 +2,8 @@
 
 None takes an API key: each authenticates by the signature of its raw body (Slack's signing secret, the
 template's secret) and acts only for users the org mapped.
-    POST /webhooks/slack                 Approve/Reject clicks (the same receiver as the cloud's webhooks Lambda,
-                                         dexa.adapters.aws.webhooks; here a tool decision resumes the local driver)
+    POST /webhooks/slack                 Approve/Reject clicks (dexa.integrations.slack_clicks, as in the cloud's
+                                         webhooks Lambda; here a tool decision resumes the local driver)
     POST /webhooks/slack-events          mentions and DMs start sessions (dexa.triggers.slack_events); also at
                                          /webhooks/slack/events
     POST /webhooks/tasks/{template_id}   a saved task template filled from the JSON body (dexa.triggers.templates)
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -28,7 +28,7 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 class _LocalRelease:
-    """What the webhook receiver calls once a Slack click decided a tool approval: drive the parked turn on."""
+    """What SlackClicks calls once a click decided a tool approval: drive the parked turn on."""
 
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
@@ -52,7 +52,7 @@ class _Parts:
     def get(self) -> dict[str, Any]:
         if self._built is None:
             from dexa.adapters.aws.secrets import SecretReader
-            from dexa.adapters.aws.webhooks import WebhookReceiver
+            from dexa.integrations.slack_clicks import SlackClicks
             from dexa.runtime.inbound import trigger_starter
             from dexa.runtime.webhooks import slack_api
 
@@ -66,15 +66,15 @@ class _Parts:
 
             # One Slack client per loop: an httpx client's connections belong to the loop that opened them, and
             # clicks are answered on the engine's loop while events are acknowledged on the request's.
-            receiver = WebhookReceiver(
+            clicks = SlackClicks(
                 runtime.engine,
-                cast(Any, _LocalRelease(runtime)),
-                lambda provider: signing_secret() if provider == "slack" else "",
+                _LocalRelease(runtime),
+                signing_secret,
                 slack=slack(),
                 outputs=lambda: runtime.integrations.queue,
             )
             start = trigger_starter(runtime)
-            self._built = {"secret": signing_secret, "slack": slack(), "receiver": receiver, "start": start}
+            self._built = {"secret": signing_secret, "slack": slack(), "clicks": clicks, "start": start}
         return self._built
 
 
@@ -91,11 +91,8 @@ def create_inbound_router(runtime: Any, env: Mapping[str, str]) -> APIRouter:
         body = await body_of(request)
         if body is None:
             return JSONResponse({"error": "payload too large"}, status_code=413)
-        event = {"body": body.decode("utf-8", "replace"), "headers": dict(request.headers)}
-        answer = await _ctx(request).call(parts.get()["receiver"].slack, event)
-        import json
-
-        return JSONResponse(json.loads(answer["body"]), status_code=int(answer["statusCode"]))
+        status, content = await _ctx(request).call(parts.get()["clicks"].handle, dict(request.headers), body)
+        return JSONResponse(content, status_code=status)
 
     @router.post("/webhooks/slack-events", include_in_schema=False)  # the cloud's path (one segment)
     @router.post("/webhooks/slack/events", include_in_schema=False)

@@ -128,15 +128,14 @@ def step_handler() -> LambdaHandler:
 
 
 def webhooks_handler() -> LambdaHandler:
-    """Slack interactions and GitHub deliveries (dexa.runtime.webhooks composes the receiver), Slack events and SES
-    inbound mail (dexa.runtime.inbound fronts it)."""
+    """Slack interactions, GitHub deliveries, Slack events, task templates and SES inbound mail (dexa.cloud.webhooks
+    fronts them)."""
     state: dict[str, Any] = {}
 
     def handle(event: dict[str, Any], context: Any) -> Any:
         receiver: Any = state.get("receiver")
         if receiver is None:
-            from dexa.runtime.inbound import InboundReceiver
-            from dexa.runtime.webhooks import build_receiver
+            from dexa.cloud.webhooks import InboundReceiver, build_receiver
 
             state["runtime"] = runtime = cloud_runtime()
             receiver = state["receiver"] = InboundReceiver(runtime, os.environ, build_receiver(runtime, os.environ))

@@ -2,7 +2,7 @@
 
 `SlackApi` is the port (two calls: a Web API method, and a reply to an interaction's `response_url`);
 `HttpSlackApi` speaks to https://slack.com/api over httpx, or to any base URL (a local fake in tests).
-The button values are JSON that the interaction handler (dexa.adapters.aws.webhooks) reads back:
+The button values are JSON that a click hands back (dexa.integrations.slack_clicks reads them):
     tool approval    {"session_id", "approval_id", "decision": "once" | "deny"}
     staged output    {"output_id", "decision": "approve" | "reject"}
 """

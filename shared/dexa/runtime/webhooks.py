@@ -1,11 +1,7 @@
-"""The webhooks Lambda's parts, composed over a built runtime: signing secrets, GitHub `@dexa` triggers that start
-sessions as the org's configured user, the Slack reply channel, and the staged-output queue.
-
-Environment (set by stacks/integrations.py; a plain value wins over its `_ARN` secret):
-    DEXA_SLACK_SIGNING_SECRET(_ARN)   verifies Slack interactions
-    DEXA_GITHUB_WEBHOOK_SECRET(_ARN)  verifies GitHub deliveries
-    DEXA_SLACK_BOT_TOKEN(_ARN)        answers interactions (ephemeral refusals): `xoxb-...` or {"bot_token", "api_url"}
-    DEXA_PUBLIC_URL(_PARAMETER)       where session links in GitHub comments point (the runtime's base_url)
+"""What the webhook fronts build over a runtime: GitHub `@dexa` triggers that start sessions as the org's configured
+user, and the Slack Web API client that answers clicks and posts reviews. The webhooks Lambda's receiver is
+composed of these in dexa.cloud.webhooks; `dexa serve`'s inbound routes (dexa.api.inbound) and the review notifier
+(dexa.runtime.control_plane) use them too.
 """
 
 from __future__ import annotations
@@ -16,15 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from dexa.adapters.aws.secrets import SecretReader
-from dexa.adapters.aws.webhooks import WebhookReceiver
 from dexa.core.errors import ConfigError
 
 logger = logging.getLogger(__name__)
-
-_SECRET_NAMES = {
-    "slack": ("DEXA_SLACK_SIGNING_SECRET", "DEXA_SLACK_WEBHOOK_SECRET"),
-    "github": ("DEXA_GITHUB_WEBHOOK_SECRET", "DEXA_GITHUB_SIGNING_SECRET"),
-}
 
 
 class _NoGitHub:
@@ -90,30 +80,3 @@ def slack_api(env: Mapping[str, str], secrets: SecretReader) -> Any:
     from dexa.integrations.slack_review import SLACK_API, HttpSlackApi
 
     return HttpSlackApi(bot.token, http=httpx.AsyncClient(timeout=10), base_url=bot.api_url or SLACK_API)
-
-
-def build_receiver(runtime: Any, env: Mapping[str, str], *, secrets: SecretReader | None = None) -> WebhookReceiver:
-    from dexa.adapters.aws import schema
-    from dexa.adapters.aws.sfn import SfnApprovalNotifier, SfnTurnDriver
-
-    secrets = secrets or SecretReader(env)
-    driver = runtime.driver
-    if isinstance(driver, SfnTurnDriver):
-        notifier: SfnApprovalNotifier | None = driver.approvals
-    else:
-        notifier = SfnApprovalNotifier(runtime.store) if env.get(schema.ENV_STATE_MACHINE_ARN) else None
-
-    def secret(provider: str) -> str:
-        return next((v for v in (secrets.get(n) for n in _SECRET_NAMES.get(provider, ())) if v), "")
-
-    def outputs() -> Any:
-        return runtime.integrations.queue
-
-    return WebhookReceiver(
-        runtime.engine,
-        notifier,
-        secret,
-        github=github_triggers(runtime, env),
-        slack=slack_api(env, secrets),
-        outputs=outputs if hasattr(type(runtime), "integrations") else None,  # the class: don't build it yet
-    )

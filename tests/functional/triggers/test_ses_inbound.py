@@ -1,4 +1,4 @@
-"""Mail to an org's address in the cloud: the webhooks Lambda's front (dexa.runtime.inbound.InboundReceiver) given
+"""Mail to an org's address in the cloud: the webhooks Lambda's front (dexa.cloud.webhooks.InboundReceiver) given
 the event SES sends after its S3 action stored the message (in moto's S3), or an SNS notification carrying it.
 The session starts as the sender's Dexa user; failed SPF and DKIM, unknown senders and SES spam verdicts start
 nothing; Slack's url_verification reaches the Slack events handler on its own path."""
@@ -16,8 +16,8 @@ import pytest
 from trigger_kit import SIGNING_SECRET, slack_headers
 
 from dexa.auth.service import AuthService
+from dexa.cloud.webhooks import InboundReceiver
 from dexa.core.errors import StorageError
-from dexa.runtime.inbound import InboundReceiver
 from dexa.settings import DexaSettings
 from dexa.testing.messages_api import serve as serve_model
 from dexa.triggers.email import set_email_trigger

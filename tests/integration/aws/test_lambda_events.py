@@ -14,11 +14,13 @@ import pytest
 from sfn_world import World
 
 from dexa.adapters.aws.tasks import TaskEvent
-from dexa.adapters.aws.webhooks import WebhookReceiver, github_signature, slack_signature
+from dexa.adapters.github.webhooks import sign_payload as github_signature
 from dexa.api.fake_runtime import FakeRuntime
 from dexa.auth.service import AuthService
 from dexa.cloud import lambdas
+from dexa.cloud.webhooks import WebhookReceiver
 from dexa.core.errors import ConfigError
+from dexa.integrations.slack_clicks import slack_signature
 from dexa.testing.fakes import AppendTool, RulePolicy
 from dexa.testing.scripted import text, tool_use
 

@@ -23,15 +23,16 @@ from sfn_world import World
 
 from dexa.adapters.aws.secrets import SecretReader, link_keys
 from dexa.adapters.aws.ses_mailer import SesMailer
-from dexa.adapters.aws.webhooks import WebhookReceiver, slack_signature
 from dexa.api.app import create_app
 from dexa.api.fake_runtime import FakeRuntime
 from dexa.api.sse import StreamConfig
 from dexa.auth.org_links import ReviewChannels, map_slack_user, set_review_channels
 from dexa.auth.service import AuthService
+from dexa.cloud.webhooks import WebhookReceiver
 from dexa.core.errors import PermissionDeniedError
 from dexa.integrations.outputs.links import ApprovalLinks
 from dexa.integrations.review_notify import ReviewNotifier
+from dexa.integrations.slack_clicks import slack_signature
 from dexa.integrations.slack_review import HttpSlackApi
 from dexa.testing.fakes import AppendTool, RulePolicy
 from dexa.testing.scripted import text, tool_use

@@ -18,12 +18,13 @@ import pytest
 from sfn_world import World
 
 from dexa.adapters.aws.moto_harness import LambdaContext
-from dexa.adapters.aws.webhooks import github_signature, slack_signature
+from dexa.adapters.github.webhooks import sign_payload as github_signature
 from dexa.api.fake_runtime import FakeRuntime
 from dexa.auth.org_links import ReviewChannels, link_github, map_slack_user, set_review_channels
 from dexa.auth.service import AuthService
 from dexa.cloud import lambdas
 from dexa.core.errors import ConflictError
+from dexa.integrations.slack_clicks import slack_signature
 from dexa.testing.fakes import AppendTool, RulePolicy
 from dexa.testing.scripted import text, tool_use
 from dexa.testing.slack_fake import SlackFake
@@ -226,7 +227,7 @@ class _Queue:
 def test_a_staged_output_button_needs_a_reviewer_of_the_outputs_org(
     world_factory: Callable[..., World], slack: SlackFake, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from dexa.adapters.aws.webhooks import WebhookReceiver
+    from dexa.cloud.webhooks import WebhookReceiver
 
     world = world_factory([text("unused")], [])
     _hooks(world, slack, monkeypatch, tmp_path)  # org "o" with reviewer usr_rita

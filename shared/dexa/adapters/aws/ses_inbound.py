@@ -1,29 +1,27 @@
-"""Mail to an org's address in the cloud: an SES receipt rule stores the message in S3 and invokes the webhooks
-Lambda, which starts the session (dexa.triggers.email).
+"""Mail to an org's address in the cloud, as SES hands it over: an SES receipt rule stores the message in S3 and
+invokes the webhooks Lambda, whose front (dexa.cloud.webhooks) gives each message to dexa.triggers.email.
 
 SES invokes a Lambda action with the message's metadata only (`Records[].ses.{mail, receipt}`), so the rule's S3
 action goes first and the handler reads `s3://DEXA_INBOUND_MAIL_BUCKET/DEXA_INBOUND_MAIL_PREFIX<messageId>`. An
 SNS action with UTF-8 or Base64 content (`Records[].Sns.Message`, `notificationType: Received`) carries the
 message itself and needs no bucket. SES's verdicts decide whether the From header is believed: SPF or DKIM must
-pass, and a message SES marked as a virus or spam is refused before it is parsed.
+pass, and a message SES marked as a virus or spam is refused before it is read. This module knows only SES's shapes
+and the bucket; what a message may start is the email trigger's.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio.to_thread
 
 from dexa.core.errors import ConfigError, StorageError
-from dexa.triggers.email import EmailResult, EmailTriggers, parse_message
 
 from ._ddb import error_code
-
-logger = logging.getLogger(__name__)
 
 ENV_BUCKET = "DEXA_INBOUND_MAIL_BUCKET"
 ENV_PREFIX = "DEXA_INBOUND_MAIL_PREFIX"
@@ -62,13 +60,24 @@ def _verdict(receipt: Mapping[str, Any], name: str) -> str:
     return str((receipt.get(name) or {}).get("status") or "").upper()
 
 
+@dataclass(frozen=True, slots=True)
+class SesMail:
+    """One received message as SES describes it."""
+
+    message_id: str
+    recipients: list[str]
+    refused: str  # why SES's own checks refuse it (a virus or spam verdict); "" when they don't
+    authenticated: bool  # SPF or DKIM passed: the From header can be believed
+    note: Mapping[str, Any] = field(repr=False)
+
+
 class SesInbound:
-    def __init__(self, triggers: EmailTriggers, *, bucket: str = "", prefix: str = "", s3: Any = None) -> None:
-        self.triggers, self.bucket, self.prefix, self._s3 = triggers, bucket, prefix, s3
+    def __init__(self, *, bucket: str = "", prefix: str = "", s3: Any = None) -> None:
+        self.bucket, self.prefix, self._s3 = bucket, prefix, s3
 
     @classmethod
-    def from_env(cls, triggers: EmailTriggers, env: Mapping[str, str], *, s3: Any = None) -> SesInbound:
-        return cls(triggers, bucket=env.get(ENV_BUCKET, ""), prefix=env.get(ENV_PREFIX, ""), s3=s3)
+    def from_env(cls, env: Mapping[str, str], *, s3: Any = None) -> SesInbound:
+        return cls(bucket=env.get(ENV_BUCKET, ""), prefix=env.get(ENV_PREFIX, ""), s3=s3)
 
     def _client(self) -> Any:
         if self._s3 is None:
@@ -77,16 +86,39 @@ class SesInbound:
             self._s3 = boto3.client("s3")
         return self._s3
 
-    async def _raw(self, note: Mapping[str, Any]) -> bytes:
-        content = note.get("content")
+    def received(self, event: Mapping[str, Any]) -> list[SesMail]:
+        """The messages an SES (or SES-through-SNS) event announces."""
+        out: list[SesMail] = []
+        for note in _notifications(event):
+            receipt: Mapping[str, Any] = note.get("receipt") or {}
+            mail: Mapping[str, Any] = note.get("mail") or {}
+            bad = "FAIL" in (_verdict(receipt, "virusVerdict"), _verdict(receipt, "spamVerdict"))
+            out.append(
+                SesMail(
+                    message_id=str(mail.get("messageId") or ""),
+                    recipients=[str(r) for r in receipt.get("recipients") or mail.get("destination") or ()],
+                    refused="SES marked the message as a virus or spam" if bad else "",
+                    authenticated="PASS" in (_verdict(receipt, "spfVerdict"), _verdict(receipt, "dkimVerdict")),
+                    note=note,
+                )
+            )
+        return out
+
+    async def raw(self, mail: SesMail) -> bytes:
+        """The message itself: the SNS notification's content, or the object the rule's S3 action stored.
+
+        Raises:
+            ConfigError: no content and no bucket to read it from.
+            StorageError: the stored message could not be read (fail the invocation, so SES retries it).
+        """
+        content = mail.note.get("content")
         if content:
             text = str(content)
-            encoding = str((note.get("receipt") or {}).get("action", {}).get("encoding") or "UTF8").upper()
+            encoding = str((mail.note.get("receipt") or {}).get("action", {}).get("encoding") or "UTF8").upper()
             return base64.b64decode(text) if encoding == "BASE64" else text.encode()
-        message_id = str((note.get("mail") or {}).get("messageId") or "")
         if not self.bucket:
-            raise ConfigError(f"SES delivered {message_id} without content and {ENV_BUCKET} is not set")
-        key = self.prefix + message_id
+            raise ConfigError(f"SES delivered {mail.message_id} without content and {ENV_BUCKET} is not set")
+        key = self.prefix + mail.message_id
 
         def get() -> bytes:
             try:
@@ -95,38 +127,3 @@ class SesInbound:
                 raise StorageError(f"could not read s3://{self.bucket}/{key}: {error_code(exc) or exc}") from exc
 
         return await anyio.to_thread.run_sync(get)
-
-    async def handle_one(self, note: Mapping[str, Any]) -> EmailResult:
-        receipt: Mapping[str, Any] = note.get("receipt") or {}
-        if "FAIL" in (_verdict(receipt, "virusVerdict"), _verdict(receipt, "spamVerdict")):
-            return EmailResult(status="rejected", reason="SES marked the message as a virus or spam")
-        recipients = [str(r) for r in receipt.get("recipients") or (note.get("mail") or {}).get("destination") or ()]
-        mail = parse_message(await self._raw(note), envelope_to=recipients)
-        passed = "PASS" in (_verdict(receipt, "spfVerdict"), _verdict(receipt, "dkimVerdict"))
-        return await self.triggers.handle(mail, authenticated=passed)
-
-    async def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Start a session per received message. Returns SES's disposition (a synchronous invocation reads it)
-        and what became of each message.
-
-        Raises:
-            StorageError: the stored message could not be read (the invocation fails, so SES retries it).
-        """
-        results: list[dict[str, Any]] = []
-        for note in _notifications(event):
-            message_id = str((note.get("mail") or {}).get("messageId") or "")
-            try:
-                result = await self.handle_one(note)
-            except ConfigError as exc:
-                result = EmailResult(status="rejected", reason=exc.message)
-            if result.status == "rejected":
-                logger.warning("inbound mail %s refused: %s", message_id, result.reason)
-            results.append(
-                {
-                    "message_id": message_id,
-                    "status": result.status,
-                    "reason": result.reason,
-                    "session_id": result.session_id,
-                }
-            )
-        return {"disposition": "CONTINUE", "results": results}

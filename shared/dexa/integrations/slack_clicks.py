@@ -1,15 +1,15 @@
-"""Webhook receivers behind API Gateway: Slack interactions (Approve/Reject buttons) and GitHub deliveries.
+"""A click on the Approve/Reject buttons dexa.integrations.slack_review posts: what it may decide, and for whom.
 
-Both authenticate by HMAC signature over the raw body, never by API key. A Slack click decides only when the
-clicking Slack user maps to a Dexa user of the approval's org who may approve (dexa.triggers.org_links); anyone
-else gets an ephemeral refusal and nothing changes. A decision is made exactly once, and a tool decision releases
-the parked Step Functions execution. A GitHub delivery is verified, de-duplicated by X-GitHub-Delivery and, when it
-is an `@dexa` mention on a linked repo, starts a session (dexa.triggers.github).
+A click authenticates by Slack's signature over the raw body (the app's signing secret), never by API key, and
+decides only when the clicking Slack user maps to a Dexa user of the approval's org who may approve
+(dexa.auth.org_links); anyone else gets an ephemeral refusal and nothing changes. A decision is made exactly once.
+A tool decision is then released to whatever parks the turn (the Step Functions callback in the cloud, the local
+driver under `dexa serve`). The same class serves both: the webhooks Lambda (dexa.cloud.webhooks) and
+`POST /webhooks/slack` (dexa.api.inbound) only carry the request to it.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -17,34 +17,26 @@ import logging
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
+from dexa.auth.org_links import slack_reviewer
 from dexa.core.engine import TurnEngine
 from dexa.core.errors import ConflictError, DexaError, NotFoundError
-from dexa.integrations.slack_review import SlackApi, refusal
-from dexa.triggers.org_links import slack_reviewer
+from dexa.core.session import Approval
 
-from .sfn import SfnApprovalNotifier
+from .slack_review import SlackApi, refusal
 
 logger = logging.getLogger(__name__)
 
 SLACK_MAX_SKEW_S = 300
-DELIVERIES_NS = "github_deliveries"
-SecretFn = Callable[[str], str]
 QueueFn = Callable[[], Any]  # () -> dexa.integrations.outputs.queue.OutputQueue (built on first use)
+Answer = tuple[int, dict[str, Any]]  # HTTP status, JSON body
 
 
-def _response(status: int, body: Mapping[str, Any]) -> dict[str, Any]:
-    return {"statusCode": status, "headers": {"content-type": "application/json"}, "body": json.dumps(dict(body))}
+class ApprovalRelease(Protocol):
+    """Lets a parked turn go on once its approval is decided."""
 
-
-def _raw_body(event: Mapping[str, Any]) -> bytes:
-    body = event.get("body") or ""
-    return base64.b64decode(body) if event.get("isBase64Encoded") else str(body).encode()
-
-
-def _headers(event: Mapping[str, Any]) -> dict[str, str]:
-    return {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    async def notify(self, approval: Approval) -> object: ...
 
 
 def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -52,61 +44,39 @@ def slack_signature(secret: str, timestamp: str, body: bytes) -> str:
     return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
-def github_signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-class WebhookReceiver:
+class SlackClicks:
     def __init__(
         self,
         engine: TurnEngine,
-        notifier: SfnApprovalNotifier | None,
-        secret: SecretFn,
+        release: ApprovalRelease | None,
+        secret: Callable[[], str],
         *,
         clock: Callable[[], float] = time.time,
-        github: Any = None,
         slack: SlackApi | None = None,
         outputs: QueueFn | None = None,
     ) -> None:
-        """`github` is a dexa.triggers.GitHubTriggers (None: deliveries are only verified and recorded); `slack`
-        answers interactions through their response_url; `outputs` gives the staged-output queue."""
-        self.engine = engine
-        self.notifier = notifier
-        self.secret = secret
-        self.clock = clock
-        self.github_triggers = github
-        self.slack_api = slack
-        self.outputs = outputs
+        """`secret` gives the signing secret (read when a click arrives); `slack` answers the click through its
+        response_url; `outputs` gives the staged-output queue (None: outputs cannot be decided here)."""
+        self.engine, self.release, self.secret, self.clock = engine, release, secret, clock
+        self.slack_api, self.outputs = slack, outputs
 
-    async def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        provider = str((event.get("pathParameters") or {}).get("provider") or "").lower()
-        if not provider:
-            provider = str(event.get("path") or event.get("rawPath") or "").rstrip("/").rsplit("/", 1)[-1].lower()
-        if provider == "slack":
-            return await self.slack(event)
-        if provider == "github":
-            return await self.github(event)
-        return _response(404, {"error": f"no webhook receiver for {provider!r} (expected slack or github)"})
-
-    # ------------------------------------------------------------ Slack
-
-    async def slack(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        body, headers = _raw_body(event), _headers(event)
-        secret = self.secret("slack")
+    async def handle(self, headers: Mapping[str, str], body: bytes) -> Answer:
+        headers = {k.lower(): v for k, v in headers.items()}
+        secret = self.secret()
         timestamp = headers.get("x-slack-request-timestamp", "")
         if not secret:
-            return _response(500, {"error": "the Slack signing secret is not configured"})
+            return 500, {"error": "the Slack signing secret is not configured"}
         if not timestamp.isdigit() or abs(self.clock() - int(timestamp)) > SLACK_MAX_SKEW_S:
-            return _response(401, {"error": "stale or missing X-Slack-Request-Timestamp"})
+            return 401, {"error": "stale or missing X-Slack-Request-Timestamp"}
         if not hmac.compare_digest(slack_signature(secret, timestamp, body), headers.get("x-slack-signature", "")):
-            return _response(401, {"error": "bad X-Slack-Signature"})
-        form = urllib.parse.parse_qs(body.decode())
+            return 401, {"error": "bad X-Slack-Signature"}
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
         try:
             payload = json.loads(form["payload"][0])
             value = json.loads(payload["actions"][0]["value"])
             decision = str(value["decision"])
         except (KeyError, IndexError, ValueError, TypeError) as exc:
-            return _response(400, {"error": f"not a Dexa approval action: {type(exc).__name__}: {exc}"})
+            return 400, {"error": f"not a Dexa approval action: {type(exc).__name__}: {exc}"}
         team = str((payload.get("team") or {}).get("id") or (payload.get("user") or {}).get("team_id") or "")
         slack_user = str((payload.get("user") or {}).get("id") or "")
         reply = await (
@@ -115,7 +85,7 @@ class WebhookReceiver:
             else self._tool(value, decision, team, slack_user)
         )
         await self._answer(payload, reply)
-        return _response(200, reply)
+        return 200, reply
 
     async def _answer(self, payload: Mapping[str, Any], reply: Mapping[str, Any]) -> None:
         url = str(payload.get("response_url") or "")
@@ -159,8 +129,8 @@ class WebhookReceiver:
             return refusal("This approval no longer exists.")
         if not won:
             return refusal(f"Already decided: {decided.status} by {decided.decided_by or 'someone else'}.")
-        if self.notifier is not None:
-            await self.notifier.notify(decided)
+        if self.release is not None:
+            await self.release.notify(decided)
         return {
             "replace_original": True,
             "text": f"{decided.tool_name or 'Request'}: {decided.status} by <@{slack_user}>",
@@ -186,38 +156,3 @@ class WebhookReceiver:
             return refusal("Already decided.")
         verb = "approved" if decision == "approve" else "rejected"
         return {"replace_original": True, "text": f"Output {output_id} {verb} by <@{slack_user}>"}
-
-    # ------------------------------------------------------------ GitHub
-
-    async def github(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        body, headers = _raw_body(event), _headers(event)
-        secret = self.secret("github")
-        if not secret:
-            return _response(500, {"error": "the GitHub webhook secret is not configured"})
-        if not hmac.compare_digest(github_signature(secret, body), headers.get("x-hub-signature-256", "")):
-            return _response(401, {"error": "bad X-Hub-Signature-256"})
-        delivery, kind = headers.get("x-github-delivery", ""), headers.get("x-github-event", "")
-        if not delivery:
-            return _response(400, {"error": "missing X-GitHub-Delivery"})
-        if kind == "ping":
-            return _response(200, {"status": "pong"})
-        try:
-            payload = json.loads(body or b"{}")
-        except ValueError:
-            return _response(400, {"error": "the body is not JSON"})
-        if not isinstance(payload, dict) or not isinstance(payload.get("repository"), dict):
-            return _response(200, {"delivery": delivery, "status": "ignored", "reason": "no repository"})
-        if self.github_triggers is None:
-            fresh = await self.engine.store.kv_put_if_absent(DELIVERIES_NS, delivery, {"event": kind})
-            return _response(202, {"delivery": delivery, "status": "recorded", "duplicate": not fresh})
-        result = await self.github_triggers.handle_delivery(event=kind, delivery_id=delivery, payload=payload)
-        return _response(
-            202 if result.status == "started" else 200,
-            {
-                "delivery": delivery,
-                "status": result.status,
-                "reason": result.reason,
-                "session_id": result.session_id,
-                "duplicate": result.status == "duplicate",
-            },
-        )
