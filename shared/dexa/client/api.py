@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, Literal, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any, Literal
 
 import httpx
 from httpx_sse import SSEError, aconnect_sse
-from pydantic import BaseModel
 
 from dexa.api.schemas.admin import (
     AuditPublic,
@@ -45,22 +44,12 @@ from dexa.core.errors import ConfigError
 
 from .config_api import ConfigOperations
 from .errors import error_from
+from .operations import no_server, operation
 from .session_commands import SessionCommandOperations
 from .transfer_api import TransferOperations
 from .workspace_api import WorkspaceOperations
 
 logger = logging.getLogger(__name__)
-
-F = TypeVar("F", bound=Callable[..., Any])
-M = TypeVar("M", bound=BaseModel)
-
-
-def operation(method: str, path: str) -> Callable[[F], F]:
-    def tag(fn: F) -> F:
-        fn.__dexa_operation__ = (method, path)  # type: ignore[attr-defined]
-        return fn
-
-    return tag
 
 
 class DexaClient(ConfigOperations, SessionCommandOperations, TransferOperations, WorkspaceOperations):
@@ -90,27 +79,6 @@ class DexaClient(ConfigOperations, SessionCommandOperations, TransferOperations,
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        model: type[M] | None,
-        *,
-        json_body: Any = None,
-        params: Mapping[str, Any] | None = None,
-    ) -> Any:
-        try:
-            response = await self._http.request(
-                method, path, json=json_body, params={k: v for k, v in (params or {}).items() if v is not None}
-            )
-        except httpx.ConnectError as exc:
-            raise ConfigError(f"no Dexa server at {self.base_url} ({exc}); start one with `dexa serve`") from exc
-        if response.status_code >= 400:
-            raise error_from(response)
-        if model is None:
-            return None
-        return model.model_validate(response.json())
 
     # ------------------------------------------------------------ meta
 
@@ -269,7 +237,7 @@ class DexaClient(ConfigOperations, SessionCommandOperations, TransferOperations,
                         got += 1
                         yield event
             except httpx.ConnectError as exc:
-                raise ConfigError(f"no Dexa server at {self.base_url} ({exc}); start one with `dexa serve`") from exc
+                raise no_server(self.base_url, exc) from exc
             except SSEError as exc:  # a proxy's or another service's page, not Dexa's event stream
                 raise ConfigError(f"{self.base_url} did not answer with an event stream: {exc}") from exc
             except (httpx.ReadError, httpx.RemoteProtocolError) as exc:

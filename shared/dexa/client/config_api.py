@@ -4,10 +4,8 @@ and schedules. Tagged like every other operation, so the OpenAPI drift test cove
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeVar
-
-from pydantic import BaseModel
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from dexa.api.schemas.admin import IntegrationPublic, ServerPolicyPublic
 from dexa.api.schemas.approvals import OutputsPublic
@@ -37,35 +35,16 @@ from dexa.api.schemas.triggers import (
     TaskTemplatesPublic,
 )
 
-F = TypeVar("F", bound=Callable[..., Any])
-M = TypeVar("M", bound=BaseModel)
+from .operations import Operations, operation
+
 OutputStatus = Literal["pending", "approved", "rejected", "executed", "failed"]
-
-
-def operation(method: str, path: str) -> Callable[[F], F]:
-    def tag(fn: F) -> F:
-        fn.__dexa_operation__ = (method, path)  # type: ignore[attr-defined]
-        return fn
-
-    return tag
 
 
 def _some(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-class ConfigOperations:
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        model: type[M] | None,
-        *,
-        json_body: Any = None,
-        params: Mapping[str, Any] | None = None,
-    ) -> Any:
-        raise NotImplementedError  # DexaClient provides it
-
+class ConfigOperations(Operations):
     # ------------------------------------------------------------ review queue, links, ledger
 
     @operation("GET", "/outputs")

@@ -3,38 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
-
-from pydantic import BaseModel
-
 from dexa.api.schemas.session_commands import CompactPublic, McpServersPublic
 from dexa.api.schemas.sessions import SessionPublic, TurnAccepted
 
-F = TypeVar("F", bound=Callable[..., Any])
-M = TypeVar("M", bound=BaseModel)
+from .operations import Operations, operation
 
 
-def operation(method: str, path: str) -> Callable[[F], F]:
-    def tag(fn: F) -> F:
-        fn.__dexa_operation__ = (method, path)  # type: ignore[attr-defined]
-        return fn
-
-    return tag
-
-
-class SessionCommandOperations:
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        model: type[M] | None,
-        *,
-        json_body: Any = None,
-        params: Mapping[str, Any] | None = None,
-    ) -> Any:
-        raise NotImplementedError  # DexaClient provides it
-
+class SessionCommandOperations(Operations):
     @operation("POST", "/sessions/{session_id}/commands")
     async def run_command(self, session_id: str, command: str) -> TurnAccepted:
         return await self._call(

@@ -3,38 +3,16 @@ and import. Tagged like every other operation, so the OpenAPI drift test covers 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
-
-from pydantic import BaseModel
+from collections.abc import Mapping
+from typing import Any
 
 from dexa.api.schemas.sessions import SessionPublic
 from dexa.api.schemas.transfer import ExportTokenPublic, SessionBundle
 
-F = TypeVar("F", bound=Callable[..., Any])
-M = TypeVar("M", bound=BaseModel)
+from .operations import Operations, operation
 
 
-def operation(method: str, path: str) -> Callable[[F], F]:
-    def tag(fn: F) -> F:
-        fn.__dexa_operation__ = (method, path)  # type: ignore[attr-defined]
-        return fn
-
-    return tag
-
-
-class TransferOperations:
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        model: type[M] | None,
-        *,
-        json_body: Any = None,
-        params: Mapping[str, Any] | None = None,
-    ) -> Any:
-        raise NotImplementedError  # DexaClient provides it
-
+class TransferOperations(Operations):
     @operation("POST", "/sessions/{session_id}/export-token")
     async def create_export_token(self, session_id: str, *, ttl_s: int = 900) -> ExportTokenPublic:
         return await self._call(

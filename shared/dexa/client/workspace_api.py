@@ -4,11 +4,8 @@ operation, so the OpenAPI drift test covers them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeVar
-
-import httpx
-from pydantic import BaseModel
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from dexa.api.schemas.config import AgentsPublic, SkillsPublic
 from dexa.api.schemas.files import FileContentPublic, FilesPublic, SearchPublic, SymbolsPublic
@@ -17,34 +14,10 @@ from dexa.api.schemas.session_mcp import McpAuthStarted, McpServerChange
 from dexa.api.schemas.shares import ShareCreated, SharedSession, SharePublic, SharesPublic, SummaryPublic
 from dexa.api.schemas.terminal import TerminalTicket
 
-from .errors import error_from
-
-F = TypeVar("F", bound=Callable[..., Any])
-M = TypeVar("M", bound=BaseModel)
+from .operations import Operations, operation
 
 
-def operation(method: str, path: str) -> Callable[[F], F]:
-    def tag(fn: F) -> F:
-        fn.__dexa_operation__ = (method, path)  # type: ignore[attr-defined]
-        return fn
-
-    return tag
-
-
-class WorkspaceOperations:
-    _http: httpx.AsyncClient
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        model: type[M] | None,
-        *,
-        json_body: Any = None,
-        params: Mapping[str, Any] | None = None,
-    ) -> Any:
-        raise NotImplementedError  # DexaClient provides it
-
+class WorkspaceOperations(Operations):
     # ------------------------------------------------------------ files
 
     @operation("GET", "/sessions/{session_id}/files")
@@ -151,10 +124,7 @@ class WorkspaceOperations:
 
     @operation("GET", "/shared/{token}/view")
     async def view_share(self, token: str) -> str:
-        response = await self._http.get(f"/shared/{token}/view")
-        if response.status_code >= 400:
-            raise error_from(response)
-        return response.text
+        return (await self._send("GET", f"/shared/{token}/view")).text
 
     # ------------------------------------------------------------ terminal
 
