@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from typing import TYPE_CHECKING
 
-import pathspec
+if TYPE_CHECKING:  # imported by the first .gitignore compiled: ~40 ms of a cold Lambda step that may never scan
+    import pathspec
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +98,8 @@ class IgnoreRules:
 
     @staticmethod
     def _compile_lines(lines: list[str], where: str) -> pathspec.GitIgnoreSpec:
+        import pathspec
+
         try:
             return pathspec.GitIgnoreSpec.from_lines(lines)
         except (ValueError, TypeError) as exc:
@@ -104,6 +108,8 @@ class IgnoreRules:
 
     @staticmethod
     def _compile(path: str | None) -> pathspec.GitIgnoreSpec:
+        import pathspec
+
         lines: list[str] = []
         if path is not None:
             try:

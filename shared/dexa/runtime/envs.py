@@ -225,7 +225,6 @@ class LocalEnvFactory:
 
     async def _build(self, session: Session) -> SessionEnv:
         from dexa.adapters.anthropic import make_model
-        from dexa.adapters.local_sandbox import LocalSandbox
         from dexa.agents.extensions import load_extensions, plan_model_for
         from dexa.runtime.assemble import load_session_config, read_settings
         from dexa.tools.registry import default_registry
@@ -267,6 +266,8 @@ class LocalEnvFactory:
                 reachable_hosts=self._git_proxy_hosts(),
             )
         else:
+            from dexa.adapters.local_sandbox import LocalSandbox  # here: a cloud step never loads bubblewrap's code
+
             workspace = LocalSandbox(
                 session.cwd,
                 extra_roots=extra_roots,

@@ -32,12 +32,18 @@ class S3BlobStore:
     def __init__(self, bucket: str, *, client: Any = None, region: str | None = None) -> None:
         if not bucket:
             raise StorageError(f"S3BlobStore needs a bucket name (set {schema.ENV_BUCKET})")
-        if client is None:
+        self.bucket = bucket
+        self._client, self._region = client, region
+
+    @property
+    def _s3(self) -> Any:
+        # Made on first use: an S3 client costs a cold start ~50 ms (its service model and endpoint rules), and
+        # most agent steps store no blob.
+        if self._client is None:
             import boto3
 
-            client = boto3.client("s3", region_name=region)
-        self.bucket = bucket
-        self._s3 = client
+            self._client = boto3.client("s3", region_name=self._region)
+        return self._client
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, client: Any = None) -> S3BlobStore:

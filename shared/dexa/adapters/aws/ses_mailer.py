@@ -25,11 +25,16 @@ class SesMailer:
     ) -> None:
         if "@" not in sender:
             raise ConfigError(f"{ENV_SENDER} must be an email address (a verified SES identity), got {sender!r}")
-        if client is None:
+        self.sender, self._client, self.configuration_set = sender, client, configuration_set
+        self._region = region
+
+    def _ses(self) -> Any:
+        # Made on first send: an SES client costs every cold step ~15 ms, and few steps send mail.
+        if self._client is None:
             import boto3
 
-            client = boto3.client("sesv2", region_name=region)
-        self.sender, self._client, self.configuration_set = sender, client, configuration_set
+            self._client = boto3.client("sesv2", region_name=self._region)
+        return self._client
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, client: Any = None) -> SesMailer | None:
@@ -60,7 +65,7 @@ class SesMailer:
 
         def run() -> str:
             try:
-                return str(self._client.send_email(**args)["MessageId"])
+                return str(self._ses().send_email(**args)["MessageId"])
             except Exception as exc:
                 code = error_code(exc)
                 if code in ("MessageRejected", "MailFromDomainNotVerifiedException", "BadRequestException"):
