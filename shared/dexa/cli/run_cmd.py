@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -86,17 +85,20 @@ def run_command(values: Mapping[str, Any]) -> int:
     from dexa.cli.process_exit import finish
 
     server = v["server"]
-    token: str | None = None
     if not server and not v["no_attach"]:
         from dexa.cli.attach import attachable_server
 
         found = attachable_server(opts, v, dict(os.environ))
         if found is not None:
-            server, token = found
+            from dexa.cli.attached import run_attached
+
+            code = run_attached(found[0], opts, found[1])
+            finish(code)
+            return code
     if server:
         from dexa.cli.remote import run_remote
 
-        code = run_remote(server, opts, token=token)
+        code = run_remote(server, opts)
         finish(code)
         return code
     code = _run_here(opts)
@@ -151,6 +153,8 @@ def _session_config(v: dict[str, Any]) -> SessionConfig:
 
 
 def _run_here(opts: Any) -> int:
+    import asyncio  # here, not at the top: an attached run's thin client has no event loop
+
     from dexa.cli.headless import run_headless
 
     async def main() -> int:

@@ -79,6 +79,4 @@ async def test_make_model_picks_bedrock_from_env_and_errors_translate(
     with pytest.raises(ModelRequestError, match=r"Bedrock error 400.*bad model"):
         await model.complete(ModelRequest(model="", system="", messages=(user_text("u1", "hi"),)))
     await model.aclose()
-    assert (
-        server.requests[0]["path"] == "/model/us.anthropic.claude-haiku-5-5-v1:0/invoke-with-response-stream"
-    )
+    assert server.requests[0]["path"] == "/model/us.anthropic.claude-haiku-5-5-v1:0/invoke-with-response-stream"
