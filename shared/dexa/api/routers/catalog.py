@@ -26,13 +26,14 @@ router = APIRouter(tags=["extensions"])
 CwdQuery = Annotated[str | None, Query(min_length=1, max_length=4096, description="Workspace; default: the server's")]
 
 
-def _extensions(cwd: str, home: str) -> Any:
+def extensions(cwd: str, home: str) -> Any:
     from dexa.agents.extensions import load_extensions
 
     return load_extensions(cwd, home=home)
 
 
-def _agents(cwd: str, home: str) -> AgentsPublic:
+def agents(cwd: str, home: str) -> AgentsPublic:
+    """The subagents a session in `cwd` can start (also GET /sessions/{id}/agents, in session_catalog)."""
     rows = [
         AgentPublic(
             name=a.name,
@@ -42,15 +43,24 @@ def _agents(cwd: str, home: str) -> AgentsPublic:
             model=a.model,
             tools=None if a.tools is None else list(a.tools),
         )
-        for a in _extensions(cwd, home).agents.all()
+        for a in extensions(cwd, home).agents.all()
     ]
     return AgentsPublic(data=rows, count=len(rows))
 
 
-def _skills(cwd: str, home: str) -> SkillsPublic:
+def skills(cwd: str, home: str, *, commands: bool | None = None) -> SkillsPublic:
+    """Skills and slash commands by name: only the commands (True), only the rest (False), or all (None)."""
     rows = [
-        SkillPublic(name=s.name, description=s.description, kind=str(s.kind), source=str(s.source), path=s.path)
-        for s in _extensions(cwd, home).commands.all()
+        SkillPublic(
+            name=s.name,
+            description=s.description,
+            kind=str(s.kind),
+            source=str(s.source),
+            path=s.path,
+            argument_hint=s.argument_hint,
+        )
+        for s in extensions(cwd, home).commands.all()
+        if commands is None or (str(s.kind) == "command") == commands
     ]
     return SkillsPublic(data=rows, count=len(rows))
 
@@ -64,7 +74,7 @@ def _plugins(cwd: str, home: str) -> PluginsPublic:
             description=p.manifest.description,
             runs_code=p.runs_code,
         )
-        for p in _extensions(cwd, home).plugins
+        for p in extensions(cwd, home).plugins
     ]
     return PluginsPublic(data=rows, count=len(rows))
 
@@ -98,14 +108,14 @@ def _marketplaces(cwd: str, home: str) -> MarketplacesPublic:
 async def list_agents(ctx: Ctx, who: Reader, cwd: CwdQuery = None) -> AgentsPublic:
     """Subagents (built-in, user, project, plugin), highest priority definition of each name."""
     home = ctx.home(who)
-    return await anyio.to_thread.run_sync(_agents, await ws.workspace(ctx, who, cwd), home)
+    return await anyio.to_thread.run_sync(agents, await ws.workspace(ctx, who, cwd), home)
 
 
 @router.get("/skills", response_model=SkillsPublic, responses=problems(404, 501))
 async def list_skills(ctx: Ctx, who: Reader, cwd: CwdQuery = None) -> SkillsPublic:
     """Skills and slash commands by name."""
     home = ctx.home(who)
-    return await anyio.to_thread.run_sync(_skills, await ws.workspace(ctx, who, cwd), home)
+    return await anyio.to_thread.run_sync(skills, await ws.workspace(ctx, who, cwd), home)
 
 
 @router.get("/plugins", response_model=PluginsPublic, responses=problems(404, 501))
