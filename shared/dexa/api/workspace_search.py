@@ -23,7 +23,7 @@ from dexa.core.ports import KeyValueStore, Workspace
 from dexa.core.safefs import SafeFS
 from dexa.core.session import Session
 from dexa.core.tools import SessionState, ToolContext
-from dexa.tools import globbing
+from dexa.tools import globbing, probe
 from dexa.tools.search import Grep
 
 from .workspace_files import MAX_GITIGNORE_BYTES, relative
@@ -111,15 +111,8 @@ async def search_text(
 
 
 async def _ctags_available(ws: Workspace, services: dict[str, Any], cwd: str) -> bool:
-    known = services.get("ctags_json")
-    if known is None:
-        try:
-            probe = await ws.exec("ctags --list-features 2>/dev/null | grep -qw json", cwd=cwd, timeout_s=10)
-            known = probe.exit_code == 0
-        except (SandboxError, OSError):
-            known = False
-        services["ctags_json"] = known
-    return bool(known)
+    test = "ctags --list-features 2>/dev/null | grep -qw json"  # Universal Ctags, built with JSON output
+    return await probe.has(ws, services, cwd, key="ctags_json", test=test)
 
 
 def _ctags_command(root: str, query: str, rg: bool) -> str:

@@ -11,8 +11,10 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from dexa.core.errors import SandboxError, ToolError
+from dexa.core.errors import ToolError
 from dexa.core.ports import Workspace
+
+from . import probe
 
 MAX_COLUMNS = 500
 TIMEOUT_S = 120.0
@@ -28,15 +30,7 @@ class RgResult:
 
 async def available(ws: Workspace, services: dict[str, Any], cwd: str) -> bool:
     """Is `rg` on the workspace's PATH? Probed once per session environment."""
-    known = services.get("ripgrep")
-    if known is None:
-        try:
-            probe = await ws.exec("command -v rg >/dev/null", cwd=cwd, timeout_s=10)
-            known = probe.exit_code == 0
-        except (SandboxError, OSError):
-            known = False
-        services["ripgrep"] = known
-    return bool(known)
+    return await probe.has(ws, services, cwd, key="ripgrep", test="command -v rg >/dev/null")
 
 
 def _flags(tool_input: dict[str, Any], mode: str) -> list[str]:
