@@ -84,25 +84,22 @@ def run_command(values: Mapping[str, Any]) -> int:
     )
     from dexa.cli.process_exit import finish
 
-    server = v["server"]
+    server, found = v["server"], None
     if not server and not v["no_attach"]:
         from dexa.cli.attach import attachable_server
 
         found = attachable_server(opts, v, dict(os.environ))
-        if found is not None:
-            from dexa.cli.attached import run_attached
+    if found is not None:
+        from dexa.cli.attached import run_attached
 
-            code = run_attached(found[0], opts, found[1])
-            finish(code)
-            return code
-    if server:
+        code = run_attached(found[0], opts, found[1])
+    elif server:
         from dexa.cli.remote import run_remote
 
         code = run_remote(server, opts)
-        finish(code)
-        return code
-    code = _run_here(opts)
-    finish(code)  # the result is out and the runtime closed: skip the interpreter's slow teardown
+    else:
+        code = _run_here(opts)
+    finish(code)  # the result is out (and a local runtime closed): skip the interpreter's slow teardown
     return code
 
 
