@@ -56,7 +56,7 @@ _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def dexa_home(env: Mapping[str, str]) -> Path:
-    """DEXA_HOME as dexa.settings reads it, without loading the settings (pydantic-settings) on the fast path."""
+    """DEXA_HOME as dexa.settings reads it, without loading the settings (pydantic) on the fast path."""
     raw = env.get("DEXA_HOME", "").strip()
     if raw:
         return Path(raw)
