@@ -27,6 +27,7 @@ from dexa.core.ports import ExecResult
 # Per-stream cap on what is read back into memory; the Bash tool shows far less than this anyway.
 STREAM_CAP = 1 << 20
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+_CMDLINE_CHUNK = 1 << 16
 
 
 def read_fd_capped(fd: int, cap: int = STREAM_CAP) -> str:
@@ -65,17 +66,26 @@ def _complete_utf8(data: bytes) -> int:
 
 def _marked(marker: str) -> list[int]:
     needle = b"\0--hostname\0" + marker.encode() + b"\0"
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                if needle in fh.read():
-                    found.append(int(entry))
-        except OSError:
-            continue
-    return found
+    return [int(entry) for entry in os.listdir("/proc") if entry.isdigit() and needle in _cmdline(entry)]
+
+
+def _cmdline(pid: str) -> bytes:
+    """A process's command line, b"" once it is gone. Raw descriptors, not `open()`: this runs for every process on
+    the machine after every sandboxed command, and a buffered file object per process doubled the scan's cost."""
+    try:
+        fd = os.open(f"/proc/{pid}/cmdline", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return b""
+    try:
+        data = b""
+        # Until end of file: some kernels return at most a page per read of this file.
+        while chunk := os.read(fd, _CMDLINE_CHUNK):
+            data += chunk
+        return data
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
 
 
 def kill_marked(marker: str) -> int:
