@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from dexa.api.lazy_routers import DeferredRouters
 from dexa.api.ports import Integration, IntegrationStatus, PendingOutput
 from dexa.core.errors import ConflictError, NotFoundError
 from dexa.core.ports import PermissionDecision
@@ -300,17 +301,25 @@ class PermissionCheck:
         return PermissionEngine(settings, cwd=cwd, home=str(envs.home)).decide(tool, tool_input, mode=mode, cwd=cwd)
 
 
-def extra_routers(runtime: Runtime, *, local: bool, handoff_codes: Any = None) -> Sequence[APIRouter]:
-    routers: list[APIRouter] = []
+def code_routes(runtime: Runtime) -> Sequence[APIRouter]:
+    """The git proxy and the pull-request routes, when GitHub is configured (building them builds the code wiring)."""
     code = runtime.code
-    if code is not None:
+    if code is None:
+        return []
 
-        async def workspace_for(session: Any) -> Any:
-            return (await runtime.envs.env_for(session)).workspace
+    async def workspace_for(session: Any) -> Any:
+        return (await runtime.envs.env_for(session)).workspace
 
-        from dexa.api.code_routes import code_routers
+    from dexa.api.code_routes import code_routers
 
-        routers.extend(code_routers(code, workspace_for=workspace_for))
+    return code_routers(code, workspace_for=workspace_for)
+
+
+def extra_routers(runtime: Runtime, *, local: bool, handoff_codes: Any = None) -> Sequence[APIRouter | DeferredRouters]:
+    from dexa.api.code_routes import PATHS as CODE_PATHS
+
+    # Built on the first git or pull-request request: most requests never need the GitHub wiring or httpx.
+    routers: list[APIRouter | DeferredRouters] = [DeferredRouters("code", CODE_PATHS, lambda: code_routes(runtime))]
     from dexa.api.inbound import create_inbound_router
 
     # Slack clicks and events, templated task webhooks: signed by their senders, no API key.

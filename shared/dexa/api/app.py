@@ -26,7 +26,7 @@ from dexa.core.events import EventType
 from .body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from .deps import ApiContext
 from .integrations import KvIntegrationRegistry
-from .lazy_routers import LazyRouters, LoadRoutersFirst
+from .lazy_routers import DeferredRouters, LazyRouters, LoadRoutersFirst
 from .outputs import KvOutputQueue, OutputExecutor
 from .ports import (
     ApiRuntime,
@@ -79,7 +79,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     turn_worker: bool = False,
     owns_runtime: bool = False,
-    extra_routers: Sequence[APIRouter] = (),
+    extra_routers: Sequence[APIRouter | DeferredRouters] = (),
     lazy_routers: bool = True,
     on_start: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
@@ -109,7 +109,8 @@ def create_app(
         turn_worker: run the engine and driver on their own loop thread (dexa.api.worker) so SSE delivery and
             requests stay fast while many turns run. Installs a thread-safe notifier on runtime.engine.
         owns_runtime: close the runtime (runtime.aclose, on the engine's loop) when the app shuts down.
-        extra_routers: more routers (web UI, webhooks) mounted on the same app and error handling.
+        extra_routers: more routers (web UI, webhooks) mounted on the same app and error handling; a DeferredRouters
+            among them is built on the first request to one of its paths (or now, without lazy_routers).
         lazy_routers: import the API's own routers on the first request that could reach them (the default: a
             cold start pays only for what it serves), or all of them now (False).
     """
@@ -176,10 +177,13 @@ def create_app(
     # them all now; the app answers the same either way.
     routers = app.state.routers = LazyRouters(app)
     app.add_middleware(LoadRoutersFirst, routers=routers)
+    for extra in extra_routers:
+        if isinstance(extra, DeferredRouters):
+            routers.defer(extra)
+        else:
+            app.include_router(extra)
     if not lazy_routers:
         routers.load_all()
-    for extra in extra_routers:
-        app.include_router(extra)
     # Outermost after Starlette's error middleware: runs before routing, authentication and body parsing (and
     # before a router is loaded for a request it refuses).
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)

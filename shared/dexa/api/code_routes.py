@@ -7,12 +7,23 @@ the API's own routes; inside dexa.code it made code and triggers import each oth
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from fastapi import APIRouter
 
-from dexa.code.setup import CodeWiring
 from dexa.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dexa.code.setup import CodeWiring
+
+# Every path code_routers serves without a webhook (the app's code routes: dexa.server_app defers building them,
+# and dexa.api.lazy_routers builds them on the first request to one of these).
+PATHS: Final = (
+    "/git/s/{session_id}/{owner}/{name}/info/refs",
+    "/git/s/{session_id}/{owner}/{name}/{service}",
+    "/sessions/{session_id}/pull-requests",
+    "/sessions/{session_id}/pull-requests/close",
+)
 
 
 def code_routers(

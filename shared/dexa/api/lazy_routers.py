@@ -9,6 +9,8 @@ priority is what it was. The first request whose path one of a module's routes c
 method still answers 405, and with the trailing slash toggled, as the router's redirect does) imports the module and
 includes its routers into their places. FastAPI notices through its routes version; no cache needs resetting. The
 OpenAPI document loads every router first (LazyRouters.load_all), so it is complete and the same as an eager app's.
+An extra router whose building is costly comes as DeferredRouters (its paths and a function that builds it) and is
+built the same way.
 
 SLOTS must list every path each router serves, or a request to a missing one would answer 404 on a cold app:
 tests/functional/api/test_lazy_routers.py checks the table against the routers themselves.
@@ -16,9 +18,11 @@ tests/functional/api/test_lazy_routers.py checks the table against the routers t
 
 from __future__ import annotations
 
+import functools
 import importlib
+import re
 import threading
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -234,48 +238,81 @@ SLOTS: Final = (
 )
 
 
+@dataclass(frozen=True)
+class DeferredRouters:
+    """Routers built on the first request to one of `paths` (every path they serve, in full), or for the OpenAPI
+    document: for an extra router whose building is itself costly (the code routes build the GitHub wiring)."""
+
+    name: str
+    paths: tuple[str, ...]
+    build: Callable[[], Sequence[APIRouter]]
+
+
 class LazyRouters:
-    """The routers of SLOTS, included into `app` empty and filled on first use. Thread-safe: concurrent first
-    requests for one module import and include it once (the others wait for it under the lock)."""
+    """The routers of SLOTS (and any DeferredRouters), included into `app` empty and filled on first use.
+    Thread-safe: concurrent first requests for one group load and include it once (the others wait for it)."""
 
     def __init__(self, app: FastAPI, slots: Iterable[RouterSlot] = SLOTS, *, package: str = PACKAGE) -> None:
-        self._slots = tuple(slots)
-        self._package = package
-        self._places = [APIRouter() for _ in self._slots]
-        self._patterns = [(compile_path(path)[0], slot.module) for slot in self._slots for path in slot.paths]
-        self._modules = frozenset(slot.module for slot in self._slots)
+        self._app = app
+        self._loaders: dict[str, Callable[[], None]] = {}
+        self._patterns: list[tuple[re.Pattern[str], str]] = []
         self._loaded: set[str] = set()
         self._lock = threading.Lock()
-        for place in self._places:
-            app.include_router(place)
+        places: dict[str, list[tuple[str, APIRouter]]] = {}
+        for slot in slots:
+            places.setdefault(slot.module, []).append((slot.attr, self._place(slot.module, slot.paths)))
+        for module, found in places.items():
+            self._loaders[module] = functools.partial(_import_into, f"{package}.{module}", found)
+
+    def defer(self, deferred: DeferredRouters) -> None:
+        """Include `deferred` here (after what is already included), to be built on first use."""
+        if deferred.name in self._loaders:
+            raise ValueError(f"two router groups are named {deferred.name!r}")
+        place = self._place(deferred.name, deferred.paths)
+
+        def load() -> None:
+            for router in deferred.build():
+                place.include_router(router)
+
+        self._loaders[deferred.name] = load
+
+    def _place(self, group: str, paths: Iterable[str]) -> APIRouter:
+        place = APIRouter()
+        self._app.include_router(place)
+        self._patterns += [(compile_path(path)[0], group) for path in paths]
+        return place
 
     @property
     def loaded(self) -> frozenset[str]:
         return frozenset(self._loaded)
 
-    def modules_for(self, path: str) -> set[str]:
-        """Every module with a route the path (or the path with its trailing slash toggled) could match."""
+    def groups_for(self, path: str) -> set[str]:
+        """Every group with a route the path (or the path with its trailing slash toggled) could match."""
         toggled = path.rstrip("/") if path.endswith("/") else path + "/"
-        return {module for regex, module in self._patterns if regex.match(path) or regex.match(toggled)}
+        return {group for regex, group in self._patterns if regex.match(path) or regex.match(toggled)}
 
     def ensure(self, path: str) -> None:
-        """Import and include the routers a request to `path` could be routed to."""
-        wanted = self.modules_for(path)
+        """Load and include the routers a request to `path` could be routed to."""
+        wanted = self.groups_for(path)
         if not wanted <= self._loaded:  # the common case, once warm, takes no lock
             self._load(wanted)
 
     def load_all(self) -> None:
-        if self._loaded != self._modules:
-            self._load(self._modules)
+        if len(self._loaded) != len(self._loaders):
+            self._load(set(self._loaders))
 
-    def _load(self, modules: set[str] | frozenset[str]) -> None:
+    def _load(self, groups: set[str]) -> None:
         with self._lock:
-            for module in sorted(modules - self._loaded):
-                found = importlib.import_module(f"{self._package}.{module}")
-                for slot, place in zip(self._slots, self._places, strict=True):
-                    if slot.module == module:
-                        place.include_router(getattr(found, slot.attr))
-                self._loaded.add(module)
+            for group in self._loaders:  # in inclusion order
+                if group in groups and group not in self._loaded:
+                    self._loaders[group]()
+                    self._loaded.add(group)
+
+
+def _import_into(name: str, places: list[tuple[str, APIRouter]]) -> None:
+    found = importlib.import_module(name)
+    for attr, place in places:
+        place.include_router(getattr(found, attr))
 
 
 class LoadRoutersFirst:

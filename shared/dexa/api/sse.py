@@ -12,13 +12,17 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
-
-from sse_starlette.event import ServerSentEvent
+from typing import TYPE_CHECKING
 
 from dexa.core.bus import Notifier
 from dexa.core.events import Event
 from dexa.core.ports import EventLog
 from dexa.core.streaming import StreamConfig as StreamConfig  # re-exported: the API's callers know it here
+
+if TYPE_CHECKING:
+    # Imported where a frame is made: sse_starlette's package imports uvicorn and click (~40 ms of a cold start),
+    # and most requests stream nothing.
+    from sse_starlette.event import ServerSentEvent
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +72,16 @@ class EventHub:
 
 
 def frame(event: Event) -> ServerSentEvent:
+    from sse_starlette.event import ServerSentEvent
+
     return ServerSentEvent(data=json.dumps(event.to_dict(), separators=(",", ":")), event=event.type, id=str(event.seq))
 
 
 def live_frame(event: Event, cursor: int) -> ServerSentEvent:
     """A model delta that is not in the log (a store with read_live): flagged `live`, numbered with the last logged
     seq, so Last-Event-ID still resumes from the log and seq-ordered clients can tell it apart."""
+    from sse_starlette.event import ServerSentEvent
+
     body = {**event.to_dict(), "seq": cursor, "live": True}
     return ServerSentEvent(data=json.dumps(body, separators=(",", ":")), event=event.type, id=str(cursor))
 
@@ -92,6 +100,8 @@ async def live_frames(
     log: EventLog, hub: EventHub, session_id: str, after: int, cfg: StreamConfig
 ) -> AsyncIterator[ServerSentEvent]:
     """Every event after `after`, then new ones as they are appended; ends with `retry:` after cfg.max_s."""
+    from sse_starlette.event import ServerSentEvent
+
     loop = asyncio.get_running_loop()
     deadline = None if cfg.max_s is None else loop.time() + cfg.max_s
     yield ServerSentEvent(retry=cfg.retry_ms)
@@ -128,6 +138,8 @@ async def poll_body(
     log: EventLog, hub: EventHub, session_id: str, after: int, *, wait_s: float, cfg: StreamConfig, limit: int = 1000
 ) -> bytes:
     """What is available now (long-polling up to wait_s when nothing is), then `retry:`; the client reconnects."""
+    from sse_starlette.event import ServerSentEvent
+
     events = await log.read_events(session_id, after=after, limit=limit)
     if not events and wait_s > 0:
         loop = asyncio.get_running_loop()

@@ -78,6 +78,9 @@ def build_server_app(runtime: ApiRuntime) -> FastAPI:
             turn_worker=True,
             owns_runtime=True,
             default_cwd=cwd,
+            # A long-lived server loads every router (and the code routes) at start: a misconfiguration fails
+            # `dexa serve` at once, and no first request waits for an import. Lambda loads them on first use.
+            lazy_routers=False,
             # Resume what a killed server left mid-turn, and run schedules.
             on_start=lambda: on_serve_start(runtime, local_cwd=cwd),
         )
@@ -88,6 +91,7 @@ def build_server_app(runtime: ApiRuntime) -> FastAPI:
         turn_worker=True,
         owns_runtime=True,
         default_cwd=serve_workspace(os.getcwd()),
+        lazy_routers=False,
     )
 
 

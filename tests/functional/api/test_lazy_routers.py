@@ -199,12 +199,15 @@ class Context:
 def routers():
     return sorted(m.rsplit(".", 1)[1] for m in sys.modules if m.startswith("dexa.api.routers."))
 
+HEAVY = ("dexa.code.setup", "dexa.gitproxy.router", "httpx", "sse_starlette", "uvicorn")
+
 token = asyncio.run(key())
 before = routers()
 event = json.loads(sys.argv[2])
 event["headers"]["Authorization"] = "Bearer " + token
 answer = handler.handler(event, Context())
-print("RESULT " + json.dumps({"status": answer["statusCode"], "before": before, "after": routers()}))
+heavy = [m for m in HEAVY if m in sys.modules]
+print("RESULT " + json.dumps({"status": answer["statusCode"], "before": before, "after": routers(), "heavy": heavy}))
 """
 
 
@@ -214,9 +217,65 @@ def test_the_api_lambda_serving_one_request_imports_only_that_requests_router(tm
     event["requestContext"].update(httpMethod="GET")
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path / "unwritable"), "DEXA_HOME": str(tmp_path / "home")}
     env |= {"AWS_DEFAULT_REGION": "us-east-1", "AWS_LAMBDA_FUNCTION_NAME": "api", "PYTHONPATH": str(ROOT / "shared")}
+    env["GITHUB_TOKEN"] = "ghp_configured"  # as deployed: the code routes exist, and are built when first needed
     argv = [sys.executable, "-c", _LAMBDA, str(ROOT / "functions" / "api"), json.dumps(event)]
     out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
     lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, out.stderr[-3000:]
     result = json.loads(lines[-1].removeprefix("RESULT "))
-    assert result == {"status": 200, "before": [], "after": ["sessions"]}
+    assert result == {"status": 200, "before": [], "after": ["sessions"], "heavy": []}
+
+
+def test_the_code_routes_are_built_on_the_first_request_to_one_of_their_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Entered where the API Lambda enters: build_app over a real runtime with GitHub configured.
+    from dexa.server_app import build_app
+    from dexa.settings import DexaSettings
+    from dexa.wiring import build_runtime
+
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_dev")
+    runtime = build_runtime(DexaSettings(home=tmp_path / "home"), env={"HOME": str(tmp_path)})
+    try:
+        lazy = build_app(runtime)
+        with TestClient(lazy) as client:
+            assert client.get("/health").status_code == 200
+            assert "code" not in lazy.state.routers.loaded and runtime._code_checked is False  # pyright: ignore[reportPrivateUsage]
+            first = client.get("/sessions/nope/pull-requests")
+            assert "code" in lazy.state.routers.loaded and runtime.code is not None
+            git = client.get("/git/s/ses_x/acme/api.git/info/refs?service=git-upload-pack")
+            assert git.status_code == 401 and "Basic" in git.headers["www-authenticate"]
+            lazy_doc = client.get("/openapi.json").json()
+        eager = build_app(runtime, lazy_routers=False)
+        with TestClient(eager) as client:
+            again = client.get("/sessions/nope/pull-requests")
+            assert (first.status_code, first.json()) == (again.status_code, again.json()) and first.status_code == 401
+            eager_doc = client.get("/openapi.json").json()
+        assert "/sessions/{session_id}/pull-requests" in eager_doc["paths"]
+        assert json.dumps(lazy_doc, sort_keys=True) == json.dumps(eager_doc, sort_keys=True)
+        assert _routes(lazy) == _routes(eager)
+    finally:
+        asyncio.run(runtime.aclose())
+
+
+def test_the_code_paths_are_every_path_the_code_routes_serve(tmp_path: Path) -> None:
+    from dexa.adapters.sqlite import SqliteStore
+    from dexa.api.code_routes import PATHS, code_routers
+    from dexa.code.setup import CodeSettings, build_code
+
+    async def workspace_for(session: object) -> object:
+        raise AssertionError("not called")
+
+    async def served() -> list[str]:
+        store = SqliteStore(tmp_path / "db.sqlite")
+        try:
+            async with httpx.AsyncClient() as http:
+                wiring = build_code(CodeSettings(token="ghp_dev"), kv=store, state_dir=tmp_path, http=http)
+                app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+                for router in code_routers(wiring, workspace_for=workspace_for):
+                    app.include_router(router)
+                return [str(r.path) for r in iter_route_contexts(app.routes)]
+        finally:
+            store.close()
+
+    assert sorted(set(asyncio.run(served()))) == sorted(PATHS)
