@@ -16,11 +16,6 @@ from typing import Any
 
 from . import bashlex_tables
 
-bashlex_tables.install()  # before bashlex builds its parse tables at import
-
-import bashlex  # type: ignore[import-untyped]  # noqa: E402
-import bashlex.errors  # type: ignore[import-untyped]  # noqa: E402
-
 MAX_COMMAND_CHARS = 10_000
 
 # Variables whose leading assignment an *allow* rule may look past (deny/ask rules look past any).
@@ -211,6 +206,16 @@ def _as_true(m: re.Match[str]) -> str:
     return m.group(1) + m.group(2) + "true".ljust(len(test))
 
 
+def _bashlex() -> Any:
+    """bashlex, imported by the first parse: building its parser costs ~30 ms even from cached tables, and a
+    process (a cloud step that only calls the model) may never check a Bash command."""
+    bashlex_tables.install()  # before bashlex builds its parse tables at import
+    import bashlex  # type: ignore[import-untyped]
+    import bashlex.errors  # type: ignore[import-untyped]  # pyright: ignore[reportUnusedImport]
+
+    return bashlex
+
+
 @lru_cache(maxsize=4096)
 def parse_command(command: str) -> ParsedCommand:
     """Parse once per distinct command string; the result is immutable so sharing it is safe."""
@@ -221,6 +226,7 @@ def parse_command(command: str) -> ParsedCommand:
     analysed = _DOUBLE_BRACKET.sub(_as_true, command)  # same length: every offset still points into `command`
     timed_ends = [m.end(3) for m in _TIME_KEYWORD.finditer(analysed)]
     blanked = _TIME_KEYWORD.sub(lambda m: m.group(1) + m.group(2) + " " * len(m.group(3)), analysed)
+    bashlex = _bashlex()
     try:
         trees = bashlex.parse(blanked)
     except (bashlex.errors.ParsingError, NotImplementedError, AttributeError, IndexError, TypeError) as exc:

@@ -31,8 +31,8 @@ STEP_DIR = ROOT / "functions" / "agent_step"
 
 # Never on a step's cold path: the API's web stack, the local sandbox (steps use Modal), the GitHub client's HTTP
 # stack and App auth (imported by the first GitHub call), .gitignore matching (by the first rule or .gitignore),
-# the MCP SDK (no MCP server configured), the SDK's Messages resource and its ~300 type modules, and what httpx's
-# CLI module pulls in.
+# the shell parser (by the first Bash command checked), the MCP SDK (no MCP server configured), the SDK's Messages
+# resource and its ~300 type modules, and what httpx's CLI module pulls in.
 ABSENT = (
     "fastapi",
     "starlette",
@@ -45,12 +45,13 @@ ABSENT = (
     "jwt",
     "cryptography",
     "pathspec",
+    "bashlex",
     "mcp",
     "anthropic.resources.messages",
     "rich",
     "click",
 )
-# ~950 today; a cap with headroom, so that only a real regression (a heavy package on the path) trips it.
+# ~935 today; a cap with headroom, so that only a real regression (a heavy package on the path) trips it.
 MAX_MODULES = 1100
 
 CHILD = """
