@@ -71,6 +71,12 @@ def main() -> None:
 
         print(f"{__version__} (Dexa)")
         return
+    from dexa.cli.process_exit import is_cli_process
+
+    if is_cli_process():
+        from dexa.cli import codecache
+
+        codecache.install()  # before the imports below create their dataclasses
     from dexa.cli.run_argv import parse_run_argv
 
     values = parse_run_argv(argv)
