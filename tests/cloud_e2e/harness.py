@@ -167,6 +167,12 @@ class Cloud:
         self.client("ses").verify_email_identity(EmailAddress=MAIL_FROM)
         (public_url,) = self.deployment.physical(self.api_stack, "AWS::SSM::Parameter")
         self.client("ssm").put_parameter(Name=public_url.ref, Value=self.api.url, Type="String", Overwrite=True)
+        # And, inbound mail being on, activate the stack's receipt rule set (the stack leaves that to the operator).
+        self.inbound_rule_set: str | None = None
+        for stack in self.stacks:
+            for rule_set in self.deployment.physical(stack, "AWS::SES::ReceiptRuleSet"):
+                self.client("ses").set_active_receipt_rule_set(RuleSetName=rule_set.ref)
+                self.inbound_rule_set = rule_set.ref
 
     def _publish_web_adapter(self, deployment: Deployment) -> None:
         """The Lambda Web Adapter layer AWS publishes, here its stand-in, under the ARN the stacks were synthesized
@@ -302,6 +308,75 @@ class Cloud:
         assert response["StatusCode"] == 202, response
         return invoker.find(lambda e: e.payload == payload.encode(), after=mark)
 
+    # -- SES inbound (moto stores receipt rules but receives no mail) ------------------------------------------------
+
+    def receive_mail(self, raw: bytes, *, recipients: list[str], sender: str) -> list[AsyncEvent]:
+        """Receive one message as SES does for the active rule set: each enabled rule whose recipients match runs
+        its actions in order; an S3 action stores the message under its prefix and the message id, a Lambda action
+        invokes the function (InvocationType Event: asynchronously, so Lambda's retries and on-failure destination
+        apply) with SES's event, the metadata only. SPF, DKIM, spam and virus verdicts are PASS. Returns the queued
+        Lambda events."""
+        import uuid
+
+        assert self.inbound_rule_set is not None, "the assembly has no inbound mail (dexa:inboundMailDomain)"
+        rules = self.client("ses").describe_receipt_rule_set(RuleSetName=self.inbound_rule_set)["Rules"]
+        message_id = uuid.uuid4().hex
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        invoker = self.emulator.async_invoker
+        assert invoker is not None
+        queued: list[AsyncEvent] = []
+        for rule in rules:
+            matched = [r for r in recipients if _recipient_matches(r, rule.get("Recipients") or [])]
+            if not rule.get("Enabled") or not matched:
+                continue
+            for action in rule.get("Actions") or []:
+                if "S3Action" in action:
+                    s3 = action["S3Action"]
+                    key = s3.get("ObjectKeyPrefix", "") + message_id
+                    self.client("s3").put_object(Bucket=s3["BucketName"], Key=key, Body=raw)
+                elif "LambdaAction" in action:
+                    lam = action["LambdaAction"]
+                    verdict = {"status": "PASS"}
+                    event = {
+                        "Records": [
+                            {
+                                "eventSource": "aws:ses",
+                                "eventVersion": "1.0",
+                                "ses": {
+                                    "mail": {
+                                        "timestamp": now,
+                                        "source": sender,
+                                        "messageId": message_id,
+                                        "destination": recipients,
+                                        "headersTruncated": False,
+                                    },
+                                    "receipt": {
+                                        "timestamp": now,
+                                        "recipients": matched,
+                                        "spamVerdict": verdict,
+                                        "virusVerdict": verdict,
+                                        "spfVerdict": verdict,
+                                        "dkimVerdict": verdict,
+                                        "dmarcVerdict": verdict,
+                                        "action": {
+                                            "type": "Lambda",
+                                            "functionArn": lam["FunctionArn"],
+                                            "invocationType": lam.get("InvocationType", "Event"),
+                                        },
+                                    },
+                                },
+                            }
+                        ]
+                    }
+                    payload = json.dumps(event).encode()
+                    mark = invoker.mark()
+                    answer = self.client("lambda").invoke(
+                        FunctionName=lam["FunctionArn"], InvocationType="Event", Payload=payload
+                    )
+                    assert answer["StatusCode"] == 202, answer
+                    queued.append(invoker.find(lambda e, p=payload: e.payload == p, after=mark))
+        return queued
+
     def inject_fault(self, action: str, *, count: int = 1, code: str = "AccessDeniedException") -> None:
         """Make the next `count` AWS requests `action` ("states:StartExecution") fail with `code`, whoever sends
         them (moto_launcher.py)."""
@@ -405,3 +480,13 @@ def running(cdk_out: Path, work_dir: Path | None = None) -> Iterator[Cloud]:
         yield cloud
     finally:
         cloud.close()
+
+
+def _recipient_matches(address: str, patterns: list[str]) -> bool:
+    """SES's recipient match: an address, a domain (any address at it), or `.domain` (its subdomains)."""
+    address = address.lower()
+    domain = address.rsplit("@", 1)[-1]
+    for pattern in (p.lower() for p in patterns):
+        if address == pattern or domain == pattern or (pattern.startswith(".") and domain.endswith(pattern)):
+            return True
+    return not patterns

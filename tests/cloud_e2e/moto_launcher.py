@@ -164,6 +164,23 @@ def bucket_policy_with_conditions() -> None:
     FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
 
 
+def receipt_rules_see_the_docker_less_lambdas() -> None:
+    """SES's CreateReceiptRule checks that a Lambda action's function exists, but in moto's regular Lambda backend;
+    without Docker the functions live in the `awslambda_simple` backend, so every rule with a Lambda action would be
+    refused. The check looks there instead (a missing function is still refused)."""
+    from moto.awslambda_simple.models import lambda_simple_backends
+    from moto.ses.exceptions import InvalidLambdaFunctionException
+    from moto.ses.models import SESBackend
+
+    def validate(self: Any, lambda_action: dict[str, str]) -> None:
+        try:
+            lambda_simple_backends[self.account_id][self.region_name].get_function(lambda_action["FunctionArn"])
+        except Exception:
+            raise InvalidLambdaFunctionException(f"Invalid Lambda function: {lambda_action['FunctionArn']}") from None
+
+    SESBackend._validate_lambda_action = validate  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lambda-url", required=True)
@@ -182,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     default_user_config["iam"] = {"load_aws_managed_policies": True}
     LambdaSimpleBackend.invoke = forward_invoke(args.lambda_url.rstrip("/"))  # type: ignore[method-assign]
     bucket_policy_with_conditions()
+    receipt_rules_see_the_docker_less_lambdas()
     from moto_transactions import transactions_without_table_copy  # a sibling file: this runs as a script
 
     transactions_without_table_copy()

@@ -147,6 +147,8 @@ class Provisioner:
             "AWS::SNS::Subscription": self._subscription,
             "AWS::Lambda::EventSourceMapping": self._event_source_mapping,
             "AWS::SES::EmailIdentity": self._ses_identity,
+            "AWS::SES::ReceiptRuleSet": self._ses_rule_set,
+            "AWS::SES::ReceiptRule": self._ses_rule,
         }
 
     # -- driving ------------------------------------------------------------------------------------------------
@@ -615,6 +617,20 @@ class Provisioner:
     def _ses_identity(self, lid: str, p: dict[str, Any]) -> Created:
         self.client("sesv2").create_email_identity(EmailIdentity=p["EmailIdentity"])
         return Created(p["EmailIdentity"])
+
+    def _ses_rule_set(self, lid: str, p: dict[str, Any]) -> Created:
+        name = p.get("RuleSetName") or self._name(lid)
+        self.client("ses").create_receipt_rule_set(RuleSetName=name)
+        return Created(name)
+
+    def _ses_rule(self, lid: str, p: dict[str, Any]) -> Created:
+        """A receipt rule as stored by SES (moto keeps it; the harness delivers mail by it: Cloud.receive_mail)."""
+        rule = {"Name": self._name(lid), **p["Rule"]}
+        args: dict[str, Any] = {"RuleSetName": p["RuleSetName"], "Rule": rule}
+        if "After" in p:
+            args["After"] = p["After"]
+        self.client("ses").create_receipt_rule(**args)
+        return Created(rule["Name"])
 
     def _rest_api(self, lid: str, p: dict[str, Any]) -> Created:
         apigw = self.client("apigateway")

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 INPUTS = ("stacks", "functions", "shared/dexa", "layers", "app.py", "cdk.json", "pyproject.toml", "uv.lock")
 # Mail on (SES in moto): the sender the harness verifies as an SES identity.
 MAIL_FROM = "dexa@e2e.example"
+INBOUND_MAIL_DOMAIN = "in.e2e.example"
 # True push for event streams on: the Lambda Web Adapter layer the event-stream function runs under. AWS publishes it
 # in its own account; here the harness publishes the stand-in (web_adapter/) under the same name, as version 1 of the
 # emulated account, before deploying.
@@ -31,6 +32,8 @@ CONTEXT = {
     "dexa:lambdaArch": HOST_ARCH,
     "dexa:lambdaPython": f"{sys.version_info.major}.{sys.version_info.minor}",
     "dexa:mailFrom": MAIL_FROM,
+    # Inbound mail on: SES receipt rules for this domain store each message and hand it to the webhooks function.
+    "dexa:inboundMailDomain": INBOUND_MAIL_DOMAIN,
     "dexa:webAdapterLayerArn": WEB_ADAPTER_LAYER_ARN,
 }
 
