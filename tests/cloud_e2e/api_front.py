@@ -354,6 +354,8 @@ class ApiFront:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        if self.access_log is not None:
+            self.access_log.flush(timeout=5)  # before moto goes: the last lines are written, not lost noisily
 
 
 def on_hangup(conn: socket.socket, then: Callable[[], Any]) -> None:
