@@ -14,9 +14,9 @@ the first run only, as on a user's machine; the first run is one of the samples.
 a new home (first-run-on-a-machine figures).
 
 Then: the same `dexa run -p` command with a `dexa serve` running for its DEXA_HOME, which it attaches to by itself
-(cli/attach.py: a cold client process, a warm engine); the engine's top five
-costs per request under cProfile (imports excluded: the CLI module tree is imported before profiling starts); and
-the heaviest imports from `-X importtime`. The load average is printed next to the figures.
+(cli/attach.py; the client is cli/attached.py on the standard library: a cold thin client, a warm engine); the
+engine's top five costs per request under cProfile (imports excluded: the CLI module tree is imported before
+profiling starts); and the heaviest imports from `-X importtime`. The load average is printed next to the figures.
 """
 
 from __future__ import annotations

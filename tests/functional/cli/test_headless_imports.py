@@ -39,7 +39,7 @@ FORBIDDEN = {
     "pydantic_settings": "DexaSettings reads DEXA_* itself",
     "dotenv": "via pydantic-settings",
 }
-# anthropic submodules the piecemeal SDK import (dexa.adapters.anthropic.sdk) keeps out.
+# Modules the piecemeal SDK import (dexa.adapters.anthropic.sdk) keeps out.
 FORBIDDEN_SDK = (
     "anthropic.resources.beta",
     "anthropic.resources.organization",
@@ -50,6 +50,9 @@ FORBIDDEN_SDK = (
     "anthropic.types.organization",  # the error classes, for an error response only
     "anthropic.resources.messages",  # the resource: a request without spans posts through the client itself
     "anthropic.types.beta",  # ~370 modules of beta types, reached from the resource's stream helpers
+    "h2.connection",  # HTTP/2 in the SDK's transport: lazy until a connection negotiates it
+    "h2.events",
+    "hpack",
 )
 # Measured ~50 and ~730 (benchmarks/headless.py); the ceilings leave room for a feature's few modules, not for a
 # heavy package.

@@ -20,7 +20,8 @@ imports by name but calls only for tracing or an HTTP error are forwarders to th
 first call (DEFERRED_FUNCTIONS; `anthropic._error_classes` is a lazy plain module for that); and a client is built
 with `open_telemetry=False` when no tracer provider is set, where the SDK's spans would record nothing anyway.
 Without spans, a Messages request is posted through the client (`post_message_stream`) rather than the Messages
-resource, whose module imports the message and beta types: about 50 SDK modules in all for a request.
+resource, whose module imports the message and beta types: about 50 SDK modules in all for a request. The SDK's
+transport's HTTP/2 modules (`LAZY_HTTP2`) are lazy the same way until a connection uses them.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ LAZY_PACKAGES = (
     "anthropic._vendor.httpx_aiohttp",  # aiohttp (~40 modules), for a client built with it only
 )
 
+# HTTP/2 (h2, with hpack and hyperframe): the SDK's transport (httpcore2) imports it whole at import time, for
+# connections that negotiate HTTP/2; a client built here speaks HTTP/1.1 (the SDK's default), so these stay lazy
+# until first touched (~25 ms of CPU). `h2.config` runs: a transport class reads it in its body.
+LAZY_HTTP2 = ("h2", "h2.connection", "h2.events", "h2.exceptions", "h2.settings")
+
 # Functions the request path imports by name but calls only when a client records OpenTelemetry spans (the
 # `lib._tracing` ones, and the stream helper's snapshot hooks, which look for a span) or when a response is an HTTP
 # error (`make_status_error`). Their modules reach into the beta types (`types.beta.message_create_params` alone is
@@ -78,6 +84,9 @@ def load() -> Any:
     """The `anthropic` package, lazily initialised (see the module docstring)."""
     with _lock:
         if "anthropic" not in sys.modules:
+            if "h2" not in sys.modules and importlib.util.find_spec("h2") is not None:
+                for name in LAZY_HTTP2:
+                    _install(name)
             for name in LAZY_PACKAGES:
                 _install(name)
             for holder, names in DEFERRED_FUNCTIONS.items():
@@ -300,6 +309,7 @@ def _re_exports(init_path: str) -> dict[str, tuple[str, str]]:
 
 __all__ = [
     "DEFERRED_FUNCTIONS",
+    "LAZY_HTTP2",
     "LAZY_PACKAGES",
     "MESSAGES_PATH",
     "async_client",

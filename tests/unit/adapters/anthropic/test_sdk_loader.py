@@ -123,3 +123,35 @@ def test_with_a_tracer_provider_set_the_sdk_records_its_spans() -> None:
     assert out["text"] == "traced"
     assert len(out["spans"]) == 1, out
     assert "gen_ai.request.model" in out["attributes"], out
+
+
+HTTP2 = """
+import json, sys
+import dexa.adapters.anthropic.sdk as sdk
+sdk.load()
+import httpcore2  # the SDK's transport: imports h2 by name for HTTP/2 connections
+lazy = "__getattr__" in vars(sys.modules["h2.connection"])
+import h2.config, h2.connection, h2.events
+# First use runs the real modules: a client and a server connection talk HTTP/2 through them.
+client = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
+server = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=False))
+client.initiate_connection()
+server.initiate_connection()
+client.send_headers(1, [(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x")], end_stream=True)
+events = server.receive_data(client.data_to_send())
+print(json.dumps({
+    "lazy_before_use": lazy,
+    "events": [type(e).__name__ for e in events],
+    "request_received": any(isinstance(e, h2.events.RequestReceived) for e in events),
+    "same_class": h2.events.RequestReceived is sys.modules["h2.events"].RequestReceived,
+}))
+"""
+
+
+def test_http2_stays_unimported_until_used_and_is_the_real_h2_then() -> None:
+    proc = subprocess.run([sys.executable, "-c", HTTP2], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["lazy_before_use"], out
+    assert out["request_received"] and out["same_class"], out
+    assert "RemoteSettingsChanged" in out["events"], out
