@@ -265,7 +265,10 @@ def _install(name: str) -> Any:
         raise ImportError(f"{name} is not importable")
     module = importlib.util.module_from_spec(spec)
     # A package resolves names one submodule at a time; a plain module has nothing to split, so any name runs it.
-    exports = _re_exports(spec.origin) if spec.submodule_search_locations is not None else {}
+    # Its export map is read on the first name asked for: most of these packages are never asked (the beta types'
+    # __init__ alone is 125 kB of source to scan).
+    is_package = spec.submodule_search_locations is not None
+    export_map: list[dict[str, tuple[str, str]]] = []
 
     def resolve(attr: str) -> Any:
         if attr.startswith("__"):
@@ -273,6 +276,9 @@ def _install(name: str) -> Any:
         with _lock:
             if "__getattr__" not in module.__dict__:  # another thread ran the full __init__ meanwhile
                 return getattr(module, attr)
+            if not export_map:
+                export_map.append(_re_exports(spec.origin) if is_package else {})  # pyright: ignore[reportArgumentType]
+            exports = export_map[0]
             if exports and importlib.util.find_spec(f"{name}.{attr}") is not None:
                 return importlib.import_module(f"{name}.{attr}")
             if attr in exports:
