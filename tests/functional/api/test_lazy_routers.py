@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -144,7 +143,7 @@ def test_concurrent_first_requests_include_a_router_once(api: Api, monkeypatch: 
         time.sleep(0.05)
         return importlib.import_module(name)
 
-    monkeypatch.setattr(lazy_routers, "importlib", SimpleNamespace(import_module=slow_import))
+    monkeypatch.setattr(lazy_routers, "_import", slow_import)
     eager_count = sum(1 for r in _routes(_app(api, lazy=False)) if r[0] == "/sessions/{session_id}/events")
     app = _app(api, lazy=True)
     start = threading.Barrier(8)
