@@ -623,6 +623,7 @@ def test_warm_per_step_overhead(cloud: Cloud, admin: ApiClient) -> None:
     container; only warm steps of the second count."""
     from .overhead import percentile, step_overheads, step_timings, stored_events
 
+    sid = ""
     for _ in range(2):
         sid = admin.create_session("[script:typical_turn] look, write, check")["id"]
         admin.watch(sid, until="permission.required", timeout=240)
