@@ -20,7 +20,8 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from dexa.cli.run_options import RunOptions
-from dexa.core.errors import ConfigError, ConflictError, DexaError, NotFoundError, PermissionDeniedError
+from dexa.client.errors import problem_error
+from dexa.core.errors import ConfigError, DexaError
 from dexa.core.events import Event, EventType
 from dexa.core.messages import Usage
 from dexa.core.session import Session
@@ -58,7 +59,7 @@ class _Server:
             self._calls.close()
             raise ConfigError(f"no Dexa server at {self.url} ({exc}); start one with `dexa serve`") from exc
         if response.status >= 400:
-            raise _error(response.status, response.reason, raw)
+            raise problem_error(response.status, response.reason, raw)
         return json.loads(raw) if raw else None
 
     def events(self, session_id: str, after: int) -> Iterator[dict[str, Any]]:
@@ -73,7 +74,7 @@ class _Server:
                 conn.request("GET", f"/sessions/{session_id}/events", headers=headers)
                 response = conn.getresponse()
                 if response.status >= 400:
-                    raise _error(response.status, response.reason, response.read())
+                    raise problem_error(response.status, response.reason, response.read())
                 if not (response.getheader("Content-Type") or "").startswith("text/event-stream"):
                     raise ConfigError(f"{self.url} did not answer with an event stream")
                 for field, value in _sse_fields(response):
@@ -116,26 +117,6 @@ def _sse_fields(response: http.client.HTTPResponse) -> Iterator[tuple[str, str]]
             data.append(value)
         else:
             yield field, value
-
-
-def _error(status: int, reason: str, raw: bytes) -> DexaError:
-    """The core error a problem+json answer stands for, its `code` kept (as dexa.client.errors reads it)."""
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        body = {}
-    body = body if isinstance(body, dict) else {}
-    code = str(body.get("code") or f"http_{status}")  # pyright: ignore[reportUnknownMemberType]
-    detail = str(body.get("detail") or reason)  # pyright: ignore[reportUnknownMemberType]
-    if status == 404:
-        return NotFoundError(detail, code=code)
-    if status == 409:
-        return ConflictError(detail, code=code)
-    if status in (401, 403):
-        return PermissionDeniedError(detail, code=code)
-    if status in (400, 422):
-        return ConfigError(detail, code=code)
-    return DexaError(f"{status} {detail}", code=code)
 
 
 def core_session(s: dict[str, Any]) -> Session:

@@ -44,7 +44,7 @@ from dexa.core.errors import ConfigError
 
 from .config_api import ConfigOperations
 from .errors import error_from
-from .operations import no_server, operation
+from .request import no_server, operation
 from .session_commands import SessionCommandOperations
 from .transfer_api import TransferOperations
 from .workspace_api import WorkspaceOperations

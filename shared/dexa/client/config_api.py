@@ -35,7 +35,7 @@ from dexa.api.schemas.triggers import (
     TaskTemplatesPublic,
 )
 
-from .operations import Operations, operation
+from .request import Operations, operation
 
 OutputStatus = Literal["pending", "approved", "rejected", "executed", "failed"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dexa.api.schemas.session_commands import CompactPublic, McpServersPublic
 from dexa.api.schemas.sessions import SessionPublic, TurnAccepted
 
-from .operations import Operations, operation
+from .request import Operations, operation
 
 
 class SessionCommandOperations(Operations):

@@ -9,7 +9,7 @@ from typing import Any
 from dexa.api.schemas.sessions import SessionPublic
 from dexa.api.schemas.transfer import ExportTokenPublic, SessionBundle
 
-from .operations import Operations, operation
+from .request import Operations, operation
 
 
 class TransferOperations(Operations):

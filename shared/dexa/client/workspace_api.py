@@ -14,7 +14,7 @@ from dexa.api.schemas.session_mcp import McpAuthStarted, McpServerChange
 from dexa.api.schemas.shares import ShareCreated, SharedSession, SharePublic, SharesPublic, SummaryPublic
 from dexa.api.schemas.terminal import TerminalTicket
 
-from .operations import Operations, operation
+from .request import Operations, operation
 
 
 class WorkspaceOperations(Operations):
