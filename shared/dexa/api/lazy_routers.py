@@ -294,6 +294,8 @@ class LazyRouters:
 
     def ensure(self, path: str) -> None:
         """Load and include the routers a request to `path` could be routed to."""
+        if len(self._loaded) == len(self._loaders):
+            return  # all loaded: no path to match (an eager app, or a warm one that has served everything)
         wanted = self.groups_for(path)
         if not wanted <= self._loaded:  # the common case, once warm, takes no lock
             self._load(wanted)
