@@ -175,7 +175,7 @@ class Container:
         host_opt = self.emulator.merged_layers(self.config.layer_dirs)
         if not any((host_opt / "extensions").glob("*")):
             return runtime
-        start = 'for x in /opt/extensions/*; do [ -x "$x" ] && "$x" & done; exec "$@"'
+        start = 'for x in /opt/extensions/*; do [ -f "$x" ] && [ -x "$x" ] && "$x" & done; exec "$@"'
         return ["/bin/sh", "-c", start, "lambda-init", *runtime]
 
     def _env(self) -> dict[str, str]:
