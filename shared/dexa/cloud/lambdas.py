@@ -170,13 +170,13 @@ def reconciler_handler() -> LambdaHandler:
     def handle(event: dict[str, Any], context: Any) -> Any:
         reconciler = state.get("reconciler")
         if reconciler is None:
-            import boto3
+            from dexa.adapters.aws.clients import aws_client
 
             runtime = cloud_runtime()
             arn = os.environ.get(schema.ENV_STATE_MACHINE_ARN, "")
             if not arn:
                 raise ConfigError(f"the reconciler needs {schema.ENV_STATE_MACHINE_ARN}")
-            reconciler = state["reconciler"] = Reconciler(runtime.engine, boto3.client("stepfunctions"), arn)
+            reconciler = state["reconciler"] = Reconciler(runtime.engine, aws_client("stepfunctions"), arn)
         return _loop().run_until_complete(reconciler.handle(event))
 
     return observed(handle, correlation_id_path="detail.executionArn")

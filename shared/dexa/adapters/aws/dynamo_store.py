@@ -87,11 +87,12 @@ class DynamoStore(LogMixin):
         live_deltas: bool = False,
     ) -> None:
         if client is None:
-            import boto3
             from botocore.config import Config
 
-            client = boto3.client(
-                "dynamodb", region_name=region, config=Config(retries={"mode": "standard", "max_attempts": 6})
+            from .clients import aws_client
+
+            client = aws_client(
+                "dynamodb", region=region, config=Config(retries={"mode": "standard", "max_attempts": 6})
             )
         self._t = Table(client, table_name)
         self._payloads = Payloads(overflow)

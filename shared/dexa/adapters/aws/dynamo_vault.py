@@ -38,10 +38,10 @@ class DynamoVault:
         if not table or not key_id:
             raise ConfigError(f"the cloud vault needs {schema.ENV_TABLE} and {ENV_VAULT_KEY_ID} (a KMS key id or ARN)")
         if ddb is None or kms is None:
-            import boto3
+            from .clients import aws_client
 
-            ddb = ddb or boto3.client("dynamodb", region_name=region)
-            kms = kms or boto3.client("kms", region_name=region)
+            ddb = ddb or aws_client("dynamodb", region=region)
+            kms = kms or aws_client("kms", region=region)
         self._table, self._kms, self.key_id = Table(ddb, table), kms, key_id
 
     @classmethod

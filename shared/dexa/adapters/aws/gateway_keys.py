@@ -36,9 +36,9 @@ class ApiGatewayKeys:
         if not usage_plan_id:
             raise ConfigError("an API Gateway usage plan id is needed (the DexaApi stack output UsagePlanId)")
         if client is None:
-            import boto3
+            from .clients import aws_client
 
-            client = boto3.client("apigateway", region_name=region)
+            client = aws_client("apigateway", region=region)
         self.usage_plan_id = usage_plan_id
         self._c = client
 

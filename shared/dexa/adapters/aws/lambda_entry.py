@@ -67,9 +67,9 @@ def load_secrets(env: MutableMapping[str, str] | None = None, *, client: Any = N
         if not arn or all(env.get(target) for target in mapping.values()):
             continue
         if client is None:
-            import boto3
+            from .clients import aws_client
 
-            client = boto3.client("secretsmanager")
+            client = aws_client("secretsmanager")
         try:
             raw = client.get_secret_value(SecretId=arn).get("SecretString") or ""
             if arn_var in OPTIONAL_SECRETS and not _token_fields(raw, mapping):

@@ -40,9 +40,9 @@ class S3BlobStore:
         # Made on first use: an S3 client costs a cold start ~50 ms (its service model and endpoint rules), and
         # most agent steps store no blob.
         if self._client is None:
-            import boto3
+            from .clients import aws_client
 
-            self._client = boto3.client("s3", region_name=self._region)
+            self._client = aws_client("s3", region=self._region)
         return self._client
 
     @classmethod

@@ -22,10 +22,10 @@ class SecretReader:
 
     def _sm(self) -> Any:
         if self._client is None:
-            import boto3
+            from .clients import aws_client
 
             region = self._env.get("AWS_REGION") or self._env.get("AWS_DEFAULT_REGION")
-            self._client = boto3.client("secretsmanager", region_name=region)
+            self._client = aws_client("secretsmanager", region=region)
         return self._client
 
     def get(self, name: str, *, stage: str = "AWSCURRENT") -> str:
@@ -124,9 +124,9 @@ def ssm_parameter(name: str, env: Mapping[str, str], *, client: Any = None) -> s
     """
     try:
         if client is None:
-            import boto3
+            from .clients import aws_client
 
-            client = boto3.client("ssm", region_name=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
+            client = aws_client("ssm", region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
         return str(client.get_parameter(Name=name)["Parameter"]["Value"])
     except Exception as exc:
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")

@@ -31,9 +31,9 @@ class SesMailer:
     def _ses(self) -> Any:
         # Made on first send: an SES client costs every cold step ~15 ms, and few steps send mail.
         if self._client is None:
-            import boto3
+            from .clients import aws_client
 
-            self._client = boto3.client("sesv2", region_name=self._region)
+            self._client = aws_client("sesv2", region=self._region)
         return self._client
 
     @classmethod

@@ -52,9 +52,9 @@ def execution_name(session_id: str, turn: int, suffix: str = "") -> str:
 def _client(client: Any, region: str | None) -> Any:
     if client is not None:
         return client
-    import boto3
+    from .clients import aws_client
 
-    return boto3.client("stepfunctions", region_name=region)
+    return aws_client("stepfunctions", region=region)
 
 
 class SfnApprovalNotifier:

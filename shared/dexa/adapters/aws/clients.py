@@ -1,0 +1,30 @@
+"""AWS service clients made with botocore alone.
+
+`boto3.client` is botocore's `create_client` plus what boto3 adds for resources and S3 transfers, none of which
+Dexa uses; importing boto3 costs every cold Lambda ~25 ms of CPU and ~60 modules (s3transfer, multiprocessing) on
+top of botocore. Each client gets a fresh botocore session, as one made through boto3 would resolve its credentials,
+region and endpoint (AWS_ENDPOINT_URL included) from the environment, and every session shares one data loader, so
+service models and endpoint rules are read and parsed once per process.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+_lock = threading.Lock()
+_loader: Any = None
+
+
+def aws_client(service: str, *, region: str | None = None, **kwargs: Any) -> Any:
+    """A low-level client for `service` (`region=None`: the environment's region), like `boto3.client(...)`."""
+    import botocore.session
+
+    global _loader
+    session = botocore.session.Session()
+    with _lock:
+        if _loader is None:
+            _loader = session.get_component("data_loader")
+        else:
+            session.register_component("data_loader", _loader)
+    return session.create_client(service, region_name=region, **kwargs)
