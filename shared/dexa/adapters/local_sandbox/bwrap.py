@@ -140,6 +140,7 @@ def bwrap_argv(
     join_netns: bool = False,
     tmp_bytes: int | None = None,
     extra_mounts: Sequence[str] = (),
+    info_fd: int | None = None,
 ) -> list[str]:
     """The full bwrap invocation for one command.
 
@@ -149,6 +150,7 @@ def bwrap_argv(
 
     The host network is never shared: without `join_netns` bwrap makes a namespace with only `lo`; with it
     the command stays in the namespace it was started in, the session's egress namespace (see egress.py).
+    With `info_fd` bwrap writes {"child-pid": <host pid of the sandbox's init>} there as soon as it has cloned it.
     """
     # The hostname doubles as the job's marker in bwrap's command line on the host: it finds (and kills) a
     # detached job's sandbox, and one orphaned by a kill during bwrap's own setup, before PDEATHSIG is armed.
@@ -160,6 +162,8 @@ def bwrap_argv(
     # Foreground commands die with Dexa; journaled and background ones must outlive a Dexa crash.
     if die_with_parent:
         args.append("--die-with-parent")
+    if info_fd is not None:
+        args += ["--info-fd", str(info_fd)]
     args += ["--new-session", "--cap-drop", "ALL", "--clearenv"]
     for key, value in env.items():
         args += ["--setenv", key, value]

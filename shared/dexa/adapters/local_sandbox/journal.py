@@ -4,6 +4,7 @@ Files (Dexa writes all but the command's own output, cwd and exit status):
     meta.json   command, cwd, start time                         before launch
     started     O_EXCL claim written right before the spawn: whoever creates it runs the job (exactly once)
     pid         "<pid> <start time>" of the launched process (bwrap, or bash when unsandboxed)
+    sandbox     bwrap's --info-fd output: {"child-pid": <host pid of the sandbox's init>}
     stdout, stderr, cwd, exit                                    the command (bash's EXIT trap writes cwd, exit)
     timed_out / killed / interrupted                             markers, written by Dexa
 
@@ -64,8 +65,12 @@ def _complete_utf8(data: bytes) -> int:
     return i if len(data) - i < need else len(data)
 
 
+def _needle(marker: str) -> bytes:
+    return b"\0--hostname\0" + marker.encode() + b"\0"
+
+
 def _marked(marker: str) -> list[int]:
-    needle = b"\0--hostname\0" + marker.encode() + b"\0"
+    needle = _needle(marker)
     return [int(entry) for entry in os.listdir("/proc") if entry.isdigit() and needle in _cmdline(entry)]
 
 
@@ -96,6 +101,36 @@ def kill_marked(marker: str) -> int:
             os.kill(pid, signal.SIGKILL)
             killed += 1
     return killed
+
+
+def kill_sandbox(pid: int, marker: str) -> None:
+    """SIGKILL a sandbox through its init (`pid`, from bwrap's --info-fd): the kernel then kills everything left in
+    its PID namespace, however it double-forked or setsid'd. One process checked instead of a scan of /proc.
+
+    The pidfd pins the process while its command line is checked for the job's marker, so a recycled pid is never
+    signalled: a process without the marker is not this sandbox's init, whose namespace is then gone already (an
+    exited init leaves a zombie with an empty command line only after the kernel emptied its namespace).
+    """
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        if _needle(marker) in _cmdline(str(pid)):
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    finally:
+        os.close(pidfd)
+
+
+def sandbox_init(info: bytes) -> int | None:
+    """The init's pid from bwrap's --info-fd output; None when bwrap never wrote it (it failed before its clone)."""
+    try:
+        pid = json.loads(info or b"null")
+        pid = pid.get("child-pid") if isinstance(pid, dict) else None
+    except ValueError:
+        return None
+    return pid if isinstance(pid, int) and pid > 1 else None
 
 
 def kill_group(pgid: int | None, marker: str) -> None:
@@ -199,6 +234,19 @@ class JobDir:
         except (OSError, ValueError):
             pass
         return bool(_marked(self.marker))
+
+    def end_sandbox(self) -> None:
+        """Kill what the job's command left running in its sandbox (daemons keep a detached sandbox's init alive).
+        Through the init's pid when bwrap journaled it, else (a launch that failed early) by the marker scan."""
+        try:
+            with open(self.file("sandbox"), "rb") as fh:
+                pid = sandbox_init(fh.read())
+        except OSError:
+            pid = None
+        if pid is None:
+            kill_marked(self.marker)
+        else:
+            kill_sandbox(pid, self.marker)
 
     def kill(self) -> None:
         """Kill a job this process did not launch (after a crash), then wait for it to be gone."""

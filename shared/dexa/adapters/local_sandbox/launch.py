@@ -102,6 +102,7 @@ class Launcher:
         fds: tuple[int, int | None],
         detached: bool,
         bridge: egress.SessionBridge | None,
+        info_fd: int | None = None,
     ) -> tuple[list[str], str]:
         launch_shell = ["/bin/sh", "-c", self._prologue or 'exec "$@"', "sh"]
         if self.unsandboxed:
@@ -123,6 +124,7 @@ class Launcher:
             join_netns=bridge is not None,
             tmp_bytes=self.limits.tmp_bytes,
             extra_mounts=mounts,
+            info_fd=info_fd,
             command=inner,
         )
         enter = bridge.enter_argv() if bridge is not None else []
@@ -141,10 +143,12 @@ class Launcher:
         exit_fd: int | None = None,
         detached: bool = False,
         stdin: int | None = None,
+        info_fd: int | None = None,
     ) -> Process:
         """Start `command`. Detached processes outlive Dexa (journaled and background jobs); the others die
         with it. Either way the process leads its own group, so killpg reaches everything outside bwrap's
-        own session, and a Ctrl-C in Dexa's terminal does not hit it."""
+        own session, and a Ctrl-C in Dexa's terminal does not hit it. `info_fd` receives the sandbox init's pid
+        (bwrap --info-fd; nothing when unsandboxed): killing that one process ends the whole sandbox."""
         self.check_ready()
         bridge = await self._session_bridge()
         base_env = {**egress.proxy_env(), **(env or {})} if self.egress_socket else env
@@ -152,7 +156,11 @@ class Launcher:
         pass_fds = (cwd_fd,) if exit_fd is None else (cwd_fd, exit_fd)
         if bridge is not None and bridge.netns_fd is not None:
             pass_fds += (bridge.netns_fd,)
-        argv, popen_cwd = self._argv(command, cwd, clean_env, marker, (cwd_fd, exit_fd), detached, bridge)
+        if info_fd is not None and not self.unsandboxed:
+            pass_fds += (info_fd,)
+        argv, popen_cwd = self._argv(
+            command, cwd, clean_env, marker, (cwd_fd, exit_fd), detached, bridge, info_fd=info_fd
+        )
         kwargs: dict[str, Any] = {"stdout": stdout, "stderr": stderr, "pass_fds": pass_fds, "cwd": popen_cwd}
         # bwrap itself gets the clean env too: inside the PID namespace /proc/1/environ is bwrap's own.
         launch = asyncio.ensure_future(

@@ -16,7 +16,7 @@ from dexa.core.errors import SandboxError
 from dexa.core.ports import BackgroundJob, ExecResult
 
 from .files import WorkspaceFiles
-from .journal import JobDir, job_dir_name, kill_marked, marker_for, read_fd_capped
+from .journal import JobDir, job_dir_name, marker_for, read_fd_capped
 from .launch import MAX_OUTPUT_BYTES, Launcher, Process, exit_status, open_job_files
 from .limits import SandboxLimits
 from .terminal import PtySession, open_pty
@@ -200,7 +200,7 @@ class LocalSandbox(WorkspaceFiles):
         if not job.claim("launched\n", name=claim):
             return None
         job.create({"command": command, "cwd": cwd, "started_at": time.time()})
-        names = ("stdout", "cwd", "exit") if merge_output else ("stdout", "stderr", "cwd", "exit")
+        names = ("stdout", "cwd", "exit", "sandbox") if merge_output else ("stdout", "stderr", "cwd", "exit", "sandbox")
         fds = open_job_files(job.path, names)
         try:
             out, err = (fds[0], fds[0]) if merge_output else (fds[0], fds[1])
@@ -211,8 +211,9 @@ class LocalSandbox(WorkspaceFiles):
                 marker=job.marker,
                 stdout=out,
                 stderr=err,
-                cwd_fd=fds[-2],
-                exit_fd=fds[-1],
+                cwd_fd=fds[-3],
+                exit_fd=fds[-2],
+                info_fd=fds[-1],
                 detached=True,
             )
         finally:
@@ -239,7 +240,7 @@ class LocalSandbox(WorkspaceFiles):
             raise
         # A detached sandbox has no --die-with-parent, and bwrap's init outlives the command while any daemon
         # it started is alive: end them with the command, as the PID namespace does for foreground ones.
-        kill_marked(job.marker)
+        job.end_sandbox()
         # bash's trap normally wrote the status; `exec` in the command or a kill bypasses it.
         marker = {"timeout": "timed_out", "output_limit": "killed"}.get(stopped or "")
         job.write_exit(137 if stopped else exit_status(proc.returncode), marker=marker)
@@ -297,7 +298,7 @@ class LocalSandbox(WorkspaceFiles):
                 break
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
-        kill_marked(job.marker)  # the command ended: so do the daemons it left (see _exec_journaled)
+        job.end_sandbox()  # the command ended: so do the daemons it left (see _exec_journaled)
         return job.result()
 
     # ------------------------------------------------------------ background jobs
@@ -397,7 +398,7 @@ class LocalSandbox(WorkspaceFiles):
             if proc.returncode is None:
                 await self._launcher.kill(proc, job.marker)
                 job.write_exit(137, marker="killed")
-            kill_marked(job.marker)  # daemons of a background shell that already exited
+            job.end_sandbox()  # daemons of a background shell that already exited
         self._background.clear()
         await self._launcher.close()
         await asyncio.to_thread(self.prune_jobs)
