@@ -41,6 +41,16 @@ BATCH_FILES = 512
 STORE_CONCURRENCY = 16
 # Batches in flight at once: two keep both cores busy (hashing and file I/O release the GIL) on small machines.
 PIPELINES = 2
+# A small tree is walked and its few changed files hashed on the event loop: under load a worker-thread hop costs
+# ~2-4 ms of waiting to be scheduled, several times the work (a checkpoint is taken before every Bash). The budget
+# bounds what the loop can be held for (~1-2 ms); a walk past it is dropped and done again in a thread.
+INLINE_SCAN_ENTRIES = 512
+INLINE_READ_BYTES = 256 * 1024
+INLINE_READ_FILES = 16
+
+
+class _OverBudget(Exception):
+    """The inline walk met more entries than INLINE_SCAN_ENTRIES."""
 
 
 @runtime_checkable
@@ -72,11 +82,12 @@ def tree_for(workspace: Workspace) -> str | RemoteTree:
     return host_root(workspace)
 
 
-def scan_tree(root: str, rules: IgnoreRules) -> tuple[dict[str, Stat], list[Skip]]:
+def scan_tree(root: str, rules: IgnoreRules, *, budget: int | None = None) -> tuple[dict[str, Stat], list[Skip]]:
     """Every regular file under root that .gitignore keeps, with its stat; symlinks are reported, not followed.
 
     The walk is fd-relative with no-follow opens (dexa.core.safefs.walk_fd): a directory swapped for a symlink while
-    we walk is skipped, so nothing outside the root is ever listed.
+    we walk is skipped, so nothing outside the root is ever listed. With `budget`, raises _OverBudget once more than
+    that many directory entries were seen.
     """
     stats: dict[str, Stat] = {}
     links: list[Skip] = []
@@ -89,7 +100,11 @@ def scan_tree(root: str, rules: IgnoreRules) -> tuple[dict[str, Stat], list[Skip
     def descend(rel: str, entry: os.DirEntry[str]) -> bool:
         return not rules.ignored(rel, is_dir=True)
 
+    seen = 0
     for rel_dir, fd, entries in walk_fd(top, "", descend):
+        seen += len(entries)
+        if budget is not None and seen > budget:
+            raise _OverBudget  # leaving the loop closes the walk's generator, and with it its fds
         _load_gitignore(rules, rel_dir, fd, entries)
         for entry in entries:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
@@ -164,7 +179,9 @@ class Snapshotter:
                 with rules.lock:
                     return scan_tree(host, rules)
 
-            stats, links = await anyio.to_thread.run_sync(scan)
+            small = previous is None or len(previous.stat) + len(previous.skipped) <= INLINE_SCAN_ENTRIES // 2
+            scanned = _scan_inline(host, rules) if small else None
+            stats, links = scanned if scanned is not None else await anyio.to_thread.run_sync(scan)
         prev = previous or TreeState()
         state = TreeState(scan_ns=scan_ns, skipped=links)
         racy_cutoff = prev.scan_ns - RACY_WINDOW_NS
@@ -213,7 +230,10 @@ class Snapshotter:
             nonlocal added
             for i in queue:
                 fresh: dict[str, bytes] = {}
-                for rel, data, digest in await self._read(root, batches[i]):
+                # Sizes as walked: a file that grew since is still read within max_file_bytes.
+                small = sum(stats[rel][1] for rel in batches[i]) <= INLINE_READ_BYTES
+                inline = small and len(batches[i]) <= INLINE_READ_FILES
+                for rel, data, digest in await self._read(root, batches[i], inline=inline):
                     # None: vanished, replaced by a symlink or grew past the cap since the walk.
                     digests[i].append((rel, None if data is None else digest))
                     if data is not None and digest not in sent:
@@ -240,10 +260,14 @@ class Snapshotter:
         self.hash_calls += hashed
         return hashed, added
 
-    async def _read(self, root: str | RemoteTree, batch: list[str]) -> list[tuple[str, bytes | None, str]]:
+    async def _read(
+        self, root: str | RemoteTree, batch: list[str], *, inline: bool = False
+    ) -> list[tuple[str, bytes | None, str]]:
         if isinstance(root, RemoteTree):
             got = await root.read(batch, self.max_file_bytes)  # one round trip for the whole batch
             return await anyio.to_thread.run_sync(_hash_all, got)
+        if inline:
+            return self._read_batch(root, batch)  # a few small files: less work than the thread hop (see above)
         return await anyio.to_thread.run_sync(self._read_batch, root, batch)
 
     async def _store(self, fresh: dict[str, bytes]) -> int:
@@ -280,6 +304,19 @@ class Snapshotter:
             data = read_confined(root, rel, self.max_file_bytes)
             out.append((rel, data, "" if data is None else hashlib.sha256(data).hexdigest()))
         return out
+
+
+def _scan_inline(root: str, rules: IgnoreRules) -> tuple[dict[str, Stat], list[Skip]] | None:
+    """scan_tree on the calling thread within INLINE_SCAN_ENTRIES; None when the tree is bigger, or when a thread
+    holds the rules (the loop must never wait for one)."""
+    if not rules.lock.acquire(blocking=False):
+        return None
+    try:
+        return scan_tree(root, rules, budget=INLINE_SCAN_ENTRIES)
+    except _OverBudget:
+        return None
+    finally:
+        rules.lock.release()
 
 
 def _hash_all(got: list[tuple[str, bytes | None]]) -> list[tuple[str, bytes | None, str]]:
