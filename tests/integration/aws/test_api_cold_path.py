@@ -1,0 +1,210 @@
+"""What a cold API Lambda imports (issue 14 item 5: API <= 500 ms of cold start).
+
+The handler module runs as the stack names it (functions/api, `handler.handler`) in a fresh process with the
+environment the template sets, against moto in server mode. It answers what API Gateway sends a cold container
+first: the request authorizer's event, then the request itself, here `POST /sessions` with a prompt (the session
+is stored and its turn's execution started in Step Functions). What that path does not need must stay out of the
+process: benchmarks/cloud_cold_start.py measures the time, this test pins what it is made of.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dexa.adapters.aws import DynamoStore
+from dexa.auth.service import AuthService
+
+ROOT = Path(__file__).resolve().parents[3]
+API_DIR = ROOT / "functions" / "api"
+
+# Never on the API's cold path for a session request: the code workflow and the HTTP client it brings, the SSE
+# server library (and uvicorn, click), Powertools' tracer (the X-Ray SDK), the step's parts (the model SDK, the local
+# sandbox, the MCP SDK), boto3 (clients come from botocore), and the routers of other requests. Still imported
+# today, and worth deferring (they serve other requests): checkpoints, the integrations' registry, the mailers and
+# reviewer notices, output delivery, the Modal adapter package (for its WORKDIR), OpenTelemetry (FastAPI's own).
+ABSENT = (
+    "dexa.code",
+    "dexa.gitproxy",
+    "httpx",
+    "sse_starlette",
+    "uvicorn",
+    "click",
+    "aws_xray_sdk",
+    "anthropic",
+    "mcp",
+    "dexa.adapters.local_sandbox",
+    "boto3",
+    "s3transfer",
+    "dexa.api.routers.outputs",
+    "dexa.api.routers.integrations",
+    "email.mime",
+)
+# 789 today; a cap with headroom, so that only a real regression (a heavy package on the path) trips it.
+MAX_MODULES = 900
+
+CHILD = """
+import json, sys, time
+
+cpu = time.process_time()
+import handler  # the template's Handler: handler.handler
+
+class Context:
+    function_name = "DexaApi-Api"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:DexaApi-Api"
+    memory_limit_in_mb = 1024
+    aws_request_id = "req-1"
+    log_group_name = "/aws/lambda/DexaApi-Api"
+    log_stream_name = "s"
+    def get_remaining_time_in_millis(self):
+        return 29_000
+
+authorizer_event, request_event = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+marks = [time.process_time()]
+print("--- phase: authorizer", file=sys.stderr, flush=True)  # marks for a -X importtime run
+decision = handler.handler(authorizer_event, Context())
+marks.append(time.process_time())
+print("--- phase: request", file=sys.stderr, flush=True)
+answer = handler.handler(request_event, Context())
+marks.append(time.process_time())
+ms = [round((b - a) * 1000) for a, b in zip([cpu, *marks], marks)]
+print("RESULT " + json.dumps({
+    "decision": decision, "status": answer["statusCode"], "body": answer["body"], "cpu_ms": ms,
+    "modules": sorted(sys.modules),
+}))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "moto server did not start"
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _client(endpoint: str, service: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+
+
+def _events(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    request = json.loads((ROOT / "events" / "api_rest_create_session.json").read_text())
+    request["headers"]["Authorization"] = f"Bearer {token}"
+    request["body"] = json.dumps({"prompt": "list the files here", "cwd": "/workspace"})
+    authorizer = {
+        "type": "REQUEST",
+        "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abc123/v1/POST/sessions",
+        "resource": "/{proxy+}",
+        "path": "/sessions",
+        "httpMethod": "POST",
+        "headers": dict(request["headers"]),
+        "requestContext": dict(request["requestContext"]),
+    }
+    return authorizer, request
+
+
+def cold_api(moto: str, tmp_path: Path, *, python_flags: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One cold API container: its handler imported, then the authorizer's event and `POST /sessions` answered."""
+    stamp = time.monotonic_ns()
+    table, bucket = f"dexa-cold-api-{stamp}", f"dexa-cold-api-{stamp}"
+    _client(moto, "s3").create_bucket(Bucket=bucket)
+    store = DynamoStore(table, client=_client(moto, "dynamodb"))
+    store.create_table()
+    sfn = _client(moto, "stepfunctions")
+    machine = sfn.create_state_machine(
+        name=f"turn-{stamp}",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+
+    async def key() -> str:
+        auth = AuthService(store)
+        org = await auth.create_org("cold")
+        user = await auth.create_user(org.id, "admin", "admin")
+        return (await auth.create_key(org.id, user.id, "k"))[1]
+
+    authorizer, request = _events(asyncio.run(key()))
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path / "no-home"),  # Lambda's HOME: not writable (here it does not even exist)
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": f"{API_DIR}:{ROOT / 'shared'}",
+        "AWS_LAMBDA_FUNCTION_NAME": "DexaApi-Api",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "t",
+        "AWS_SECRET_ACCESS_KEY": "t",
+        "AWS_ENDPOINT_URL": moto,
+        # As the stack sets them (stacks/common.py, stacks/api.py).
+        "POWERTOOLS_SERVICE_NAME": "dexa",
+        "POWERTOOLS_METRICS_NAMESPACE": "Dexa",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        "DEXA_HOSTED": "true",
+        "DEXA_STORE": "dynamo",
+        "DEXA_SANDBOX": "modal",
+        "DEXA_HOME": str(tmp_path / "lambda-tmp"),
+        "DEXA_TABLE": table,
+        "DEXA_BUCKET": bucket,
+        "DEXA_STATE_MACHINE_ARN": machine,
+        "DEXA_MAIL_FROM": "dexa@e2e.example",
+        "MODAL_TOKEN_ID": "ak-test",
+        "MODAL_TOKEN_SECRET": "as-test",
+    }
+    argv = [sys.executable, *python_flags, "-c", CHILD, json.dumps(authorizer), json.dumps(request)]
+    out = subprocess.run(argv, cwd=API_DIR, env=env, capture_output=True, text=True, timeout=180)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    assert out.returncode == 0 and lines, f"exit {out.returncode}\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}"
+    result = json.loads(lines[-1][len("RESULT ") :])
+    result["stderr"] = out.stderr
+    result["executions"] = sfn.list_executions(stateMachineArn=machine)["executions"]
+    return result
+
+
+def test_a_cold_api_answers_the_authorizer_and_starts_a_session_without_what_it_does_not_need(
+    moto_server: str, tmp_path: Path
+) -> None:
+    result = cold_api(moto_server, tmp_path)
+    # It really ran: the authorizer allowed the caller, the session was created and its turn's execution started.
+    assert result["decision"]["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    assert result["status"] == 201, result["body"]
+    session = json.loads(result["body"])
+    assert session["id"].startswith("ses_") and len(result["executions"]) == 1
+    modules = set(result["modules"])
+    loaded = sorted({name for name in ABSENT for m in modules if m == name or m.startswith(name + ".")})
+    assert not loaded, f"a cold API imported {loaded}: import them where they are used"
+    assert len(modules) <= MAX_MODULES, f"a cold API imported {len(modules)} modules (cap {MAX_MODULES})"
