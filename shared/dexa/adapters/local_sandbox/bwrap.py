@@ -87,14 +87,16 @@ def sandbox_env(home: str, extra: Mapping[str, str] | None) -> dict[str, str]:
     return env
 
 
-def _system_args() -> list[str]:
+@functools.cache
+def _system_args() -> tuple[str, ...]:
+    """Binds (or symlinks) of the system trees: the host's layout is read once per process, not per launch."""
     args: list[str] = []
     for tree in _SYSTEM_TREES:
         if os.path.islink(tree):
             args += ["--symlink", os.readlink(tree), tree]
         elif os.path.isdir(tree):
             args += ["--ro-bind", tree, tree]
-    return args
+    return tuple(args)
 
 
 def prepare_etc(cache_dir: str, *, network: bool) -> str:

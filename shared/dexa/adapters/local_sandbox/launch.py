@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shlex
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from dexa.core.errors import SandboxError
 
@@ -16,8 +14,9 @@ from .cgroup import SessionCgroup
 from .controlfiles import control_mounts
 from .journal import kill_group, kill_marked
 from .limits import SandboxLimits, rlimit_prologue
+from .process import SandboxProcess, spawn
 
-Process = asyncio.subprocess.Process
+Process = SandboxProcess
 
 # A runaway `yes` must not fill RAM (memfds) or the disk: past this much output the command is killed.
 MAX_OUTPUT_BYTES = 64 << 20
@@ -161,25 +160,17 @@ class Launcher:
         argv, popen_cwd = self._argv(
             command, cwd, clean_env, marker, (cwd_fd, exit_fd), detached, bridge, info_fd=info_fd
         )
-        kwargs: dict[str, Any] = {"stdout": stdout, "stderr": stderr, "pass_fds": pass_fds, "cwd": popen_cwd}
-        # bwrap itself gets the clean env too: inside the PID namespace /proc/1/environ is bwrap's own.
-        launch = asyncio.ensure_future(
-            asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL if stdin is None else stdin,
-                env=clean_env,
-                start_new_session=True,
-                **kwargs,
-            )
+        # bwrap itself gets the clean env too: inside the PID namespace /proc/1/environ is bwrap's own. The spawn is
+        # synchronous (as inside asyncio's), so no cancellation can land between it and the job being tracked.
+        proc = spawn(
+            argv,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            pass_fds=pass_fds,
+            cwd=popen_cwd,
+            env=clean_env,
         )
-        try:
-            proc = await asyncio.shield(launch)
-        except asyncio.CancelledError:
-            # Cancelled mid-launch, asyncio would SIGKILL only bwrap's monitor and orphan the sandbox:
-            # let the launch finish, then kill the whole job properly.
-            with contextlib.suppress(OSError):
-                await self.kill(await launch, marker)
-            raise
         self.live[proc.pid] = (proc, marker)
         return proc
 
