@@ -52,9 +52,10 @@ def execution_name(session_id: str, turn: int, suffix: str = "") -> str:
 def _client(client: Any, region: str | None) -> Any:
     if client is not None:
         return client
-    from .clients import aws_client
+    from .clients import LazyClient
 
-    return aws_client("stepfunctions", region=region)
+    # Made on first use: an API container serving reads never calls Step Functions.
+    return LazyClient("stepfunctions", region=region)
 
 
 class SfnApprovalNotifier:
