@@ -420,13 +420,15 @@ def test_github_mention_starts_a_session(cloud: Cloud, admin: ApiClient) -> None
     assert any(c["issue_number"] == 7 and "On it, @mona" in c["body"] for c in state["comments"]), state["comments"]
 
 
-def slack_click(cloud: Cloud, button: dict[str, Any], *, slack_user: str, signing_secret: str) -> httpx.Response:
+def slack_click(
+    cloud: Cloud, button: dict[str, Any], *, slack_user: str, signing_secret: str, team: str = SLACK_TEAM
+) -> httpx.Response:
     """What Slack sends when `slack_user` clicks `button`: a block_actions payload, form-encoded, signed v0 with the
     app's signing secret over the timestamp and the raw body, through the public webhook route."""
     payload = {
         "type": "block_actions",
-        "team": {"id": SLACK_TEAM},
-        "user": {"id": slack_user, "team_id": SLACK_TEAM},
+        "team": {"id": team},
+        "user": {"id": slack_user, "team_id": team},
         "response_url": f"{cloud.slack.url}/actions/{slack_user}",
         "actions": [{"type": "button", "action_id": button["action_id"], "value": button["value"]}],
     }

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 import pytest
 
 from .client import ApiClient
-from .harness import DEMO_REPO, GITHUB_WEBHOOK_SECRET, SLACK_CHANNEL, SLACK_SIGNING_SECRET, SLACK_TEAM, Cloud
+from .harness import DEMO_REPO, GITHUB_WEBHOOK_SECRET, SLACK_CHANNEL, SLACK_SIGNING_SECRET, Cloud
 from .iam_audit import AuditProxy, audited
 from .iam_audit import audit as audit_calls
 from .test_browser_front import add_org
@@ -30,6 +30,8 @@ pytestmark = pytest.mark.timeout(600)
 
 REVIEWER_MAIL = "iam-reviewer@e2e.example"
 SLACK_USER = "U0IAMREV"
+# A workspace of its own: a Slack team links to one org, and the deployment is shared with test_deployed's org.
+SLACK_TEAM = "T0IAMAUDIT"
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +97,9 @@ def test_a_signed_slack_click_approves(cloud: Cloud, admin: ApiClient, reviewers
     admin.watch(sid, until="permission.required", timeout=240)
     (post,) = announced(lambda: [p for p in cloud.slack_seen("posts") if sid in json.dumps(p)], f"{sid} in Slack")
     buttons = {b["action_id"]: b for block in post["blocks"] for b in block.get("elements", [])}
-    decided = slack_click(cloud, buttons["dexa_approve"], slack_user=SLACK_USER, signing_secret=SLACK_SIGNING_SECRET)
+    decided = slack_click(
+        cloud, buttons["dexa_approve"], slack_user=SLACK_USER, signing_secret=SLACK_SIGNING_SECRET, team=SLACK_TEAM
+    )
     assert decided.status_code == 200 and decided.json()["replace_original"] is True, decided.text
     admin.watch(sid, until="turn.completed", timeout=240)
     (approval,) = admin.ok("GET", f"/sessions/{sid}/approvals")["data"]
