@@ -209,7 +209,7 @@ def default_org_paths(
     extra = {} if default_cwd is None or hosted else {LOCAL_ORG: (Path(default_cwd),)}
     remote = None
     if getattr(settings, "sandbox", "") == "modal":  # cwd is a path in the session's remote workspace
-        from dexa.adapters.modal.image import WORKDIR
+        from dexa.adapters.modal.layout import WORKDIR
 
         remote = WORKDIR
     return OrgPaths(

@@ -29,9 +29,9 @@ API_DIR = ROOT / "functions" / "api"
 
 # Never on the API's cold path for a session request: the code workflow and the HTTP client it brings, the SSE
 # server library (and uvicorn, click), Powertools' tracer (the X-Ray SDK), the step's parts (the model SDK, the local
-# sandbox, the MCP SDK), boto3 (clients come from botocore), and the routers of other requests. Still imported
-# today, and worth deferring (they serve other requests): checkpoints, the integrations' registry, the mailers and
-# reviewer notices, output delivery, the Modal adapter package (for its WORKDIR), OpenTelemetry (FastAPI's own).
+# sandbox, the Modal workspace and its image, the MCP SDK), boto3 (clients come from botocore), and the routers of
+# other requests. Still imported today, and worth deferring (they serve other requests): checkpoints, the
+# integrations' registry, the mailers and reviewer notices, output delivery, OpenTelemetry (FastAPI's own).
 ABSENT = (
     "dexa.code",
     "dexa.gitproxy",
@@ -43,6 +43,9 @@ ABSENT = (
     "anthropic",
     "mcp",
     "dexa.adapters.local_sandbox",
+    "dexa.adapters.modal.workspace",
+    "dexa.adapters.modal.image",
+    "dexa.toolchain",
     "boto3",
     "s3transfer",
     "dexa.api.routers.outputs",

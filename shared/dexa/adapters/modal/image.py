@@ -12,9 +12,11 @@ from typing import Any
 
 from dexa.toolchain import BIN_DIR, SANDBOX_BIN, load_toolchain
 
-APP_NAME = "dexa-sandbox"
-WORKDIR = "/workspace"
-STATE_DIR = "/var/lib/dexa/jobs"  # job journals (outside the workspace, so checkpoints and walks skip them)
+# Re-exported: the image's callers name them here.
+from .layout import APP_NAME as APP_NAME
+from .layout import STATE_DIR as STATE_DIR
+from .layout import WORKDIR as WORKDIR
+
 PYTHON_VERSION = "3.12"
 _TOOLCHAIN = load_toolchain()
 APT_PACKAGES = _TOOLCHAIN.apt
