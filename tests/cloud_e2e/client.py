@@ -34,7 +34,7 @@ class ApiClient:
     gateway_key: str | None = None
     http: httpx.Client = field(init=False)
     live: list[Event] = field(init=False, default_factory=list[Event])
-    connected: threading.Event = field(init=False, default_factory=threading.Event)  # a stream's headers arrived
+    connected: threading.Event = field(init=False, default_factory=threading.Event)  # a stream's first frame arrived
 
     def __post_init__(self) -> None:
         headers = {"authorization": f"Bearer {self.token}"}
@@ -104,7 +104,6 @@ class ApiClient:
                 if response.status_code != 200:
                     response.read()
                     raise AssertionError(f"events -> {response.status_code}: {response.text[:1000]}")
-                self.connected.set()
                 fields: dict[str, str] = {}
                 for line in response.iter_lines():
                     if line:
@@ -112,6 +111,7 @@ class ApiClient:
                             key, _, value = line.partition(":")
                             fields[key] = fields.get(key, "") + value.removeprefix(" ")
                         continue
+                    self.connected.set()  # the server promises every live delta written after its first frame
                     event = to_event(fields, time.time())
                     fields = {}
                     if event is not None:

@@ -104,11 +104,12 @@ async def live_frames(
 
     loop = asyncio.get_running_loop()
     deadline = None if cfg.max_s is None else loop.time() + cfg.max_s
-    yield ServerSentEvent(retry=cfg.retry_ms)
     # Stores that keep model deltas out of the log (DynamoStore with live deltas) are read for them as well, from
-    # this connection's start; a delta read after its final message was sent is dropped.
+    # this connection's start: the cursor is taken before the first frame, so a client that has read a frame gets
+    # every delta written after it. A delta read after its final message was sent is dropped.
     read_live = getattr(log, "read_live", None)
     live_at: str = log.live_cursor() if read_live is not None else ""  # type: ignore[attr-defined]
+    yield ServerSentEvent(retry=cfg.retry_ms)
     finished: set[str] = set()
     async with hub.subscribe(session_id) as wake:
         cursor = after
