@@ -162,6 +162,11 @@ def cold_api(moto: str, tmp_path: Path, *, python_flags: tuple[str, ...] = ()) -
         return (await auth.create_key(org.id, user.id, "k"))[1]
 
     authorizer, request = _events(asyncio.run(key()))
+    # What the deployed API reads at its first request: the Modal token's secret and the public URL's parameter.
+    modal = _client(moto, "secretsmanager").create_secret(
+        Name=f"modal-{stamp}", SecretString=json.dumps({"token_id": "ak-test", "token_secret": "as-test"})
+    )["ARN"]
+    _client(moto, "ssm").put_parameter(Name=f"/dexa/url-{stamp}", Value="https://api.example/v1", Type="String")
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path / "no-home"),  # Lambda's HOME: not writable (here it does not even exist)
@@ -173,7 +178,7 @@ def cold_api(moto: str, tmp_path: Path, *, python_flags: tuple[str, ...] = ()) -
         "AWS_ACCESS_KEY_ID": "t",
         "AWS_SECRET_ACCESS_KEY": "t",
         "AWS_ENDPOINT_URL": moto,
-        # As the stack sets them (stacks/common.py, stacks/api.py).
+        # As the stack sets them (stacks/common.py, stacks/api.py), the secrets by ARN.
         "POWERTOOLS_SERVICE_NAME": "dexa",
         "POWERTOOLS_METRICS_NAMESPACE": "Dexa",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -185,8 +190,15 @@ def cold_api(moto: str, tmp_path: Path, *, python_flags: tuple[str, ...] = ()) -
         "DEXA_BUCKET": bucket,
         "DEXA_STATE_MACHINE_ARN": machine,
         "DEXA_MAIL_FROM": "dexa@e2e.example",
-        "MODAL_TOKEN_ID": "ak-test",
-        "MODAL_TOKEN_SECRET": "as-test",
+        "DEXA_MODAL_SECRET_ARN": modal,
+        "DEXA_PUBLIC_URL_PARAMETER": f"/dexa/url-{stamp}",
+        "DEXA_SCHEDULE_GROUP": "dexa",
+        "DEXA_SCHEDULER_TARGET_ARN": "arn:aws:lambda:us-east-1:123456789012:function:DexaIntegrations-Scheduler",
+        "DEXA_SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/DexaIntegrations-SchedulerRole",
+        # Read on first use only (no such secrets here: a cold start that reads one fails the request).
+        "DEXA_GITHUB_TOKEN_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:dexa-github-missing",
+        "DEXA_LINK_KEY_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:dexa-link-missing",
+        "DEXA_SLACK_BOT_TOKEN_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:dexa-slack-missing",
     }
     argv = [sys.executable, *python_flags, "-c", CHILD, json.dumps(authorizer), json.dumps(request)]
     out = subprocess.run(argv, cwd=API_DIR, env=env, capture_output=True, text=True, timeout=180)

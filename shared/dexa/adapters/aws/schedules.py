@@ -51,9 +51,10 @@ class EventBridgeSchedules:
                 f"{schema.ENV_SCHEDULER_TARGET_ARN} and {schema.ENV_SCHEDULER_ROLE_ARN}"
             )
         if client is None:
-            import boto3
+            from .clients import LazyClient
 
-            client = boto3.client("scheduler", region_name=region)
+            # Made on the first schedule change: most API requests never make one (and boto3 is never imported).
+            client = LazyClient("scheduler", region=region)
         self.group, self.target_arn, self.role_arn, self._client = group, target_arn, role_arn, client
         self.dead_letter_arn, self.expression = dead_letter_arn, expression
 
