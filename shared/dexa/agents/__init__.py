@@ -6,8 +6,9 @@ runs a turn must not pay for the agent definitions, skills, permission analysis 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dexa.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .binding import EngineLink
@@ -45,11 +46,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dexa.agents' has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = [

@@ -6,8 +6,9 @@ and the API schemas in with DexaClient.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dexa.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .api import DexaClient, operations
@@ -16,17 +17,13 @@ if TYPE_CHECKING:
 
 __all__ = ["DexaClient", "connect", "default_server", "error_from", "operations", "resolve_token"]
 _MODULE = {
-    "DexaClient": "api",
-    "operations": "api",
-    "connect": "connect",
-    "default_server": "connect",
-    "resolve_token": "connect",
-    "error_from": "errors",
+    "DexaClient": ".api",
+    "operations": ".api",
+    "connect": ".connect",
+    "default_server": ".connect",
+    "resolve_token": ".connect",
+    "error_from": ".errors",
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+__getattr__ = lazy_exports(__name__, _MODULE)

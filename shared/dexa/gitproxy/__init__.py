@@ -7,8 +7,9 @@ only the API function, serving the router, needs.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dexa.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from dexa.code.tokens import SessionClaims, SessionTokens
@@ -26,11 +27,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dexa.gitproxy' has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = [

@@ -5,8 +5,9 @@ Names are exported lazily so importing `dexa.testing` costs nothing until a doub
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dexa.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .messages_api import FakeMessagesServer, serve
@@ -28,11 +29,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dexa.testing' has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = [

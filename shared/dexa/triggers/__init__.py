@@ -7,8 +7,9 @@ Nothing is imported eagerly: the scheduler Lambda imports `dexa.triggers.schedul
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dexa.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .github import GitHubTriggers, StartedSession, TriggerResult, TriggerTask
@@ -27,11 +28,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dexa.triggers' has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = [

@@ -6,8 +6,9 @@ Nothing is imported eagerly: `import dexa.adapters.aws` must not load boto3 (the
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dexa.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .dynamo_store import DynamoStore
@@ -24,11 +25,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dexa.adapters.aws' has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = ["DynamoStore", "S3BlobStore", "SfnApprovalNotifier", "SfnTurnDriver", "TaskRunner"]

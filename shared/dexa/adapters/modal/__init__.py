@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from dexa.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .durable import KvWorkspaceRecord, MemoryWorkspaceRecord, WorkspaceRecord, require_token, volume_name
@@ -16,15 +18,15 @@ if TYPE_CHECKING:
 # Loaded on first use: importing a submodule (dexa.adapters.modal.layout for WORKDIR) runs this package first, and
 # the workspace adapter, the durable records and the image's toolchain list are ~10 ms a cold API does not need.
 _WHERE = {
-    "APP_NAME": "layout",
-    "WORKDIR": "layout",
-    "KvWorkspaceRecord": "durable",
-    "MemoryWorkspaceRecord": "durable",
-    "WorkspaceRecord": "durable",
-    "require_token": "durable",
-    "volume_name": "durable",
-    "sandbox_image": "image",
-    "ModalSandbox": "workspace",
+    "APP_NAME": ".layout",
+    "WORKDIR": ".layout",
+    "KvWorkspaceRecord": ".durable",
+    "MemoryWorkspaceRecord": ".durable",
+    "WorkspaceRecord": ".durable",
+    "require_token": ".durable",
+    "volume_name": ".durable",
+    "sandbox_image": ".image",
+    "ModalSandbox": ".workspace",
 }
 
 __all__ = [
@@ -40,12 +42,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dexa.adapters.modal' has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _WHERE)
