@@ -21,8 +21,11 @@ def aws_clients() -> dict[str, Any]:
     import boto3
     import moto  # noqa: F401  # registers moto's botocore hook; clients built before it would reach AWS
 
-    creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
-    return {"dynamodb": boto3.client("dynamodb", **creds), "s3": boto3.client("s3", **creds)}
+    # A session of its own: boto3's default one may predate moto's hook, and its clients would then reach AWS.
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    return {"dynamodb": session.client("dynamodb"), "s3": session.client("s3")}
 
 
 @pytest.fixture

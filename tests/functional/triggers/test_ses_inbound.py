@@ -39,7 +39,8 @@ def s3() -> Iterator[Any]:
     from moto import mock_aws
 
     with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
+        # A session of its own: boto3's default one may predate moto's hook, and its client would then reach AWS.
+        client = boto3.session.Session().client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
         yield client
 

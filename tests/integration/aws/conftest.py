@@ -42,7 +42,10 @@ def clients() -> dict[str, Any]:
     import boto3
     import moto  # noqa: F401  # registers moto's botocore hook; clients built before it would reach AWS
 
-    return {name: boto3.client(name, **CREDS) for name in ("dynamodb", "s3", "stepfunctions", "lambda", "iam")}
+    # A session of its own: boto3's default one may predate moto's hook (a moto-server test in this process made
+    # it), and its clients would then reach AWS.
+    session = boto3.session.Session(**CREDS)
+    return {name: session.client(name) for name in ("dynamodb", "s3", "stepfunctions", "lambda", "iam")}
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +77,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(key, value)
+    import boto3
     from moto import mock_aws
 
+    # boto3.client(...) in a test uses boto3's default session: one made before moto's hook was registered (by a
+    # moto-server test earlier in this process) would send the test's calls to AWS.
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     # moto logs every failed state (including the ones our Retry/Catch handle) with a full dump.
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     with mock_aws(config=MOTO_CONFIG), serialized_dynamodb():
