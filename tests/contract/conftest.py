@@ -18,7 +18,7 @@ _names = itertools.count()
 @pytest.fixture(scope="session")
 def aws_clients() -> dict[str, Any]:
     """Clients are slow to build (~0.2 s each) and thread-safe: build them once; every test gets fresh moto state."""
-    import boto3
+    import boto3.session
     import moto  # noqa: F401  # registers moto's botocore hook; clients built before it would reach AWS
 
     # A session of its own: boto3's default one may predate moto's hook, and its clients would then reach AWS.

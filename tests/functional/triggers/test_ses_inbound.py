@@ -35,7 +35,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def s3() -> Iterator[Any]:
-    import boto3
+    import boto3.session
     from moto import mock_aws
 
     with mock_aws():

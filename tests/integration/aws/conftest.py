@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from moto_servers import moto_server_process
 from sfn_world import World
 
 from dexa.adapters.aws import DynamoStore, S3BlobStore
@@ -39,13 +40,20 @@ CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "re
 
 @pytest.fixture(scope="session")
 def clients() -> dict[str, Any]:
-    import boto3
+    import boto3.session
     import moto  # noqa: F401  # registers moto's botocore hook; clients built before it would reach AWS
 
     # A session of its own: boto3's default one may predate moto's hook (a moto-server test in this process made
     # it), and its clients would then reach AWS.
     session = boto3.session.Session(**CREDS)
     return {name: session.client(name) for name in ("dynamodb", "s3", "stepfunctions", "lambda", "iam")}
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    """moto in server mode, its own process, one per test module."""
+    with moto_server_process() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

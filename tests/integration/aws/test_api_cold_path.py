@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
+from moto_servers import server_client
 
 from dexa.adapters.aws import DynamoStore
 from dexa.auth.service import AuthService
@@ -88,43 +86,6 @@ print("RESULT " + json.dumps({
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "moto server did not start"
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def _client(endpoint: str, service: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
-    )
-
-
 def _events(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     request = json.loads((ROOT / "events" / "api_rest_create_session.json").read_text())
     request["headers"]["Authorization"] = f"Bearer {token}"
@@ -145,10 +106,10 @@ def cold_api(moto: str, tmp_path: Path, *, python_flags: tuple[str, ...] = ()) -
     """One cold API container: its handler imported, then the authorizer's event and `POST /sessions` answered."""
     stamp = time.monotonic_ns()
     table, bucket = f"dexa-cold-api-{stamp}", f"dexa-cold-api-{stamp}"
-    _client(moto, "s3").create_bucket(Bucket=bucket)
-    store = DynamoStore(table, client=_client(moto, "dynamodb"))
+    server_client(moto, "s3").create_bucket(Bucket=bucket)
+    store = DynamoStore(table, client=server_client(moto, "dynamodb"))
     store.create_table()
-    sfn = _client(moto, "stepfunctions")
+    sfn = server_client(moto, "stepfunctions")
     machine = sfn.create_state_machine(
         name=f"turn-{stamp}",
         definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
@@ -163,10 +124,10 @@ def cold_api(moto: str, tmp_path: Path, *, python_flags: tuple[str, ...] = ()) -
 
     authorizer, request = _events(asyncio.run(key()))
     # What the deployed API reads at its first request: the Modal token's secret and the public URL's parameter.
-    modal = _client(moto, "secretsmanager").create_secret(
+    modal = server_client(moto, "secretsmanager").create_secret(
         Name=f"modal-{stamp}", SecretString=json.dumps({"token_id": "ak-test", "token_secret": "as-test"})
     )["ARN"]
-    _client(moto, "ssm").put_parameter(Name=f"/dexa/url-{stamp}", Value="https://api.example/v1", Type="String")
+    server_client(moto, "ssm").put_parameter(Name=f"/dexa/url-{stamp}", Value="https://api.example/v1", Type="String")
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path / "no-home"),  # Lambda's HOME: not writable (here it does not even exist)

@@ -11,15 +11,14 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from moto_servers import server_client
 
 from dexa.adapters.aws import DynamoStore
 from dexa.core.session import Session
@@ -44,48 +43,6 @@ class Context:
 
 print("RESULT " + json.dumps(handler.handler(json.loads(sys.argv[2]), Context()), default=str))
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    """moto in server mode, in its own process: no in-process mock of another test can reset its state."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "moto server did not start"
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def _client(endpoint: str, service: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def _lambda_run(function: str, event: dict[str, Any], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -124,8 +81,8 @@ def deployed(moto_server: str) -> dict[str, str]:
     """A table and bucket as the data stack makes them, and one idle session; the environment the stack sets,
     minus DEXA_HOME (the code must be safe without it)."""
     table, bucket = f"dexa-ro-{time.monotonic_ns()}", f"dexa-ro-{time.monotonic_ns()}"
-    _client(moto_server, "s3").create_bucket(Bucket=bucket)
-    store = DynamoStore(table, client=_client(moto_server, "dynamodb"))
+    server_client(moto_server, "s3").create_bucket(Bucket=bucket)
+    store = DynamoStore(table, client=server_client(moto_server, "dynamodb"))
     store.create_table()
     now = time.time()
     session = Session(
@@ -179,7 +136,7 @@ def test_the_reconciler_handler_sweeps_on_its_first_call_on_a_read_only_filesyst
     deployed: dict[str, str], moto_server: str
 ) -> None:
     definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
-    machine = _client(moto_server, "stepfunctions").create_state_machine(
+    machine = server_client(moto_server, "stepfunctions").create_state_machine(
         name=f"turn-{time.monotonic_ns()}", definition=definition, roleArn="arn:aws:iam::123456789012:role/sfn"
     )["stateMachineArn"]
     # Exactly the reconciler's environment in the template: no secrets, no sandbox settings of its own.

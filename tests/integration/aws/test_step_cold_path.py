@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
+from moto_servers import server_client
 
 from dexa.adapters.aws import DynamoStore
 from dexa.core.session import Session
@@ -78,6 +76,7 @@ from dexa.cloud.lambdas import cloud_runtime
 from dexa.core.messages import user_text
 from dexa.core.ports import ModelRequest
 
+
 async def session_env_and_one_model_call():
     runtime = cloud_runtime()
     session = await runtime.store.get_session("ses_cold")
@@ -91,47 +90,10 @@ print("RESULT " + json.dumps({"first": first, "tools": tools, "text": text, "mod
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "moto server did not start"
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def _client(endpoint: str, service: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service, endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
-    )
-
-
 def _cold_step(moto: str, tmp_path: Path) -> dict[str, Any]:
     table, bucket = f"dexa-cold-{time.monotonic_ns()}", f"dexa-cold-{time.monotonic_ns()}"
-    _client(moto, "s3").create_bucket(Bucket=bucket)
-    store = DynamoStore(table, client=_client(moto, "dynamodb"))
+    server_client(moto, "s3").create_bucket(Bucket=bucket)
+    store = DynamoStore(table, client=server_client(moto, "dynamodb"))
     store.create_table()
     now = time.time()
     model = "claude-sonnet-4-5"  # a real model name: the real Anthropic client is built and used

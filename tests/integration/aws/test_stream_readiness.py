@@ -6,44 +6,24 @@ build is done waits for it."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from moto_servers import free_port
 
 REGION = "us-east-1"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-def spawn(tmp_path: Path, moto_url: str, **extra: str) -> tuple[subprocess.Popen[str], str, float]:
-    port = _free_port()
+def spawn(tmp_path: Path, moto_server: str, **extra: str) -> tuple[subprocess.Popen[str], str, float]:
+    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DEXA_"))},
-        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ENDPOINT_URL": moto_server,
         "AWS_ACCESS_KEY_ID": "t",
         "AWS_SECRET_ACCESS_KEY": "t",
         "AWS_DEFAULT_REGION": REGION,
@@ -79,12 +59,12 @@ def first_health(proc: subprocess.Popen[str], base: str) -> httpx.Response:
 
 
 @pytest.fixture
-def table(moto_url: str, tmp_path: Path) -> dict[str, str]:
+def table(moto_server: str, tmp_path: Path) -> dict[str, str]:
     import boto3
 
     from dexa.adapters.aws.dynamo_store import DynamoStore
 
-    creds = {"region_name": REGION, "endpoint_url": moto_url, "aws_access_key_id": "t", "aws_secret_access_key": "t"}
+    creds = {"region_name": REGION, "endpoint_url": moto_server, "aws_access_key_id": "t", "aws_secret_access_key": "t"}
     name = f"dexa-ready-{tmp_path.name}"[:60]
     bucket = name.lower()
     boto3.client("s3", **creds).create_bucket(Bucket=bucket)
@@ -93,9 +73,9 @@ def table(moto_url: str, tmp_path: Path) -> dict[str, str]:
 
 
 def test_readiness_answers_before_the_runtime_is_built_and_requests_wait_for_it(
-    tmp_path: Path, moto_url: str, table: dict[str, str]
+    tmp_path: Path, moto_server: str, table: dict[str, str]
 ) -> None:
-    proc, base, started = spawn(tmp_path, moto_url, **table)
+    proc, base, started = spawn(tmp_path, moto_server, **table)
     try:
         health = first_health(proc, base)
         ready = time.monotonic() - started
@@ -116,8 +96,8 @@ def test_readiness_answers_before_the_runtime_is_built_and_requests_wait_for_it(
         proc.wait(timeout=10)
 
 
-def test_a_runtime_that_cannot_be_built_is_a_503_naming_the_cause(tmp_path: Path, moto_url: str) -> None:
-    proc, base, _ = spawn(tmp_path, moto_url, DEXA_TABLE="t")  # no DEXA_BUCKET
+def test_a_runtime_that_cannot_be_built_is_a_503_naming_the_cause(tmp_path: Path, moto_server: str) -> None:
+    proc, base, _ = spawn(tmp_path, moto_server, DEXA_TABLE="t")  # no DEXA_BUCKET
     try:
         assert first_health(proc, base).status_code == 200
         failed = httpx.get(f"{base}/sessions/ses_x/events", timeout=60)

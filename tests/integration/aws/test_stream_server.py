@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import queue
-import socket
 import statistics
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from moto_servers import free_port
 
 from dexa.adapters.aws.dynamo_store import DynamoStore
 from dexa.auth.gateway import NoGatewayKeys
@@ -28,30 +28,11 @@ from dexa.core.session import Session
 REGION = "us-east-1"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def stream_fn(moto_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+def stream_fn(moto_server: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     import boto3
 
-    creds = {"region_name": REGION, "endpoint_url": moto_url, "aws_access_key_id": "t", "aws_secret_access_key": "t"}
+    creds = {"region_name": REGION, "endpoint_url": moto_server, "aws_access_key_id": "t", "aws_secret_access_key": "t"}
     table, bucket = f"dexa-stream-{tmp_path.name}", f"dexa-stream-{tmp_path.name}".lower()[:60]
     ddb = boto3.client("dynamodb", **creds)
     boto3.client("s3", **creds).create_bucket(Bucket=bucket)
@@ -64,10 +45,10 @@ def stream_fn(moto_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     )
     asyncio.run(store.create_session(session))
     asyncio.run(store.append_event(session.id, "session.created", {}))
-    port = _free_port()
+    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DEXA_"))},
-        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ENDPOINT_URL": moto_server,
         "AWS_ACCESS_KEY_ID": "t",
         "AWS_SECRET_ACCESS_KEY": "t",
         "AWS_DEFAULT_REGION": REGION,
