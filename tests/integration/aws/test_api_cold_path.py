@@ -57,6 +57,15 @@ CHILD = """
 import json, sys, time
 
 cpu = time.process_time()
+import botocore.session
+
+clients = []  # every AWS client the container makes, by service
+_create = botocore.session.Session.create_client
+def _recorded(self, service_name, *args, **kwargs):
+    clients.append(service_name)
+    return _create(self, service_name, *args, **kwargs)
+botocore.session.Session.create_client = _recorded
+cpu = time.process_time()
 import handler  # the template's Handler: handler.handler
 
 class Context:
@@ -81,7 +90,7 @@ marks.append(time.process_time())
 ms = [round((b - a) * 1000) for a, b in zip([cpu, *marks], marks)]
 print("RESULT " + json.dumps({
     "decision": decision, "status": answer["statusCode"], "body": answer["body"], "cpu_ms": ms,
-    "modules": sorted(sys.modules),
+    "modules": sorted(sys.modules), "clients": clients,
 }))
 """
 
@@ -184,3 +193,10 @@ def test_a_cold_api_answers_the_authorizer_and_starts_a_session_without_what_it_
     loaded = sorted({name for name in ABSENT for m in modules if m == name or m.startswith(name + ".")})
     assert not loaded, f"a cold API imported {loaded}: import them where they are used"
     assert len(modules) <= MAX_MODULES, f"a cold API imported {len(modules)} modules (cap {MAX_MODULES})"
+
+
+def test_a_cold_api_makes_one_dynamodb_client_for_its_authorizer_and_runtime(moto_server: str, tmp_path: Path) -> None:
+    result = cold_api(moto_server, tmp_path)
+    assert result["status"] == 201, result["body"]
+    # The authorizer's store and the runtime's share one client (each costs a session and endpoint resolution).
+    assert result["clients"].count("dynamodb") == 1, result["clients"]

@@ -89,9 +89,10 @@ class DynamoStore(LogMixin):
         if client is None:
             from botocore.config import Config
 
-            from .clients import aws_client
+            from .clients import shared_client
 
-            client = aws_client(
+            # Shared in a Lambda container: the API's authorizer and its runtime each make a store.
+            client = shared_client(
                 "dynamodb", region=region, config=Config(retries={"mode": "standard", "max_attempts": 6})
             )
         self._t = Table(client, table_name)
