@@ -3,6 +3,8 @@
 A pydantic model that reads its own DEXA_* variables, rather than pydantic-settings' BaseSettings: that package
 (with python-dotenv, ~25 modules) was on every `dexa run -p` for a dozen scalar fields. The same precedence:
 arguments, then the environment (names case-insensitive), then defaults; values are coerced as pydantic does.
+
+Importing this module also settles pydantic's plugins for the process (see `_no_pydantic_plugin_scan`).
 """
 
 from __future__ import annotations
@@ -13,8 +15,32 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.plugin import _loader as _pydantic_plugins
 
 ENV_PREFIX = "DEXA_"
+PLUGINS_ENV = "PYDANTIC_DISABLE_PLUGINS"
+
+
+def _no_pydantic_plugin_scan() -> None:
+    """No third-party pydantic plugins in a Dexa process, unless the user asked pydantic about them.
+
+    pydantic looks for plugins at the first model build of a process by reading the entry points of every
+    installed distribution (importlib.metadata): ~11-20 ms of CPU per cold `dexa run -p` and per cold step Lambda
+    (measured, load ~5, 181 distributions), for plugins (logfire's, say) that would instrument pydantic models:
+    in a Dexa process those are Dexa's internals (these settings, the model SDK's types), not the user's.
+    The documented switch (PYDANTIC_DISABLE_PLUGINS=__all__) would be inherited by every process Dexa starts
+    (hooks, MCP servers, an unsandboxed Bash), disabling plugins in the user's own programs; so the loader's cache
+    is filled with "no plugins" for this process only. Setting PYDANTIC_DISABLE_PLUGINS at all (even empty:
+    `PYDANTIC_DISABLE_PLUGINS= dexa ...` turns the plugins back on) hands the choice back to pydantic.
+    """
+    if PLUGINS_ENV in os.environ:
+        return
+    # A private cache: the unit test of this function fails if a pydantic upgrade renames it.
+    if getattr(_pydantic_plugins, "_plugins", ...) is None:
+        _pydantic_plugins._plugins = {}
+
+
+_no_pydantic_plugin_scan()  # before DexaSettings: its build is the first model build of a CLI or Lambda process
 
 
 def default_home() -> Path:
