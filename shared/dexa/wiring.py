@@ -6,11 +6,12 @@ and GitHub settings in dexa.runtime.control_plane. LOCAL_ORG, LOCAL_USER and Loc
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,13 +57,32 @@ class Runtime:
     engine: TurnEngine
     driver: InProcessDriver
     envs: LocalEnvFactory
-    base_url: str = "http://127.0.0.1:4096"
     checkpoints: Any = None
     background: list[Any] = field(default_factory=list)  # long-lived tasks (scheduler), cancelled on close
     schedules: Any = None  # dexa.triggers.schedules.ScheduleSync for an external timer; None: the serve loop
     _integrations: Any = None
     _code: Any = None
     _code_checked: bool = False
+    _base_url: str = "http://127.0.0.1:4096"
+    # How the deployment's public URL is found (an SSM read in the cloud), run on first use: a cold API request
+    # that builds no link never pays it.
+    _resolve_base_url: Callable[[str], str] | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The URL clients reach this runtime at (links in mail, Slack, OAuth redirects)."""
+        if self._resolve_base_url is not None:
+            resolve, self._resolve_base_url = self._resolve_base_url, None
+            self._base_url = resolve(self._base_url)
+        return self._base_url
+
+    @base_url.setter
+    def base_url(self, url: str) -> None:
+        self._base_url, self._resolve_base_url = url, None
+
+    def resolve_base_url(self, resolve: Callable[[str], str]) -> None:
+        """`resolve(current)` gives the base URL the first time it is read."""
+        self._resolve_base_url = resolve
 
     @property
     def code(self) -> Any:
@@ -254,7 +274,7 @@ def build_runtime(
     from dexa.runtime.control_plane import attach_review_notifier, public_url, schedule_timer
 
     rt.schedules = schedule_timer(settings, env)
-    rt.base_url = public_url(env, rt.base_url)
+    rt.resolve_base_url(functools.partial(public_url, env))
     attach_review_notifier(rt, env)
     envs.integrations_provider = lambda: rt.integrations
     envs.code_provider = lambda: rt.code

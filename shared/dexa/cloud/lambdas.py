@@ -18,7 +18,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 
 from dexa.adapters.aws import schema
-from dexa.adapters.aws.lambda_entry import LambdaHandler, load_secrets, observed, powertools
+from dexa.adapters.aws.lambda_entry import OPTIONAL_SECRETS, LambdaHandler, load_secrets, observed, powertools
 from dexa.core.errors import ConfigError
 
 __all__ = [
@@ -38,7 +38,8 @@ def cloud_runtime() -> Any:
     from dexa.settings import get_settings
     from dexa.wiring import build_runtime
 
-    load_secrets()
+    # The Modal token is read when a workspace is first needed: the API's requests mostly never need it.
+    load_secrets(defer=OPTIONAL_SECRETS)
     # Lambda's filesystem is read-only except /tmp, and HOME is not writable: Dexa's home lives in /tmp there.
     os.environ.setdefault("DEXA_HOME", "/tmp/dexa")
     runtime = build_runtime(get_settings())

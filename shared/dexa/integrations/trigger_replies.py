@@ -7,7 +7,7 @@ a reply that cannot be sent is logged and never fails the turn.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dexa.core.events import Event, EventType
@@ -29,9 +29,20 @@ def _clip(text: str, limit: int) -> str:
 
 class TriggerReplies:
     def __init__(
-        self, store: Store, *, slack: SlackApi | None = None, mailer: Mailer | None = None, base_url: str = ""
+        self,
+        store: Store,
+        *,
+        slack: SlackApi | None = None,
+        mailer: Mailer | None = None,
+        base_url: str | Callable[[], str] = "",
     ) -> None:
-        self.store, self.slack, self.mailer, self.base_url = store, slack, mailer, base_url.rstrip("/")
+        """`base_url` may be a function: the runtime's public URL is looked up on first use (an SSM read)."""
+        self.store, self.slack, self.mailer, self._base_url = store, slack, mailer, base_url
+
+    @property
+    def base_url(self) -> str:
+        url = self._base_url if isinstance(self._base_url, str) else self._base_url()
+        return url.rstrip("/")
 
     async def __call__(self, event: Event) -> None:
         if event.type not in (EventType.TURN_COMPLETED, EventType.TURN_FAILED):

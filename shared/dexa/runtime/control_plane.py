@@ -129,10 +129,12 @@ def attach_review_notifier(runtime: Any, env: Mapping[str, str]) -> Any:
 
     notifier = ReviewNotifier(runtime.store, slack=slack, mailer=mailer, links=lambda: runtime.integrations.links)
     runtime.engine.observers.append(notifier)
+
     # A session started by an email or a Slack message answers there.
-    runtime.engine.observers.append(
-        TriggerReplies(runtime.store, slack=slack, mailer=mailer, base_url=str(getattr(runtime, "base_url", "") or ""))
-    )
+    def base_url() -> str:  # read when a reply is sent: the public URL may be an SSM read
+        return str(getattr(runtime, "base_url", "") or "")
+
+    runtime.engine.observers.append(TriggerReplies(runtime.store, slack=slack, mailer=mailer, base_url=base_url))
     return notifier
 
 

@@ -195,8 +195,13 @@ def test_a_cold_api_answers_the_authorizer_and_starts_a_session_without_what_it_
     assert len(modules) <= MAX_MODULES, f"a cold API imported {len(modules)} modules (cap {MAX_MODULES})"
 
 
-def test_a_cold_api_makes_one_dynamodb_client_for_its_authorizer_and_runtime(moto_server: str, tmp_path: Path) -> None:
+def test_a_cold_api_makes_one_dynamodb_client_and_reads_no_secret_or_parameter_it_does_not_need(
+    moto_server: str, tmp_path: Path
+) -> None:
     result = cold_api(moto_server, tmp_path)
     assert result["status"] == 201, result["body"]
     # The authorizer's store and the runtime's share one client (each costs a session and endpoint resolution).
     assert result["clients"].count("dynamodb") == 1, result["clients"]
+    # The Modal token (Secrets Manager) and the public URL (SSM) are read on first use: creating a session uses
+    # neither.
+    assert "secretsmanager" not in result["clients"] and "ssm" not in result["clients"], result["clients"]

@@ -11,7 +11,7 @@ import functools
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Collection, Mapping, MutableMapping
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -58,37 +58,56 @@ def powertools() -> tuple[Logger, Any, Metrics]:
     return log, tracer, metrics
 
 
-def load_secrets(env: MutableMapping[str, str] | None = None, *, client: Any = None) -> None:
-    """Copy the deployed secrets into os.environ once; values already present win (local runs, tests)."""
+def load_secrets(
+    env: MutableMapping[str, str] | None = None, *, client: Any = None, defer: Collection[str] = ()
+) -> None:
+    """Copy the deployed secrets into os.environ once; values already present win (local runs, tests).
+
+    The secrets named in `defer` (their ARN variables) are read when their variables are first needed
+    (dexa.core.env_on_demand.fill, e.g. the Modal token when a workspace is first used), so a cold container that
+    never needs them (the API serving reads) makes no Secrets Manager client for them.
+    """
     if env is None:
         env = os.environ
     for arn_var, mapping in SECRET_ENV.items():
         arn = env.get(arn_var)
         if not arn or all(env.get(target) for target in mapping.values()):
             continue
-        if client is None:
-            from .clients import aws_client
+        if arn_var in defer and env is os.environ:
+            from dexa.core import env_on_demand
 
-            client = aws_client("secretsmanager")
-        try:
-            raw = client.get_secret_value(SecretId=arn).get("SecretString") or ""
-            if arn_var in OPTIONAL_SECRETS and not _token_fields(raw, mapping):
-                raise ValueError('not JSON with "token_id" and "token_secret"')
-        except Exception as exc:
-            if arn_var not in OPTIONAL_SECRETS:
-                raise
-            # Only the steps that need a workspace need it: they fail with a clear ConfigError (no token), while
-            # every other task (record_failure, the reconciler, the API) keeps working.
-            logger.warning("secret %s (%s) is unset or malformed, left out: %s", arn_var, arn, _brief(exc))
+            env_on_demand.register(mapping.values(), functools.partial(_load_one, env, arn_var, None))
             continue
-        if "" in mapping and raw.lstrip().startswith("{"):
-            mapping = MODEL_SECRET_JSON
-        for field, target in mapping.items():
-            if env.get(target):
-                continue
-            value = raw if not field else json.loads(raw or "{}").get(field, "")
-            if value:
-                env[target] = value
+        client = _load_one(env, arn_var, client)
+
+
+def _load_one(env: MutableMapping[str, str], arn_var: str, client: Any) -> Any:
+    """One secret into `env`; returns the Secrets Manager client (made here if `client` is None) for the next."""
+    mapping, arn = SECRET_ENV[arn_var], env[arn_var]
+    if client is None:
+        from .clients import aws_client
+
+        client = aws_client("secretsmanager")
+    try:
+        raw = client.get_secret_value(SecretId=arn).get("SecretString") or ""
+        if arn_var in OPTIONAL_SECRETS and not _token_fields(raw, mapping):
+            raise ValueError('not JSON with "token_id" and "token_secret"')
+    except Exception as exc:
+        if arn_var not in OPTIONAL_SECRETS:
+            raise
+        # Only the steps that need a workspace need it: they fail with a clear ConfigError (no token), while
+        # every other task (record_failure, the reconciler, the API) keeps working.
+        logger.warning("secret %s (%s) is unset or malformed, left out: %s", arn_var, arn, _brief(exc))
+        return client
+    if "" in mapping and raw.lstrip().startswith("{"):
+        mapping = MODEL_SECRET_JSON
+    for field, target in mapping.items():
+        if env.get(target):
+            continue
+        value = raw if not field else json.loads(raw or "{}").get(field, "")
+        if value:
+            env[target] = value
+    return client
 
 
 def _token_fields(raw: str, mapping: Mapping[str, str]) -> bool:

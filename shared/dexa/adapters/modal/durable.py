@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from dexa.core import env_on_demand
 from dexa.core.errors import ConfigError
 from dexa.core.ports import KeyValueStore
 
@@ -39,7 +40,9 @@ def require_token(env: Mapping[str, str]) -> None:
     Raises:
         ConfigError: neither the token variables nor a Modal config file is present; names the secret to set.
     """
-    if env.get("MODAL_TOKEN_ID") and env.get("MODAL_TOKEN_SECRET"):
+    # A deployment may read the token only now (dexa.cloud.lambdas: from Secrets Manager, into os.environ, where the
+    # Modal SDK reads it); `env` may be the runtime's snapshot of the environment from before.
+    if env_on_demand.lookup("MODAL_TOKEN_ID", env) and env_on_demand.lookup("MODAL_TOKEN_SECRET", env):
         return
     config = env.get("MODAL_CONFIG_PATH") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".modal.toml")
     if os.path.isfile(config):
