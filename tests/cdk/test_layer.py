@@ -218,6 +218,9 @@ def test_synth_bundles_a_layer_of_exactly_the_lock_that_imports_here_from_byteco
     sources = {p.with_suffix("") for p in layer.joinpath("dexa").rglob("*.py")}
     compiled = {p.parent.parent / p.name.split(".")[0] for p in layer.joinpath("dexa").rglob("*.cpython-311.pyc")}
     assert sources == compiled
+    # The code dataclasses generate, compiled for the target at build and shipped read-only (dexa.core.codecache).
+    (table,) = (layer / "dexa" / "_dataclass_code").glob("dataclass-code-cpython-311.marshal")
+    assert table.stat().st_mode & 0o222 == 0 and table.stat().st_size > 100_000
 
     python = Path(sys.base_prefix) / "bin" / "python3.11"
     pycs_before = {p: p.stat().st_mtime_ns for p in layer.rglob("*.pyc")}
