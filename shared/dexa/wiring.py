@@ -42,6 +42,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+# Where `dexa serve` answers when no public URL is configured (OAuth callbacks and reply links start from it).
+DEFAULT_BASE_URL = "http://127.0.0.1:4096"
 SECRET_ENV_KEYS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "GH_TOKEN")
 
 
@@ -63,7 +65,7 @@ class Runtime:
     _integrations: Any = None
     _code: Any = None
     _code_checked: bool = False
-    _base_url: str = "http://127.0.0.1:4096"
+    _base_url: str = DEFAULT_BASE_URL
     # How the deployment's public URL is found (an SSM read in the cloud), run on first use: a cold API request
     # that builds no link never pays it.
     _resolve_base_url: Callable[[str], str] | None = None

@@ -24,13 +24,11 @@ def redirect_uri() -> str:
     """Where the provider sends the browser back: `dexa serve`'s callback route (DEXA_PUBLIC_URL, else its default
     address), so a connection started here is completed by the server."""
     import os
-    from dataclasses import fields
 
     from dexa.runtime.control_plane import public_url
-    from dexa.wiring import Runtime
+    from dexa.wiring import DEFAULT_BASE_URL
 
-    default = next(str(f.default) for f in fields(Runtime) if f.name == "base_url")
-    return f"{public_url(os.environ, default)}/oauth/callback"
+    return f"{public_url(os.environ, DEFAULT_BASE_URL)}/oauth/callback"
 
 
 def run_local(fn: Callable[[Any], Awaitable[T]]) -> T:
