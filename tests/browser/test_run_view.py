@@ -120,6 +120,21 @@ def test_shift_tab_in_the_message_box_cycles_the_permission_mode(page: Any, serv
     served.wait_idle(s["id"])
 
 
+def test_quick_shift_tabs_each_go_one_step(page: Any, served: Served) -> None:
+    """Presses faster than the server answers still cycle one step each (the next mode is taken from the one asked
+    for last, and the requests are sent in order), as in Claude Code."""
+    s = served.session("say hello")
+    served.wait_idle(s["id"])
+    page.goto(f"{served.url}/ui/sessions/{s['id']}")
+    page.get_by_text(HELLO).wait_for()
+    page.get_by_role("textbox", name="Message").focus()
+    mode = lambda: served.call("GET", f"/sessions/{s['id']}")["permission_mode"]  # noqa: E731
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    wait_until(lambda: mode() == "plan", 5, "plan after two quick presses")
+    wait_until(lambda: page.get_by_label("Permission mode").input_value() == "plan", 5, "the selector on plan")
+
+
 async def _grow(db: str, session_id: str, events: int) -> int:
     """History appended to a finished session's log in the server's SQLite file: turns of streamed text and Edit
     calls with diffs, as the engine records them (the server reads the log; only the seeding skips the model)."""

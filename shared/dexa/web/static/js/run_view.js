@@ -403,7 +403,13 @@ export class RunView {
     }
   }
 
-  async setMode(mode) {
+  setMode(mode) {
+    // One request after another, so the server ends on the mode asked for last.
+    this.modeQueue = (this.modeQueue ?? Promise.resolve()).then(() => this.postMode(mode));
+    return this.modeQueue;
+  }
+
+  async postMode(mode) {
     try {
       const s = await api.post(`/sessions/${enc(this.sessionId)}/mode`, { mode });
       this.model.mode = s.permission_mode;
@@ -411,13 +417,19 @@ export class RunView {
       this._schedule();
       toast(`Permission mode: ${s.permission_mode}`);
     } catch (e) {
+      this.modeWanted = undefined;
       toast(`Mode not changed: ${e.message}`, { bad: true });
       this.modeSel.value = this.model.mode;
     }
   }
 
   cycleMode() {
-    return this.setMode(nextMode(this.model.mode));
+    // From the mode asked for last, not the last one confirmed: two quick presses go two steps, as in Claude Code.
+    const wanted = nextMode(this.modeWanted ?? this.model.mode);
+    this.modeWanted = wanted;
+    return this.setMode(wanted).then(() => {
+      if (this.modeWanted === wanted) this.modeWanted = undefined;
+    });
   }
 
   // The approval a/d act on: the focused one, else the j/k-selected item's, else the only pending one.
