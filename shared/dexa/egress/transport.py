@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import ssl
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import httpcore
 import httpx
@@ -41,7 +41,8 @@ class EgressNetworkBackend(httpcore.AsyncNetworkBackend):
         self.policy = policy
         self._resolver = resolver
         self._blocked = tuple(blocked_networks)
-        self._inner = inner or httpcore.AnyIOBackend()
+        # httpcore also defines a stand-in AnyIOBackend for when anyio is missing, which the type checker sees too.
+        self._inner: httpcore.AsyncNetworkBackend = inner or cast(httpcore.AsyncNetworkBackend, httpcore.AnyIOBackend())
 
     async def connect_tcp(
         self,

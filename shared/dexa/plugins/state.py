@@ -95,7 +95,9 @@ def enabled_plugins(
 ) -> dict[str, bool]:
     """`enabledPlugins` merged per key: managed (a managed `false` always wins) > local > project > user."""
     merged: dict[str, bool] = {}
-    for scope in (s for s in SCOPES if s in scopes):  # lowest first; later layers override
+    for scope in SCOPES:  # lowest first; later layers override
+        if scope not in scopes:
+            continue
         try:
             doc = read_doc(settings_path(scope, home=home, cwd=cwd))
         except ConfigError:
