@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.models import Schema
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dexa.auth.audit import AuditLog
@@ -37,7 +40,7 @@ from .ports import (
     Rewinder,
     SignedLinks,
 )
-from .problems import PROBLEM_MEDIA_TYPE, handle_exception
+from .problems import PROBLEM_MEDIA_TYPE, Problem, handle_exception
 from .ratelimit import RateLimit, RateLimiter
 from .schemas.common import EventPublic, SseFrame
 from .sse import EventHub, StreamConfig
@@ -230,7 +233,11 @@ async def _stop_driver(runtime: ApiRuntime) -> None:
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document, with errors as problem+json and the SSE frame schemas added."""
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    components = doc.setdefault("components", {})
+    # The routes name Problem by reference (dexa.api.problems.problem_content): its schema goes among FastAPI's
+    # own, in their order and shape (FastAPI passes each through its Schema model).
+    own = {**components.get("schemas", {}), "Problem": _as_fastapi_schema(Problem)}
+    schemas = components["schemas"] = dict(sorted(own.items()))
     for model in (EventPublic, SseFrame):
         schemas[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas["SseFrame"]["properties"]["data"].update(
@@ -250,6 +257,11 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         if not _referenced(doc, f"#/components/schemas/{unused}"):
             schemas.pop(unused, None)
     return doc
+
+
+def _as_fastapi_schema(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema(mode="serialization", ref_template="#/components/schemas/{model}")
+    return jsonable_encoder(Schema.model_validate(schema), by_alias=True, exclude_none=True)
 
 
 def _referenced(doc: dict[str, Any], ref: str) -> bool:

@@ -27,7 +27,7 @@ from .ports import (
     Rewinder,
     SignedLinks,
 )
-from .problems import Problem, forbidden, not_implemented
+from .problems import forbidden, not_implemented, problem_content
 from .ratelimit import RateLimiter
 from .sse import EventHub, StreamConfig
 from .worker import TurnWorker
@@ -166,8 +166,9 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     codes = sorted({400, 401, 403, 422, 429, *statuses})
     out: dict[int | str, dict[str, Any]] = {}
     for code in codes:
-        entry: dict[str, Any] = {"model": Problem, "description": _DESCRIPTIONS[code]}
+        entry: dict[str, Any] = {"description": _DESCRIPTIONS[code]}
         if code == 429:
             entry["headers"] = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+        entry["content"] = problem_content()  # not {"model": Problem}: see problem_content
         out[code] = entry
     return out

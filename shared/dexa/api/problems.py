@@ -30,6 +30,7 @@ from dexa.core.errors import (
 logger = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
+PROBLEM_REF: Final = "#/components/schemas/Problem"
 
 STATUS_BY_CODE: Final[dict[str, int]] = {
     "unauthenticated": 401,
@@ -78,6 +79,16 @@ class Problem(BaseModel):
     detail: str = ""
     instance: str | None = None
     errors: list[dict[str, Any]] | None = Field(default=None, description="Field errors for validation problems")
+
+
+def problem_content() -> dict[str, Any]:
+    """An error response's OpenAPI `content`: Problem by reference (build_openapi adds its schema).
+
+    Why not FastAPI's `{"model": Problem}`: a model there makes FastAPI build a pydantic serializer for every error
+    status of every route, twice (when the route is declared and when it is first routed to). That was ~0.4 ms each,
+    ~50 ms of a cold API Lambda's first request, for a field only the OpenAPI document reads.
+    """
+    return {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": PROBLEM_REF}}}
 
 
 def status_for(exc: DexaError) -> int:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import HTMLResponse
 
 from dexa.api.deps import ApiContext, Ctx, Reader, Writer, problems
-from dexa.api.problems import Problem
+from dexa.api.problems import problem_content
 from dexa.api.schemas.shares import (
     ShareCreate,
     ShareCreated,
@@ -37,15 +37,14 @@ public_router = APIRouter(tags=["shares"])
 SUMMARIES = "session_summaries"
 TokenPath = Annotated[str, Path(min_length=1, max_length=2000)]
 _GONE: dict[int | str, dict[str, Any]] = {
-    404: {"model": Problem, "description": "No such live share link (unknown, expired, revoked or altered)"},
-    422: {"model": Problem, "description": "The token is not a string of the allowed length"},
+    404: {
+        "description": "No such live share link (unknown, expired, revoked or altered)",
+        "content": problem_content(),
+    },
+    422: {"description": "The token is not a string of the allowed length", "content": problem_content()},
 }
 # The page route's default media type is HTML; its errors are problem+json like every other route's.
-_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-_PAGE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/html": {"schema": {"type": "string"}}}},
-    **{status: {"description": entry["description"], "content": _PROBLEM} for status, entry in _GONE.items()},
-}
+_PAGE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {"schema": {"type": "string"}}}}, **_GONE}
 
 
 def _public(share: Share, now: float) -> SharePublic:
