@@ -8,9 +8,11 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 REGION = "us-east-1"
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def free_port() -> int:
@@ -51,3 +53,43 @@ def server_client(endpoint: str, service: str) -> Any:
 
     session = boto3.session.Session(aws_access_key_id="t", aws_secret_access_key="t", region_name=REGION)
     return session.client(service, endpoint_url=endpoint)
+
+
+def lambda_env(
+    moto: str,
+    tmp_path: Path,
+    *,
+    function: str,
+    code_dir: Path,
+    table: str,
+    bucket: str,
+    machine: str,
+    package_root: Path = ROOT / "shared",
+    **extra: str,
+) -> dict[str, str]:
+    """The environment of a Dexa function run as its own process against the moto server at `moto`: Lambda's own
+    variables, test credentials, and what every stack sets (stacks/common.py); `extra` adds the function's own.
+    `code_dir` is the function's asset (its handler module), `package_root` where `dexa` is imported from."""
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path / "no-home"),  # Lambda's HOME: not writable (here it does not even exist)
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": f"{code_dir}:{package_root}",
+        "AWS_LAMBDA_FUNCTION_NAME": function,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "t",
+        "AWS_SECRET_ACCESS_KEY": "t",
+        "AWS_ENDPOINT_URL": moto,
+        "POWERTOOLS_SERVICE_NAME": "dexa",
+        "POWERTOOLS_METRICS_NAMESPACE": "Dexa",
+        "DEXA_HOSTED": "true",
+        "DEXA_STORE": "dynamo",
+        "DEXA_SANDBOX": "modal",
+        "DEXA_HOME": str(tmp_path / "lambda-tmp"),  # Lambda's /tmp
+        "DEXA_TABLE": table,
+        "DEXA_BUCKET": bucket,
+        "DEXA_STATE_MACHINE_ARN": machine,
+        "DEXA_MAIL_FROM": "dexa@e2e.example",
+        **extra,
+    }

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from moto_servers import server_client
+from moto_servers import lambda_env, server_client
 
 from dexa.adapters.aws import DynamoStore
 from dexa.auth.service import AuthService
@@ -65,6 +66,21 @@ def _recorded(self, service_name, *args, **kwargs):
     clients.append(service_name)
     return _create(self, service_name, *args, **kwargs)
 botocore.session.Session.create_client = _recorded  # (botocore.session's import counts, as it would later)
+sessions = []  # botocore sessions made
+_init = botocore.session.Session.__init__
+def _session(self, *args, **kwargs):
+    sessions.append(1)
+    _init(self, *args, **kwargs)
+botocore.session.Session.__init__ = _session
+import botocore.loaders
+parsed = []  # botocore data files parsed from JSON, relative to its data directory
+_load = botocore.loaders.JSONFileLoader._load_file
+def _parsing(self, full_path, open_method):
+    data = _load(self, full_path, open_method)
+    if data is not None:
+        parsed.append(full_path.split("/botocore/data/")[-1])
+    return data
+botocore.loaders.JSONFileLoader._load_file = _parsing
 import handler  # the template's Handler: handler.handler
 
 class Context:
@@ -89,7 +105,7 @@ marks.append(time.process_time())
 ms = [round((b - a) * 1000) for a, b in zip([cpu, *marks], marks)]
 print("RESULT " + json.dumps({
     "decision": decision, "status": answer["statusCode"], "body": answer["body"], "cpu_ms": ms,
-    "modules": sorted(sys.modules), "clients": clients,
+    "modules": sorted(sys.modules), "clients": clients, "sessions": len(sessions), "parsed": parsed,
 }))
 """
 
@@ -110,8 +126,11 @@ def _events(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return authorizer, request
 
 
-def cold_api(moto: str, tmp_path: Path, *, python_flags: tuple[str, ...] = ()) -> dict[str, Any]:
-    """One cold API container: its handler imported, then the authorizer's event and `POST /sessions` answered."""
+def cold_api(
+    moto: str, tmp_path: Path, *, python_flags: tuple[str, ...] = (), package_root: Path = ROOT / "shared"
+) -> dict[str, Any]:
+    """One cold API container: its handler imported, then the authorizer's event and `POST /sessions` answered.
+    `package_root`: where `dexa` is imported from (the source tree, or a copy laid out as the layer ships it)."""
     stamp = time.monotonic_ns()
     table, bucket = f"dexa-cold-api-{stamp}", f"dexa-cold-api-{stamp}"
     server_client(moto, "s3").create_bucket(Bucket=bucket)
@@ -136,39 +155,27 @@ def cold_api(moto: str, tmp_path: Path, *, python_flags: tuple[str, ...] = ()) -
         Name=f"modal-{stamp}", SecretString=json.dumps({"token_id": "ak-test", "token_secret": "as-test"})
     )["ARN"]
     server_client(moto, "ssm").put_parameter(Name=f"/dexa/url-{stamp}", Value="https://api.example/v1", Type="String")
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path / "no-home"),  # Lambda's HOME: not writable (here it does not even exist)
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": f"{API_DIR}:{ROOT / 'shared'}",
-        "AWS_LAMBDA_FUNCTION_NAME": "DexaApi-Api",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "t",
-        "AWS_SECRET_ACCESS_KEY": "t",
-        "AWS_ENDPOINT_URL": moto,
+    env = lambda_env(
+        moto,
+        tmp_path,
+        function="DexaApi-Api",
+        code_dir=API_DIR,
+        table=table,
+        bucket=bucket,
+        machine=machine,
+        package_root=package_root,
         # As the stack sets them (stacks/common.py, stacks/api.py), the secrets by ARN.
-        "POWERTOOLS_SERVICE_NAME": "dexa",
-        "POWERTOOLS_METRICS_NAMESPACE": "Dexa",
-        "POWERTOOLS_LOG_LEVEL": "INFO",
-        "DEXA_HOSTED": "true",
-        "DEXA_STORE": "dynamo",
-        "DEXA_SANDBOX": "modal",
-        "DEXA_HOME": str(tmp_path / "lambda-tmp"),
-        "DEXA_TABLE": table,
-        "DEXA_BUCKET": bucket,
-        "DEXA_STATE_MACHINE_ARN": machine,
-        "DEXA_MAIL_FROM": "dexa@e2e.example",
-        "DEXA_MODAL_SECRET_ARN": modal,
-        "DEXA_PUBLIC_URL_PARAMETER": f"/dexa/url-{stamp}",
-        "DEXA_SCHEDULE_GROUP": "dexa",
-        "DEXA_SCHEDULER_TARGET_ARN": "arn:aws:lambda:us-east-1:123456789012:function:DexaIntegrations-Scheduler",
-        "DEXA_SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/DexaIntegrations-SchedulerRole",
+        POWERTOOLS_LOG_LEVEL="INFO",
+        DEXA_MODAL_SECRET_ARN=modal,
+        DEXA_PUBLIC_URL_PARAMETER=f"/dexa/url-{stamp}",
+        DEXA_SCHEDULE_GROUP="dexa",
+        DEXA_SCHEDULER_TARGET_ARN="arn:aws:lambda:us-east-1:123456789012:function:DexaIntegrations-Scheduler",
+        DEXA_SCHEDULER_ROLE_ARN="arn:aws:iam::123456789012:role/DexaIntegrations-SchedulerRole",
         # Read on first use only (no such secrets here: a cold start that reads one fails the request).
-        "DEXA_GITHUB_TOKEN_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:dexa-github-missing",
-        "DEXA_LINK_KEY_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:dexa-link-missing",
-        "DEXA_SLACK_BOT_TOKEN_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:dexa-slack-missing",
-    }
+        DEXA_GITHUB_TOKEN_ARN="arn:aws:secretsmanager:us-east-1:123456789012:secret:dexa-github-missing",
+        DEXA_LINK_KEY_ARN="arn:aws:secretsmanager:us-east-1:123456789012:secret:dexa-link-missing",
+        DEXA_SLACK_BOT_TOKEN_ARN="arn:aws:secretsmanager:us-east-1:123456789012:secret:dexa-slack-missing",
+    )
     argv = [sys.executable, *python_flags, "-c", CHILD, json.dumps(authorizer), json.dumps(request)]
     out = subprocess.run(argv, cwd=API_DIR, env=env, capture_output=True, text=True, timeout=180)
     lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
@@ -204,3 +211,42 @@ def test_a_cold_api_makes_one_dynamodb_client_and_reads_no_secret_or_parameter_i
     # The Modal token (Secrets Manager) and the public URL (SSM) are read on first use: creating a session uses
     # neither.
     assert "secretsmanager" not in result["clients"] and "ssm" not in result["clients"], result["clients"]
+
+
+def _layer_tree(tmp_path: Path) -> Path:
+    """The dexa package as the layer ships it: with botocore's data pre-parsed beside it, as layers/dexa/build.sh
+    builds it (python -m dexa.adapters.aws.botocore_data -)."""
+    tree = tmp_path / "opt-python"
+    shutil.copytree(ROOT / "shared" / "dexa", tree / "dexa")
+    built = subprocess.run(
+        [sys.executable, "-m", "dexa.adapters.aws.botocore_data", "-"],
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    return tree
+
+
+def test_a_cold_api_from_the_layer_parses_no_botocore_json_and_makes_one_botocore_session(
+    moto_server: str, tmp_path: Path
+) -> None:
+    result = cold_api(moto_server, tmp_path, package_root=_layer_tree(tmp_path))
+    # It really ran, its DynamoDB and Step Functions clients made from the shipped data: the key was checked, the
+    # session stored and its execution started.
+    assert result["decision"]["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    assert result["status"] == 201, result["body"]
+    assert len(result["executions"]) == 1 and sorted(result["clients"]) == ["dynamodb", "stepfunctions"]
+    # endpoints.json, the services' models and endpoint rules: ~50 ms of JSON with an OrderedDict per object, and
+    # two listings of botocore's ~470 service directories, each cold start; none of it here.
+    assert result["parsed"] == [], result["parsed"]
+    # Both clients from one session: its construction, credential chain and endpoint resolver paid once.
+    assert result["sessions"] == 1
+
+
+def test_from_the_source_tree_the_same_container_falls_back_to_botocore_json(moto_server: str, tmp_path: Path) -> None:
+    """The control of the test above: without the shipped data, botocore parses its JSON as ever."""
+    result = cold_api(moto_server, tmp_path)
+    assert result["status"] == 201, result["body"]
+    assert {"endpoints.json", "dynamodb/2012-08-10/service-2.json.gz"} <= set(result["parsed"]), result["parsed"]

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from moto_servers import server_client
+from moto_servers import lambda_env, server_client
 
 from dexa.adapters.aws import DynamoStore
 from dexa.core.session import Session
@@ -104,35 +104,22 @@ def _cold_step(moto: str, tmp_path: Path) -> dict[str, Any]:
     script = tmp_path / "hello.json"
     script.write_text(json.dumps({"turns": [{"text": "Hello from a cold step."}]}))
     with serve(script) as fake:
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(tmp_path / "no-home"),  # Lambda's HOME: not writable (here it does not even exist)
-            "LANG": "C.UTF-8",
-            "PYTHONPATH": f"{STEP_DIR}:{ROOT / 'shared'}",
-            "AWS_LAMBDA_FUNCTION_NAME": "DexaAgent-AgentStep",
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "t",
-            "AWS_SECRET_ACCESS_KEY": "t",
-            "AWS_ENDPOINT_URL": moto,
-            # As the stack sets them (stacks/agent.py); the secrets' values arrive as environment variables.
-            "POWERTOOLS_SERVICE_NAME": "dexa",
-            "POWERTOOLS_METRICS_NAMESPACE": "Dexa",
-            "DEXA_HOSTED": "true",
-            "DEXA_STORE": "dynamo",
-            "DEXA_SANDBOX": "modal",
-            "DEXA_HOME": str(tmp_path / "lambda-tmp"),
-            "DEXA_TABLE": table,
-            "DEXA_BUCKET": bucket,
-            "DEXA_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:DexaAgent-turn",
-            "DEXA_LIVE_DELTAS": "1",
-            "DEXA_MAIL_FROM": "dexa@e2e.example",
-            "ANTHROPIC_API_KEY": "sk-test",
-            "ANTHROPIC_BASE_URL": fake.url,
-            "GITHUB_TOKEN": "ghp-test",
-            "MODAL_TOKEN_ID": "ak-test",
-            "MODAL_TOKEN_SECRET": "as-test",
-        }
+        # As the stack sets them (stacks/agent.py); the secrets' values arrive as environment variables.
+        env = lambda_env(
+            moto,
+            tmp_path,
+            function="DexaAgent-AgentStep",
+            code_dir=STEP_DIR,
+            table=table,
+            bucket=bucket,
+            machine="arn:aws:states:us-east-1:123456789012:stateMachine:DexaAgent-turn",
+            DEXA_LIVE_DELTAS="1",
+            ANTHROPIC_API_KEY="sk-test",
+            ANTHROPIC_BASE_URL=fake.url,
+            GITHUB_TOKEN="ghp-test",
+            MODAL_TOKEN_ID="ak-test",
+            MODAL_TOKEN_SECRET="as-test",
+        )
         out = subprocess.run(
             [sys.executable, "-c", CHILD], cwd=STEP_DIR, env=env, capture_output=True, text=True, timeout=180
         )

@@ -36,3 +36,26 @@ def test_clients_share_one_loader_and_never_import_boto3() -> None:
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "False"]
+
+
+def test_in_a_lambda_container_every_client_comes_from_one_session_and_is_its_own() -> None:
+    probe = (
+        "import json, botocore.session; made = []; real = botocore.session.Session.__init__\n"
+        "def init(self, *a, **k):\n    made.append(1); real(self, *a, **k)\n"
+        "botocore.session.Session.__init__ = init\n"
+        "from dexa.adapters.aws.clients import aws_client\n"
+        "a = aws_client('dynamodb'); b = aws_client('stepfunctions', region='eu-west-1'); c = aws_client('dynamodb')\n"
+        "print(json.dumps([len(made), a is c, a.meta.events is c.meta.events, b.meta.region_name,"
+        " a.meta.region_name, a._loader is b._loader]))"
+    )
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "us-east-1"}
+    lambda_env = {**env, "AWS_LAMBDA_FUNCTION_NAME": "DexaApi-Api"}
+    out = subprocess.run([sys.executable, "-c", probe], env=lambda_env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    # One session (its construction, credential chain and endpoint resolver paid once); each client still has its
+    # own event hooks and region.
+    assert out.stdout.split("\n")[-2] == '[1, false, false, "eu-west-1", "us-east-1", true]'
+    env.pop("AWS_LAMBDA_FUNCTION_NAME", None)
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[-2].startswith("[3, ")  # elsewhere each client resolves afresh
