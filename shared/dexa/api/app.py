@@ -26,6 +26,7 @@ from dexa.auth.service import AuthService
 from dexa.core.errors import DexaError
 from dexa.core.events import EventType
 
+from . import fastapi_compat
 from .body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from .deps import ApiContext
 from .integrations import KvIntegrationRegistry
@@ -45,6 +46,8 @@ from .ratelimit import RateLimit, RateLimiter
 from .schemas.common import EventPublic, SseFrame
 from .sse import EventHub, StreamConfig
 from .worker import ThreadSafeNotifier, TurnWorker
+
+fastapi_compat.install()  # before any route is built: FastAPI's pydantic.v1 checks, without importing pydantic.v1
 
 DESCRIPTION = """Dexa's HTTP API: sessions, their event streams, approvals, staged outputs, integrations and
 org / workspace configuration (settings, output policy, memory, extensions, schedules).

@@ -65,3 +65,37 @@ def test_error_responses_are_problem_json_and_the_problem_schema_is_fastapis_own
     # In FastAPI's order (sorted), before the two frames build_openapi appends.
     names = list(doc["components"]["schemas"])
     assert names[-2:] == ["EventPublic", "SseFrame"] and names[:-2] == sorted(names[:-2])
+
+
+def test_fastapi_still_refuses_a_pydantic_v1_model_once_one_can_exist() -> None:
+    # dexa.api.fastapi_compat answers FastAPI's v1 check without importing pydantic.v1 while nothing has; a v1 model
+    # needs pydantic.v1 imported, and then FastAPI's own check runs and refuses it as before.
+    import subprocess
+    import sys
+
+    child = """
+import sys
+import dexa.api.app  # installs dexa.api.fastapi_compat
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+class Fine(BaseModel):
+    x: int
+
+router = APIRouter()
+router.add_api_route("/fine", lambda: Fine(x=1), response_model=Fine)
+assert "pydantic.v1" not in sys.modules, "building a route imported pydantic.v1"
+
+from fastapi.exceptions import PydanticV1NotSupportedError
+from pydantic import v1
+
+class Old(v1.BaseModel):
+    x: int
+
+try:
+    router.add_api_route("/old", lambda: None, response_model=Old)
+except PydanticV1NotSupportedError:
+    print("refused")
+"""
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0 and out.stdout.strip() == "refused", out.stderr[-3000:]
