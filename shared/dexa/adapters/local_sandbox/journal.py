@@ -5,6 +5,7 @@ Files (Dexa writes all but the command's own output, cwd and exit status):
     started     O_EXCL claim written right before the spawn: whoever creates it runs the job (exactly once)
     pid         "<pid> <start time>" of the launched process (bwrap, or bash when unsandboxed)
     sandbox     bwrap's --info-fd output: {"child-pid": <host pid of the sandbox's init>}
+    marker      the sandbox's hostname when it is not marker_for(job dir): one started ahead of the job (spare.py)
     stdout, stderr, cwd, exit                                    the command (bash's EXIT trap writes cwd, exit)
     timed_out / killed / interrupted                             markers, written by Dexa
 
@@ -177,8 +178,17 @@ class JobDir:
 
     @property
     def marker(self) -> str:
-        """The sandbox hostname for this job: unique, and visible in bwrap's command line on the host."""
-        return marker_for(self.path)
+        """The sandbox hostname for this job: unique, and visible in bwrap's command line on the host. A job run in
+        a sandbox started ahead of it (spare.py) keeps that sandbox's, recorded in `marker`."""
+        try:
+            with open(self.file("marker")) as fh:
+                return fh.read().strip() or marker_for(self.path)
+        except OSError:
+            return marker_for(self.path)
+
+    def adopt_marker(self, marker: str) -> None:
+        with open(self.file("marker"), "w") as fh:
+            fh.write(marker + "\n")
 
     def create(self, meta: dict[str, Any]) -> None:
         # One short write; meta() treats a torn file as empty, so no temp-file-and-rename is needed.

@@ -6,6 +6,7 @@ import asyncio
 import os
 import shlex
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from dexa.core.errors import SandboxError
 
@@ -17,6 +18,18 @@ from .limits import SandboxLimits, rlimit_prologue
 from .process import SandboxProcess, spawn
 
 Process = SandboxProcess
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One launch, worked out: the command line, its working directory, environment and inherited descriptors."""
+
+    argv: list[str]
+    cwd: str
+    env: dict[str, str]
+    pass_fds: tuple[int, ...]
+    bridge: egress.SessionBridge | None
+
 
 # A runaway `yes` must not fill RAM (memfds) or the disk: past this much output the command is killed.
 MAX_OUTPUT_BYTES = 64 << 20
@@ -92,6 +105,11 @@ class Launcher:
                 self._bridge = bridge
         return self._bridge
 
+    def inner_argv(self, command: str, fds: tuple[int, int | None], bridge: egress.SessionBridge | None) -> list[str]:
+        """What runs inside bwrap: bash with the reporting trap (and, without a session bridge, the inline one)."""
+        prologue = egress.inline_bridge_prologue() if self.egress_socket is not None and bridge is None else ""
+        return bwrap.shell_argv(command, cwd_fd=fds[0], exit_fd=fds[1], prologue=prologue)
+
     def _argv(
         self,
         command: str,
@@ -102,16 +120,16 @@ class Launcher:
         detached: bool,
         bridge: egress.SessionBridge | None,
         info_fd: int | None = None,
+        inner: Sequence[str] | None = None,
     ) -> tuple[list[str], str]:
         launch_shell = ["/bin/sh", "-c", self._prologue or 'exec "$@"', "sh"]
         if self.unsandboxed:
             return [*launch_shell, *bwrap.shell_argv(command, cwd_fd=fds[0], exit_fd=fds[1])], cwd
         mounts = control_mounts(self.roots)
-        prologue = ""
         if self.egress_socket is not None and bridge is None:
             mounts += ["--ro-bind", self.egress_socket, egress.SANDBOX_SOCKET]
-            prologue = egress.inline_bridge_prologue()
-        inner = bwrap.shell_argv(command, cwd_fd=fds[0], exit_fd=fds[1], prologue=prologue)
+        if inner is None:
+            inner = self.inner_argv(command, fds, bridge)
         argv = bwrap.bwrap_argv(
             bwrap.find_bwrap() or "bwrap",
             roots=self.roots,
@@ -124,10 +142,39 @@ class Launcher:
             tmp_bytes=self.limits.tmp_bytes,
             extra_mounts=mounts,
             info_fd=info_fd,
-            command=inner,
+            command=list(inner),
         )
         enter = bridge.enter_argv() if bridge is not None else []
         return [*launch_shell, *enter, *argv], "/"
+
+    async def plan(
+        self,
+        command: str,
+        *,
+        cwd: str,
+        env: Mapping[str, str] | None,
+        marker: str,
+        cwd_fd: int,
+        exit_fd: int | None = None,
+        detached: bool = False,
+        info_fd: int | None = None,
+        inner: Sequence[str] | None = None,
+    ) -> Plan:
+        """Everything a launch hands the kernel, worked out without spawning (`inner` replaces the in-sandbox
+        command line; spare.py compares plans to know whether a sandbox started earlier fits a command)."""
+        self.check_ready()
+        bridge = await self._session_bridge()
+        base_env = {**egress.proxy_env(), **(env or {})} if self.egress_socket else env
+        clean_env = bwrap.sandbox_env(self.home, base_env)
+        pass_fds = (cwd_fd,) if exit_fd is None else (cwd_fd, exit_fd)
+        if bridge is not None and bridge.netns_fd is not None:
+            pass_fds += (bridge.netns_fd,)
+        if info_fd is not None and not self.unsandboxed:
+            pass_fds += (info_fd,)
+        argv, popen_cwd = self._argv(
+            command, cwd, clean_env, marker, (cwd_fd, exit_fd), detached, bridge, info_fd=info_fd, inner=inner
+        )
+        return Plan(argv=argv, cwd=popen_cwd, env=clean_env, pass_fds=pass_fds, bridge=bridge)
 
     async def launch(
         self,
@@ -148,28 +195,39 @@ class Launcher:
         with it. Either way the process leads its own group, so killpg reaches everything outside bwrap's
         own session, and a Ctrl-C in Dexa's terminal does not hit it. `info_fd` receives the sandbox init's pid
         (bwrap --info-fd; nothing when unsandboxed): killing that one process ends the whole sandbox."""
-        self.check_ready()
-        bridge = await self._session_bridge()
-        base_env = {**egress.proxy_env(), **(env or {})} if self.egress_socket else env
-        clean_env = bwrap.sandbox_env(self.home, base_env)
-        pass_fds = (cwd_fd,) if exit_fd is None else (cwd_fd, exit_fd)
-        if bridge is not None and bridge.netns_fd is not None:
-            pass_fds += (bridge.netns_fd,)
-        if info_fd is not None and not self.unsandboxed:
-            pass_fds += (info_fd,)
-        argv, popen_cwd = self._argv(
-            command, cwd, clean_env, marker, (cwd_fd, exit_fd), detached, bridge, info_fd=info_fd
+        plan = await self.plan(
+            command,
+            cwd=cwd,
+            env=env,
+            marker=marker,
+            cwd_fd=cwd_fd,
+            exit_fd=exit_fd,
+            detached=detached,
+            info_fd=info_fd,
         )
+        return self.start(plan, marker=marker, stdin=stdin, stdout=stdout, stderr=stderr)
+
+    def start(
+        self,
+        plan: Plan,
+        *,
+        marker: str,
+        stdout: int,
+        stderr: int,
+        stdin: int | None = None,
+        extra_fds: Sequence[int] = (),
+    ) -> Process:
+        """Spawn a planned launch and track it until it is waited for or killed."""
         # bwrap itself gets the clean env too: inside the PID namespace /proc/1/environ is bwrap's own. The spawn is
         # synchronous (as inside asyncio's), so no cancellation can land between it and the job being tracked.
         proc = spawn(
-            argv,
+            plan.argv,
             stdin=stdin,
             stdout=stdout,
             stderr=stderr,
-            pass_fds=pass_fds,
-            cwd=popen_cwd,
-            env=clean_env,
+            pass_fds=(*plan.pass_fds, *extra_fds),
+            cwd=plan.cwd,
+            env=plan.env,
         )
         self.live[proc.pid] = (proc, marker)
         return proc

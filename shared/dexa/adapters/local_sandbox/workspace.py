@@ -19,6 +19,7 @@ from .files import WorkspaceFiles
 from .journal import JobDir, job_dir_name, marker_for, read_fd_capped
 from .launch import MAX_OUTPUT_BYTES, Launcher, Process, exit_status, open_job_files
 from .limits import SandboxLimits
+from .spare import SPARE_IDLE_S, SpareSlot
 from .terminal import PtySession, open_pty
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class LocalSandbox(WorkspaceFiles):
         state_dir: str,
         limits: SandboxLimits | None = None,
         egress_socket: str | None = None,
+        spare_idle_s: float = SPARE_IDLE_S,
     ) -> None:
         for path in (root, *extra_roots):
             real = os.path.realpath(path)
@@ -99,6 +101,8 @@ class LocalSandbox(WorkspaceFiles):
             limits=limits,
             egress_socket=egress_socket,
         )
+        # 0 turns off starting journaled commands' sandboxes ahead of them (spare.py).
+        self._spares = SpareSlot(self._launcher, self._state_dir, idle_s=spare_idle_s)
         self._background: dict[str, Process] = {}
         self.warning: str | None = UNSANDBOXED_WARNING if unsandboxed else None
         if unsandboxed:
@@ -110,6 +114,11 @@ class LocalSandbox(WorkspaceFiles):
     @property
     def extra_roots(self) -> tuple[str, ...]:
         return self._extra_roots
+
+    @property
+    def ran_in_spares(self) -> int:
+        """How many journaled commands ran in a sandbox started ahead of them (spare.py)."""
+        return self._spares.taken
 
     @property
     def sandboxed(self) -> bool:
@@ -200,6 +209,10 @@ class LocalSandbox(WorkspaceFiles):
         if not job.claim("launched\n", name=claim):
             return None
         job.create({"command": command, "cwd": cwd, "started_at": time.time()})
+        if not merge_output:
+            proc = await self._spares.take(job, command, cwd, env)
+            if proc is not None:
+                return proc
         names = ("stdout", "cwd", "exit", "sandbox") if merge_output else ("stdout", "stderr", "cwd", "exit", "sandbox")
         fds = open_job_files(job.path, names)
         try:
@@ -247,7 +260,16 @@ class LocalSandbox(WorkspaceFiles):
         result = job.result()
         if stopped == "output_limit":
             result = dataclasses.replace(result, stderr=result.stderr + _STOP_NOTES[stopped])
+        # The next command most likely starts where this one ended, with the same environment.
+        try:
+            await self._spares.refill(self._next_cwd(result.cwd, cwd), env)
+        except (SandboxError, OSError):
+            logger.warning("could not start the next command's sandbox ahead of it", exc_info=True)
         return result
+
+    def _next_cwd(self, reported: str, fallback: str) -> str:
+        real = os.path.realpath(reported) if reported else fallback
+        return real if self.contains(real) and os.path.isdir(real) else fallback
 
     async def recover(self, job_id: str, *, wait_s: float = 600.0) -> ExecResult | None:
         """The result of a journaled run, waiting while it still runs; None when it never started.
@@ -400,5 +422,6 @@ class LocalSandbox(WorkspaceFiles):
                 job.write_exit(137, marker="killed")
             job.end_sandbox()  # daemons of a background shell that already exited
         self._background.clear()
+        self._spares.discard()
         await self._launcher.close()
         await asyncio.to_thread(self.prune_jobs)
