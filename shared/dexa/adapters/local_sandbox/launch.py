@@ -87,7 +87,7 @@ class Launcher:
             self._prologue = " && ".join([*joins, ulimits, 'exec "$@"'])
         if self.unsandboxed:
             return
-        reason = bwrap.probe_bwrap()
+        reason = bwrap.probe_ready()
         if reason is not None:
             raise SandboxError(bwrap.INSTALL_HINT.format(reason=reason))
         if self.egress_socket is not None:

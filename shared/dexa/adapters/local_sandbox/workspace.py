@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dexa.core.errors import SandboxError
 from dexa.core.ports import BackgroundJob, ExecResult
 
+from . import bwrap
 from .files import WorkspaceFiles
 from .journal import JobDir, job_dir_name, marker_for, read_fd_capped
 from .launch import MAX_OUTPUT_BYTES, Launcher, Process, exit_status, open_job_files
@@ -104,6 +105,8 @@ class LocalSandbox(WorkspaceFiles):
         # 0 turns off starting journaled commands' sandboxes ahead of them (spare.py).
         self._spares = SpareSlot(self._launcher, self._state_dir, idle_s=spare_idle_s)
         self._background: dict[str, Process] = {}
+        if not unsandboxed:
+            bwrap.warm_probe()
         self.warning: str | None = UNSANDBOXED_WARNING if unsandboxed else None
         if unsandboxed:
             global _warned_unsandboxed
