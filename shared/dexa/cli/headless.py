@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 from typing import Any, TextIO
 
+from dexa.cli import startup_gc
 from dexa.core.errors import ConfigError, DexaError, NotFoundError
 from dexa.core.session import Session
 from dexa.headless.turns import TurnRunner
@@ -112,6 +113,7 @@ async def run_headless(rt: Runtime, opts: RunOptions, env: dict[str, str], out: 
         envobj = await rt.envs.env_for(session)
     except DexaError as exc:
         return _fail_early(exc, opts, out, started)
+    startup_gc.resume()  # the session and its environment are built: start-up is done (cli/startup_gc.py)
     api_key_source = "ANTHROPIC_API_KEY" if env.get("ANTHROPIC_API_KEY") else "none"
     fallbacks = tuple(m.strip() for m in (opts.fallback_model or "").split(",") if m.strip())
     tools = envobj.tools.names()

@@ -71,11 +71,13 @@ def main() -> None:
 
         print(f"{__version__} (Dexa)")
         return
+    from dexa.cli import startup_gc
     from dexa.cli.process_exit import is_cli_process
 
     if is_cli_process():
         from dexa.cli import codecache
 
+        startup_gc.pause()  # until a headless run is about to submit its prompt (cli/startup_gc.py)
         codecache.install()  # before the imports below create their dataclasses
     from dexa.cli.run_argv import parse_run_argv
 
@@ -84,6 +86,7 @@ def main() -> None:
         from dexa.cli.run_cmd import run_command
 
         sys.exit(run_command(values))
+    startup_gc.resume()  # any other command: a server or an interactive session starts as it always did
     from dexa.cli.app import app, mount_optional
     from dexa.cli.flags import top_level_argv
 

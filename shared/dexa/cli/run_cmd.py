@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dexa.cli import startup_gc
 from dexa.cli.console import err
 from dexa.core.errors import DexaError
 from dexa.core.session import SessionConfig
@@ -39,6 +40,13 @@ def split_rules(values: list[str] | None) -> tuple[str, ...]:
 def run_command(values: Mapping[str, Any]) -> int:
     """Run `dexa run` with parsed flag values; returns the exit code (1: an error result or a bad flag value,
     2: a runtime error, 130: interrupted). The in-process run ends the process itself once its result is out."""
+    try:
+        return _run_command(values)
+    finally:
+        startup_gc.resume()  # a path that ended before the in-process run resumed collection (cli/startup_gc.py)
+
+
+def _run_command(values: Mapping[str, Any]) -> int:
     v = dict(values)
     prompt: str | None = v["prompt_arg"]
     input_format: str = v["input_format"]
@@ -92,10 +100,12 @@ def run_command(values: Mapping[str, Any]) -> int:
     if found is not None:
         from dexa.cli.attached import run_attached
 
+        startup_gc.resume()  # a thin client: its start-up is done here
         code = run_attached(found[0], opts, found[1])
     elif server:
         from dexa.cli.remote import run_remote
 
+        startup_gc.resume()
         code = run_remote(server, opts)
     else:
         code = _run_here(opts)
