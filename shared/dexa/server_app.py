@@ -315,40 +315,57 @@ def code_routes(runtime: Runtime) -> Sequence[APIRouter]:
     return code_routers(code, workspace_for=workspace_for)
 
 
+# Every path dexa.web.create_web_router serves (tests/functional/api/test_lazy_routers.py checks it).
+WEB_PATHS = ("/ui/static/{path:path}", "/ui/login", "/ui/logout", "/outputs/review", "/", "/ui", "/ui/{rest:path}")
+
+
 def extra_routers(runtime: Runtime, *, local: bool, handoff_codes: Any = None) -> Sequence[APIRouter | DeferredRouters]:
+    """The code, inbound and web routers, each built on the first request to one of its paths: an API Lambda's
+    first request (most often GET /sessions) builds none of them."""
     from dexa.api.code_routes import PATHS as CODE_PATHS
+    from dexa.api.inbound import PATHS as INBOUND_PATHS
 
-    # Built on the first git or pull-request request: most requests never need the GitHub wiring or httpx.
-    routers: list[APIRouter | DeferredRouters] = [DeferredRouters("code", CODE_PATHS, lambda: code_routes(runtime))]
-    from dexa.api.inbound import create_inbound_router
+    def inbound() -> Sequence[APIRouter]:
+        from dexa.api.inbound import create_inbound_router
 
-    # Slack clicks and events, templated task webhooks: signed by their senders, no API key.
-    routers.append(create_inbound_router(runtime, runtime.envs.env))
-    try:
-        from dexa.web import create_web_router
-    except ImportError:
-        logger.info("web UI not available")
-    else:
+        # Slack clicks and events, templated task webhooks: signed by their senders, no API key.
+        return [create_inbound_router(runtime, runtime.envs.env)]
+
+    def web() -> Sequence[APIRouter]:
+        try:
+            from dexa.web import create_web_router
+        except ImportError:
+            logger.info("web UI not available")
+            return []
         if local:
             from dexa.auth.bootstrap import read_local_token
-            from dexa.web import HandoffCodes
 
             home = runtime.settings.home
             # The local key goes only to a loopback browser bringing a one-time code `dexa serve` prints.
+            from dexa.web import HandoffCodes
+
             codes = handoff_codes if handoff_codes is not None else HandoffCodes()
-            routers.append(create_web_router(local_token=lambda: read_local_token(home), handoff_codes=codes))
-        else:
-            routers.append(create_web_router())
-    return routers
+            return [create_web_router(local_token=lambda: read_local_token(home), handoff_codes=codes)]
+        return [create_web_router()]
+
+    # The code routes build the GitHub wiring and httpx: most requests never need them.
+    return [
+        DeferredRouters("code", CODE_PATHS, lambda: code_routes(runtime)),
+        DeferredRouters("inbound", INBOUND_PATHS, inbound),
+        DeferredRouters("web", WEB_PATHS, web),
+    ]
 
 
 def build_app(runtime: Runtime, *, local: bool = False, **kwargs: Any) -> FastAPI:
     from dexa.api.app import create_app
-    from dexa.web import HandoffCodes
 
     integrations = IntegrationsPort(runtime)
     outputs = OutputsPort(runtime)
-    codes = HandoffCodes()
+    codes = None
+    if local:  # the one-time codes `dexa serve` prints; a hosted API hands no one a key
+        from dexa.web import HandoffCodes
+
+        codes = HandoffCodes()
     ports: dict[str, Any] = {
         "rewinder": runtime.checkpoints,
         "outputs": outputs,

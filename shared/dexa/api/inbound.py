@@ -25,6 +25,8 @@ from dexa.core.session import Approval
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
+# Every path create_inbound_router serves: the app builds the router on the first request to one of them.
+PATHS = ("/webhooks/slack", "/webhooks/slack-events", "/webhooks/slack/events", "/webhooks/tasks/{template_id}")
 
 
 class _LocalRelease:

@@ -1,7 +1,7 @@
 """The API's routers, each imported on the first request that could reach it.
 
 Why: importing a router module is where FastAPI builds its routes (it reads every endpoint's signature and builds
-pydantic validators and serializers for its models). For the seventeen routers that was most of the API Lambda's
+pydantic validators and serializers for its models). For all the routers that was most of the API Lambda's
 cold start (~0.6 s of CPU), while one request needs one or two of them.
 
 How: create_app includes one empty APIRouter per router, in the order the routers were always included, so route
@@ -68,6 +68,12 @@ SLOTS: Final = (
         (
             "/sessions",
             "/sessions/{session_id}",
+        ),
+    ),
+    RouterSlot(
+        "session_actions",
+        "router",
+        (
             "/sessions/{session_id}/messages",
             "/sessions/{session_id}/abort",
             "/sessions/{session_id}/mode",

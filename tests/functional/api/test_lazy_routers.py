@@ -278,3 +278,40 @@ def test_the_code_paths_are_every_path_the_code_routes_serve(tmp_path: Path) -> 
             store.close()
 
     assert sorted(set(asyncio.run(served()))) == sorted(PATHS)
+
+
+def test_the_inbound_and_web_paths_are_every_path_their_routers_serve(tmp_path: Path) -> None:
+    # build_app defers both (an API Lambda's first request builds neither): a path missing from a table would
+    # answer 404 on a cold app.
+    from dexa.api.inbound import PATHS as INBOUND_PATHS
+    from dexa.api.inbound import create_inbound_router
+    from dexa.server_app import WEB_PATHS
+    from dexa.web import create_web_router
+
+    def served(router: APIRouter) -> list[str]:
+        app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+        app.include_router(router)
+        return list(dict.fromkeys(str(r.path) for r in iter_route_contexts(app.routes)))
+
+    assert sorted(served(create_inbound_router(object(), {}))) == sorted(INBOUND_PATHS)
+    assert sorted(served(create_web_router())) == sorted(WEB_PATHS)
+
+
+def test_build_app_builds_the_inbound_and_web_routers_on_first_use(tmp_path: Path) -> None:
+    from dexa.server_app import build_app
+    from dexa.settings import DexaSettings
+    from dexa.wiring import build_runtime
+
+    runtime = build_runtime(DexaSettings(home=tmp_path / "home"), env={"HOME": str(tmp_path)})
+    try:
+        app = build_app(runtime)
+        with TestClient(app) as client:
+            assert client.get("/health").status_code == 200
+            assert not {"inbound", "web"} & app.state.routers.loaded
+            assert client.post("/webhooks/tasks/nope", content=b"{}").status_code == 404
+            assert "inbound" in app.state.routers.loaded and "web" not in app.state.routers.loaded
+            page = client.get("/ui/sessions/x")
+            assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+            assert "web" in app.state.routers.loaded
+    finally:
+        asyncio.run(runtime.aclose())

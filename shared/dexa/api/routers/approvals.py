@@ -17,9 +17,8 @@ from dexa.api.schemas.approvals import (
     OutputsPublic,
 )
 from dexa.api.schemas.common import ID_PATTERN
+from dexa.api.session_turns import kick
 from dexa.core.errors import ConflictError
-
-from .sessions import kick
 
 router = APIRouter(prefix="/sessions", tags=["approvals"])
 

@@ -15,11 +15,10 @@ from dexa.api.ports import LinkClaims, PendingOutput, SignedLinks
 from dexa.api.problems import not_implemented
 from dexa.api.schemas.approvals import ApprovalPublic, OutputPublic, OutputsPublic
 from dexa.api.schemas.config import LinkPeek, LinkPublic, LinkRedeem
+from dexa.api.session_turns import kick
 from dexa.auth.models import Principal
 from dexa.core.errors import ConflictError, NotFoundError, PermissionDeniedError
 from dexa.core.session import Approval
-
-from .sessions import kick
 
 router = APIRouter(tags=["approvals"])
 

@@ -21,12 +21,11 @@ from dexa.api.schemas.session_commands import (
 )
 from dexa.api.schemas.sessions import SessionPublic, TurnAccepted
 from dexa.api.session_policy import check_session_request
+from dexa.api.session_turns import public, submit
 from dexa.commands.builtins import BUILTIN_COMMANDS
 from dexa.commands.expand import parse_slash
 from dexa.core.errors import ConfigError, ConflictError
 from dexa.runtime.prompts import prepare_prompt
-
-from .sessions import public, submit
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 MCP_TIMEOUT_S = 10.0

@@ -18,10 +18,10 @@ from pydantic import ValidationError
 
 from dexa.api.deps import Ctx, Reader, Writer, _bearer, get_principal, problems  # pyright: ignore[reportPrivateUsage]
 from dexa.api.problems import forbidden
-from dexa.api.routers.sessions import public
 from dexa.api.schemas.sessions import SessionCreate, SessionPublic
 from dexa.api.schemas.transfer import ExportTokenCreate, ExportTokenPublic, SessionBundle
 from dexa.api.session_policy import check_session_request
+from dexa.api.session_turns import public
 from dexa.auth.models import Principal
 from dexa.auth.service import unauthenticated
 from dexa.core.errors import ConfigError, DexaError
