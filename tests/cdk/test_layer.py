@@ -221,6 +221,10 @@ def test_synth_bundles_a_layer_of_exactly_the_lock_that_imports_here_from_byteco
     # The code dataclasses generate, compiled for the target at build and shipped read-only (dexa.core.codecache).
     (table,) = (layer / "dexa" / "_dataclass_code").glob("dataclass-code-cpython-311.marshal")
     assert table.stat().st_mode & 0o222 == 0 and table.stat().st_size > 100_000
+    # botocore's data for Dexa's services, pre-parsed at build by the layer's own botocore (botocore_data.py).
+    shipped = layer / "dexa" / "_botocore_data"
+    assert (shipped / "index-cpython-311.marshal").stat().st_mode & 0o222 == 0
+    assert (shipped / "dynamodb" / "2012-08-10" / "service-2.marshal").is_file()
 
     python = Path(sys.base_prefix) / "bin" / "python3.11"
     pycs_before = {p: p.stat().st_mtime_ns for p in layer.rglob("*.pyc")}
@@ -230,7 +234,10 @@ def test_synth_bundles_a_layer_of_exactly_the_lock_that_imports_here_from_byteco
         env |= {"AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": f"{layer}:{fn['code']}"}
         # The event stream has no handler module: its run.sh starts dexa.cloud.stream under the Web Adapter.
         entry = "handler" if (Path(fn["code"]) / "handler.py").exists() else "dexa.cloud.stream"
-        probe = f"import {entry}, dexa, boto3, pydantic_core; print(dexa.__file__, boto3.__file__)"
+        probe = (
+            f"import {entry}, dexa, boto3, pydantic_core; from dexa.adapters.aws.botocore_data import loader; "
+            "assert loader() is not None, 'the shipped botocore data is not used'; print(dexa.__file__, boto3.__file__)"
+        )
         done = subprocess.run([str(python), "-S", "-c", probe], env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, (name, done.stderr[-3000:])
         assert all(path.startswith(str(layer)) for path in done.stdout.split()), (name, done.stdout)
