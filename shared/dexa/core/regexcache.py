@@ -75,30 +75,31 @@ class Table:
     def compile(self, p: Any, flags: int = 0) -> Any:
         """`re._compiler.compile(p, flags)`: the stdlib's steps, inline (the parser's warnings keep their stack
         level), with each cacheable pattern's program kept."""
+        entry = self.entries.get((p, flags)) if type(p) is str or type(p) is bytes else None
+        if entry is not None:  # only cacheable patterns are kept: no need to ask
+            self.used.add((p, int(flags)))
+            return _sre.compile(p, *entry)
         key = (p, int(flags)) if cacheable(p, flags) else None
-        entry = self.entries.get(key) if key is not None else None
-        if entry is not None:
+        parsed: Any
+        if _compiler.isstring(p):
             pattern = p
+            parsed = _parser.parse(p, flags)
         else:
-            if _compiler.isstring(p):
-                pattern = p
-                p = _parser.parse(p, flags)
-            else:
-                pattern = None
-            code = _compiler._code(p, flags)
-            if flags & re.DEBUG:
-                print()
-                _compiler.dis(code)
-            groupindex = p.state.groupdict
-            indexgroup: list[str | None] = [None] * p.state.groups
-            for name, index in groupindex.items():
-                indexgroup[index] = name
-            entry = (flags | p.state.flags, code, p.state.groups - 1, groupindex, tuple(indexgroup))
-            if key is not None and len(self.entries) < MAX_ENTRIES:
-                # Plain ints: the program's opcodes are int subclasses, which marshal cannot write.
-                kept = (int(entry[0]), [int(c) for c in code], entry[2], dict(groupindex), entry[4])
-                self.entries[key] = kept
-                self.added += 1
+            pattern, parsed = None, p
+        code = _compiler._code(parsed, flags)
+        if flags & re.DEBUG:
+            print()
+            _compiler.dis(code)
+        groupindex: dict[str, int] = parsed.state.groupdict
+        indexgroup: list[str | None] = [None] * parsed.state.groups
+        for name, index in groupindex.items():
+            indexgroup[index] = name
+        entry = (flags | parsed.state.flags, code, parsed.state.groups - 1, groupindex, tuple(indexgroup))
+        if key is not None and len(self.entries) < MAX_ENTRIES:
+            # Plain ints: the program's opcodes are int subclasses, which marshal cannot write.
+            kept = (int(entry[0]), [int(c) for c in code], entry[2], dict(groupindex), entry[4])
+            self.entries[key] = kept
+            self.added += 1
         if key is not None:
             self.used.add(key)
         return _sre.compile(pattern, *entry)
