@@ -7,7 +7,7 @@ from typing import Any
 from dexa.core.events import EventType
 from dexa.core.ports import EventLog
 
-from .schemas.sessions import CommandArtifact, DiffArtifact
+from .schemas.session_actions import CommandArtifact, DiffArtifact
 
 COMMAND_TOOLS = frozenset({"Bash"})
 PAGE = 1000

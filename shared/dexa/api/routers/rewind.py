@@ -8,7 +8,7 @@ from dexa.api.deps import ApiContext, Ctx, Reader, Writer, problems
 from dexa.api.ports import Rewinder
 from dexa.api.problems import not_implemented
 from dexa.api.schemas.config import SideEffectPublic, SideEffectsPublic
-from dexa.api.schemas.sessions import CheckpointPublic, CheckpointsPublic, RewindCreate, RewindPublic
+from dexa.api.schemas.session_actions import CheckpointPublic, CheckpointsPublic, RewindCreate, RewindPublic
 from dexa.checkpoints.ledger import SideEffectLedger
 from dexa.core.errors import ConflictError
 

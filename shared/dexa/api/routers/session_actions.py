@@ -12,17 +12,17 @@ from pydantic import ValidationError
 from dexa.api.artifacts import collect
 from dexa.api.deps import Ctx, Reader, Writer, problems
 from dexa.api.schemas.approvals import OutputPublic
-from dexa.api.schemas.sessions import (
+from dexa.api.schemas.session_actions import (
     ArtifactsPublic,
     ForkCreate,
     MessageCreate,
     ModeChange,
-    SessionPublic,
     TodoItem,
     TodoPublic,
     ToolsPublic,
     TurnAccepted,
 )
+from dexa.api.schemas.sessions import SessionPublic
 from dexa.api.session_turns import public, submit
 from dexa.core.errors import ConfigError
 from dexa.core.events import EventType

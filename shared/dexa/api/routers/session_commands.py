@@ -12,6 +12,7 @@ from dataclasses import replace
 from fastapi import APIRouter
 
 from dexa.api.deps import Ctx, Reader, Writer, problems
+from dexa.api.schemas.session_actions import TurnAccepted
 from dexa.api.schemas.session_commands import (
     CommandCreate,
     CompactPublic,
@@ -19,7 +20,7 @@ from dexa.api.schemas.session_commands import (
     McpServersPublic,
     ModelChange,
 )
-from dexa.api.schemas.sessions import SessionPublic, TurnAccepted
+from dexa.api.schemas.sessions import SessionPublic
 from dexa.api.session_policy import check_session_request
 from dexa.api.session_turns import public, submit
 from dexa.commands.builtins import BUILTIN_COMMANDS

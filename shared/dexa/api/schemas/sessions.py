@@ -1,15 +1,58 @@
-"""Session bodies: create, public view, messages, mode, fork, tools, todo, artifacts, rewind."""
+"""Session bodies: create, public view and list. What is done to one session (messages, mode, fork, tools, todo,
+artifacts, rewind) has its bodies in dexa.api.schemas.session_actions, re-exported here on first use: a pydantic model
+is built when its class is created, and GET /sessions (a cold API's most common first request) needs only these."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import importlib
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from dexa.core.session import Session, SessionConfig
 
-from .approvals import OutputPublic
-from .common import ID_PATTERN, Body, Mode, UsagePublic
+from .common import Body, Mode, UsagePublic
+
+if TYPE_CHECKING:
+    from .session_actions import (
+        ArtifactsPublic,
+        CheckpointPublic,
+        CheckpointsPublic,
+        CommandArtifact,
+        DiffArtifact,
+        ForkCreate,
+        MessageCreate,
+        ModeChange,
+        RewindCreate,
+        RewindPublic,
+        TodoItem,
+        TodoPublic,
+        ToolsPublic,
+        TurnAccepted,
+    )
+
+__all__ = [
+    "ArtifactsPublic",
+    "CheckpointPublic",
+    "CheckpointsPublic",
+    "CommandArtifact",
+    "DiffArtifact",
+    "ForkCreate",
+    "MessageCreate",
+    "ModeChange",
+    "RewindCreate",
+    "RewindPublic",
+    "SessionConfigPublic",
+    "SessionCreate",
+    "SessionPublic",
+    "SessionsPublic",
+    "TodoItem",
+    "TodoPublic",
+    "ToolsPublic",
+    "TurnAccepted",
+]
+_HERE = frozenset({"SessionConfigPublic", "SessionCreate", "SessionPublic", "SessionsPublic"})
+_MOVED = frozenset(__all__) - _HERE
 
 ToolRule = Field(min_length=1, max_length=500)
 
@@ -139,89 +182,7 @@ class SessionsPublic(BaseModel):
     count: int
 
 
-class MessageCreate(Body):
-    prompt: str = Field(min_length=1, max_length=200_000)
-
-
-class TurnAccepted(BaseModel):
-    session: SessionPublic
-    turn: int
-
-
-class ModeChange(Body):
-    mode: Mode
-
-
-class ForkCreate(Body):
-    title: str | None = Field(default=None, max_length=200)
-    message_id: str | None = Field(
-        default=None, pattern=ID_PATTERN, description="Copy history up to and including this message (default: all)"
-    )
-
-
-class ToolsPublic(BaseModel):
-    tools: list[str]
-
-
-class TodoItem(BaseModel):
-    """Claude Code's TodoWrite item; unknown fields are passed through."""
-
-    model_config = ConfigDict(extra="allow")
-
-    content: str
-    status: str
-    activeForm: str | None = None
-
-
-class TodoPublic(BaseModel):
-    todos: list[TodoItem]
-
-
-class DiffArtifact(BaseModel):
-    seq: int
-    tool_use_id: str
-    tool: str
-    path: str
-    diff: str
-
-
-class CommandArtifact(BaseModel):
-    seq: int
-    tool_use_id: str
-    command: str
-    output: str
-    is_error: bool
-    status: str
-
-
-class ArtifactsPublic(BaseModel):
-    diffs: list[DiffArtifact]
-    commands: list[CommandArtifact]
-    outputs: list[OutputPublic]
-
-
-class RewindCreate(Body):
-    checkpoint_id: str = Field(pattern=ID_PATTERN)
-    mode: Literal["conversation", "code", "both"] = "both"
-    on_conflict: Literal["ask", "overwrite", "keep_copy"] = "ask"
-
-
-class CheckpointPublic(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    id: str
-    created_at: float | None = None
-    reason: str | None = None
-    message_id: str | None = None
-
-
-class CheckpointsPublic(BaseModel):
-    data: list[CheckpointPublic]
-    count: int
-
-
-class RewindPublic(BaseModel):
-    checkpoint_id: str
-    mode: str
-    on_conflict: str
-    details: dict[str, Any] = Field(default_factory=dict, description="The rewinder's report, passed through")
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        return getattr(importlib.import_module(f"{__package__}.session_actions"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
