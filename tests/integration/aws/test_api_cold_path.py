@@ -53,7 +53,20 @@ ABSENT = (
     "pydantic.v1",  # FastAPI's v1-model checks import it; dexa.api.fastapi_compat answers them without
     "dexa.api.routers.session_actions",  # what is done to one session: not creating or listing
     "dexa.api.artifacts",
+    "dexa.api.schemas.session_actions",  # their bodies, and the approvals' they pull in
+    "dexa.api.schemas.approvals",
     "dexa.web",  # the web UI: built on its first request, as the inbound webhooks' router is
+)
+# What the authorizer's event must not import: API Gateway calls it before every uncached request, and a cold
+# container answers it first; the app and the runtime are built by the request that follows.
+NOT_FOR_THE_AUTHORIZER = (
+    "fastapi",
+    "starlette",
+    "pydantic",
+    "dexa.api",
+    "dexa.wiring",
+    "dexa.runtime",
+    "dexa.settings",
 )
 # 789 today; a cap with headroom, so that only a real regression (a heavy package on the path) trips it.
 MAX_MODULES = 900
@@ -103,6 +116,7 @@ marks = [time.process_time()]
 print("--- phase: authorizer", file=sys.stderr, flush=True)  # marks for a -X importtime run
 decision = handler.handler(authorizer_event, Context())
 marks.append(time.process_time())
+after_authorizer = sorted(sys.modules)
 print("--- phase: request", file=sys.stderr, flush=True)
 answer = handler.handler(request_event, Context())
 marks.append(time.process_time())
@@ -110,6 +124,7 @@ ms = [round((b - a) * 1000) for a, b in zip([cpu, *marks], marks)]
 print("RESULT " + json.dumps({
     "decision": decision, "status": answer["statusCode"], "body": answer["body"], "cpu_ms": ms,
     "modules": sorted(sys.modules), "clients": clients, "sessions": len(sessions), "parsed": parsed,
+    "after_authorizer": after_authorizer,
 }))
 """
 
@@ -203,6 +218,16 @@ def test_a_cold_api_answers_the_authorizer_and_starts_a_session_without_what_it_
     loaded = sorted({name for name in ABSENT for m in modules if m == name or m.startswith(name + ".")})
     assert not loaded, f"a cold API imported {loaded}: import them where they are used"
     assert len(modules) <= MAX_MODULES, f"a cold API imported {len(modules)} modules (cap {MAX_MODULES})"
+    # The authorizer answered before the app and the runtime were built: its event needs neither.
+    early = sorted(
+        {
+            m
+            for m in result["after_authorizer"]
+            for name in NOT_FOR_THE_AUTHORIZER
+            if m == name or m.startswith(name + ".")
+        }
+    )
+    assert not early, f"the authorizer's event imported {early}"
 
 
 def test_a_cold_api_makes_one_dynamodb_client_and_reads_no_secret_or_parameter_it_does_not_need(
