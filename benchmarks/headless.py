@@ -6,7 +6,8 @@ the real anthropic SDK (and Claude Code's own client) against the loopback Messa
 Session: 10 x [Bash `echo N >> log.txt`, then Read log.txt], then a final text. Dexa and Claude Code
 (tools/claude-code/node_modules/.bin/claude, or CLAUDE_BIN) run alternately so machine load hits both alike; each
 process's wall, CPU (user + sys of it and its children, from wait4) and peak RSS are measured, and the medians and
-the Dexa/Claude Code ratios printed. Targets (issue 18): wall ratio <= 0.5 cold, peak RSS <= 150 MiB.
+the Dexa/Claude Code ratios printed, with the wall and CPU each had reached when the model server got its first
+Messages request (start-up: the process's own CPU, from /proc). Targets (issue 18): wall ratio <= 0.5 cold, peak RSS <= 150 MiB.
 
 Cold means a new process with no daemon running, as a user's next `dexa run -p` (or `claude -p`) is: each side
 keeps one home (DEXA_HOME / HOME) across its runs, so per-machine caches such as bashlex's parse tables are built by
@@ -34,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dexa.testing.messages_api import serve
+from dexa.testing.messages_api import FakeMessagesServer, serve
 from dexa.testing.script import Script
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -63,23 +64,67 @@ class Sample:
     wall: float
     cpu: float
     rss_mib: float
+    # At the moment the model server has the process's first Messages request (None when not watched): wall from
+    # spawn, and the CPU of the process itself so far (/proc; its children are not counted until reaped).
+    first_wall: float | None = None
+    first_cpu: float | None = None
 
 
-def measure(cmd: list[str], env: dict[str, str], ws: Path) -> tuple[Sample, dict]:
+def _process_cpu(pid: int) -> float | None:
+    """utime + stime of a running process, from /proc (Linux); None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _watch_first_request(server: FakeMessagesServer, start: float, pid: list[int]) -> dict[str, float | None]:
+    """Note wall and CPU when `server` records its first Messages request (the server calls `record` on its handler
+    thread once the request is read, before it answers)."""
+    seen: dict[str, float | None] = {}
+    record = server.record
+
+    def watched(entry: dict) -> None:
+        if not seen and entry["path"].startswith("/v1/messages") and "count_tokens" not in entry["path"]:
+            seen["wall"] = time.perf_counter() - start
+            seen["cpu"] = _process_cpu(pid[0]) if pid else None
+        record(entry)
+
+    server.record = watched  # type: ignore[method-assign]
+    return seen
+
+
+def measure(
+    cmd: list[str], env: dict[str, str], ws: Path, server: FakeMessagesServer | None = None
+) -> tuple[Sample, dict]:
     """Run one process to completion; wall from spawn to reap, CPU and peak RSS from its own rusage (wait4: the
-    process and the children it waited for, not the rest of this benchmark)."""
+    process and the children it waited for, not the rest of this benchmark). With `server`, also the wall and CPU at
+    its first model request."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        pid: list[int] = []
         start = time.perf_counter()
+        first = _watch_first_request(server, start, pid) if server is not None else {}
         proc = subprocess.Popen(cmd, env=env, cwd=ws, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        pid.append(proc.pid)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
+        if server is not None:
+            del server.record  # type: ignore[attr-defined]  # the class's own again
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; Popen must not wait for it again
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {stderr[-2000:]}")
-    sample = Sample(wall=wall, cpu=usage.ru_utime + usage.ru_stime, rss_mib=usage.ru_maxrss / 1024)
+    sample = Sample(
+        wall=wall,
+        cpu=usage.ru_utime + usage.ru_stime,
+        rss_mib=usage.ru_maxrss / 1024,
+        first_wall=first.get("wall"),
+        first_cpu=first.get("cpu"),
+    )
     return sample, json.loads(stdout.strip().splitlines()[-1])
 
 
@@ -126,7 +171,7 @@ def one_session(
     script = tmp / f"script-{name}.json"
     script.write_text(json.dumps(script_for(ws)))
     with serve(Script.load(script)) as server:
-        sample, result = measure(cmd, env_for(server.url, tmp / f"home-{name if FRESH_HOME else home}"), ws)
+        sample, result = measure(cmd, env_for(server.url, tmp / f"home-{name if FRESH_HOME else home}"), ws, server)
         requests = len(server.message_requests())
     assert result.get("subtype") == "success" and not result.get("is_error"), result
     assert (ws / "log.txt").read_text().split() == EXPECTED_LOG, name
@@ -293,6 +338,15 @@ def med(samples: list[Sample], attr: str) -> float:
     return statistics.median(getattr(s, attr) for s in samples)
 
 
+def first_request(samples: list[Sample]) -> str:
+    walls = [s.first_wall for s in samples if s.first_wall is not None]
+    cpus = [s.first_cpu for s in samples if s.first_cpu is not None]
+    if not walls:
+        return "not seen"
+    cpu = f", CPU {statistics.median(cpus):.3f} s (the process itself)" if cpus else ""
+    return f"wall {statistics.median(walls):.3f} s{cpu}"
+
+
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="dexa-bench-"))
     claude = os.environ.get("CLAUDE_BIN") or (str(PINNED_CLAUDE) if PINNED_CLAUDE.exists() else shutil.which("claude"))
@@ -324,6 +378,9 @@ def main() -> None:
         else:
             print("  Claude Code not found (make test-deps, or CLAUDE_BIN=...): no comparison")
         print(f"  dexa peak RSS target <= 150 MiB: {'ok' if med(dexa, 'rss_mib') <= 150 else 'OVER TARGET'}")
+        print(f"  to the first model request (medians): dexa {first_request(dexa)}")
+        if cc:
+            print(f"  {'':33} claude {first_request(cc)}")
         print(f"  dexa walls: {' '.join(f'{s.wall:.2f}' for s in dexa)}")
         if cc:
             print(f"  claude walls: {' '.join(f'{s.wall:.2f}' for s in cc)}")
