@@ -7,6 +7,7 @@ import importlib
 import json
 import os
 import pkgutil
+import re
 import subprocess
 import sys
 import threading
@@ -315,3 +316,29 @@ def test_build_app_builds_the_inbound_and_web_routers_on_first_use(tmp_path: Pat
             assert "web" in app.state.routers.loaded
     finally:
         asyncio.run(runtime.aclose())
+
+
+def test_a_path_template_matches_exactly_what_starlettes_regex_matches() -> None:
+    # LazyRouters matches request paths without compiling a regex per route path; what it matches must be what
+    # Starlette's router matches (a miss would answer 404 on a cold app).
+    from starlette.routing import compile_path
+
+    from dexa.api.code_routes import PATHS as CODE_PATHS
+    from dexa.api.inbound import PATHS as INBOUND_PATHS
+    from dexa.api.lazy_routers import PathTemplate
+    from dexa.server_app import WEB_PATHS
+
+    templates = [p for slot in SLOTS for p in slot.paths] + [*CODE_PATHS, *INBOUND_PATHS, *WEB_PATHS]
+    templates += ["/a/{x}.json", "/files/{path:path}", "/n/{id:int}"]  # a mixed segment, a path, a convertor
+    requests = {"/", "", "//", "/nowhere", "/ui", "/ui/", "/ui/a/b", "/files/", "/files", "/a/1.json", "/a/.json"}
+    for template in templates:
+        for value in ("x", "ses_1", "a.git", "a/b", ""):
+            filled = re.sub(r"{[^}]*}", value, template)
+            requests |= {filled, filled + "/", filled.rstrip("/"), filled + "/more"}
+    for template in templates:
+        regex, matcher = compile_path(template)[0], PathTemplate.of(template)
+        for path in requests:
+            if template == "/n/{id:int}" and path.startswith("/n/"):
+                assert matcher.matches(path) >= bool(regex.match(path)), path  # any segment: more, never less
+                continue
+            assert matcher.matches(path) == bool(regex.match(path)), (template, path)
