@@ -100,9 +100,18 @@ PYTHONPATH="$OUT/python" "$TARGET_PY" -S -P "$WORK/dexa/dexa/permissions/bashlex
   "$WORK/dexa/dexa/permissions/bashlex_lr" >/dev/null || die "building bashlex's parse tables failed"
 # The code dataclasses generate, compiled once here for every module a function may load, shipped read-only
 # (dexa/core/codecache.py; dexa.cloud installs it): 100+ ms of CPU less in each cold API and step container.
-PYTHONPATH="$WORK/dexa:$OUT/python" DEXA_HOME="$WORK/home" "$TARGET_PY" -S -P -B -m dexa.core.codecache - 'dexa.*' \
-  anthropic fastapi mangum aws_lambda_powertools botocore.session >/dev/null ||
-  die "compiling the dataclass code table failed"
+# The same imports fill the table of regular expressions compiled at import (dexa/core/regexcache.py), shipped
+# beside it: ~270 patterns parsed by re's Python compiler in each cold API container, ~40 ms of CPU. It is keyed
+# by the exact interpreter version: a Lambda runtime whose patch release differs from the build's ignores it.
+PYTHONPATH="$WORK/dexa:$OUT/python" DEXA_HOME="$WORK/home" "$TARGET_PY" -S -P -B -c '
+import sys
+from dexa.core import codecache, regexcache
+regexcache.install(codecache.LAYER_TABLE.parent / regexcache.FILE_NAME)  # written at exit
+codecache.build(codecache.LAYER_TABLE, sys.argv[1:])
+' 'dexa.*' anthropic fastapi mangum aws_lambda_powertools botocore.session >/dev/null ||
+  die "compiling the dataclass code and regex tables failed"
+chmod 0444 "$WORK/dexa/dexa/_dataclass_code"/regex-code-*.marshal ||
+  die "the regex table was not written (dexa/core/regexcache.py supports this Python?)"
 # botocore's data files for the services Dexa calls, parsed once here and shipped as marshal beside the package
 # (dexa/adapters/aws/botocore_data.py), by the layer's own botocore: ~50 ms of CPU less in each cold container's
 # first AWS client.

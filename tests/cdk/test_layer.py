@@ -225,6 +225,9 @@ def test_synth_bundles_a_layer_of_exactly_the_lock_that_imports_here_from_byteco
     shipped = layer / "dexa" / "_botocore_data"
     assert (shipped / "index-cpython-311.marshal").stat().st_mode & 0o222 == 0
     assert (shipped / "dynamodb" / "2012-08-10" / "service-2.marshal").is_file()
+    # The programs of the regular expressions compiled at import, beside the dataclass code (dexa.core.regexcache).
+    (regexes,) = (layer / "dexa" / "_dataclass_code").glob("regex-code-cpython-311.marshal")
+    assert regexes.stat().st_mode & 0o222 == 0 and regexes.stat().st_size > 50_000
 
     python = Path(sys.base_prefix) / "bin" / "python3.11"
     pycs_before = {p: p.stat().st_mtime_ns for p in layer.rglob("*.pyc")}
@@ -236,7 +239,9 @@ def test_synth_bundles_a_layer_of_exactly_the_lock_that_imports_here_from_byteco
         entry = "handler" if (Path(fn["code"]) / "handler.py").exists() else "dexa.cloud.stream"
         probe = (
             f"import {entry}, dexa, boto3, pydantic_core; from dexa.adapters.aws.botocore_data import loader; "
-            "assert loader() is not None, 'the shipped botocore data is not used'; print(dexa.__file__, boto3.__file__)"
+            "assert loader() is not None, 'the shipped botocore data is not used'; import re._compiler as c; "
+            "assert type(c.compile.__self__).__module__ == 'dexa.core.regexcache', 'no regex table'; "
+            "print(dexa.__file__, boto3.__file__)"
         )
         done = subprocess.run([str(python), "-S", "-c", probe], env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, (name, done.stderr[-3000:])

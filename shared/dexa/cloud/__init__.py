@@ -4,6 +4,11 @@ A surface beside api and cli: it may import wiring, the API and the runtime; ada
 """
 
 from dexa.core import codecache as _codecache
+from dexa.core import regexcache as _regexcache
 
 # Before anything below creates its dataclasses: their code comes compiled from the layer (layers/dexa/build.sh).
 _codecache.install_layer()
+# Likewise the programs of the regular expressions compiled at import, from the layer's table beside it: read only
+# (a pattern missing from it is compiled, and saving it back into /opt fails quietly at exit).
+if (_codecache.LAYER_TABLE.parent / _regexcache.FILE_NAME).is_file():
+    _regexcache.install(_codecache.LAYER_TABLE.parent / _regexcache.FILE_NAME)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -75,6 +77,15 @@ CHILD = """
 import json, sys, time
 
 cpu = time.process_time()
+import re._parser
+regex_parses = {"init": 0, "authorizer": 0, "request": 0}  # patterns re's Python compiler parsed, per phase
+phase = "init"
+_parse = re._parser.parse
+def _parse_counted(*args, **kwargs):
+    regex_parses[phase] += 1
+    return _parse(*args, **kwargs)
+re._parser.parse = _parse_counted
+import handler  # the template's Handler: handler.handler (it imports no botocore: that is the authorizer's)
 import botocore.session
 
 clients = []  # every AWS client the container makes, by service
@@ -82,7 +93,7 @@ _create = botocore.session.Session.create_client
 def _recorded(self, service_name, *args, **kwargs):
     clients.append(service_name)
     return _create(self, service_name, *args, **kwargs)
-botocore.session.Session.create_client = _recorded  # (botocore.session's import counts, as it would later)
+botocore.session.Session.create_client = _recorded
 sessions = []  # botocore sessions made
 _init = botocore.session.Session.__init__
 def _session(self, *args, **kwargs):
@@ -98,7 +109,6 @@ def _parsing(self, full_path, open_method):
         parsed.append(full_path.split("/botocore/data/")[-1])
     return data
 botocore.loaders.JSONFileLoader._load_file = _parsing
-import handler  # the template's Handler: handler.handler
 
 class Context:
     function_name = "DexaApi-Api"
@@ -114,17 +124,19 @@ class Context:
 authorizer_event, request_event = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 marks = [time.process_time()]
 print("--- phase: authorizer", file=sys.stderr, flush=True)  # marks for a -X importtime run
+phase = "authorizer"
 decision = handler.handler(authorizer_event, Context())
 marks.append(time.process_time())
 after_authorizer = sorted(sys.modules)
 print("--- phase: request", file=sys.stderr, flush=True)
+phase = "request"
 answer = handler.handler(request_event, Context())
 marks.append(time.process_time())
 ms = [round((b - a) * 1000) for a, b in zip([cpu, *marks], marks)]
 print("RESULT " + json.dumps({
     "decision": decision, "status": answer["statusCode"], "body": answer["body"], "cpu_ms": ms,
     "modules": sorted(sys.modules), "clients": clients, "sessions": len(sessions), "parsed": parsed,
-    "after_authorizer": after_authorizer,
+    "after_authorizer": after_authorizer, "regex_parses": regex_parses,
 }))
 """
 
@@ -243,22 +255,24 @@ def test_a_cold_api_makes_one_dynamodb_client_and_reads_no_secret_or_parameter_i
 
 
 def _layer_tree(tmp_path: Path) -> Path:
-    """The dexa package as the layer ships it: with botocore's data pre-parsed beside it, as layers/dexa/build.sh
-    builds it (python -m dexa.adapters.aws.botocore_data -)."""
+    """The dexa package as the layer ships it, its tables built beside it as layers/dexa/build.sh builds them:
+    botocore's data pre-parsed, the dataclass code and the regex programs of every module a function may load."""
     tree = tmp_path / "opt-python"
     shutil.copytree(ROOT / "shared" / "dexa", tree / "dexa")
-    built = subprocess.run(
+    build = ROOT / "layers" / "dexa" / "build.sh"
+    tables = re.search(r"-c '\n(.*?\ncodecache\.build\(.*?\))\n' (.*?) >/dev/null", build.read_text(), re.S)
+    assert tables is not None, "the code and regex tables' step moved in layers/dexa/build.sh"
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tree), "DEXA_HOME": str(tmp_path / "build-home")}
+    for argv in (
         [sys.executable, "-m", "dexa.adapters.aws.botocore_data", "-"],
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tree)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert built.returncode == 0, built.stderr[-3000:]
+        [sys.executable, "-P", "-B", "-c", tables.group(1), *shlex.split(tables.group(2))],
+    ):
+        built = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+        assert built.returncode == 0, built.stderr[-3000:]
     return tree
 
 
-def test_a_cold_api_from_the_layer_parses_no_botocore_json_and_makes_one_botocore_session(
+def test_a_cold_api_from_the_layer_parses_no_botocore_json_or_known_regex_and_makes_one_botocore_session(
     moto_server: str, tmp_path: Path
 ) -> None:
     result = cold_api(moto_server, tmp_path, package_root=_layer_tree(tmp_path))
@@ -272,6 +286,10 @@ def test_a_cold_api_from_the_layer_parses_no_botocore_json_and_makes_one_botocor
     assert result["parsed"] == [], result["parsed"]
     # Both clients from one session: its construction, credential chain and endpoint resolver paid once.
     assert result["sessions"] == 1
+    # The patterns the container compiles (botocore's, FastAPI's, the app's routes...) come from the layer's regex
+    # table: re's Python compiler parses only those compiled before dexa.cloud installs it (~30; ~190 without).
+    parses = result["regex_parses"]
+    assert sum(parses.values()) <= 40, parses
 
 
 def test_from_the_source_tree_the_same_container_falls_back_to_botocore_json(moto_server: str, tmp_path: Path) -> None:
@@ -279,3 +297,4 @@ def test_from_the_source_tree_the_same_container_falls_back_to_botocore_json(mot
     result = cold_api(moto_server, tmp_path)
     assert result["status"] == 201, result["body"]
     assert {"endpoints.json", "dynamodb/2012-08-10/service-2.json.gz"} <= set(result["parsed"]), result["parsed"]
+    assert sum(result["regex_parses"].values()) >= 100, result["regex_parses"]
