@@ -7,7 +7,8 @@ Session: 10 x [Bash `echo N >> log.txt`, then Read log.txt], then a final text. 
 (tools/claude-code/node_modules/.bin/claude, or CLAUDE_BIN) run alternately so machine load hits both alike; each
 process's wall, CPU (user + sys of it and its children, from wait4) and peak RSS are measured, and the medians and
 the Dexa/Claude Code ratios printed, with the wall and CPU each had reached when the model server got its first
-Messages request (start-up: the process's own CPU, from /proc). Targets (issue 18): wall ratio <= 0.5 cold, peak RSS <= 150 MiB.
+Messages request (start-up: the process's own CPU, from /proc). Targets (issue 18): wall ratio <= 0.5 cold, peak
+RSS <= 150 MiB.
 
 Cold means a new process with no daemon running, as a user's next `dexa run -p` (or `claude -p`) is: each side
 keeps one home (DEXA_HOME / HOME) across its runs, so per-machine caches such as bashlex's parse tables are built by
