@@ -67,9 +67,20 @@ def api_handler() -> LambdaHandler:
     """FastAPI (dexa.api.create_app) through Mangum; SSE answers in buffered mode with retry + Last-Event-ID."""
     from mangum import Mangum
 
+    from dexa.cloud import cold_gc
+
+    # Until the first API request is answered, collect rarely (dexa.cloud.cold_gc): start-up is the authorizer's
+    # first call and this request's FastAPI, app and runtime, and almost none of it is garbage.
+    cold_gc.pause()
     state: dict[str, Any] = {}
 
     def handle(event: dict[str, Any], context: Any) -> Any:
+        try:
+            return serve(event, context)
+        finally:
+            cold_gc.resume()  # start-up is over (answered or failed): freeze what it built, collect as usual
+
+    def serve(event: dict[str, Any], context: Any) -> Any:
         if "asgi" not in state:
             try:
                 from dexa.api import create_app
