@@ -8,7 +8,7 @@ from dexa.core import regexcache as _regexcache
 
 # Before anything below creates its dataclasses: their code comes compiled from the layer (layers/dexa/build.sh).
 _codecache.install_layer()
-# Likewise the programs of the regular expressions compiled at import, from the layer's table beside it: read only
-# (a pattern missing from it is compiled, and saving it back into /opt fails quietly at exit).
+# Likewise the programs of the regular expressions compiled at import, from the layer's table beside it, only read
+# (a pattern missing from it is compiled, never written back).
 if (_codecache.LAYER_TABLE.parent / _regexcache.FILE_NAME).is_file():
-    _regexcache.install(_codecache.LAYER_TABLE.parent / _regexcache.FILE_NAME)
+    _regexcache.install(_codecache.LAYER_TABLE.parent / _regexcache.FILE_NAME, save=False)

@@ -121,14 +121,15 @@ class Table:
                 tmp.unlink(missing_ok=True)
 
 
-def install(path: Path) -> Table | None:
-    """Give `re` the table at `path`, saved at exit (idempotent: the first install wins; None then, or on an
-    interpreter this was not written for)."""
+def install(path: Path, *, save: bool = True) -> Table | None:
+    """Give `re` the table at `path`, saved at exit unless `save` is False (a Lambda layer's table is only read)
+    (idempotent: the first install wins; None then, or on an interpreter this was not written for)."""
     if sys.version_info[:2] not in SUPPORTED or isinstance(getattr(_compiler.compile, "__self__", None), Table):
         return None
     table = Table(path)
     _compiler.compile = table.compile
-    atexit.register(table.save)
+    if save:
+        atexit.register(table.save)
     return table
 
 

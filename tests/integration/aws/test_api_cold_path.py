@@ -278,7 +278,11 @@ def _layer_tree(tmp_path: Path) -> Path:
 def test_a_cold_api_from_the_layer_parses_no_botocore_json_or_known_regex_and_makes_one_botocore_session(
     moto_server: str, tmp_path: Path
 ) -> None:
-    result = cold_api(moto_server, tmp_path, package_root=_layer_tree(tmp_path))
+    tree = _layer_tree(tmp_path)
+    tables = {p: p.read_bytes() for p in (tree / "dexa" / "_dataclass_code").iterdir()}
+    result = cold_api(moto_server, tmp_path, package_root=tree)
+    # The layer's tables are only read: a container that compiled something new writes nothing back.
+    assert {p: p.read_bytes() for p in (tree / "dexa" / "_dataclass_code").iterdir()} == tables
     # It really ran, its DynamoDB and Step Functions clients made from the shipped data: the key was checked, the
     # session stored and its execution started.
     assert result["decision"]["policyDocument"]["Statement"][0]["Effect"] == "Allow"
