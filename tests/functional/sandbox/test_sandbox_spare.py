@@ -118,7 +118,7 @@ async def test_close_ends_the_waiting_spare(
     await box.exec("true", cwd=str(root), job_id="one")
     spares = os.listdir(os.path.join(state_dir, "spares"))
     assert len(spares) == 1
-    assert processes_with("__dexa_script") != []
+    assert await wait_until(lambda: processes_with("__dexa_script") != [], timeout=5)
     await box.close()
     assert await wait_until(lambda: processes_with("__dexa_script") == [], timeout=5)
     assert os.listdir(os.path.join(state_dir, "spares")) == []
@@ -130,7 +130,7 @@ async def test_an_idle_spare_is_ended(
     box = LocalSandbox(str(root), state_dir=state_dir, spare_idle_s=0.3)
     try:
         await box.exec("true", cwd=str(root), job_id="one")
-        assert processes_with("__dexa_script") != []
+        assert await wait_until(lambda: processes_with("__dexa_script") != [], timeout=5)
         assert await wait_until(lambda: processes_with("__dexa_script") == [], timeout=5)
         again = await box.exec("echo again", cwd=str(root), job_id="two")
         assert again.stdout == "again\n" and box.ran_in_spares == 0
@@ -160,7 +160,7 @@ async def test_a_spare_whose_dexa_died_runs_nothing_and_exits(
     )
     assert child.stdout is not None
     assert await asyncio.wait_for(child.stdout.readline(), 30) == b"ready\n"
-    assert processes_with("__dexa_script") != []
+    assert await wait_until(lambda: processes_with("__dexa_script") != [], timeout=5)
     child.send_signal(signal.SIGKILL)
     await child.wait()
     assert await wait_until(lambda: processes_with("__dexa_script") == [], timeout=5)
