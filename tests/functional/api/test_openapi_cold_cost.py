@@ -99,3 +99,12 @@ except PydanticV1NotSupportedError:
 """
     out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0 and out.stdout.strip() == "refused", out.stderr[-3000:]
+
+
+def test_the_api_reports_the_installed_packages_version(doc: dict[str, Any], api: Api) -> None:
+    # The app reads dexa.__version__ (no metadata scan on a cold start): it must be what the package is installed as.
+    from importlib.metadata import version
+
+    with TestClient(api.app) as client:
+        health = client.get("/health").json()
+    assert doc["info"]["version"] == health["version"] == version("dexa")
