@@ -116,9 +116,8 @@ async def test_close_ends_the_waiting_spare(
 ) -> None:
     box = LocalSandbox(str(root), state_dir=state_dir)
     await box.exec("true", cwd=str(root), job_id="one")
-    spares = os.listdir(os.path.join(state_dir, "spares"))
-    assert len(spares) == 1
     assert await wait_until(lambda: processes_with("__dexa_script") != [], timeout=5)
+    assert len(os.listdir(os.path.join(state_dir, "spares"))) == 1
     await box.close()
     assert await wait_until(lambda: processes_with("__dexa_script") == [], timeout=5)
     assert os.listdir(os.path.join(state_dir, "spares")) == []

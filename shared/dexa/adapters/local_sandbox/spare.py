@@ -27,6 +27,8 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from dexa.core.errors import SandboxError
+
 from . import bwrap
 from .journal import JobDir, marker_for
 from .launch import Launcher, Plan, Process, open_job_files
@@ -96,6 +98,7 @@ class SpareSlot:
         self._dir = os.path.join(state_dir, "spares")
         self._idle_s = idle_s
         self._spare: Spare | None = None
+        self._pending: asyncio.Future[None] | None = None
         self.enabled = idle_s > 0 and not launcher.unsandboxed and bwrap.find_shell().endswith("bash")
         self.taken = 0  # how many commands ran in a spare (benchmarks and tests read it)
         os.makedirs(self._dir, exist_ok=True)
@@ -115,6 +118,24 @@ class SpareSlot:
             info_fd=fds[2],
             inner=wait,
         )
+
+    def refill_soon(self, cwd: str, env: Mapping[str, str] | None) -> None:
+        """Start the next command's sandbox at the event loop's next turn: the command's result goes back first, and
+        the spawn then overlaps whatever the session awaits next (the model's reply)."""
+        if not self.enabled or self._spare is not None or (self._pending is not None and not self._pending.done()):
+            return
+        self._pending = asyncio.ensure_future(self._refill_logged(cwd, env))
+
+    async def _refill_logged(self, cwd: str, env: Mapping[str, str] | None) -> None:
+        try:
+            await self.refill(cwd, env)
+        except (SandboxError, OSError):
+            logger.warning("could not start the next command's sandbox ahead of it", exc_info=True)
+
+    async def _settled(self) -> None:
+        """Wait for a refill in flight (without taking its errors, or cancelling it if this waiter is cancelled)."""
+        if self._pending is not None and not self._pending.done():
+            await asyncio.wait([self._pending])
 
     async def refill(self, cwd: str, env: Mapping[str, str] | None) -> None:
         """Start the next command's sandbox now (a no-op when one is waiting or spares are off)."""
@@ -166,8 +187,11 @@ class SpareSlot:
         self._launcher.live.pop(spare.proc.pid, None)
         spare.release()
 
-    def discard(self) -> None:
-        """On close: let the spare go but leave it tracked, so the launcher's close() waits for it to be gone."""
+    async def close(self) -> None:
+        """Let the spare go but leave it tracked, so the launcher's close() waits for it to be gone."""
+        if self._pending is not None and not self._pending.done():
+            self._pending.cancel()
+        await self._settled()
         spare, self._spare = self._spare, None
         if spare is not None:
             spare.release()
@@ -175,6 +199,7 @@ class SpareSlot:
     async def take(self, job: JobDir, command: str, cwd: str, env: Mapping[str, str] | None) -> Process | None:
         """Run `command` as `job` in the waiting spare if it is exactly what a launch would build now; else None
         (the caller launches), having let a spare that no longer fits go."""
+        await self._settled()
         spare, self._spare = self._spare, None
         if spare is None:
             return None

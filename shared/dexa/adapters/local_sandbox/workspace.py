@@ -264,10 +264,7 @@ class LocalSandbox(WorkspaceFiles):
         if stopped == "output_limit":
             result = dataclasses.replace(result, stderr=result.stderr + _STOP_NOTES[stopped])
         # The next command most likely starts where this one ended, with the same environment.
-        try:
-            await self._spares.refill(self._next_cwd(result.cwd, cwd), env)
-        except (SandboxError, OSError):
-            logger.warning("could not start the next command's sandbox ahead of it", exc_info=True)
+        self._spares.refill_soon(self._next_cwd(result.cwd, cwd), env)
         return result
 
     def _next_cwd(self, reported: str, fallback: str) -> str:
@@ -425,6 +422,6 @@ class LocalSandbox(WorkspaceFiles):
                 job.write_exit(137, marker="killed")
             job.end_sandbox()  # daemons of a background shell that already exited
         self._background.clear()
-        self._spares.discard()
+        await self._spares.close()
         await self._launcher.close()
         await asyncio.to_thread(self.prune_jobs)
