@@ -5,7 +5,9 @@ Messages-API server, offline.
     .venv/bin/python benchmarks/bash_phases.py           # BENCH_RUNS=3 sessions, each phase's median
 
 The phases are timed by wrapping the functions that carry them (the checkpoint before the call, the journal and
-launch, the wait for the sandbox, the sweep of what the command left running, the journal's read back). The first
+launch: the command handed to a sandbox started ahead of it, or a spawn when none was waiting, the wait for the
+sandbox, the sweep of what the command left running, the journal's read back, and, after the call, the start of
+the next command's sandbox, which overlaps the wait for the model). The first
 session of the process imports everything and is not counted; CPU is this process's only (time.process_time: the
 sandbox's own processes are not in it), so it is the stable figure on a loaded machine.
 """
@@ -32,7 +34,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 DRIVER = r"""
 import collections, functools, json, os, sys, time
 import dexa.cli.main
-from dexa.adapters.local_sandbox import journal, launch, workspace
+from dexa.adapters.local_sandbox import journal, launch, spare, workspace
 from dexa.checkpoints.service import CheckpointService
 from dexa.checkpoints.snapshot import Snapshotter
 from dexa.core.steps_run import RunSteps
@@ -79,10 +81,12 @@ timed(CheckpointService, "_commit", "  manifest, row, event")
 timed(Bash, "call", "Bash tool")
 timed(workspace.LocalSandbox, "exec", "  LocalSandbox.exec")
 timed(workspace.LocalSandbox, "_launch_job", "    journal and launch")
-timed(launch.Launcher, "launch", "      spawn")
+timed(spare.SpareSlot, "take", "      hand the command to the waiting sandbox")
+timed(launch.Launcher, "launch", "      spawn (no sandbox was waiting)")
 timed(launch.Launcher, "wait", "    wait for the sandbox")
 timed(journal.JobDir, "end_sandbox", "    sweep of leftovers")
 timed(journal.JobDir, "result", "    read the result back")
+timed(spare.SpareSlot, "refill", "start the next Bash's sandbox (after the call)")
 
 sys.argv = ["dexa", *sys.argv[2:]]
 
