@@ -12,6 +12,13 @@ Two homes: the CLI's, in `$DEXA_HOME/cache`, written back at exit (dexa.cli.code
 this package (LAYER_TABLE), written once by layers/dexa/build.sh (`python -m dexa.core.codecache OUT MODULE...`)
 and only read (dexa.cloud installs it). A table is code: it is trusted like bytecode, only when owned by this user or
 root and writable by neither group nor others.
+
+Loading costs what the process uses, not what the table holds: the layer's table has every class any function may
+create (~1,900 functions, 2 MB) and a cold API creates about a quarter of them. So an entry may be stored as its
+code object's own marshal bytes, unmarshalled on its first lookup: reading the table is then mostly a copy (~0.7 ms
+for the layer's, against ~6 ms for all of it as code objects). An entry alone costs about twice its share of a whole
+table (the names its code shares with others are built again), so what the process that saved the table used
+stays code objects, loaded with the file: the CLI's table holds what `dexa run -p` uses; the layer's is all bytes.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ FILE_NAME = f"dataclass-code-{sys.implementation.cache_tag}.marshal"
 LAYER_TABLE = Path(__file__).resolve().parents[1] / "_dataclass_code" / FILE_NAME
 # Entries beyond this are compiled and not kept: the table stays small whatever a process does.
 MAX_ENTRIES = 4000
+# The interpreter's bytecode magic and the table's layout (2: entries may be marshal bytes); another is not read.
+KEY = (importlib.util.MAGIC_NUMBER, 2)
 
 
 def trusted(info: os.stat_result) -> bool:
@@ -43,22 +52,26 @@ def trusted(info: os.stat_result) -> bool:
 class Table:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.code: dict[str, CodeType] = {}
+        # Source text -> its code object, or that code object's marshal bytes until it is first looked up.
+        self.code: dict[str, CodeType | bytes] = {}
         self.added = 0
+        self.loaded = 0  # entries unmarshalled on lookup: what this process paid for beyond reading the file
         with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
             with open(path, "rb") as fh:
                 if not trusted(os.fstat(fh.fileno())):
                     return
-                magic, code = marshal.loads(fh.read())
-            if magic == importlib.util.MAGIC_NUMBER and isinstance(code, dict):
+                key, code = marshal.loads(fh.read())
+            if key == KEY and isinstance(code, dict):
                 self.code = code  # pyright: ignore[reportUnknownMemberType]
 
     def exec(self, source: Any, globals: Any = None, locals: Any = None, /) -> None:
         if isinstance(source, str):
             code = self.code.get(source)
+            if type(code) is bytes:
+                code = self._load(source, code)
             if code is None:
                 code = compile(source, "<string>", "exec", dont_inherit=True)
-                if len(self.code) < MAX_ENTRIES:
+                if source in self.code or len(self.code) < MAX_ENTRIES:
                     self.code[source] = code
                     self.added += 1
             source = code
@@ -66,15 +79,30 @@ class Table:
             globals = vars(dataclasses)
         exec(source, globals, locals)  # what dataclasses itself does with the text
 
-    def save(self, mode: int = 0o600) -> None:
+    def _load(self, source: str, raw: bytes) -> CodeType | None:
+        """An entry's code object, kept for the next lookup (and saved as one: this process used it); None when the
+        bytes are not one (compiled then)."""
+        code = None
+        with contextlib.suppress(ValueError, EOFError, TypeError):
+            code = marshal.loads(raw)
+        if not isinstance(code, CodeType):
+            return None
+        self.code[source] = code
+        self.loaded += 1
+        return code
+
+    def save(self, mode: int = 0o600, *, lazy: bool = False) -> None:
+        """Write the table back when this process added to it: what it used as code objects, the rest as bytes
+        (`lazy`: everything as bytes, for a table a process uses a small part of)."""
         if not self.added:
             return
+        code = {s: marshal.dumps(c) for s, c in self.code.items()} if lazy else self.code
         with contextlib.suppress(OSError, ValueError):  # a read-only home: compile again next time
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
             with os.fdopen(fd, "wb") as fh:
-                fh.write(marshal.dumps((importlib.util.MAGIC_NUMBER, self.code)))
+                fh.write(marshal.dumps((KEY, code)))
             tmp.replace(self.path)  # whole or not at all, whichever process writes last
 
 
@@ -120,7 +148,7 @@ def build(out: Path, modules: list[str]) -> int:
     table.added = max(table.added, 1)
     with contextlib.suppress(FileNotFoundError):
         out.unlink()
-    table.save(mode=0o444)
+    table.save(mode=0o444, lazy=True)  # a function uses a part of it: each entry loaded on its first lookup
     return len(table.code)
 
 
