@@ -46,7 +46,7 @@ codecache.install()
 after = behaviour(make())
 again = behaviour(make())
 table = dataclasses.exec.__self__
-print(json.dumps({"before": before, "after": after, "again": again, "loaded": len(table.code) - table.added,
+print(json.dumps({"before": before, "after": after, "again": again, "loaded": table.loaded,
                   "added": table.added}))
 """
 

@@ -38,8 +38,8 @@ if table:
 import dexa.core.session, dexa.core.events, dexa.settings
 out = {"compiled": len(compiled), "installed": table is not None}
 if table:
-    out |= {"created": len(created), "unmarshalled": table.loaded - before, "entries": len(table.code),
-            "code_objects": sum(1 for c in table.code.values() if not isinstance(c, bytes)), "loaded": table.loaded}
+    out |= {"created": len(created), "unmarshalled": table.loaded - before, "entries": len(table),
+            "code_objects": len(table.code), "loaded": table.loaded}
 print(json.dumps(out))
 """
 
