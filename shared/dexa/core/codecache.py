@@ -70,9 +70,12 @@ class Table:
         self._base = 0  # where the entries' bytes start in it
         with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
             with open(path, "rb") as fh:
-                if not trusted(os.fstat(fh.fileno())):
+                info = os.fstat(fh.fileno())
+                if not trusted(info):
                     return
                 size = int.from_bytes(fh.read(_HEAD), "little")
+                if size > info.st_size - _HEAD:  # another layout, or cut short
+                    return
                 key, index = marshal.loads(fh.read(size))
                 if key != KEY or not isinstance(index, dict):
                     return

@@ -98,3 +98,24 @@ def test_the_dexa_process_fills_the_table_and_the_next_run_adds_nothing(tmp_path
     stamp = path.stat().st_mtime_ns
     subprocess.run(cmd, env={**env, "DEXA_TOKEN": "t"}, capture_output=True, timeout=120)
     assert path.stat().st_mtime_ns == stamp  # the second process found every class's code in the table
+
+
+def test_a_table_of_an_older_layout_or_cut_short_only_means_compiling(tmp_path: Path) -> None:
+    import importlib.util
+    import marshal
+
+    first = _probe(tmp_path)
+    path = _table(tmp_path)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) - 200])  # the last entries' bytes missing: those compile again
+    cut = _probe(tmp_path)
+    assert cut["before"] == cut["after"] == first["before"], cut
+    assert 0 < cut["added"] < first["added"] and cut["loaded"] + cut["added"] == first["added"]
+    assert path.read_bytes() != whole[: len(whole) - 200]  # rewritten whole
+    # The layout before the index: (magic, {source: code object}), the same interpreter's magic.
+    path.write_bytes(
+        marshal.dumps((importlib.util.MAGIC_NUMBER, {"def __create_fn__(): pass": compile("1", "", "exec")}))
+    )
+    older = _probe(tmp_path)
+    assert older["loaded"] == 0 and older["added"] == first["added"] and older["after"] == first["before"]
+    assert _probe(tmp_path)["loaded"] == first["added"]  # written back in the current layout
