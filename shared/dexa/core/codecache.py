@@ -15,10 +15,11 @@ root and writable by neither group nor others.
 
 Loading costs what the process uses, not what the table holds: the layer's table has every class any function may
 create (~1,900 functions, 2 MB) and a cold API creates about a quarter of them. So a table is an index, read whole
-(a 16-byte digest of each source text -> where its code object's marshal bytes are), then those bytes, mapped and
-unmarshalled one entry at a time on first lookup. Measured in fresh processes, for the ~510 functions a cold API
-creates: ~11 ms of CPU for the whole table as code objects, ~3.4 ms for a table of bytes keyed by source text
-(~2.3 MB to read), ~0.8 ms for the index plus ~4.4 ms for the entries used.
+(a 16-byte digest of each source text -> where the group of entries it is in lies), then the groups, mapped, each
+unmarshalled whole on the first lookup of one of its entries. The layer's groups are the modules the classes are
+defined in (a process that imports a module creates all its classes); a CLI table is one group, what the process
+that saved it used (`dexa run -p` uses all of it). Grouped, not one entry at a time: an entry alone costs about
+twice its share of a group (the names its code shares with the others are built again).
 """
 
 from __future__ import annotations
@@ -35,15 +36,15 @@ import os
 import sys
 from pathlib import Path
 from types import CodeType
-from typing import Any
+from typing import Any, cast
 
 FILE_NAME = f"dataclass-code-{sys.implementation.cache_tag}.marshal"
 # Shipped in the Lambda layer beside the dexa package (read-only there: /opt).
 LAYER_TABLE = Path(__file__).resolve().parents[1] / "_dataclass_code" / FILE_NAME
 # Entries beyond this are compiled and not kept: the table stays small whatever a process does.
 MAX_ENTRIES = 4000
-# The interpreter's bytecode magic and the table's layout (3: an index, then the entries' bytes); another is not read.
-KEY = (importlib.util.MAGIC_NUMBER, 3)
+# The interpreter's bytecode magic and the table's layout (4: an index, then groups of entries); another is not read.
+KEY = (importlib.util.MAGIC_NUMBER, 4)
 _HEAD = 8  # the index's length, little-endian, before it
 
 
@@ -57,17 +58,19 @@ def trusted(info: os.stat_result) -> bool:
 
 
 class Table:
-    """The code of each source text: from the file's index (`digest -> (offset, length)` of its marshal bytes in the
-    mapped file), unmarshalled on first lookup and kept, or compiled and added."""
+    """The code of each source text: from the file's index (`digest -> (offset, length)` of the group of entries it
+    is in, a marshalled `{digest: code object}`, in the mapped file), a whole group unmarshalled on its first lookup
+    and kept, or compiled and added."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.index: dict[bytes, tuple[int, int]] = {}
-        self.code: dict[bytes, CodeType] = {}  # looked up (or compiled) in this process
+        self.code: dict[bytes, CodeType] = {}  # looked up (or compiled) in this process, and their groups
+        self.module: dict[bytes, str] = {}  # the module of the class each compiled entry was made for
         self.added = 0
         self.loaded = 0  # entries unmarshalled: what this process paid for beyond reading the index
         self._data: mmap.mmap | bytes = b""
-        self._base = 0  # where the entries' bytes start in it
+        self._base = 0  # where the groups' bytes start in it
         with contextlib.suppress(OSError, ValueError, EOFError, TypeError):
             with open(path, "rb") as fh:
                 info = os.fstat(fh.fileno())
@@ -79,7 +82,7 @@ class Table:
                 key, index = marshal.loads(fh.read(size))
                 if key != KEY or not isinstance(index, dict):
                     return
-                # Mapped, not read: only the pages of the entries looked up are touched.
+                # Mapped, not read: only the pages of the groups looked up are touched.
                 self._data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
             self._base = _HEAD + size
             self.index = index  # pyright: ignore[reportUnknownMemberType]
@@ -99,6 +102,9 @@ class Table:
                 if key in self.index or len(self.index) + self.added < MAX_ENTRIES:
                     self.code[key] = code
                     self.added += 1
+                    # dataclasses runs the text in the globals of the class's module: the layer's groups.
+                    with contextlib.suppress(TypeError, KeyError):
+                        self.module[key] = str(globals["__name__"])
             source = code
         if globals is None:  # a bare `exec(text)` in dataclasses would run in that module's globals
             globals = vars(dataclasses)
@@ -109,30 +115,38 @@ class Table:
         return self._data[self._base + offset : self._base + offset + length]
 
     def _load(self, key: bytes) -> CodeType | None:
-        """An entry's code object from the file, kept for the next lookup; None when the table has none (or its
-        bytes are not one: compiled then)."""
+        """An entry's code object from the file, with the rest of its group, kept for their next lookup; None when
+        the table has none (or its bytes are not a group: compiled then)."""
         if key not in self.index:
             return None
-        code = None
+        group: Any = None
         with contextlib.suppress(ValueError, EOFError, TypeError, IndexError):
-            code = marshal.loads(self._raw(key))
-        if not isinstance(code, CodeType):
+            group = marshal.loads(self._raw(key))
+        entries = cast("dict[bytes, object]", group) if isinstance(group, dict) else {}
+        if not isinstance(entries.get(key), CodeType):
             return None
-        self.code[key] = code
-        self.loaded += 1
-        return code
+        for other, code in entries.items():
+            if isinstance(code, CodeType) and other not in self.code:
+                self.code[other] = code
+                self.loaded += 1
+        return self.code[key]
 
-    def save(self, mode: int = 0o600) -> None:
-        """Write the table back when this process added to it (entries it did not use are copied as they were)."""
+    def save(self, mode: int = 0o600, *, groups: list[list[bytes]] | None = None) -> None:
+        """Write the table back when this process added to it: by default what it used (or compiled) as one group,
+        the groups it did not touch copied as they were."""
         if not self.added:
             return
         with contextlib.suppress(OSError, ValueError):  # a read-only home: compile again next time
-            blobs = [(key, marshal.dumps(code)) for key, code in self.code.items()]
-            blobs += [(key, self._raw(key)) for key in self.index if key not in self.code]
+            blobs = [(keys, marshal.dumps({k: self.code[k] for k in keys})) for keys in groups or [list(self.code)]]
+            untouched: dict[tuple[int, int], list[bytes]] = {}
+            for key, span in self.index.items():
+                if key not in self.code:  # a group is loaded whole: none of its entries used
+                    untouched.setdefault(span, []).append(key)
+            blobs += [(keys, self._raw(keys[0])) for keys in untouched.values()]
             index: dict[bytes, tuple[int, int]] = {}
             offset = 0
-            for key, blob in blobs:
-                index[key] = (offset, len(blob))
+            for keys, blob in blobs:
+                index |= dict.fromkeys(keys, (offset, len(blob)))
                 offset += len(blob)
             head = marshal.dumps((KEY, index))
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -173,6 +187,7 @@ def build(out: Path, modules: list[str]) -> int:
         raise RuntimeError("dataclasses already has a cached exec in this process")
     table.code.clear()
     table.index.clear()
+    table.module.clear()
     for name in modules:
         if not name.endswith(".*"):
             importlib.import_module(name)
@@ -189,7 +204,11 @@ def build(out: Path, modules: list[str]) -> int:
     table.added = max(table.added, 1)
     with contextlib.suppress(FileNotFoundError):
         out.unlink()
-    table.save(mode=0o444)
+    # One group per module the classes are defined in: a process that imports a module creates them all.
+    by_module: dict[str, list[bytes]] = {}
+    for key in table.code:
+        by_module.setdefault(table.module.get(key, ""), []).append(key)
+    table.save(mode=0o444, groups=list(by_module.values()))
     return len(table)
 
 

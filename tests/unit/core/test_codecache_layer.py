@@ -80,13 +80,14 @@ def test_a_cold_container_compiles_no_dataclass_code_the_layer_table_holds(tmp_p
 
 
 def test_a_cold_container_unmarshals_only_the_entries_it_uses(tmp_path: Path) -> None:
-    """Loading the table costs in proportion to use: each dataclass function created unmarshals one entry, and the
-    rest of the table stays bytes."""
+    """Loading the table costs in proportion to use: the entries of the modules whose classes are created are
+    unmarshalled, and the rest of the table stays bytes."""
     tree = _tree(tmp_path)
     assert _run(tree, "-m", "dexa.core.codecache", "-", "dexa.*").returncode == 0
     cold = _cold(tree)
     assert cold["compiled"] == 0 and int(cold["created"]) > 20
-    assert cold["unmarshalled"] == cold["created"]  # N functions created: N entries unmarshalled, no more
+    # N functions created: about N entries unmarshalled (a module's group also holds classes made later, in calls).
+    assert cold["created"] <= cold["unmarshalled"] <= 1.2 * cold["created"], cold
     assert cold["code_objects"] == cold["loaded"]  # nothing else in the table was turned into code
     assert cold["loaded"] < cold["entries"] / 2, cold  # dexa.cloud and three modules: not the whole of dexa
 
