@@ -345,8 +345,8 @@ def test_a_resynthesized_code_change_is_what_runs(cloud: Cloud, admin: ApiClient
     marker = f"e2e-{uuid.uuid4().hex[:8]}"
     app = copy / "shared" / "dexa" / "api" / "app.py"
     text = app.read_text()
-    assert 'return pkg_version("dexa")' in text
-    app.write_text(text.replace('return pkg_version("dexa")', f'return pkg_version("dexa") + "+{marker}"', 1))
+    assert "    return __version__\n" in text
+    app.write_text(text.replace("    return __version__\n", f'    return __version__ + "+{marker}"\n', 1))
     started = time.monotonic()
     cdk_out = synthesize(copy, log=tmp_path / "synth.log")
     synth_seconds = time.monotonic() - started

@@ -30,16 +30,15 @@ from dexa.api.schemas.admin import (
 )
 from dexa.api.schemas.approvals import ApprovalPublic, ApprovalsPublic, OutputPublic, OutputsPublic
 from dexa.api.schemas.common import EventPublic, HealthPublic, PrincipalPublic
-from dexa.api.schemas.sessions import (
+from dexa.api.schemas.session_actions import (
     ArtifactsPublic,
     CheckpointsPublic,
     RewindPublic,
-    SessionPublic,
-    SessionsPublic,
     TodoPublic,
     ToolsPublic,
     TurnAccepted,
 )
+from dexa.api.schemas.sessions import SessionPublic, SessionsPublic
 from dexa.core.errors import ConfigError
 
 from .config_api import ConfigOperations

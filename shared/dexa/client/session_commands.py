@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from dexa.api.schemas.session_actions import TurnAccepted
 from dexa.api.schemas.session_commands import CompactPublic, McpServersPublic
-from dexa.api.schemas.sessions import SessionPublic, TurnAccepted
+from dexa.api.schemas.sessions import SessionPublic
 
 from .request import Operations, operation
 

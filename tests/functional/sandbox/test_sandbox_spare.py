@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from dexa.adapters.local_sandbox import LocalSandbox
+from dexa.adapters.local_sandbox.journal import marker_for
 
 pytestmark = pytest.mark.anyio
 
@@ -34,6 +35,19 @@ ls /proc | grep -E '^[0-9]+$' | sort -n | head -2 | tr '\n' ' '
 echo; cat /proc/1/comm
 echo err >&2; exit 3
 """
+
+
+def spare_markers(state_dir: str) -> list[str]:
+    """The hostnames of this state directory's spares (other tests' spares run on the same machine)."""
+    spares = os.path.join(os.path.realpath(state_dir), "spares")
+    return [marker_for(os.path.join(spares, name)) for name in os.listdir(spares)] if os.path.isdir(spares) else []
+
+
+async def _one_spare(state_dir: str, processes_with: Callable[[str], list[int]], wait_until: WaitUntil) -> str:
+    """Wait for this state directory's spare to be running; its marker."""
+    assert await wait_until(lambda: any(processes_with(m) for m in spare_markers(state_dir)), timeout=5)
+    (marker,) = spare_markers(state_dir)
+    return marker
 
 
 async def _probe(box: LocalSandbox, root: Path, job: str) -> tuple[str, str, int]:
@@ -116,10 +130,9 @@ async def test_close_ends_the_waiting_spare(
 ) -> None:
     box = LocalSandbox(str(root), state_dir=state_dir)
     await box.exec("true", cwd=str(root), job_id="one")
-    assert await wait_until(lambda: processes_with("__dexa_script") != [], timeout=5)
-    assert len(os.listdir(os.path.join(state_dir, "spares"))) == 1
+    marker = await _one_spare(state_dir, processes_with, wait_until)
     await box.close()
-    assert await wait_until(lambda: processes_with("__dexa_script") == [], timeout=5)
+    assert await wait_until(lambda: processes_with(marker) == [], timeout=5)
     assert os.listdir(os.path.join(state_dir, "spares")) == []
 
 
@@ -129,8 +142,8 @@ async def test_an_idle_spare_is_ended(
     box = LocalSandbox(str(root), state_dir=state_dir, spare_idle_s=0.3)
     try:
         await box.exec("true", cwd=str(root), job_id="one")
-        assert await wait_until(lambda: processes_with("__dexa_script") != [], timeout=5)
-        assert await wait_until(lambda: processes_with("__dexa_script") == [], timeout=5)
+        marker = await _one_spare(state_dir, processes_with, wait_until)
+        assert await wait_until(lambda: processes_with(marker) == [], timeout=5)
         again = await box.exec("echo again", cwd=str(root), job_id="two")
         assert again.stdout == "again\n" and box.ran_in_spares == 0
     finally:
@@ -159,10 +172,10 @@ async def test_a_spare_whose_dexa_died_runs_nothing_and_exits(
     )
     assert child.stdout is not None
     assert await asyncio.wait_for(child.stdout.readline(), 30) == b"ready\n"
-    assert await wait_until(lambda: processes_with("__dexa_script") != [], timeout=5)
+    marker = await _one_spare(state_dir, processes_with, wait_until)
     child.send_signal(signal.SIGKILL)
     await child.wait()
-    assert await wait_until(lambda: processes_with("__dexa_script") == [], timeout=5)
+    assert await wait_until(lambda: processes_with(marker) == [], timeout=5)
     # The next Dexa process cleans the dead one's spare directory up.
     box = LocalSandbox(str(root), state_dir=state_dir)
     try:

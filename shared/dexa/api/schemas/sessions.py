@@ -1,11 +1,10 @@
 """Session bodies: create, public view and list. What is done to one session (messages, mode, fork, tools, todo,
-artifacts, rewind) has its bodies in dexa.api.schemas.session_actions, re-exported here on first use: a pydantic model
-is built when its class is created, and GET /sessions (a cold API's most common first request) needs only these."""
+artifacts, rewind) has its bodies in dexa.api.schemas.session_actions: a pydantic model is built when its class is
+created, and GET /sessions (a cold API's most common first request) needs only these."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -13,46 +12,7 @@ from dexa.core.session import Session, SessionConfig
 
 from .common import Body, Mode, UsagePublic
 
-if TYPE_CHECKING:
-    from .session_actions import (
-        ArtifactsPublic,
-        CheckpointPublic,
-        CheckpointsPublic,
-        CommandArtifact,
-        DiffArtifact,
-        ForkCreate,
-        MessageCreate,
-        ModeChange,
-        RewindCreate,
-        RewindPublic,
-        TodoItem,
-        TodoPublic,
-        ToolsPublic,
-        TurnAccepted,
-    )
-
-__all__ = [
-    "ArtifactsPublic",
-    "CheckpointPublic",
-    "CheckpointsPublic",
-    "CommandArtifact",
-    "DiffArtifact",
-    "ForkCreate",
-    "MessageCreate",
-    "ModeChange",
-    "RewindCreate",
-    "RewindPublic",
-    "SessionConfigPublic",
-    "SessionCreate",
-    "SessionPublic",
-    "SessionsPublic",
-    "TodoItem",
-    "TodoPublic",
-    "ToolsPublic",
-    "TurnAccepted",
-]
-_HERE = frozenset({"SessionConfigPublic", "SessionCreate", "SessionPublic", "SessionsPublic"})
-_MOVED = frozenset(__all__) - _HERE
+__all__ = ["SessionConfigPublic", "SessionCreate", "SessionPublic", "SessionsPublic"]
 
 ToolRule = Field(min_length=1, max_length=500)
 
@@ -180,9 +140,3 @@ class SessionPublic(BaseModel):
 class SessionsPublic(BaseModel):
     data: list[SessionPublic]
     count: int
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        return getattr(importlib.import_module(f"{__package__}.session_actions"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
