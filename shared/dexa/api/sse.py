@@ -115,12 +115,15 @@ async def live_frames(
         cursor = after
         while True:
             wake.clear()
+            events = await log.read_events(session_id, after=cursor, limit=BATCH)
             if read_live is not None:
+                # Read after the log, sent before it: a message's deltas are all written before its final event, so
+                # those of a final in `events` are all here and go out ahead of it. (Read the other way round, a
+                # delta written between the two reads came after its final and was dropped.)
                 for key, ev in await read_live(session_id, after=live_at):
                     live_at = key
                     if ev.data.get("message_id") not in finished:
                         yield live_frame(ev, cursor)
-            events = await log.read_events(session_id, after=cursor, limit=BATCH)
             for ev in events:
                 cursor = ev.seq
                 if (done := _message_id(ev)) is not None:
