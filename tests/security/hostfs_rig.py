@@ -29,8 +29,9 @@ swaps = 0
 print("ready", flush=True)
 while not os.path.exists(stop):
     if libc.renameat2(-100, d.encode(), -100, spare.encode(), 2) != 0:
-        # ENOENT: the code under attack removed the link standing at `d` (unlinking a link never touches its
-        # target, so that is a safe answer) and has not put a directory back yet: try again.
+        # ENOENT: the code under attack removed what stood at `d`: the link (unlinking a link never touches its
+        # target, so that is a safe answer), or the real directory once it had emptied it (a rewind prunes a
+        # directory its checkpoint lacks). Try again until something stands there.
         if ctypes.get_errno() == 2:
             continue
         sys.exit("renameat2 failed: errno %d" % ctypes.get_errno())
@@ -68,7 +69,9 @@ def racing(directory: Path, outside: Path) -> Iterator[dict[str, int]]:
         stop.unlink()
         assert proc.returncode == 0, out
         result["swaps"] = int(out.strip())
-        assert directory.is_dir() and not directory.is_symlink()
+        # Never a link at the end. Absent is allowed: a rewind may legitimately remove the emptied directory itself.
+        assert not directory.is_symlink(), "the racer left a link at the raced path"
+        assert directory.is_dir() or not directory.exists()
         if spare.is_symlink() or not spare.exists():
             spare.unlink(missing_ok=True)
         else:  # the workspace's old directory, left here when the code under attack removed the link at `d`

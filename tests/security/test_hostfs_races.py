@@ -74,6 +74,7 @@ def test_rewind_raced_by_a_directory_swap_deletes_nothing_outside(tmp_path: Path
         empty = await service.checkpoint("s1", reason="prompt", message_id=None)
         assert empty is not None
         for _ in range(8):
+            d.mkdir(exist_ok=True)  # a rewind that deleted every file also prunes the emptied directory
             for name in NAMES:
                 (d / name).write_text(f"workspace {name}\n")
             assert await service.checkpoint("s1", reason="tool", message_id=None) is not None
