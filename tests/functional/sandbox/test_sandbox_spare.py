@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -41,6 +42,12 @@ def spare_markers(state_dir: str) -> list[str]:
     """The hostnames of this state directory's spares (other tests' spares run on the same machine)."""
     spares = os.path.join(os.path.realpath(state_dir), "spares")
     return [marker_for(os.path.join(spares, name)) for name in os.listdir(spares)] if os.path.isdir(spares) else []
+
+
+def _own_seconds() -> str:
+    """A long sleep's length that no other process's command line holds: the process table is the whole machine's,
+    and other tests (another xdist worker's among them) run `sleep 30` too."""
+    return f"30.{uuid.uuid4().int % 10**9:09d}"
 
 
 async def _one_spare(state_dir: str, processes_with: Callable[[str], list[int]], wait_until: WaitUntil) -> str:
@@ -104,25 +111,31 @@ async def test_cd_carries_over_through_a_spare(sandbox: LocalSandbox, root: Path
 
 
 async def test_timeout_and_output_of_a_command_in_a_spare(
-    sandbox: LocalSandbox, root: Path, processes_with: Callable[[str], list[int]]
+    sandbox: LocalSandbox, root: Path, wait_until: WaitUntil, processes_with: Callable[[str], list[int]]
 ) -> None:
     await sandbox.exec("true", cwd=str(root), job_id="w")
-    result = await sandbox.exec("echo started; sleep 30", cwd=str(root), job_id="slow", timeout_s=0.5)
+    seconds = _own_seconds()
+    result = await sandbox.exec(f"echo started; sleep {seconds}", cwd=str(root), job_id="slow", timeout_s=0.5)
     assert result.timed_out and result.exit_code == 137 and result.stdout == "started\n"
     assert sandbox.ran_in_spares == 1
-    assert processes_with("sleep 30") == []
+    # The killed shell leaves the process table when the kernel gets to it, not when exec returns.
+    assert await wait_until(lambda: processes_with(seconds) == [], timeout=5)
 
 
 async def test_a_cancelled_command_in_a_spare_is_killed(
     sandbox: LocalSandbox, root: Path, wait_until: WaitUntil, processes_with: Callable[[str], list[int]]
 ) -> None:
     await sandbox.exec("true", cwd=str(root), job_id="w")
-    task = asyncio.ensure_future(sandbox.exec("touch began; sleep 31", cwd=str(root), job_id="cancel", timeout_s=60))
+    seconds = _own_seconds()
+    task = asyncio.ensure_future(
+        sandbox.exec(f"touch began; sleep {seconds}", cwd=str(root), job_id="cancel", timeout_s=60)
+    )
     assert await wait_until(lambda: (root / "began").exists(), timeout=10)
+    assert processes_with(seconds)  # the positive control: the scan finds the command while it runs
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await wait_until(lambda: processes_with("sleep 31") == [], timeout=5)
+    assert await wait_until(lambda: processes_with(seconds) == [], timeout=5)
 
 
 async def test_close_ends_the_waiting_spare(
