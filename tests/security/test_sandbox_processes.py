@@ -44,8 +44,11 @@ async def test_daemons_started_by_a_command_die_when_it_ends(tmp_path: Path) -> 
     outside_before = tree_digest(outside)
     box = LocalSandbox(str(root), state_dir=str(state))
     tag = str(uuid.uuid4().int % 10**6)  # leftovers of an earlier run must not count
-    # Positive control: while the command runs, its daemons are there to be found by the scan.
-    running = await box.exec(_daemons(tag) + "sleep 0.3; pgrep -c -x sleep", cwd=str(root))
+    # Positive control: while the command runs, its daemons are there to be found by the scan. Each starts when its
+    # fork gets the CPU (a loaded machine can take longer than any fixed pause): wait for all four, up to 20 s.
+    count = "pgrep -c -x sleep"
+    wait = f'for _ in $(seq 200); do [ "$({count})" = 4 ] && break; sleep 0.1; done; {count}'
+    running = await box.exec(_daemons(tag) + wait, cwd=str(root))
     assert running.stdout.strip() == "4", running
     assert await wait_until(lambda: not processes_with(f"sleep\x009{tag}"), timeout=3.0), processes_with(
         f"sleep\x009{tag}"
