@@ -7,6 +7,7 @@ const routes = [];
 let current = null;
 let root = null;
 let onChange = () => {};
+let renders = 0; // the newest render owns the page
 
 export function route(pattern, load) {
   routes.push({ pattern, load });
@@ -38,6 +39,7 @@ export function currentPage() {
 }
 
 async function render() {
+  const mine = ++renders;
   const path = appPath(location.pathname).replace(/\/+$/, '') || '/';
   const query = new URLSearchParams(location.search);
   if (current && current.unmount) current.unmount();
@@ -46,8 +48,16 @@ async function render() {
     const m = path.match(r.pattern);
     if (!m) continue;
     const mod = await r.load();
+    // A later navigation went on while this page's module loaded: mounting now would put this page over that one
+    // (under the other's URL) and leave it never unmounted. The newer render settles what is shown.
+    if (mine !== renders) return null;
     root.replaceChildren();
-    current = (await mod.mount(root, m.groups || {}, query)) || {};
+    const page = (await mod.mount(root, m.groups || {}, query)) || {};
+    if (mine !== renders) {
+      if (page.unmount) page.unmount();
+      return null;
+    }
+    current = page;
     current.name = mod.name || r.pattern.source;
     onChange(path);
     return current;

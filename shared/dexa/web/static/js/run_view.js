@@ -43,6 +43,7 @@ export class RunView {
 
   async mount(root) {
     this.root = root;
+    this.closed = false;
     this.timeline = h('div', { class: 'timeline', 'data-nav-list': '', 'aria-label': 'Run activity' });
     this.older = h('div', { class: 'older' });
     if (this.nested) {
@@ -53,6 +54,7 @@ export class RunView {
     try {
       this.session = await api.get(`/sessions/${enc(this.sessionId)}`);
     } catch (e) {
+      if (this.closed) return;
       if (!this.nested) {
         fill(root, h('div', { class: 'notice bad', role: 'alert' }, `Cannot open session ${this.sessionId}: ${e.message}`));
         return;
@@ -65,6 +67,9 @@ export class RunView {
     const start = Math.max(0, this.target - TAIL);
     this.model.seed(this.session);
     if (start > 0) this.model.seedBefore(start, await this._stateBefore());
+    // Left while the session loaded (a click on Checkpoints before the first answer): no stream for a page that
+    // is gone; it would stay open and keep writing the next page's body dataset and scroll position.
+    if (this.closed) return;
     this.events = [];
     this._startStream(start);
     this._schedule();
@@ -123,6 +128,7 @@ export class RunView {
   }
 
   unmount() {
+    this.closed = true;
     if (this.stream) this.stream.stop();
     if (this.terminal) this.terminal.close();
     cancelAnimationFrame(this.frame);
