@@ -150,6 +150,25 @@ def test_events_are_numbered_from_one_and_read_after_a_cursor(store: Store) -> N
     asyncio.run(main())
 
 
+def test_last_seqs_reads_many_sessions_at_once_as_last_seq_reads_each(store: Store) -> None:
+    # 130 ids: DynamoDB's batch read takes 100 keys a request, so the sessions past the first 100 are a second one.
+    ids = [f"s{i:03d}" for i in range(130)]
+    busy = {sid: 1 + i % 3 for i, sid in enumerate(ids) if i % 4 == 0 or i >= 120}
+
+    async def main() -> None:
+        assert await store.last_seqs([]) == {}
+        for sid, count in busy.items():
+            for _ in range(count):
+                await store.append_event(sid, "t", {})
+        await store.append_event("s000x", "t", {})  # an id that extends an asked one must not leak into it
+        got = await store.last_seqs([*ids, "unknown", ids[0]])  # a repeated id is answered once
+        assert got == {**{sid: busy.get(sid, 0) for sid in ids}, "unknown": 0}
+        assert got == {sid: await store.last_seq(sid) for sid in [*ids, "unknown"]}
+        assert await store.last_seqs(["unknown"]) == {"unknown": 0}
+
+    asyncio.run(main())
+
+
 def test_concurrent_appenders_on_three_handles_never_share_or_skip_a_seq(store_factory: Callable[[], Store]) -> None:
     stores = [store_factory(), store_factory(), store_factory()]
 
@@ -411,6 +430,46 @@ def test_kv_list_returns_prefix_matches_in_key_order(store: Store) -> None:
         assert [d["key"] for d in await store.kv_list("ns", prefix="b:", org_id="o2")] == ["other-org"]
         assert await store.kv_list("ns", prefix="zz") == []
         assert await store.kv_list("empty") == []
+
+    asyncio.run(main())
+
+
+def test_kv_list_many_answers_each_prefix_as_kv_list_does(store: Store) -> None:
+    async def main() -> None:
+        assert await store.kv_list_many("ns", []) == {}
+        for key in ("b:2", "a:1", "b:1", "c", "b", "bb:1"):
+            await store.kv_put("ns", key, {"key": key})
+        await store.kv_put("ns", "b:9", {"key": "other-org"}, org_id="o2")
+        await store.kv_put("other", "b:5", {"key": "other-namespace"})
+        # Overlapping prefixes each get every match; an unknown one and "" (everything) are answered too.
+        prefixes = ["b:", "b", "zz", "", "a:1", "b:"]
+        got = await store.kv_list_many("ns", prefixes)
+        assert {p: [d["key"] for d in docs] for p, docs in got.items()} == {
+            "b:": ["b:1", "b:2"],
+            "b": ["b", "b:1", "b:2", "bb:1"],
+            "zz": [],
+            "": ["a:1", "b", "b:1", "b:2", "bb:1", "c"],
+            "a:1": ["a:1"],
+        }
+        assert got == {p: await store.kv_list("ns", prefix=p) for p in prefixes}
+        assert await store.kv_list_many("ns", ["b:"], org_id="o2") == {"b:": [{"key": "other-org"}]}
+        assert await store.kv_list_many("empty", ["b:"]) == {"b:": []}
+
+    asyncio.run(main())
+
+
+def test_kv_list_many_reads_a_whole_page_of_prefixes(store: Store) -> None:
+    # More prefixes than DynamoStore queries at once, each with its own documents.
+    sids = [f"ses{i:03d}" for i in range(40)]
+
+    async def main() -> None:
+        for i, sid in enumerate(sids):
+            for seq in range(i % 3):
+                await store.kv_put("checkpoints", f"{sid}:{seq:06d}", {"sid": sid, "seq": seq})
+        got = await store.kv_list_many("checkpoints", sids)
+        assert {sid: [(d["sid"], d["seq"]) for d in docs] for sid, docs in got.items()} == {
+            sid: [(sid, seq) for seq in range(i % 3)] for i, sid in enumerate(sids)
+        }
 
     asyncio.run(main())
 

@@ -10,10 +10,11 @@ a sequence number; the head is only a hint and is re-validated by probing forwar
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from dexa.core.errors import CheckpointNotFoundError, NotFoundError, StorageError
-from dexa.core.ports import BlobStore, KeyValueStore
+from dexa.core.ports import BlobStore, KeyValueLists, KeyValueStore
 
 from .manifest import (
     HEAD_NS,
@@ -127,4 +128,14 @@ async def session_store_bytes(kv: KeyValueStore, session_id: str) -> int:
     over sessions is the store's size, and `dexa checkpoints gc` frees what no remaining checkpoint references.
     """
     docs = await kv.kv_list(INDEX_NS, prefix=f"{session_id}:", org_id=ORG)
+    return _bytes(docs)
+
+
+async def sessions_store_bytes(kv: KeyValueLists, session_ids: Sequence[str]) -> dict[str, int]:
+    """session_store_bytes of each session, read together (a page of a session listing)."""
+    found = await kv.kv_list_many(INDEX_NS, [f"{sid}:" for sid in session_ids], org_id=ORG)
+    return {sid: _bytes(found[f"{sid}:"]) for sid in session_ids}
+
+
+def _bytes(docs: Iterable[dict[str, Any]]) -> int:
     return sum(int(d.get("bytes_added", 0)) for d in docs)

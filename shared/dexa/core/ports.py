@@ -92,6 +92,11 @@ class EventLog(Protocol):
 
     async def last_seq(self, session_id: str) -> int: ...
 
+    async def last_seqs(self, session_ids: Sequence[str]) -> dict[str, int]:
+        """last_seq of each session, read together (a page of a session listing): a fixed number of round trips,
+        not one per session. Every id asked is a key; a session without events (or unknown) has 0."""
+        ...
+
 
 class MessageStore(Protocol):
     async def put_message(self, session_id: str, message: Message) -> bool:
@@ -153,7 +158,20 @@ class KeyValueStore(Protocol):
     ) -> bool: ...
 
 
-class Store(SessionStore, EventLog, MessageStore, ToolRecordStore, ApprovalStore, KeyValueStore, Protocol):
+class KeyValueLists(Protocol):
+    """Many kv_list reads at once, for a page that shows a figure per row (the bytes of each listed session's
+    checkpoints). Apart from KeyValueStore so that a small in-memory KeyValueStore need not implement it."""
+
+    async def kv_list_many(
+        self, namespace: str, prefixes: Sequence[str], *, org_id: str = ""
+    ) -> dict[str, list[dict[str, Any]]]:
+        """kv_list(namespace, prefix=p, org_id=org_id) for each p: every prefix asked is a key ([] when none match)."""
+        ...
+
+
+class Store(
+    SessionStore, EventLog, MessageStore, ToolRecordStore, ApprovalStore, KeyValueStore, KeyValueLists, Protocol
+):
     """Everything the runtime persists. SQLite locally, DynamoDB in the cloud."""
 
 

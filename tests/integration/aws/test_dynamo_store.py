@@ -99,10 +99,12 @@ def test_every_read_is_a_bounded_key_query_and_nothing_scans(ddb: Any, tmp_path:
         await store.list_tool_records("s1", turn=1)
         await store.list_approvals("s1", status="pending")
         await store.kv_list("ns", prefix="p")
+        await store.kv_list_many("ns", ["p", "q"])
+        await store.last_seqs(["s1", "s2"])
 
     asyncio.run(main())
     names = {op for op, _ in spy.ops}
-    assert "scan" not in names and "query" in names
+    assert "scan" not in names and "query" in names and "batch_get_item" in names
     for op, kwargs in spy.ops:
         if op == "query":
             condition = kwargs["KeyConditionExpression"]

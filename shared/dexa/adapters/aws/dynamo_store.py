@@ -5,12 +5,14 @@ Semantics match dexa.adapters.sqlite.SqliteStore exactly; tests/contract runs th
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -29,7 +31,8 @@ from dexa.core.session import Approval, Session, ToolRecord
 
 from . import schema
 from ._ddb import CONDITION_FAILED, Item, Table, backoff, create_table, error_code, n, num, s, text
-from .dynamo_log import MAX_ATTEMPTS, CachedMessages, LogMixin, Payloads
+from .dynamo_batch import batch_get
+from .dynamo_log import _SEQ_SK, MAX_ATTEMPTS, CachedMessages, LogMixin, Payloads
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,8 @@ _META = "META"
 # Sessions this process read or wrote last, by id: update_session's first guess at the stored version (the item is
 # only written conditionally on that version, so a stale guess costs a re-read, never a lost update).
 _RECALL_SIZE = 512
+# Queries in flight at once for one kv_list_many: within botocore's default pool of 10 connections per client.
+_PARALLEL_QUERIES = 8
 
 
 def _gsi_sort(updated_at: float, session_id: str) -> str:
@@ -239,6 +244,18 @@ class DynamoStore(LogMixin):
 
         return await self._t.run(run)
 
+    async def last_seqs(self, session_ids: Sequence[str]) -> dict[str, int]:
+        """The sessions' event counters (the item last_seq reads) in one BatchGetItem per 100 sessions."""
+        ids = list(dict.fromkeys(session_ids))
+        keys = [{schema.PK: s(schema.session_pk(i)), schema.SK: s(_SEQ_SK)} for i in ids]
+        names = {"#pk": schema.PK, "#last": "last"}
+        items = await self._t.run(lambda: batch_get(self._t, keys, projection="#pk, #last", names=names))
+        out = dict.fromkeys(ids, 0)
+        cut = len(schema.session_pk(""))
+        for item in items:
+            out[text(item, schema.PK)[cut:]] = int(num(item, "last"))
+        return out
+
     async def list_sessions(self, *, org_id: str, limit: int = 50, cwd: str | None = None) -> list[Session]:
         if limit <= 0:
             return []
@@ -423,10 +440,36 @@ class DynamoStore(LogMixin):
             return None
         return json.loads(await self._payloads.unpack(item))
 
-    async def kv_list(self, namespace: str, *, prefix: str = "", org_id: str = "") -> list[dict[str, Any]]:
+    def _kv_range(self, namespace: str, prefix: str, org_id: str) -> Callable[[], list[Item]]:
         k = self._kv_key(org_id, namespace, prefix)
-        items = await self._t.run(lambda: list(self._t.query_partition(k[schema.PK]["S"], k[schema.SK]["S"])))
+        return lambda: list(self._t.query_partition(k[schema.PK]["S"], k[schema.SK]["S"]))
+
+    async def _kv_docs(self, items: list[Item]) -> list[dict[str, Any]]:
         return [json.loads(await self._payloads.unpack(i)) for i in items if not self._expired(i)]
+
+    async def kv_list(self, namespace: str, *, prefix: str = "", org_id: str = "") -> list[dict[str, Any]]:
+        return await self._kv_docs(await self._t.run(self._kv_range(namespace, prefix, org_id)))
+
+    async def kv_list_many(
+        self, namespace: str, prefixes: Sequence[str], *, org_id: str = ""
+    ) -> dict[str, list[dict[str, Any]]]:
+        """A prefix is a key range, which no batch read covers (a session's checkpoint documents are K#{sid}:{seq}
+        in a partition shared by every session): one Query per prefix, but side by side, so that a page waits about
+        one round trip instead of one per row."""
+        wanted = list(dict.fromkeys(prefixes))
+        reads = [self._kv_range(namespace, p, org_id) for p in wanted]  # bad names fail here, before any request
+        if len(reads) <= 1:
+            ranges = [await self._t.run(read) for read in reads]
+        else:
+            # Each query runs in the caller's context (the step's call counter sees it).
+            contexts = [contextvars.copy_context() for _ in reads]
+
+            def run_all() -> list[list[Item]]:
+                with ThreadPoolExecutor(max_workers=min(_PARALLEL_QUERIES, len(reads))) as pool:
+                    return list(pool.map(lambda c, read: c.run(read), contexts, reads))
+
+            ranges = await self._t.run(run_all)
+        return {p: await self._kv_docs(items) for p, items in zip(wanted, ranges, strict=True)}
 
     async def kv_delete(self, namespace: str, key: str, *, org_id: str = "") -> None:
         k = self._kv_key(org_id, namespace, key)

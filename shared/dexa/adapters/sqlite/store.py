@@ -72,6 +72,8 @@ WRITE_DEADLINE_S = 30.0
 # Decoded rows kept per store and kind (FIFO beyond this): a long session's history, several sessions in dexa serve.
 DECODED_MAX = 4096
 FILE_MODE = 0o600
+# Ids or prefixes per statement of a batched read: far below SQLite's bound on parameters (999 before 3.32).
+_BATCH = 400
 
 
 _Decoded = TypeVar("_Decoded")
@@ -279,6 +281,22 @@ class SqliteStore:
         rows = self._q("SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id=?", (session_id,))
         return int(rows[0][0])
 
+    async def last_seqs(self, session_ids: Sequence[str]) -> dict[str, int]:
+        ids = list(dict.fromkeys(session_ids))
+        out = dict.fromkeys(ids, 0)
+        for start in range(0, len(ids), _BATCH):
+            chunk = ids[start : start + _BATCH]
+            # A subquery per id keeps SQLite's MAX-by-index shortcut (one index probe per session), which
+            # GROUP BY loses (it would read every event of every listed session).
+            marks = ",".join(["(?)"] * len(chunk))
+            rows = self._q(
+                f"WITH s(id) AS (VALUES {marks})"
+                " SELECT s.id, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id = s.id) FROM s",
+                chunk,
+            )
+            out.update((r[0], int(r[1])) for r in rows)
+        return out
+
     # ------------------------------------------------------------ messages
 
     async def put_message(self, session_id: str, message: Message) -> bool:
@@ -457,6 +475,25 @@ class SqliteStore:
             (org_id, namespace, prefix, prefix + "\uffff"),
         )
         return [json.loads(r[0]) for r in rows]
+
+    async def kv_list_many(
+        self, namespace: str, prefixes: Sequence[str], *, org_id: str = ""
+    ) -> dict[str, list[dict[str, Any]]]:
+        wanted = list(dict.fromkeys(prefixes))
+        out: dict[str, list[dict[str, Any]]] = {p: [] for p in wanted}
+        for start in range(0, len(wanted), _BATCH):
+            chunk = wanted[start : start + _BATCH]
+            # The prefixes as a table joined to kv: one index range per prefix (kv_list's range), where an OR of
+            # ranges in the WHERE clause would scan the whole namespace.
+            ranges = ",".join(["(?, ?)"] * len(chunk))
+            rows = self._q(
+                f"WITH p(lo, hi) AS (VALUES {ranges}) SELECT p.lo, kv.data FROM p JOIN kv"
+                " ON kv.org_id=? AND kv.namespace=? AND kv.key >= p.lo AND kv.key < p.hi ORDER BY p.lo, kv.key",
+                [*(b for p in chunk for b in (p, p + "\uffff")), org_id, namespace],
+            )
+            for prefix, data in rows:
+                out[prefix].append(json.loads(data))
+        return out
 
     async def kv_delete(self, namespace: str, key: str, *, org_id: str = "") -> None:
         await self._write(

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from dexa.api.deps import ApiContext, Ctx, Reader, Writer, problems
 from dexa.api.schemas.sessions import SessionCreate, SessionPublic, SessionsPublic
 from dexa.api.session_policy import check_session_request
-from dexa.api.session_turns import public, submit
+from dexa.api.session_turns import public, public_page, submit
 from dexa.auth.models import Principal
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
@@ -55,7 +55,7 @@ async def list_sessions(
 ) -> SessionsPublic:
     """The caller's org's sessions, most recently updated first."""
     rows = await ctx.runtime.store.list_sessions(org_id=who.org_id, limit=limit, cwd=cwd)
-    data = [await public(ctx, s) for s in rows]
+    data = await public_page(ctx, rows)
     return SessionsPublic(data=data, count=len(data))
 
 
