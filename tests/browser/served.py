@@ -95,14 +95,27 @@ class Served:
         return self.call("POST", "/sessions", {"prompt": prompt, **extra})
 
     def wait_idle(self, session_id: str, timeout: float = 60) -> dict[str, Any]:
+        """The session once its turn is over and logged: the engine marks it idle just before it appends
+        turn.completed and session.idle, so the status alone can come with a last_seq two events short."""
         s: dict[str, Any] = {}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             s = self.call("GET", f"/sessions/{session_id}")
             if s["turn"] is None and s["status"] not in ("running", "waiting"):
-                return s
+                if self._event_type(session_id, s["last_seq"]) == "session.idle":
+                    return s
             time.sleep(0.1)
         raise AssertionError(f"session {session_id} still busy after {timeout}s: {s}\n{self._log_tail()}")
+
+    def _event_type(self, session_id: str, seq: int) -> str | None:
+        res = self.http.get(f"/sessions/{session_id}/events", params={"mode": "poll", "after": max(0, seq - 1)})
+        assert res.status_code == 200, f"events of {session_id}: {res.status_code} {res.text[:500]}"
+        for line in res.text.splitlines():
+            if line.startswith("data:"):
+                ev = json.loads(line[5:])
+                if ev.get("seq") == seq:
+                    return str(ev.get("type"))
+        return None
 
     def stop(self) -> None:
         self.http.close()

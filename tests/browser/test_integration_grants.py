@@ -38,7 +38,7 @@ def test_the_panel_shows_the_real_servers_grants_and_its_refusal_of_an_own_accou
     assert "Your sessions use the organisation’s account." in panel.inner_text()
     assert panel.get_by_label("Whose account sessions use (admins)").input_value() == "user_first"
     with page.expect_request(f"**/integrations/{iid}/oauth/start?for=me"):
-        panel.get_by_role("button", name="Connect my own account").click()
+        panel.get_by_role("button", name="Connect my own account", exact=True).click()
     # demo signs in with the org's credentials: the server says so, and the page passes that on.
     page.get_by_text("only OAuth integrations have own grants").wait_for()
 
@@ -95,7 +95,8 @@ def test_connect_my_own_account_starts_oauth_for_me_and_the_panel_shows_the_gran
     panel = page.locator(f"[data-integration-id='{iid}'] [data-grants]")
     page.once("dialog", lambda d: d.accept())
     panel.get_by_role("button", name="Disconnect mine").click()
-    panel.get_by_role("button", name="Connect my own account").wait_for()
+    # Exact: "Reconnect my own account", there until the panel has reloaded, contains the name.
+    panel.get_by_role("button", name="Connect my own account", exact=True).wait_for()
     assert ("DELETE", f"{served.url}/integrations/{iid}/grants/me", None) in calls
     assert panel.locator("[data-grant-owner='user:u1']").count() == 0
     assert "Your sessions use the organisation’s account." in panel.inner_text()

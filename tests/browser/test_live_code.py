@@ -39,16 +39,25 @@ def test_code_task_approved_in_the_browser_then_rewound_from_the_timeline(
     approval.locator("[data-decision=once]").click()
     decided = cpage.locator(".approval.decided:has(h3:has-text('Bash'))")
     wait_until(decided.count, 10, "the Bash approval to be answered")
-    # The reply streams in: partial text with the typing cursor before the message is complete.
-    streaming = cpage.locator(".item.assistant .text.cursor", has_text="Done.")
-    streaming.wait_for(timeout=20_000)
-    assert "next steps" not in streaming.inner_text()
+    # The reply streams in: partial text with the typing cursor before the message is complete. Matched and read
+    # in one step, checked every frame (the view renders once a frame): the rest arrives 0.8 s later, and a second
+    # read after a late match could find the message complete and the cursor gone.
+    partial = cpage.wait_for_function(
+        """() => {
+          const texts = [...document.querySelectorAll('.item.assistant .text.cursor')].map((e) => e.innerText);
+          return texts.find((t) => t.includes('Done.')) ?? null;
+        }""",
+        timeout=20_000,
+    ).json_value()
+    assert "next steps" not in partial, partial
     served.wait_idle(s["id"])
     assert (served.ws / "totals.py").read_text() == "print(1 + 2)\n"
 
-    # The reply's markdown: a blockquote and a nested list, rendered by the vendored parser.
-    reply = cpage.locator(".item.assistant", has_text="Done.")
-    reply.locator("blockquote", has_text="totals.py sums the rows").wait_for()
+    # The reply's markdown, once complete (no cursor; its first piece has the blockquote already): a blockquote and
+    # a nested list, rendered by the vendored parser.
+    reply = cpage.locator(".item.assistant .text:not(.cursor)", has_text="next steps")
+    reply.wait_for()
+    assert reply.locator("blockquote", has_text="totals.py sums the rows").count() == 1
     assert reply.locator("ul ul li").count() == 2
     # The Write card's diff.
     write = cpage.locator(".item.tool").filter(has=cpage.locator(".name", has_text="Write"))
@@ -79,7 +88,10 @@ def test_a_tool_aborted_mid_run_stays_aborted_after_a_reload(cpage: Any, served:
     try:
         s = served.session("[code] Write totals.py and check it.")
         cpage.goto(f"{served.url}/ui/sessions/{s['id']}")
-        cpage.locator(".approval.pending [data-decision=once]").click()  # the user's rules ask for every Bash
+        # The user's rules ask for every Bash; the approval gets as long to show up as in the test above.
+        approve = cpage.locator(".approval.pending [data-decision=once]")
+        approve.wait_for(timeout=20_000)
+        approve.click()
         bash = cpage.locator(".item.tool").filter(has=cpage.locator(".name", has_text="Bash"))
         bash.locator(".spinner").wait_for(timeout=20_000)
         # A live elapsed time beside the spinner, ticking while the command sleeps.

@@ -104,18 +104,20 @@ def test_shift_tab_in_the_message_box_cycles_the_permission_mode(page: Any, serv
     box = page.get_by_role("textbox", name="Message")
     box.focus()
     mode = lambda: served.call("GET", f"/sessions/{s['id']}")["permission_mode"]  # noqa: E731
+    # Each change is waited for where the page shows it (the server's event, in the timeline), then read back.
     page.keyboard.press("Shift+Tab")
-    wait_until(lambda: mode() == "acceptEdits", 5, "acceptEdits")
+    page.get_by_text("Permission mode: default → acceptEdits").wait_for()
+    assert mode() == "acceptEdits"
     page.keyboard.press("Shift+Tab")
-    wait_until(lambda: mode() == "plan", 5, "plan")
     page.get_by_text("Permission mode: acceptEdits → plan").wait_for()
+    assert mode() == "plan"
     assert page.get_by_label("Permission mode").input_value() == "plan"
     # Focus stayed in the box: Shift+Tab did not move it away.
     assert page.evaluate("document.activeElement.dataset.taskBox") == ""
     # A follow-up message from the composer starts the next turn.
     box.fill("say hello again")
     page.keyboard.press("Enter")
-    wait_until(lambda: page.locator(".item.user").count() == 2, 5, "the second prompt")
+    page.locator(".item.user").nth(1).wait_for()  # the second prompt
     page.get_by_text(HELLO).nth(1).wait_for(timeout=20_000)
     served.wait_idle(s["id"])
 
@@ -131,8 +133,11 @@ def test_quick_shift_tabs_each_go_one_step(page: Any, served: Served) -> None:
     mode = lambda: served.call("GET", f"/sessions/{s['id']}")["permission_mode"]  # noqa: E731
     page.keyboard.press("Shift+Tab")
     page.keyboard.press("Shift+Tab")
-    wait_until(lambda: mode() == "plan", 5, "plan after two quick presses")
-    wait_until(lambda: page.get_by_label("Permission mode").input_value() == "plan", 5, "the selector on plan")
+    # Two quick presses that both asked for acceptEdits would never log this change.
+    page.get_by_text("Permission mode: acceptEdits → plan").wait_for()
+    assert mode() == "plan"
+    # The selector is set in the render that shows the change.
+    assert page.get_by_label("Permission mode").input_value() == "plan"
 
 
 async def _grow(db: str, session_id: str, events: int) -> int:
