@@ -97,15 +97,16 @@ def sessions(
     from dexa.wiring import LOCAL_ORG
 
     async def main() -> list[dict[str, object]]:
-        from dexa.checkpoints.repository import session_store_bytes
+        from dexa.checkpoints.repository import sessions_store_bytes
 
         rt = _runtime()
         try:
             rows = [s for s in await rt.store.list_sessions(org_id=LOCAL_ORG, limit=limit * 3) if not s.parent_id]
             rows = rows[:limit]
+            stored = await sessions_store_bytes(rt.store, [s.id for s in rows])
             return [
                 {
-                    "checkpoint_bytes": await session_store_bytes(rt.store, s.id),
+                    "checkpoint_bytes": stored[s.id],
                     "id": s.id,
                     "status": s.status,
                     "model": s.model,
