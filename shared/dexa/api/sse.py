@@ -108,7 +108,7 @@ async def live_frames(
     # this connection's start: the cursor is taken before the first frame, so a client that has read a frame gets
     # every delta written after it. A delta read after its final message was sent is dropped.
     read_live = getattr(log, "read_live", None)
-    live_at: str = log.live_cursor() if read_live is not None else ""  # type: ignore[attr-defined]
+    live_at: str = await log.live_cursor(session_id) if read_live is not None else ""  # type: ignore[attr-defined]
     yield ServerSentEvent(retry=cfg.retry_ms)
     finished: set[str] = set()
     async with hub.subscribe(session_id) as wake:

@@ -56,7 +56,7 @@ class Store:
             Event(session_id=SID, seq=len(self.log) + 1, type="message.assistant", data={"message": message}, ts=0.0)
         )
 
-    def live_cursor(self) -> str:
+    async def live_cursor(self, session_id: str) -> str:
         return "LIVE#0000"
 
     async def read_events(self, session_id: str, *, after: int, limit: int) -> list[Event]:

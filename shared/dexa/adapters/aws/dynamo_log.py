@@ -18,7 +18,9 @@ step runs at a time per turn; a rewind waits for the turn), so a second list in 
 Live deltas (opt-in, `live_types`): a streamed model delta is one plain PutItem of LIVE#{time_ns}#{nonce} with a
 one-hour TTL, not a log event (a two-item transaction, 4 write units, kept 90 days): the final message is what the
 log keeps. Connected streams read LIVE# items after their own cursor (read_live) between their log reads; a client
-that connects or resumes later gets the final message only.
+that connects or resumes later gets the final message only. A stream's first cursor is the session's newest LIVE#
+key, not the reader's clock: keys carry their writer's clock (a step container's), and one behind the reader's by
+X ms would have the deltas it writes in the X ms after a client connects sort before a clock cursor, and be lost.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ MAX_ATTEMPTS = 200
 _SEQ_SK = "SEQ"
 _LIVE = "LIVE#"
 _LIVE_END = "LIVE#~"
+# The cursor of a session no delta was written to yet: read_live's range starts right after it, before any key.
+_LIVE_START = f"{_LIVE}{0:020d}"
 LIVE_TTL_S = 3600
 _EVT_END = "EVT#999999999999"
 _MSG_END = "MSG#99999999"
@@ -189,13 +193,17 @@ class LogMixin:
 
     # ------------------------------------------------------------ live deltas
 
-    def live_cursor(self) -> str:
-        """A read_live cursor at this moment: a stream opened now starts here (earlier deltas are not replayed)."""
-        return f"{_LIVE}{time.time_ns():020d}"
+    async def live_cursor(self, session_id: str) -> str:
+        """A read_live cursor for a stream opening now: the session's newest live delta, so every delta written from
+        now on sorts after it and none written before is replayed. Expired items count: they are older still."""
+
+        pk = schema.session_pk(session_id)
+        newest = await self._t.run(lambda: list(self._t.query_partition(pk, _LIVE, limit=1, descending=True)))
+        return text(newest[0], schema.SK) if newest else _LIVE_START
 
     async def _put_live(self, session_id: str, type: str, payload: str, ts: float) -> Event:
         # time_ns orders one stream's deltas (one writer at a time per turn); the nonce keeps two writers apart.
-        sk = f"{self.live_cursor()}#{os.urandom(3).hex()}"
+        sk = f"{_LIVE}{time.time_ns():020d}#{os.urandom(3).hex()}"
         item: Item = {
             schema.PK: s(schema.session_pk(session_id)),
             schema.SK: s(sk),
