@@ -111,9 +111,17 @@ def test_one_access_log_line_per_request_with_the_declared_fields(cloud: Cloud) 
         httpx.post(f"{cloud.api.url}/health", timeout=30),  # a method the API does not have: 403
     ]
     ids = [r.headers["x-amzn-RequestId"] for r in responses]
-    log.flush()
-    events = cloud.client("logs").filter_log_events(logGroupName=log.group, startTime=since)["events"]
-    lines = [json.loads(e["message"]) for e in events]
+    # The front records a request's line after its response is written (API Gateway too logs after the fact), so
+    # the last one may not be recorded yet when the client has its answer, and a flush then would not wait for it:
+    # wait until every request has its line (on a loaded 2-core machine the handler thread can lag by seconds).
+    deadline = time.monotonic() + 60
+    while True:
+        log.flush()
+        events = cloud.client("logs").filter_log_events(logGroupName=log.group, startTime=since)["events"]
+        lines = [json.loads(e["message"]) for e in events]
+        if {line["requestId"] for line in lines} >= set(ids) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     fields = re.findall(r'"(\w+)":"\$context\.', declared_stage(cloud)["AccessLogSetting"]["Format"])
     assert {"requestId", "status", "httpMethod", "resourcePath"} <= set(fields), fields
     for response, request_id in zip(responses, ids, strict=True):
