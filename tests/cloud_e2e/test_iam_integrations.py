@@ -24,7 +24,7 @@ from .harness import DEMO_REPO, GITHUB_WEBHOOK_SECRET, SLACK_CHANNEL, SLACK_SIGN
 from .iam_audit import AuditProxy, audited
 from .iam_audit import audit as audit_calls
 from .test_browser_front import add_org
-from .test_deployed import execution_of, github_delivery, slack_click, wait_execution
+from .test_deployed import ANNOUNCE_S, execution_of, github_delivery, slack_click, wait_execution
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -82,7 +82,7 @@ def test_a_signed_github_mention_starts_a_session(cloud: Cloud, admin: ApiClient
     assert admin.session(sid)["result"] == "Hello from the emulated cloud."
 
 
-def announced(find: Any, what: str, timeout: float = 30) -> list[Any]:
+def announced(find: Any, what: str, timeout: float = ANNOUNCE_S) -> list[Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = find()
