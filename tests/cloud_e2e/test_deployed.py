@@ -232,8 +232,9 @@ def test_a_dead_execution_is_reconciled_and_the_session_does_not_stay_running(cl
     # The execution dies under the turn (an operator stop, a timeout, a service failure look the same).
     cloud.client("stepfunctions").stop_execution(executionArn=execution["executionArn"], error="Died", cause="e2e")
     assert wait_execution(cloud, sid) == "ABORTED"
-    # The relay sees the stopped execution, then invokes the reconciler asynchronously, often cold: its container
-    # took up to 13 s to become ready at load average 26 on 2 cores (test_iam_integrations waits 120 s as well).
+    # The relay sees the stopped execution, then invokes the reconciler asynchronously, often cold: a cold container
+    # took up to 13 s to become ready at load average 26 on 2 cores (the event-stream function's, measured by the
+    # live-delta scenario), and test_iam_integrations waits 120 s for the same.
     events = admin.watch(sid, until="turn.failed", timeout=120)
     assert any(d["event"]["detail"]["executionArn"] == execution["executionArn"] for d in cloud.relay.delivered)
     deadline = time.monotonic() + 30
