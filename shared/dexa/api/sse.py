@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BATCH = 500
+LIVE_BATCH = 200  # live deltas per read (a poll reads pages until a short one)
 
 
 class EventHub:
@@ -119,11 +120,16 @@ async def live_frames(
             if read_live is not None:
                 # Read after the log, sent before it: a message's deltas are all written before its final event, so
                 # those of a final in `events` are all here and go out ahead of it. (Read the other way round, a
-                # delta written between the two reads came after its final and was dropped.)
-                for key, ev in await read_live(session_id, after=live_at):
-                    live_at = key
-                    if ev.data.get("message_id") not in finished:
-                        yield live_frame(ev, cursor)
+                # delta written between the two reads came after its final and was dropped.) Every page of them:
+                # a final in `events` drops the deltas of its message that a later poll would read.
+                while True:
+                    found = await read_live(session_id, after=live_at, limit=LIVE_BATCH)
+                    for key, ev in found:
+                        live_at = key
+                        if ev.data.get("message_id") not in finished:
+                            yield live_frame(ev, cursor)
+                    if len(found) < LIVE_BATCH:
+                        break
             for ev in events:
                 cursor = ev.seq
                 if (done := _message_id(ev)) is not None:

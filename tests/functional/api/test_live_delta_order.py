@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from dexa.api import sse
 from dexa.api.sse import EventHub, live_frames
 from dexa.core.events import Event
 from dexa.core.streaming import StreamConfig
@@ -62,8 +63,8 @@ class Store:
     async def read_events(self, session_id: str, *, after: int, limit: int) -> list[Event]:
         return [e for e in self.log if e.seq > after][:limit]
 
-    async def read_live(self, session_id: str, *, after: str) -> list[tuple[str, Event]]:
-        found = [(k, e) for k, e in self.live if k > after]
+    async def read_live(self, session_id: str, *, after: str, limit: int = 200) -> list[tuple[str, Event]]:
+        found = [(k, e) for k, e in self.live if k > after][:limit]
         step = next(self.writer, None)
         if step is not None:
             step()
@@ -91,3 +92,37 @@ async def test_a_delta_written_between_the_two_reads_of_a_poll_reaches_the_clien
         ("message.delta", "three"),
         ("message.assistant", "one two three"),
     ]
+
+
+class Burst(Store):
+    """Five deltas and their final message, all written before the stream's first poll (a stream that stalled)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writer = iter([])
+        for text in ("a", "b", "c", "d", "e"):
+            self._delta(text)
+        self._final("abcde")
+
+    async def read_live(self, session_id: str, *, after: str, limit: int = 2) -> list[tuple[str, Event]]:
+        # At most `limit` per read, as DynamoStore reads them (200 there; 2 here, LIVE_BATCH patched to match).
+        return [(k, e) for k, e in self.live if k > after][:limit]
+
+
+async def test_more_deltas_than_one_read_returns_all_go_out_before_their_final(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sse, "LIVE_BATCH", 2)
+    store = Burst()
+    hub = EventHub(Notifier())  # type: ignore[arg-type]
+    seen: list[str] = []
+    try:
+        async for frame in live_frames(store, hub, SID, 0, StreamConfig(poll_s=0.01, max_s=0.5)):  # type: ignore[arg-type]
+            if frame.data is None:
+                continue
+            body = json.loads(frame.data)
+            seen.append(body["data"].get("text") or "final")
+            if body["type"] == "message.assistant":
+                break
+    finally:
+        await hub.aclose()
+    # One page only would send a, b, then the final, and drop c, d, e as deltas of a finished message.
+    assert seen == ["a", "b", "c", "d", "e", "final"]
