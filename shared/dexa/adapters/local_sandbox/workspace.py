@@ -16,6 +16,7 @@ from dexa.core.errors import SandboxError
 from dexa.core.ports import BackgroundJob, ExecResult
 
 from . import bwrap
+from .background import BackgroundJobs
 from .files import WorkspaceFiles
 from .journal import JobDir, job_dir_name, marker_for, read_fd_capped
 from .launch import MAX_OUTPUT_BYTES, Launcher, Process, exit_status, open_job_files
@@ -104,7 +105,7 @@ class LocalSandbox(WorkspaceFiles):
         )
         # 0 turns off starting journaled commands' sandboxes ahead of them (spare.py).
         self._spares = SpareSlot(self._launcher, self._state_dir, idle_s=spare_idle_s)
-        self._background: dict[str, Process] = {}
+        self._background = BackgroundJobs(self._launcher, self._job, self._launch_background)
         if not unsandboxed:
             bwrap.warm_probe()
         self.warning: str | None = UNSANDBOXED_WARNING if unsandboxed else None
@@ -238,6 +239,9 @@ class LocalSandbox(WorkspaceFiles):
         job.write_pid(proc.pid)
         return proc
 
+    async def _launch_background(self, job: JobDir, command: str, cwd: str) -> Process | None:
+        return await self._launch_job(job, command, cwd, None, merge_output=True)
+
     async def _exec_journaled(
         self, command: str, cwd: str, timeout_s: float, env: Mapping[str, str] | None, job_id: str
     ) -> ExecResult:
@@ -328,69 +332,13 @@ class LocalSandbox(WorkspaceFiles):
     async def start_background(self, command: str, *, cwd: str, job_id: str) -> BackgroundJob:
         real_cwd = self._check_cwd(cwd)
         self._launcher.check_ready()
-        job = self._job(job_id)
-        proc = None
-        if not job.started():
-            proc = await self._launch_job(job, command, real_cwd, None, merge_output=True)
-        if proc is None:
-            return await self.poll_background(job_id)
-        self._launcher.live.pop(proc.pid, None)  # owned as a background job, not an in-flight command
-        self._background[job_id] = proc
-        return BackgroundJob(job_id=job_id, command=command, running=True, exit_code=None, output="")
-
-    def _bg_running(self, job_id: str, job: JobDir) -> bool:
-        if job.exit_code() is not None:
-            return False
-        proc = self._background.get(job_id)
-        if proc is not None:
-            return proc.returncode is None
-        return job.alive()
-
-    def _bg_finish(self, job_id: str, job: JobDir) -> None:
-        proc = self._background.get(job_id)
-        if proc is not None and proc.returncode is not None:
-            job.write_exit(exit_status(proc.returncode))
-        elif job.exit_code() is None:
-            job.write_exit(137, marker="killed")
+        return await self._background.start(command, real_cwd, job_id)
 
     async def poll_background(self, job_id: str, *, since: int = 0, wait_s: float = 0.0) -> BackgroundJob:
-        job = self._job(job_id)
-        if not job.exists():
-            raise SandboxError(f"No background job with id {job_id!r}")
-        proc = self._background.get(job_id)
-        if wait_s > 0 and self._bg_running(job_id, job):
-            if proc is not None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(proc.wait()), timeout=wait_s)
-            else:
-                deadline = time.monotonic() + wait_s
-                while self._bg_running(job_id, job) and time.monotonic() < deadline:  # noqa: ASYNC110
-                    await asyncio.sleep(0.05)
-        running = self._bg_running(job_id, job)
-        if not running:
-            self._bg_finish(job_id, job)
-        output, offset = job.read_from("stdout", since, final=not running)
-        return BackgroundJob(
-            job_id=job_id,
-            command=str(job.meta().get("command", "")),
-            running=running,
-            exit_code=job.exit_code(),
-            output=output,
-            output_offset=offset,
-        )
+        return await self._background.poll(job_id, since=since, wait_s=wait_s)
 
     async def kill_background(self, job_id: str) -> BackgroundJob:
-        job = self._job(job_id)
-        if not job.exists():
-            raise SandboxError(f"No background job with id {job_id!r}")
-        if self._bg_running(job_id, job):
-            proc = self._background.get(job_id)
-            if proc is not None:
-                await self._launcher.kill(proc, job.marker)
-            else:
-                job.kill()
-            job.write_exit(137, marker="killed")
-        return await self.poll_background(job_id)
+        return await self._background.kill(job_id)
 
     def prune_jobs(self, *, older_than_s: float = JOB_RETENTION_S) -> int:
         """Delete the journals of jobs that finished more than `older_than_s` ago; returns how many."""
@@ -415,13 +363,7 @@ class LocalSandbox(WorkspaceFiles):
 
     async def close(self) -> None:
         """Kill every background job and in-flight command this instance started; prune old journals."""
-        for job_id, proc in list(self._background.items()):
-            job = self._job(job_id)
-            if proc.returncode is None:
-                await self._launcher.kill(proc, job.marker)
-                job.write_exit(137, marker="killed")
-            job.end_sandbox()  # daemons of a background shell that already exited
-        self._background.clear()
+        await self._background.close()
         await self._spares.close()
         await self._launcher.close()
         await asyncio.to_thread(self.prune_jobs)
