@@ -108,8 +108,10 @@ def test_the_terminal_runs_a_shell_inside_the_sessions_sandbox(served: Served) -
             await ws.send(json.dumps({"type": "input", "data": "stty size; echo B$((1+1))\n"}))
             await _until(ws, "B2", out)
             assert "43 132" in "".join(out)
-            await ws.send(json.dumps({"type": "input", "data": "sleep 60\n"}))
-            await asyncio.sleep(0.3)
+            # The job says it runs from inside itself: by then it holds the terminal, so Ctrl-C reaches it (sent
+            # after a fixed pause, it could beat the job's start on a loaded machine and hit the shell instead).
+            await ws.send(json.dumps({"type": "input", "data": "sh -c 'echo S$((3+4)); exec sleep 60'\n"}))
+            await _until(ws, "S7", out)
             await ws.send(json.dumps({"type": "input", "data": "\x03echo C$((2+1))\n"}))  # Ctrl-C reaches the job
             await _until(ws, "C3", out, timeout=10)
             await ws.send(json.dumps({"type": "input", "data": "touch made-in-terminal; exit 7\n"}))
