@@ -82,7 +82,9 @@ def test_a_message_sent_the_moment_a_turn_ends_is_still_driven(tmp_path: Path) -
 
 
 def test_abort_cancels_the_running_turn_and_is_audited(tmp_path: Path) -> None:
-    api = make_api(tmp_path, model=FunctionModel(lambda req: reply("slow", delay_ms=500)))
+    # The model answers only after a minute, so the abort finds the turn running: with half a second, a loaded
+    # machine let the turn finish before the abort arrived (no turn.cancelled to see).
+    api = make_api(tmp_path, model=FunctionModel(lambda req: reply("slow", delay_ms=60_000)))
     with TestClient(api.app) as client:
         sid = client.post("/sessions", json={"prompt": "go"}, headers=api.h("a_member")).json()["id"]
         r = client.post(f"/sessions/{sid}/abort", headers=api.h("a_member"))
