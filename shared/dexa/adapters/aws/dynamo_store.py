@@ -12,7 +12,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -465,6 +464,9 @@ class DynamoStore(LogMixin):
             contexts = [contextvars.copy_context() for _ in reads]
 
             def run_all() -> list[list[Item]]:
+                # Imported here: concurrent.futures.thread is not otherwise loaded by a cold API Lambda.
+                from concurrent.futures import ThreadPoolExecutor
+
                 with ThreadPoolExecutor(max_workers=min(_PARALLEL_QUERIES, len(reads))) as pool:
                     return list(pool.map(lambda c, read: c.run(read), contexts, reads))
 
